@@ -19,6 +19,12 @@ export default tseslint.config(
       '@typescript-eslint/switch-exhaustiveness-check': 'error',
       '@typescript-eslint/no-extraneous-class': 'off',
       '@typescript-eslint/unbound-method': 'off',
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true },
+      ],
+      // Keys and names are checked for control characters on purpose.
+      'no-control-regex': 'off',
       eqeqeq: ['error', 'always'],
       curly: ['error', 'all'],
     },

@@ -1,0 +1,13 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { ConfigModule, type ConfigModuleOptions } from './config/config.module.js';
+import { FilesModule } from './files/files.module.js';
+
+@Module({})
+export class AppModule {
+  static forRoot(options: ConfigModuleOptions = {}): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [ConfigModule.forRoot(options), FilesModule],
+    };
+  }
+}

@@ -1,0 +1,110 @@
+import type { Environment } from './environment.js';
+
+export type LogLevel = NonNullable<Environment['LOG_LEVEL']>;
+
+export interface StaticCredentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken?: string;
+}
+
+/**
+ * The validated, typed configuration. An abstract class so it can be both the type and the DI token.
+ * Every default is set here, in `toAppConfig`.
+ */
+export abstract class AppConfig {
+  abstract readonly production: boolean;
+  abstract readonly port: number;
+  abstract readonly logLevel: LogLevel;
+  abstract readonly s3: {
+    /** Unset outside production: the embedded local S3 server is used. */
+    readonly bucket?: string;
+    readonly region: string;
+    readonly endpoint?: string;
+    readonly forcePathStyle: boolean;
+    /** Normalised: no leading slash, ends with `/`, or empty. */
+    readonly prefix: string;
+    readonly checksums: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
+    readonly connectTimeoutMs: number;
+    readonly requestTimeoutMs: number;
+    readonly maxAttempts: number;
+    /** Static keys, or undefined for the SDK's default chain (instance role on EB). */
+    readonly credentials?: StaticCredentials;
+  };
+  abstract readonly uploads: {
+    readonly maxBytes: number;
+    readonly partSize: number;
+    readonly queueSize: number;
+  };
+  abstract readonly signedUrlTtlSeconds: number;
+  abstract readonly allowedHosts: readonly string[];
+  abstract readonly allowedHostsFromEc2: boolean;
+  abstract readonly apiKeys: { readonly readWrite: readonly string[]; readonly readOnly: readonly string[] };
+  /** Express `trust proxy` value. */
+  abstract readonly trustProxy: boolean | number | string;
+  abstract readonly corsOrigins: readonly string[];
+  abstract readonly localS3Dir: string;
+}
+
+const list = (value: string | undefined): string[] =>
+  (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+
+const normalisePrefix = (prefix: string | undefined): string => {
+  const trimmed = (prefix ?? '').replace(/^\/+|\/+$/g, '');
+  return trimmed ? `${trimmed}/` : '';
+};
+
+const parseTrustProxy = (value: string | undefined): boolean | number | string => {
+  if (value === undefined || value === 'false') {
+    return false;
+  }
+  if (value === 'true') {
+    return true;
+  }
+  return /^\d+$/.test(value) ? Number(value) : value;
+};
+
+export function toAppConfig(env: Environment): AppConfig {
+  const endpoint = env.S3_ENDPOINT;
+  const credentials =
+    env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+      ? {
+          accessKeyId: env.AWS_ACCESS_KEY_ID,
+          secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+          ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+        }
+      : undefined;
+  return {
+    production: env.NODE_ENV === 'production',
+    port: env.PORT ?? 3000,
+    logLevel: env.LOG_LEVEL ?? 'info',
+    s3: {
+      bucket: env.S3_BUCKET,
+      region: env.AWS_REGION ?? 'us-east-1',
+      endpoint,
+      forcePathStyle: env.S3_FORCE_PATH_STYLE ?? endpoint !== undefined,
+      prefix: normalisePrefix(env.S3_PREFIX),
+      // S3-compatible servers mostly store the SDK's default aws-chunked checksum bodies verbatim.
+      checksums: env.S3_CHECKSUMS ?? (endpoint ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED'),
+      connectTimeoutMs: env.S3_CONNECT_TIMEOUT_MS ?? 3000,
+      requestTimeoutMs: env.S3_REQUEST_TIMEOUT_MS ?? 30000,
+      maxAttempts: env.S3_MAX_ATTEMPTS ?? 3,
+      credentials,
+    },
+    uploads: {
+      maxBytes: env.MAX_UPLOAD_BYTES ?? 5 * 1024 ** 3,
+      partSize: env.UPLOAD_PART_SIZE ?? 8 * 1024 * 1024,
+      queueSize: env.UPLOAD_QUEUE_SIZE ?? 4,
+    },
+    signedUrlTtlSeconds: env.SIGNED_URL_TTL_SECONDS ?? 900,
+    allowedHosts: list(env.ALLOWED_HOSTS).map((h) => h.toLowerCase()),
+    allowedHostsFromEc2: env.ALLOWED_HOSTS_FROM_EC2 ?? false,
+    apiKeys: { readWrite: list(env.API_KEYS), readOnly: list(env.API_KEYS_READONLY) },
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    corsOrigins: list(env.CORS_ORIGINS),
+    localS3Dir: env.LOCAL_S3_DIR ?? '.local-s3',
+  };
+}

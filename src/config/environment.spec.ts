@@ -1,0 +1,129 @@
+import { toAppConfig } from './app-config.js';
+import { ConfigValidationError, ENVIRONMENT_VARIABLES, validateEnvironment } from './environment.js';
+
+const production = {
+  NODE_ENV: 'production',
+  S3_BUCKET: 'my-bucket',
+  ALLOWED_HOSTS: 'api.example.com,.example.com',
+  API_KEYS: 'k'.repeat(32),
+};
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    validateEnvironment(env);
+    return [];
+  } catch (error) {
+    if (error instanceof ConfigValidationError) {
+      return error.problems;
+    }
+    throw error;
+  }
+}
+
+describe(validateEnvironment.name, () => {
+  it.each([
+    ['an empty environment (local development)', {}],
+    ['a full production environment', production],
+    ['static keys given together', { AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret' }],
+    [
+      'a session token with its keys',
+      { AWS_ACCESS_KEY_ID: 'ASIAEXAMPLE', AWS_SECRET_ACCESS_KEY: 's', AWS_SESSION_TOKEN: 't' },
+    ],
+    [
+      'an S3-compatible endpoint',
+      { S3_BUCKET: 'b-1', S3_ENDPOINT: 'http://127.0.0.1:9000', S3_FORCE_PATH_STYLE: 'true' },
+    ],
+    ['empty optional values', { S3_BUCKET: '', S3_PREFIX: '', CORS_ORIGINS: '' }],
+    [
+      'numbers and booleans as text',
+      { PORT: '8080', MAX_UPLOAD_BYTES: '1048576', ALLOWED_HOSTS_FROM_EC2: 'yes', TRUST_PROXY: '2' },
+    ],
+  ])('should accept %s', (_name, env) => {
+    expect(problems(env)).toEqual([]);
+  });
+
+  it.each([
+    ['a key id without its secret', { AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE' }, ['AWS_SECRET_ACCESS_KEY']],
+    ['a secret without its key id', { AWS_SECRET_ACCESS_KEY: 'secret' }, ['AWS_ACCESS_KEY_ID']],
+    ['a session token alone', { AWS_SESSION_TOKEN: 'token' }, ['AWS_SESSION_TOKEN']],
+    [
+      'production without bucket, hosts or keys',
+      { NODE_ENV: 'production' },
+      ['S3_BUCKET', 'ALLOWED_HOSTS', 'API_KEYS'],
+    ],
+    ['a bad port', { PORT: 'eighty' }, ['PORT']],
+    ['a port out of range', { PORT: '70000' }, ['PORT']],
+    ['a bad bucket name', { S3_BUCKET: 'Not_A_Bucket' }, ['S3_BUCKET']],
+    ['a bad endpoint', { S3_ENDPOINT: 'localhost:9000' }, ['S3_ENDPOINT']],
+    ['a bad boolean', { S3_FORCE_PATH_STYLE: 'maybe' }, ['S3_FORCE_PATH_STYLE']],
+    ['a bad region', { AWS_REGION: 'moon' }, ['AWS_REGION']],
+    ['a zero upload limit', { MAX_UPLOAD_BYTES: '0' }, ['MAX_UPLOAD_BYTES']],
+    ['a signed URL lifetime over 7 days', { SIGNED_URL_TTL_SECONDS: '604801' }, ['SIGNED_URL_TTL_SECONDS']],
+    ['short API keys', { API_KEYS: 'short' }, ['API_KEYS']],
+    ['a bad log level', { LOG_LEVEL: 'loud' }, ['LOG_LEVEL']],
+    ['a part size under 5 MiB', { UPLOAD_PART_SIZE: '1024' }, ['UPLOAD_PART_SIZE']],
+    [
+      'several problems at once',
+      { PORT: 'x', LOG_LEVEL: 'y', S3_CHECKSUMS: 'z' },
+      ['PORT', 'LOG_LEVEL', 'S3_CHECKSUMS'],
+    ],
+  ])('should reject %s, naming every variable', (_name, env, names) => {
+    const found = problems(env);
+    expect(
+      found
+        .map((p) => p.split(' ')[0])
+        .filter((n, i, all) => all.indexOf(n) === i)
+        .sort(),
+    ).toEqual([...names].sort());
+  });
+
+  it('should never echo a value in its message', () => {
+    const secret = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+    try {
+      validateEnvironment({ AWS_SECRET_ACCESS_KEY: secret, PORT: secret, API_KEYS: `${secret}!!` });
+      throw new Error('expected a validation error');
+    } catch (error) {
+      expect((error as Error).message).not.toContain(secret);
+      expect((error as Error).message).toContain('AWS_ACCESS_KEY_ID');
+    }
+  });
+
+  it('should know every variable of the schema', () => {
+    expect(ENVIRONMENT_VARIABLES).toEqual(expect.arrayContaining(['PORT', 'S3_BUCKET', 'API_KEYS', 'TRUST_PROXY']));
+  });
+});
+
+describe(toAppConfig.name, () => {
+  it('should apply the defaults', () => {
+    const config = toAppConfig(validateEnvironment({}));
+    expect(config).toMatchObject({
+      production: false,
+      port: 3000,
+      s3: { bucket: undefined, region: 'us-east-1', prefix: '', checksums: 'WHEN_SUPPORTED', credentials: undefined },
+      uploads: { maxBytes: 5 * 1024 ** 3 },
+      signedUrlTtlSeconds: 900,
+      trustProxy: false,
+    });
+  });
+
+  it('should type and normalise values', () => {
+    const config = toAppConfig(
+      validateEnvironment({
+        ...production,
+        S3_ENDPOINT: 'http://127.0.0.1:9000',
+        S3_PREFIX: '/uploads/',
+        API_KEYS: ` ${'a'.repeat(16)} , ${'b'.repeat(16)} `,
+        ALLOWED_HOSTS: 'API.example.com, .Example.org',
+        TRUST_PROXY: 'true',
+        AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE',
+        AWS_SECRET_ACCESS_KEY: 'secret',
+      }),
+    );
+    expect(config.production).toBe(true);
+    expect(config.s3).toMatchObject({ prefix: 'uploads/', forcePathStyle: true, checksums: 'WHEN_REQUIRED' });
+    expect(config.s3.credentials).toEqual({ accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'secret' });
+    expect(config.apiKeys.readWrite).toEqual(['a'.repeat(16), 'b'.repeat(16)]);
+    expect(config.allowedHosts).toEqual(['api.example.com', '.example.org']);
+    expect(config.trustProxy).toBe(true);
+  });
+});

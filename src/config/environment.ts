@@ -1,0 +1,227 @@
+import { plainToInstance, Transform } from 'class-transformer';
+import {
+  IsBoolean,
+  IsEmpty,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  ValidateIf,
+  getMetadataStorage,
+  validateSync,
+  type ValidationError,
+} from 'class-validator';
+
+const toBoolean = ({ value }: { value: unknown }): unknown => {
+  if (typeof value !== 'string') {
+    return value;
+  }
+  const v = value.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) {
+    return true;
+  }
+  if (['false', '0', 'no', 'off', ''].includes(v)) {
+    return false;
+  }
+  return value;
+};
+const toInteger = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value;
+const emptyToUndefined = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' && value.trim() === '' ? undefined : value;
+
+const isProduction = (env: Environment): boolean => env.NODE_ENV === 'production';
+
+/** Every variable the service reads, with its rules. Defaults live in `app-config.ts`. */
+export class Environment {
+  @IsOptional()
+  @IsIn(['development', 'production', 'test'])
+  NODE_ENV?: 'development' | 'production' | 'test';
+
+  @IsOptional()
+  @Transform(toInteger)
+  @IsInt({ message: 'must be a whole number' })
+  @Min(0)
+  @Max(65535)
+  PORT?: number;
+
+  @Transform(emptyToUndefined)
+  @ValidateIf((env: Environment) => isProduction(env) || env.S3_BUCKET !== undefined)
+  @IsString({ message: 'is required when NODE_ENV=production' })
+  @Matches(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'must be a valid S3 bucket name (3-63 of a-z 0-9 . -)' })
+  S3_BUCKET?: string;
+
+  @IsOptional()
+  @Matches(/^[a-z]{2}(-[a-z]+)+-\d+$/, { message: 'must be an AWS region such as us-east-1' })
+  AWS_REGION?: string;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsUrl(
+    { require_tld: false, require_protocol: true, protocols: ['http', 'https'] },
+    { message: 'must be an http(s) URL' },
+  )
+  S3_ENDPOINT?: string;
+
+  @IsOptional()
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'must be true or false' })
+  S3_FORCE_PATH_STYLE?: boolean;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @MaxLength(512)
+  @Matches(/^[^\\\u0000-\u001f\u007f]+$/, { message: 'must not contain control characters or backslashes' })
+  S3_PREFIX?: string;
+
+  @IsOptional()
+  @IsIn(['WHEN_REQUIRED', 'WHEN_SUPPORTED'])
+  S3_CHECKSUMS?: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
+
+  @IsOptional()
+  @Transform(toInteger)
+  @IsInt({ message: 'must be a whole number of milliseconds' })
+  @Min(100)
+  S3_CONNECT_TIMEOUT_MS?: number;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @IsInt({ message: 'must be a whole number of milliseconds' })
+  @Min(100)
+  S3_REQUEST_TIMEOUT_MS?: number;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @IsInt({ message: 'must be a whole number' })
+  @Min(1)
+  @Max(10)
+  S3_MAX_ATTEMPTS?: number;
+
+  @Transform(emptyToUndefined)
+  @ValidateIf((env: Environment) => env.AWS_ACCESS_KEY_ID !== undefined || env.AWS_SECRET_ACCESS_KEY !== undefined)
+  @IsString({ message: 'must be set together with AWS_SECRET_ACCESS_KEY' })
+  AWS_ACCESS_KEY_ID?: string;
+
+  @Transform(emptyToUndefined)
+  @ValidateIf((env: Environment) => env.AWS_ACCESS_KEY_ID !== undefined || env.AWS_SECRET_ACCESS_KEY !== undefined)
+  @IsString({ message: 'must be set together with AWS_ACCESS_KEY_ID' })
+  AWS_SECRET_ACCESS_KEY?: string;
+
+  @Transform(emptyToUndefined)
+  @ValidateIf((env: Environment) => env.AWS_SESSION_TOKEN !== undefined && env.AWS_ACCESS_KEY_ID === undefined)
+  @IsEmpty({ message: 'is only used with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY' })
+  AWS_SESSION_TOKEN?: string;
+
+  @Transform(emptyToUndefined)
+  @ValidateIf((env: Environment) => isProduction(env) || env.ALLOWED_HOSTS !== undefined)
+  @IsString({ message: 'is required when NODE_ENV=production' })
+  @Matches(/^\s*[^,\s]+(\s*,\s*[^,\s]+)*\s*$/, { message: 'must be a comma-separated list of host names' })
+  ALLOWED_HOSTS?: string;
+
+  @IsOptional()
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'must be true or false' })
+  ALLOWED_HOSTS_FROM_EC2?: boolean;
+
+  @Transform(emptyToUndefined)
+  @ValidateIf((env: Environment) => isProduction(env) || env.API_KEYS !== undefined)
+  @IsString({ message: 'is required when NODE_ENV=production' })
+  @Matches(/^\s*[A-Za-z0-9._~+/=-]{16,}(\s*,\s*[A-Za-z0-9._~+/=-]{16,})*\s*$/, {
+    message: 'must be a comma-separated list of keys of 16+ characters (A-Z a-z 0-9 . _ ~ + / = -)',
+  })
+  API_KEYS?: string;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^\s*[A-Za-z0-9._~+/=-]{16,}(\s*,\s*[A-Za-z0-9._~+/=-]{16,})*\s*$/, {
+    message: 'must be a comma-separated list of keys of 16+ characters (A-Z a-z 0-9 . _ ~ + / = -)',
+  })
+  API_KEYS_READONLY?: string;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @IsInt({ message: 'must be a whole number of bytes' })
+  @Min(1)
+  @Max(5 * 1024 ** 4)
+  MAX_UPLOAD_BYTES?: number;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @IsInt({ message: 'must be a whole number of seconds' })
+  @Min(1)
+  @Max(604800)
+  SIGNED_URL_TTL_SECONDS?: number;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^(true|false|\d+|[\w.:/,\s-]+)$/, {
+    message: 'must be true, false, a hop count, or a comma list of trusted addresses/subnets',
+  })
+  TRUST_PROXY?: string;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  CORS_ORIGINS?: string;
+
+  @IsOptional()
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  LOG_LEVEL?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  LOCAL_S3_DIR?: string;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @IsInt({ message: 'must be a whole number of bytes' })
+  @Min(5 * 1024 * 1024, { message: 'must be at least 5 MiB (the S3 minimum part size)' })
+  @Max(5 * 1024 ** 3)
+  UPLOAD_PART_SIZE?: number;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @IsInt({ message: 'must be a whole number' })
+  @Min(1)
+  @Max(64)
+  UPLOAD_QUEUE_SIZE?: number;
+}
+
+export class ConfigValidationError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigValidationError';
+  }
+}
+
+const flatten = (errors: ValidationError[]): string[] =>
+  errors.flatMap((e) => Object.values(e.constraints ?? {}).map((reason) => describe(e.property, reason)));
+
+/** class-validator messages start with the property name; keep the name, drop any echoed value. */
+const describe = (name: string, reason: string): string =>
+  `${name} ${reason.startsWith(name) ? reason.slice(name.length).trim() : reason}`;
+
+/** Every variable name the schema knows, in declaration order (also checked against `.env.example`). */
+export const ENVIRONMENT_VARIABLES: readonly string[] = getMetadataStorage()
+  .getTargetValidationMetadatas(Environment, '', true, false)
+  .map((m) => m.propertyName)
+  .filter((name, i, all) => all.indexOf(name) === i);
+
+/** Validates the raw environment; throws one error listing every problem by name and reason, never by value. */
+export function validateEnvironment(raw: Record<string, unknown>): Environment {
+  const known = Object.fromEntries(
+    ENVIRONMENT_VARIABLES.map((k): [string, unknown] => [k, raw[k]]).filter(([, v]) => v !== undefined),
+  );
+  const env = plainToInstance(Environment, known);
+  const errors = validateSync(env, { validationError: { target: false, value: false } });
+  if (errors.length > 0) {
+    throw new ConfigValidationError(flatten(errors));
+  }
+  return env;
+}

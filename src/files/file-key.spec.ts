@@ -1,0 +1,50 @@
+import { BadRequestException } from '@nestjs/common';
+import { keyProblem, parseKey } from './file-key.js';
+
+describe(parseKey.name, () => {
+  it.each([
+    ['photo.jpg', 'photo.jpg'],
+    ['photos/2026/a%20b.jpg', 'photos/2026/a b.jpg'],
+    ['dir%2Fname.txt', 'dir/name.txt'],
+    ['%252e%252e', '%2e%2e'], // decoded exactly once
+    ['caf%C3%A9.txt', 'café.txt'],
+    ['...hidden', '...hidden'],
+    ['a.b/c..d', 'a.b/c..d'],
+  ])('should accept %s as %s', (raw, key) => {
+    expect(parseKey(raw, 0)).toBe(key);
+  });
+
+  it.each([
+    ['', /empty/],
+    ['..', /\.\./],
+    ['%2e%2e/secret', /\.\./],
+    ['a/%2E/b', /\./],
+    ['a%2F%2E%2E%2Fb', /\.\./],
+    ['/abs', /start with \//],
+    ['a//b', /empty segments/],
+    ['a/', /empty segments/],
+    ['a%00b', /control/],
+    ['a%0D%0Ab', /control/],
+    ['a%7Fb', /control/],
+    ['a%5C..%5Cb', /backslash/],
+    ['%C0%AE%C0%AE/x', /percent-encoded/], // overlong UTF-8 for "."
+    ['%ZZ', /percent-encoded/],
+    ['k'.repeat(1025), /1024/],
+  ])('should reject %s', (raw, reason) => {
+    expect(() => parseKey(raw, 0)).toThrow(BadRequestException);
+    expect(() => parseKey(raw, 0)).toThrow(reason);
+  });
+
+  it('should count the prefix in the 1024-byte limit', () => {
+    expect(() => parseKey('k'.repeat(1000), 0)).not.toThrow();
+    expect(() => parseKey('k'.repeat(1000), 30)).toThrow(/at most 994/);
+    expect(keyProblem('é'.repeat(512), 0)).toBeUndefined();
+    expect(keyProblem('é'.repeat(513), 0)).toMatch(/1024/);
+  });
+
+  it('should accept folder prefixes only where asked', () => {
+    expect(keyProblem('photos/', 0, true)).toBeUndefined();
+    expect(keyProblem('photos/', 0)).toBeDefined();
+    expect(keyProblem('../', 0, true)).toBeDefined();
+  });
+});

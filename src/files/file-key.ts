@@ -1,0 +1,69 @@
+import { BadRequestException, createParamDecorator, type ExecutionContext } from '@nestjs/common';
+import type { Request } from 'express';
+
+/** S3's own limit on a key, counted with `S3_PREFIX`. */
+export const MAX_KEY_BYTES = 1024;
+
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * Validates a decoded object key (or a list prefix when `allowPartial`): no empty, `.` or `..` segments, no control
+ * characters or backslashes, at most 1024 UTF-8 bytes together with the prefix. Returns a message, or undefined.
+ */
+export function keyProblem(key: string, prefixBytes: number, allowPartial = false): string | undefined {
+  if (key.length === 0) {
+    return 'key must not be empty';
+  }
+  if (CONTROL.test(key)) {
+    return 'key must not contain control characters';
+  }
+  if (key.includes('\\')) {
+    return 'key must not contain backslashes';
+  }
+  if (key.startsWith('/')) {
+    return 'key must not start with /';
+  }
+  const segments = key.split('/');
+  // A list prefix may end with `/` ("folder/") but otherwise follows the key rules.
+  const checked = allowPartial && key.endsWith('/') ? segments.slice(0, -1) : segments;
+  if (checked.some((s) => s === '')) {
+    return 'key must not contain empty segments (//) or end with /';
+  }
+  if (checked.some((s) => s === '.' || s === '..')) {
+    return 'key must not contain . or .. segments';
+  }
+  if (Buffer.byteLength(key, 'utf8') + prefixBytes > MAX_KEY_BYTES) {
+    return `key must be at most ${MAX_KEY_BYTES - prefixBytes} UTF-8 bytes`;
+  }
+  return undefined;
+}
+
+/** Decodes a percent-encoded path exactly once; `%2F` is a `/` inside the key. */
+export function decodeKey(encoded: string): string {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    throw new BadRequestException('key is not valid percent-encoded UTF-8');
+  }
+}
+
+export function parseKey(encoded: string, prefixBytes: number): string {
+  const key = decodeKey(encoded);
+  const problem = keyProblem(key, prefixBytes);
+  if (problem) {
+    throw new BadRequestException(problem);
+  }
+  return key;
+}
+
+/**
+ * The object key of a `/files/{key}` route, taken from the raw URL so it is decoded exactly once
+ * (Express decodes wildcard segments itself, which would turn `%252F` into `/`).
+ */
+export const FileKey = createParamDecorator((prefixBytes: number | undefined, ctx: ExecutionContext): string => {
+  const req = ctx.switchToHttp().getRequest<Request>();
+  const path = req.originalUrl.split('?')[0] ?? '';
+  const marker = '/files/';
+  const at = path.indexOf(marker);
+  return parseKey(at === -1 ? '' : path.slice(at + marker.length), prefixBytes ?? 0);
+});

@@ -1,0 +1,227 @@
+import { pipeline } from 'node:stream/promises';
+import {
+  BadRequestException,
+  Controller,
+  Delete,
+  Get,
+  Head,
+  HttpCode,
+  HttpStatus,
+  Post,
+  Put,
+  Query,
+  Req,
+  Res,
+} from '@nestjs/common';
+import { create as contentDisposition } from 'content-disposition';
+import type { Request, Response } from 'express';
+import { AppConfig } from '../config/app-config.js';
+import { StorageError } from '../storage/storage.errors.js';
+import {
+  StorageService,
+  type ObjectStream,
+  type ReadConditions,
+  type UploadResult,
+} from '../storage/storage.service.js';
+import { FileKey, keyProblem } from './file-key.js';
+import { parseHttpDate, parseIfNoneMatch, parseRange } from './http-conditions.js';
+import { ListFilesQuery } from './list-files.query.js';
+import { receiveMultipart } from './multipart-upload.js';
+import { fileLocation, generateKey } from './upload-name.js';
+
+/** Types a browser may render inline; anything else (HTML, SVG, JS...) is always served as an attachment. */
+const INLINE_TYPES =
+  /^(image\/(png|jpeg|gif|webp|avif|bmp)|video\/[\w.+-]+|audio\/[\w.+-]+|application\/pdf|text\/plain|application\/json)(;|$)/i;
+
+@Controller('files')
+export class FilesController {
+  private readonly prefixBytes: number;
+
+  constructor(
+    private readonly storage: StorageService,
+    private readonly config: AppConfig,
+  ) {
+    this.prefixBytes = Buffer.byteLength(config.s3.prefix, 'utf8');
+  }
+
+  @Post()
+  async uploadMultipart(
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+    @Query('key') queryKey?: string,
+    @Query('overwrite') queryOverwrite?: string,
+  ): Promise<Omit<UploadResult, 'created'>> {
+    const result = await this.receive(res, () =>
+      receiveMultipart(req, async (part) => {
+        const requested = part.fields.key ?? queryKey;
+        const key = requested === undefined ? generateKey(part.fileName) : this.validKey(requested);
+        const overwrite = parseOverwrite(part.fields.overwrite ?? queryOverwrite);
+        try {
+          return await this.storage.upload({
+            key,
+            body: part.stream,
+            contentType: part.mimeType || 'application/octet-stream',
+            ifNoneMatch: !overwrite,
+            maxBytes: this.config.uploads.maxBytes,
+          });
+        } catch (error) {
+          if (error instanceof StorageError && error.code === 'PreconditionFailed') {
+            throw new StorageError('AlreadyExists', 'an object with this key already exists (overwrite=false)');
+          }
+          throw error;
+        }
+      }),
+    );
+    res.status(HttpStatus.CREATED).location(fileLocation(result.key));
+    return withoutCreated(result);
+  }
+
+  @Put('*key')
+  async uploadRaw(@FileKey() key: string, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
+    const declared = Number(req.headers['content-length']);
+    if (declared > this.config.uploads.maxBytes) {
+      res.setHeader('Connection', 'close');
+      throw new StorageError(
+        'TooLarge',
+        `the upload is larger than the limit of ${this.config.uploads.maxBytes} bytes`,
+      );
+    }
+    const ifNoneMatch = req.headers['if-none-match'];
+    if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') {
+      throw new BadRequestException('If-None-Match on PUT only supports "*" (refuse to replace an existing object)');
+    }
+    req.on('error', () => undefined); // surfaced by the upload's pipeline
+    req.on('close', () => {
+      if (!req.complete) {
+        req.destroy(new StorageError('Aborted', 'the client closed the connection before the upload finished'));
+      }
+    });
+    const result = await this.receive(res, () =>
+      this.storage.upload({
+        key,
+        body: req,
+        contentType: req.headers['content-type'] || 'application/octet-stream',
+        ifNoneMatch: ifNoneMatch !== undefined,
+        maxBytes: this.config.uploads.maxBytes,
+      }),
+    );
+    res.status(result.created ? HttpStatus.CREATED : HttpStatus.OK);
+    if (result.created) {
+      res.location(fileLocation(key));
+    }
+    return withoutCreated(result);
+  }
+
+  @Get()
+  list(@Query() query: ListFilesQuery) {
+    return this.storage.list(query);
+  }
+
+  @Get('*key')
+  async download(@FileKey() key: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+    const object = await this.read(req, res, (conditions) => this.storage.openStream(key, conditions));
+    if (!object) {
+      return;
+    }
+    this.writeHeaders(req, res, object);
+    try {
+      // Ends the S3 stream (freeing its socket) if the client goes away, and cuts the response if S3 does.
+      await pipeline(object.body, res);
+    } catch {
+      res.destroy();
+    }
+  }
+
+  @Head('*key')
+  async head(@FileKey() key: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+    const object = await this.read(req, res, (conditions) => this.storage.head(key, conditions));
+    if (object) {
+      this.writeHeaders(req, res, object);
+      res.end();
+    }
+  }
+
+  @Delete('*key')
+  @HttpCode(HttpStatus.NO_CONTENT)
+  async remove(@FileKey() key: string): Promise<void> {
+    await this.storage.remove(key);
+  }
+
+  private validKey(raw: string): string {
+    const problem = keyProblem(raw, this.prefixBytes);
+    if (problem) {
+      throw new BadRequestException(problem);
+    }
+    return raw;
+  }
+
+  /** Runs an upload; on failure the rest of the request body is not read, so the connection must close. */
+  private async receive<T>(res: Response, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      res.setHeader('Connection', 'close');
+      throw error;
+    }
+  }
+
+  /** Opens the object with the request's conditions; answers 304 itself (with the matched ETag) and returns undefined. */
+  private async read<T extends Omit<ObjectStream, 'body'>>(
+    req: Request,
+    res: Response,
+    open: (conditions: ReadConditions) => Promise<T>,
+  ): Promise<T | undefined> {
+    const ifNoneMatch = parseIfNoneMatch(req.headers['if-none-match']);
+    const conditions: ReadConditions = {
+      range: parseRange(req.headers.range),
+      ifNoneMatch,
+      // RFC 9110 13.1.3: If-Modified-Since is ignored when If-None-Match is present.
+      ifModifiedSince: ifNoneMatch ? undefined : parseHttpDate(req.headers['if-modified-since']),
+    };
+    try {
+      return await open(conditions);
+    } catch (error) {
+      if (error instanceof StorageError && error.code === 'NotModified') {
+        if (ifNoneMatch && !ifNoneMatch.includes(',') && ifNoneMatch !== '*') {
+          res.setHeader('ETag', ifNoneMatch);
+        }
+        res.status(HttpStatus.NOT_MODIFIED).end();
+        return undefined;
+      }
+      throw error;
+    }
+  }
+
+  private writeHeaders(req: Request, res: Response, object: Omit<ObjectStream, 'body'>): void {
+    const fileName = object.key.split('/').pop() ?? 'file';
+    const attachment =
+      req.query.download === '1' || req.query.download === 'true' || !INLINE_TYPES.test(object.contentType);
+    res.status(object.contentRange ? HttpStatus.PARTIAL_CONTENT : HttpStatus.OK);
+    res.setHeader('Content-Type', object.contentType);
+    res.setHeader('Content-Length', String(object.contentLength));
+    res.setHeader('Accept-Ranges', 'bytes');
+    res.setHeader('Last-Modified', object.lastModified.toUTCString());
+    if (object.etag) {
+      res.setHeader('ETag', object.etag);
+    }
+    if (object.contentRange) {
+      res.setHeader('Content-Range', object.contentRange);
+    }
+    res.setHeader('Content-Disposition', contentDisposition(fileName, { type: attachment ? 'attachment' : 'inline' }));
+    // Stored files are data, never active content of this origin.
+    res.setHeader('Content-Security-Policy', "default-src 'none'; sandbox");
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+  }
+}
+
+function parseOverwrite(value: string | undefined): boolean {
+  if (value === undefined || value === '' || value === 'true' || value === '1') {
+    return true;
+  }
+  if (value === 'false' || value === '0') {
+    return false;
+  }
+  throw new BadRequestException('overwrite must be true or false');
+}
+
+const withoutCreated = ({ created: _created, ...rest }: UploadResult): Omit<UploadResult, 'created'> => rest;

@@ -1,0 +1,51 @@
+import { parseHttpDate, parseIfNoneMatch, parseRange } from './http-conditions.js';
+
+describe(parseRange.name, () => {
+  it.each([
+    ['bytes=0-99', 'bytes=0-99'],
+    ['bytes=100-', 'bytes=100-'],
+    ['bytes=-500', 'bytes=-500'],
+    [' bytes = 007 - 9 ', 'bytes=7-9'],
+    ['BYTES=1-2', 'bytes=1-2'],
+  ])('should pass %s on as %s', (header, range) => {
+    expect(parseRange(header)).toBe(range);
+  });
+
+  it.each([
+    undefined,
+    '',
+    'bytes=',
+    'bytes=-',
+    'bytes=5-1',
+    'bytes=0-1,5-6',
+    'items=0-1',
+    'bytes=a-b',
+    `bytes=${'9'.repeat(30)}-`,
+  ])('should ignore %s (whole object)', (header) => {
+    expect(parseRange(header)).toBeUndefined();
+  });
+});
+
+describe(parseIfNoneMatch.name, () => {
+  it.each([
+    ['*', '*'],
+    ['"abc"', '"abc"'],
+    ['W/"abc"', 'W/"abc"'],
+    ['"a", "b"', '"a", "b"'],
+  ])('should keep %s', (header, value) => {
+    expect(parseIfNoneMatch(header)).toBe(value);
+  });
+
+  it.each([undefined, 'abc', '"a', '"a"b"', '"a"\r\nX: y'])('should ignore %s', (header) => {
+    expect(parseIfNoneMatch(header)).toBeUndefined();
+  });
+});
+
+describe(parseHttpDate.name, () => {
+  it('should parse an HTTP date and ignore garbage', () => {
+    expect(parseHttpDate('Wed, 21 Oct 2015 07:28:00 GMT')?.toISOString()).toBe('2015-10-21T07:28:00.000Z');
+    expect(parseHttpDate('yesterday')).toBeUndefined();
+    expect(parseHttpDate(undefined)).toBeUndefined();
+    expect(parseHttpDate('x'.repeat(100))).toBeUndefined();
+  });
+});

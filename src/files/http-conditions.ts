@@ -1,0 +1,49 @@
+/** Parsing of the request headers that shape a download: Range, If-None-Match, If-Modified-Since. */
+
+/**
+ * Returns the one byte range to ask S3 for, or undefined to serve the whole object (RFC 9110: a Range that is
+ * not understood, or asks for several ranges, may be ignored). Unsatisfiable ranges are left to S3 (416).
+ */
+export function parseRange(header: string | undefined): string | undefined {
+  if (!header) {
+    return undefined;
+  }
+  const match = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
+  if (!match) {
+    return undefined;
+  }
+  const [, first, last] = match as unknown as [string, string, string];
+  if (first === '' && last === '') {
+    return undefined;
+  }
+  if (first !== '' && last !== '' && BigInt(last) < BigInt(first)) {
+    return undefined;
+  }
+  if (first.length > 16 || last.length > 16) {
+    return undefined;
+  }
+  return `bytes=${first === '' ? '' : BigInt(first).toString()}-${last === '' ? '' : BigInt(last).toString()}`;
+}
+
+/** A list of entity tags or `*`; invalid input is ignored (the condition is then absent). */
+export function parseIfNoneMatch(header: string | undefined): string | undefined {
+  if (!header) {
+    return undefined;
+  }
+  const value = header.trim();
+  if (value === '*') {
+    return value;
+  }
+  const tags = value.split(',').map((t) => t.trim());
+  const valid = tags.every((t) => /^(W\/)?"[\x21\x23-\x7e\x80-\xff]*"$/.test(t));
+  return valid && tags.length <= 32 ? tags.join(', ') : undefined;
+}
+
+/** An HTTP date; invalid dates are ignored, as RFC 9110 says. */
+export function parseHttpDate(header: string | undefined): Date | undefined {
+  if (!header || header.length > 64) {
+    return undefined;
+  }
+  const time = Date.parse(header);
+  return Number.isNaN(time) ? undefined : new Date(time);
+}

@@ -1,0 +1,105 @@
+import type { Readable } from 'node:stream';
+import { BadRequestException, HttpException } from '@nestjs/common';
+import busboy from 'busboy';
+import type { Request } from 'express';
+import { StorageError } from '../storage/storage.errors.js';
+
+export interface FilePart {
+  readonly stream: Readable;
+  readonly fileName: string | undefined;
+  readonly mimeType: string;
+  /** Text fields sent before the file part. */
+  readonly fields: Readonly<Record<string, string>>;
+}
+
+/**
+ * Streams a multipart/form-data request with exactly one file part named `file` into `onFile`, without buffering
+ * it. Fields that shape the upload (`key`, `overwrite`) must come before the file part. Any problem (bad body,
+ * client gone, a second file) destroys the file stream, which makes the upload abort.
+ */
+export function receiveMultipart<T>(req: Request, onFile: (part: FilePart) => Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let parser: busboy.Busboy;
+    try {
+      parser = busboy({
+        headers: req.headers,
+        limits: { files: 1, fields: 20, parts: 21, fieldSize: 16 * 1024, fieldNameSize: 100, headerPairs: 100 },
+      });
+    } catch {
+      reject(new BadRequestException('expected a multipart/form-data body with a boundary'));
+      return;
+    }
+    const fields: Record<string, string> = {};
+    let file: Readable | undefined;
+    let upload: Promise<T> | undefined;
+    let settled = false;
+
+    const fail = (error: Error): void => {
+      if (settled) {
+        return;
+      }
+      settled = true;
+      req.unpipe(parser);
+      file?.destroy(error);
+      // Let the upload finish aborting (no orphaned parts) before answering.
+      const done = upload ?? Promise.resolve();
+      void done.then(
+        () => reject(error),
+        () => reject(error),
+      );
+    };
+
+    parser.on('field', (name, value, info) => {
+      if (info.nameTruncated || info.valueTruncated) {
+        fail(new BadRequestException(`form field "${name.slice(0, 100)}" is too long`));
+      } else if (upload && (name === 'key' || name === 'overwrite')) {
+        fail(new BadRequestException(`form field "${name}" must come before the file part`));
+      } else {
+        fields[name] = value;
+      }
+    });
+    parser.on('file', (name, stream, info) => {
+      if (name !== 'file') {
+        stream.resume();
+        fail(
+          new BadRequestException(`unexpected file part "${name.slice(0, 100)}": send the file in a part named "file"`),
+        );
+        return;
+      }
+      file = stream;
+      // Errors reach the upload through its own pipeline; this keeps an error before that from crashing the process.
+      stream.on('error', () => undefined);
+      upload = onFile({ stream, fileName: info.filename, mimeType: info.mimeType, fields: { ...fields } });
+      upload.catch((error: Error) => fail(error));
+    });
+    parser.on('filesLimit', () => fail(new BadRequestException('only one file part is allowed')));
+    parser.on('fieldsLimit', () => fail(new BadRequestException('too many form fields')));
+    parser.on('partsLimit', () => fail(new BadRequestException('too many form parts')));
+    parser.on('error', (error: Error) =>
+      fail(
+        error instanceof HttpException ? error : new BadRequestException(`malformed multipart body: ${error.message}`),
+      ),
+    );
+    parser.on('close', () => {
+      if (!upload) {
+        fail(new BadRequestException('no file part: send the file in a multipart part named "file"'));
+        return;
+      }
+      upload.then(
+        (result) => {
+          if (!settled) {
+            settled = true;
+            resolve(result);
+          }
+        },
+        (error: Error) => fail(error),
+      );
+    });
+    req.on('close', () => {
+      if (!req.complete) {
+        fail(new StorageError('Aborted', 'the client closed the connection before the upload finished'));
+      }
+    });
+    req.pipe(parser);
+  });
+}

@@ -1,0 +1,35 @@
+import { fileLocation, generateKey, sanitiseFileName } from './upload-name.js';
+
+describe(sanitiseFileName.name, () => {
+  it.each([
+    ['report.pdf', 'report.pdf'],
+    ['C:\\Users\\me\\report.pdf', 'report.pdf'],
+    ['../../etc/passwd', 'passwd'],
+    ['a\r\nb.txt', 'a__b.txt'],
+    ['"quoted".txt', '_quoted_.txt'],
+    ['..', 'file'],
+    ['.env', 'env'],
+    ['', 'file'],
+    [undefined, 'file'],
+  ])('should turn %j into %j', (name, clean) => {
+    expect(sanitiseFileName(name)).toBe(clean);
+  });
+
+  it('should bound the name to 200 UTF-8 bytes', () => {
+    expect(Buffer.byteLength(sanitiseFileName('é'.repeat(300)))).toBeLessThanOrEqual(200);
+  });
+});
+
+describe(generateKey.name, () => {
+  it('should keep the file name under a unique folder', () => {
+    const a = generateKey('photo.jpg');
+    expect(a).toMatch(/^[0-9a-f-]{36}\/photo\.jpg$/);
+    expect(generateKey('photo.jpg')).not.toBe(a);
+  });
+});
+
+describe(fileLocation.name, () => {
+  it('should encode each segment and keep the slashes', () => {
+    expect(fileLocation('photos/2026/a b#?.jpg')).toBe('/files/photos/2026/a%20b%23%3F.jpg');
+  });
+});

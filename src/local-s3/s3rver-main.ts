@@ -1,0 +1,526 @@
+/**
+ * The embedded S3 server: s3rver plus fixes for the S3 behaviour the service relies on.
+ *
+ *   node --openssl-legacy-provider s3rver-main.ts --directory DIR [--port N] [--bucket NAME]... [--cors]
+ *        [--silent] [--exit-with-parent]
+ *
+ * Prints `{"port":N}` on stdout once listening. Self-contained on purpose: it runs type-stripped from src/
+ * and compiled from dist/, so it only uses erasable TypeScript and imports nothing relative.
+ */
+import { createCipheriv, createHash, randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer, IncomingMessage, type RequestListener } from 'node:http';
+import { once } from 'node:events';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+
+interface Context {
+  method: string;
+  path: string;
+  query: Record<string, string | string[] | undefined>;
+  headers: Record<string, string | string[] | undefined>;
+  params?: { bucket: string; key: string };
+  req: Readable;
+  status: number;
+  body: unknown;
+  get(field: string): string;
+}
+type Next = () => Promise<void>;
+type Middleware = (ctx: Context, next: Next) => Promise<void>;
+
+interface WriteResult {
+  size: number;
+  md5: string;
+}
+interface StoredObject {
+  bucket: string;
+  key: string;
+  content: Readable | Buffer | null;
+  metadata: Record<string, string>;
+  range?: { start: number; end: number };
+}
+interface Part {
+  number: number;
+  etag: string;
+}
+interface Store {
+  rootDirectory: string;
+  getBucket(bucket: string): Promise<object | null>;
+  existsObject(bucket: string, key: string): Promise<boolean>;
+  getResourcePath(bucket: string, key: string | undefined, resource: string): string;
+  putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5: string): Promise<void>;
+  getObject(bucket: string, key: string, options?: { start?: number; end?: number }): Promise<StoredObject | null>;
+  putObject(object: StoredObject): Promise<WriteResult>;
+  putPart(bucket: string, uploadId: string, partNumber: string, content: Readable): Promise<WriteResult>;
+  putObjectMultipart(bucket: string, uploadId: string, parts: Part[]): Promise<WriteResult>;
+}
+interface S3rverOptions {
+  directory: string;
+  silent: boolean;
+  vhostBuckets: boolean;
+  configureBuckets: { name: string; configs: string[] }[];
+}
+interface S3rverApp {
+  middleware: Middleware[];
+  store: Store;
+  configureBuckets(): Promise<unknown>;
+  callback(): RequestListener;
+}
+type S3ErrorClass = new (code: string, message: string, detail?: Record<string, unknown>) => Error;
+
+const require = createRequire(import.meta.url);
+const S3rver = require('s3rver') as new (options: S3rverOptions) => S3rverApp;
+const S3Error = require('s3rver/lib/models/error.js') as S3ErrorClass;
+const corsMiddleware = require('s3rver/lib/middleware/cors.js') as () => Middleware;
+
+const CORS_CONFIG =
+  '<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin>' +
+  ['GET', 'PUT', 'POST', 'HEAD'].map((method) => `<AllowedMethod>${method}</AllowedMethod>`).join('') +
+  '<AllowedHeader>*</AllowedHeader><ExposeHeader>ETag</ExposeHeader></CORSRule></CORSConfiguration>';
+
+// s3rver stores `<segment>._S3rver_metadata.json` beside each object: that name must fit in 255 bytes.
+const MAX_SEGMENT_BYTES = 255;
+const MAX_LAST_SEGMENT_BYTES = MAX_SEGMENT_BYTES - '._S3rver_metadata.json'.length;
+const MAX_KEY_BYTES = 1024;
+const MIN_PART_BYTES = 5 * 1024 * 1024;
+
+const noSuchUpload = (uploadId: string) =>
+  new S3Error(
+    'NoSuchUpload',
+    'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
+    { UploadId: uploadId },
+  );
+
+function text(value: string | string[] | undefined): string {
+  return typeof value === 'string' ? value : '';
+}
+
+function decode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+function keyFitsOnDisk(key: string): boolean {
+  const segments = key.split('/');
+  const last = segments.pop() ?? '';
+  return (
+    Buffer.byteLength(key) <= MAX_KEY_BYTES &&
+    Buffer.byteLength(last) <= MAX_LAST_SEGMENT_BYTES &&
+    segments.every((segment) => Buffer.byteLength(segment) <= MAX_SEGMENT_BYTES)
+  );
+}
+
+/** Replaces s3rver's in-place writes, which keep a body cut short (and crash on write errors). */
+function patchStore(store: Store): void {
+  const uploadsDir = (bucket: string) => store.getResourcePath(bucket, undefined, 'uploads');
+
+  async function writeAtomically(target: string, content: Readable | Buffer): Promise<WriteResult> {
+    // Temporary files live in the root: s3rver only lists directories there as buckets.
+    const temp = path.join(store.rootDirectory, `.incoming-${randomUUID()}`);
+    const source = Buffer.isBuffer(content) ? Readable.from([content]) : content;
+    const md5 = createHash('md5');
+    let size = 0;
+    const measure = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        md5.update(chunk);
+        size += chunk.length;
+        callback(null, chunk);
+      },
+    });
+    try {
+      await pipeline(source, measure, createWriteStream(temp));
+      if (source instanceof IncomingMessage && !source.complete) {
+        throw new S3Error('IncompleteBody', 'You did not provide the number of bytes specified by Content-Length.');
+      }
+      await mkdir(path.dirname(target), { recursive: true });
+      await rename(temp, target);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
+    return { size, md5: md5.digest('hex') };
+  }
+
+  store.putObject = async (object) => {
+    const target = store.getResourcePath(object.bucket, object.key, 'object');
+    const result = await writeAtomically(target, object.content ?? Buffer.alloc(0));
+    await store.putMetadata(object.bucket, object.key, object.metadata, result.md5);
+    return result;
+  };
+
+  store.putPart = async (bucket, uploadId, partNumber, content) => {
+    const partPath = path.join(uploadsDir(bucket), uploadId, partNumber);
+    const result = await writeAtomically(partPath, content);
+    await writeFile(`${partPath}.md5`, result.md5);
+    return result;
+  };
+
+  // Replaces s3rver's version, which crashes on a missing part and gives the ETag of a single PUT; like S3, this
+  // checks the parts and answers the multipart ETag "<md5 of the part md5s>-<part count>".
+  store.putObjectMultipart = async (bucket, uploadId, parts) => {
+    const dir = path.join(uploadsDir(bucket), uploadId);
+    const digests: Buffer[] = [];
+    for (const [index, part] of parts.entries()) {
+      if (index > 0 && part.number <= parts[index - 1].number) {
+        throw new S3Error('InvalidPartOrder', 'The list of parts was not in ascending order.');
+      }
+      const partPath = path.join(dir, String(part.number));
+      const [md5, size] = await Promise.all([
+        readFile(`${partPath}.md5`, 'utf8').catch(() => undefined),
+        stat(partPath).then(
+          (info) => info.size,
+          () => 0,
+        ),
+      ]);
+      if (md5 !== part.etag) {
+        throw new S3Error('InvalidPart', 'One or more of the specified parts could not be found.', {
+          PartNumber: part.number,
+        });
+      }
+      if (index < parts.length - 1 && size < MIN_PART_BYTES) {
+        throw new S3Error('EntityTooSmall', 'Your proposed upload is smaller than the minimum allowed object size.', {
+          PartNumber: part.number,
+          ProposedSize: size,
+          MinSizeAllowed: MIN_PART_BYTES,
+        });
+      }
+      digests.push(Buffer.from(md5, 'hex'));
+    }
+    const [key, metadata] = await Promise.all([
+      readFile(path.join(dir, 'key'), 'utf8'),
+      readFile(path.join(dir, 'metadata'), 'utf8').then((json) => JSON.parse(json) as Record<string, string>),
+    ]);
+    const files = parts.map((part) => path.join(dir, String(part.number)));
+    const body = Readable.from(
+      (async function* () {
+        for (const file of files) {
+          yield* createReadStream(file);
+        }
+      })(),
+    );
+    const { size } = await writeAtomically(store.getResourcePath(bucket, key, 'object'), body);
+    const etag = `${createHash('md5').update(Buffer.concat(digests)).digest('hex')}-${parts.length}`;
+    await store.putMetadata(bucket, key, metadata, etag);
+    await rm(dir, { recursive: true, force: true });
+    return { size, md5: etag };
+  };
+
+  // s3rver reads a range ending at byte 0 ("bytes=0-0") as "to the end".
+  const getObject = store.getObject.bind(store);
+  store.getObject = async (bucket, key, options) => {
+    const object = await getObject(bucket, key, options);
+    if (object?.range && object.content instanceof Readable && options?.end === 0) {
+      object.content.destroy();
+      object.range.end = 0;
+      object.content = createReadStream(store.getResourcePath(bucket, key, 'object'), { start: 0, end: 0 });
+    }
+    return object;
+  };
+}
+
+/**
+ * SDKs send streaming bodies with checksums as `Content-Encoding: aws-chunked` (`<hex size>[;chunk-signature=…]\r\n
+ * <data>\r\n … 0\r\n<trailers>\r\n\r\n`), which s3rver would store verbatim: hand it the decoded body instead.
+ */
+function decodeAwsChunkedBody(ctx: Context): void {
+  const encodings = ctx
+    .get('content-encoding')
+    .split(',')
+    .map((encoding) => encoding.trim());
+  if (!encodings.includes('aws-chunked') && !ctx.get('x-amz-content-sha256').startsWith('STREAMING-')) {
+    return;
+  }
+  const rest = encodings.filter((encoding) => encoding && encoding !== 'aws-chunked').join(', ');
+  if (rest) {
+    ctx.headers['content-encoding'] = rest;
+  } else {
+    delete ctx.headers['content-encoding'];
+  }
+  const declared = ctx.get('x-amz-decoded-content-length');
+  const incomplete = () => new S3Error('IncompleteBody', 'The aws-chunked body ended before its final chunk.');
+  let pending: Buffer = Buffer.alloc(0);
+  let phase: 'size' | 'data' | 'crlf' | 'trailer' | 'done' = 'size';
+  let dataLeft = 0;
+  let size = 0;
+  const decoded = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      while (pending.length && phase !== 'done') {
+        if (phase === 'data') {
+          const data = pending.subarray(0, dataLeft);
+          this.push(data);
+          size += data.length;
+          dataLeft -= data.length;
+          pending = pending.subarray(data.length);
+          phase = dataLeft ? 'data' : 'crlf';
+          continue;
+        }
+        const end = pending.indexOf('\r\n');
+        if (end === -1) {
+          return callback(pending.length > 8192 ? incomplete() : null);
+        }
+        const line = pending.subarray(0, end).toString('latin1');
+        pending = pending.subarray(end + 2);
+        if (phase === 'size') {
+          dataLeft = parseInt(line.split(';')[0], 16);
+          if (Number.isNaN(dataLeft)) {
+            return callback(incomplete());
+          }
+          phase = dataLeft ? 'data' : 'trailer';
+        } else if (phase === 'crlf' || line === '') {
+          phase = phase === 'crlf' ? 'size' : 'done'; // trailer lines (checksums) are not verified
+        }
+      }
+      callback();
+    },
+    flush(callback) {
+      const short = phase !== 'done' || (declared !== '' && Number(declared) !== size);
+      callback(short ? incomplete() : null);
+    },
+  });
+  // An aborted request destroys `decoded` too, so the store's write fails as it should.
+  pipeline(ctx.req, decoded).catch(() => undefined);
+  ctx.req = decoded;
+}
+
+/** Koa middleware placed before s3rver's router: the operations and checks s3rver lacks. */
+function fillGaps(store: Store): Middleware {
+  const cors = corsMiddleware();
+  const locks = new Map<string, Promise<void>>();
+
+  async function serialize(id: string, task: () => Promise<void>): Promise<void> {
+    const run = (locks.get(id) ?? Promise.resolve()).catch(() => undefined).then(task);
+    locks.set(id, run);
+    try {
+      await run;
+    } finally {
+      if (locks.get(id) === run) {
+        locks.delete(id);
+      }
+    }
+  }
+
+  async function requireBucket(bucket: string): Promise<void> {
+    if (!(await store.getBucket(bucket))) {
+      throw new S3Error('NoSuchBucket', 'The specified bucket does not exist', { BucketName: bucket });
+    }
+  }
+
+  async function findUpload(bucket: string, key: string, uploadId: string): Promise<string> {
+    await requireBucket(bucket);
+    const dir = path.join(store.getResourcePath(bucket, undefined, 'uploads'), uploadId);
+    const storedKey = /^[0-9a-f]+$/.test(uploadId)
+      ? await readFile(path.join(dir, 'key'), 'utf8').catch(() => undefined)
+      : undefined;
+    if (storedKey !== key) {
+      throw noSuchUpload(uploadId);
+    }
+    return dir;
+  }
+
+  /** ListMultipartUploads, in one page (S3 pages by 1000; a development server never holds that many). */
+  async function listUploads(ctx: Context, bucket: string): Promise<void> {
+    await requireBucket(bucket);
+    const prefix = text(ctx.query['prefix']);
+    const uploadsDir = store.getResourcePath(bucket, undefined, 'uploads');
+    const uploads = [];
+    for (const uploadId of await readdir(uploadsDir).catch(() => [])) {
+      const keyFile = path.join(uploadsDir, uploadId, 'key');
+      const [key, info] = await Promise.all([readFile(keyFile, 'utf8'), stat(keyFile)]).catch(() => []);
+      if (key?.startsWith(prefix) && info) {
+        uploads.push({ Key: key, UploadId: uploadId, StorageClass: 'STANDARD', Initiated: info.mtime });
+      }
+    }
+    uploads.sort((a, b) => (a.Key === b.Key ? a.Initiated.getTime() - b.Initiated.getTime() : a.Key < b.Key ? -1 : 1));
+    ctx.body = {
+      ListMultipartUploadsResult: {
+        '@': { xmlns: 'http://s3.amazonaws.com/doc/2006-03-01/' },
+        Bucket: bucket,
+        Prefix: prefix,
+        MaxUploads: 1000,
+        IsTruncated: false,
+        Upload: uploads.map((upload) => ({ ...upload, Initiated: upload.Initiated.toISOString() })),
+      },
+    };
+  }
+
+  /** Turns any single range into the explicit `bytes=start-end` form s3rver handles correctly. */
+  async function normalizeRange(ctx: Context, bucket: string, key: string): Promise<void> {
+    const header = ctx.get('range');
+    const size = await stat(store.getResourcePath(bucket, key, 'object')).then(
+      (info) => info.size,
+      () => undefined,
+    );
+    if (size === undefined) {
+      return; // s3rver answers NoSuchKey
+    }
+    const [, first = '', last = ''] = /^bytes=(\d*)-(\d*)$/.exec(header.trim()) ?? [];
+    if ((!first && !last) || (first && last && Number(last) < Number(first))) {
+      delete ctx.headers['range']; // as S3: an invalid or multiple range is ignored, the whole object is served
+      return;
+    }
+    const start = first ? Number(first) : Math.max(0, size - Number(last));
+    const end = first && last ? Math.min(Number(last), size - 1) : size - 1;
+    if (start >= size) {
+      throw new S3Error('InvalidRange', 'The requested range is not satisfiable', {
+        RangeRequested: header,
+        ActualObjectSize: size,
+      });
+    }
+    ctx.headers['range'] = `bytes=${start}-${end}`;
+  }
+
+  async function handle(ctx: Context, next: Next, bucket: string, key: string): Promise<void> {
+    const has = (name: string) => name in ctx.query;
+    const { method } = ctx;
+    if (!key) {
+      return method === 'GET' && has('uploads') ? listUploads(ctx, bucket) : next();
+    }
+
+    if (has('uploadId')) {
+      const uploadId = text(ctx.query['uploadId']);
+      const uploadDir = await findUpload(bucket, key, uploadId);
+      if (method === 'DELETE') {
+        await rm(uploadDir, { recursive: true, force: true });
+        ctx.status = 204;
+        return;
+      }
+      const partNumber = text(ctx.query['partNumber']);
+      if (method === 'PUT' && !(/^\d{1,5}$/.test(partNumber) && +partNumber >= 1 && +partNumber <= 10000)) {
+        throw new S3Error('InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive', {
+          ArgumentName: 'partNumber',
+          ArgumentValue: partNumber,
+        });
+      }
+    }
+
+    if (!keyFitsOnDisk(key)) {
+      if (method === 'GET' || method === 'HEAD') {
+        throw new S3Error('NoSuchKey', 'The specified key does not exist.', { Key: key });
+      }
+      if (method === 'DELETE') {
+        ctx.status = 204;
+        return;
+      }
+      throw new S3Error('KeyTooLongError', 'Your key is too long', { MaxSizeAllowed: MAX_KEY_BYTES });
+    }
+
+    if ((method === 'GET' || method === 'HEAD') && ctx.get('range')) {
+      await normalizeRange(ctx, bucket, key);
+    }
+
+    const upload = method === 'PUT' && !has('tagging') && !has('acl');
+    const proceed = () => {
+      if (upload) {
+        decodeAwsChunkedBody(ctx);
+      }
+      return next();
+    };
+    const conditional = (upload && !has('uploadId')) || (method === 'POST' && has('uploadId'));
+    if (!conditional || ctx.get('if-none-match').trim() !== '*') {
+      return proceed();
+    }
+    // One conditional write at a time per key, so exactly one of two racing creates wins.
+    await serialize(`${bucket}/${key}`, async () => {
+      if (await store.existsObject(bucket, key)) {
+        throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', {
+          Condition: 'If-None-Match',
+        });
+      }
+      await proceed();
+    });
+  }
+
+  return async (ctx, next) => {
+    const [, rawBucket = '', ...rawKey] = ctx.path.split('/');
+    if (!rawBucket) {
+      return next();
+    }
+    const bucket = decode(rawBucket);
+    const key = rawKey.map(decode).join('/');
+    // s3rver's CORS middleware reads the bucket from params; running it here puts CORS headers on our answers too.
+    ctx.params ??= { bucket, key };
+    await cors(ctx, () => handle(ctx, next, bucket, key));
+  };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      directory: { type: 'string' },
+      port: { type: 'string', default: '0' },
+      bucket: { type: 'string', multiple: true, default: [] },
+      cors: { type: 'boolean', default: false },
+      silent: { type: 'boolean', default: false },
+      'exit-with-parent': { type: 'boolean', default: false },
+    },
+  });
+  if (!values.directory) {
+    throw new Error('--directory is required');
+  }
+  try {
+    createCipheriv('des', Buffer.alloc(8), Buffer.alloc(8));
+  } catch {
+    throw new Error(
+      'DES is unavailable (s3rver needs it for list continuation tokens): run node with --openssl-legacy-provider',
+    );
+  }
+
+  const directory = path.resolve(values.directory);
+  await mkdir(directory, { recursive: true });
+  const app = new S3rver({
+    directory,
+    silent: values.silent,
+    vhostBuckets: false,
+    configureBuckets: values.bucket.map((name) => ({ name, configs: values.cors ? [CORS_CONFIG] : [] })),
+  });
+  patchStore(app.store);
+  // The last middleware is s3rver's router.
+  app.middleware.splice(app.middleware.length - 1, 0, fillGaps(app.store));
+
+  await app.configureBuckets();
+  // Our own server rather than s3rver's run(), which lets a listen error crash the process.
+  const server = createServer(app.callback());
+
+  let stopping = false;
+  const stop = () => {
+    if (stopping) {
+      return;
+    }
+    stopping = true;
+    server.close(() => process.exit(0));
+    server.closeAllConnections();
+    setTimeout(() => process.exit(0), 2000).unref();
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  if (values['exit-with-parent']) {
+    process.stdin.on('end', stop).on('error', stop).resume();
+    const parent = process.ppid;
+    setInterval(() => {
+      if (process.ppid !== parent) {
+        stop();
+      }
+    }, 1000).unref();
+  }
+
+  server.listen(Number(values.port), '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  process.stdout.write(`${JSON.stringify({ port })}\n`);
+}
+
+try {
+  await main();
+} catch (err) {
+  process.stderr.write(`local S3 server: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+}

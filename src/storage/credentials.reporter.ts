@@ -1,0 +1,50 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import type { AwsCredentialIdentity } from '@aws-sdk/types';
+import { describeCredentials, type CredentialSource } from './s3-client.factory.js';
+import { CREDENTIAL_SOURCE } from './storage.tokens.js';
+
+const RESOLVE_TIMEOUT_MS = 5000;
+
+/** Says at boot where S3 credentials come from: source, key id's first 4 characters, expiry. Never the secret. */
+@Injectable()
+export class CredentialsReporter implements OnApplicationBootstrap {
+  private readonly logger = new Logger('Storage');
+
+  constructor(@Inject(CREDENTIAL_SOURCE) private readonly source: CredentialSource) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.logger.log(await this.describe());
+  }
+
+  /** Resolves the credentials once, in bounded time; failure is a warning, not a crash (S3 may come later). */
+  async describe(): Promise<string> {
+    const { provider } = this.source;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const credentials = await Promise.race([
+        typeof provider === 'function' ? provider() : Promise.resolve(provider),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${RESOLVE_TIMEOUT_MS} ms`)), RESOLVE_TIMEOUT_MS);
+        }),
+      ]);
+      return summarise(credentials, this.source);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      this.logger.warn(
+        `S3 credentials could not be resolved from the default chain (${reason.split('\n')[0]}). ` +
+          'On EC2/Elastic Beanstalk in Docker, the likely cause is the IMDSv2 hop limit of 1, which blocks ' +
+          'containers on the Docker bridge from the instance role: set HttpPutResponseHopLimit to 2 ' +
+          '(see .platform/hooks), or check that the instance profile has a role.',
+      );
+      return 'S3 credentials: none resolved yet (requests to S3 will fail until they are)';
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+export function summarise(credentials: AwsCredentialIdentity, source: Omit<CredentialSource, 'provider'>): string {
+  const id = `${credentials.accessKeyId.slice(0, 4)}…`;
+  const expiry = credentials.expiration ? `, expires ${credentials.expiration.toISOString()}` : '';
+  return `S3 credentials: ${describeCredentials(credentials, source)}, key id ${id}${expiry}`;
+}

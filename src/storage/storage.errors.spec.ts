@@ -1,0 +1,48 @@
+import { statusOf } from '../errors/http-error.filter.js';
+import { toStorageError, type StorageErrorCode } from './storage.errors.js';
+
+const sdkError = (name: string, status?: number, extra: Record<string, unknown> = {}) =>
+  Object.assign(new Error(`${name} happened`), { name, $metadata: { httpStatusCode: status }, ...extra });
+
+describe(toStorageError.name, () => {
+  it.each<[string, unknown, StorageErrorCode, number]>([
+    ['NoSuchKey', sdkError('NoSuchKey', 404), 'NotFound', 404],
+    ['HEAD 404', sdkError('NotFound', 404), 'NotFound', 404],
+    ['304', sdkError('Unknown', 304), 'NotModified', 304],
+    ['PreconditionFailed', sdkError('PreconditionFailed', 412), 'PreconditionFailed', 412],
+    ['InvalidRange', sdkError('InvalidRange', 416), 'RangeNotSatisfiable', 416],
+    ['NoSuchBucket', sdkError('NoSuchBucket', 404), 'AccessDenied', 502],
+    ['AccessDenied', sdkError('AccessDenied', 403), 'AccessDenied', 502],
+    ['SignatureDoesNotMatch', sdkError('SignatureDoesNotMatch', 403), 'AccessDenied', 502],
+    [
+      'connection refused',
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }),
+      'Unavailable',
+      503,
+    ],
+    [
+      'a wrapped socket error',
+      new Error('AWS SDK error wrapper for Error: connect ECONNREFUSED 127.0.0.1:1'),
+      'Unavailable',
+      503,
+    ],
+    ['socket hang up', new Error('socket hang up'), 'Unavailable', 503],
+    ['SlowDown', sdkError('SlowDown', 503), 'Unavailable', 503],
+    ['no credentials', sdkError('CredentialsProviderError'), 'Unavailable', 503],
+    ['request timeout', sdkError('TimeoutError'), 'Timeout', 504],
+    ['ETIMEDOUT', Object.assign(new Error('x'), { code: 'ETIMEDOUT' }), 'Timeout', 504],
+    ['an abort', sdkError('AbortError'), 'Aborted', 400],
+    ['InvalidArgument', sdkError('InvalidArgument', 400), 'InvalidInput', 400],
+    ['InternalError', sdkError('InternalError', 500), 'BadGateway', 502],
+    ['anything else', 'weird', 'BadGateway', 502],
+  ])('should map %s', (_name, error, code, status) => {
+    const mapped = toStorageError(error);
+    expect(mapped.code).toBe(code);
+    expect(statusOf(mapped.code)).toBe(status);
+  });
+
+  it('should keep secrets out of the message', () => {
+    const error = sdkError('InvalidAccessKeyId', 403, { message: 'The key AKIASECRETSECRET does not exist' });
+    expect(toStorageError(error).message).not.toContain('AKIASECRET');
+  });
+});

@@ -1,0 +1,114 @@
+/** What can go wrong in storage, independent of HTTP; `errors/` maps each code to a status. */
+export type StorageErrorCode =
+  | 'NotFound'
+  | 'AlreadyExists'
+  | 'PreconditionFailed'
+  | 'NotModified'
+  | 'RangeNotSatisfiable'
+  | 'TooLarge'
+  | 'InvalidInput'
+  | 'Aborted'
+  | 'AccessDenied'
+  | 'Unavailable'
+  | 'Timeout'
+  | 'BadGateway';
+
+export class StorageError extends Error {
+  /** For `RangeNotSatisfiable`: the object's size, when known. */
+  readonly objectSize?: number;
+
+  constructor(
+    readonly code: StorageErrorCode,
+    message: string,
+    options?: { cause?: unknown; objectSize?: number },
+  ) {
+    super(message, { cause: options?.cause });
+    this.name = 'StorageError';
+    this.objectSize = options?.objectSize;
+  }
+}
+
+interface SdkErrorShape {
+  name?: string;
+  code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+  $response?: { statusCode?: number };
+}
+
+const NETWORK_DOWN = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNRESET',
+  'EPIPE',
+]);
+
+/** Translates an AWS SDK (or socket) error into a StorageError. Never copies secrets: only names and statuses. */
+export function toStorageError(error: unknown, key?: string): StorageError {
+  if (error instanceof StorageError) {
+    return error;
+  }
+  const e = (error ?? {}) as SdkErrorShape;
+  const name = e.name ?? '';
+  const code = e.code ?? '';
+  const status = e.$metadata?.httpStatusCode ?? e.$response?.statusCode;
+  const what = key === undefined ? 'the bucket' : 'the object';
+
+  if (name === 'AbortError') {
+    return new StorageError('Aborted', 'the transfer was aborted', { cause: error });
+  }
+  if (name === 'NoSuchKey' || name === 'NotFound' || (status === 404 && name !== 'NoSuchBucket')) {
+    return new StorageError('NotFound', 'no object with this key', { cause: error });
+  }
+  if (status === 304 || name === 'NotModified') {
+    return new StorageError('NotModified', 'not modified', { cause: error });
+  }
+  if (status === 412 || name === 'PreconditionFailed') {
+    return new StorageError('PreconditionFailed', 'an object with this key already exists or the precondition failed', {
+      cause: error,
+    });
+  }
+  if (status === 416 || name === 'InvalidRange') {
+    return new StorageError('RangeNotSatisfiable', 'the requested range is not satisfiable', { cause: error });
+  }
+  if (name === 'CredentialsProviderError' || name === 'ProviderError') {
+    return new StorageError('Unavailable', 'storage credentials are not available', { cause: error });
+  }
+  if (
+    name === 'TimeoutError' ||
+    name === 'RequestTimeout' ||
+    code === 'ETIMEDOUT' ||
+    /\bE(SOCKET)?TIMEDOUT\b/.test(e.message ?? '')
+  ) {
+    return new StorageError('Timeout', 'storage did not answer in time', { cause: error });
+  }
+  // The SDK may wrap socket errors ("AWS SDK error wrapper for Error: connect ECONNREFUSED …"), keeping only the text.
+  const socketCode = /\b(E[A-Z]{4,})\b/.exec(e.message ?? '')?.[1] ?? '';
+  if (NETWORK_DOWN.has(code) || NETWORK_DOWN.has(socketCode) || /socket hang up/i.test(e.message ?? '')) {
+    return new StorageError('Unavailable', 'storage cannot be reached', { cause: error });
+  }
+  if (status === 503 || name === 'SlowDown' || name === 'ServiceUnavailable') {
+    return new StorageError('Unavailable', 'storage is unavailable, try again', { cause: error });
+  }
+  if (
+    name === 'NoSuchBucket' ||
+    name === 'AccessDenied' ||
+    name === 'InvalidAccessKeyId' ||
+    name === 'SignatureDoesNotMatch' ||
+    name === 'ExpiredToken' ||
+    status === 403
+  ) {
+    return new StorageError('AccessDenied', `storage refused access to ${what} (${name || status})`, { cause: error });
+  }
+  if (status === 400 || name === 'InvalidArgument') {
+    return new StorageError('InvalidInput', `storage rejected the request (${name || status})`, { cause: error });
+  }
+  return new StorageError(
+    'BadGateway',
+    `storage failed (${[name, code, status].filter(Boolean).join(' ') || 'unknown error'})`,
+    { cause: error },
+  );
+}

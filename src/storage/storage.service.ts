@@ -1,0 +1,319 @@
+import { pipeline, Transform, type Readable } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { Inject, Injectable } from '@nestjs/common';
+import { AppConfig } from '../config/app-config.js';
+import type { S3Target } from './s3-client.factory.js';
+import { StorageError, toStorageError } from './storage.errors.js';
+import { S3_CLIENT, S3_TARGET } from './storage.tokens.js';
+
+export interface ObjectInfo {
+  readonly key: string;
+  readonly size: number;
+  readonly contentType: string;
+  readonly etag: string;
+  readonly lastModified: Date;
+}
+
+export interface ObjectStream extends ObjectInfo {
+  readonly body: Readable;
+  /** Bytes in this response: the whole object, or the range. */
+  readonly contentLength: number;
+  /** Set for a range response, e.g. `bytes 0-99/1000`. */
+  readonly contentRange?: string;
+}
+
+export interface UploadInput {
+  readonly key: string;
+  readonly body: Readable;
+  readonly contentType: string;
+  /** Refuse to replace an existing object (S3 conditional write, plus a pre-check for backends without it). */
+  readonly ifNoneMatch?: boolean;
+  /** Bytes allowed; more aborts the upload with `TooLarge`. */
+  readonly maxBytes: number;
+}
+
+export interface UploadResult extends Omit<ObjectInfo, 'lastModified'> {
+  /** False when an existing object was replaced. */
+  readonly created: boolean;
+}
+
+export interface ReadConditions {
+  /** A validated single range: `bytes=0-99`, `bytes=100-` or `bytes=-100`. */
+  readonly range?: string;
+  readonly ifNoneMatch?: string;
+  readonly ifModifiedSince?: Date;
+}
+
+export interface ListInput {
+  readonly prefix?: string;
+  readonly delimiter?: string;
+  readonly limit: number;
+  readonly cursor?: string;
+}
+
+export interface ListResult {
+  readonly items: { key: string; size: number; etag: string; lastModified: string }[];
+  readonly prefixes: string[];
+  readonly nextCursor: string | null;
+}
+
+interface CursorPayload {
+  t: string;
+  p: string;
+  d: string;
+}
+
+/** The one place that talks to S3. Keys given and returned are relative to `S3_PREFIX`. */
+@Injectable()
+export class StorageService {
+  private readonly bucket: string;
+  private readonly prefix: string;
+
+  constructor(
+    @Inject(S3_CLIENT) private readonly client: S3Client,
+    @Inject(S3_TARGET) target: S3Target,
+    private readonly config: AppConfig,
+  ) {
+    this.bucket = target.bucket;
+    this.prefix = config.s3.prefix;
+  }
+
+  /**
+   * Streams `body` to S3 (multipart above the part size); on any failure the multipart upload is aborted.
+   * @throws StorageError TooLarge | PreconditionFailed | Aborted | Unavailable | Timeout | AccessDenied | BadGateway
+   */
+  async upload(input: UploadInput): Promise<UploadResult> {
+    const existing = await this.exists(input.key);
+    if (existing && input.ifNoneMatch) {
+      throw new StorageError('PreconditionFailed', 'an object with this key already exists');
+    }
+    const counter = new ByteLimit(input.maxBytes);
+    // Any end of the body other than a clean one (client gone, bad form, over the limit) errors `counter`,
+    // which makes lib-storage abort the multipart upload.
+    pipeline(input.body, counter, () => undefined);
+    const upload = new Upload({
+      client: this.client,
+      params: {
+        Bucket: this.bucket,
+        Key: this.prefix + input.key,
+        Body: counter,
+        ContentType: input.contentType,
+        ...(input.ifNoneMatch ? { IfNoneMatch: '*' } : {}),
+      },
+      partSize: this.config.uploads.partSize,
+      queueSize: this.config.uploads.queueSize,
+      leavePartsOnError: false,
+    });
+    try {
+      const result = await upload.done();
+      return {
+        key: input.key,
+        size: counter.bytes,
+        contentType: input.contentType,
+        etag: result.ETag ?? '',
+        created: !existing,
+      };
+    } catch (error) {
+      throw toStorageError(counter.failure ?? error, input.key);
+    }
+  }
+
+  /**
+   * Opens the object (or one range of it) as a stream; conditions are evaluated by S3.
+   * @throws StorageError NotFound | NotModified | RangeNotSatisfiable (with the object size) | Unavailable | Timeout
+   */
+  async openStream(key: string, conditions: ReadConditions = {}): Promise<ObjectStream> {
+    try {
+      const out = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: this.prefix + key,
+          Range: conditions.range,
+          IfNoneMatch: conditions.ifNoneMatch,
+          IfModifiedSince: conditions.ifModifiedSince,
+        }),
+      );
+      const contentLength = out.ContentLength ?? 0;
+      return {
+        key,
+        body: out.Body as Readable,
+        contentLength,
+        contentRange: out.ContentRange,
+        size: totalSize(out.ContentRange) ?? contentLength,
+        contentType: out.ContentType ?? 'application/octet-stream',
+        etag: out.ETag ?? '',
+        lastModified: out.LastModified ?? new Date(0),
+      };
+    } catch (error) {
+      throw await this.withSize(toStorageError(error, key), key);
+    }
+  }
+
+  /**
+   * Object metadata, with the same conditions as `openStream`.
+   * @throws StorageError NotFound | NotModified | RangeNotSatisfiable | Unavailable | Timeout
+   */
+  async head(key: string, conditions: ReadConditions = {}): Promise<Omit<ObjectStream, 'body'>> {
+    try {
+      const out = await this.client.send(
+        new HeadObjectCommand({
+          Bucket: this.bucket,
+          Key: this.prefix + key,
+          Range: conditions.range,
+          IfNoneMatch: conditions.ifNoneMatch,
+          IfModifiedSince: conditions.ifModifiedSince,
+        }),
+      );
+      const contentLength = out.ContentLength ?? 0;
+      return {
+        key,
+        contentLength,
+        contentRange: out.ContentRange,
+        size: totalSize(out.ContentRange) ?? contentLength,
+        contentType: out.ContentType ?? 'application/octet-stream',
+        etag: out.ETag ?? '',
+        lastModified: out.LastModified ?? new Date(0),
+      };
+    } catch (error) {
+      throw await this.withSize(toStorageError(error, key), key);
+    }
+  }
+
+  /**
+   * One page of keys under `prefix`; `cursor` is opaque and stateless (any instance can continue it).
+   * @throws StorageError InvalidInput (bad cursor) | Unavailable | Timeout | AccessDenied
+   */
+  async list(input: ListInput): Promise<ListResult> {
+    const prefix = input.prefix ?? '';
+    const delimiter = input.delimiter ?? '';
+    const token = input.cursor === undefined ? undefined : decodeCursor(input.cursor, prefix, delimiter);
+    try {
+      const out = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: this.prefix + prefix,
+          Delimiter: delimiter || undefined,
+          MaxKeys: input.limit,
+          ContinuationToken: token,
+        }),
+      );
+      const strip = (k: string): string => k.slice(this.prefix.length);
+      return {
+        items: (out.Contents ?? []).map((o) => ({
+          key: strip(o.Key ?? ''),
+          size: o.Size ?? 0,
+          etag: o.ETag ?? '',
+          lastModified: (o.LastModified ?? new Date(0)).toISOString(),
+        })),
+        prefixes: (out.CommonPrefixes ?? []).map((p) => strip(p.Prefix ?? '')),
+        nextCursor:
+          out.IsTruncated && out.NextContinuationToken
+            ? encodeCursor({ t: out.NextContinuationToken, p: prefix, d: delimiter })
+            : null,
+      };
+    } catch (error) {
+      throw toStorageError(error);
+    }
+  }
+
+  /**
+   * Deletes the object; deleting a missing key succeeds (idempotent).
+   * @throws StorageError Unavailable | Timeout | AccessDenied
+   */
+  async remove(key: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+    } catch (error) {
+      throw toStorageError(error, key);
+    }
+  }
+
+  /**
+   * Checks that the bucket is reachable with our credentials.
+   * @throws StorageError Unavailable | Timeout | AccessDenied
+   */
+  async checkBucket(signal?: AbortSignal): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
+    } catch (error) {
+      throw toStorageError(error);
+    }
+  }
+
+  private async exists(key: string): Promise<boolean> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      return true;
+    } catch (error) {
+      const mapped = toStorageError(error, key);
+      if (mapped.code === 'NotFound') {
+        return false;
+      }
+      throw mapped;
+    }
+  }
+
+  /** A 416 must say the object size (`Content-Range: bytes *\/size`); S3's error does not carry it. */
+  private async withSize(error: StorageError, key: string): Promise<StorageError> {
+    if (error.code !== 'RangeNotSatisfiable') {
+      return error;
+    }
+    const info = await this.head(key).catch(() => undefined);
+    return new StorageError('RangeNotSatisfiable', error.message, { cause: error.cause, objectSize: info?.size });
+  }
+}
+
+const totalSize = (contentRange: string | undefined): number | undefined => {
+  const total = contentRange?.split('/')[1];
+  return total && /^\d+$/.test(total) ? Number(total) : undefined;
+};
+
+const encodeCursor = (payload: CursorPayload): string => Buffer.from(JSON.stringify(payload)).toString('base64url');
+
+function decodeCursor(cursor: string, prefix: string, delimiter: string): string {
+  let payload: Partial<CursorPayload> = {};
+  try {
+    payload = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Partial<CursorPayload>;
+  } catch {
+    // reported below
+  }
+  if (typeof payload.t !== 'string' || payload.t.length === 0) {
+    throw new StorageError('InvalidInput', 'cursor is not valid: pass the nextCursor of the previous page unchanged');
+  }
+  if (payload.p !== prefix || payload.d !== delimiter) {
+    throw new StorageError('InvalidInput', 'cursor belongs to a listing with another prefix or delimiter');
+  }
+  return payload.t;
+}
+
+/** Counts bytes and fails the stream as soon as more than `max` pass. */
+class ByteLimit extends Transform {
+  bytes = 0;
+  failure?: StorageError;
+
+  constructor(private readonly max: number) {
+    super();
+  }
+
+  override _transform(
+    chunk: Buffer,
+    _encoding: BufferEncoding,
+    callback: (error?: Error | null, data?: Buffer) => void,
+  ) {
+    this.bytes += chunk.length;
+    if (this.bytes > this.max) {
+      this.failure = new StorageError('TooLarge', `the upload is larger than the limit of ${this.max} bytes`);
+      callback(this.failure);
+      return;
+    }
+    callback(null, chunk);
+  }
+}

@@ -1,0 +1,4 @@
+/** DI tokens of the storage module (the SDK client and the bucket it targets). */
+export const S3_CLIENT = Symbol('S3_CLIENT');
+export const S3_TARGET = Symbol('S3_TARGET');
+export const CREDENTIAL_SOURCE = Symbol('CREDENTIAL_SOURCE');
