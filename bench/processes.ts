@@ -1,0 +1,121 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface ServiceOptions {
+  /** Names the service in the report (`service`, or `baseline` for a comparison build). */
+  readonly name: string;
+  /** The compiled entry point, e.g. `dist/main.js`. */
+  readonly mainJs: string;
+  /** Working directory: a scratch folder, so no developer `.env` is picked up. */
+  readonly cwd: string;
+  readonly s3Endpoint: string;
+  readonly bucket: string;
+  /** Extra service environment (e.g. `UPLOAD_PART_SIZE`). */
+  readonly env: Readonly<Record<string, string>>;
+  /** Extra Node options (e.g. `--max-semi-space-size=4`). */
+  readonly nodeOptions: readonly string[];
+  /** Open the inspector on a loopback port (CPU profiling). */
+  readonly inspect: boolean;
+}
+
+export interface ServiceProcess {
+  readonly name: string;
+  readonly url: string;
+  readonly pid: number;
+  readonly apiKey: string;
+  /** `ws://127.0.0.1:…` when started with `inspect`. */
+  readonly inspectorUrl?: string;
+  /** The last lines the service printed. */
+  output(): string;
+  /** Throws if the process has exited. */
+  assertAlive(): void;
+  stop(): Promise<void>;
+}
+
+/** A port the OS says is free right now (the service takes its port from `PORT`, so it cannot report a port 0). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** Starts the compiled service in production mode on a loopback port and waits until it accepts connections. */
+export async function startService(options: ServiceOptions): Promise<ServiceProcess> {
+  const port = await freePort();
+  const apiKey = randomBytes(24).toString('base64url');
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    NODE_ENV: 'production',
+    PORT: String(port),
+    S3_BUCKET: options.bucket,
+    S3_ENDPOINT: options.s3Endpoint,
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    ALLOWED_HOSTS: '127.0.0.1,localhost',
+    API_KEYS: apiKey,
+    ...options.env,
+  };
+  if (/^(fatal|error|warn|silent)$/.test(env.LOG_LEVEL ?? '')) {
+    throw new Error('the bench sees the service start in its log: LOG_LEVEL must be info or more verbose');
+  }
+  const args = [...(options.inspect ? ['--inspect=127.0.0.1:0'] : []), ...options.nodeOptions, options.mainJs];
+  const child = spawn(process.execPath, args, { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  let inspectorUrl: string | undefined;
+  const collect = (chunk: Buffer) => {
+    output = (output + chunk.toString('utf8')).slice(-8000);
+    inspectorUrl ??= /Debugger listening on (ws:\/\/\S+)/.exec(output)?.[1];
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  let exit: string | undefined;
+  const exited = once(child, 'exit').then(([code, signal]) => {
+    exit = `exited with ${signal === null ? `code ${code as number}` : (signal as string)}`;
+  });
+
+  const service: ServiceProcess = {
+    name: options.name,
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid ?? 0,
+    apiKey,
+    get inspectorUrl() {
+      return inspectorUrl;
+    },
+    output: () => output,
+    assertAlive() {
+      if (exit) {
+        throw new Error(`the ${options.name} process ${exit}:\n${output}`);
+      }
+    },
+    stop: () => stopChild(child, exited),
+  };
+  // The boot log says when it listens: a bare connect could reach another process if the port was taken meanwhile.
+  const ready = `listening on port ${port}`;
+  const deadline = Date.now() + 30_000;
+  while (!output.includes(ready) || (options.inspect && !inspectorUrl)) {
+    service.assertAlive();
+    if (Date.now() > deadline) {
+      await service.stop();
+      throw new Error(`the ${options.name} process did not listen within 30 s:\n${output}`);
+    }
+    await sleep(50);
+  }
+  return service;
+}
+
+async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return;
+  }
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
