@@ -3,13 +3,13 @@
  *                  [--env KEY=VALUE]... [--node-option FLAG]... [--cpu-prof]
  *                  [--compare path/to/main.js] [--baseline-env KEY=VALUE]... [--baseline-node-option FLAG]...
  *
- * `--compare` and `--baseline-*` add a second service ("baseline": another build, or the same build with other
- * settings) measured in the same rounds, for before/after comparisons of a tuning change.
- *
  * Starts the embedded S3 server and the compiled service (production mode, loopback), then measures every scenario
  * through the service and directly against S3 with the AWS SDK, alternating, and prints medians and ratios.
+ * `--compare` and `--baseline-*` add a second service ("baseline": another build, or the same build with other
+ * settings) measured in the same rounds, for before/after comparisons of a tuning change.
  * Fails only on real errors (a checksum mismatch, an HTTP error, a crash), never on a ratio.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,14 +19,15 @@ import { LocalS3Server } from '../src/local-s3/local-s3.server.ts';
 import { DirectClient } from './direct-client.ts';
 import { findChildPid } from './meter.ts';
 import { checkDigest, MiB, payloadSha256 } from './payload.ts';
-import { startService, type ServiceProcess } from './processes.ts';
+import { startService } from './processes.ts';
 import { type CpuProfile, hotSpots, InspectorProfiler } from './profiler.ts';
-import { checkTargets, renderTables } from './report.ts';
-import { type MemoryRow, profileMemory, runScenarios, type ServiceTarget } from './runner.ts';
+import { checkTargets, renderReport } from './report.ts';
+import { type Launch, type MemoryRow, profileMemory, type RunnerOptions, runScenarios } from './runner.ts';
 import { createScenarios, type Settings } from './scenarios.ts';
 import { ServiceClient } from './service-client.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const resultsDir = path.join(root, 'bench/results');
 const BUCKET = 'bench';
 // The service's defaults (src/config/app-config.ts), which the direct baseline mirrors unless --env overrides them.
 const DEFAULT_PART_SIZE = 8 * MiB;
@@ -42,15 +43,15 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     env: { type: 'string', multiple: true, default: [] },
     'node-option': { type: 'string', multiple: true, default: [] },
+    'cpu-prof': { type: 'boolean', default: false },
     compare: { type: 'string' },
     'baseline-env': { type: 'string', multiple: true, default: [] },
     'baseline-node-option': { type: 'string', multiple: true, default: [] },
-    'cpu-prof': { type: 'boolean', default: false },
   },
 });
 
 function parseSize(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*(k|m|g)?(?:i?b)?$/i.exec(text.trim());
+  const match = /^(\d+(?:\.\d+)?)\s*([kmg])?(?:i?b)?$/i.exec(text.trim());
   if (!match) {
     throw new Error(`--size: expected a size such as 256MiB or 1GiB, got "${text}"`);
   }
@@ -63,14 +64,12 @@ const parseEnv = (pairs: string[]): Record<string, string> =>
     pairs.map((pair) => {
       const at = pair.indexOf('=');
       if (at < 1) {
-        throw new Error(`--env: expected KEY=VALUE, got "${pair}"`);
+        throw new Error(`expected KEY=VALUE, got "${pair}"`);
       }
       return [pair.slice(0, at), pair.slice(at + 1)];
     }),
   );
-const serviceEnv = parseEnv(args.env);
-const withBaseline =
-  Boolean(args.compare) || args['baseline-env'].length > 0 || args['baseline-node-option'].length > 0;
+
 const settings: Settings = {
   quick: args.quick,
   size: parseSize(args.size ?? (args.quick ? '16MiB' : '256MiB')),
@@ -81,52 +80,78 @@ const settings: Settings = {
   memorySizes: (args.quick ? [8, 32] : [64, 256, 1024]).map((n) => n * MiB),
 };
 const only = args.only?.split(',').map((s) => s.trim());
+const serviceEnv = parseEnv(args.env);
+const withBaseline =
+  args.compare !== undefined || args['baseline-env'].length > 0 || args['baseline-node-option'].length > 0;
+const builds = [
+  { name: 'service', mainJs: path.join(root, 'dist/main.js'), env: serviceEnv, nodeOptions: args['node-option'] },
+  ...(withBaseline
+    ? [
+        {
+          name: 'baseline',
+          mainJs: path.resolve(args.compare ?? path.join(root, 'dist/main.js')),
+          env: { ...serviceEnv, ...parseEnv(args['baseline-env']) },
+          nodeOptions: [...args['node-option'], ...args['baseline-node-option']],
+        },
+      ]
+    : []),
+];
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-async function main(): Promise<number> {
+async function main(): Promise<void> {
   const scratch = await mkdtemp(path.join(os.tmpdir(), 's3-file-service-bench-'));
   const s3 = new LocalS3Server({ directory: path.join(scratch, 's3'), buckets: [BUCKET], cors: false });
-  const processes: ServiceProcess[] = [];
-  const clients: { close(): void }[] = [];
+  await s3.start();
+  const direct = new DirectClient(s3.endpoint, BUCKET, {
+    partSize: Number(serviceEnv.UPLOAD_PART_SIZE ?? DEFAULT_PART_SIZE),
+    queueSize: Number(serviceEnv.UPLOAD_QUEUE_SIZE ?? DEFAULT_QUEUE_SIZE),
+  });
   try {
-    await s3.start();
-    const s3Pid = findChildPid('s3rver-main');
-    const mainJs = path.join(root, 'dist/main.js');
-    const builds = [
-      { name: 'service', mainJs, env: serviceEnv, nodeOptions: args['node-option'] },
-      ...(withBaseline
-        ? [
-            {
-              name: 'baseline',
-              mainJs: args.compare ? path.resolve(args.compare) : mainJs,
-              env: { ...serviceEnv, ...parseEnv(args['baseline-env']) },
-              nodeOptions: [...args['node-option'], ...args['baseline-node-option']],
-            },
-          ]
-        : []),
-    ];
-    const services: ServiceTarget[] = [];
-    for (const build of builds) {
-      const service = await startService({
-        ...build,
-        cwd: scratch,
-        s3Endpoint: s3.endpoint,
-        bucket: BUCKET,
-        inspect: args['cpu-prof'],
-      });
-      processes.push(service);
-      const client = new ServiceClient(service.name, service.url, service.apiKey);
-      clients.push(client);
-      const profiler = service.inspectorUrl ? await InspectorProfiler.connect(service.inspectorUrl) : undefined;
-      services.push({ process: service, client, profiler });
-    }
-    const direct = new DirectClient(s3.endpoint, BUCKET, {
-      partSize: Number(serviceEnv.UPLOAD_PART_SIZE ?? DEFAULT_PART_SIZE),
-      queueSize: Number(serviceEnv.UPLOAD_QUEUE_SIZE ?? DEFAULT_QUEUE_SIZE),
-    });
-    clients.push(direct);
-
+    const launch: Launch = async () => {
+      const services = [];
+      for (const build of builds) {
+        const service = await startService({
+          ...build,
+          cwd: scratch,
+          s3Endpoint: s3.endpoint,
+          bucket: BUCKET,
+          inspect: args['cpu-prof'],
+        });
+        const profiler = service.inspectorUrl ? await InspectorProfiler.connect(service.inspectorUrl) : undefined;
+        services.push({
+          process: service,
+          client: new ServiceClient(build.name, service.url, service.apiKey),
+          profiler,
+        });
+      }
+      return services;
+    };
+    const warmBody = randomBytes(4096);
+    await direct.put('bench-warm-up/get.bin', warmBody, warmBody.length);
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    const hot: Record<string, ReturnType<typeof hotSpots>> = {};
     const pendingChecks: (() => Promise<void>)[] = [];
+    const options: RunnerOptions = {
+      launch,
+      direct,
+      s3Pid: findChildPid('s3rver-main'),
+      rounds: settings.rounds,
+      pendingChecks,
+      log,
+      async warmUp(client) {
+        for (let i = 0; i < 20; i++) {
+          await client.get('bench-warm-up/get.bin');
+          await client.put(`bench-warm-up/${client.name}/${i % 2}.bin`, warmBody);
+        }
+      },
+      async onProfile(scenario, service, profile) {
+        const file = path.join(resultsDir, `${stamp}-${scenario}-${service}.cpuprofile`);
+        await mkdir(resultsDir, { recursive: true });
+        await writeFile(file, JSON.stringify(profile));
+        hot[`${scenario} (${service})`] = hotSpots(profile as CpuProfile);
+        log(`${scenario}: CPU profile of ${service} in ${path.relative(process.cwd(), file)}`);
+      },
+    };
     const scenarios = createScenarios({
       settings,
       direct,
@@ -135,81 +160,47 @@ async function main(): Promise<number> {
     }).filter((s) => !only || only.includes(s.id));
     [settings.size, settings.concurrentSize, ...settings.memorySizes].forEach(payloadSha256);
 
-    const resultsDir = path.join(root, 'bench/results');
-    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    const hot: Record<string, ReturnType<typeof hotSpots>> = {};
-    const results = await runScenarios(scenarios, {
-      services,
-      direct,
-      s3Pid,
-      rounds: settings.rounds,
-      pendingChecks,
-      log,
-      async onProfile(scenario, service, profile) {
-        const file = path.join(resultsDir, `${stamp}-${scenario}-${service}.cpuprofile`);
-        await mkdir(resultsDir, { recursive: true });
-        await writeFile(file, JSON.stringify(profile));
-        hot[`${scenario} (${service})`] = hotSpots(profile as CpuProfile);
-        log(`${scenario}: CPU profile of ${service} in ${path.relative(process.cwd(), file)}`);
-      },
-    });
+    const results = await runScenarios(scenarios, options);
     const memory: MemoryRow[] =
-      only && !only.includes('memory') ? [] : await profileMemory(services[0], direct, settings.memorySizes, log);
-
+      only && !only.includes('memory') ? [] : await profileMemory(options, settings.memorySizes);
     const checks = checkTargets(
       results,
       memory,
-      services.map((s) => s.process.name),
+      builds.map((b) => b.name),
     );
-    const machine = `${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 1024 ** 3)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`;
-    const output = [
-      `s3-file-service bench, ${new Date().toISOString()}, ${machine}`,
-      `${settings.quick ? 'quick; ' : ''}${settings.rounds} round(s); large object ${settings.size / MiB} MiB; load runs ${settings.durationMs / 1000} s` +
-        (args.env.length ? `; service env ${args.env.join(' ')}` : '') +
-        (args['node-option'].length ? `; node ${args['node-option'].join(' ')}` : '') +
-        (withBaseline
-          ? `; baseline: ${args.compare ?? 'same build'} ${[...args['baseline-env'], ...args['baseline-node-option']].join(' ')}`
-          : ''),
-      '',
-      renderTables(results, memory, checks),
-    ];
-    for (const [name, spots] of Object.entries(hot)) {
-      output.push(
-        '',
-        `CPU profile, ${name}: ${spots.packages.map((p) => `${p.name} ${p.selfPercent.toFixed(0)}%`).join(', ')}`,
-      );
-      output.push(
-        `  top functions: ${spots.functions.map((f) => `${f.name} ${f.selfPercent.toFixed(1)}%`).join(', ')}`,
-      );
-    }
-    process.stdout.write(`${output.join('\n')}\n`);
+
+    const cpu = os.cpus();
+    const machine = `${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 1024 ** 3)} GiB RAM, ${os.type()} ${os.release()}, Node ${process.version}`;
+    const description = [
+      `${settings.rounds} round(s)`,
+      `large object ${settings.size / MiB} MiB`,
+      `load runs ${settings.durationMs / 1000} s`,
+      ...(settings.quick ? ['quick'] : []),
+      ...builds.map((b) =>
+        `${b.name}: ${path.relative(root, b.mainJs)} ${[...b.nodeOptions, ...args.env].join(' ')}`.trim(),
+      ),
+      ...(withBaseline
+        ? [`baseline extra: ${[...args['baseline-env'], ...args['baseline-node-option']].join(' ')}`]
+        : []),
+    ].join('; ');
+    const date = new Date().toISOString();
+    process.stdout.write(renderReport({ date, machine, description, results, memory, checks, hot }));
 
     const out = args.out ? path.resolve(args.out) : path.join(resultsDir, `bench-${stamp}.json`);
     await mkdir(path.dirname(out), { recursive: true });
     await writeFile(
       out,
-      JSON.stringify(
-        { date: new Date().toISOString(), machine, settings, args, results, memory, checks, profiles: hot },
-        null,
-        2,
-      ),
+      JSON.stringify({ date, machine, description, settings, results, memory, checks, profiles: hot }, null, 2),
     );
     log(`results written to ${path.relative(process.cwd(), out)}`);
-    return 0;
   } finally {
-    clients.forEach((c) => c.close());
-    await Promise.all(processes.map((p) => p.stop()));
+    direct.close();
     await s3.stop();
     await rm(scratch, { recursive: true, force: true });
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    log(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    process.exitCode = 1;
-  },
-);
+main().catch((error: unknown) => {
+  log(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  process.exitCode = 1;
+});

@@ -1,3 +1,4 @@
+import type { HotSpot } from './profiler.ts';
 import type { MemoryRow, Runs, ScenarioResult } from './runner.ts';
 
 export interface Summary {
@@ -194,4 +195,31 @@ function markdownTable(header: readonly string[], rows: readonly (readonly strin
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
   return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+export interface Report {
+  readonly date: string;
+  readonly machine: string;
+  /** Settings and builds of the run, in one line. */
+  readonly description: string;
+  readonly results: readonly ScenarioResult[];
+  readonly memory: readonly MemoryRow[];
+  readonly checks: readonly TargetCheck[];
+  readonly hot: Readonly<Record<string, { functions: HotSpot[]; packages: HotSpot[] }>>;
+}
+
+export function renderReport(report: Report): string {
+  const lines = [
+    `s3-file-service bench, ${report.date}, ${report.machine}`,
+    report.description,
+    '',
+    renderTables(report.results, report.memory, report.checks),
+  ];
+  for (const [name, spots] of Object.entries(report.hot)) {
+    const list = (items: HotSpot[], digits: number) =>
+      items.map((item) => `${item.name} ${item.selfPercent.toFixed(digits)}%`).join(', ');
+    lines.push('', `CPU profile, ${name}, self time by package: ${list(spots.packages, 0)}`);
+    lines.push(`  by function: ${list(spots.functions, 1)}`);
+  }
+  return `${lines.join('\n')}\n`;
 }

@@ -40,13 +40,18 @@ export interface MemoryRow {
   readonly mibPerSecond: number;
 }
 
+/** Starts fresh service processes (one per build under test), each with a client and an optional profiler. */
+export type Launch = () => Promise<ServiceTarget[]>;
+
 export interface RunnerOptions {
-  readonly services: readonly ServiceTarget[];
+  readonly launch: Launch;
   readonly direct: DirectClient;
   readonly s3Pid: number | undefined;
   readonly rounds: number;
   /** SHA-256 checks queued by the scenarios, run between measurements. */
   readonly pendingChecks: (() => Promise<void>)[];
+  /** A few requests after each start, so the measured runs do not pay for module loading and JIT warm-up. */
+  readonly warmUp: (client: ServiceClient) => Promise<void>;
   /** Called with each profile taken (scenario id, service name). */
   readonly onProfile?: (scenario: string, service: string, profile: unknown) => Promise<void>;
   readonly log: (line: string) => void;
@@ -59,17 +64,27 @@ interface Target {
   run(scenario: Scenario, round: number): Promise<Sample>;
 }
 
-/** Runs every scenario for `rounds` rounds; in each round every target runs once, the order rotating per round. */
+async function launchWarm(options: RunnerOptions): Promise<ServiceTarget[]> {
+  const services = await options.launch();
+  for (const service of services) {
+    await options.warmUp(service.client);
+  }
+  return services;
+}
+
+async function shutdown(services: readonly ServiceTarget[]): Promise<void> {
+  for (const service of services) {
+    service.profiler?.close();
+    service.client.close();
+    await service.process.stop();
+  }
+}
+
+/**
+ * Runs every scenario for `rounds` rounds; in each round every target runs once, the order rotating per round.
+ * Each scenario gets freshly started services, so its peak RSS is its own and not what an earlier scenario left.
+ */
 export async function runScenarios(scenarios: readonly Scenario[], options: RunnerOptions): Promise<ScenarioResult[]> {
-  const targets: Target[] = [
-    ...options.services.map((service) => ({
-      name: service.process.name,
-      meter: new ProcessMeter(service.process.pid),
-      service,
-      run: (scenario: Scenario, round: number) => scenario.service(service.client, round),
-    })),
-    { name: 'direct', run: (scenario: Scenario, round: number) => scenario.direct(options.direct, round) },
-  ];
   const s3Meter = options.s3Pid === undefined ? undefined : new ProcessMeter(options.s3Pid);
   const self = new SelfMeter();
   const results: ScenarioResult[] = [];
@@ -77,87 +92,108 @@ export async function runScenarios(scenarios: readonly Scenario[], options: Runn
     options.log(`${scenario.title}: setting up`);
     await scenario.setup?.();
     await drain(options.pendingChecks);
-    const runs = new Map<string, Runs>(
-      targets.map((t) => [
-        t.name,
-        { target: t.name, samples: [], cpuSeconds: [], peakRssMiB: [], s3CpuSeconds: [], clientCpuSeconds: [] },
-      ]),
-    );
-    for (const service of options.services) {
-      await service.profiler?.start();
-    }
-    for (let round = 0; round < options.rounds; round++) {
-      for (let i = 0; i < targets.length; i++) {
-        const target = targets[(round + i) % targets.length];
-        const recorded = runs.get(target.name)!;
-        target.meter?.start();
-        s3Meter?.start();
-        self.reset();
-        const sample = await target.run(scenario, round);
-        const clientCpu = self.read();
-        const s3Usage = s3Meter?.stop();
-        const usage = target.meter?.stop();
-        target.service?.process.assertAlive();
-        recorded.samples.push(sample);
-        recorded.clientCpuSeconds.push(clientCpu);
-        recorded.s3CpuSeconds.push(s3Usage?.cpuSeconds ?? NaN);
-        if (usage) {
-          recorded.cpuSeconds.push(usage.cpuSeconds);
-          recorded.peakRssMiB.push(usage.peakRssMiB);
+    const services = await launchWarm(options);
+    try {
+      const targets: Target[] = [
+        ...services.map((service) => ({
+          name: service.process.name,
+          meter: new ProcessMeter(service.process.pid),
+          service,
+          run: (s: Scenario, round: number) => s.service(service.client, round),
+        })),
+        { name: 'direct', run: (s: Scenario, round: number) => s.direct(options.direct, round) },
+      ];
+      const runs = new Map<string, Runs>(
+        targets.map((t) => [
+          t.name,
+          { target: t.name, samples: [], cpuSeconds: [], peakRssMiB: [], s3CpuSeconds: [], clientCpuSeconds: [] },
+        ]),
+      );
+      for (const service of services) {
+        await service.profiler?.start();
+      }
+      for (let round = 0; round < options.rounds; round++) {
+        for (let i = 0; i < targets.length; i++) {
+          const target = targets[(round + i) % targets.length];
+          const recorded = runs.get(target.name)!;
+          target.meter?.start();
+          s3Meter?.start();
+          self.reset();
+          const sample = await target.run(scenario, round);
+          const clientCpu = self.read();
+          const s3Usage = s3Meter?.stop();
+          const usage = target.meter?.stop();
+          target.service?.process.assertAlive();
+          recorded.samples.push(sample);
+          recorded.clientCpuSeconds.push(clientCpu);
+          recorded.s3CpuSeconds.push(s3Usage?.cpuSeconds ?? NaN);
+          if (usage) {
+            recorded.cpuSeconds.push(usage.cpuSeconds);
+            recorded.peakRssMiB.push(usage.peakRssMiB);
+          }
+          options.log(`${scenario.title}: round ${round + 1}/${options.rounds} ${target.name} ${describe(sample)}`);
+          await drain(options.pendingChecks);
         }
-        options.log(`${scenario.title}: round ${round + 1}/${options.rounds} ${target.name} ${describe(sample)}`);
-        await drain(options.pendingChecks);
       }
-    }
-    for (const service of options.services) {
-      const profile = await service.profiler?.stop();
-      if (profile) {
-        await options.onProfile?.(scenario.id, service.process.name, profile);
+      for (const service of services) {
+        const profile = await service.profiler?.stop();
+        if (profile) {
+          await options.onProfile?.(scenario.id, service.process.name, profile);
+        }
       }
+      results.push({
+        id: scenario.id,
+        title: scenario.title,
+        unit: scenario.unit,
+        targets: scenario.targets,
+        runs: [...runs.values()],
+      });
+    } finally {
+      await shutdown(services);
     }
-    results.push({
-      id: scenario.id,
-      title: scenario.title,
-      unit: scenario.unit,
-      targets: scenario.targets,
-      runs: [...runs.values()],
-    });
   }
   return results;
 }
 
-/** Peak RSS of one service over uploads and downloads of growing size: memory must not grow with the file. */
-export async function profileMemory(
-  service: ServiceTarget,
-  direct: DirectClient,
-  sizes: readonly number[],
-  log: (line: string) => void,
-): Promise<MemoryRow[]> {
-  const meter = new ProcessMeter(service.process.pid);
+/**
+ * Peak RSS of the service over uploads and downloads of growing size: memory must not grow with the file. Every
+ * transfer gets a freshly started service, so each peak starts from the same baseline.
+ */
+export async function profileMemory(options: RunnerOptions, sizes: readonly number[]): Promise<MemoryRow[]> {
   const rows: MemoryRow[] = [];
-  const measure = async (operation: MemoryRow['operation'], size: number, run: () => Promise<void>) => {
-    meter.start();
-    const start = performance.now();
-    await run();
-    const seconds = (performance.now() - start) / 1000;
-    const usage = meter.stop();
-    service.process.assertAlive();
-    const row = {
-      operation,
-      sizeMiB: size / MiB,
-      peakRssMiB: usage.peakRssMiB,
-      cpuSeconds: usage.cpuSeconds,
-      mibPerSecond: size / MiB / seconds,
-    };
-    log(`memory: ${operation} ${row.sizeMiB} MiB peak RSS ${row.peakRssMiB?.toFixed(1)} MiB`);
-    rows.push(row);
+  const measure = async (
+    operation: MemoryRow['operation'],
+    size: number,
+    run: (client: ServiceClient) => Promise<void>,
+  ) => {
+    const [service] = await launchWarm(options);
+    try {
+      const meter = new ProcessMeter(service.process.pid);
+      meter.start();
+      const start = performance.now();
+      await run(service.client);
+      const seconds = (performance.now() - start) / 1000;
+      const usage = meter.stop();
+      service.process.assertAlive();
+      const row = {
+        operation,
+        sizeMiB: size / MiB,
+        peakRssMiB: usage.peakRssMiB,
+        cpuSeconds: usage.cpuSeconds,
+        mibPerSecond: size / MiB / seconds,
+      };
+      options.log(`memory: ${operation} ${row.sizeMiB} MiB, peak RSS ${row.peakRssMiB?.toFixed(1)} MiB`);
+      rows.push(row);
+    } finally {
+      await shutdown([service]);
+    }
   };
   for (const size of sizes) {
-    const key = `${service.process.name}/memory-${size / MiB}.bin`;
-    await measure('PUT', size, () => putRaw(service.client, key, size));
-    await measure('GET', size, async () => checkDigest(`GET ${key}`, await service.client.download(key), size));
-    await measure('POST form', size, () => postForm(service.client, key, size));
-    checkDigest(`POST ${key}`, await direct.download(key), size);
+    const key = `memory/${size / MiB}.bin`;
+    await measure('PUT', size, (client) => putRaw(client, key, size));
+    await measure('GET', size, async (client) => checkDigest(`GET ${key}`, await client.download(key), size));
+    await measure('POST form', size, (client) => postForm(client, key, size));
+    checkDigest(`POST ${key}`, await options.direct.download(key), size);
   }
   return rows;
 }
