@@ -10,6 +10,7 @@
  * Fails only on real errors (a checksum mismatch, an HTTP error, a crash), never on a ratio.
  */
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,7 +32,7 @@ const resultsDir = path.join(root, 'bench/results');
 const BUCKET = 'bench';
 // The service's defaults (src/config/app-config.ts), which the direct baseline mirrors unless --env overrides them.
 const DEFAULT_PART_SIZE = 8 * MiB;
-const DEFAULT_QUEUE_SIZE = 4;
+const DEFAULT_QUEUE_SIZE = 2;
 
 const { values: args } = parseArgs({
   options: {
@@ -100,6 +101,7 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 
 async function main(): Promise<void> {
   const scratch = await mkdtemp(path.join(os.tmpdir(), 's3-file-service-bench-'));
+  process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
   const s3 = new LocalS3Server({ directory: path.join(scratch, 's3'), buckets: [BUCKET], cors: false });
   await s3.start();
   const direct = new DirectClient(s3.endpoint, BUCKET, {
@@ -199,6 +201,15 @@ async function main(): Promise<void> {
     await rm(scratch, { recursive: true, force: true });
   }
 }
+
+// A hung transfer must not hang CI: the whole run is bounded (exit handlers stop the processes and clean up).
+const limitMinutes = args.quick ? 5 : 30;
+setTimeout(() => {
+  log(`bench failed: not finished after ${limitMinutes} minutes`);
+  process.exit(1);
+}, limitMinutes * 60_000).unref();
+process.once('SIGINT', () => process.exit(130));
+process.once('SIGTERM', () => process.exit(143));
 
 main().catch((error: unknown) => {
   log(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);

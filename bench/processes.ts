@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -35,6 +36,10 @@ export interface ServiceProcess {
   stop(): Promise<void>;
 }
 
+const running = new Set<ChildProcess>();
+// If the bench dies (an error, Ctrl-C, a CI timeout), its services must not outlive it holding ports.
+process.on('exit', () => running.forEach((child) => child.kill('SIGKILL')));
+
 /** A port the OS says is free right now (the service takes its port from `PORT`, so it cannot report a port 0). */
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -62,11 +67,9 @@ export async function startService(options: ServiceOptions): Promise<ServiceProc
     API_KEYS: apiKey,
     ...options.env,
   };
-  if (/^(fatal|error|warn|silent)$/.test(env.LOG_LEVEL ?? '')) {
-    throw new Error('the bench sees the service start in its log: LOG_LEVEL must be info or more verbose');
-  }
   const args = [...(options.inspect ? ['--inspect=127.0.0.1:0'] : []), ...options.nodeOptions, options.mainJs];
   const child = spawn(process.execPath, args, { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
   let output = '';
   let inspectorUrl: string | undefined;
   const collect = (chunk: Buffer) => {
@@ -77,6 +80,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceProc
   child.stderr.on('data', collect);
   let exit: string | undefined;
   const exited = once(child, 'exit').then(([code, signal]) => {
+    running.delete(child);
     exit = `exited with ${signal === null ? `code ${code as number}` : (signal as string)}`;
   });
 
@@ -96,18 +100,31 @@ export async function startService(options: ServiceOptions): Promise<ServiceProc
     },
     stop: () => stopChild(child, exited),
   };
-  // The boot log says when it listens: a bare connect could reach another process if the port was taken meanwhile.
-  const ready = `listening on port ${port}`;
+  // Ready when it answers an authenticated request with 200 (anything else on that port is not our service).
   const deadline = Date.now() + 30_000;
-  while (!output.includes(ready) || (options.inspect && !inspectorUrl)) {
+  while (!(await answers(service)) || (options.inspect && !inspectorUrl)) {
     service.assertAlive();
     if (Date.now() > deadline) {
       await service.stop();
-      throw new Error(`the ${options.name} process did not listen within 30 s:\n${output}`);
+      throw new Error(`the ${options.name} process did not answer within 30 s:\n${output}`);
     }
     await sleep(50);
   }
   return service;
+}
+
+function answers(service: ServiceProcess): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = get(
+      `${service.url}/files?limit=1`,
+      { headers: { authorization: `Bearer ${service.apiKey}` }, agent: false },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      },
+    );
+    req.on('error', () => resolve(false));
+  });
 }
 
 async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { Readable } from 'node:stream';
 import type { DirectClient } from './direct-client.ts';
 import { closedLoop } from './load.ts';
 import { checkDigest, MiB, payloadStream } from './payload.ts';
@@ -139,6 +140,28 @@ export function createScenarios(ctx: ScenarioContext): Scenario[] {
           client.put(`direct/small/${worker}-${i % 50}`, smallBody, SMALL),
         );
         expectSame(await client.get('direct/small/0-0'), smallBody);
+        return sample;
+      },
+    },
+    {
+      id: 'small-form',
+      title: '4 KiB form POST, concurrency 16',
+      unit: 'req/s',
+      targets: { ratio: 0.7, p99Ratio: 1.5 },
+      async service(client) {
+        const sample = await load(16, settings.durationMs, async (worker, i) => {
+          const key = `${client.name}/small-form/${worker}-${i % 50}`;
+          const reply = await client.postForm(key, Readable.from([smallBody]), SMALL);
+          expectSize(key, reply.size, SMALL);
+        });
+        expectSame((await client.get(`${client.name}/small-form/0-0`)).body, smallBody);
+        return sample;
+      },
+      async direct(client) {
+        const sample = await load(16, settings.durationMs, (worker, i) =>
+          client.put(`direct/small-form/${worker}-${i % 50}`, smallBody, SMALL),
+        );
+        expectSame(await client.get('direct/small-form/0-0'), smallBody);
         return sample;
       },
     },

@@ -38,11 +38,13 @@ export interface UploadInput {
   readonly ifNoneMatch?: boolean;
   /** Bytes allowed; more aborts the upload with `TooLarge`. */
   readonly maxBytes: number;
+  /** Tell whether the key was new (`created`), which costs a HEAD request before the upload. */
+  readonly reportCreated?: boolean;
 }
 
 export interface UploadResult extends Omit<ObjectInfo, 'lastModified'> {
-  /** False when an existing object was replaced. */
-  readonly created: boolean;
+  /** False when an existing object was replaced; undefined unless `reportCreated` or `ifNoneMatch` was asked. */
+  readonly created?: boolean;
 }
 
 export interface ReadConditions {
@@ -91,7 +93,7 @@ export class StorageService {
    * @throws StorageError TooLarge | PreconditionFailed | Aborted | Unavailable | Timeout | AccessDenied | BadGateway
    */
   async upload(input: UploadInput): Promise<UploadResult> {
-    const existing = await this.exists(input.key);
+    const existing = input.ifNoneMatch || input.reportCreated ? await this.exists(input.key) : undefined;
     if (existing && input.ifNoneMatch) {
       throw new StorageError('PreconditionFailed', 'an object with this key already exists');
     }
@@ -119,7 +121,7 @@ export class StorageService {
         size: counter.bytes,
         contentType: input.contentType,
         etag: result.ETag ?? '',
-        created: !existing,
+        created: existing === undefined ? undefined : !existing,
       };
     } catch (error) {
       throw toStorageError(counter.failure ?? error, input.key);
