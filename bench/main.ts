@@ -10,7 +10,7 @@
  * Fails only on real errors (a checksum mismatch, an HTTP error, a crash), never on a ratio.
  */
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -84,15 +84,28 @@ const only = args.only?.split(',').map((s) => s.trim());
 const serviceEnv = parseEnv(args.env);
 const withBaseline =
   args.compare !== undefined || args['baseline-env'].length > 0 || args['baseline-node-option'].length > 0;
+/** The Node options production starts the service with: those of `npm run start:prod` (`node <options> dist/main.js`). */
+function productionNodeOptions(): string[] {
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
+  const match = /^node((?:\s+--?\S+)*)\s+dist\/main\.js$/.exec(pkg.scripts?.['start:prod']?.trim() ?? '');
+  if (!match) {
+    throw new Error(
+      'package.json "start:prod" is not "node [options] dist/main.js": the bench cannot start it the same way',
+    );
+  }
+  return match[1].trim().split(/\s+/).filter(Boolean);
+}
+
+const nodeOptions = [...productionNodeOptions(), ...args['node-option']];
 const builds = [
-  { name: 'service', mainJs: path.join(root, 'dist/main.js'), env: serviceEnv, nodeOptions: args['node-option'] },
+  { name: 'service', mainJs: path.join(root, 'dist/main.js'), env: serviceEnv, nodeOptions },
   ...(withBaseline
     ? [
         {
           name: 'baseline',
           mainJs: path.resolve(args.compare ?? path.join(root, 'dist/main.js')),
           env: { ...serviceEnv, ...parseEnv(args['baseline-env']) },
-          nodeOptions: [...args['node-option'], ...args['baseline-node-option']],
+          nodeOptions: [...nodeOptions, ...args['baseline-node-option']],
         },
       ]
     : []),
@@ -102,6 +115,8 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 async function main(): Promise<void> {
   const scratch = await mkdtemp(path.join(os.tmpdir(), 's3-file-service-bench-'));
   process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
+  // Other work on the machine skews everything: the report says how busy it was.
+  const loadBefore = os.loadavg()[0];
   const s3 = new LocalS3Server({ directory: path.join(scratch, 's3'), buckets: [BUCKET], cors: false });
   await s3.start();
   const direct = new DirectClient(s3.endpoint, BUCKET, {
@@ -172,7 +187,7 @@ async function main(): Promise<void> {
     );
 
     const cpu = os.cpus();
-    const machine = `${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 1024 ** 3)} GiB RAM, ${os.type()} ${os.release()}, Node ${process.version}`;
+    const machine = `${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 1024 ** 3)} GiB RAM, ${os.type()} ${os.release()}, Node ${process.version}, load average ${loadBefore.toFixed(1)} at start and ${os.loadavg()[0].toFixed(1)} at end`;
     const description = [
       `${settings.rounds} round(s)`,
       `large object ${settings.size / MiB} MiB`,
