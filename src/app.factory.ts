@@ -5,6 +5,7 @@ import { AppModule } from './app.module.js';
 import { AppConfig, type LogLevel } from './config/app-config.js';
 import type { ConfigModuleOptions } from './config/config.module.js';
 import { HttpErrorFilter } from './errors/http-error.filter.js';
+import { setupOpenApi } from './openapi/openapi.js';
 
 export type CreateAppOptions = ConfigModuleOptions;
 
@@ -36,6 +37,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestExp
   app.useGlobalPipes(
     new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true, stopAtFirstError: false }),
   );
+  await setupOpenApi(app);
   app.enableShutdownHooks();
   return app;
 }

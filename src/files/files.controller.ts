@@ -23,7 +23,17 @@ import {
   type ReadConditions,
   type UploadResult,
 } from '../storage/storage.service.js';
+import type { FileList, StoredFile } from './file.dto.js';
 import { FileKey, keyProblem } from './file-key.js';
+import {
+  ApiDownload,
+  ApiFilesTags,
+  ApiHead,
+  ApiList,
+  ApiRemove,
+  ApiUploadMultipart,
+  ApiUploadRaw,
+} from './files.openapi.js';
 import { parseHttpDate, parseIfNoneMatch, parseRange } from './http-conditions.js';
 import { ListFilesQuery } from './list-files.query.js';
 import { receiveMultipart } from './multipart-upload.js';
@@ -33,6 +43,7 @@ import { fileLocation, generateKey } from './upload-name.js';
 const INLINE_TYPES =
   /^(image\/(png|jpeg|gif|webp|avif|bmp)|video\/[\w.+-]+|audio\/[\w.+-]+|application\/pdf|text\/plain|application\/json)(;|$)/i;
 
+@ApiFilesTags()
 @Controller('files')
 export class FilesController {
   private readonly prefixBytes: number;
@@ -45,12 +56,13 @@ export class FilesController {
   }
 
   @Post()
+  @ApiUploadMultipart()
   async uploadMultipart(
     @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
     @Query('key') queryKey?: string,
     @Query('overwrite') queryOverwrite?: string,
-  ): Promise<Omit<UploadResult, 'created'>> {
+  ): Promise<StoredFile> {
     const result = await this.receive(res, () =>
       receiveMultipart(req, async (part) => {
         const requested = part.fields.key ?? queryKey;
@@ -77,7 +89,12 @@ export class FilesController {
   }
 
   @Put('*key')
-  async uploadRaw(@FileKey() key: string, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
+  @ApiUploadRaw()
+  async uploadRaw(
+    @FileKey() key: string,
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<StoredFile> {
     const declared = Number(req.headers['content-length']);
     if (declared > this.config.uploads.maxBytes) {
       res.setHeader('Connection', 'close');
@@ -113,11 +130,13 @@ export class FilesController {
   }
 
   @Get()
-  list(@Query() query: ListFilesQuery) {
+  @ApiList()
+  list(@Query() query: ListFilesQuery): Promise<FileList> {
     return this.storage.list(query);
   }
 
   @Get('*key')
+  @ApiDownload()
   async download(@FileKey() key: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     const object = await this.read(req, res, (conditions) => this.storage.openStream(key, conditions));
     if (!object) {
@@ -133,6 +152,7 @@ export class FilesController {
   }
 
   @Head('*key')
+  @ApiHead()
   async head(@FileKey() key: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     const object = await this.read(req, res, (conditions) => this.storage.head(key, conditions));
     if (object) {
@@ -143,6 +163,7 @@ export class FilesController {
 
   @Delete('*key')
   @HttpCode(HttpStatus.NO_CONTENT)
+  @ApiRemove()
   async remove(@FileKey() key: string): Promise<void> {
     await this.storage.remove(key);
   }

@@ -5,14 +5,24 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Inject, Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import type { S3Target } from './s3-client.factory.js';
 import { StorageError, toStorageError } from './storage.errors.js';
-import { S3_CLIENT, S3_TARGET } from './storage.tokens.js';
+import {
+  signingWindow,
+  type SignDownloadInput,
+  type SignedRequest,
+  type SigningWindow,
+  type SignUploadInput,
+} from './signed-request.js';
+import { S3_CLIENT, S3_SIGNING_CLIENT, S3_TARGET } from './storage.tokens.js';
 
 export interface ObjectInfo {
   readonly key: string;
@@ -81,6 +91,7 @@ export class StorageService {
     @Inject(S3_CLIENT) private readonly client: S3Client,
     @Inject(S3_TARGET) target: S3Target,
     private readonly config: AppConfig,
+    @Inject(S3_SIGNING_CLIENT) private readonly signer: S3Client,
   ) {
     this.bucket = target.bucket;
     this.prefix = config.s3.prefix;
@@ -243,6 +254,61 @@ export class StorageService {
   async checkBucket(signal?: AbortSignal): Promise<void> {
     try {
       await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
+    } catch (error) {
+      throw toStorageError(error);
+    }
+  }
+
+  /**
+   * A presigned `GetObject` URL.
+   * @throws StorageError Unavailable (credentials cannot be resolved)
+   */
+  async signDownload(input: SignDownloadInput): Promise<SignedRequest> {
+    const window = await this.signingWindow(input.expiresIn);
+    const command = new GetObjectCommand({
+      Bucket: this.bucket,
+      Key: this.prefix + input.key,
+      ResponseContentDisposition: input.contentDisposition,
+    });
+    const url = await getSignedUrl(this.signer, command, { expiresIn: window.seconds, signingDate: window.signedAt });
+    return { url, method: 'GET', expiresAt: window.expiresAt };
+  }
+
+  /**
+   * A presigned `PUT` with the Content-Type signed, or with `maxBytes` a POST policy that bounds the size.
+   * @throws StorageError InvalidInput (a POST key with `${filename}`) | Unavailable (no credentials)
+   */
+  async signUpload(input: SignUploadInput): Promise<SignedRequest> {
+    const window = await this.signingWindow(input.expiresIn);
+    const key = this.prefix + input.key;
+    if (input.maxBytes === undefined) {
+      const command = new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentType: input.contentType });
+      const url = await getSignedUrl(this.signer, command, {
+        expiresIn: window.seconds,
+        signingDate: window.signedAt,
+        signableHeaders: new Set(['content-type']),
+      });
+      return { url, method: 'PUT', headers: { 'Content-Type': input.contentType }, expiresAt: window.expiresAt };
+    }
+    if (key.includes('${filename}')) {
+      // S3 would replace it with the uploaded file's name: the policy would allow any key with this prefix.
+      throw new StorageError('InvalidInput', 'key must not contain ${filename} for an upload with maxBytes');
+    }
+    const post = await createPresignedPost(this.signer, {
+      Bucket: this.bucket,
+      Key: key,
+      Conditions: [['content-length-range', 0, input.maxBytes]],
+      Fields: { 'Content-Type': input.contentType },
+      Expires: window.seconds,
+    });
+    const policy = JSON.parse(Buffer.from(post.fields.Policy, 'base64').toString('utf8')) as { expiration: string };
+    return { url: post.url, method: 'POST', fields: post.fields, expiresAt: new Date(policy.expiration) };
+  }
+
+  private async signingWindow(expiresIn: number): Promise<SigningWindow> {
+    try {
+      const credentials = await this.signer.config.credentials();
+      return signingWindow(expiresIn, credentials.expiration);
     } catch (error) {
       throw toStorageError(error);
     }

@@ -1,0 +1,71 @@
+import { BadRequestException, Body, Controller, Post } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
+import { create as contentDisposition } from 'content-disposition';
+import { AppConfig } from '../config/app-config.js';
+import { keyProblem } from '../files/file-key.js';
+import type { SignedRequest } from '../storage/signed-request.js';
+import { StorageService } from '../storage/storage.service.js';
+import { CreateSignedUrlDto } from './create-signed-url.dto.js';
+import { ApiCreateSignedUrl } from './signed-urls.openapi.js';
+import type { SignedUrl } from './signed-url.dto.js';
+
+/** S3 accepts at most 5 GiB in one PUT or POST. */
+const MAX_SINGLE_UPLOAD_BYTES = 5 * 1024 ** 3;
+
+@ApiTags('signed-urls')
+@Controller('signed-urls')
+export class SignedUrlsController {
+  private readonly prefixBytes: number;
+  private readonly maxUploadBytes: number;
+
+  constructor(
+    private readonly storage: StorageService,
+    private readonly config: AppConfig,
+  ) {
+    this.prefixBytes = Buffer.byteLength(config.s3.prefix, 'utf8');
+    this.maxUploadBytes = Math.min(config.uploads.maxBytes, MAX_SINGLE_UPLOAD_BYTES);
+  }
+
+  /**
+   * Signs a URL so a client (a browser) transfers a file straight to or from S3, bypassing this service.
+   */
+  @Post()
+  @ApiCreateSignedUrl()
+  async createSignedUrl(@Body() body: CreateSignedUrlDto): Promise<SignedUrl> {
+    const problem = keyProblem(body.key, this.prefixBytes);
+    if (problem) {
+      throw new BadRequestException(problem);
+    }
+    const expiresIn = body.expiresIn ?? this.config.signedUrlTtlSeconds;
+    const signed =
+      body.operation === 'download' ? await this.signDownload(body, expiresIn) : await this.signUpload(body, expiresIn);
+    return { ...signed };
+  }
+
+  private signDownload(body: CreateSignedUrlDto, expiresIn: number): Promise<SignedRequest> {
+    if (body.contentType !== undefined || body.maxBytes !== undefined) {
+      throw new BadRequestException('contentType and maxBytes only apply to uploads');
+    }
+    return this.storage.signDownload({
+      key: body.key,
+      expiresIn,
+      contentDisposition:
+        body.fileName === undefined ? undefined : contentDisposition(body.fileName, { type: 'attachment' }),
+    });
+  }
+
+  private signUpload(body: CreateSignedUrlDto, expiresIn: number): Promise<SignedRequest> {
+    if (body.fileName !== undefined) {
+      throw new BadRequestException('fileName only applies to downloads');
+    }
+    if (body.maxBytes !== undefined && body.maxBytes > this.maxUploadBytes) {
+      throw new BadRequestException(`maxBytes must not be greater than ${this.maxUploadBytes}`);
+    }
+    return this.storage.signUpload({
+      key: body.key,
+      expiresIn,
+      contentType: body.contentType ?? 'application/octet-stream',
+      maxBytes: body.maxBytes,
+    });
+  }
+}
