@@ -3,7 +3,10 @@ import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import metadata from '../metadata.js';
 
-const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+const { version, license } = createRequire(import.meta.url)('../../package.json') as {
+  version: string;
+  license: string;
+};
 
 export const DOCS_PATH = 'docs';
 export const DOCS_JSON_PATH = 'docs-json';
@@ -24,6 +27,8 @@ export async function createOpenApiDocument(app: INestApplication): Promise<Open
     .setTitle('s3-file-service')
     .setDescription(DESCRIPTION)
     .setVersion(version)
+    .setLicense(license, `https://spdx.org/licenses/${license}.html`)
+    .addServer('/', 'This service')
     .addBearerAuth(
       {
         type: 'http',

@@ -26,9 +26,8 @@ export class SignedUrlsController {
     this.maxUploadBytes = Math.min(config.uploads.maxBytes, MAX_SINGLE_UPLOAD_BYTES);
   }
 
-  /**
-   * Signs a URL so a client (a browser) transfers a file straight to or from S3, bypassing this service.
-   */
+  // Documented by ApiCreateSignedUrl only: a doc comment here would be a second summary, which `nest build` (compiler
+  // plugin) and the loaded plugin metadata (Jest) resolve differently.
   @Post()
   @ApiCreateSignedUrl()
   async createSignedUrl(@Body() body: CreateSignedUrlDto): Promise<SignedUrl> {

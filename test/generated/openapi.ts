@@ -47,7 +47,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Signs a URL so a client (a browser) transfers a file straight to or from S3, bypassing this service. */
+        /** Sign a URL for a transfer straight between the client and S3 */
         post: operations["createSignedUrl"];
         delete?: never;
         options?: never;
