@@ -269,7 +269,7 @@ export interface operations {
                      * Format: binary
                      * @description The file, exactly one part.
                      */
-                    file: string;
+                    file: Blob;
                     /** @description The key; default `<uuid>/<sanitised file name>`. Put it before `file`. */
                     key?: string;
                     /** @description `false`: 409 if the key exists. Put it before `file`. */
@@ -409,7 +409,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "*/*": string;
+                    "*/*": Blob;
                 };
             };
             /** @description One range of the object. */
@@ -436,7 +436,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "*/*": string;
+                    "*/*": Blob;
                 };
             };
             /** @description Not modified (a conditional header matched). */
@@ -532,8 +532,8 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "*/*": string;
-                "application/octet-stream": string;
+                "*/*": Blob;
+                "application/octet-stream": Blob;
             };
         };
         responses: {
