@@ -54,6 +54,8 @@ export async function setupOpenApi(app: INestApplication): Promise<void> {
     jsonDocumentUrl: DOCS_JSON_PATH,
     raw: ['json'],
     customSiteTitle: 's3-file-service API',
+    // Swagger UI would otherwise send the document to validator.swagger.io for its badge.
+    swaggerOptions: { validatorUrl: null },
   });
 }
 
