@@ -108,8 +108,9 @@ describeInBrowser('In a real browser (headless Chromium)', () => {
     await page.goto(`${url}/direct-transfer.html`);
     await page.setInputFiles('#file', { name: key.split('/').pop()!, mimeType, buffer: file });
     return page.evaluate(
+      // Runs in the page, where globalThis is its window.
       ([k, max]) =>
-        (window as unknown as { transfer(k: string, m?: number): Promise<TransferResult> }).transfer(k, max),
+        (globalThis as unknown as { transfer(k: string, m?: number): Promise<TransferResult> }).transfer(k, max),
       [key, maxBytes] as const,
     );
   }
