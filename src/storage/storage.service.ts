@@ -8,7 +8,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import type { S3Target } from './s3-client.factory.js';
 import { StorageError, toStorageError } from './storage.errors.js';
@@ -73,7 +73,7 @@ interface CursorPayload {
 
 /** The one place that talks to S3. Keys given and returned are relative to `S3_PREFIX`. */
 @Injectable()
-export class StorageService {
+export class StorageService implements OnApplicationShutdown {
   private readonly bucket: string;
   private readonly prefix: string;
 
@@ -246,6 +246,11 @@ export class StorageService {
     } catch (error) {
       throw toStorageError(error);
     }
+  }
+
+  onApplicationShutdown(): void {
+    // Closes the keep-alive sockets so the process can exit promptly.
+    this.client.destroy();
   }
 
   private async exists(key: string): Promise<boolean> {
