@@ -10,10 +10,14 @@ import { AppConfig } from '../config/app-config.js';
 /** A caller's request id is kept when it looks like one (EB's nginx and the ALB pass it on); else a new UUID. */
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
-/** Wire bytes of this request/response (headers included), from the socket counters at start and end. */
-const START_BYTES = Symbol('startBytes');
+/**
+ * Bytes on the wire for one request and its response, headers included: the socket's counters now, minus where
+ * they stood when the previous response on this keep-alive connection ended (HTTP/1.1 answers in order).
+ */
+const WATERMARKS = new WeakMap<Socket, { read: number; written: number }>();
+const START = Symbol('wireStart');
 interface Counted {
-  [START_BYTES]?: { socket: Socket; read: number; written: number; started?: true };
+  [START]?: { socket: Socket; read: number; written: number; started?: true };
 }
 
 const pathOf = (req: IncomingMessage): string => (req.url ?? '').split('?')[0];
@@ -33,7 +37,7 @@ export function requestLogOptions(config: AppConfig): Options {
       const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
       res.setHeader('X-Request-Id', id);
       const { socket } = req;
-      (req as Counted)[START_BYTES] = { socket, read: socket.bytesRead, written: socket.bytesWritten };
+      (req as Counted)[START] = { socket, ...(WATERMARKS.get(socket) ?? { read: 0, written: 0 }) };
       return id;
     },
     serializers: {
@@ -47,18 +51,17 @@ export function requestLogOptions(config: AppConfig): Options {
     },
     // Called once when the request starts (nothing to say yet) and once when it ends.
     customProps: (req: IncomingMessage) => {
-      const start = (req as Counted)[START_BYTES];
-      if (!start || !start.started) {
+      const start = (req as Counted)[START];
+      if (!start?.started) {
         if (start) {
           start.started = true;
         }
         return {};
       }
-      return {
-        // The socket is kept: by the time a response closes, it may be detached from the request.
-        bytesIn: start.socket.bytesRead - start.read,
-        bytesOut: start.socket.bytesWritten - start.written,
-      };
+      // The socket is kept: by the time a response closes, it may be detached from the request.
+      const now = { read: start.socket.bytesRead, written: start.socket.bytesWritten };
+      WATERMARKS.set(start.socket, now);
+      return { bytesIn: now.read - start.read, bytesOut: now.written - start.written };
     },
     // EB checks health every few seconds: those lines only at debug, unless they fail.
     customLogLevel: (req: IncomingMessage, res: ServerResponse, error?: Error) => {
