@@ -1,24 +1,27 @@
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
 import { HeadObjectCommand, PutBucketCorsCommand } from '@aws-sdk/client-s3';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Page } from 'playwright-core';
-import { createApp } from '../src/app.factory.js';
-import { binaryParser, encodeKey, randomKey, s3Env, sha256 } from './support/app.js';
+import { binaryParser, encodeKey, randomKey, s3Env, sha256, startApp } from './support/app.js';
 import { describeInBrowser, launchBrowser, type TestBrowser } from './support/browser.js';
 import { request } from './support/openapi.js';
 import { startS3Server, type TestS3Server } from './support/s3-server.js';
 
 /**
- * The page a web app would serve: it asks the service for a signed URL, sends the chosen file straight to S3
- * (PUT, or a POST form when a size limit is asked for), then reads it back through a signed download URL.
+ * The page a web app would serve from its own origin: it asks the service (another origin, allowed by
+ * CORS_ORIGINS) for a signed URL, sends the chosen file straight to S3 (a third origin, allowed by the bucket's
+ * CORS rule), as a PUT or as a POST form when a size limit is asked for, then reads it back through a signed GET.
  */
-const DIRECT_TRANSFER_PAGE = `<!doctype html>
+const directTransferPage = (service: string) => `<!doctype html>
 <html><head><meta charset="utf-8"><title>Direct transfer</title></head>
 <body>
 <input type="file" id="file">
 <script>
+const SERVICE = ${JSON.stringify(service)};
 async function sign(request) {
-  const res = await fetch('/signed-urls', {
+  const res = await fetch(SERVICE + '/signed-urls', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify(request),
@@ -78,18 +81,20 @@ describeInBrowser('In a real browser (headless Chromium)', () => {
   let s3: TestS3Server;
   let app: NestExpressApplication;
   let url: string;
+  let webApp: Server;
+  let webAppOrigin: string;
   let browser: TestBrowser;
   let page: Page;
 
   beforeAll(async () => {
     // No CORS rule on the bucket: each test sets what it needs, as one would on AWS.
     s3 = await startS3Server({ cors: false });
-    app = await createApp({ env: s3Env(s3.endpoint, s3.bucket) });
-    app.use('/direct-transfer.html', (_req: unknown, res: { type(t: string): { send(body: string): void } }) =>
-      res.type('html').send(DIRECT_TRANSFER_PAGE),
-    );
-    await app.listen(0, '127.0.0.1');
-    url = `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
+    webApp = createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(directTransferPage(url));
+    }).listen(0, '127.0.0.1');
+    await once(webApp, 'listening');
+    webAppOrigin = `http://127.0.0.1:${(webApp.address() as { port: number }).port}`;
+    ({ app, url } = await startApp(s3Env(s3.endpoint, s3.bucket, { CORS_ORIGINS: webAppOrigin })));
     browser = await launchBrowser();
     page = await browser.context.newPage();
   });
@@ -97,6 +102,7 @@ describeInBrowser('In a real browser (headless Chromium)', () => {
   afterAll(async () => {
     await browser?.close();
     await app?.close();
+    webApp?.close();
     await s3?.stop();
   });
 
@@ -105,7 +111,7 @@ describeInBrowser('In a real browser (headless Chromium)', () => {
   });
 
   async function transfer(file: Buffer, mimeType: string, key: string, maxBytes?: number): Promise<TransferResult> {
-    await page.goto(`${url}/direct-transfer.html`);
+    await page.goto(webAppOrigin);
     await page.setInputFiles('#file', { name: key.split('/').pop()!, mimeType, buffer: file });
     return page.evaluate(
       // Runs in the page, where globalThis is its window.
@@ -129,7 +135,7 @@ describeInBrowser('In a real browser (headless Chromium)', () => {
         CORSConfiguration: {
           CORSRules: [
             {
-              AllowedOrigins: [url],
+              AllowedOrigins: [webAppOrigin],
               AllowedMethods: ['GET', 'PUT', 'POST'],
               AllowedHeaders: ['*'],
               ExposeHeaders: ['ETag'],
@@ -155,6 +161,8 @@ describeInBrowser('In a real browser (headless Chromium)', () => {
       'DELETE /files/{key}',
       'GET /files',
       'GET /files/{key}',
+      'GET /health',
+      'GET /health/live',
       'HEAD /files/{key}',
       'POST /files',
       'POST /signed-urls',

@@ -44,6 +44,16 @@ describe('OpenAPI document', () => {
     expectUpToDate(CLIENT_TYPES_FILE, await generateClientTypes(readFileSync(DOCUMENT_FILE, 'utf8')));
   });
 
+  it('should carry the version and license of package.json', () => {
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+      version: string;
+      license: string;
+    };
+    expect(OPENAPI_DOCUMENT.info).toEqual(
+      expect.objectContaining({ version: pkg.version, license: expect.objectContaining({ name: pkg.license }) }),
+    );
+  });
+
   it('should lint clean with Redocly CLI', async () => {
     const { stdout } = await promisify(execFile)(
       process.execPath,
@@ -54,7 +64,7 @@ describe('OpenAPI document', () => {
     expect(result.totals).toEqual(expect.objectContaining({ errors: 0, warnings: 0 }));
   });
 
-  it('should document every operation with an operationId, its errors as JSON and the bearer scheme', () => {
+  it('should document every operation with an operationId, its errors as JSON and its security', () => {
     const operations = Object.entries(OPENAPI_DOCUMENT.paths).flatMap(([route, item]) =>
       Object.entries(item).map(([method, operation]) => ({ route, method, ...operation })),
     );
@@ -62,15 +72,20 @@ describe('OpenAPI document', () => {
       'DELETE /files/{key} remove',
       'GET /files list',
       'GET /files/{key} download',
+      'GET /health check',
+      'GET /health/live live',
       'HEAD /files/{key} head',
       'POST /files uploadMultipart',
       'POST /signed-urls createSignedUrl',
       'PUT /files/{key} uploadRaw',
     ]);
     for (const operation of operations) {
-      expect(Object.keys(operation.responses)).toEqual(expect.arrayContaining(['400', '401']));
+      const isPublic = operation.route.startsWith('/health');
+      expect(operation.security).toEqual(isPublic ? [{}] : [{ apiKey: [] }]);
+      expect(Object.keys(operation.responses)).toEqual(expect.arrayContaining(isPublic ? ['400'] : ['400', '401']));
       for (const [status, response] of Object.entries(operation.responses)) {
-        if (Number(status) >= 400 && operation.method !== 'head') {
+        // HEAD errors have no body; health answers 503 with Terminus's own JSON.
+        if (Number(status) >= 400 && operation.method !== 'head' && !(isPublic && status === '503')) {
           expect(response.content).toEqual({
             'application/json': { schema: { $ref: '#/components/schemas/ErrorResponse' } },
           });

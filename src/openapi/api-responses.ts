@@ -1,11 +1,11 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiBearerAuth, ApiResponse, type HeadersObject } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiResponse, ApiSecurity, type HeadersObject } from '@nestjs/swagger';
 import { ErrorResponse } from '../errors/error-response.dto.js';
 import { API_KEY_SCHEME } from './openapi.js';
 
 /** The error statuses the service answers, and when. */
 const ERRORS = {
-  400: 'Bad key or input: the message says what is wrong.',
+  400: 'Bad key or input, or a `Host` not in `ALLOWED_HOSTS`: the message says what is wrong.',
   401: 'Missing or unknown API key (when API keys are configured).',
   403: 'A read-only API key tried to write (or to sign an upload).',
   404: 'No object with this key.',
@@ -22,6 +22,7 @@ const ERRORS = {
 export type ErrorStatus = keyof typeof ERRORS;
 
 const ERROR_HEADERS: Partial<Record<ErrorStatus, HeadersObject>> = {
+  401: { 'WWW-Authenticate': { description: '`Bearer error="…"`', schema: { type: 'string', pattern: '^Bearer' } } },
   416: {
     'Content-Range': { description: 'bytes */<object size>', schema: { type: 'string', pattern: '^bytes \\*/\\d+$' } },
   },
@@ -46,6 +47,11 @@ export function ApiErrors(statuses: ErrorStatus[], options: { body?: boolean } =
       }),
     ),
   );
+}
+
+/** A route that needs no API key (an empty security requirement); the `Host` check still applies. */
+export function ApiPublic() {
+  return applyDecorators(ApiSecurity({}), ApiErrors([400]));
 }
 
 /** The bearer API key, with its 401, and 403 for routes that write. */

@@ -1,12 +1,10 @@
-import { createRequire } from 'node:module';
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import metadata from '../metadata.js';
 
-const { version, license } = createRequire(import.meta.url)('../../package.json') as {
-  version: string;
-  license: string;
-};
+/** As in package.json (a test checks): the compiled app may run without package.json beside it. */
+export const API_VERSION = '0.1.0';
+const LICENSE = 'MIT';
 
 export const DOCS_PATH = 'docs';
 export const DOCS_JSON_PATH = 'docs-json';
@@ -26,8 +24,8 @@ export async function createOpenApiDocument(app: INestApplication): Promise<Open
   const config = new DocumentBuilder()
     .setTitle('s3-file-service')
     .setDescription(DESCRIPTION)
-    .setVersion(version)
-    .setLicense(license, `https://spdx.org/licenses/${license}.html`)
+    .setVersion(API_VERSION)
+    .setLicense(LICENSE, `https://spdx.org/licenses/${LICENSE}.html`)
     .addServer('/', 'This service')
     .addBearerAuth(
       {
@@ -40,6 +38,7 @@ export async function createOpenApiDocument(app: INestApplication): Promise<Open
     )
     .addTag('files', 'Upload, list, download and delete files, streamed through the service.')
     .addTag('signed-urls', 'Signed URLs: browsers move big files straight to and from S3.')
+    .addTag('health', "Elastic Beanstalk's health check and a liveness probe; no API key.")
     .build();
   const document = SwaggerModule.createDocument(app, config, {
     operationIdFactory: (_controllerKey, methodKey) => methodKey,

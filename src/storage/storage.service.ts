@@ -11,7 +11,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import type { S3Target } from './s3-client.factory.js';
 import { StorageError, toStorageError } from './storage.errors.js';
@@ -83,7 +83,7 @@ interface CursorPayload {
 
 /** The one place that talks to S3. Keys given and returned are relative to `S3_PREFIX`. */
 @Injectable()
-export class StorageService {
+export class StorageService implements OnApplicationShutdown {
   private readonly bucket: string;
   private readonly prefix: string;
 
@@ -312,6 +312,12 @@ export class StorageService {
     } catch (error) {
       throw toStorageError(error);
     }
+  }
+
+  onApplicationShutdown(): void {
+    // Closes the keep-alive sockets so the process can exit promptly.
+    this.client.destroy();
+    this.signer.destroy();
   }
 
   private async exists(key: string): Promise<boolean> {

@@ -5,6 +5,7 @@ import supertest from 'supertest';
 
 /** openapi.json as committed: what clients generate code from. */
 export const OPENAPI_DOCUMENT = JSON.parse(readFileSync(new URL('../../openapi.json', import.meta.url), 'utf8')) as {
+  info: Record<string, unknown>;
   paths: Record<string, Record<string, Operation>>;
   components: { schemas: Record<string, Schema> };
 };
@@ -13,6 +14,7 @@ type Schema = Record<string, unknown>;
 
 interface Operation {
   operationId: string;
+  security?: Record<string, string[]>[];
   responses: Record<
     string,
     {
@@ -70,7 +72,7 @@ function validatorFor(id: string, schema: Schema): ValidateFunction {
 const templates = Object.keys(OPENAPI_DOCUMENT.paths).map((template) => ({
   template,
   // `{key}` spans segments: keys contain `/`.
-  pattern: new RegExp(`^${template.replace(/\{key\}/g, '.+').replace(/\{[^}]+\}/g, '[^/]+')}$`),
+  pattern: new RegExp(`^${template.replace(/\{key\}/g, '.+').replace(/\{[^}]+\}/g, '[^/]+')}/?$`),
 }));
 
 function findOperation(method: string, path: string): { id: string; operation: Operation } {
