@@ -36,9 +36,7 @@ export class SignedUrlsController {
       throw new BadRequestException(problem);
     }
     const expiresIn = body.expiresIn ?? this.config.signedUrlTtlSeconds;
-    const signed =
-      body.operation === 'download' ? await this.signDownload(body, expiresIn) : await this.signUpload(body, expiresIn);
-    return { ...signed };
+    return body.operation === 'download' ? this.signDownload(body, expiresIn) : this.signUpload(body, expiresIn);
   }
 
   private signDownload(body: CreateSignedUrlDto, expiresIn: number): Promise<SignedRequest> {
