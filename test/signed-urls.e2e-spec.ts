@@ -233,4 +233,39 @@ describe('Signed URLs (e2e against s3rver)', () => {
       await sign({ key: 'a', operation: 'download', padding: 'x'.repeat(20_000) }).expect(413);
     });
   });
+  describe('with API keys', () => {
+    const readWrite = 'rw-'.padEnd(32, 'x');
+    const readOnly = 'ro-'.padEnd(32, 'y');
+    let keyed: NestExpressApplication;
+    let keyedUrl: string;
+
+    beforeAll(async () => {
+      ({ app: keyed, url: keyedUrl } = await startApp(
+        s3Env(s3.endpoint, s3.bucket, { API_KEYS: readWrite, API_KEYS_READONLY: readOnly }),
+      ));
+    });
+    afterAll(async () => keyed?.close());
+
+    const signWith = (apiKey: string | undefined, body: Record<string, unknown>) => {
+      const req = request(keyedUrl).post('/signed-urls');
+      return (apiKey ? req.set('Authorization', `Bearer ${apiKey}`) : req).send(body);
+    };
+
+    it('should let a read-only key sign downloads only', async () => {
+      const key = randomKey('ro.txt');
+      await signWith(readOnly, { key, operation: 'download' }).expect(201);
+      const refused = await signWith(readOnly, { key, operation: 'upload' }).expect(403);
+      expect(refused.body).toEqual({
+        statusCode: 403,
+        error: 'Forbidden',
+        message: expect.stringMatching(/read-only/),
+      });
+      await signWith(readWrite, { key, operation: 'upload' }).expect(201);
+    });
+
+    it('should refuse a request without a known key', async () => {
+      await signWith(undefined, { key: randomKey(), operation: 'download' }).expect(401);
+      await signWith('unknown-'.padEnd(32, 'z'), { key: randomKey(), operation: 'download' }).expect(401);
+    });
+  });
 });

@@ -1,8 +1,9 @@
-import { BadRequestException, Body, Controller, Post } from '@nestjs/common';
+import { BadRequestException, Body, Controller, ForbiddenException, Post } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { create as contentDisposition } from 'content-disposition';
 import { AppConfig } from '../config/app-config.js';
 import { keyProblem } from '../files/file-key.js';
+import { Access, AllowReadOnly, type AccessLevel } from '../security/access.decorators.js';
 import type { SignedRequest } from '../storage/signed-request.js';
 import { StorageService } from '../storage/storage.service.js';
 import { CreateSignedUrlDto } from './create-signed-url.dto.js';
@@ -29,8 +30,12 @@ export class SignedUrlsController {
   // Documented by ApiCreateSignedUrl only: a doc comment here would be a second summary, which `nest build` (compiler
   // plugin) and the loaded plugin metadata (Jest) resolve differently.
   @Post()
+  @AllowReadOnly()
   @ApiCreateSignedUrl()
-  async createSignedUrl(@Body() body: CreateSignedUrlDto): Promise<SignedUrl> {
+  async createSignedUrl(@Body() body: CreateSignedUrlDto, @Access() access: AccessLevel): Promise<SignedUrl> {
+    if (body.operation === 'upload' && access !== 'read-write') {
+      throw new ForbiddenException('this API key is read-only: it may sign downloads only');
+    }
     const problem = keyProblem(body.key, this.prefixBytes);
     if (problem) {
       throw new BadRequestException(problem);
