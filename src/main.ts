@@ -1,13 +1,13 @@
 import { Logger } from '@nestjs/common';
 import { createApp, listen } from './app.factory.js';
-import { AppConfig } from './config/app-config.js';
 import { ConfigValidationError } from './config/environment.js';
 
 try {
   const app = await createApp();
   await listen(app);
-  const config = app.get(AppConfig);
-  new Logger('Bootstrap').log(`s3-file-service listening on port ${config.port}`);
+  // The bound port, which differs from the configured one for PORT=0.
+  const { port } = app.getHttpServer().address() as { port: number };
+  new Logger('Bootstrap').log(`s3-file-service listening on port ${port}`);
 } catch (error) {
   if (error instanceof ConfigValidationError) {
     console.error(error.message);
