@@ -204,6 +204,30 @@ describe('Faults between the service and S3 (e2e)', () => {
     });
   });
 
+  describe("S3's answer to a write lost after it carried the write out", () => {
+    it.each([
+      ['CompleteMultipartUpload of a raw PUT', /^POST [^ ]*\?uploadId=/, 12 * MiB, {}],
+      ['conditional PutObject (If-None-Match: *)', /^PUT [^ ]* HTTP/, 100_000, { 'If-None-Match': '*' }],
+      ['PutObject', /^PUT [^ ]* HTTP/, 100_000, {}],
+    ])(
+      'should answer 201 when the SDK retry fails only because the first attempt succeeded (%s)',
+      async (_name, request, size, headers) => {
+        const key = randomKey();
+        const data = randomBytes(size);
+        const cutsBefore = proxy.stats.cuts;
+        await proxy.setMode({ kind: 'lose-answer', request, times: 1 });
+        const res = await send(`${url}/files/${encodeKey(key)}`, {
+          method: 'PUT',
+          body: data,
+          headers: { 'Content-Length': data.length, ...headers },
+        });
+        expect(proxy.stats.cuts).toBe(cutsBefore + 1);
+        expect(res.status).toBe(201);
+        expect(sha256((await get(key)).body)).toBe(sha256(data));
+      },
+    );
+  });
+
   describe('connection cut mid-download', () => {
     it('should give the client a broken transfer, never a short 200, and keep serving', async () => {
       const { key, data } = await seed(3 * MiB);

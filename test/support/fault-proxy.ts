@@ -16,7 +16,12 @@ export type FaultMode =
   /** Forward `afterBytes` in `direction` per connection, then reset it; `times` connections (default: all). */
   | { kind: 'cut'; direction: Direction; afterBytes: number; times?: number }
   /** Answer the next `times` requests with an S3 XML error (`503 SlowDown`, `500 InternalError`), then forward. */
-  | { kind: 'error'; status: 500 | 503; code: string; times: number };
+  | { kind: 'error'; status: 500 | 503; code: string; times: number }
+  /**
+   * Forward everything, but lose the answer to `times` requests whose head matches `request` (e.g.
+   * `^POST [^ ]*\?uploadId=` for CompleteMultipartUpload): S3 carries them out, then the connection is reset.
+   */
+  | { kind: 'lose-answer'; request: RegExp; times?: number };
 
 export interface FaultProxyStats {
   accepted: number;
@@ -70,7 +75,7 @@ export class FaultProxy {
   async setMode(mode: FaultMode): Promise<void> {
     const wasRefusing = this.mode.kind === 'refuse';
     this.mode = mode;
-    this.cutsLeft = mode.kind === 'cut' ? (mode.times ?? Infinity) : 0;
+    this.cutsLeft = mode.kind === 'cut' || mode.kind === 'lose-answer' ? (mode.times ?? Infinity) : 0;
     this.errorsLeft = mode.kind === 'error' ? mode.times : 0;
     this.dropConnections();
     if (mode.kind === 'refuse' && !wasRefusing) {
@@ -135,6 +140,9 @@ export class FaultProxy {
       case 'cut':
         this.forward(client, { direction: mode.direction, afterBytes: mode.afterBytes, stall: false });
         return;
+      case 'lose-answer':
+        this.forward(client, undefined, mode.request);
+        return;
       case 'pass':
         this.forward(client, undefined);
         return;
@@ -150,6 +158,7 @@ export class FaultProxy {
   private forward(
     client: Socket,
     limit: { direction: Direction; afterBytes: number; stall: boolean } | undefined,
+    loseAnswerTo?: RegExp,
   ): void {
     const upstream = connect(this.target.port, this.target.host);
     this.track(upstream);
@@ -160,9 +169,25 @@ export class FaultProxy {
 
     let passed = 0;
     let stopped = false;
+    let answerToLose = false;
     const relay = (from: Socket, to: Socket, direction: Direction): void => {
       from.on('data', (chunk: Buffer) => {
         if (stopped) {
+          return;
+        }
+        if (
+          loseAnswerTo &&
+          direction === 'upstream' &&
+          this.cutsLeft > 0 &&
+          loseAnswerTo.test(chunk.toString('latin1'))
+        ) {
+          answerToLose = true; // requests on a connection are sequential: the next bytes down are its answer
+        } else if (answerToLose && direction === 'downstream') {
+          stopped = true;
+          this.cutsLeft--;
+          this.stats.cuts++;
+          client.resetAndDestroy();
+          upstream.resetAndDestroy();
           return;
         }
         if (!limit || limit.direction !== direction) {
