@@ -60,6 +60,10 @@ export function toStorageError(error: unknown, key?: string): StorageError {
   if (name === 'AbortError') {
     return new StorageError('Aborted', 'the transfer was aborted', { cause: error });
   }
+  // The multipart upload went wrong on S3's side: not a missing object, not the client's fault.
+  if (name === 'NoSuchUpload' || name === 'InvalidPart' || name === 'InvalidPartOrder') {
+    return new StorageError('BadGateway', `storage lost track of the multipart upload (${name})`, { cause: error });
+  }
   if (name === 'NoSuchKey' || name === 'NotFound' || (status === 404 && name !== 'NoSuchBucket')) {
     return new StorageError('NotFound', 'no object with this key', { cause: error });
   }

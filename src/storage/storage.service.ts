@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
@@ -65,6 +66,9 @@ export interface ListResult {
   readonly nextCursor: string | null;
 }
 
+/** User metadata naming the upload that wrote an object (`x-amz-meta-upload-marker`). */
+const UPLOAD_MARKER = 'upload-marker';
+
 interface CursorPayload {
   t: string;
   p: string;
@@ -99,6 +103,7 @@ export class StorageService {
     // Any end of the body other than a clean one (client gone, bad form, over the limit) errors `counter`,
     // which makes lib-storage abort the multipart upload.
     pipeline(input.body, counter, () => undefined);
+    const marker = randomUUID();
     const upload = new Upload({
       client: this.client,
       params: {
@@ -106,6 +111,7 @@ export class StorageService {
         Key: this.prefix + input.key,
         Body: counter,
         ContentType: input.contentType,
+        Metadata: { [UPLOAD_MARKER]: marker },
         ...(input.ifNoneMatch ? { IfNoneMatch: '*' } : {}),
       },
       partSize: this.config.uploads.partSize,
@@ -122,6 +128,11 @@ export class StorageService {
         created: !existing,
       };
     } catch (error) {
+      // S3 may have carried out a write whose answer was lost; the SDK's retry then fails (NoSuchUpload, 412...).
+      const etag = counter.failure ? undefined : await this.writtenBy(input.key, marker);
+      if (etag !== undefined) {
+        return { key: input.key, size: counter.bytes, contentType: input.contentType, etag, created: !existing };
+      }
       throw toStorageError(counter.failure ?? error, input.key);
     }
   }
@@ -258,6 +269,16 @@ export class StorageService {
         return false;
       }
       throw mapped;
+    }
+  }
+
+  /** The ETag of the object if the upload tagged `marker` wrote it, else undefined. */
+  private async writtenBy(key: string, marker: string): Promise<string | undefined> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      return out.Metadata?.[UPLOAD_MARKER] === marker ? (out.ETag ?? '') : undefined;
+    } catch {
+      return undefined;
     }
   }
 
