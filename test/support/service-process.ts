@@ -20,6 +20,8 @@ export interface ServiceProcess {
   rssBytes(): Promise<number>;
   /** Open file descriptors, from /proc/<pid>/fd. */
   openFds(): Promise<number>;
+  /** With `inspect`: a full garbage collection, then the process's own `process.memoryUsage()`. */
+  collectGarbage(): Promise<NodeJS.MemoryUsage>;
   /** SIGTERM (graceful shutdown), then SIGKILL after 10 s. */
   stop(): Promise<void>;
 }
@@ -87,11 +89,13 @@ export async function ensureBuilt(): Promise<void> {
  */
 export async function startServiceProcess(
   env: Record<string, string>,
-  startTimeoutMs = 30_000,
+  options: { inspect?: boolean; startTimeoutMs?: number } = {},
 ): Promise<ServiceProcess> {
+  const { inspect = false, startTimeoutMs = 30_000 } = options;
   await ensureBuilt();
   const cwd = await mkdtemp(path.join(tmpdir(), 's3-file-service-'));
-  const child: ChildProcess = spawn(process.execPath, [MAIN], {
+  // The inspector (loopback, free port) lets a test force a full GC to tell a leak from memory not yet collected.
+  const child: ChildProcess = spawn(process.execPath, [...(inspect ? ['--inspect=127.0.0.1:0'] : []), MAIN], {
     cwd,
     // At least `info`: the port comes from the "listening on port" line.
     env: {
@@ -157,6 +161,46 @@ export async function startServiceProcess(
     async openFds() {
       return (await readdir(`/proc/${pid}/fd`)).length;
     },
+    async collectGarbage() {
+      const inspector = /ws:\/\/127\.0\.0\.1:\d+\/[\w-]+/.exec(output)?.[0];
+      if (!inspector) {
+        throw new Error('start the service with { inspect: true } to collect garbage');
+      }
+      return inspectorCall(inspector);
+    },
     stop,
   };
+}
+
+/** Over the inspector protocol: HeapProfiler.collectGarbage, then evaluates `process.memoryUsage()`. */
+async function inspectorCall(url: string): Promise<NodeJS.MemoryUsage> {
+  const socket = new WebSocket(url);
+  const replies = new Map<number, (result: unknown) => void>();
+  socket.addEventListener('message', (event) => {
+    const message = JSON.parse(String(event.data)) as { id?: number; result?: unknown };
+    if (message.id !== undefined) {
+      replies.get(message.id)?.(message.result);
+    }
+  });
+  let nextId = 0;
+  const call = (method: string, params: object = {}): Promise<unknown> =>
+    new Promise((resolve) => {
+      const id = ++nextId;
+      replies.set(id, resolve);
+      socket.send(JSON.stringify({ id, method, params }));
+    });
+  await new Promise((resolve, reject) => {
+    socket.addEventListener('open', resolve, { once: true });
+    socket.addEventListener('error', reject, { once: true });
+  });
+  try {
+    await call('HeapProfiler.collectGarbage');
+    const result = (await call('Runtime.evaluate', {
+      expression: 'JSON.stringify(process.memoryUsage())',
+      returnByValue: true,
+    })) as { result: { value: string } };
+    return JSON.parse(result.result.value) as NodeJS.MemoryUsage;
+  } finally {
+    socket.close();
+  }
 }
