@@ -300,13 +300,14 @@ const totalSize = (contentRange: string | undefined): number | undefined => {
 const encodeCursor = (payload: CursorPayload): string => Buffer.from(JSON.stringify(payload)).toString('base64url');
 
 function decodeCursor(cursor: string, prefix: string, delimiter: string): string {
-  let payload: Partial<CursorPayload> = {};
+  let payload: Partial<CursorPayload> | null = null;
   try {
-    payload = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Partial<CursorPayload>;
+    // Any JSON value may come back (`null`, a number...), not only the object we issued.
+    payload = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Partial<CursorPayload> | null;
   } catch {
     // reported below
   }
-  if (typeof payload.t !== 'string' || payload.t.length === 0) {
+  if (typeof payload?.t !== 'string' || payload.t.length === 0) {
     throw new StorageError('InvalidInput', 'cursor is not valid: pass the nextCursor of the previous page unchanged');
   }
   if (payload.p !== prefix || payload.d !== delimiter) {
