@@ -92,8 +92,9 @@ export function multipartBody(
 export interface RawResponse {
   status: number;
   headers: Record<string, string>;
+  /** Decoded as UTF-8. */
   body: string;
-  /** Everything the server sent. */
+  /** Everything the server sent, decoded as latin1. */
   raw: string;
 }
 
@@ -101,16 +102,17 @@ export interface RawResponse {
  * Sends bytes exactly as given on a fresh TCP connection (for requests node:http refuses to build) and reads until
  * the server closes. The request should say `Connection: close`.
  */
-export async function rawRequest(port: number, bytes: string | Buffer, timeoutMs = 15_000): Promise<RawResponse> {
+export async function rawRequest(port: number, request: string | Buffer, timeoutMs = 15_000): Promise<RawResponse> {
   const socket = connect(port, '127.0.0.1');
   socket.on('error', () => undefined);
   const chunks: Buffer[] = [];
   socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-  socket.write(bytes);
+  socket.write(request);
   const timer = setTimeout(() => socket.destroy(), timeoutMs);
   await once(socket, 'close');
   clearTimeout(timer);
-  const raw = Buffer.concat(chunks).toString('latin1');
+  const received = Buffer.concat(chunks);
+  const raw = received.toString('latin1');
   const end = raw.indexOf('\r\n\r\n');
   const [statusLine = '', ...lines] = raw.slice(0, end === -1 ? raw.length : end).split('\r\n');
   const headers: Record<string, string> = {};
@@ -121,7 +123,7 @@ export async function rawRequest(port: number, bytes: string | Buffer, timeoutMs
   return {
     status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0),
     headers,
-    body: end === -1 ? '' : raw.slice(end + 4),
+    body: end === -1 ? '' : received.subarray(end + 4).toString('utf8'),
     raw,
   };
 }
