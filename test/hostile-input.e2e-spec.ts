@@ -4,25 +4,11 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { parse as parseContentDisposition } from 'content-disposition';
 import fc from 'fast-check';
 import { encodeKey, s3Env, sha256, startApp } from './support/app.js';
-import { multipartBody, rawRequest, send, type RawResponse } from './support/http.js';
+import { expectJsonError, multipartBody, rawRequest, send, type RawResponse } from './support/http.js';
 import { startS3Server, type TestS3Server } from './support/s3-server.js';
 
 const SECRET = 'outside the prefix: must never be served or changed';
 const KNOWN = randomBytes(1000);
-
-function expectJsonError(res: { status: number; headers: Record<string, unknown>; body: unknown }, status?: number) {
-  if (status !== undefined) {
-    expect(res.status).toBe(status);
-  }
-  expect(res.status).toBeGreaterThanOrEqual(400);
-  expect(res.status).toBeLessThan(500);
-  expect(String(res.headers['content-type'])).toMatch(/^application\/json/);
-  expect(JSON.parse(String(res.body))).toEqual({
-    statusCode: res.status,
-    error: expect.any(String),
-    message: expect.any(String),
-  });
-}
 
 /** Bad input of every kind: each gets a 4xx JSON error, nothing escapes `S3_PREFIX`, and the service keeps serving. */
 describe('Hostile input (e2e)', () => {

@@ -127,3 +127,21 @@ export async function rawRequest(port: number, request: string | Buffer, timeout
     raw,
   };
 }
+
+/** A 4xx answer in the service's one error shape: JSON `{statusCode, error, message}`. */
+export function expectJsonError(
+  res: { status: number; headers: Record<string, unknown>; body: unknown },
+  status?: number,
+) {
+  if (status !== undefined) {
+    expect(res.status).toBe(status);
+  }
+  expect(res.status).toBeGreaterThanOrEqual(400);
+  expect(res.status).toBeLessThan(500);
+  expect(String(res.headers['content-type'])).toMatch(/^application\/json/);
+  expect(JSON.parse(String(res.body))).toEqual({
+    statusCode: res.status,
+    error: expect.any(String),
+    message: expect.any(String),
+  });
+}
