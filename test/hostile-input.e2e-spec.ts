@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { GetObjectCommand, paginateListObjectsV2, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { parse as parseContentDisposition } from 'content-disposition';
 import fc from 'fast-check';
-import { encodeKey, s3Env, sha256, startApp } from './support/app.js';
+import { s3Env, sha256, startApp } from './support/app.js';
 import { expectJsonError, multipartBody, rawRequest, send, type RawResponse } from './support/http.js';
 import { startS3Server, type TestS3Server } from './support/s3-server.js';
 
@@ -124,7 +123,7 @@ describe('Hostile input (e2e)', () => {
         const viaQuery = await send(`${url}/files?key=${encodeURIComponent(key)}`, {
           method: 'POST',
           body: form.parts.slice(1),
-          headers: { 'Content-Type': form.contentType, 'Content-Length': form.length - form.parts[0]!.length },
+          headers: { 'Content-Type': form.contentType, 'Content-Length': form.length - form.parts[0].length },
         });
         expectJsonError({ ...viaQuery, body: viaQuery.body.toString() }, 400);
       },
@@ -155,7 +154,7 @@ describe('Hostile input (e2e)', () => {
     /** RFC 9110 for one byte range of a 1000-byte object: [start, end], 'unsatisfiable', or undefined (ignored). */
     function expectedRange(header: string): [number, number] | 'unsatisfiable' | undefined {
       const match = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
-      if (!match || (match[1] === '' && match[2] === '') || match[1]!.length > 16 || match[2]!.length > 16) {
+      if (!match || (match[1] === '' && match[2] === '') || match[1].length > 16 || match[2].length > 16) {
         return undefined;
       }
       const size = KNOWN.length;

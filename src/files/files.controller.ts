@@ -177,7 +177,7 @@ export class FilesController {
     const tags = ifNoneMatch?.split(', ');
     const conditions: ReadConditions = {
       range: parseRange(req.headers.range),
-      ifNoneMatch: tags?.length === 1 ? opaqueTag(tags[0]!) : undefined,
+      ifNoneMatch: tags?.length === 1 ? opaqueTag(tags[0]) : undefined,
       // RFC 9110 13.1.3: If-Modified-Since is ignored when If-None-Match is present.
       ifModifiedSince: ifNoneMatch ? undefined : parseHttpDate(req.headers['if-modified-since']),
     };

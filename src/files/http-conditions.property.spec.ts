@@ -21,8 +21,8 @@ describe(`${parseRange.name} (properties)`, () => {
         expect(match).not.toBeNull();
         const [, first, last] = match!;
         expect(first !== '' || last !== '').toBe(true);
-        expect(first!.length).toBeLessThanOrEqual(16);
-        expect(last!.length).toBeLessThanOrEqual(16);
+        expect(first.length).toBeLessThanOrEqual(16);
+        expect(last.length).toBeLessThanOrEqual(16);
         if (first && last) {
           expect(BigInt(first) <= BigInt(last)).toBe(true);
         }
