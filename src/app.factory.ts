@@ -4,6 +4,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module.js';
 import { AppConfig, type LogLevel } from './config/app-config.js';
 import type { ConfigModuleOptions } from './config/config.module.js';
+import { answerClientErrors } from './errors/client-error.js';
 import { HttpErrorFilter } from './errors/http-error.filter.js';
 
 export type CreateAppOptions = ConfigModuleOptions;
@@ -33,6 +34,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestExp
   app.set('trust proxy', config.trustProxy);
   app.set('query parser', 'simple');
   app.useGlobalFilters(new HttpErrorFilter());
+  answerClientErrors(app.getHttpServer());
   app.useGlobalPipes(
     new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true, stopAtFirstError: false }),
   );
