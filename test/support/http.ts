@@ -109,10 +109,14 @@ export async function rawRequest(port: number, request: string | Buffer, timeout
   socket.on('data', (chunk: Buffer) => chunks.push(chunk));
   socket.write(request);
   const timer = setTimeout(() => socket.destroy(), timeoutMs);
-  await once(socket, 'close');
+  // Not `once()`: it rejects on 'error', and a reset after the answer arrived still leaves the answer to read.
+  await new Promise((resolve) => socket.once('close', resolve));
   clearTimeout(timer);
   const received = Buffer.concat(chunks);
-  const raw = received.toString('latin1');
+  const all = received.toString('latin1');
+  // Skip interim answers (100 Continue) to reach the final one.
+  const skipped = /^(HTTP\/1\.[01] 1\d\d[^\r]*\r\n(?:[^\r]+\r\n)*\r\n)*/.exec(all)![0].length;
+  const raw = all.slice(skipped);
   const end = raw.indexOf('\r\n\r\n');
   const [statusLine = '', ...lines] = raw.slice(0, end === -1 ? raw.length : end).split('\r\n');
   const headers: Record<string, string> = {};
@@ -123,8 +127,8 @@ export async function rawRequest(port: number, request: string | Buffer, timeout
   return {
     status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0),
     headers,
-    body: end === -1 ? '' : received.subarray(end + 4).toString('utf8'),
-    raw,
+    body: end === -1 ? '' : received.subarray(skipped + end + 4).toString('utf8'),
+    raw: all,
   };
 }
 
