@@ -15,8 +15,11 @@ export type FaultMode =
   | { kind: 'stall'; direction?: Direction; afterBytes?: number }
   /** Forward `afterBytes` in `direction` per connection, then reset it; `times` connections (default: all). */
   | { kind: 'cut'; direction: Direction; afterBytes: number; times?: number }
-  /** Answer the next `times` requests with an S3 XML error (`503 SlowDown`, `500 InternalError`), then forward. */
-  | { kind: 'error'; status: 500 | 503; code: string; times: number }
+  /**
+   * Answer the next `times` requests with an S3 XML error (`503 SlowDown`, `500 InternalError`, `403 AccessDenied`...),
+   * then forward; `detail` is extra XML inside `<Error>`, as S3 adds (e.g. `<AWSAccessKeyId>`).
+   */
+  | { kind: 'error'; status: number; code: string; times: number; detail?: string }
   /**
    * Forward everything, but lose the answer to `times` requests whose head matches `request` (e.g.
    * `^POST [^ ]*\?uploadId=` for CompleteMultipartUpload): S3 carries them out, then the connection is reset.
@@ -29,7 +32,12 @@ export interface FaultProxyStats {
   errorsAnswered: number;
 }
 
-const REASONS: Record<number, string> = { 500: 'Internal Server Error', 503: 'Slow Down' };
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  403: 'Forbidden',
+  500: 'Internal Server Error',
+  503: 'Slow Down',
+};
 
 /**
  * A TCP proxy on 127.0.0.1 (port 0) between the service and an S3-compatible server, whose fault can be switched at
@@ -125,7 +133,7 @@ export class FaultProxy {
         return;
       case 'error':
         if (this.errorsLeft > 0) {
-          this.answerError(client, mode.status, mode.code);
+          this.answerError(client, mode.status, mode.code, mode.detail ?? '');
           return;
         }
         this.forward(client, undefined);
@@ -228,7 +236,7 @@ export class FaultProxy {
   }
 
   /** Reads one request (headers, then the body unless the client waits for `100 Continue`) and answers an S3 error. */
-  private answerError(client: Socket, status: number, code: string): void {
+  private answerError(client: Socket, status: number, code: string, detail: string): void {
     this.errorsLeft--;
     let head = Buffer.alloc(0);
     let bodyLeft: number | undefined;
@@ -239,7 +247,7 @@ export class FaultProxy {
       }
       answered = true;
       this.stats.errorsAnswered++;
-      const xml = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>injected by the fault proxy</Message><RequestId>fault-proxy</RequestId></Error>`;
+      const xml = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>injected by the fault proxy</Message>${detail}<RequestId>fault-proxy</RequestId></Error>`;
       client.end(
         `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\nContent-Type: application/xml\r\n` +
           `Content-Length: ${Buffer.byteLength(xml)}\r\nx-amz-request-id: fault-proxy\r\nConnection: close\r\n\r\n` +
