@@ -103,11 +103,14 @@ export function toStorageError(error: unknown, key?: string): StorageError {
     name === 'InvalidAccessKeyId' ||
     name === 'SignatureDoesNotMatch' ||
     name === 'ExpiredToken' ||
+    name === 'InvalidToken' ||
+    name === 'AuthorizationHeaderMalformed' ||
     status === 403
   ) {
     return new StorageError('AccessDenied', `storage refused access to ${what} (${name || status})`, { cause: error });
   }
-  if (status === 400 || name === 'InvalidArgument') {
+  // An error without a code (a HEAD has no body) cannot be blamed on the client: keys were validated before S3.
+  if ((status === 400 && name !== 'Unknown') || name === 'InvalidArgument') {
     return new StorageError('InvalidInput', `storage rejected the request (${name || status})`, { cause: error });
   }
   return new StorageError(
