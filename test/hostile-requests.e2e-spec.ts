@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { decodeExtended, parse as parseContentDisposition } from 'content-disposition';
@@ -83,6 +84,32 @@ describe('Hostile requests (e2e)', () => {
       expect(res.headers['set-cookie']).toBeUndefined();
       expect(await objectCount()).toBe(before);
     });
+
+    it.each([
+      ['a second file part', `${filePart('file', 'b.txt', 'forged')}${END}`],
+      ['a key field after the file', `${part('Content-Disposition: form-data; name="key"', 'late.txt')}${END}`],
+      ['no closing delimiter', `${part('Content-Disposition: form-data; name="x"', 'y')}`],
+    ])(
+      'should leave an existing object untouched when the form turns out bad after the file part (%s)',
+      async (_name, rest) => {
+        const key = `kept/${Math.random().toString(16).slice(2)}.txt`;
+        expect((await send(`${url}/files/${key}`, { method: 'PUT', body: Buffer.from('original') })).status).toBe(201);
+        // The file part and the next boundary first, so the file is complete before the problem shows.
+        const head = `${filePart('file', 'a.txt', 'replacement')}--${B}\r\nContent-Dispo`;
+        const tail = rest.slice(`--${B}\r\nContent-Dispo`.length);
+        const request = formRequest(head + tail).replace('POST /files ', `POST /files?key=${key} `);
+        const cut = request.length - tail.length;
+        const socket = connect(port, '127.0.0.1');
+        const answer: Buffer[] = [];
+        socket.on('data', (chunk: Buffer) => answer.push(chunk));
+        socket.write(request.slice(0, cut));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        socket.end(request.slice(cut));
+        await new Promise((resolve) => socket.once('close', resolve));
+        expect(Buffer.concat(answer).toString()).toMatch(/^HTTP\/1\.1 400 /);
+        expect((await send(`${url}/files/${key}`)).body.toString()).toBe('original');
+      },
+    );
 
     it.each([
       ['no boundary', 'multipart/form-data'],
