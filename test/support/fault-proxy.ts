@@ -27,8 +27,11 @@ export type FaultMode =
   | { kind: 'lose-answer'; request: RegExp; times?: number };
 
 export interface FaultProxyStats {
+  /** Connections from the service. */
   accepted: number;
+  /** Connections reset by `cut` or `lose-answer`. */
   cuts: number;
+  /** Requests answered by `error`. */
   errorsAnswered: number;
 }
 
