@@ -6,6 +6,7 @@ import { Logger as PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
 import { AppConfig } from './config/app-config.js';
 import type { ConfigModuleOptions } from './config/config.module.js';
+import { answerClientErrors } from './errors/client-error.js';
 import { HttpErrorFilter } from './errors/http-error.filter.js';
 import { GracefulShutdown } from './health/graceful-shutdown.js';
 import { setupOpenApi } from './openapi/openapi.js';
@@ -51,6 +52,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestExp
     });
   }
   app.useGlobalFilters(new HttpErrorFilter());
+  answerClientErrors(app.getHttpServer());
   app.useGlobalPipes(
     new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true, stopAtFirstError: false }),
   );

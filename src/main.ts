@@ -8,6 +8,7 @@ try {
   const app = await createApp();
   shutdownOnSignal(app);
   await listen(app);
+  // The bound port, which differs from the configured one for PORT=0.
   const { port } = app.getHttpServer().address() as AddressInfo;
   new Logger('Bootstrap').log(`s3-file-service listening on port ${port}`);
 } catch (error) {

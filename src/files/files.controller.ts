@@ -34,7 +34,7 @@ import {
   ApiUploadMultipart,
   ApiUploadRaw,
 } from './files.openapi.js';
-import { parseHttpDate, parseIfNoneMatch, parseRange } from './http-conditions.js';
+import { noneMatchHits, opaqueTag, parseHttpDate, parseIfNoneMatch, parseRange } from './http-conditions.js';
 import { ListFilesQuery } from './list-files.query.js';
 import { receiveMultipart } from './multipart-upload.js';
 import { fileLocation, generateKey } from './upload-name.js';
@@ -193,18 +193,28 @@ export class FilesController {
     open: (conditions: ReadConditions) => Promise<T>,
   ): Promise<T | undefined> {
     const ifNoneMatch = parseIfNoneMatch(req.headers['if-none-match']);
+    // S3 compares one entity tag, strongly; RFC 9110 compares every listed tag, weakly. One tag goes to S3 without
+    // its W/, a list is compared here.
+    const tags = ifNoneMatch?.split(', ');
     const conditions: ReadConditions = {
       range: parseRange(req.headers.range),
-      ifNoneMatch,
+      ifNoneMatch: tags?.length === 1 ? opaqueTag(tags[0]) : undefined,
       // RFC 9110 13.1.3: If-Modified-Since is ignored when If-None-Match is present.
       ifModifiedSince: ifNoneMatch ? undefined : parseHttpDate(req.headers['if-modified-since']),
     };
     try {
-      return await open(conditions);
+      const object = await open(conditions);
+      if (tags && tags.length > 1 && noneMatchHits(tags, object.etag)) {
+        (object as Partial<ObjectStream>).body?.destroy();
+        res.setHeader('ETag', object.etag);
+        res.status(HttpStatus.NOT_MODIFIED).end();
+        return undefined;
+      }
+      return object;
     } catch (error) {
       if (error instanceof StorageError && error.code === 'NotModified') {
-        if (ifNoneMatch && !ifNoneMatch.includes(',') && ifNoneMatch !== '*') {
-          res.setHeader('ETag', ifNoneMatch);
+        if (conditions.ifNoneMatch && conditions.ifNoneMatch !== '*') {
+          res.setHeader('ETag', conditions.ifNoneMatch);
         }
         res.status(HttpStatus.NOT_MODIFIED).end();
         return undefined;

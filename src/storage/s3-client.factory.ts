@@ -109,7 +109,8 @@ export function createS3Client(config: AppConfig['s3'], target: S3Target, source
     retryMode: 'standard',
     requestHandler: {
       connectionTimeout: config.connectTimeoutMs,
-      requestTimeout: config.requestTimeoutMs,
+      // Socket inactivity (-> TimeoutError); the handler's `requestTimeout` only logs a warning unless told to throw.
+      socketTimeout: config.requestTimeoutMs,
       httpAgent: new HttpAgent(agentOptions),
       httpsAgent: new HttpsAgent(agentOptions),
     },

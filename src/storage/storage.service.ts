@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
@@ -75,6 +76,9 @@ export interface ListResult {
   readonly nextCursor: string | null;
 }
 
+/** User metadata naming the upload that wrote an object (`x-amz-meta-upload-marker`). */
+const UPLOAD_MARKER = 'upload-marker';
+
 interface CursorPayload {
   t: string;
   p: string;
@@ -110,6 +114,7 @@ export class StorageService implements OnApplicationShutdown {
     // Any end of the body other than a clean one (client gone, bad form, over the limit) errors `counter`,
     // which makes lib-storage abort the multipart upload.
     pipeline(input.body, counter, () => undefined);
+    const marker = randomUUID();
     const upload = new Upload({
       client: this.client,
       params: {
@@ -117,6 +122,7 @@ export class StorageService implements OnApplicationShutdown {
         Key: this.prefix + input.key,
         Body: counter,
         ContentType: input.contentType,
+        Metadata: { [UPLOAD_MARKER]: marker },
         ...(input.ifNoneMatch ? { IfNoneMatch: '*' } : {}),
       },
       partSize: this.config.uploads.partSize,
@@ -133,6 +139,11 @@ export class StorageService implements OnApplicationShutdown {
         created: !existing,
       };
     } catch (error) {
+      // S3 may have carried out a write whose answer was lost; the SDK's retry then fails (NoSuchUpload, 412...).
+      const etag = counter.failure ? undefined : await this.writtenBy(input.key, marker);
+      if (etag !== undefined) {
+        return { key: input.key, size: counter.bytes, contentType: input.contentType, etag, created: !existing };
+      }
       throw toStorageError(counter.failure ?? error, input.key);
     }
   }
@@ -333,6 +344,16 @@ export class StorageService implements OnApplicationShutdown {
     }
   }
 
+  /** The ETag of the object if the upload tagged `marker` wrote it, else undefined. */
+  private async writtenBy(key: string, marker: string): Promise<string | undefined> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      return out.Metadata?.[UPLOAD_MARKER] === marker ? (out.ETag ?? '') : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** A 416 must say the object size (`Content-Range: bytes *\/size`); S3's error does not carry it. */
   private async withSize(error: StorageError, key: string): Promise<StorageError> {
     if (error.code !== 'RangeNotSatisfiable') {
@@ -351,13 +372,14 @@ const totalSize = (contentRange: string | undefined): number | undefined => {
 const encodeCursor = (payload: CursorPayload): string => Buffer.from(JSON.stringify(payload)).toString('base64url');
 
 function decodeCursor(cursor: string, prefix: string, delimiter: string): string {
-  let payload: Partial<CursorPayload> = {};
+  let payload: Partial<CursorPayload> | null = null;
   try {
-    payload = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Partial<CursorPayload>;
+    // Any JSON value may come back (`null`, a number...), not only the object we issued.
+    payload = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Partial<CursorPayload> | null;
   } catch {
     // reported below
   }
-  if (typeof payload.t !== 'string' || payload.t.length === 0) {
+  if (typeof payload?.t !== 'string' || payload.t.length === 0) {
     throw new StorageError('InvalidInput', 'cursor is not valid: pass the nextCursor of the previous page unchanged');
   }
   if (payload.p !== prefix || payload.d !== delimiter) {
