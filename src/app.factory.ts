@@ -1,22 +1,29 @@
-import { Logger, ValidationPipe, type LogLevel as NestLogLevel } from '@nestjs/common';
+import { ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import helmet from 'helmet';
+import { Logger as PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
-import { AppConfig, type LogLevel } from './config/app-config.js';
+import { AppConfig } from './config/app-config.js';
 import type { ConfigModuleOptions } from './config/config.module.js';
+import { answerClientErrors } from './errors/client-error.js';
 import { HttpErrorFilter } from './errors/http-error.filter.js';
+import { GracefulShutdown } from './health/graceful-shutdown.js';
+import { setupOpenApi } from './openapi/openapi.js';
 
 export type CreateAppOptions = ConfigModuleOptions;
 
-const NEST_LEVELS: Record<LogLevel, NestLogLevel[]> = {
-  silent: [],
-  fatal: ['fatal'],
-  error: ['fatal', 'error'],
-  warn: ['fatal', 'error', 'warn'],
-  info: ['fatal', 'error', 'warn', 'log'],
-  debug: ['fatal', 'error', 'warn', 'log', 'debug'],
-  trace: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
-};
+/** Headers a browser may read from a cross-origin response (ETag for multipart browser uploads). */
+const CORS_EXPOSED_HEADERS = [
+  'ETag',
+  'Location',
+  'Content-Length',
+  'Content-Range',
+  'Content-Disposition',
+  'Accept-Ranges',
+  'Last-Modified',
+  'X-Request-Id',
+];
 
 /** Builds the whole service, configured exactly as in production; tests use it too. */
 export async function createApp(options: CreateAppOptions = {}): Promise<NestExpressApplication> {
@@ -27,16 +34,29 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestExp
     bufferLogs: true,
   });
   const config = app.get(AppConfig);
-  Logger.overrideLogger(NEST_LEVELS[config.logLevel]);
+  app.useLogger(app.get(PinoLogger));
   app.flushLogs();
+  app.use(app.get(GracefulShutdown).middleware);
   app.disable('x-powered-by');
+  // EB's nginx and the load balancer: X-Forwarded-For/-Proto/-Host are believed only from these peers.
   app.set('trust proxy', config.trustProxy);
   app.set('query parser', 'simple');
+  app.use(helmet());
+  if (config.corsOrigins.length > 0) {
+    app.enableCors({
+      origin: config.corsOrigins.includes('*') ? '*' : [...config.corsOrigins],
+      methods: ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'Range', 'If-None-Match', 'If-Modified-Since', 'X-Request-Id'],
+      exposedHeaders: CORS_EXPOSED_HEADERS,
+      maxAge: 600,
+    });
+  }
   app.useGlobalFilters(new HttpErrorFilter());
+  answerClientErrors(app.getHttpServer());
   app.useGlobalPipes(
     new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true, stopAtFirstError: false }),
   );
-  app.enableShutdownHooks();
+  await setupOpenApi(app);
   return app;
 }
 

@@ -1,13 +1,24 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { ConfigModule, type ConfigModuleOptions } from './config/config.module.js';
 import { FilesModule } from './files/files.module.js';
+import { HealthModule } from './health/health.module.js';
+import { LoggingModule } from './logging/logging.module.js';
+import { SecurityModule } from './security/security.module.js';
+import { SignedUrlsModule } from './signed-urls/signed-urls.module.js';
 
 @Module({})
 export class AppModule {
   static forRoot(options: ConfigModuleOptions = {}): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(options), FilesModule],
+      imports: [
+        ConfigModule.forRoot(options),
+        LoggingModule,
+        SecurityModule,
+        HealthModule,
+        FilesModule,
+        SignedUrlsModule,
+      ],
     };
   }
 }

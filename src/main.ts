@@ -1,13 +1,16 @@
+import type { AddressInfo } from 'node:net';
 import { Logger } from '@nestjs/common';
 import { createApp, listen } from './app.factory.js';
-import { AppConfig } from './config/app-config.js';
 import { ConfigValidationError } from './config/environment.js';
+import { shutdownOnSignal } from './health/shutdown-on-signal.js';
 
 try {
   const app = await createApp();
+  shutdownOnSignal(app);
   await listen(app);
-  const config = app.get(AppConfig);
-  new Logger('Bootstrap').log(`s3-file-service listening on port ${config.port}`);
+  // The bound port, which differs from the configured one for PORT=0.
+  const { port } = app.getHttpServer().address() as AddressInfo;
+  new Logger('Bootstrap').log(`s3-file-service listening on port ${port}`);
 } catch (error) {
   if (error instanceof ConfigValidationError) {
     console.error(error.message);

@@ -2,8 +2,9 @@ import { request as httpRequest } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import request from 'supertest';
+import type { Response } from 'supertest';
 import { binaryParser, encodeKey, randomKey, s3Env, sha256, startApp } from './support/app.js';
+import { request } from './support/openapi.js';
 import { listMultipartUploads, startS3Server, type TestS3Server as S3TestServer } from './support/s3-server.js';
 
 const MiB = 1024 * 1024;
@@ -288,7 +289,7 @@ describe('Files API (e2e against s3rver)', () => {
       let cursor: string | null = null;
       let pages = 0;
       do {
-        const res: request.Response = await request(url)
+        const res: Response = await request(url)
           .get('/files')
           .query({ prefix: root, limit: 10, ...(cursor ? { cursor } : {}) })
           .expect(200);
@@ -380,7 +381,7 @@ describe('Files API (e2e against s3rver)', () => {
         .put(`/files/${encodeKey(key)}`)
         .set('Content-Length', String(7 * MiB))
         .send(Buffer.alloc(10))
-        .catch((e: { response?: request.Response }) => e.response!);
+        .catch((e: { response?: Response }) => e.response!);
       expect(res.status).toBe(413);
       expect(await objectExists(s3, key)).toBe(false);
     });
@@ -421,7 +422,7 @@ describe('Files API (e2e against s3rver)', () => {
       const res = await request(smallUrl)
         .post(`/files?key=${encodeURIComponent(key)}`)
         .attach('file', randomBytes(8 * MiB), 'big.bin')
-        .catch((e: { response?: request.Response }) => e.response!);
+        .catch((e: { response?: Response }) => e.response!);
       expect(res?.status).toBe(413);
       await eventually(async () => (await listMultipartUploads(s3.s3, s3.bucket, key)).length === 0);
       expect(await objectExists(s3, key)).toBe(false);

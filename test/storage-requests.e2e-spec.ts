@@ -21,7 +21,8 @@ describe(StorageService.name, () => {
       { step: 'initialize' },
     );
     const config = toAppConfig(validateEnvironment(s3Env(s3.endpoint, s3.bucket)));
-    storage = new StorageService(s3.s3, { bucket: s3.bucket, forcePathStyle: true }, config);
+    // The signing client only presigns URLs, which these uploads never do.
+    storage = new StorageService(s3.s3, { bucket: s3.bucket, forcePathStyle: true }, config, s3.s3);
   });
 
   beforeEach(() => {

@@ -44,6 +44,10 @@ export abstract class AppConfig {
   abstract readonly trustProxy: boolean | number | string;
   abstract readonly corsOrigins: readonly string[];
   abstract readonly localS3Dir: string;
+  /** How long in-flight requests may run on after SIGTERM before the process exits anyway. */
+  abstract readonly shutdownTimeoutMs: number;
+  /** The EC2 instance metadata service (IMDSv2). */
+  abstract readonly imdsEndpoint: string;
 }
 
 const list = (value: string | undefined): string[] =>
@@ -106,5 +110,8 @@ export function toAppConfig(env: Environment): AppConfig {
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     corsOrigins: list(env.CORS_ORIGINS),
     localS3Dir: env.LOCAL_S3_DIR ?? '.local-s3',
+    // Under the 10 s Docker gives a container between SIGTERM and SIGKILL.
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS ?? 8000,
+    imdsEndpoint: (env.AWS_EC2_METADATA_SERVICE_ENDPOINT ?? 'http://169.254.169.254').replace(/\/+$/, ''),
   };
 }

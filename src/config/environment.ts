@@ -180,6 +180,22 @@ export class Environment {
 
   @IsOptional()
   @Transform(toInteger)
+  @IsInt({ message: 'must be a whole number of milliseconds' })
+  @Min(0)
+  @Max(600_000)
+  SHUTDOWN_TIMEOUT_MS?: number;
+
+  /** Also read by the AWS SDK itself, so the instance-role credentials and the EC2 address come from one place. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsUrl(
+    { require_tld: false, require_protocol: true, protocols: ['http'] },
+    { message: 'must be an http URL such as http://169.254.169.254' },
+  )
+  AWS_EC2_METADATA_SERVICE_ENDPOINT?: string;
+
+  @IsOptional()
+  @Transform(toInteger)
   @IsInt({ message: 'must be a whole number of bytes' })
   @Min(5 * 1024 * 1024, { message: 'must be at least 5 MiB (the S3 minimum part size)' })
   @Max(5 * 1024 ** 3)

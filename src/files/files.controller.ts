@@ -23,8 +23,18 @@ import {
   type ReadConditions,
   type UploadResult,
 } from '../storage/storage.service.js';
+import type { FileList, StoredFile } from './file.dto.js';
 import { FileKey, keyProblem } from './file-key.js';
-import { parseHttpDate, parseIfNoneMatch, parseRange } from './http-conditions.js';
+import {
+  ApiDownload,
+  ApiFilesTags,
+  ApiHead,
+  ApiList,
+  ApiRemove,
+  ApiUploadMultipart,
+  ApiUploadRaw,
+} from './files.openapi.js';
+import { noneMatchHits, opaqueTag, parseHttpDate, parseIfNoneMatch, parseRange } from './http-conditions.js';
 import { ListFilesQuery } from './list-files.query.js';
 import { receiveMultipart } from './multipart-upload.js';
 import { fileLocation, generateKey } from './upload-name.js';
@@ -33,6 +43,7 @@ import { fileLocation, generateKey } from './upload-name.js';
 const INLINE_TYPES =
   /^(image\/(png|jpeg|gif|webp|avif|bmp)|video\/[\w.+-]+|audio\/[\w.+-]+|application\/pdf|text\/plain|application\/json)(;|$)/i;
 
+@ApiFilesTags()
 @Controller('files')
 export class FilesController {
   private readonly prefixBytes: number;
@@ -45,12 +56,13 @@ export class FilesController {
   }
 
   @Post()
+  @ApiUploadMultipart()
   async uploadMultipart(
     @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
     @Query('key') queryKey?: string,
     @Query('overwrite') queryOverwrite?: string,
-  ): Promise<Omit<UploadResult, 'created'>> {
+  ): Promise<StoredFile> {
     const result = await this.receive(res, () =>
       receiveMultipart(req, async (part) => {
         const requested = part.fields.key ?? queryKey;
@@ -77,7 +89,12 @@ export class FilesController {
   }
 
   @Put('*key')
-  async uploadRaw(@FileKey() key: string, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
+  @ApiUploadRaw()
+  async uploadRaw(
+    @FileKey() key: string,
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<StoredFile> {
     const declared = Number(req.headers['content-length']);
     if (declared > this.config.uploads.maxBytes) {
       res.setHeader('Connection', 'close');
@@ -114,11 +131,13 @@ export class FilesController {
   }
 
   @Get()
-  list(@Query() query: ListFilesQuery) {
+  @ApiList()
+  list(@Query() query: ListFilesQuery): Promise<FileList> {
     return this.storage.list(query);
   }
 
   @Get('*key')
+  @ApiDownload()
   async download(@FileKey() key: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     const object = await this.read(req, res, (conditions) => this.storage.openStream(key, conditions));
     if (!object) {
@@ -134,6 +153,7 @@ export class FilesController {
   }
 
   @Head('*key')
+  @ApiHead()
   async head(@FileKey() key: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     const object = await this.read(req, res, (conditions) => this.storage.head(key, conditions));
     if (object) {
@@ -144,6 +164,7 @@ export class FilesController {
 
   @Delete('*key')
   @HttpCode(HttpStatus.NO_CONTENT)
+  @ApiRemove()
   async remove(@FileKey() key: string): Promise<void> {
     await this.storage.remove(key);
   }
@@ -173,18 +194,28 @@ export class FilesController {
     open: (conditions: ReadConditions) => Promise<T>,
   ): Promise<T | undefined> {
     const ifNoneMatch = parseIfNoneMatch(req.headers['if-none-match']);
+    // S3 compares one entity tag, strongly; RFC 9110 compares every listed tag, weakly. One tag goes to S3 without
+    // its W/, a list is compared here.
+    const tags = ifNoneMatch?.split(', ');
     const conditions: ReadConditions = {
       range: parseRange(req.headers.range),
-      ifNoneMatch,
+      ifNoneMatch: tags?.length === 1 ? opaqueTag(tags[0]) : undefined,
       // RFC 9110 13.1.3: If-Modified-Since is ignored when If-None-Match is present.
       ifModifiedSince: ifNoneMatch ? undefined : parseHttpDate(req.headers['if-modified-since']),
     };
     try {
-      return await open(conditions);
+      const object = await open(conditions);
+      if (tags && tags.length > 1 && noneMatchHits(tags, object.etag)) {
+        (object as Partial<ObjectStream>).body?.destroy();
+        res.setHeader('ETag', object.etag);
+        res.status(HttpStatus.NOT_MODIFIED).end();
+        return undefined;
+      }
+      return object;
     } catch (error) {
       if (error instanceof StorageError && error.code === 'NotModified') {
-        if (ifNoneMatch && !ifNoneMatch.includes(',') && ifNoneMatch !== '*') {
-          res.setHeader('ETag', ifNoneMatch);
+        if (conditions.ifNoneMatch && conditions.ifNoneMatch !== '*') {
+          res.setHeader('ETag', conditions.ifNoneMatch);
         }
         res.status(HttpStatus.NOT_MODIFIED).end();
         return undefined;

@@ -1,4 +1,4 @@
-import { parseHttpDate, parseIfNoneMatch, parseRange } from './http-conditions.js';
+import { noneMatchHits, parseHttpDate, parseIfNoneMatch, parseRange } from './http-conditions.js';
 
 describe(parseRange.name, () => {
   it.each([
@@ -32,11 +32,14 @@ describe(parseIfNoneMatch.name, () => {
     ['"abc"', '"abc"'],
     ['W/"abc"', 'W/"abc"'],
     ['"a", "b"', '"a", "b"'],
+    ['"a", ', '"a"'],
+    [' , "a",, "b"', '"a", "b"'],
+    ['*, ', '*'],
   ])('should keep %s', (header, value) => {
     expect(parseIfNoneMatch(header)).toBe(value);
   });
 
-  it.each([undefined, 'abc', '"a', '"a"b"', '"a"\r\nX: y'])('should ignore %s', (header) => {
+  it.each([undefined, 'abc', '"a', '"a"b"', '"a"\r\nX: y', ', '])('should ignore %s', (header) => {
     expect(parseIfNoneMatch(header)).toBeUndefined();
   });
 });
@@ -47,5 +50,18 @@ describe(parseHttpDate.name, () => {
     expect(parseHttpDate('yesterday')).toBeUndefined();
     expect(parseHttpDate(undefined)).toBeUndefined();
     expect(parseHttpDate('x'.repeat(100))).toBeUndefined();
+  });
+});
+
+describe(noneMatchHits.name, () => {
+  it.each<[string[], boolean]>([
+    [['"abc"'], true],
+    [['W/"abc"'], true],
+    [['"x"', 'W/"abc"'], true],
+    [['*'], true],
+    [['"x"', '"y"'], false],
+    [['"ab"'], false],
+  ])('should compare %j weakly with "abc": %s', (tags, hit) => {
+    expect(noneMatchHits(tags, '"abc"')).toBe(hit);
   });
 });

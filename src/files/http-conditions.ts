@@ -30,13 +30,24 @@ export function parseIfNoneMatch(header: string | undefined): string | undefined
   if (!header) {
     return undefined;
   }
-  const value = header.trim();
-  if (value === '*') {
-    return value;
+  // RFC 9110 5.6.1: empty list elements are ignored.
+  const tags = header
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
+  if (tags.length === 1 && tags[0] === '*') {
+    return '*';
   }
-  const tags = value.split(',').map((t) => t.trim());
   const valid = tags.every((t) => /^(W\/)?"[\x21\x23-\x7e\x80-\xff]*"$/.test(t));
-  return valid && tags.length <= 32 ? tags.join(', ') : undefined;
+  return valid && tags.length > 0 && tags.length <= 32 ? tags.join(', ') : undefined;
+}
+
+/** The opaque part of an entity tag: RFC 9110's weak comparison ignores `W/`. */
+export const opaqueTag = (tag: string): string => tag.replace(/^W\//, '');
+
+/** Whether parsed If-None-Match tags name this entity tag (`*` names any), by weak comparison as RFC 9110 says. */
+export function noneMatchHits(tags: readonly string[], etag: string): boolean {
+  return tags.some((tag) => tag === '*' || opaqueTag(tag) === opaqueTag(etag));
 }
 
 /** An HTTP date; invalid dates are ignored, as RFC 9110 says. */

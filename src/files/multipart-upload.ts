@@ -1,4 +1,5 @@
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { BadRequestException, HttpException } from '@nestjs/common';
 import busboy from 'busboy';
 import type { Request } from 'express';
@@ -30,7 +31,8 @@ export function receiveMultipart<T>(req: Request, onFile: (part: FilePart) => Pr
       return;
     }
     const fields: Record<string, string> = {};
-    let file: Readable | undefined;
+    let file: PassThrough | undefined;
+    let fileRead: Promise<void> | undefined;
     let upload: Promise<T> | undefined;
     let settled = false;
 
@@ -66,10 +68,16 @@ export function receiveMultipart<T>(req: Request, onFile: (part: FilePart) => Pr
         );
         return;
       }
-      file = stream;
+      // The upload sees the end of the file only once the whole form has parsed cleanly (see 'close'): a second
+      // file, a late field or a truncated body must abort it, not leave the object written behind a 400.
+      const held = new PassThrough();
+      file = held;
+      stream.pipe(held, { end: false });
+      fileRead = finished(stream);
+      fileRead.catch((error: Error) => held.destroy(error));
       // Errors reach the upload through its own pipeline; this keeps an error before that from crashing the process.
-      stream.on('error', () => undefined);
-      upload = onFile({ stream, fileName: info.filename, mimeType: info.mimeType, fields: { ...fields } });
+      held.on('error', () => undefined);
+      upload = onFile({ stream: held, fileName: info.filename, mimeType: info.mimeType, fields: { ...fields } });
       upload.catch((error: Error) => fail(error));
     });
     parser.on('filesLimit', () => fail(new BadRequestException('only one file part is allowed')));
@@ -81,10 +89,17 @@ export function receiveMultipart<T>(req: Request, onFile: (part: FilePart) => Pr
       ),
     );
     parser.on('close', () => {
+      if (settled) {
+        return;
+      }
       if (!upload) {
         fail(new BadRequestException('no file part: send the file in a multipart part named "file"'));
         return;
       }
+      void fileRead?.then(
+        () => file?.end(),
+        () => undefined,
+      );
       upload.then(
         (result) => {
           if (!settled) {

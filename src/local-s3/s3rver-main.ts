@@ -5,7 +5,8 @@
  *        [--silent] [--exit-with-parent]
  *
  * Prints `{"port":N}` on stdout once listening. Self-contained on purpose: it runs type-stripped from src/
- * and compiled from dist/, so it only uses erasable TypeScript and imports nothing relative.
+ * and compiled from dist/, so it only uses erasable TypeScript and loads its siblings (SigV4 checks, POST Object)
+ * by a computed extension rather than a static relative import.
  */
 import { createCipheriv, createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -17,18 +18,23 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 interface Context {
   method: string;
   path: string;
   query: Record<string, string | string[] | undefined>;
+  querystring: string;
+  origin: string;
   headers: Record<string, string | string[] | undefined>;
   params?: { bucket: string; key: string };
   req: Readable;
   status: number;
   body: unknown;
   get(field: string): string;
+  set(field: string, value: string): void;
+  is(type: string): string | false | null;
 }
 type Next = () => Promise<void>;
 type Middleware = (ctx: Context, next: Next) => Promise<void>;
@@ -71,12 +77,38 @@ interface S3rverApp {
   configureBuckets(): Promise<unknown>;
   callback(): RequestListener;
 }
+type PostObjectDependencies = import('./s3rver-post-object.js').PostObjectDependencies;
 type S3ErrorClass = new (code: string, message: string, detail?: Record<string, unknown>) => Error;
 
 const require = createRequire(import.meta.url);
 const S3rver = require('s3rver') as new (options: S3rverOptions) => S3rverApp;
 const S3Error = require('s3rver/lib/models/error.js') as S3ErrorClass;
 const corsMiddleware = require('s3rver/lib/middleware/cors.js') as () => Middleware;
+const S3Object = require('s3rver/lib/models/object.js') as PostObjectDependencies['S3Object'];
+const accounts = (
+  require('s3rver/lib/models/account.js') as { registry: Map<string, { accessKeys: Map<string, string> }> }
+).registry;
+
+// Sibling modules are loaded by their own extension: .ts when type-stripped from src/, .js once compiled.
+const extension = path.extname(fileURLToPath(import.meta.url));
+const sigv4 = (await import(`./s3rver-sigv4${extension}`)) as typeof import('./s3rver-sigv4.js');
+const { createPostObjectHandler } = (await import(
+  `./s3rver-post-object${extension}`
+)) as typeof import('./s3rver-post-object.js');
+
+const secretFor = (accessKeyId: string): string | undefined => accounts.get(accessKeyId)?.accessKeys.get(accessKeyId);
+
+/** Runs a SigV4 check, answering its failure as the S3 error it names. */
+function checkSignature<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (err instanceof sigv4.SignatureFailure) {
+      throw new S3Error(err.code, err.message, err.detail);
+    }
+    throw err;
+  }
+}
 
 const CORS_CONFIG =
   '<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin>' +
@@ -116,6 +148,20 @@ function keyFitsOnDisk(key: string): boolean {
     Buffer.byteLength(last) <= MAX_LAST_SEGMENT_BYTES &&
     segments.every((segment) => Buffer.byteLength(segment) <= MAX_SEGMENT_BYTES)
   );
+}
+
+/** s3rver decrypts a continuation token without checking it (a forged one is a 500); S3 answers 400. */
+async function checkToken(next: Next): Promise<void> {
+  try {
+    await next();
+  } catch (error) {
+    if (error instanceof S3Error) {
+      throw error;
+    }
+    throw new S3Error('InvalidArgument', 'The continuation token provided is incorrect', {
+      ArgumentName: 'continuation-token',
+    });
+  }
 }
 
 /** Replaces s3rver's in-place writes, which keep a body cut short (and crash on write errors). */
@@ -294,6 +340,12 @@ function decodeAwsChunkedBody(ctx: Context): void {
 /** Koa middleware placed before s3rver's router: the operations and checks s3rver lacks. */
 function fillGaps(store: Store): Middleware {
   const cors = corsMiddleware();
+  const postObject = createPostObjectHandler({
+    store,
+    S3Error,
+    S3Object,
+    verifyPolicy: (fields, bucket) => checkSignature(() => sigv4.verifyPostPolicy(fields, bucket, secretFor)),
+  });
   const locks = new Map<string, Promise<void>>();
 
   async function serialize(id: string, task: () => Promise<void>): Promise<void> {
@@ -382,7 +434,10 @@ function fillGaps(store: Store): Middleware {
     const has = (name: string) => name in ctx.query;
     const { method } = ctx;
     if (!key) {
-      return method === 'GET' && has('uploads') ? listUploads(ctx, bucket) : next();
+      if (method === 'GET' && has('uploads')) {
+        return listUploads(ctx, bucket);
+      }
+      return method === 'GET' && has('continuation-token') ? checkToken(next) : next();
     }
 
     if (has('uploadId')) {
@@ -448,7 +503,16 @@ function fillGaps(store: Store): Middleware {
     const key = rawKey.map(decode).join('/');
     // s3rver's CORS middleware reads the bucket from params; running it here puts CORS headers on our answers too.
     ctx.params ??= { bucket, key };
-    await cors(ctx, () => handle(ctx, next, bucket, key));
+    await cors(ctx, async () => {
+      // s3rver accepts any V4 signature; a presigned URL is verified here (preflights are never signed).
+      if (ctx.method !== 'OPTIONS' && 'X-Amz-Algorithm' in ctx.query) {
+        checkSignature(() => sigv4.verifyPresignedRequest(ctx, secretFor));
+      }
+      if (!key && ctx.method === 'POST' && ctx.is('multipart/form-data')) {
+        return postObject(ctx, bucket);
+      }
+      return handle(ctx, next, bucket, key);
+    });
   };
 }
 

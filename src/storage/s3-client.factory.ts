@@ -58,10 +58,41 @@ export function createCredentialSource(target: S3Target): CredentialSource {
   if (target.credentials) {
     return { kind: 'static', label: target.credentialsLabel, provider: { ...target.credentials } };
   }
-  return {
-    kind: 'default-chain',
-    // IMDSv1 fallback is off: the metadata token (IMDSv2) is required.
-    provider: fromNodeProviderChain({ ec2MetadataV1Disabled: true, timeout: 1000, maxRetries: 1 }),
+  return { kind: 'default-chain', provider: defaultChainNamingItsSource() };
+}
+
+/** The chain's steps, as its debug log names them, and the feature mark of the credentials each gives. */
+const CHAIN_STEPS: [RegExp, string][] = [
+  [/fromEnv/, 'CREDENTIALS_ENV_VARS'],
+  [/fromSSO/, 'CREDENTIALS_SSO'],
+  [/fromIni/, 'CREDENTIALS_PROFILE'],
+  [/fromProcess/, 'CREDENTIALS_PROCESS'],
+  [/fromTokenFile/, 'CREDENTIALS_ENV_VARS_STS_WEB_ID_TOKEN'],
+  [/fromHttp|fromContainerMetadata/, 'CREDENTIALS_HTTP'],
+  [/fromInstanceMetadata/, 'CREDENTIALS_IMDS'],
+];
+
+/**
+ * The SDK's default chain (IMDSv1 fallback off: the IMDSv2 token is required). Its providers do not all mark the
+ * credentials they return with their source, so the step the chain last tried (from its debug log) names it.
+ */
+function defaultChainNamingItsSource(): AwsCredentialIdentityProvider {
+  let lastStep: string | undefined;
+  const ignore = (): void => undefined;
+  const logger = {
+    debug: (...parts: unknown[]) => {
+      const text = parts.map(String).join(' ');
+      lastStep = CHAIN_STEPS.find(([pattern]) => pattern.test(text))?.[1] ?? lastStep;
+    },
+    info: ignore,
+    warn: ignore,
+    error: ignore,
+  };
+  const chain = fromNodeProviderChain({ ec2MetadataV1Disabled: true, timeout: 1000, maxRetries: 1, logger });
+  return async (props) => {
+    const credentials = await chain(props);
+    const marked = Object.keys((credentials as { $source?: object }).$source ?? {}).length > 0;
+    return marked || lastStep === undefined ? credentials : { ...credentials, $source: { [lastStep]: '0' } };
   };
 }
 
@@ -78,7 +109,8 @@ export function createS3Client(config: AppConfig['s3'], target: S3Target, source
     retryMode: 'standard',
     requestHandler: {
       connectionTimeout: config.connectTimeoutMs,
-      requestTimeout: config.requestTimeoutMs,
+      // Socket inactivity (-> TimeoutError); the handler's `requestTimeout` only logs a warning unless told to throw.
+      socketTimeout: config.requestTimeoutMs,
       httpAgent: new HttpAgent(agentOptions),
       httpsAgent: new HttpsAgent(agentOptions),
     },

@@ -34,6 +34,11 @@ describe(toStorageError.name, () => {
     ['an abort', sdkError('AbortError'), 'Aborted', 400],
     ['InvalidArgument', sdkError('InvalidArgument', 400), 'InvalidInput', 400],
     ['InternalError', sdkError('InternalError', 500), 'BadGateway', 502],
+    ['NoSuchUpload', sdkError('NoSuchUpload', 404), 'BadGateway', 502],
+    ['ExpiredToken', sdkError('ExpiredToken', 400), 'AccessDenied', 502],
+    ['a HEAD answered 400 without a code', sdkError('Unknown', 400), 'BadGateway', 502],
+    ['a HEAD answered 403 without a code', sdkError('Unknown', 403), 'AccessDenied', 502],
+    ['InvalidPart', sdkError('InvalidPart', 400), 'BadGateway', 502],
     ['anything else', 'weird', 'BadGateway', 502],
   ])('should map %s', (_name, error, code, status) => {
     const mapped = toStorageError(error);

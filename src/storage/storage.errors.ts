@@ -60,6 +60,10 @@ export function toStorageError(error: unknown, key?: string): StorageError {
   if (name === 'AbortError') {
     return new StorageError('Aborted', 'the transfer was aborted', { cause: error });
   }
+  // The multipart upload went wrong on S3's side: not a missing object, not the client's fault.
+  if (name === 'NoSuchUpload' || name === 'InvalidPart' || name === 'InvalidPartOrder') {
+    return new StorageError('BadGateway', `storage lost track of the multipart upload (${name})`, { cause: error });
+  }
   if (name === 'NoSuchKey' || name === 'NotFound' || (status === 404 && name !== 'NoSuchBucket')) {
     return new StorageError('NotFound', 'no object with this key', { cause: error });
   }
@@ -99,11 +103,14 @@ export function toStorageError(error: unknown, key?: string): StorageError {
     name === 'InvalidAccessKeyId' ||
     name === 'SignatureDoesNotMatch' ||
     name === 'ExpiredToken' ||
+    name === 'InvalidToken' ||
+    name === 'AuthorizationHeaderMalformed' ||
     status === 403
   ) {
     return new StorageError('AccessDenied', `storage refused access to ${what} (${name || status})`, { cause: error });
   }
-  if (status === 400 || name === 'InvalidArgument') {
+  // An error without a code (a HEAD has no body) cannot be blamed on the client: keys were validated before S3.
+  if ((status === 400 && name !== 'Unknown') || name === 'InvalidArgument') {
     return new StorageError('InvalidInput', `storage rejected the request (${name || status})`, { cause: error });
   }
   return new StorageError(

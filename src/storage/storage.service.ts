@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
@@ -5,14 +6,24 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { Inject, Injectable } from '@nestjs/common';
+import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import type { S3Target } from './s3-client.factory.js';
 import { StorageError, toStorageError } from './storage.errors.js';
-import { S3_CLIENT, S3_TARGET } from './storage.tokens.js';
+import {
+  signingWindow,
+  type SignDownloadInput,
+  type SignedRequest,
+  type SigningWindow,
+  type SignUploadInput,
+} from './signed-request.js';
+import { S3_CLIENT, S3_SIGNING_CLIENT, S3_TARGET } from './storage.tokens.js';
 
 export interface ObjectInfo {
   readonly key: string;
@@ -67,6 +78,9 @@ export interface ListResult {
   readonly nextCursor: string | null;
 }
 
+/** User metadata naming the upload that wrote an object (`x-amz-meta-upload-marker`). */
+const UPLOAD_MARKER = 'upload-marker';
+
 interface CursorPayload {
   t: string;
   p: string;
@@ -75,7 +89,7 @@ interface CursorPayload {
 
 /** The one place that talks to S3. Keys given and returned are relative to `S3_PREFIX`. */
 @Injectable()
-export class StorageService {
+export class StorageService implements OnApplicationShutdown {
   private readonly bucket: string;
   private readonly prefix: string;
 
@@ -83,6 +97,7 @@ export class StorageService {
     @Inject(S3_CLIENT) private readonly client: S3Client,
     @Inject(S3_TARGET) target: S3Target,
     private readonly config: AppConfig,
+    @Inject(S3_SIGNING_CLIENT) private readonly signer: S3Client,
   ) {
     this.bucket = target.bucket;
     this.prefix = config.s3.prefix;
@@ -101,6 +116,7 @@ export class StorageService {
     // Any end of the body other than a clean one (client gone, bad form, over the limit) errors `counter`,
     // which makes lib-storage abort the multipart upload.
     pipeline(input.body, counter, () => undefined);
+    const marker = randomUUID();
     const upload = new Upload({
       client: this.client,
       params: {
@@ -108,6 +124,7 @@ export class StorageService {
         Key: this.prefix + input.key,
         Body: counter,
         ContentType: input.contentType,
+        Metadata: { [UPLOAD_MARKER]: marker },
         ...(input.ifNoneMatch ? { IfNoneMatch: '*' } : {}),
       },
       partSize: this.config.uploads.partSize,
@@ -124,6 +141,17 @@ export class StorageService {
         created: existing === undefined ? undefined : !existing,
       };
     } catch (error) {
+      // S3 may have carried out a write whose answer was lost; the SDK's retry then fails (NoSuchUpload, 412...).
+      const etag = counter.failure ? undefined : await this.writtenBy(input.key, marker);
+      if (etag !== undefined) {
+        return {
+          key: input.key,
+          size: counter.bytes,
+          contentType: input.contentType,
+          etag,
+          created: existing === undefined ? undefined : !existing,
+        };
+      }
       throw toStorageError(counter.failure ?? error, input.key);
     }
   }
@@ -250,6 +278,67 @@ export class StorageService {
     }
   }
 
+  /**
+   * A presigned `GetObject` URL.
+   * @throws StorageError Unavailable (credentials cannot be resolved)
+   */
+  async signDownload(input: SignDownloadInput): Promise<SignedRequest> {
+    const window = await this.signingWindow(input.expiresIn);
+    const command = new GetObjectCommand({
+      Bucket: this.bucket,
+      Key: this.prefix + input.key,
+      ResponseContentDisposition: input.contentDisposition,
+    });
+    const url = await getSignedUrl(this.signer, command, { expiresIn: window.seconds, signingDate: window.signedAt });
+    return { url, method: 'GET', expiresAt: window.expiresAt };
+  }
+
+  /**
+   * A presigned `PUT` with the Content-Type signed, or with `maxBytes` a POST policy that bounds the size.
+   * @throws StorageError InvalidInput (a POST key with `${filename}`) | Unavailable (no credentials)
+   */
+  async signUpload(input: SignUploadInput): Promise<SignedRequest> {
+    const window = await this.signingWindow(input.expiresIn);
+    const key = this.prefix + input.key;
+    if (input.maxBytes === undefined) {
+      const command = new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentType: input.contentType });
+      const url = await getSignedUrl(this.signer, command, {
+        expiresIn: window.seconds,
+        signingDate: window.signedAt,
+        signableHeaders: new Set(['content-type']),
+      });
+      return { url, method: 'PUT', headers: { 'Content-Type': input.contentType }, expiresAt: window.expiresAt };
+    }
+    if (key.includes('${filename}')) {
+      // S3 would replace it with the uploaded file's name: the policy would allow any key with this prefix.
+      throw new StorageError('InvalidInput', 'key must not contain ${filename} for an upload with maxBytes');
+    }
+    const post = await createPresignedPost(this.signer, {
+      Bucket: this.bucket,
+      Key: key,
+      Conditions: [['content-length-range', 0, input.maxBytes]],
+      Fields: { 'Content-Type': input.contentType },
+      Expires: window.seconds,
+    });
+    const policy = JSON.parse(Buffer.from(post.fields.Policy, 'base64').toString('utf8')) as { expiration: string };
+    return { url: post.url, method: 'POST', fields: post.fields, expiresAt: new Date(policy.expiration) };
+  }
+
+  private async signingWindow(expiresIn: number): Promise<SigningWindow> {
+    try {
+      const credentials = await this.signer.config.credentials();
+      return signingWindow(expiresIn, credentials.expiration);
+    } catch (error) {
+      throw toStorageError(error);
+    }
+  }
+
+  onApplicationShutdown(): void {
+    // Closes the keep-alive sockets so the process can exit promptly.
+    this.client.destroy();
+    this.signer.destroy();
+  }
+
   private async exists(key: string): Promise<boolean> {
     try {
       await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
@@ -260,6 +349,16 @@ export class StorageService {
         return false;
       }
       throw mapped;
+    }
+  }
+
+  /** The ETag of the object if the upload tagged `marker` wrote it, else undefined. */
+  private async writtenBy(key: string, marker: string): Promise<string | undefined> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      return out.Metadata?.[UPLOAD_MARKER] === marker ? (out.ETag ?? '') : undefined;
+    } catch {
+      return undefined;
     }
   }
 
@@ -281,13 +380,14 @@ const totalSize = (contentRange: string | undefined): number | undefined => {
 const encodeCursor = (payload: CursorPayload): string => Buffer.from(JSON.stringify(payload)).toString('base64url');
 
 function decodeCursor(cursor: string, prefix: string, delimiter: string): string {
-  let payload: Partial<CursorPayload> = {};
+  let payload: Partial<CursorPayload> | null = null;
   try {
-    payload = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Partial<CursorPayload>;
+    // Any JSON value may come back (`null`, a number...), not only the object we issued.
+    payload = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Partial<CursorPayload> | null;
   } catch {
     // reported below
   }
-  if (typeof payload.t !== 'string' || payload.t.length === 0) {
+  if (typeof payload?.t !== 'string' || payload.t.length === 0) {
     throw new StorageError('InvalidInput', 'cursor is not valid: pass the nextCursor of the previous page unchanged');
   }
   if (payload.p !== prefix || payload.d !== delimiter) {

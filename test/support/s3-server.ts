@@ -27,11 +27,14 @@ export function randomBucketName(): string {
   return `test-${randomBytes(6).toString('hex')}`;
 }
 
-/** Starts the embedded S3 server on a free port with a fresh data directory and the given (default: one random) buckets. */
-export async function startS3Server(options: { buckets?: string[] } = {}): Promise<TestS3Server> {
+/**
+ * Starts the embedded S3 server on a free port with a fresh data directory and the given (default: one random) buckets;
+ * `cors: false` leaves the buckets without the permissive CORS rule, for a test to set its own.
+ */
+export async function startS3Server(options: { buckets?: string[]; cors?: boolean } = {}): Promise<TestS3Server> {
   const buckets = options.buckets?.length ? options.buckets : [randomBucketName()];
   const directory = await mkdtemp(path.join(tmpdir(), 'local-s3-'));
-  const server = new LocalS3Server({ directory, buckets });
+  const server = new LocalS3Server({ directory, buckets, cors: options.cors });
   try {
     await server.start();
   } catch (err) {

@@ -1,0 +1,32 @@
+# syntax=docker/dockerfile:1
+# Elastic Beanstalk "Docker running on 64bit Amazon Linux 2023" builds this on the instance (see Dockerrun.aws.json).
+
+# Compile the TypeScript with the dev dependencies.
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# `npm install`, not `npm ci`: the lock file lists only the linux-x64 builds of optional native packages (swc),
+# which `npm ci` rejects as out of sync; `npm install` still installs the locked versions.
+RUN npm install --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json nest-cli.json .swcrc ./
+COPY src ./src
+RUN npm run build
+
+# Production dependencies only: no s3rver, no compilers, no test tools.
+FROM node:24-bookworm-slim AS dependencies
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm install --omit=dev --ignore-scripts --no-audit --no-fund
+
+FROM node:24-bookworm-slim
+ENV NODE_ENV=production \
+    PORT=3000
+WORKDIR /app
+COPY package.json ./
+COPY --from=dependencies /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+# Owned by root, run as the image's unprivileged "node" user: the code cannot be changed at run time.
+USER node
+EXPOSE 3000
+# Exec form: node is PID 1 and gets SIGTERM itself (no shell or npm in between), so it drains and exits 0.
+CMD ["node", "--max-semi-space-size=8", "dist/main.js"]

@@ -1,0 +1,42 @@
+import { STATUS_CODES, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { ErrorBody } from './http-error.filter.js';
+
+/** Node's parser errors that have their own status; anything else it cannot parse is a 400. */
+const STATUS_BY_CODE: Record<string, number> = {
+  HPE_HEADER_OVERFLOW: 431,
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 413,
+  ERR_HTTP_REQUEST_TIMEOUT: 408,
+};
+
+const MESSAGES: Record<number, string> = {
+  400: 'malformed HTTP request',
+  408: 'the request took too long to arrive',
+  413: 'chunk extensions are too large',
+  431: 'request headers are too large',
+};
+
+/**
+ * Requests Node's HTTP parser rejects never reach Express; Node answers them with an empty body. This answers them
+ * in the service's one error shape instead. No detail of the parser error (it may quote the request) is sent.
+ */
+export function answerClientErrors(server: Server): void {
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    const response = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage;
+    if (error.code === 'ECONNRESET' || !socket.writable || response?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const statusCode = STATUS_BY_CODE[error.code ?? ''] ?? 400;
+    const body: ErrorBody = {
+      statusCode,
+      error: STATUS_CODES[statusCode] ?? 'Bad Request',
+      message: MESSAGES[statusCode] ?? MESSAGES[400],
+    };
+    const json = JSON.stringify(body);
+    socket.end(
+      `HTTP/1.1 ${statusCode} ${body.error}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`,
+    );
+  });
+}

@@ -1,0 +1,24 @@
+import { ApiProperty } from '@nestjs/swagger';
+import type { ErrorBody } from './http-error.filter.js';
+
+/** Every error the service answers: `{statusCode, error, message}`, never a stack trace or a secret. */
+export class ErrorResponse implements ErrorBody {
+  /**
+   * The HTTP status.
+   * @example 400
+   */
+  @ApiProperty({ type: 'integer' })
+  statusCode!: number;
+
+  /**
+   * The status text.
+   * @example "Bad Request"
+   */
+  error!: string;
+
+  /**
+   * What went wrong, for people.
+   * @example "key must not contain . or .. segments"
+   */
+  message!: string;
+}

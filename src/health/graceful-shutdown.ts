@@ -1,0 +1,60 @@
+import type { Server } from 'node:http';
+import { Injectable } from '@nestjs/common';
+import type { NextFunction, Request, Response } from 'express';
+
+/**
+ * Draining on SIGTERM: new requests get 503 (health checks get their 503 from the health module, so the load
+ * balancer stops routing here), requests in flight run to their end, and every connection closes after its
+ * current response.
+ */
+@Injectable()
+export class GracefulShutdown {
+  private draining = false;
+  private readonly inFlight = new Set<Response>();
+  private onIdle?: () => void;
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /** The first middleware of the app: counts requests, refuses new work while draining. */
+  readonly middleware = (req: Request, res: Response, next: NextFunction): void => {
+    if (this.draining) {
+      res.shouldKeepAlive = false;
+      if (!isHealthPath(req.path)) {
+        res.status(503).setHeader('Retry-After', '5');
+        res.json({ statusCode: 503, error: 'Service Unavailable', message: 'the service is shutting down' });
+        return;
+      }
+    }
+    this.inFlight.add(res);
+    res.once('close', () => {
+      this.inFlight.delete(res);
+      if (this.inFlight.size === 0) {
+        this.onIdle?.();
+      }
+    });
+    next();
+  };
+
+  /** Waits until no request is in flight, or `timeoutMs`; returns how many were still running then. */
+  async drain(server: Server, timeoutMs: number): Promise<number> {
+    this.draining = true;
+    for (const res of this.inFlight) {
+      res.shouldKeepAlive = false;
+    }
+    server.closeIdleConnections();
+    if (this.inFlight.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        this.onIdle = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    return this.inFlight.size;
+  }
+}
+
+const isHealthPath = (path: string): boolean => path === '/health' || path.startsWith('/health/');

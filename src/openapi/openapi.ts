@@ -1,0 +1,74 @@
+import type { INestApplication } from '@nestjs/common';
+import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import metadata from '../metadata.js';
+
+/** As in package.json (a test checks): the compiled app may run without package.json beside it. */
+export const API_VERSION = '0.1.0';
+const LICENSE = 'MIT';
+
+export const DOCS_PATH = 'docs';
+export const DOCS_JSON_PATH = 'docs-json';
+/** The security scheme name the controllers refer to. */
+export const API_KEY_SCHEME = 'apiKey';
+
+const DESCRIPTION = `Puts one S3 bucket behind a small HTTP API: streaming uploads and downloads, listing, deleting, and signed
+URLs so browsers move big files straight to and from S3. Keys may contain \`/\`; in a path they are URL-encoded per
+segment. Errors are JSON \`{statusCode, error, message}\`.`;
+
+/**
+ * The OpenAPI 3 document, keys sorted so the committed openapi.json is stable. The plugin metadata
+ * (src/metadata.ts) makes it the same under \`nest build\` (compiler plugin) and under Jest (swc, no plugin).
+ */
+export async function createOpenApiDocument(app: INestApplication): Promise<OpenAPIObject> {
+  await SwaggerModule.loadPluginMetadata(metadata);
+  const config = new DocumentBuilder()
+    .setTitle('s3-file-service')
+    .setDescription(DESCRIPTION)
+    .setVersion(API_VERSION)
+    .setLicense(LICENSE, `https://spdx.org/licenses/${LICENSE}.html`)
+    .addServer('/', 'This service')
+    .addBearerAuth(
+      {
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'API key',
+        description: 'An API key from `API_KEYS` (read-write) or `API_KEYS_READONLY` (read-only).',
+      },
+      API_KEY_SCHEME,
+    )
+    .addTag('files', 'Upload, list, download and delete files, streamed through the service.')
+    .addTag('signed-urls', 'Signed URLs: browsers move big files straight to and from S3.')
+    .addTag('health', "Elastic Beanstalk's health check and a liveness probe; no API key.")
+    .build();
+  const document = SwaggerModule.createDocument(app, config, {
+    operationIdFactory: (_controllerKey, methodKey) => methodKey,
+  });
+  return sortKeys(document);
+}
+
+/** Serves Swagger UI at /docs and the document at /docs-json. */
+export async function setupOpenApi(app: INestApplication): Promise<void> {
+  const document = await createOpenApiDocument(app);
+  SwaggerModule.setup(DOCS_PATH, app, document, {
+    jsonDocumentUrl: DOCS_JSON_PATH,
+    raw: ['json'],
+    customSiteTitle: 's3-file-service API',
+    // Swagger UI would otherwise send the document to validator.swagger.io for its badge.
+    swaggerOptions: { validatorUrl: null },
+  });
+}
+
+/** Object keys in order, recursively; arrays keep theirs (parameter and `required` order mean something). */
+export function sortKeys<T>(value: T): T {
+  if (Array.isArray(value)) {
+    return value.map((item: unknown) => sortKeys(item)) as T;
+  }
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((key) => [key, sortKeys((value as Record<string, unknown>)[key])]),
+    ) as T;
+  }
+  return value;
+}

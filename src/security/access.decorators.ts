@@ -1,0 +1,30 @@
+import { createParamDecorator, SetMetadata, type ExecutionContext } from '@nestjs/common';
+import type { Request } from 'express';
+
+/** What the request's API key may do. Without API_KEYS (development only) every request is `read-write`. */
+export type AccessLevel = 'read-write' | 'read-only';
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    /** Set by the API-key guard before any handler runs. */
+    accessLevel?: AccessLevel;
+  }
+}
+
+export const IS_PUBLIC = 'security:public';
+export const ALLOW_READ_ONLY = 'security:allow-read-only';
+
+/** The route needs no API key (health checks). The Host check still applies. */
+export const Public = () => SetMetadata(IS_PUBLIC, true);
+
+/**
+ * A non-GET/HEAD route that read-only keys may call too (e.g. POST /signed-urls, which then checks what is
+ * asked with `@Access()` itself). Without it, a read-only key gets 403 on any method but GET and HEAD.
+ */
+export const AllowReadOnly = () => SetMetadata(ALLOW_READ_ONLY, true);
+
+/** The access level of the request's API key, as a handler parameter. */
+export const Access = createParamDecorator(
+  (_data: unknown, context: ExecutionContext): AccessLevel =>
+    context.switchToHttp().getRequest<Request>().accessLevel ?? 'read-only',
+);

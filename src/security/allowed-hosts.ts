@@ -1,0 +1,50 @@
+/**
+ * Django's ALLOWED_HOSTS, to the letter: the Host grammar is checked first (name or bracketed IPv6 literal,
+ * optional port), the port and one trailing dot are ignored, matching is case-insensitive, `.example.com`
+ * matches the domain and every subdomain, and `*` matches anything.
+ */
+const HOST_GRAMMAR = /^([a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9.:]+\])(?::([0-9]+))?$/;
+
+/** The domain part of a Host header value (lower case, no port, no trailing dot), or undefined if malformed. */
+export function hostDomain(host: string): string | undefined {
+  const match = HOST_GRAMMAR.exec(host.toLowerCase());
+  if (!match) {
+    return undefined;
+  }
+  const domain = match[1];
+  return domain.endsWith('.') ? domain.slice(0, -1) : domain;
+}
+
+/** Django's `is_same_domain`: `pattern` is exact, or `.example.com` for the domain and its subdomains. */
+function isSameDomain(domain: string, pattern: string): boolean {
+  if (pattern === '') {
+    return false;
+  }
+  const p = pattern.toLowerCase();
+  return (p.startsWith('.') && (domain.endsWith(p) || domain === p.slice(1))) || p === domain;
+}
+
+/** Django's `validate_host`, for a domain already parsed by `hostDomain`. */
+export function isAllowedDomain(domain: string, patterns: readonly string[]): boolean {
+  return patterns.some((pattern) => pattern === '*' || isSameDomain(domain, pattern));
+}
+
+export type HostCheck =
+  | { readonly allowed: true; readonly domain: string }
+  | { readonly allowed: false; readonly domain?: string; readonly reason: string };
+
+/** Checks a raw Host (or trusted X-Forwarded-Host) value against the patterns; says why when it is refused. */
+export function checkHost(host: string | undefined, patterns: readonly string[]): HostCheck {
+  const domain = host === undefined ? undefined : hostDomain(host);
+  if (domain === undefined || domain === '') {
+    return {
+      allowed: false,
+      reason: 'Invalid Host header: the domain name provided is not valid according to RFC 1034/1035',
+    };
+  }
+  if (!isAllowedDomain(domain, patterns)) {
+    const shown = JSON.stringify(domain.slice(0, 255));
+    return { allowed: false, domain, reason: `Invalid Host header ${shown}: it is not in ALLOWED_HOSTS` };
+  }
+  return { allowed: true, domain };
+}

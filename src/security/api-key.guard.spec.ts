@@ -1,0 +1,137 @@
+import { Controller, Get, Post } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { Test } from '@nestjs/testing';
+import request from 'supertest';
+import { AppConfig } from '../config/app-config.js';
+import { HttpErrorFilter } from '../errors/http-error.filter.js';
+import { Access, AllowReadOnly, Public, type AccessLevel } from './access.decorators.js';
+import { ApiKeyGuard } from './api-key.guard.js';
+import { ApiKeyRing } from './api-keys.js';
+
+const RW = 'read-write-key-0123456789';
+const RO = 'read-only-key-0123456789';
+
+describe(ApiKeyRing.name, () => {
+  const ring = new ApiKeyRing([RW, 'both-lists-key-0123456789'], [RO, 'both-lists-key-0123456789']);
+
+  it.each<[string, AccessLevel | undefined]>([
+    [RW, 'read-write'],
+    [RO, 'read-only'],
+    ['both-lists-key-0123456789', 'read-write'],
+    ['unknown-key-0123456789', undefined],
+    [RW.slice(0, -1), undefined],
+    [`${RW}x`, undefined],
+    ['', undefined],
+  ])('should give %j the level %s', (key, level) => {
+    expect(ring.levelOf(key)).toBe(level);
+  });
+
+  it('should be disabled without keys', () => {
+    expect(new ApiKeyRing([], []).enabled).toBe(false);
+    expect(new ApiKeyRing([], []).levelOf('anything')).toBeUndefined();
+  });
+});
+
+@Controller('probe')
+class ProbeController {
+  @Get()
+  read(@Access() access: AccessLevel) {
+    return { access };
+  }
+
+  @Post()
+  write(@Access() access: AccessLevel) {
+    return { access };
+  }
+
+  @Post('sign')
+  @AllowReadOnly()
+  sign(@Access() access: AccessLevel) {
+    return { access };
+  }
+
+  @Public()
+  @Get('public')
+  open() {
+    return { open: true };
+  }
+}
+
+async function appWith(keys: { readWrite: string[]; readOnly: string[] }): Promise<NestExpressApplication> {
+  const moduleRef = await Test.createTestingModule({
+    controllers: [ProbeController],
+    providers: [
+      { provide: AppConfig, useValue: { apiKeys: keys } },
+      { provide: APP_GUARD, useClass: ApiKeyGuard },
+    ],
+  }).compile();
+  const app = moduleRef.createNestApplication<NestExpressApplication>({ logger: false });
+  app.useGlobalFilters(new HttpErrorFilter());
+  await app.init();
+  return app;
+}
+
+describe(ApiKeyGuard.name, () => {
+  let app: NestExpressApplication;
+
+  beforeAll(async () => {
+    app = await appWith({ readWrite: [RW], readOnly: [RO] });
+  });
+
+  afterAll(() => app.close());
+
+  const bearer = (key: string) => ({ Authorization: `Bearer ${key}` });
+
+  it.each([
+    ['no Authorization header', {}, 'an API key is required'],
+    ['another scheme', { Authorization: `Basic ${Buffer.from(`x:${RW}`).toString('base64')}` }, 'must be "Bearer'],
+    ['an empty bearer', { Authorization: 'Bearer ' }, 'must be "Bearer'],
+    ['an unknown key', bearer('unknown-key-0123456789'), 'unknown API key'],
+  ])('should answer 401 with a challenge for %s', async (_name, headers, message) => {
+    const res = await request(app.getHttpServer()).get('/probe').set(headers).expect(401);
+    expect(res.body).toEqual({ statusCode: 401, error: 'Unauthorized', message: expect.stringContaining(message) });
+    expect(res.headers['www-authenticate']).toMatch(/^Bearer error="invalid_(request|token)"$/);
+  });
+
+  it('should never echo the presented key', async () => {
+    const res = await request(app.getHttpServer())
+      .get('/probe')
+      .set(bearer(`${RW}-typo`))
+      .expect(401);
+    expect(JSON.stringify(res.body) + JSON.stringify(res.headers)).not.toContain(RW);
+  });
+
+  it.each<[string, string, string, number, AccessLevel?]>([
+    ['read-write', 'get', '/probe', 200, 'read-write'],
+    ['read-write', 'post', '/probe', 201, 'read-write'],
+    ['read-only', 'get', '/probe', 200, 'read-only'],
+    ['read-only', 'post', '/probe', 403, undefined],
+    ['read-only', 'post', '/probe/sign', 201, 'read-only'],
+  ])('should let a %s key %s %s: %d', async (level, method, path, status, access) => {
+    const key = level === 'read-write' ? RW : RO;
+    const res = await request(app.getHttpServer())[method as 'get' | 'post'](path).set(bearer(key)).expect(status);
+    if (access) {
+      expect(res.body).toEqual({ access });
+    } else {
+      expect(res.body).toEqual({ statusCode: 403, error: 'Forbidden', message: expect.stringContaining('read-only') });
+    }
+  });
+
+  it('should accept the scheme in any case', async () => {
+    await request(app.getHttpServer()).get('/probe').set('Authorization', `bearer ${RO}`).expect(200);
+  });
+
+  it('should let anyone reach a @Public() route', async () => {
+    await request(app.getHttpServer()).get('/probe/public').expect(200, { open: true });
+  });
+
+  it('should leave the API open, as read-write, when no keys are configured (development)', async () => {
+    const open = await appWith({ readWrite: [], readOnly: [] });
+    try {
+      await request(open.getHttpServer()).post('/probe').expect(201, { access: 'read-write' });
+    } finally {
+      await open.close();
+    }
+  });
+});

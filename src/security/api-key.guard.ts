@@ -1,0 +1,84 @@
+import {
+  ForbiddenException,
+  Injectable,
+  Logger,
+  UnauthorizedException,
+  type CanActivate,
+  type ExecutionContext,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { Request, Response } from 'express';
+import { AppConfig } from '../config/app-config.js';
+import { ALLOW_READ_ONLY, IS_PUBLIC } from './access.decorators.js';
+import { ApiKeyRing } from './api-keys.js';
+
+const READ_METHODS = new Set(['GET', 'HEAD']);
+const BEARER = /^Bearer +(\S+) *$/i;
+
+/**
+ * `Authorization: Bearer <key>` from API_KEYS (read-write) or API_KEYS_READONLY: 401 without a key or with an
+ * unknown one, 403 for a read-only key on a write. Routes opt out with `@Public()`. Keys never reach a message.
+ */
+@Injectable()
+export class ApiKeyGuard implements CanActivate, OnModuleInit {
+  private readonly logger = new Logger('Security');
+  private readonly keys: ApiKeyRing;
+
+  constructor(
+    private readonly reflector: Reflector,
+    config: AppConfig,
+  ) {
+    this.keys = new ApiKeyRing(config.apiKeys.readWrite, config.apiKeys.readOnly);
+  }
+
+  onModuleInit(): void {
+    // Production cannot get here without keys: config validation requires API_KEYS there.
+    if (!this.keys.enabled) {
+      this.logger.warn('API_KEYS is not set: the API is open to anyone who can reach it (development only)');
+    }
+  }
+
+  canActivate(context: ExecutionContext): boolean {
+    if (context.getType() !== 'http') {
+      return true;
+    }
+    const targets = [context.getHandler(), context.getClass()];
+    if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets)) {
+      return true;
+    }
+    const req = context.switchToHttp().getRequest<Request>();
+    if (!this.keys.enabled) {
+      req.accessLevel = 'read-write';
+      return true;
+    }
+    const header = req.headers.authorization;
+    const presented = header === undefined ? undefined : BEARER.exec(header)?.[1];
+    if (presented === undefined) {
+      this.challenge(context, 'invalid_request');
+      throw new UnauthorizedException(
+        header === undefined
+          ? 'an API key is required: send "Authorization: Bearer <key>"'
+          : 'the Authorization header must be "Bearer <key>"',
+      );
+    }
+    const level = this.keys.levelOf(presented);
+    if (level === undefined) {
+      this.challenge(context, 'invalid_token');
+      throw new UnauthorizedException('unknown API key');
+    }
+    req.accessLevel = level;
+    if (
+      level === 'read-only' &&
+      !READ_METHODS.has(req.method) &&
+      !this.reflector.getAllAndOverride<boolean>(ALLOW_READ_ONLY, targets)
+    ) {
+      throw new ForbiddenException(`this API key is read-only: ${req.method} needs a read-write key`);
+    }
+    return true;
+  }
+
+  private challenge(context: ExecutionContext, error: string): void {
+    context.switchToHttp().getResponse<Response>().setHeader('WWW-Authenticate', `Bearer error="${error}"`);
+  }
+}

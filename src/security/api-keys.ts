@@ -1,0 +1,35 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { AccessLevel } from './access.decorators.js';
+
+const digest = (key: string): Buffer => createHash('sha256').update(key, 'utf8').digest();
+
+/**
+ * The configured bearer keys. A presented key is compared with every configured key in constant time (digests of
+ * equal length, no early exit), so timing says neither which key nor how much of one matched.
+ */
+export class ApiKeyRing {
+  private readonly keys: readonly { readonly digest: Buffer; readonly level: AccessLevel }[];
+
+  constructor(readWrite: readonly string[], readOnly: readonly string[]) {
+    this.keys = [
+      ...readWrite.map((key) => ({ digest: digest(key), level: 'read-write' as const })),
+      ...readOnly.map((key) => ({ digest: digest(key), level: 'read-only' as const })),
+    ];
+  }
+
+  get enabled(): boolean {
+    return this.keys.length > 0;
+  }
+
+  /** The level of `presented`, or undefined for an unknown key; a key in both lists is read-write. */
+  levelOf(presented: string): AccessLevel | undefined {
+    const candidate = digest(presented);
+    let level: AccessLevel | undefined;
+    for (const key of this.keys) {
+      if (timingSafeEqual(key.digest, candidate) && level !== 'read-write') {
+        level = key.level;
+      }
+    }
+    return level;
+  }
+}

@@ -1,0 +1,57 @@
+import { isIPv4 } from 'node:net';
+import { Injectable } from '@nestjs/common';
+import { AppConfig } from '../config/app-config.js';
+
+/** Bounded so a machine without IMDS (a laptop, CI, a blocked container) delays the boot by at most this. */
+const IMDS_TIMEOUT_MS = 2000;
+
+/**
+ * The few EC2 instance metadata reads the service makes itself, IMDSv2 only (a session token first, as with
+ * `HttpTokens: required`). The AWS SDK reads the instance-role credentials on its own, from the same endpoint.
+ */
+@Injectable()
+export class ImdsClient {
+  private readonly endpoint: string;
+
+  constructor(config: AppConfig) {
+    this.endpoint = config.imdsEndpoint;
+  }
+
+  /** The instance's private IPv4 address (what EB's health checker and the load balancer send as Host). */
+  async localIpv4(timeoutMs = IMDS_TIMEOUT_MS): Promise<string> {
+    const signal = AbortSignal.timeout(timeoutMs);
+    const token = await this.read('PUT', '/latest/api/token', { 'X-aws-ec2-metadata-token-ttl-seconds': '60' }, signal);
+    const ip = (
+      await this.read('GET', '/latest/meta-data/local-ipv4', { 'X-aws-ec2-metadata-token': token }, signal)
+    ).trim();
+    if (!isIPv4(ip)) {
+      throw new Error('the instance metadata service answered local-ipv4 with something that is not an IPv4 address');
+    }
+    return ip;
+  }
+
+  private async read(method: string, path: string, headers: Record<string, string>, signal: AbortSignal) {
+    let response: Response;
+    try {
+      response = await fetch(`${this.endpoint}${path}`, { method, headers, signal, redirect: 'error' });
+    } catch (error) {
+      const timedOut = signal.aborted;
+      throw new Error(
+        timedOut
+          ? `no answer from the instance metadata service at ${this.endpoint} within the time limit`
+          : `the instance metadata service at ${this.endpoint} cannot be reached (${causeOf(error)})`,
+        { cause: error },
+      );
+    }
+    const body = await response.text();
+    if (!response.ok) {
+      throw new Error(`the instance metadata service answered ${method} ${path} with ${response.status}`);
+    }
+    return body;
+  }
+}
+
+const causeOf = (error: unknown): string => {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
+};

@@ -1,0 +1,24 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+
+/** A request to make straight to S3, without going through this service. */
+export class SignedUrl {
+  /** The S3 URL to send the request to. */
+  url!: string;
+
+  /** The HTTP method to use. */
+  method!: 'GET' | 'PUT' | 'POST';
+
+  /** `PUT`: headers the request must carry exactly (the signed `Content-Type`). */
+  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' } })
+  headers?: Record<string, string>;
+
+  /** `POST`: form fields to send, in this order, before the `file` part (`multipart/form-data`). */
+  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' } })
+  fields?: Record<string, string>;
+
+  /**
+   * When the signature stops working: the requested lifetime, or earlier when the service's temporary
+   * credentials (instance role) expire first.
+   */
+  expiresAt!: Date;
+}

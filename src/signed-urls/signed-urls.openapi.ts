@@ -1,0 +1,12 @@
+import { applyDecorators } from '@nestjs/common';
+import { ApiOperation, ApiResponse } from '@nestjs/swagger';
+import { ApiErrors, ApiKeyAuth } from '../openapi/api-responses.js';
+import { SignedUrl } from './signed-url.dto.js';
+
+export const ApiCreateSignedUrl = () =>
+  applyDecorators(
+    ApiOperation({ summary: 'Sign a URL for a transfer straight between the client and S3' }),
+    ApiResponse({ status: 201, description: 'The request to make to S3, and until when it works.', type: SignedUrl }),
+    ApiKeyAuth({ writes: true }),
+    ApiErrors([400, 413, 415, 503]),
+  );

@@ -1,0 +1,52 @@
+export interface SignDownloadInput {
+  readonly key: string;
+  /** Requested lifetime in seconds (at most 7 days). */
+  readonly expiresIn: number;
+  /** A `Content-Disposition` for S3 to answer with (e.g. an attachment file name). */
+  readonly contentDisposition?: string;
+}
+
+export interface SignUploadInput {
+  readonly key: string;
+  readonly expiresIn: number;
+  /** Signed: the upload must send exactly this `Content-Type`. */
+  readonly contentType: string;
+  /** When set, a POST policy whose `content-length-range` makes S3 refuse bigger files. */
+  readonly maxBytes?: number;
+}
+
+/** A request a client makes straight to S3. */
+export interface SignedRequest {
+  readonly url: string;
+  readonly method: 'GET' | 'PUT' | 'POST';
+  /** Headers the request must carry (the signed `Content-Type` of a PUT). */
+  readonly headers?: Record<string, string>;
+  /** Form fields to send, in order, before the `file` part (POST policy). */
+  readonly fields?: Record<string, string>;
+  /** When the signature stops working: the requested lifetime, or earlier if the credentials expire first. */
+  readonly expiresAt: Date;
+}
+
+/** SigV4 caps a presigned URL at 7 days. */
+export const MAX_SIGNED_URL_SECONDS = 7 * 24 * 3600;
+
+export interface SigningWindow {
+  /** The signing time, on a whole second as SigV4 dates are. */
+  readonly signedAt: Date;
+  /** The lifetime to sign for. */
+  readonly seconds: number;
+  /** When the signature stops working. */
+  readonly expiresAt: Date;
+}
+
+/**
+ * A signature made with temporary credentials stops working when they expire, whatever lifetime it was signed
+ * for: the effective window ends at the earlier of the two.
+ */
+export function signingWindow(requestedSeconds: number, credentialsExpiration?: Date, now = Date.now()): SigningWindow {
+  const signedAt = Math.floor(now / 1000) * 1000;
+  const requestedEnd = signedAt + requestedSeconds * 1000;
+  const end = credentialsExpiration ? Math.min(requestedEnd, credentialsExpiration.getTime()) : requestedEnd;
+  const seconds = Math.max(1, Math.floor((end - signedAt) / 1000));
+  return { signedAt: new Date(signedAt), seconds, expiresAt: new Date(signedAt + seconds * 1000) };
+}

@@ -1,0 +1,60 @@
+import type { AwsCredentialIdentity } from '@aws-sdk/types';
+import { toAppConfig } from '../config/app-config.js';
+import { validateEnvironment } from '../config/environment.js';
+import { createS3Client, type CredentialSource, type S3Target } from './s3-client.factory.js';
+import { StorageError } from './storage.errors.js';
+import { StorageService } from './storage.service.js';
+
+/** Signing is local: these clients never send a request (the endpoint is unreachable on purpose). */
+function storageWith(provider: CredentialSource['provider'], env: Record<string, string> = {}): StorageService {
+  const config = toAppConfig(validateEnvironment({ S3_BUCKET: 'bucket', S3_ENDPOINT: 'http://127.0.0.1:9', ...env }));
+  const target: S3Target = { bucket: 'bucket', endpoint: 'http://127.0.0.1:9', forcePathStyle: true };
+  const source: CredentialSource = { kind: 'default-chain', provider };
+  return new StorageService(
+    createS3Client(config.s3, target, source),
+    target,
+    config,
+    createS3Client(config.s3, { ...target, checksums: 'WHEN_REQUIRED' }, source),
+  );
+}
+
+const instanceRole = (expiresInMs: number): (() => Promise<AwsCredentialIdentity>) => {
+  const expiration = new Date(Date.now() + expiresInMs);
+  return () =>
+    Promise.resolve({ accessKeyId: 'ASIAEXAMPLE', secretAccessKey: 'secret', sessionToken: 'token', expiration });
+};
+
+describe(`${StorageService.name} signing`, () => {
+  it('should not let a URL outlive the temporary credentials it is signed with', async () => {
+    const storage = storageWith(instanceRole(10 * 60_000));
+    const before = Date.now();
+    const download = await storage.signDownload({ key: 'a.txt', expiresIn: 3600 });
+    const params = new URL(download.url).searchParams;
+    expect(Number(params.get('X-Amz-Expires'))).toBeLessThanOrEqual(600);
+    expect(Number(params.get('X-Amz-Expires'))).toBeGreaterThan(590);
+    expect(params.get('X-Amz-Security-Token')).toBe('token');
+    expect(download.expiresAt.getTime()).toBeLessThanOrEqual(before + 600_000);
+
+    const post = await storage.signUpload({ key: 'a.txt', expiresIn: 3600, contentType: 'text/plain', maxBytes: 10 });
+    const policy = JSON.parse(Buffer.from(post.fields!.Policy, 'base64').toString()) as { expiration: string };
+    expect(post.expiresAt.getTime()).toBe(Date.parse(policy.expiration));
+    expect(post.expiresAt.getTime()).toBeLessThanOrEqual(before + 600_000);
+    expect(post.fields!['X-Amz-Security-Token']).toBe('token');
+  });
+
+  it('should sign the requested lifetime when the credentials last longer', async () => {
+    const storage = storageWith(instanceRole(6 * 3600_000));
+    const download = await storage.signDownload({ key: 'a.txt', expiresIn: 3600 });
+    expect(new URL(download.url).searchParams.get('X-Amz-Expires')).toBe('3600');
+  });
+
+  it('should answer Unavailable when no credentials can be resolved', async () => {
+    const storage = storageWith(() =>
+      Promise.reject(Object.assign(new Error('no role'), { name: 'CredentialsProviderError' })),
+    );
+    await expect(storage.signDownload({ key: 'a', expiresIn: 60 })).rejects.toEqual(
+      expect.objectContaining({ code: 'Unavailable' }),
+    );
+    await expect(storage.signDownload({ key: 'a', expiresIn: 60 })).rejects.toBeInstanceOf(StorageError);
+  });
+});

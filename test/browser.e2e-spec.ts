@@ -1,0 +1,231 @@
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import { HeadObjectCommand, PutBucketCorsCommand } from '@aws-sdk/client-s3';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { Page } from 'playwright-core';
+import { binaryParser, encodeKey, randomKey, s3Env, sha256, startApp } from './support/app.js';
+import { describeInBrowser, launchBrowser, type TestBrowser } from './support/browser.js';
+import { request } from './support/openapi.js';
+import { startS3Server, type TestS3Server } from './support/s3-server.js';
+
+/**
+ * The page a web app would serve from its own origin: it asks the service (another origin, allowed by
+ * CORS_ORIGINS) for a signed URL, sends the chosen file straight to S3 (a third origin, allowed by the bucket's
+ * CORS rule), as a PUT or as a POST form when a size limit is asked for, then reads it back through a signed GET.
+ */
+const directTransferPage = (service: string) => `<!doctype html>
+<html><head><meta charset="utf-8"><title>Direct transfer</title></head>
+<body>
+<input type="file" id="file">
+<script>
+const SERVICE = ${JSON.stringify(service)};
+async function sign(request) {
+  const res = await fetch(SERVICE + '/signed-urls', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(request),
+  });
+  if (res.status !== 201) throw new Error('signing failed: ' + res.status + ' ' + (await res.text()));
+  return res.json();
+}
+function send(signed, file) {
+  if (signed.method === 'PUT') return fetch(signed.url, { method: 'PUT', headers: signed.headers, body: file });
+  const form = new FormData();
+  for (const [name, value] of Object.entries(signed.fields)) form.append(name, value);
+  form.append('file', file);
+  return fetch(signed.url, { method: 'POST', body: form });
+}
+async function hex(buffer) {
+  const digest = await crypto.subtle.digest('SHA-256', buffer);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+window.transfer = async (key, maxBytes) => {
+  const file = document.getElementById('file').files[0];
+  const upload = await sign({ key, operation: 'upload', contentType: file.type, ...(maxBytes ? { maxBytes } : {}) });
+  let uploaded;
+  try {
+    uploaded = await send(upload, file);
+  } catch (error) {
+    return { uploadMethod: upload.method, uploadError: String(error) };
+  }
+  const result = { uploadMethod: upload.method, uploadStatus: uploaded.status, etag: uploaded.headers.get('ETag') };
+  if (!uploaded.ok) return { ...result, uploadBody: await uploaded.text() };
+  const download = await sign({ key, operation: 'download' });
+  const got = await fetch(download.url);
+  const bytes = await got.arrayBuffer();
+  return {
+    ...result,
+    downloadStatus: got.status,
+    contentType: got.headers.get('Content-Type'),
+    size: bytes.byteLength,
+    sha256: await hex(bytes),
+  };
+};
+</script>
+</body></html>`;
+
+interface TransferResult {
+  uploadMethod: 'PUT' | 'POST';
+  uploadError?: string;
+  uploadStatus?: number;
+  uploadBody?: string;
+  etag?: string | null;
+  downloadStatus?: number;
+  contentType?: string | null;
+  size?: number;
+  sha256?: string;
+}
+
+describeInBrowser('In a real browser (headless Chromium)', () => {
+  let s3: TestS3Server;
+  let app: NestExpressApplication;
+  let url: string;
+  let webApp: Server;
+  let webAppOrigin: string;
+  let browser: TestBrowser;
+  let page: Page;
+
+  beforeAll(async () => {
+    // No CORS rule on the bucket: each test sets what it needs, as one would on AWS.
+    s3 = await startS3Server({ cors: false });
+    webApp = createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(directTransferPage(url));
+    }).listen(0, '127.0.0.1');
+    await once(webApp, 'listening');
+    webAppOrigin = `http://127.0.0.1:${(webApp.address() as { port: number }).port}`;
+    ({ app, url } = await startApp(s3Env(s3.endpoint, s3.bucket, { CORS_ORIGINS: webAppOrigin })));
+    browser = await launchBrowser();
+    page = await browser.context.newPage();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+    webApp?.close();
+    await s3?.stop();
+  });
+
+  afterEach(() => {
+    expect(browser.offLoopback).toEqual([]);
+  });
+
+  async function transfer(file: Buffer, mimeType: string, key: string, maxBytes?: number): Promise<TransferResult> {
+    await page.goto(webAppOrigin);
+    await page.setInputFiles('#file', { name: key.split('/').pop()!, mimeType, buffer: file });
+    return page.evaluate(
+      // Runs in the page, where globalThis is its window.
+      ([k, max]) =>
+        (globalThis as unknown as { transfer(k: string, m?: number): Promise<TransferResult> }).transfer(k, max),
+      [key, maxBytes] as const,
+    );
+  }
+
+  async function stored(key: string): Promise<boolean> {
+    return s3.s3.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key })).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  async function allowPageOrigin(): Promise<void> {
+    await s3.s3.send(
+      new PutBucketCorsCommand({
+        Bucket: s3.bucket,
+        CORSConfiguration: {
+          CORSRules: [
+            {
+              AllowedOrigins: [webAppOrigin],
+              AllowedMethods: ['GET', 'PUT', 'POST'],
+              AllowedHeaders: ['*'],
+              ExposeHeaders: ['ETag'],
+            },
+          ],
+        },
+      }),
+    );
+  }
+
+  it('should render Swagger UI at /docs listing every operation', async () => {
+    await page.goto(`${url}/docs`);
+    await page.locator('.opblock').first().waitFor();
+    const operations = await page
+      .locator('.opblock-summary')
+      .evaluateAll((blocks) =>
+        blocks.map(
+          (b) =>
+            `${b.querySelector('.opblock-summary-method')?.textContent} ${b.querySelector('.opblock-summary-path')?.getAttribute('data-path')}`,
+        ),
+      );
+    expect(operations.sort()).toEqual([
+      'DELETE /files/{key}',
+      'GET /files',
+      'GET /files/{key}',
+      'GET /health',
+      'GET /health/live',
+      'HEAD /files/{key}',
+      'POST /files',
+      'POST /signed-urls',
+      'PUT /files/{key}',
+    ]);
+    await expect(page.locator('.opblock-tag-section h3').allTextContents()).resolves.toEqual(
+      expect.arrayContaining([expect.stringMatching(/^files/), expect.stringMatching(/^signed-urls/)]),
+    );
+  });
+
+  it('should be stopped by the browser while the bucket has no CORS rule for the page', async () => {
+    const key = randomKey('blocked.bin');
+    const result = await transfer(randomBytes(1000), 'application/octet-stream', key);
+    expect(result.uploadError).toMatch(/Failed to fetch/);
+    expect(await stored(key)).toBe(false);
+  });
+
+  it('should upload straight to S3 with a signed PUT and read it back byte-exact through a signed GET', async () => {
+    await allowPageOrigin();
+    const data = randomBytes(3 * 1024 * 1024 + 17);
+    const key = randomKey('photo.png');
+    const result = await transfer(data, 'image/png', key);
+    expect(result).toEqual({
+      uploadMethod: 'PUT',
+      uploadStatus: 200,
+      etag: expect.stringMatching(/^"[0-9a-f]{32}"$/),
+      downloadStatus: 200,
+      contentType: 'image/png',
+      size: data.length,
+      sha256: sha256(data),
+    });
+    const viaService = await request(url)
+      .get(`/files/${encodeKey(key)}`)
+      .buffer(true)
+      .parse(binaryParser)
+      .expect(200);
+    expect(sha256(viaService.body as Buffer)).toBe(sha256(data));
+    expect(viaService.headers.etag).toBe(result.etag);
+  });
+
+  it('should upload with a POST policy, S3 refusing a file over maxBytes', async () => {
+    await allowPageOrigin();
+    const key = randomKey('avatar.jpg');
+    const tooBig = await transfer(randomBytes(2001), 'image/jpeg', key, 2000);
+    expect(tooBig).toEqual(
+      expect.objectContaining({
+        uploadMethod: 'POST',
+        uploadStatus: 400,
+        uploadBody: expect.stringMatching(/EntityTooLarge/),
+      }),
+    );
+    expect(await stored(key)).toBe(false);
+
+    const data = randomBytes(2000);
+    const result = await transfer(data, 'image/jpeg', key, 2000);
+    expect(result).toEqual({
+      uploadMethod: 'POST',
+      uploadStatus: 204,
+      etag: expect.stringMatching(/^"[0-9a-f]{32}"$/),
+      downloadStatus: 200,
+      contentType: 'image/jpeg',
+      size: data.length,
+      sha256: sha256(data),
+    });
+  });
+});

@@ -1,0 +1,290 @@
+import { randomBytes } from 'node:crypto';
+import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { encodeKey, randomKey, s3Env, sha256, startApp } from './support/app.js';
+import { FaultProxy } from './support/fault-proxy.js';
+import { multipartBody, send, type HttpResult } from './support/http.js';
+import { listMultipartUploads, startS3Server, type TestS3Server } from './support/s3-server.js';
+
+const MiB = 1024 * 1024;
+const REQUEST_TIMEOUT_MS = 1500;
+const MAX_ATTEMPTS = 3;
+
+async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) {
+      throw new Error('condition not met in time');
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Faults between the service and S3, injected by a TCP proxy placed where the service expects S3. */
+describe('Faults between the service and S3 (e2e)', () => {
+  let s3: TestS3Server;
+  let proxy: FaultProxy;
+  let app: NestExpressApplication;
+  let url: string;
+
+  beforeAll(async () => {
+    s3 = await startS3Server();
+    proxy = await FaultProxy.start(s3.port);
+  });
+
+  // A fresh service per test: the SDK's retry quota, drained by one fault, must not decide the next test.
+  beforeEach(async () => {
+    ({ app, url } = await startApp(
+      s3Env(proxy.endpoint, s3.bucket, {
+        S3_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
+        S3_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
+        MAX_UPLOAD_BYTES: String(64 * MiB),
+      }),
+    ));
+  });
+
+  afterEach(async () => {
+    await app?.close();
+    await proxy.setMode({ kind: 'pass' });
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+    await s3?.stop();
+  });
+
+  const put = (key: string, data: Buffer): Promise<HttpResult> =>
+    send(`${url}/files/${encodeKey(key)}`, { method: 'PUT', body: data, headers: { 'Content-Length': data.length } });
+
+  const postForm = (key: string, data: Buffer): Promise<HttpResult> => {
+    const form = multipartBody({ key }, [{ name: 'file', fileName: 'upload.bin', data }]);
+    return send(`${url}/files`, {
+      method: 'POST',
+      body: form.parts,
+      headers: { 'Content-Type': form.contentType, 'Content-Length': form.length },
+    });
+  };
+
+  const get = (key: string, headers: Record<string, string> = {}): Promise<HttpResult> =>
+    send(`${url}/files/${encodeKey(key)}`, { headers });
+
+  async function stored(key: string): Promise<boolean> {
+    try {
+      await s3.s3.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async function seed(size: number): Promise<{ key: string; data: Buffer }> {
+    const key = randomKey();
+    const data = randomBytes(size);
+    await s3.s3.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: data }));
+    return { key, data };
+  }
+
+  /** The service answers normally again: an upload and its download round-trip byte-exact. */
+  async function expectServing(): Promise<void> {
+    const key = randomKey();
+    const data = randomBytes(64 * 1024);
+    expect((await put(key, data)).status).toBe(201);
+    const back = await get(key);
+    expect(back.status).toBe(200);
+    expect(sha256(back.body)).toBe(sha256(data));
+  }
+
+  function expectJsonError(res: HttpResult, status: number): void {
+    expect(res.status).toBe(status);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    const body = JSON.parse(res.body.toString()) as Record<string, unknown>;
+    expect(body).toEqual({ statusCode: status, error: expect.any(String), message: expect.any(String) });
+  }
+
+  describe('S3 unreachable', () => {
+    it.each(['refuse', 'reset'] as const)(
+      'should answer 503 with Retry-After without waiting for a timeout when connections %s, then recover',
+      async (kind) => {
+        const { key } = await seed(1000);
+        await proxy.setMode({ kind });
+        for (const request of [() => get(key), () => put(randomKey(), randomBytes(1000)), () => send(`${url}/files`)]) {
+          const started = Date.now();
+          const res = await request();
+          // Answered, retries included, before a single S3 request timeout would have fired: nothing waited for one.
+          expect(Date.now() - started).toBeLessThan(REQUEST_TIMEOUT_MS);
+          expectJsonError(res, 503);
+          expect(res.headers['retry-after']).toBe('1');
+        }
+        await proxy.setMode({ kind: 'pass' });
+        await expectServing();
+      },
+    );
+  });
+
+  describe('S3 stalls', () => {
+    it('should answer 504 when S3 accepts but never answers, and leave no socket open', async () => {
+      const { key } = await seed(1000);
+      await proxy.setMode({ kind: 'stall' });
+      const [download, upload, list] = await Promise.all([
+        get(key),
+        put(randomKey(), randomBytes(1000)),
+        send(`${url}/files`),
+      ]);
+      for (const res of [download, upload, list]) {
+        expectJsonError(res, 504);
+      }
+      // The service gave up on every stalled connection (it closes them just after answering).
+      await eventually(() => proxy.openConnections === 0, 1000);
+      await proxy.setMode({ kind: 'pass' });
+      await expectServing();
+    });
+
+    it('should break a download whose S3 body stalls, and free its socket', async () => {
+      const { key } = await seed(2 * MiB);
+      await proxy.setMode({ kind: 'stall', direction: 'downstream', afterBytes: 256 * 1024 });
+      const res = await get(key);
+      expect(res.status).toBe(200);
+      expect(res.complete).toBe(false);
+      expect(res.body.length).toBeLessThan(2 * MiB);
+      await eventually(() => proxy.openConnections === 0);
+      await proxy.setMode({ kind: 'pass' });
+      await expectServing();
+    });
+  });
+
+  describe('S3 stops reading mid-upload', () => {
+    it('should answer 504 and abort the multipart upload', async () => {
+      const key = randomKey();
+      // Every connection goes silent after 1 MiB of request; the small AbortMultipartUpload still gets through.
+      await proxy.setMode({ kind: 'stall', direction: 'upstream', afterBytes: MiB });
+      expectJsonError(await put(key, randomBytes(12 * MiB)), 504);
+      await proxy.setMode({ kind: 'pass' });
+      expect(await listMultipartUploads(s3.s3, s3.bucket, key)).toEqual([]);
+      expect(await stored(key)).toBe(false);
+      await expectServing();
+    });
+  });
+
+  describe('connection cut mid-upload', () => {
+    it.each([
+      ['raw PUT, multipart upload', 'PUT', 12 * MiB],
+      ['raw PUT, single PutObject', 'PUT', 2 * MiB],
+      ['form POST, multipart upload', 'POST', 12 * MiB],
+    ])(
+      'should answer an error and leave no object and no multipart upload when every attempt is cut (%s)',
+      async (_name, method, size) => {
+        const key = randomKey();
+        await proxy.setMode({ kind: 'cut', direction: 'upstream', afterBytes: MiB });
+        const res = method === 'PUT' ? await put(key, randomBytes(size)) : await postForm(key, randomBytes(size));
+        expectJsonError(res, 503);
+        expect(proxy.stats.cuts).toBeGreaterThan(0);
+        await proxy.setMode({ kind: 'pass' });
+        expect(await listMultipartUploads(s3.s3, s3.bucket, key)).toEqual([]);
+        expect(await stored(key)).toBe(false);
+        await expectServing();
+      },
+    );
+
+    it.each([
+      ['raw PUT, multipart upload', 'PUT', 12 * MiB],
+      ['raw PUT, single PutObject', 'PUT', 2 * MiB],
+      ['form POST, multipart upload', 'POST', 12 * MiB],
+    ])('should retry a cut request and store the object byte-exact (%s)', async (_name, method, size) => {
+      const key = randomKey();
+      const data = randomBytes(size);
+      const cutsBefore = proxy.stats.cuts;
+      await proxy.setMode({ kind: 'cut', direction: 'upstream', afterBytes: MiB, times: 1 });
+      const res = method === 'PUT' ? await put(key, data) : await postForm(key, data);
+      expect(res.status).toBe(201);
+      expect(proxy.stats.cuts).toBe(cutsBefore + 1);
+      const back = await get(key);
+      expect(sha256(back.body)).toBe(sha256(data));
+      expect(await listMultipartUploads(s3.s3, s3.bucket, key)).toEqual([]);
+    });
+  });
+
+  describe("S3's answer to a write lost after it carried the write out", () => {
+    it.each([
+      ['CompleteMultipartUpload of a raw PUT', /^POST [^ ]*\?uploadId=/, 12 * MiB, {}],
+      ['conditional PutObject (If-None-Match: *)', /^PUT [^ ]* HTTP/, 100_000, { 'If-None-Match': '*' }],
+      ['PutObject', /^PUT [^ ]* HTTP/, 100_000, {}],
+    ])(
+      'should answer 201 when the SDK retry fails only because the first attempt succeeded (%s)',
+      async (_name, request, size, headers) => {
+        const key = randomKey();
+        const data = randomBytes(size);
+        const cutsBefore = proxy.stats.cuts;
+        await proxy.setMode({ kind: 'lose-answer', request, times: 1 });
+        const res = await send(`${url}/files/${encodeKey(key)}`, {
+          method: 'PUT',
+          body: data,
+          headers: { 'Content-Length': data.length, ...headers },
+        });
+        expect(proxy.stats.cuts).toBe(cutsBefore + 1);
+        expect(res.status).toBe(201);
+        expect(sha256((await get(key)).body)).toBe(sha256(data));
+      },
+    );
+  });
+
+  describe('connection cut mid-download', () => {
+    it('should give the client a broken transfer, never a short 200, and keep serving', async () => {
+      const { key, data } = await seed(3 * MiB);
+      await proxy.setMode({ kind: 'cut', direction: 'downstream', afterBytes: 512 * 1024 });
+      const res = await get(key);
+      expect(res.status).toBe(200);
+      expect(res.headers['content-length']).toBe(String(data.length));
+      expect(res.complete).toBe(false);
+      expect(res.body.length).toBeLessThan(data.length);
+
+      const ranged = await get(key, { Range: `bytes=0-${2 * MiB - 1}` });
+      expect(ranged.status).toBe(206);
+      expect(ranged.complete).toBe(false);
+
+      await proxy.setMode({ kind: 'pass' });
+      const again = await get(key);
+      expect(again.complete).toBe(true);
+      expect(sha256(again.body)).toBe(sha256(data));
+    });
+  });
+
+  describe('S3 answering errors', () => {
+    it.each([
+      [503, 'SlowDown'],
+      [500, 'InternalError'],
+    ] as const)('should succeed through the SDK retries when S3 answers %d %s a few times', async (status, code) => {
+      const { key, data } = await seed(100_000);
+      const answeredBefore = proxy.stats.errorsAnswered;
+
+      await proxy.setMode({ kind: 'error', status, code, times: MAX_ATTEMPTS - 1 });
+      const download = await get(key);
+      expect(download.status).toBe(200);
+      expect(sha256(download.body)).toBe(sha256(data));
+
+      const upload = randomBytes(6 * MiB);
+      const uploadKey = randomKey();
+      await proxy.setMode({ kind: 'error', status, code, times: MAX_ATTEMPTS - 1 });
+      expect((await put(uploadKey, upload)).status).toBe(201);
+
+      await proxy.setMode({ kind: 'error', status, code, times: MAX_ATTEMPTS - 1 });
+      expect((await send(`${url}/files`)).status).toBe(200);
+
+      expect(proxy.stats.errorsAnswered - answeredBefore).toBe(3 * (MAX_ATTEMPTS - 1));
+      expect(sha256((await get(uploadKey)).body)).toBe(sha256(upload));
+    });
+
+    it.each([
+      [503, 'SlowDown', 503],
+      [500, 'InternalError', 502],
+    ] as const)('should answer %d %s that outlasts the retries as %d, then recover', async (status, code, expected) => {
+      const { key } = await seed(1000);
+      await proxy.setMode({ kind: 'error', status, code, times: 1000 });
+      expectJsonError(await get(key), expected);
+      const uploadKey = randomKey();
+      expectJsonError(await put(uploadKey, randomBytes(1000)), expected);
+      await proxy.setMode({ kind: 'pass' });
+      expect(await stored(uploadKey)).toBe(false);
+      await expectServing();
+    });
+  });
+});

@@ -1,0 +1,202 @@
+import { randomBytes } from 'node:crypto';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import fc from 'fast-check';
+import { s3Env, sha256, startApp } from './support/app.js';
+import { rawRequest, send } from './support/http.js';
+import { startS3Server, type TestS3Server } from './support/s3-server.js';
+
+const FUZZ_RUNS = Number(process.env.FUZZ_RUNS ?? 3000);
+const BOUNDARY = 'fuzzBoundary';
+const KNOWN = randomBytes(3000);
+
+const pct = (bytes: Uint8Array): string => [...bytes].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+const printable = (maxLength: number) =>
+  fc.string({ maxLength }).map((s) => s.replace(/[^\x20-\x7e]/g, '') /* header values Node accepts */);
+
+const segment = fc.oneof(
+  fc.constantFrom('..', '.', '', '%2e%2e', '%2E%2e', '%2f', '%2F', '%5c', '%00', '%0d%0a', '%c0%ae', '%ff', '%', '%zz'),
+  fc.constantFrom('known.bin', 'dir', '~', ';', '%252e%252e', 'a'.repeat(300), '%e2%80%ae', 'CON', 'x.html'),
+  fc.stringMatching(/^[A-Za-z0-9._~!$&'()*+,;=:@-]{1,16}$/),
+  fc.uint8Array({ minLength: 1, maxLength: 8 }).map(pct),
+);
+const rawJunk = fc.constantFrom(' ', '\u00e9', '\\', '"', '<', '{', '|', '^', '`', '#', '\t', '\u0000');
+const path = fc.oneof(
+  { weight: 6, arbitrary: fc.array(segment, { maxLength: 5 }).map((s) => `/files/${s.join('/')}`) },
+  { weight: 2, arbitrary: fc.constantFrom('/files', '/files/', '/files/known.bin') },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(fc.array(segment, { maxLength: 3 }), rawJunk)
+      .map(([s, junk]) => `/files/${s.join('/')}${junk}`),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom('/', '/health/', '/FILES', '/files/../files', '//files', '*', '/files%2fknown.bin'),
+  },
+);
+const queryValue = fc.oneof(
+  fc.string({ maxLength: 12 }).map(encodeURIComponent),
+  fc.uint8Array({ maxLength: 6 }).map(pct),
+  fc.constantFrom('', '0', '1', '-1', '1000', '1001', 'true', 'false', '1e3', '%', '..%2f', 'bnVsbA', 'e30', 'a/', '/'),
+);
+const query = fc
+  .array(
+    fc.tuple(
+      fc.constantFrom(
+        'prefix',
+        'delimiter',
+        'limit',
+        'cursor',
+        'download',
+        'key',
+        'overwrite',
+        'x',
+        'prefix[]',
+        '__proto__',
+      ),
+      queryValue,
+    ),
+    { maxLength: 4 },
+  )
+  .map((pairs) => (pairs.length > 0 ? `?${pairs.map(([k, v]) => `${k}=${v}`).join('&')}` : ''));
+
+const headers = fc.record(
+  {
+    Range: fc.oneof(
+      fc.tuple(fc.nat(4000), fc.nat(4000)).map(([a, b]) => `bytes=${a}-${b}`),
+      fc.nat(4000).map((n) => `bytes=-${n}`),
+      printable(20),
+    ),
+    'If-None-Match': fc.oneof(fc.constantFrom('*', '"x"', 'W/"x"', '"a", "b"'), printable(30)),
+    'If-Modified-Since': fc.oneof(
+      fc.date({ noInvalidDate: true }).map((d) => d.toUTCString()),
+      printable(30),
+    ),
+    'Content-Type': fc.constantFrom(
+      `multipart/form-data; boundary=${BOUNDARY}`,
+      'multipart/form-data',
+      'application/json',
+      'text/html',
+      'image/svg+xml',
+      'application/octet-stream',
+      `multipart/form-data; boundary=${'x'.repeat(80)}`,
+    ),
+    Origin: fc.constantFrom('https://evil.example', 'null', 'https://app.example.com'),
+    Authorization: fc.constantFrom('Bearer x', 'Basic Zm9vOmJhcg==', `Bearer ${'a'.repeat(1000)}`),
+    Expect: fc.constant('100-continue'),
+    'X-Forwarded-For': printable(30),
+    'Transfer-Encoding': fc.constantFrom('chunked', 'gzip', 'chunked, chunked', 'identity'),
+  },
+  { requiredKeys: [] },
+);
+
+const formPart = fc
+  .record({
+    name: fc.constantFrom('file', 'key', 'overwrite', 'other'),
+    fileName: fc.option(printable(20).map((n) => n.replace(/"/g, ''))),
+    content: fc.oneof(printable(40), fc.constantFrom('../x', 'k/ok.txt', 'false', 'true')),
+  })
+  .map(({ name, fileName, content }) => {
+    const disposition = `form-data; name="${name}"${fileName === null ? '' : `; filename="${fileName}"`}`;
+    return `--${BOUNDARY}\r\nContent-Disposition: ${disposition}\r\n\r\n${content}\r\n`;
+  });
+const body = fc.oneof(
+  { weight: 4, arbitrary: fc.constant(Buffer.alloc(0)) },
+  { weight: 3, arbitrary: fc.uint8Array({ maxLength: 2048 }).map((b) => Buffer.from(b)) },
+  {
+    weight: 3,
+    arbitrary: fc
+      .tuple(fc.array(formPart, { maxLength: 4 }), fc.boolean())
+      .map(([parts, close]) => Buffer.from(parts.join('') + (close ? `--${BOUNDARY}--\r\n` : ''))),
+  },
+  // Over MAX_UPLOAD_BYTES; a string so that a failing case prints short.
+  { weight: 1, arbitrary: fc.constant('80 KiB of z') },
+);
+
+const method = fc.constantFrom('GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE', 'PROPFIND');
+
+/** One request as bytes: the body is chunked when Transfer-Encoding says so, else framed by Content-Length. */
+function build(m: string, target: string, h: Record<string, string>, content: Buffer | string): Buffer {
+  const payload = typeof content === 'string' ? Buffer.alloc(80 * 1024, 'z') : content;
+  const lines = [`${m} ${target} HTTP/1.1`, 'Host: 127.0.0.1', 'Connection: close'];
+  for (const [name, value] of Object.entries(h)) {
+    lines.push(`${name}: ${value}`);
+  }
+  const chunked = h['Transfer-Encoding'] !== undefined;
+  if (!chunked) {
+    lines.push(`Content-Length: ${payload.length}`);
+  }
+  const framed = chunked
+    ? Buffer.concat([
+        payload.length > 0 ? Buffer.from(`${payload.length.toString(16)}\r\n`) : Buffer.alloc(0),
+        payload,
+        Buffer.from(payload.length > 0 ? '\r\n0\r\n\r\n' : '0\r\n\r\n'),
+      ])
+    : payload;
+  return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), framed]);
+}
+
+/** A few thousand random requests, valid and not: never a 5xx, never a hang, every error in the one JSON shape. */
+describe('Random-request fuzz (e2e)', () => {
+  let s3: TestS3Server;
+  let app: NestExpressApplication;
+  let url: string;
+  let port: number;
+
+  beforeAll(async () => {
+    s3 = await startS3Server();
+    ({ app, url } = await startApp(
+      s3Env(s3.endpoint, s3.bucket, { S3_PREFIX: 'tenant', MAX_UPLOAD_BYTES: String(64 * 1024) }),
+    ));
+    port = Number(new URL(url).port);
+    await s3.s3.send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'secret.txt', Body: 'outside the prefix' }));
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await s3?.stop();
+  });
+
+  it(
+    `should answer ${FUZZ_RUNS} random requests with no 5xx, no hang and JSON errors`,
+    async () => {
+      const statuses = new Map<number, number>();
+      await fc.assert(
+        fc.asyncProperty(method, path, query, headers, body, async (m, p, q, h, payload) => {
+          // Refreshed now and then, since random DELETEs and PUTs may hit it.
+          if (Math.random() < 0.05) {
+            await s3.s3.send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'tenant/known.bin', Body: KNOWN }));
+          }
+          const res = await rawRequest(port, build(m, `${p}${q}`, h, payload), 10_000);
+          statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+          expect(res.status).toBeGreaterThanOrEqual(200);
+          expect(res.status).toBeLessThan(500);
+          if (res.status >= 400 && m !== 'HEAD') {
+            expect(res.headers['content-type']).toMatch(/^application\/json/);
+            expect(JSON.parse(res.body)).toEqual({
+              statusCode: res.status,
+              error: expect.any(String),
+              message: expect.any(String),
+            });
+          }
+        }),
+        { numRuns: FUZZ_RUNS },
+      );
+      process.stdout.write(
+        `\nFuzz: ${FUZZ_RUNS} random requests, statuses ${[...statuses]
+          .sort(([a], [b]) => a - b)
+          .map(([s, n]) => `${s}: ${n}`)
+          .join(', ')}\n`,
+      );
+
+      // Still serving, and nothing outside the prefix was touched.
+      await s3.s3.send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'tenant/known.bin', Body: KNOWN }));
+      const known = await send(`${url}/files/known.bin`);
+      expect(sha256(known.body)).toBe(sha256(KNOWN));
+      const secret = await s3.s3.send(new GetObjectCommand({ Bucket: s3.bucket, Key: 'secret.txt' }));
+      expect(await secret.Body!.transformToString()).toBe('outside the prefix');
+    },
+    Math.max(60_000, FUZZ_RUNS * 100),
+  );
+});

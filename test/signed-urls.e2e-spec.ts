@@ -1,0 +1,271 @@
+import { randomBytes } from 'node:crypto';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { encodeKey, randomKey, s3Env, sha256, startApp } from './support/app.js';
+import { request } from './support/openapi.js';
+import { startS3Server, type TestS3Server } from './support/s3-server.js';
+
+interface SignedUrlBody {
+  url: string;
+  method: 'GET' | 'PUT' | 'POST';
+  headers?: Record<string, string>;
+  fields?: Record<string, string>;
+  expiresAt: string;
+}
+
+const TTL_SECONDS = 900;
+
+async function s3ErrorCode(res: Response): Promise<string> {
+  return /<Code>([^<]+)<\/Code>/.exec(await res.text())?.[1] ?? `HTTP ${res.status}`;
+}
+
+function form(fields: Record<string, string>, data: Uint8Array, fileName = 'upload.bin'): FormData {
+  const body = new FormData();
+  for (const [name, value] of Object.entries(fields)) {
+    body.append(name, value);
+  }
+  body.append('file', new Blob([data]), fileName);
+  return body;
+}
+
+describe('Signed URLs (e2e against s3rver)', () => {
+  let s3: TestS3Server;
+  let app: NestExpressApplication;
+  let url: string;
+
+  beforeAll(async () => {
+    s3 = await startS3Server();
+    ({ app, url } = await startApp(
+      s3Env(s3.endpoint, s3.bucket, {
+        SIGNED_URL_TTL_SECONDS: String(TTL_SECONDS),
+        MAX_UPLOAD_BYTES: String(1024 * 1024),
+        // The SDK's AWS default, under which it would presign a PUT with the checksum of an empty body.
+        S3_CHECKSUMS: 'WHEN_SUPPORTED',
+      }),
+    ));
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await s3?.stop();
+  });
+
+  const sign = (body: Record<string, unknown>) => request(url).post('/signed-urls').send(body);
+
+  async function signed(body: Record<string, unknown>): Promise<SignedUrlBody> {
+    return (await sign(body).expect(201)).body as SignedUrlBody;
+  }
+
+  async function objectExists(key: string): Promise<boolean> {
+    return s3.s3.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key })).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  describe('downloads', () => {
+    it('should sign a GET that serves the object byte-exact, for the default lifetime', async () => {
+      const key = randomKey('photo 1.jpg');
+      const data = randomBytes(50_000);
+      await request(url)
+        .put(`/files/${encodeKey(key)}`)
+        .set('Content-Type', 'image/jpeg')
+        .send(data)
+        .expect(201);
+      const before = Date.now();
+      const body = await signed({ key, operation: 'download' });
+      expect(body).toEqual({ url: expect.any(String), method: 'GET', expiresAt: expect.any(String) });
+      expect(new URL(body.url).origin).toBe(s3.endpoint);
+      const expiresAt = Date.parse(body.expiresAt);
+      expect(expiresAt).toBeGreaterThan(before + (TTL_SECONDS - 2) * 1000);
+      expect(expiresAt).toBeLessThanOrEqual(Date.now() + TTL_SECONDS * 1000);
+      expect(new URL(body.url).searchParams.get('X-Amz-Expires')).toBe(String(TTL_SECONDS));
+
+      const res = await fetch(body.url);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('image/jpeg');
+      expect(sha256(new Uint8Array(await res.arrayBuffer()))).toBe(sha256(data));
+    });
+
+    it('should make S3 serve an attachment with the file name asked for', async () => {
+      const key = randomKey('a.txt');
+      await request(url)
+        .put(`/files/${encodeKey(key)}`)
+        .send('x')
+        .expect(201);
+      const body = await signed({ key, operation: 'download', fileName: 'Rapport "final" é.txt', expiresIn: 60 });
+      const res = await fetch(body.url);
+      expect(res.headers.get('content-disposition')).toBe(
+        `attachment; filename="Rapport \\"final\\" ?.txt"; filename*=UTF-8''Rapport%20%22final%22%20%C3%A9.txt`,
+      );
+    });
+
+    it('should stop working once expired', async () => {
+      const key = randomKey();
+      await request(url)
+        .put(`/files/${encodeKey(key)}`)
+        .send('x')
+        .expect(201);
+      const body = await signed({ key, operation: 'download', expiresIn: 1 });
+      expect(Date.parse(body.expiresAt) - Date.now()).toBeLessThanOrEqual(1000);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, Date.parse(body.expiresAt) - Date.now()) + 1100));
+      const res = await fetch(body.url);
+      expect(res.status).toBe(403);
+      expect(await s3ErrorCode(res)).toBe('AccessDenied');
+    });
+  });
+
+  describe('uploads', () => {
+    it('should sign a PUT with its Content-Type, without a checksum of an empty body', async () => {
+      const key = randomKey('data.csv');
+      const body = await signed({ key, operation: 'upload', contentType: 'text/csv', expiresIn: 120 });
+      expect(body.method).toBe('PUT');
+      expect(body.headers).toEqual({ 'Content-Type': 'text/csv' });
+      const params = [...new URL(body.url).searchParams.keys()].map((k) => k.toLowerCase());
+      expect(params.filter((k) => k.startsWith('x-amz-checksum') || k === 'x-amz-sdk-checksum-algorithm')).toEqual([]);
+      expect(new URL(body.url).searchParams.get('X-Amz-SignedHeaders')).toBe('content-type;host');
+
+      const wrongType = await fetch(body.url, { method: 'PUT', headers: { 'Content-Type': 'text/html' }, body: 'a' });
+      expect(await s3ErrorCode(wrongType)).toBe('SignatureDoesNotMatch');
+      expect(await objectExists(key)).toBe(false);
+
+      const data = randomBytes(200_000);
+      const put = await fetch(body.url, { method: 'PUT', headers: body.headers, body: data });
+      expect(put.status).toBe(200);
+      const got = await request(url)
+        .get(`/files/${encodeKey(key)}`)
+        .buffer(true)
+        .parse((res, done) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => done(null, Buffer.concat(chunks)));
+        })
+        .expect(200);
+      expect(got.headers['content-type']).toBe('text/csv');
+      expect(sha256(got.body as Buffer)).toBe(sha256(data));
+    });
+
+    it('should default the Content-Type to application/octet-stream', async () => {
+      const body = await signed({ key: randomKey(), operation: 'upload' });
+      expect(body.headers).toEqual({ 'Content-Type': 'application/octet-stream' });
+    });
+
+    it('should sign a POST policy when maxBytes is given, so S3 refuses bigger files', async () => {
+      const key = randomKey('small.png');
+      const body = await signed({ key, operation: 'upload', contentType: 'image/png', maxBytes: 1000 });
+      expect(body).toEqual({
+        url: `${s3.endpoint}/${s3.bucket}`,
+        method: 'POST',
+        fields: expect.objectContaining({ key, 'Content-Type': 'image/png', Policy: expect.any(String) }),
+        expiresAt: expect.any(String),
+      });
+      const policy = JSON.parse(Buffer.from(body.fields!.Policy, 'base64').toString()) as {
+        expiration: string;
+        conditions: unknown[];
+      };
+      expect(policy.conditions).toContainEqual(['content-length-range', 0, 1000]);
+      expect(Date.parse(policy.expiration)).toBe(Date.parse(body.expiresAt));
+
+      const tooBig = await fetch(body.url, { method: 'POST', body: form(body.fields!, randomBytes(1001)) });
+      expect(tooBig.status).toBe(400);
+      expect(await s3ErrorCode(tooBig)).toBe('EntityTooLarge');
+      expect(await objectExists(key)).toBe(false);
+
+      const data = randomBytes(1000);
+      const ok = await fetch(body.url, { method: 'POST', body: form(body.fields!, data) });
+      expect(ok.status).toBe(204);
+      const got = await fetch((await signed({ key, operation: 'download' })).url);
+      expect(got.headers.get('content-type')).toBe('image/png');
+      expect(sha256(new Uint8Array(await got.arrayBuffer()))).toBe(sha256(data));
+    });
+
+    it('should put keys under S3_PREFIX', async () => {
+      const prefixed = await startApp(s3Env(s3.endpoint, s3.bucket, { S3_PREFIX: 'tenant-a' }));
+      try {
+        const key = randomKey('p.txt');
+        const put = (await request(prefixed.url).post('/signed-urls').send({ key, operation: 'upload' }).expect(201))
+          .body as SignedUrlBody;
+        expect(new URL(put.url).pathname).toBe(`/${s3.bucket}/tenant-a/${encodeKey(key)}`);
+        const post = (
+          await request(prefixed.url).post('/signed-urls').send({ key, operation: 'upload', maxBytes: 10 }).expect(201)
+        ).body as SignedUrlBody;
+        expect(post.fields!.key).toBe(`tenant-a/${key}`);
+      } finally {
+        await prefixed.app.close();
+      }
+    });
+  });
+
+  describe('bad requests', () => {
+    it.each([
+      ['a traversal key', { key: 'a/../b', operation: 'download' }, /\.\./],
+      ['an empty key', { key: '', operation: 'download' }, /empty/],
+      ['a control character', { key: 'a\u0000b', operation: 'upload' }, /control/],
+      ['a key that is too long', { key: 'k'.repeat(1025), operation: 'upload' }, /1024/],
+      ['no key', { operation: 'download' }, /key/],
+      ['an unknown operation', { key: 'a', operation: 'delete' }, /operation/],
+      ['expiresIn 0', { key: 'a', operation: 'download', expiresIn: 0 }, /expiresIn/],
+      ['expiresIn over 7 days', { key: 'a', operation: 'download', expiresIn: 604_801 }, /expiresIn/],
+      ['a fractional expiresIn', { key: 'a', operation: 'download', expiresIn: 1.5 }, /expiresIn/],
+      ['expiresIn as a string', { key: 'a', operation: 'download', expiresIn: '60' }, /expiresIn/],
+      ['maxBytes on a download', { key: 'a', operation: 'download', maxBytes: 10 }, /uploads/],
+      ['a contentType on a download', { key: 'a', operation: 'download', contentType: 'text/plain' }, /uploads/],
+      ['a fileName on an upload', { key: 'a', operation: 'upload', fileName: 'a.txt' }, /downloads/],
+      ['maxBytes over MAX_UPLOAD_BYTES', { key: 'a', operation: 'upload', maxBytes: 1024 * 1024 + 1 }, /maxBytes/],
+      ['a malformed contentType', { key: 'a', operation: 'upload', contentType: 'text/html\r\nX: y' }, /contentType/],
+      ['${filename} in a POST key', { key: 'a/${filename}', operation: 'upload', maxBytes: 10 }, /filename/],
+      ['an unknown property', { key: 'a', operation: 'download', acl: 'public-read' }, /acl/],
+    ])('should answer 400 to %s', async (_name, body, reason) => {
+      const res = await sign(body).expect(400);
+      expect(res.body).toEqual({ statusCode: 400, error: 'Bad Request', message: expect.stringMatching(reason) });
+    });
+
+    it('should answer 400 to malformed JSON, 415 to another media type, 413 to a huge body', async () => {
+      const bad = await request(url)
+        .post('/signed-urls')
+        .set('Content-Type', 'application/json')
+        .send('{"key": ')
+        .expect(400);
+      expect(bad.body.message).toBe('request body is not valid JSON');
+      const form = await request(url).post('/signed-urls').type('form').send({ key: 'a' }).expect(415);
+      expect(form.body.statusCode).toBe(415);
+      await request(url).post('/signed-urls').expect(415);
+      await sign({ key: 'a', operation: 'download', padding: 'x'.repeat(20_000) }).expect(413);
+    });
+  });
+  describe('with API keys', () => {
+    const readWrite = 'rw-'.padEnd(32, 'x');
+    const readOnly = 'ro-'.padEnd(32, 'y');
+    let keyed: NestExpressApplication;
+    let keyedUrl: string;
+
+    beforeAll(async () => {
+      ({ app: keyed, url: keyedUrl } = await startApp(
+        s3Env(s3.endpoint, s3.bucket, { API_KEYS: readWrite, API_KEYS_READONLY: readOnly }),
+      ));
+    });
+    afterAll(async () => keyed?.close());
+
+    const signWith = (apiKey: string | undefined, body: Record<string, unknown>) => {
+      const req = request(keyedUrl).post('/signed-urls');
+      return (apiKey ? req.set('Authorization', `Bearer ${apiKey}`) : req).send(body);
+    };
+
+    it('should let a read-only key sign downloads only', async () => {
+      const key = randomKey('ro.txt');
+      await signWith(readOnly, { key, operation: 'download' }).expect(201);
+      const refused = await signWith(readOnly, { key, operation: 'upload' }).expect(403);
+      expect(refused.body).toEqual({
+        statusCode: 403,
+        error: 'Forbidden',
+        message: expect.stringMatching(/read-only/),
+      });
+      await signWith(readWrite, { key, operation: 'upload' }).expect(201);
+    });
+
+    it('should refuse a request without a known key', async () => {
+      await signWith(undefined, { key: randomKey(), operation: 'download' }).expect(401);
+      await signWith('unknown-'.padEnd(32, 'z'), { key: randomKey(), operation: 'download' }).expect(401);
+    });
+  });
+});

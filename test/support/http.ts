@@ -1,0 +1,151 @@
+import { once } from 'node:events';
+import { type Agent, type IncomingHttpHeaders, request } from 'node:http';
+import { connect } from 'node:net';
+
+export interface HttpResult {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  /** False when the connection broke before the whole body arrived. */
+  complete: boolean;
+}
+
+export interface SendOptions {
+  method?: string;
+  headers?: Record<string, string | number>;
+  /** Written in order, without copying. */
+  body?: Buffer | Buffer[];
+  agent?: Agent;
+  /** The whole exchange must end within this, or the promise rejects (a hung request fails the test). */
+  timeoutMs?: number;
+}
+
+/** One HTTP request with node:http; a body cut short resolves with `complete: false` instead of throwing. */
+export function send(url: string, options: SendOptions = {}): Promise<HttpResult> {
+  const { method = 'GET', headers = {}, body, agent, timeoutMs = 30_000 } = options;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      req.destroy();
+      reject(new Error(`${method} ${url}: no complete answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const req = request(url, { method, headers, agent: agent ?? false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('error', () => undefined);
+      res.on('close', () => {
+        clearTimeout(timer);
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: Buffer.concat(chunks),
+          complete: res.complete,
+        });
+      });
+    });
+    req.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    const parts = body === undefined ? [] : Array.isArray(body) ? body : [body];
+    void (async () => {
+      for (const part of parts) {
+        if (!req.write(part)) {
+          await Promise.race([once(req, 'drain'), once(req, 'close')]);
+        }
+        if (req.destroyed) {
+          return;
+        }
+      }
+      req.end();
+    })();
+  });
+}
+
+/** The pieces of a multipart/form-data body: text fields first, then one file part per entry of `files`. */
+export function multipartBody(
+  fields: Record<string, string>,
+  files: { name: string; fileName: string; contentType?: string; data: Buffer }[],
+  boundary = `----fault${Math.random().toString(16).slice(2)}`,
+): { contentType: string; parts: Buffer[]; length: number } {
+  const parts: Buffer[] = [];
+  for (const [name, value] of Object.entries(fields)) {
+    parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`));
+  }
+  for (const file of files) {
+    parts.push(
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="${file.name}"; filename="${file.fileName}"\r\n` +
+          `Content-Type: ${file.contentType ?? 'application/octet-stream'}\r\n\r\n`,
+      ),
+      file.data,
+      Buffer.from('\r\n'),
+    );
+  }
+  parts.push(Buffer.from(`--${boundary}--\r\n`));
+  return {
+    contentType: `multipart/form-data; boundary=${boundary}`,
+    parts,
+    length: parts.reduce((n, p) => n + p.length, 0),
+  };
+}
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  /** Decoded as UTF-8. */
+  body: string;
+  /** Everything the server sent, decoded as latin1. */
+  raw: string;
+}
+
+/**
+ * Sends bytes exactly as given on a fresh TCP connection (for requests node:http refuses to build) and reads until
+ * the server closes. The request should say `Connection: close`.
+ */
+export async function rawRequest(port: number, request: string | Buffer, timeoutMs = 15_000): Promise<RawResponse> {
+  const socket = connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.write(request);
+  const timer = setTimeout(() => socket.destroy(), timeoutMs);
+  // Not `once()`: it rejects on 'error', and a reset after the answer arrived still leaves the answer to read.
+  await new Promise((resolve) => socket.once('close', resolve));
+  clearTimeout(timer);
+  const received = Buffer.concat(chunks);
+  const all = received.toString('latin1');
+  // Skip interim answers (100 Continue) to reach the final one.
+  const skipped = /^(HTTP\/1\.[01] 1\d\d[^\r]*\r\n(?:[^\r]+\r\n)*\r\n)*/.exec(all)![0].length;
+  const raw = all.slice(skipped);
+  const end = raw.indexOf('\r\n\r\n');
+  const [statusLine = '', ...lines] = raw.slice(0, end === -1 ? raw.length : end).split('\r\n');
+  const headers: Record<string, string> = {};
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  return {
+    status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0),
+    headers,
+    body: end === -1 ? '' : received.subarray(skipped + end + 4).toString('utf8'),
+    raw: all,
+  };
+}
+
+/** A 4xx answer in the service's one error shape: JSON `{statusCode, error, message}`. */
+export function expectJsonError(
+  res: { status: number; headers: Record<string, unknown>; body: unknown },
+  status?: number,
+) {
+  if (status !== undefined) {
+    expect(res.status).toBe(status);
+  }
+  expect(res.status).toBeGreaterThanOrEqual(400);
+  expect(res.status).toBeLessThan(500);
+  expect(String(res.headers['content-type'])).toMatch(/^application\/json/);
+  expect(JSON.parse(String(res.body))).toEqual({
+    statusCode: res.status,
+    error: expect.any(String),
+    message: expect.any(String),
+  });
+}
