@@ -1,8 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { createServer } from 'node:net';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface ServiceOptions {
@@ -10,7 +12,7 @@ export interface ServiceOptions {
   readonly name: string;
   /** The compiled entry point, e.g. `dist/main.js`. */
   readonly mainJs: string;
-  /** Working directory: a scratch folder, so no developer `.env` is picked up. */
+  /** Working directory (a scratch folder, so no developer `.env` is picked up); the service's log goes there. */
   readonly cwd: string;
   readonly s3Endpoint: string;
   readonly bucket: string;
@@ -68,16 +70,21 @@ export async function startService(options: ServiceOptions): Promise<ServiceProc
     ...options.env,
   };
   const args = [...(options.inspect ? ['--inspect=127.0.0.1:0'] : []), ...options.nodeOptions, options.mainJs];
-  const child = spawn(process.execPath, args, { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The log goes to a file, as a log daemon would take it: a pipe the busy load generator drains late would
+  // slow the service down (its logger writes synchronously) and skew what is measured.
+  const logFile = path.join(options.cwd, `${options.name}-${port}.log`);
+  const log = openSync(logFile, 'a');
+  const child = spawn(process.execPath, args, { cwd: options.cwd, env, stdio: ['ignore', log, log] });
+  closeSync(log);
   running.add(child);
-  let output = '';
-  let inspectorUrl: string | undefined;
-  const collect = (chunk: Buffer) => {
-    output = (output + chunk.toString('utf8')).slice(-8000);
-    inspectorUrl ??= /Debugger listening on (ws:\/\/\S+)/.exec(output)?.[1];
+  const output = (): string => {
+    try {
+      return readFileSync(logFile, 'utf8').slice(-8000);
+    } catch {
+      return '';
+    }
   };
-  child.stdout.on('data', collect);
-  child.stderr.on('data', collect);
+  let inspectorUrl: string | undefined;
   let exit: string | undefined;
   const exited = once(child, 'exit').then(([code, signal]) => {
     running.delete(child);
@@ -92,10 +99,10 @@ export async function startService(options: ServiceOptions): Promise<ServiceProc
     get inspectorUrl() {
       return inspectorUrl;
     },
-    output: () => output,
+    output,
     assertAlive() {
       if (exit) {
-        throw new Error(`the ${options.name} process ${exit}:\n${output}`);
+        throw new Error(`the ${options.name} process ${exit}:\n${output()}`);
       }
     },
     stop: () => stopChild(child, exited),
@@ -103,10 +110,11 @@ export async function startService(options: ServiceOptions): Promise<ServiceProc
   // Ready when it answers an authenticated request with 200 (anything else on that port is not our service).
   const deadline = Date.now() + 30_000;
   while (!(await answers(service)) || (options.inspect && !inspectorUrl)) {
+    inspectorUrl ??= /Debugger listening on (ws:\/\/\S+)/.exec(output())?.[1];
     service.assertAlive();
     if (Date.now() > deadline) {
       await service.stop();
-      throw new Error(`the ${options.name} process did not answer within 30 s:\n${output}`);
+      throw new Error(`the ${options.name} process did not answer within 30 s:\n${output()}`);
     }
     await sleep(50);
   }
