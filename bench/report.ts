@@ -150,7 +150,7 @@ export function renderTables(
       ]);
     }
   }
-  const sections = [markdownTable(header, rows)];
+  const sections = rows.length > 0 ? [markdownTable(header, rows)] : [];
   if (memory.length > 0) {
     const sizes = [...new Set(memory.map((row) => row.sizeMiB))];
     const cell = (operation: MemoryRow['operation'], size: number, pick: (row: MemoryRow) => number) => {
