@@ -101,7 +101,7 @@ export function toAppConfig(env: Environment): AppConfig {
     uploads: {
       maxBytes: env.MAX_UPLOAD_BYTES ?? 5 * 1024 ** 3,
       partSize: env.UPLOAD_PART_SIZE ?? 8 * 1024 * 1024,
-      queueSize: env.UPLOAD_QUEUE_SIZE ?? 4,
+      queueSize: env.UPLOAD_QUEUE_SIZE ?? 2,
     },
     signedUrlTtlSeconds: env.SIGNED_URL_TTL_SECONDS ?? 900,
     allowedHosts: list(env.ALLOWED_HOSTS).map((h) => h.toLowerCase()),

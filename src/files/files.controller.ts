@@ -120,6 +120,7 @@ export class FilesController {
         contentType: req.headers['content-type'] || 'application/octet-stream',
         ifNoneMatch: ifNoneMatch !== undefined,
         maxBytes: this.config.uploads.maxBytes,
+        reportCreated: true,
       }),
     );
     res.status(result.created ? HttpStatus.CREATED : HttpStatus.OK);

@@ -49,11 +49,13 @@ export interface UploadInput {
   readonly ifNoneMatch?: boolean;
   /** Bytes allowed; more aborts the upload with `TooLarge`. */
   readonly maxBytes: number;
+  /** Tell whether the key was new (`created`), which costs a HEAD request before the upload. */
+  readonly reportCreated?: boolean;
 }
 
 export interface UploadResult extends Omit<ObjectInfo, 'lastModified'> {
-  /** False when an existing object was replaced. */
-  readonly created: boolean;
+  /** False when an existing object was replaced; undefined unless `reportCreated` or `ifNoneMatch` was asked. */
+  readonly created?: boolean;
 }
 
 export interface ReadConditions {
@@ -106,7 +108,7 @@ export class StorageService implements OnApplicationShutdown {
    * @throws StorageError TooLarge | PreconditionFailed | Aborted | Unavailable | Timeout | AccessDenied | BadGateway
    */
   async upload(input: UploadInput): Promise<UploadResult> {
-    const existing = await this.exists(input.key);
+    const existing = input.ifNoneMatch || input.reportCreated ? await this.exists(input.key) : undefined;
     if (existing && input.ifNoneMatch) {
       throw new StorageError('PreconditionFailed', 'an object with this key already exists');
     }
@@ -136,13 +138,19 @@ export class StorageService implements OnApplicationShutdown {
         size: counter.bytes,
         contentType: input.contentType,
         etag: result.ETag ?? '',
-        created: !existing,
+        created: existing === undefined ? undefined : !existing,
       };
     } catch (error) {
       // S3 may have carried out a write whose answer was lost; the SDK's retry then fails (NoSuchUpload, 412...).
       const etag = counter.failure ? undefined : await this.writtenBy(input.key, marker);
       if (etag !== undefined) {
-        return { key: input.key, size: counter.bytes, contentType: input.contentType, etag, created: !existing };
+        return {
+          key: input.key,
+          size: counter.bytes,
+          contentType: input.contentType,
+          etag,
+          created: existing === undefined ? undefined : !existing,
+        };
       }
       throw toStorageError(counter.failure ?? error, input.key);
     }

@@ -1,0 +1,68 @@
+import { Readable } from 'node:stream';
+import { toAppConfig } from '../src/config/app-config.js';
+import { validateEnvironment } from '../src/config/environment.js';
+import { StorageService } from '../src/storage/storage.service.js';
+import { randomKey, s3Env } from './support/app.js';
+import { startS3Server, type TestS3Server } from './support/s3-server.js';
+
+/** Which S3 calls an upload costs: every extra request is paid by S3 on the hot path of small uploads. */
+describe(StorageService.name, () => {
+  let s3: TestS3Server;
+  let storage: StorageService;
+  let calls: string[];
+
+  beforeAll(async () => {
+    s3 = await startS3Server();
+    s3.s3.middlewareStack.add(
+      (next, context) => (args) => {
+        calls.push(context.commandName ?? '?');
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const config = toAppConfig(validateEnvironment(s3Env(s3.endpoint, s3.bucket)));
+    // The signing client only presigns URLs, which these uploads never do.
+    storage = new StorageService(s3.s3, { bucket: s3.bucket, forcePathStyle: true }, config, s3.s3);
+  });
+
+  beforeEach(() => {
+    calls = [];
+  });
+
+  afterAll(async () => {
+    await s3?.stop();
+  });
+
+  const upload = (key: string, options: { reportCreated?: boolean; ifNoneMatch?: boolean } = {}) =>
+    storage.upload({
+      key,
+      body: Readable.from([Buffer.from('four kibibytes would do as well')]),
+      contentType: 'text/plain',
+      maxBytes: 1024,
+      ...options,
+    });
+
+  it('should upload a small body with one PutObject when nobody needs to know whether the key existed', async () => {
+    const result = await upload(randomKey());
+
+    expect(calls).toEqual(['PutObjectCommand']);
+    expect(result.created).toBeUndefined();
+  });
+
+  it('should ask S3 whether the key exists first when the caller needs created or replaced', async () => {
+    const key = randomKey();
+
+    expect((await upload(key, { reportCreated: true })).created).toBe(true);
+    expect((await upload(key, { reportCreated: true })).created).toBe(false);
+    expect(calls).toEqual(['HeadObjectCommand', 'PutObjectCommand', 'HeadObjectCommand', 'PutObjectCommand']);
+  });
+
+  it('should check the key before sending the body when overwrites are refused', async () => {
+    const key = randomKey();
+    await upload(key);
+    calls = [];
+
+    await expect(upload(key, { ifNoneMatch: true })).rejects.toMatchObject({ code: 'PreconditionFailed' });
+    expect(calls).toEqual(['HeadObjectCommand']);
+  });
+});
