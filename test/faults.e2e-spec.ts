@@ -2,13 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { encodeKey, randomKey, s3Env, sha256, startApp } from './support/app.js';
-import { FaultProxy } from './support/fault-proxy.js';
+import { FaultProxy, type FaultMode } from './support/fault-proxy.js';
 import { multipartBody, send, type HttpResult } from './support/http.js';
 import { listMultipartUploads, startS3Server, type TestS3Server } from './support/s3-server.js';
 
 const MiB = 1024 * 1024;
 const REQUEST_TIMEOUT_MS = 1500;
 const MAX_ATTEMPTS = 3;
+/** The storage health check's result cache (5 s) plus its own time limit (2 s), with a margin. */
+const HEALTH_RECOVERY_MS = 9000;
 
 async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
   const until = Date.now() + timeoutMs;
@@ -94,6 +96,18 @@ describe('Faults between the service and S3 (e2e)', () => {
     expect(sha256(back.body)).toBe(sha256(data));
   }
 
+  /** `/health/` says the truth while S3 fails: 503, storage down (never a 500). */
+  async function expectHealthDown(): Promise<void> {
+    const res = await send(`${url}/health/`);
+    expect(res.status).toBe(503);
+    expect(JSON.parse(res.body.toString())).toMatchObject({ status: 'error', error: { storage: { status: 'down' } } });
+  }
+
+  /** ...and, once S3 answers again, recovers to 200 when its cached result expires. */
+  async function expectHealthRecovers(): Promise<void> {
+    await eventually(async () => (await send(`${url}/health/`)).status === 200, HEALTH_RECOVERY_MS);
+  }
+
   function expectJsonError(res: HttpResult, status: number): void {
     expect(res.status).toBe(status);
     expect(res.headers['content-type']).toMatch(/^application\/json/);
@@ -102,11 +116,19 @@ describe('Faults between the service and S3 (e2e)', () => {
   }
 
   describe('S3 unreachable', () => {
-    it.each(['refuse', 'reset'] as const)(
+    // `checkHealth`: the health check's 5 s result cache makes each check cost that long, so one case per kind.
+    it.each<[string, FaultMode, boolean]>([
+      ['are refused', { kind: 'refuse' }, true],
+      ['are reset', { kind: 'reset' }, false],
+      ['are cut before any answer', { kind: 'cut', direction: 'downstream', afterBytes: 0 }, true],
+    ])(
       'should answer 503 with Retry-After without waiting for a timeout when connections %s, then recover',
-      async (kind) => {
+      async (_name, mode, checkHealth) => {
         const { key } = await seed(1000);
-        await proxy.setMode({ kind });
+        await proxy.setMode(mode);
+        if (checkHealth) {
+          await expectHealthDown();
+        }
         for (const request of [() => get(key), () => put(randomKey(), randomBytes(1000)), () => send(`${url}/files`)]) {
           const started = Date.now();
           const res = await request();
@@ -117,6 +139,9 @@ describe('Faults between the service and S3 (e2e)', () => {
         }
         await proxy.setMode({ kind: 'pass' });
         await expectServing();
+        if (checkHealth) {
+          await expectHealthRecovers();
+        }
       },
     );
   });
@@ -129,6 +154,7 @@ describe('Faults between the service and S3 (e2e)', () => {
         get(key),
         put(randomKey(), randomBytes(1000)),
         send(`${url}/files`),
+        expectHealthDown(),
       ]);
       for (const res of [download, upload, list]) {
         expectJsonError(res, 504);
@@ -137,6 +163,7 @@ describe('Faults between the service and S3 (e2e)', () => {
       await eventually(() => proxy.openConnections === 0, 1000);
       await proxy.setMode({ kind: 'pass' });
       await expectServing();
+      await expectHealthRecovers();
     });
 
     it('should break a download whose S3 body stalls, and free its socket', async () => {
@@ -182,6 +209,7 @@ describe('Faults between the service and S3 (e2e)', () => {
         expect(await listMultipartUploads(s3.s3, s3.bucket, key)).toEqual([]);
         expect(await stored(key)).toBe(false);
         await expectServing();
+        expect((await send(`${url}/health/`)).status).toBe(200);
       },
     );
 
@@ -274,17 +302,26 @@ describe('Faults between the service and S3 (e2e)', () => {
     });
 
     it.each([
-      [503, 'SlowDown', 503],
-      [500, 'InternalError', 502],
-    ] as const)('should answer %d %s that outlasts the retries as %d, then recover', async (status, code, expected) => {
-      const { key } = await seed(1000);
-      await proxy.setMode({ kind: 'error', status, code, times: 1000 });
-      expectJsonError(await get(key), expected);
-      const uploadKey = randomKey();
-      expectJsonError(await put(uploadKey, randomBytes(1000)), expected);
-      await proxy.setMode({ kind: 'pass' });
-      expect(await stored(uploadKey)).toBe(false);
-      await expectServing();
-    });
+      [503, 'SlowDown', 503, true],
+      [500, 'InternalError', 502, false],
+    ] as const)(
+      'should answer %d %s that outlasts the retries as %d, then recover',
+      async (status, code, expected, checkHealth) => {
+        const { key } = await seed(1000);
+        await proxy.setMode({ kind: 'error', status, code, times: 1000 });
+        if (checkHealth) {
+          await expectHealthDown();
+        }
+        expectJsonError(await get(key), expected);
+        const uploadKey = randomKey();
+        expectJsonError(await put(uploadKey, randomBytes(1000)), expected);
+        await proxy.setMode({ kind: 'pass' });
+        expect(await stored(uploadKey)).toBe(false);
+        await expectServing();
+        if (checkHealth) {
+          await expectHealthRecovers();
+        }
+      },
+    );
   });
 });

@@ -5,6 +5,7 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  type HeadObjectCommandOutput,
   ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
@@ -162,26 +163,8 @@ export class StorageService implements OnApplicationShutdown {
    */
   async openStream(key: string, conditions: ReadConditions = {}): Promise<ObjectStream> {
     try {
-      const out = await this.client.send(
-        new GetObjectCommand({
-          Bucket: this.bucket,
-          Key: this.prefix + key,
-          Range: conditions.range,
-          IfNoneMatch: conditions.ifNoneMatch,
-          IfModifiedSince: conditions.ifModifiedSince,
-        }),
-      );
-      const contentLength = out.ContentLength ?? 0;
-      return {
-        key,
-        body: out.Body as Readable,
-        contentLength,
-        contentRange: out.ContentRange,
-        size: totalSize(out.ContentRange) ?? contentLength,
-        contentType: out.ContentType ?? 'application/octet-stream',
-        etag: out.ETag ?? '',
-        lastModified: out.LastModified ?? new Date(0),
-      };
+      const out = await this.client.send(new GetObjectCommand(this.readParams(key, conditions)));
+      return { ...objectMetadata(key, out), body: out.Body as Readable };
     } catch (error) {
       throw await this.withSize(toStorageError(error, key), key);
     }
@@ -193,25 +176,8 @@ export class StorageService implements OnApplicationShutdown {
    */
   async head(key: string, conditions: ReadConditions = {}): Promise<Omit<ObjectStream, 'body'>> {
     try {
-      const out = await this.client.send(
-        new HeadObjectCommand({
-          Bucket: this.bucket,
-          Key: this.prefix + key,
-          Range: conditions.range,
-          IfNoneMatch: conditions.ifNoneMatch,
-          IfModifiedSince: conditions.ifModifiedSince,
-        }),
-      );
-      const contentLength = out.ContentLength ?? 0;
-      return {
-        key,
-        contentLength,
-        contentRange: out.ContentRange,
-        size: totalSize(out.ContentRange) ?? contentLength,
-        contentType: out.ContentType ?? 'application/octet-stream',
-        etag: out.ETag ?? '',
-        lastModified: out.LastModified ?? new Date(0),
-      };
+      const out = await this.client.send(new HeadObjectCommand(this.readParams(key, conditions)));
+      return objectMetadata(key, out);
     } catch (error) {
       throw await this.withSize(toStorageError(error, key), key);
     }
@@ -333,6 +299,16 @@ export class StorageService implements OnApplicationShutdown {
     }
   }
 
+  private readParams(key: string, conditions: ReadConditions) {
+    return {
+      Bucket: this.bucket,
+      Key: this.prefix + key,
+      Range: conditions.range,
+      IfNoneMatch: conditions.ifNoneMatch,
+      IfModifiedSince: conditions.ifModifiedSince,
+    };
+  }
+
   onApplicationShutdown(): void {
     // Closes the keep-alive sockets so the process can exit promptly.
     this.client.destroy();
@@ -370,6 +346,20 @@ export class StorageService implements OnApplicationShutdown {
     const info = await this.head(key).catch(() => undefined);
     return new StorageError('RangeNotSatisfiable', error.message, { cause: error.cause, objectSize: info?.size });
   }
+}
+
+/** The metadata GetObject and HeadObject both answer. */
+function objectMetadata(key: string, out: HeadObjectCommandOutput): Omit<ObjectStream, 'body'> {
+  const contentLength = out.ContentLength ?? 0;
+  return {
+    key,
+    contentLength,
+    contentRange: out.ContentRange,
+    size: totalSize(out.ContentRange) ?? contentLength,
+    contentType: out.ContentType ?? 'application/octet-stream',
+    etag: out.ETag ?? '',
+    lastModified: out.LastModified ?? new Date(0),
+  };
 }
 
 const totalSize = (contentRange: string | undefined): number | undefined => {

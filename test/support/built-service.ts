@@ -108,9 +108,12 @@ export async function startServiceProcess(
   });
   const exited = once(child, 'exit').catch(() => undefined);
   let output = '';
+  // Kept apart: a long run's logs push the inspector's first line out of the bounded `output`.
+  let inspectorUrl: string | undefined;
   let onOutput = (): void => undefined;
   const collect = (chunk: Buffer): void => {
     output = (output + chunk.toString()).slice(-200_000);
+    inspectorUrl ??= /ws:\/\/127\.0\.0\.1:\d+\/[\w-]+/.exec(output)?.[0];
     onOutput();
   };
   child.stdout!.on('data', collect);
@@ -162,11 +165,10 @@ export async function startServiceProcess(
       return (await readdir(`/proc/${pid}/fd`)).length;
     },
     async collectGarbage() {
-      const inspector = /ws:\/\/127\.0\.0\.1:\d+\/[\w-]+/.exec(output)?.[0];
-      if (!inspector) {
+      if (!inspectorUrl) {
         throw new Error('start the service with { inspect: true } to collect garbage');
       }
-      return inspectorCall(inspector);
+      return inspectorCall(inspectorUrl);
     },
     stop,
   };

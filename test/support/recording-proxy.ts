@@ -13,6 +13,8 @@ export interface RecordedRequest {
 export interface RecordingProxy {
   endpoint: string;
   requests: RecordedRequest[];
+  /** Requests received whose answer has not ended yet. */
+  readonly inFlight: number;
   close(): Promise<void>;
 }
 
@@ -27,7 +29,10 @@ export async function startRecordingProxy(
 ): Promise<RecordingProxy> {
   const upstream = new URL(target);
   const requests: RecordedRequest[] = [];
+  let inFlight = 0;
   const server = createServer((req, res) => {
+    inFlight++;
+    res.once('close', () => inFlight--);
     const authorization = req.headers.authorization ?? '';
     requests.push({
       method: req.method ?? '',
@@ -55,6 +60,9 @@ export async function startRecordingProxy(
   return {
     endpoint: `http://127.0.0.1:${port}`,
     requests,
+    get inFlight() {
+      return inFlight;
+    },
     async close() {
       server.closeAllConnections();
       server.close();

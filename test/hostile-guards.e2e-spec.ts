@@ -1,0 +1,269 @@
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { s3Env, startApp } from './support/app.js';
+import { expectJsonError, rawRequest, send, type RawResponse } from './support/http.js';
+import { startS3Server, type TestS3Server } from './support/s3-server.js';
+
+const KEY = 'rw-guard-key.0123456789~abcdef';
+const READ_ONLY_KEY = 'ro-guard-key.0123456789~abcdef';
+const ORIGIN = 'https://app.example.com';
+/** The load balancer's public address: never a Host the service should accept. */
+const BALANCER_IP = '52.95.110.1';
+
+/** The Host check, API keys and CORS under attack: every refusal a 4xx JSON error, and the service keeps serving. */
+describe('Hostile input against the Host check, API keys and CORS (e2e)', () => {
+  let s3: TestS3Server;
+  let app: NestExpressApplication;
+  let port: number;
+  let url: string;
+  let proxied: { app: NestExpressApplication; url: string };
+  let untrusted: { app: NestExpressApplication; url: string };
+
+  beforeAll(async () => {
+    s3 = await startS3Server();
+    const env = s3Env(s3.endpoint, s3.bucket, {
+      ALLOWED_HOSTS: 'files.example.com,127.0.0.1',
+      API_KEYS: KEY,
+      API_KEYS_READONLY: READ_ONLY_KEY,
+      CORS_ORIGINS: ORIGIN,
+    });
+    ({ app, url } = await startApp(env));
+    port = Number(new URL(url).port);
+    proxied = await startApp({ ...env, TRUST_PROXY: 'loopback' });
+    untrusted = await startApp({ ...env, TRUST_PROXY: '10.0.0.0/8' });
+  });
+
+  afterEach(async () => {
+    const res = await send(`${url}/files?limit=1`, { headers: { Authorization: `Bearer ${KEY}` } });
+    expect(res.status).toBe(200);
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await proxied?.app.close();
+    await untrusted?.app.close();
+    await s3?.stop();
+  });
+
+  /** A request written byte for byte (header values node:http would refuse to send). */
+  const raw = (target: string, headerLines: string, toPort = port): Promise<RawResponse> =>
+    rawRequest(toPort, Buffer.from(`GET ${target} HTTP/1.1\r\n${headerLines}Connection: close\r\n\r\n`, 'latin1'));
+  const withKey = `Authorization: Bearer ${KEY}\r\n`;
+
+  describe('Host', () => {
+    it.each([
+      ['an unlisted name', 'evil.example'],
+      ['localhost', 'localhost'],
+      ['a look-alike suffix', 'files.example.com.evil.example'],
+      ['a look-alike prefix', 'evilfiles.example.com'],
+      ["the load balancer's public IP", BALANCER_IP],
+      ["the load balancer's public IP with a port", `${BALANCER_IP}:80`],
+      ['userinfo', 'user@files.example.com'],
+      ['userinfo pointing elsewhere', 'files.example.com@evil.example'],
+      ['userinfo with a password', 'user:secret@127.0.0.1'],
+      ['a path', 'files.example.com/evil'],
+      ['a path to the allowed name', 'evil.example/files.example.com'],
+      ['a query', 'files.example.com?x=1'],
+      ['a fragment', 'files.example.com#x'],
+      ['a space inside', 'files.example.com evil.example'],
+      ['a tab inside', 'files.example.com\tevil.example'],
+      ['an empty port', 'files.example.com:'],
+      ['a named port', 'files.example.com:http'],
+      ['a negative port', 'files.example.com:-1'],
+      ['two ports', 'files.example.com:80:80'],
+      ['an IPv6 loopback', '[::1]'],
+      ['an IPv4-mapped IPv6 loopback', '[::ffff:127.0.0.1]'],
+      ['a bare IPv6 literal', '::1'],
+      ['an unclosed IPv6 literal', '[::1'],
+      ['an IPv6 zone id', '[fe80::1%25eth0]'],
+      ['an encoded CR/LF injection', 'files.example.com%0d%0aX-Injected:%201'],
+      ['a comma list', 'evil.example, files.example.com'],
+      ['a non-ASCII name', 'f\u00efles.example.com'],
+      ['an encoded name', 'files%2eexample.com'],
+      ['a 4 KB name', `${'a'.repeat(4000)}.example.com`],
+      ['an empty value', ''],
+    ])('should refuse %s (Host: %j) with a 400 JSON error, before the API key', async (_name, host) => {
+      for (const auth of ['', withKey]) {
+        const res = await raw('/files', `Host: ${host}\r\n${auth}`);
+        expectJsonError(res, 400);
+        expect(res.raw).not.toMatch(/\r\nX-Injected/i);
+      }
+    });
+
+    it.each([
+      ['a bare CR', 'files.example.com\rX-Injected: 1'],
+      ['a NUL byte', 'files.example.com\u0000.evil.example'],
+      ['a bare LF', 'evil.example\nX-Injected: 1'],
+    ])('should refuse a Host with %s as a malformed request', async (_name, host) => {
+      const res = await raw('/files', `Host: ${host}\r\n${withKey}`);
+      expectJsonError(res, 400);
+      expect(res.raw).not.toMatch(/\r\nX-Injected/i);
+    });
+
+    it.each([
+      ['the allowed name', 'files.example.com'],
+      ['its upper case and port', 'FILES.Example.COM:8443'],
+      ['its trailing dot', 'files.example.com.'],
+      ['the listed IP', '127.0.0.1'],
+    ])('should accept %s', async (_name, host) => {
+      expect((await raw('/files?limit=1', `Host: ${host}\r\n${withKey}`)).status).toBe(200);
+    });
+
+    it('should use the first of two Host headers, so an unlisted one first is refused', async () => {
+      expectJsonError(await raw('/files', `Host: evil.example\r\nHost: files.example.com\r\n${withKey}`), 400);
+    });
+
+    it('should check the Host header, not the authority of an absolute request target', async () => {
+      expectJsonError(await raw('http://files.example.com/files', `Host: evil.example\r\n${withKey}`), 400);
+    });
+
+    describe('X-Forwarded-Host', () => {
+      const forwarded = (toUrl: string, host: string, forwardedHost: string) =>
+        raw('/files?limit=1', `Host: ${host}\r\nX-Forwarded-Host: ${forwardedHost}\r\n${withKey}`, portOf(toUrl));
+      const portOf = (u: string) => Number(new URL(u).port);
+
+      it('should ignore it without TRUST_PROXY, both ways', async () => {
+        expect((await forwarded(url, 'files.example.com', 'evil.example')).status).toBe(200);
+        expectJsonError(await forwarded(url, 'evil.example', 'files.example.com'), 400);
+      });
+
+      it('should ignore it when TRUST_PROXY does not trust the peer', async () => {
+        expect((await forwarded(untrusted.url, 'files.example.com', 'evil.example')).status).toBe(200);
+        expectJsonError(await forwarded(untrusted.url, 'evil.example', 'files.example.com'), 400);
+      });
+
+      it.each([
+        ['an unlisted name', 'evil.example'],
+        ["the load balancer's public IP", BALANCER_IP],
+        ['userinfo', 'files.example.com@evil.example'],
+        ['an unlisted name first in a list', 'evil.example, files.example.com'],
+        ['a path', 'files.example.com/x'],
+      ])('should check it instead of Host behind a trusted proxy, refusing %s', async (_name, forwardedHost) => {
+        expectJsonError(await forwarded(proxied.url, 'files.example.com', forwardedHost), 400);
+      });
+
+      it('should accept an allowed name behind a trusted proxy whatever the Host', async () => {
+        expect((await forwarded(proxied.url, '10.0.0.5', 'files.example.com')).status).toBe(200);
+      });
+    });
+  });
+
+  describe('Authorization', () => {
+    const flip = (key: string, at: number) =>
+      key.slice(0, at) + String.fromCharCode(key.charCodeAt(at) ^ 1) + key.slice(at + 1);
+
+    it.each([
+      ['no header', undefined, 'invalid_request'],
+      ['an empty header', '', 'invalid_request'],
+      ['Basic credentials', `Basic ${Buffer.from(`x:${KEY}`).toString('base64')}`, 'invalid_request'],
+      ['the key with no scheme', KEY, 'invalid_request'],
+      ['another scheme', `Token ${KEY}`, 'invalid_request'],
+      ['an empty bearer', 'Bearer', 'invalid_request'],
+      ['an empty bearer with a space', 'Bearer ', 'invalid_request'],
+      ['a tab after the scheme', `Bearer\t${KEY}`, 'invalid_request'],
+      ['two keys', `Bearer ${KEY} ${KEY}`, 'invalid_request'],
+      ['a space inside the key', `Bearer ${KEY.slice(0, 8)} ${KEY.slice(8)}`, 'invalid_request'],
+      ['the first character changed', `Bearer ${flip(KEY, 0)}`, 'invalid_token'],
+      ['a middle character changed', `Bearer ${flip(KEY, 12)}`, 'invalid_token'],
+      ['the last character changed', `Bearer ${flip(KEY, KEY.length - 1)}`, 'invalid_token'],
+      ['the key cut short', `Bearer ${KEY.slice(0, -1)}`, 'invalid_token'],
+      ['one character more', `Bearer ${KEY}x`, 'invalid_token'],
+      ['the key in upper case', `Bearer ${KEY.toUpperCase()}`, 'invalid_token'],
+      ['the key twice over', `Bearer ${KEY}${KEY}`, 'invalid_token'],
+      ['an 8 KB key', `Bearer ${'k'.repeat(8000)}`, 'invalid_token'],
+      ['a non-ASCII key', `Bearer ${KEY}\u00e9`, 'invalid_token'],
+      ['the read-only key changed', `Bearer ${flip(READ_ONLY_KEY, 3)}`, 'invalid_token'],
+    ])('should answer %s with 401 and a Bearer challenge, reading and writing nothing', async (_name, auth, error) => {
+      const key = `guarded/${Math.random().toString(16).slice(2)}.txt`;
+      const headers = auth === undefined ? '' : `Authorization: ${auth}\r\n`;
+      for (const method of ['GET', 'PUT', 'DELETE']) {
+        const body = method === 'PUT' ? 'data' : '';
+        const res = await rawRequest(
+          port,
+          Buffer.from(
+            `${method} /files/${key} HTTP/1.1\r\nHost: 127.0.0.1\r\n${headers}Content-Length: ${body.length}\r\n` +
+              `Connection: close\r\n\r\n${body}`,
+            'latin1',
+          ),
+        );
+        expectJsonError(res, 401);
+        expect(res.headers['www-authenticate']).toBe(`Bearer error="${error}"`);
+        expect(res.raw).not.toContain(KEY.slice(4));
+      }
+      await expect(s3.s3.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }))).rejects.toThrow();
+    });
+
+    it('should answer a key too long for the header limit with a 431 JSON error', async () => {
+      expectJsonError(await raw('/files', `Host: 127.0.0.1\r\nAuthorization: Bearer ${'k'.repeat(64_000)}\r\n`), 431);
+    });
+
+    it.each([
+      ['a lower-case scheme', `bearer ${KEY}`],
+      ['spaces after the scheme', `Bearer   ${KEY}`],
+      ['a trailing space', `Bearer ${KEY} `],
+    ])('should accept the key with %s (RFC 6750 / 9110 leeway)', async (_name, auth) => {
+      expect((await raw('/files?limit=1', `Host: 127.0.0.1\r\nAuthorization: ${auth}\r\n`)).status).toBe(200);
+    });
+
+    it.each(['PUT', 'POST', 'DELETE'])('should answer a read-only key on %s with 403 and write nothing', async (m) => {
+      const key = `guarded/${Math.random().toString(16).slice(2)}.txt`;
+      const target = m === 'POST' ? `${url}/files?key=${key}` : `${url}/files/${key}`;
+      const res = await send(target, {
+        method: m,
+        headers: { Authorization: `Bearer ${READ_ONLY_KEY}`, 'Content-Type': 'text/plain' },
+        ...(m !== 'DELETE' && { body: Buffer.from('data') }),
+      });
+      expectJsonError(res, 403);
+      await expect(s3.s3.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }))).rejects.toThrow();
+      const read = await send(`${url}/files?limit=1`, { headers: { Authorization: `Bearer ${READ_ONLY_KEY}` } });
+      expect(read.status).toBe(200);
+    });
+  });
+
+  describe('CORS', () => {
+    const preflight = (origin: string) =>
+      send(`${url}/files/a.txt`, {
+        method: 'OPTIONS',
+        headers: {
+          Origin: origin,
+          'Access-Control-Request-Method': 'PUT',
+          'Access-Control-Request-Headers': 'authorization,content-type',
+        },
+      });
+    const fromOrigin = (origin: string, auth = true) =>
+      send(`${url}/files?limit=1`, { headers: { Origin: origin, ...(auth && { Authorization: `Bearer ${KEY}` }) } });
+
+    it.each([
+      'https://evil.example',
+      'null',
+      'https://app.example.com.evil.test',
+      'https://evilapp.example.com',
+      'http://app.example.com',
+      'https://app.example.com:8443',
+      'https://APP.example.com',
+      'https://app.example.com/',
+      `${ORIGIN}, https://evil.example`,
+      `https://evil.example ${ORIGIN}`,
+    ])('should never send Access-Control-Allow-Origin to %j, preflight or not, key or not', async (origin) => {
+      const answers = [await preflight(origin), await fromOrigin(origin), await fromOrigin(origin, false)];
+      expect(answers.map((res) => res.status)).toEqual([204, 200, 401]);
+      for (const res of answers) {
+        expect(res.headers['access-control-allow-origin']).toBeUndefined();
+        expect(res.headers['access-control-allow-credentials']).toBeUndefined();
+      }
+    });
+
+    it('should allow the listed origin, exposing ETag, on preflights, answers and refusals', async () => {
+      const pre = await preflight(ORIGIN);
+      expect(pre.status).toBe(204);
+      expect(pre.headers['access-control-allow-origin']).toBe(ORIGIN);
+      expect(String(pre.headers['access-control-allow-methods'])).toMatch(/\bPUT\b/);
+      expect(String(pre.headers['access-control-allow-headers'])).toMatch(/\bAuthorization\b/);
+      for (const res of [await fromOrigin(ORIGIN), await fromOrigin(ORIGIN, false)]) {
+        expect(res.headers['access-control-allow-origin']).toBe(ORIGIN);
+        expect(String(res.headers['access-control-expose-headers'])).toMatch(/\bETag\b/);
+        expect(String(res.headers.vary)).toMatch(/\bOrigin\b/);
+      }
+    });
+  });
+});
