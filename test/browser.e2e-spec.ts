@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import { HeadObjectCommand, PutBucketCorsCommand } from '@aws-sdk/client-s3';
+import { PutBucketCorsCommand } from '@aws-sdk/client-s3';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Page } from 'playwright-core';
 import { binaryParser, encodeKey, randomKey, s3Env, sha256, startApp } from './support/app.js';
 import { describeInBrowser, launchBrowser, type TestBrowser } from './support/browser.js';
 import { request } from './support/openapi.js';
-import { startS3Server, type TestS3Server } from './support/s3-server.js';
+import { objectExists, startS3Server, type TestS3Server } from './support/s3-server.js';
 
 /**
  * The page a web app would serve from its own origin: it asks the service (another origin, allowed by
@@ -121,12 +121,7 @@ describeInBrowser('In a real browser (headless Chromium)', () => {
     );
   }
 
-  async function stored(key: string): Promise<boolean> {
-    return s3.s3.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key })).then(
-      () => true,
-      () => false,
-    );
-  }
+  const stored = (key: string): Promise<boolean> => objectExists(s3.s3, s3.bucket, key);
 
   async function allowPageOrigin(): Promise<void> {
     await s3.s3.send(

@@ -1,26 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { encodeKey, randomKey, s3Env, sha256, startApp } from './support/app.js';
+import { encodeKey, eventually, randomKey, s3Env, sha256, startApp } from './support/app.js';
 import { FaultProxy, type FaultMode } from './support/fault-proxy.js';
 import { multipartBody, send, type HttpResult } from './support/http.js';
-import { listMultipartUploads, startS3Server, type TestS3Server } from './support/s3-server.js';
+import { listMultipartUploads, objectExists, startS3Server, type TestS3Server } from './support/s3-server.js';
 
 const MiB = 1024 * 1024;
 const REQUEST_TIMEOUT_MS = 1500;
 const MAX_ATTEMPTS = 3;
 /** The storage health check's result cache (5 s) plus its own time limit (2 s), with a margin. */
 const HEALTH_RECOVERY_MS = 9000;
-
-async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) {
-      throw new Error('condition not met in time');
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Faults between the service and S3, injected by a TCP proxy placed where the service expects S3. */
 describe('Faults between the service and S3 (e2e)', () => {
@@ -70,14 +60,7 @@ describe('Faults between the service and S3 (e2e)', () => {
   const get = (key: string, headers: Record<string, string> = {}): Promise<HttpResult> =>
     send(`${url}/files/${encodeKey(key)}`, { headers });
 
-  async function stored(key: string): Promise<boolean> {
-    try {
-      await s3.s3.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }));
-      return true;
-    } catch {
-      return false;
-    }
-  }
+  const stored = (key: string): Promise<boolean> => objectExists(s3.s3, s3.bucket, key);
 
   async function seed(size: number): Promise<{ key: string; data: Buffer }> {
     const key = randomKey();

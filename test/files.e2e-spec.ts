@@ -1,22 +1,19 @@
 import { request as httpRequest } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Response } from 'supertest';
-import { binaryParser, encodeKey, randomKey, s3Env, sha256, startApp } from './support/app.js';
+import { binaryParser, encodeKey, eventually, randomKey, s3Env, sha256, startApp } from './support/app.js';
 import { request } from './support/openapi.js';
-import { listMultipartUploads, startS3Server, type TestS3Server as S3TestServer } from './support/s3-server.js';
+import {
+  listMultipartUploads,
+  objectExists as existsIn,
+  startS3Server,
+  type TestS3Server as S3TestServer,
+} from './support/s3-server.js';
+
+const objectExists = (s3: S3TestServer, key: string): Promise<boolean> => existsIn(s3.s3, s3.bucket, key);
 
 const MiB = 1024 * 1024;
-
-async function objectExists(s3: S3TestServer, key: string): Promise<boolean> {
-  try {
-    await s3.s3.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }));
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Sends `sent` of `declared` bytes on a raw socket, then cuts the connection. */
 function abortedUpload(
@@ -32,16 +29,6 @@ function abortedUpload(
     req.write(body, () => setTimeout(() => req.destroy(), 300));
     req.on('close', () => resolve());
   });
-}
-
-async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) {
-      throw new Error('condition not met in time');
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('Files API (e2e against s3rver)', () => {

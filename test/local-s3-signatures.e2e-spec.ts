@@ -2,7 +2,7 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from 
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { startS3Server, type TestS3Server } from './support/s3-server.js';
+import { objectExists, startS3Server, type TestS3Server } from './support/s3-server.js';
 
 /** The presigned-URL and POST-policy checks the embedded S3 server adds to s3rver (which accepts any signature). */
 describe('LocalS3Server signatures', () => {
@@ -19,12 +19,7 @@ describe('LocalS3Server signatures', () => {
 
   const newKey = () => `sig/${randomUUID()}/a b+ü.txt`;
 
-  async function exists(key: string): Promise<boolean> {
-    return s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })).then(
-      () => true,
-      () => false,
-    );
-  }
+  const exists = (key: string): Promise<boolean> => objectExists(s3, bucket, key);
 
   async function errorCode(response: Response): Promise<string> {
     return /<Code>([^<]+)<\/Code>/.exec(await response.text())?.[1] ?? `HTTP ${response.status}`;

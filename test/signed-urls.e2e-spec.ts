@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { encodeKey, randomKey, s3Env, sha256, startApp } from './support/app.js';
 import { request } from './support/openapi.js';
-import { startS3Server, type TestS3Server } from './support/s3-server.js';
+import { objectExists as existsIn, startS3Server, type TestS3Server } from './support/s3-server.js';
 
 interface SignedUrlBody {
   url: string;
@@ -56,12 +55,7 @@ describe('Signed URLs (e2e against s3rver)', () => {
     return (await sign(body).expect(201)).body as SignedUrlBody;
   }
 
-  async function objectExists(key: string): Promise<boolean> {
-    return s3.s3.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key })).then(
-      () => true,
-      () => false,
-    );
-  }
+  const objectExists = (key: string): Promise<boolean> => existsIn(s3.s3, s3.bucket, key);
 
   describe('downloads', () => {
     it('should sign a GET that serves the object byte-exact, for the default lifetime', async () => {

@@ -40,3 +40,14 @@ export function binaryParser(res: Response, callback: (err: Error | null, body: 
   stream.on('data', (chunk: Buffer) => chunks.push(chunk));
   stream.on('end', () => callback(null, Buffer.concat(chunks)));
 }
+
+/** Polls `check` until it holds; fails after `timeoutMs`. */
+export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) {
+      throw new Error('condition not met in time');
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,4 +1,4 @@
-import { ListMultipartUploadsCommand, type MultipartUpload, S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, ListMultipartUploadsCommand, type MultipartUpload, S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -78,4 +78,12 @@ export function createS3Client(endpoint: string): S3Client {
 export async function listMultipartUploads(s3: S3Client, bucket: string, prefix?: string): Promise<MultipartUpload[]> {
   const { Uploads = [] } = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix }));
   return Uploads;
+}
+
+/** Whether `key` is in the bucket, asked of S3 directly (not through the service). */
+export function objectExists(s3: S3Client, bucket: string, key: string): Promise<boolean> {
+  return s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })).then(
+    () => true,
+    () => false,
+  );
 }
