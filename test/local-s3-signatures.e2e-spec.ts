@@ -5,7 +5,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createDevS3Client } from '../dev/s3-client.ts';
 import { objectExists, startS3Server, type TestS3Server } from './support/s3-server.js';
 
-/** The presigned-URL and POST-policy checks the embedded S3 server adds to s3rver (which accepts any signature). */
+/** The presigned-URL and POST-policy checks the development S3 server adds to s3rver (which accepts any signature). */
 describe('LocalS3Server signatures', () => {
   let server: TestS3Server;
   let s3: S3Client;

@@ -1,5 +1,5 @@
 /**
- * The embedded S3 server: s3rver plus fixes for the S3 behaviour the service relies on.
+ * The development S3 server: s3rver plus fixes for the S3 behaviour the service relies on.
  *
  *   node --openssl-legacy-provider s3rver-main.ts --directory DIR [--port N] [--bucket NAME]... [--cors]
  *        [--silent] [--exit-with-parent]

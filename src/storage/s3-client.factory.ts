@@ -39,13 +39,15 @@ const containerAnnounced = (): boolean =>
   Boolean(process.env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI || process.env.AWS_CONTAINER_CREDENTIALS_FULL_URI);
 const imdsDisabled = (): boolean => ![undefined, '', 'false'].includes(process.env.AWS_EC2_METADATA_DISABLED);
 
+class NotApplicable extends Error {
+  readonly tryNextLink = true;
+}
+
 /** Runs `provider` only when `applies`; otherwise passes on to the next step. */
 const when =
   (applies: () => boolean, provider: AwsCredentialIdentityProvider): AwsCredentialIdentityProvider =>
   (props) =>
-    applies()
-      ? provider(props)
-      : Promise.reject(Object.assign(new Error('step not applicable'), { tryNextLink: true }));
+    applies() ? provider(props) : Promise.reject(new NotApplicable());
 
 /**
  * The SDK's default chain (credential-provider-node's `defaultProvider`), step by step in its order, each step
@@ -78,14 +80,17 @@ function defaultChain(): CredentialSource {
         names.set(credentials, name);
         return credentials;
       } catch (error) {
-        lastError = error;
         // As the SDK's chain: a step that found its configuration but failed ends the chain.
         if ((error as { tryNextLink?: boolean }).tryNextLink !== true) {
           throw error;
         }
+        lastError = error instanceof NotApplicable ? lastError : error;
       }
     }
-    throw lastError;
+    throw new Error(
+      `no credentials from the environment, shared config, SSO, credential_process, web identity, container or ` +
+        `instance metadata${lastError instanceof Error ? ` (last: ${lastError.message})` : ''}`,
+    );
   };
   return { provider: memoize(resolve), name: (credentials) => names.get(credentials) ?? 'default chain' };
 }

@@ -34,7 +34,7 @@ export function randomBucketName(): string {
 }
 
 /**
- * Starts the embedded S3 server on a free port with a fresh data directory and the given (default: one random) buckets;
+ * Starts the development S3 server (s3rver) on a free port with a fresh data directory and the given (default: one random) buckets;
  * `cors: false` leaves the buckets without the permissive CORS rule, for a test to set its own.
  */
 export async function startS3Server(options: { buckets?: string[]; cors?: boolean } = {}): Promise<TestS3Server> {
