@@ -1,7 +1,8 @@
 import { Agent } from 'node:http';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { createDevS3Client, S3RVER_CREDENTIALS } from '../dev/s3-client.ts';
 import { digestStream } from './payload.ts';
 
 export interface UploadTuning {
@@ -22,13 +23,7 @@ export class DirectClient {
   constructor(endpoint: string, bucket: string, tuning: UploadTuning) {
     this.bucket = bucket;
     this.tuning = tuning;
-    this.s3 = new S3Client({
-      region: 'us-east-1',
-      endpoint,
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
+    this.s3 = createDevS3Client(endpoint, S3RVER_CREDENTIALS, {
       requestHandler: { httpAgent: new Agent({ keepAlive: true, maxSockets: 256 }) },
     });
   }

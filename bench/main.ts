@@ -3,7 +3,7 @@
  *                  [--env KEY=VALUE]... [--node-option FLAG]... [--cpu-prof]
  *                  [--compare path/to/main.js] [--baseline-env KEY=VALUE]... [--baseline-node-option FLAG]...
  *
- * Starts the embedded S3 server and the compiled service (production mode, loopback), then measures every scenario
+ * Starts the development S3 server (s3rver) and the compiled service (production mode, loopback), then measures every scenario
  * through the service and directly against S3 with the AWS SDK, alternating, and prints medians and ratios.
  * `--compare` and `--baseline-*` add a second service ("baseline": another build, or the same build with other
  * settings) measured in the same rounds, for before/after comparisons of a tuning change.
@@ -16,9 +16,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { LocalS3Server } from '../src/local-s3/local-s3.server.ts';
+import { LocalS3Server } from '../dev/s3rver/local-s3.server.ts';
 import { DirectClient } from './direct-client.ts';
-import { findChildPid } from './meter.ts';
 import { checkDigest, MiB, payloadSha256 } from './payload.ts';
 import { startService } from './processes.ts';
 import { type CpuProfile, hotSpots, InspectorProfiler } from './profiler.ts';
@@ -151,7 +150,7 @@ async function main(): Promise<void> {
     const options: RunnerOptions = {
       launch,
       direct,
-      s3Pid: findChildPid('s3rver-main'),
+      s3Pid: s3.pid,
       rounds: settings.rounds,
       pendingChecks,
       log,

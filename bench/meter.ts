@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 /** Resources a process used while a meter ran. */
 export interface Usage {
@@ -93,29 +93,4 @@ export class SelfMeter {
     const used = process.cpuUsage(this.start);
     return (used.user + used.system) / 1e6;
   }
-}
-
-/** The pid of this process's child whose command line contains `marker` (e.g. the embedded S3 server). */
-export function findChildPid(marker: string): number | undefined {
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return undefined; // not Linux
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) {
-      continue;
-    }
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.split(') ')[1].split(' ')[1]);
-      if (ppid === process.pid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker)) {
-        return Number(entry);
-      }
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return undefined;
 }

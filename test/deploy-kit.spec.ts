@@ -24,7 +24,7 @@ function valid<T>(schema: JSONSchemaType<T>, data: unknown): T {
 
 /** What a production deployment needs beyond the kit's defaults. */
 const REQUIRED = { S3_BUCKET: 'my-bucket', ALLOWED_HOSTS: 'files.example.com', API_KEYS: 'k'.repeat(32) };
-const defaults = toAppConfig(validateEnvironment({}));
+const defaults = toAppConfig(validateEnvironment({ S3_BUCKET: REQUIRED.S3_BUCKET }));
 const healthPath = (): string => {
   const base = String(Reflect.getMetadata(PATH_METADATA, HealthController));
   const check = HealthController.prototype.check;
@@ -168,7 +168,60 @@ describe('deployment kit', () => {
         }
       }
       const ignored = read('.dockerignore').split('\n');
-      expect(ignored).toEqual(expect.arrayContaining(['node_modules', 'dist', '.git', '.env', '.env.*', '.local-s3']));
+      expect(ignored).toEqual(
+        expect.arrayContaining(['node_modules', 'dist', '.git', '.env', '.env.*', '.local-s3', 'dev']),
+      );
+    });
+  });
+
+  describe('development code (dev/, s3rver) stays out of the app', () => {
+    const sourceFiles = (dir: string): string[] =>
+      readdirSync(path.join(ROOT, dir), { recursive: true, encoding: 'utf8' })
+        .filter((f) => f.endsWith('.ts'))
+        .map((f) => path.join(dir, f));
+    /** Every module specifier of a file: static imports and re-exports, `import()` and `require()`. */
+    const specifiers = (code: string): string[] =>
+      [
+        ...code.matchAll(
+          /\bfrom\s+['"]([^'"]+)['"]|\b(?:import|require)\s*\(\s*['"]([^'"]+)['"]|^\s*import\s+['"]([^'"]+)['"]/gm,
+        ),
+      ].map((m) => m[1] ?? m[2] ?? m[3]);
+    const isDevCode = (file: string, specifier: string): boolean =>
+      /^s3rver(\/|$)/.test(specifier) ||
+      (specifier.startsWith('.') &&
+        path.relative(ROOT, path.resolve(path.dirname(path.join(ROOT, file)), specifier)).startsWith('dev'));
+
+    it('should find no import of dev/ or s3rver under src/', () => {
+      const imports = sourceFiles('src').flatMap((file) =>
+        specifiers(read(file)).map((specifier) => ({ file, specifier })),
+      );
+      expect(imports.length).toBeGreaterThan(100);
+      expect(imports.filter(({ file, specifier }) => isDevCode(file, specifier))).toEqual([]);
+      // The check itself: it would see the imports tests and the bench make.
+      expect(isDevCode('test/support/s3-server.ts', '../../dev/s3rver/local-s3.server.ts')).toBe(true);
+    });
+
+    it('should compile no file of dev/ or s3rver into dist/, nor copy any into the image', () => {
+      // Every file the build's program holds: its include set and everything those files import.
+      const listed = spawnSync(
+        process.execPath,
+        [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '--listFilesOnly', '-p', 'tsconfig.build.json'],
+        { cwd: ROOT, encoding: 'utf8' },
+      );
+      expect(listed.status).toBe(0);
+      const files = listed.stdout.split('\n').filter(Boolean);
+      expect(files).toContain(path.join(ROOT, 'src/main.ts'));
+      expect(files.filter((f) => f.startsWith(path.join(ROOT, 'dev/')) || /node_modules\/s3rver\//.test(f))).toEqual(
+        [],
+      );
+      const nestCli = JSON.parse(read('nest-cli.json')) as { compilerOptions: { assets?: unknown } };
+      expect(nestCli.compilerOptions.assets).toBeUndefined();
+      const copied = DockerfileParser.parse(read('Dockerfile'))
+        .getInstructions()
+        .filter((i): i is Copy => i instanceof Copy && i.getFromFlag() === null)
+        .flatMap((c) => (c.getArgumentsContent() ?? '').split(/\s+/).slice(0, -1));
+      // Neither dev/ nor the whole context (`.`).
+      expect(copied.filter((source) => /^(\.\/)?dev(\/|$)|^\.\/?$/.test(source))).toEqual([]);
     });
   });
 

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { encodeKey, s3Env, sha256 } from './support/app.js';
 import { multipartBody, send, type HttpResult } from './support/http.js';
 import { listMultipartUploads, startS3Server, type TestS3Server } from './support/s3-server.js';
-import { startServiceProcess, type ServiceProcess } from './support/built-service.js';
+import { startBuiltService, type BuiltService } from './support/built-service.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -249,11 +249,11 @@ const mib = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`;
 /** 32 clients for SOAK_SECONDS against the compiled service in its own process, then an audit of the bucket. */
 describe('Load and soak (e2e)', () => {
   let s3: TestS3Server;
-  let service: ServiceProcess;
+  let service: BuiltService;
 
   beforeAll(async () => {
     s3 = await startS3Server();
-    service = await startServiceProcess(s3Env(s3.endpoint, s3.bucket, { MAX_UPLOAD_BYTES: String(64 * MiB) }), {
+    service = await startBuiltService(s3Env(s3.endpoint, s3.bucket, { MAX_UPLOAD_BYTES: String(64 * MiB) }), {
       inspect: true,
     });
   });
@@ -286,13 +286,13 @@ describe('Load and soak (e2e)', () => {
   async function idleLevel(fdTarget: number) {
     const fds = await settle(() => service.openFds(), fdTarget, 15_000);
     const memory = await service.collectGarbage();
-    return { fds, rss: await service.rssBytes(), heapUsed: memory.heapUsed, external: memory.external };
+    return { fds, rss: await service.rss(), heapUsed: memory.heapUsed, external: memory.external };
   }
 
   it(
     `should hold ${CLIENTS} clients for ${SOAK_SECONDS} s with zero 5xx, lose nothing and leak nothing`,
     async () => {
-      const cold = { rss: await service.rssBytes(), fds: await service.openFds() };
+      const cold = { rss: await service.rss(), fds: await service.openFds() };
 
       // Warm up (code paths, pools, JIT): the level to come back to is the one after this.
       const warmup = new Figures();
@@ -305,7 +305,7 @@ describe('Load and soak (e2e)', () => {
       let sampling = true;
       const sampler = (async () => {
         while (sampling) {
-          peak.rss = Math.max(peak.rss, await service.rssBytes());
+          peak.rss = Math.max(peak.rss, await service.rss());
           peak.fds = Math.max(peak.fds, await service.openFds());
           await delay(200);
         }

@@ -1,10 +1,11 @@
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { createDevS3Client } from '../dev/s3-client.ts';
 import { objectExists, startS3Server, type TestS3Server } from './support/s3-server.js';
 
-/** The presigned-URL and POST-policy checks the embedded S3 server adds to s3rver (which accepts any signature). */
+/** The presigned-URL and POST-policy checks the development S3 server adds to s3rver (which accepts any signature). */
 describe('LocalS3Server signatures', () => {
   let server: TestS3Server;
   let s3: S3Client;
@@ -47,12 +48,7 @@ describe('LocalS3Server signatures', () => {
       expect(await errorCode(await fetch(otherKey))).toBe('SignatureDoesNotMatch');
       const longer = url.replace(/X-Amz-Expires=60/, 'X-Amz-Expires=600');
       expect(await errorCode(await fetch(longer))).toBe('SignatureDoesNotMatch');
-      const forged = new S3Client({
-        endpoint: server.endpoint,
-        region: 'us-east-1',
-        forcePathStyle: true,
-        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'not-the-secret' },
-      });
+      const forged = createDevS3Client(server.endpoint, { accessKeyId: 'S3RVER', secretAccessKey: 'not-the-secret' });
       const forgedUrl = await getSignedUrl(forged, new GetObjectCommand({ Bucket: bucket, Key: key }), {
         expiresIn: 60,
       });

@@ -7,7 +7,7 @@ import {
   ListObjectsV2Command,
   paginateListObjectsV2,
   PutObjectCommand,
-  S3Client,
+  type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -19,7 +19,8 @@ import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { LocalS3Server } from '../src/local-s3/local-s3.server.js';
+import { createDevS3Client, S3RVER_CREDENTIALS } from '../dev/s3-client.ts';
+import { LocalS3Server } from '../dev/s3rver/local-s3.server.ts';
 import { listMultipartUploads, startS3Server, type TestS3Server } from './support/s3-server.js';
 
 describe(LocalS3Server.name, () => {
@@ -255,11 +256,9 @@ describe(LocalS3Server.name, () => {
   });
 
   it('should store the decoded body of an aws-chunked upload (SDK default checksums)', async () => {
-    const defaults = new S3Client({
-      endpoint: server.endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    const defaults = createDevS3Client(server.endpoint, S3RVER_CREDENTIALS, {
+      requestChecksumCalculation: 'WHEN_SUPPORTED',
+      responseChecksumValidation: 'WHEN_SUPPORTED',
     });
     const key = newKey();
     const body = randomBytes(200_000);
@@ -309,7 +308,7 @@ describe(LocalS3Server.name, () => {
   });
 
   it('should exit when its parent goes away (stdin closed)', async () => {
-    const script = fileURLToPath(new URL('../src/local-s3/s3rver-main.ts', import.meta.url));
+    const script = fileURLToPath(new URL('../dev/s3rver/s3rver-main.ts', import.meta.url));
     const child = spawn(
       process.execPath,
       ['--openssl-legacy-provider', script, `--directory=${server.directory}`, '--silent', '--exit-with-parent'],

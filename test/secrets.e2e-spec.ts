@@ -2,7 +2,7 @@ import { s3Env } from './support/app.js';
 import { FaultProxy, type FaultMode } from './support/fault-proxy.js';
 import { send } from './support/http.js';
 import { startS3Server, type TestS3Server } from './support/s3-server.js';
-import { startServiceProcess, type ServiceProcess } from './support/built-service.js';
+import { startBuiltService, type BuiltService } from './support/built-service.js';
 
 const KEY_ID = 'AKIAHOSTILETEST7Q2Z';
 const SECRET = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYHOSTILE0042';
@@ -20,13 +20,13 @@ const ECHO =
 describe('Secrets on error paths (e2e)', () => {
   let s3: TestS3Server;
   let proxy: FaultProxy;
-  let service: ServiceProcess;
+  let service: BuiltService;
 
   beforeAll(async () => {
     s3 = await startS3Server();
     proxy = await FaultProxy.start(s3.port);
     // Keys s3rver does not know: it answers InvalidAccessKeyId, naming the key id.
-    service = await startServiceProcess(
+    service = await startBuiltService(
       s3Env(proxy.endpoint, s3.bucket, {
         LOG_LEVEL: 'trace',
         S3_REQUEST_TIMEOUT_MS: '500',

@@ -22,7 +22,7 @@ describe(StorageService.name, () => {
     );
     const config = toAppConfig(validateEnvironment(s3Env(s3.endpoint, s3.bucket)));
     // The signing client only presigns URLs, which these uploads never do.
-    storage = new StorageService(s3.s3, { bucket: s3.bucket, forcePathStyle: true }, config, s3.s3);
+    storage = new StorageService(s3.s3, config, s3.s3);
   });
 
   beforeEach(() => {

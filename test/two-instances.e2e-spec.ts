@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { encodeKey, s3Env, sha256 } from './support/app.js';
 import { send } from './support/http.js';
 import { startS3Server, type TestS3Server } from './support/s3-server.js';
-import { startServiceProcess, type ServiceProcess } from './support/built-service.js';
+import { startBuiltService, type BuiltService } from './support/built-service.js';
 
 interface ListPage {
   items: { key: string; size: number }[];
@@ -12,14 +12,14 @@ interface ListPage {
 /** Two service processes on one bucket, sharing nothing else: any instance can serve what another stored. */
 describe('Two instances, one bucket (e2e)', () => {
   let s3: TestS3Server;
-  let a: ServiceProcess;
-  let b: ServiceProcess;
+  let a: BuiltService;
+  let b: BuiltService;
 
   beforeAll(async () => {
     s3 = await startS3Server();
     [a, b] = await Promise.all([
-      startServiceProcess(s3Env(s3.endpoint, s3.bucket)),
-      startServiceProcess(s3Env(s3.endpoint, s3.bucket)),
+      startBuiltService(s3Env(s3.endpoint, s3.bucket)),
+      startBuiltService(s3Env(s3.endpoint, s3.bucket)),
     ]);
   });
 
@@ -28,7 +28,7 @@ describe('Two instances, one bucket (e2e)', () => {
     await s3?.stop();
   });
 
-  const list = async (instance: ServiceProcess, query: Record<string, string>): Promise<ListPage> => {
+  const list = async (instance: BuiltService, query: Record<string, string>): Promise<ListPage> => {
     const res = await send(`${instance.url}/files?${new URLSearchParams(query).toString()}`);
     expect(res.status).toBe(200);
     return JSON.parse(res.body.toString()) as ListPage;

@@ -17,8 +17,7 @@ export abstract class AppConfig {
   abstract readonly port: number;
   abstract readonly logLevel: LogLevel;
   abstract readonly s3: {
-    /** Unset outside production: the embedded local S3 server is used. */
-    readonly bucket?: string;
+    readonly bucket: string;
     readonly region: string;
     readonly endpoint?: string;
     readonly forcePathStyle: boolean;
@@ -43,7 +42,6 @@ export abstract class AppConfig {
   /** Express `trust proxy` value. */
   abstract readonly trustProxy: boolean | number | string;
   abstract readonly corsOrigins: readonly string[];
-  abstract readonly localS3Dir: string;
   /** How long in-flight requests may run on after SIGTERM before the process exits anyway. */
   abstract readonly shutdownTimeoutMs: number;
   /** The EC2 instance metadata service (IMDSv2). */
@@ -109,7 +107,6 @@ export function toAppConfig(env: Environment): AppConfig {
     apiKeys: { readWrite: list(env.API_KEYS), readOnly: list(env.API_KEYS_READONLY) },
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     corsOrigins: list(env.CORS_ORIGINS),
-    localS3Dir: env.LOCAL_S3_DIR ?? '.local-s3',
     // Under the 10 s Docker gives a container between SIGTERM and SIGKILL.
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS ?? 8000,
     imdsEndpoint: (env.AWS_EC2_METADATA_SERVICE_ENDPOINT ?? 'http://169.254.169.254').replace(/\/+$/, ''),

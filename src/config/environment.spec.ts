@@ -1,6 +1,9 @@
 import { toAppConfig } from './app-config.js';
 import { ConfigValidationError, ENVIRONMENT_VARIABLES, validateEnvironment } from './environment.js';
 
+/** The one variable every environment needs. */
+const minimal = { S3_BUCKET: 'my-bucket' };
+
 const production = {
   NODE_ENV: 'production',
   S3_BUCKET: 'my-bucket',
@@ -22,49 +25,54 @@ function problems(env: Record<string, string>): string[] {
 
 describe(validateEnvironment.name, () => {
   it.each([
-    ['an empty environment (local development)', {}],
+    ['a bucket alone (credentials from the default chain)', minimal],
     ['a full production environment', production],
-    ['static keys given together', { AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret' }],
+    [
+      'static keys given together',
+      { ...minimal, AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret' },
+    ],
     [
       'a session token with its keys',
-      { AWS_ACCESS_KEY_ID: 'ASIAEXAMPLE', AWS_SECRET_ACCESS_KEY: 's', AWS_SESSION_TOKEN: 't' },
+      { ...minimal, AWS_ACCESS_KEY_ID: 'ASIAEXAMPLE', AWS_SECRET_ACCESS_KEY: 's', AWS_SESSION_TOKEN: 't' },
     ],
     [
       'an S3-compatible endpoint',
       { S3_BUCKET: 'b-1', S3_ENDPOINT: 'http://127.0.0.1:9000', S3_FORCE_PATH_STYLE: 'true' },
     ],
-    ['empty optional values', { S3_BUCKET: '', S3_PREFIX: '', CORS_ORIGINS: '' }],
+    ['empty optional values', { ...minimal, S3_PREFIX: '', S3_ENDPOINT: '', CORS_ORIGINS: '' }],
     [
       'numbers and booleans as text',
-      { PORT: '8080', MAX_UPLOAD_BYTES: '1048576', ALLOWED_HOSTS_FROM_EC2: 'yes', TRUST_PROXY: '2' },
+      { ...minimal, PORT: '8080', MAX_UPLOAD_BYTES: '1048576', ALLOWED_HOSTS_FROM_EC2: 'yes', TRUST_PROXY: '2' },
     ],
   ])('should accept %s', (_name, env) => {
     expect(problems(env)).toEqual([]);
   });
 
   it.each([
-    ['a key id without its secret', { AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE' }, ['AWS_SECRET_ACCESS_KEY']],
-    ['a secret without its key id', { AWS_SECRET_ACCESS_KEY: 'secret' }, ['AWS_ACCESS_KEY_ID']],
-    ['a session token alone', { AWS_SESSION_TOKEN: 'token' }, ['AWS_SESSION_TOKEN']],
+    ['no bucket', {}, ['S3_BUCKET']],
+    ['an empty bucket', { S3_BUCKET: ' ' }, ['S3_BUCKET']],
+    ['a key id without its secret', { ...minimal, AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE' }, ['AWS_SECRET_ACCESS_KEY']],
+    ['a secret without its key id', { ...minimal, AWS_SECRET_ACCESS_KEY: 'secret' }, ['AWS_ACCESS_KEY_ID']],
+    ['a session token alone', { ...minimal, AWS_SESSION_TOKEN: 'token' }, ['AWS_SESSION_TOKEN']],
     [
       'production without bucket, hosts or keys',
       { NODE_ENV: 'production' },
       ['S3_BUCKET', 'ALLOWED_HOSTS', 'API_KEYS'],
     ],
-    ['a bad port', { PORT: 'eighty' }, ['PORT']],
-    ['a port out of range', { PORT: '70000' }, ['PORT']],
+    ['a bad port', { ...minimal, PORT: 'eighty' }, ['PORT']],
+    ['a port out of range', { ...minimal, PORT: '70000' }, ['PORT']],
     ['a bad bucket name', { S3_BUCKET: 'Not_A_Bucket' }, ['S3_BUCKET']],
-    ['a bad endpoint', { S3_ENDPOINT: 'localhost:9000' }, ['S3_ENDPOINT']],
-    ['a bad boolean', { S3_FORCE_PATH_STYLE: 'maybe' }, ['S3_FORCE_PATH_STYLE']],
-    ['a bad region', { AWS_REGION: 'moon' }, ['AWS_REGION']],
-    ['a zero upload limit', { MAX_UPLOAD_BYTES: '0' }, ['MAX_UPLOAD_BYTES']],
-    ['a signed URL lifetime over 7 days', { SIGNED_URL_TTL_SECONDS: '604801' }, ['SIGNED_URL_TTL_SECONDS']],
-    ['short API keys', { API_KEYS: 'short' }, ['API_KEYS']],
-    ['a bad log level', { LOG_LEVEL: 'loud' }, ['LOG_LEVEL']],
-    ['a part size under 5 MiB', { UPLOAD_PART_SIZE: '1024' }, ['UPLOAD_PART_SIZE']],
+    ['a bad endpoint', { ...minimal, S3_ENDPOINT: 'localhost:9000' }, ['S3_ENDPOINT']],
+    ['a bad boolean', { ...minimal, S3_FORCE_PATH_STYLE: 'maybe' }, ['S3_FORCE_PATH_STYLE']],
+    ['a bad region', { ...minimal, AWS_REGION: 'moon' }, ['AWS_REGION']],
+    ['a zero upload limit', { ...minimal, MAX_UPLOAD_BYTES: '0' }, ['MAX_UPLOAD_BYTES']],
+    ['a signed URL lifetime over 7 days', { ...minimal, SIGNED_URL_TTL_SECONDS: '604801' }, ['SIGNED_URL_TTL_SECONDS']],
+    ['short API keys', { ...minimal, API_KEYS: 'short' }, ['API_KEYS']],
+    ['a bad log level', { ...minimal, LOG_LEVEL: 'loud' }, ['LOG_LEVEL']],
+    ['a part size under 5 MiB', { ...minimal, UPLOAD_PART_SIZE: '1024' }, ['UPLOAD_PART_SIZE']],
     [
       'several problems at once',
-      { PORT: 'x', LOG_LEVEL: 'y', S3_CHECKSUMS: 'z' },
+      { ...minimal, PORT: 'x', LOG_LEVEL: 'y', S3_CHECKSUMS: 'z' },
       ['PORT', 'LOG_LEVEL', 'S3_CHECKSUMS'],
     ],
   ])('should reject %s, naming every variable', (_name, env, names) => {
@@ -75,6 +83,10 @@ describe(validateEnvironment.name, () => {
         .filter((n, i, all) => all.indexOf(n) === i)
         .sort(),
     ).toEqual([...names].sort());
+  });
+
+  it('should say, when the bucket is missing, that npm start provides a development S3', () => {
+    expect(problems({}).join('\n')).toMatch(/^S3_BUCKET is required .*`npm start`/m);
   });
 
   it('should never echo a value in its message', () => {
@@ -95,11 +107,11 @@ describe(validateEnvironment.name, () => {
 
 describe(toAppConfig.name, () => {
   it('should apply the defaults', () => {
-    const config = toAppConfig(validateEnvironment({}));
+    const config = toAppConfig(validateEnvironment(minimal));
     expect(config).toMatchObject({
       production: false,
       port: 3000,
-      s3: { bucket: undefined, region: 'us-east-1', prefix: '', checksums: 'WHEN_SUPPORTED', credentials: undefined },
+      s3: { bucket: 'my-bucket', region: 'us-east-1', prefix: '', checksums: 'WHEN_SUPPORTED', credentials: undefined },
       uploads: { maxBytes: 5 * 1024 ** 3 },
       signedUrlTtlSeconds: 900,
       trustProxy: false,

@@ -50,11 +50,11 @@ export class Environment {
   @Max(65535)
   PORT?: number;
 
+  /** Always required: the app has no S3 of its own (`npm start` runs a development S3 when it is unset). */
   @Transform(emptyToUndefined)
-  @ValidateIf((env: Environment) => isProduction(env) || env.S3_BUCKET !== undefined)
-  @IsString({ message: 'is required when NODE_ENV=production' })
+  @IsString({ message: 'is required (for development, `npm start` without S3_BUCKET starts a local S3 and sets it)' })
   @Matches(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'must be a valid S3 bucket name (3-63 of a-z 0-9 . -)' })
-  S3_BUCKET?: string;
+  S3_BUCKET!: string;
 
   @IsOptional()
   @Matches(/^[a-z]{2}(-[a-z]+)+-\d+$/, { message: 'must be an AWS region such as us-east-1' })
@@ -172,11 +172,6 @@ export class Environment {
   @IsOptional()
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsString()
-  LOCAL_S3_DIR?: string;
 
   @IsOptional()
   @Transform(toInteger)

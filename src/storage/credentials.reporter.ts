@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import type { AwsCredentialIdentity } from '@aws-sdk/types';
-import { describeCredentials, type CredentialSource } from './s3-client.factory.js';
+import type { CredentialSource } from './s3-client.factory.js';
 import { CREDENTIAL_SOURCE } from './storage.tokens.js';
 
 const RESOLVE_TIMEOUT_MS = 5000;
@@ -43,8 +43,8 @@ export class CredentialsReporter implements OnApplicationBootstrap {
   }
 }
 
-export function summarise(credentials: AwsCredentialIdentity, source: Omit<CredentialSource, 'provider'>): string {
+export function summarise(credentials: AwsCredentialIdentity, source: CredentialSource): string {
   const id = `${credentials.accessKeyId.slice(0, 4)}…`;
   const expiry = credentials.expiration ? `, expires ${credentials.expiration.toISOString()}` : '';
-  return `S3 credentials: ${describeCredentials(credentials, source)}, key id ${id}${expiry}`;
+  return `S3 credentials: ${source.name(credentials)}, key id ${id}${expiry}`;
 }

@@ -1,116 +1,147 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
-import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
+import {
+  fromContainerMetadata,
+  fromEnv,
+  fromHttp,
+  fromIni,
+  fromInstanceMetadata,
+  fromProcess,
+  fromSSO,
+  fromTokenFile,
+} from '@aws-sdk/credential-providers';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import type { AppConfig } from '../config/app-config.js';
 
 /** Where the S3 client's credentials come from, as said in the boot log. */
 export interface CredentialSource {
-  /** `static keys` when keys are configured; otherwise resolved lazily by the default chain. */
-  readonly kind: 'static' | 'default-chain';
-  /** How static keys are named in the log. */
-  readonly label?: string;
   readonly provider: AwsCredentialIdentity | AwsCredentialIdentityProvider;
+  /** Names the source of credentials this provider returned. */
+  name(credentials: AwsCredentialIdentity): string;
 }
 
-/** The part of the config the client needs: the local S3 server supplies its own target. */
-export interface S3Target {
-  readonly bucket: string;
-  readonly endpoint?: string;
-  readonly forcePathStyle: boolean;
-  readonly credentials?: AppConfig['s3']['credentials'];
-  /** Overrides `S3_CHECKSUMS` for a target known to need it (the embedded server). */
-  readonly checksums?: AppConfig['s3']['checksums'];
-  /** Names static credentials that do not come from AWS_ACCESS_KEY_ID. */
-  readonly credentialsLabel?: string;
-}
-
-const SOURCE_NAMES: Record<string, string> = {
-  CREDENTIALS_IMDS: 'instance role (IMDS)',
-  CREDENTIALS_HTTP: 'container credentials (ECS task role)',
-  CREDENTIALS_ENV_VARS: 'environment variables',
-  CREDENTIALS_ENV_VARS_STS_WEB_ID_TOKEN: 'web identity token',
-  CREDENTIALS_STS_ASSUME_ROLE_WEB_ID: 'web identity token',
-  CREDENTIALS_PROFILE_STS_WEB_ID_TOKEN: 'web identity token',
-  CREDENTIALS_SSO: 'SSO',
-  CREDENTIALS_SSO_LEGACY: 'SSO',
-  CREDENTIALS_PROFILE_SSO: 'SSO profile',
-  CREDENTIALS_PROCESS: 'credential_process',
-  CREDENTIALS_PROFILE_PROCESS: 'credential_process profile',
-  CREDENTIALS_PROFILE: 'shared config profile',
-};
-
-/** Names the source of resolved credentials from the SDK's own feature marks. */
-export function describeCredentials(
-  credentials: AwsCredentialIdentity,
-  source: Omit<CredentialSource, 'provider'>,
-): string {
-  if (source.kind === 'static') {
-    return source.label ?? 'static keys (AWS_ACCESS_KEY_ID)';
+export function createCredentialSource(s3: AppConfig['s3']): CredentialSource {
+  if (s3.credentials) {
+    return { provider: { ...s3.credentials }, name: () => 'static keys (AWS_ACCESS_KEY_ID)' };
   }
-  const marks = Object.keys((credentials as { $source?: Record<string, string> }).$source ?? {});
-  const named = marks.map((m) => SOURCE_NAMES[m]).find((n) => n !== undefined);
-  return named ?? (marks.length > 0 ? `default chain (${marks.join(', ')})` : 'default chain');
+  return defaultChain();
 }
 
-export function createCredentialSource(target: S3Target): CredentialSource {
-  if (target.credentials) {
-    return { kind: 'static', label: target.credentialsLabel, provider: { ...target.credentials } };
-  }
-  return { kind: 'default-chain', provider: defaultChainNamingItsSource() };
+type Step = [name: string, provider: AwsCredentialIdentityProvider];
+
+const REMOTE = { timeout: 1000, maxRetries: 1 };
+/** Credentials are fetched again this long before they expire, as the SDK's own chain does. */
+const REFRESH_BEFORE_EXPIRY_MS = 5 * 60_000;
+
+// The SDK's own switches between its remote steps (credential-provider-node's remoteProvider), read as it reads them.
+const containerAnnounced = (): boolean =>
+  Boolean(process.env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI || process.env.AWS_CONTAINER_CREDENTIALS_FULL_URI);
+const imdsDisabled = (): boolean => ![undefined, '', 'false'].includes(process.env.AWS_EC2_METADATA_DISABLED);
+
+class NotApplicable extends Error {
+  readonly tryNextLink = true;
 }
 
-/** The chain's steps, as its debug log names them, and the feature mark of the credentials each gives. */
-const CHAIN_STEPS: [RegExp, string][] = [
-  [/fromEnv/, 'CREDENTIALS_ENV_VARS'],
-  [/fromSSO/, 'CREDENTIALS_SSO'],
-  [/fromIni/, 'CREDENTIALS_PROFILE'],
-  [/fromProcess/, 'CREDENTIALS_PROCESS'],
-  [/fromTokenFile/, 'CREDENTIALS_ENV_VARS_STS_WEB_ID_TOKEN'],
-  [/fromHttp|fromContainerMetadata/, 'CREDENTIALS_HTTP'],
-  [/fromInstanceMetadata/, 'CREDENTIALS_IMDS'],
-];
+/** Runs `provider` only when `applies`; otherwise passes on to the next step. */
+const when =
+  (applies: () => boolean, provider: AwsCredentialIdentityProvider): AwsCredentialIdentityProvider =>
+  (props) =>
+    applies() ? provider(props) : Promise.reject(new NotApplicable());
 
 /**
- * The SDK's default chain (IMDSv1 fallback off: the IMDSv2 token is required). Its providers do not all mark the
- * credentials they return with their source, so the step the chain last tried (from its debug log) names it.
+ * The SDK's default chain (credential-provider-node's `defaultProvider`), step by step in its order, each step
+ * naming itself when it yields. IMDSv1 fallback off: the IMDSv2 token is required.
  */
-function defaultChainNamingItsSource(): AwsCredentialIdentityProvider {
-  let lastStep: string | undefined;
-  const ignore = (): void => undefined;
-  const logger = {
-    debug: (...parts: unknown[]) => {
-      const text = parts.map(String).join(' ');
-      lastStep = CHAIN_STEPS.find(([pattern]) => pattern.test(text))?.[1] ?? lastStep;
-    },
-    info: ignore,
-    warn: ignore,
-    error: ignore,
+function defaultChain(): CredentialSource {
+  const container = 'container credentials (ECS task role)';
+  const steps: Step[] = [
+    ['environment variables', fromEnv()],
+    ['SSO', fromSSO()],
+    ['shared config profile', fromIni()],
+    ['credential_process', fromProcess()],
+    ['web identity token', fromTokenFile()],
+    [container, when(containerAnnounced, fromHttp(REMOTE))],
+    [container, when(containerAnnounced, fromContainerMetadata(REMOTE))],
+    [
+      'instance role (IMDS)',
+      when(
+        () => !containerAnnounced() && !imdsDisabled(),
+        fromInstanceMetadata({ ...REMOTE, ec2MetadataV1Disabled: true }),
+      ),
+    ],
+  ];
+  const names = new WeakMap<AwsCredentialIdentity, string>();
+  const resolve: AwsCredentialIdentityProvider = async (props) => {
+    let lastError: unknown;
+    for (const [name, provider] of steps) {
+      try {
+        const credentials = { ...(await provider(props)) };
+        names.set(credentials, name);
+        return credentials;
+      } catch (error) {
+        // As the SDK's chain: a step that found its configuration but failed ends the chain.
+        if ((error as { tryNextLink?: boolean }).tryNextLink !== true) {
+          throw error;
+        }
+        lastError = error instanceof NotApplicable ? lastError : error;
+      }
+    }
+    throw new Error(
+      `no credentials from the environment, shared config, SSO, credential_process, web identity, container or ` +
+        `instance metadata${lastError instanceof Error ? ` (last: ${lastError.message})` : ''}`,
+    );
   };
-  const chain = fromNodeProviderChain({ ec2MetadataV1Disabled: true, timeout: 1000, maxRetries: 1, logger });
-  return async (props) => {
-    const credentials = await chain(props);
-    const marked = Object.keys((credentials as { $source?: object }).$source ?? {}).length > 0;
-    return marked || lastStep === undefined ? credentials : { ...credentials, $source: { [lastStep]: '0' } };
+  return { provider: memoize(resolve), name: (credentials) => names.get(credentials) ?? 'default chain' };
+}
+
+/** One resolution shared by both clients and the boot report; resolved again once the credentials near expiry. */
+function memoize(provider: AwsCredentialIdentityProvider): AwsCredentialIdentityProvider {
+  let current: Promise<AwsCredentialIdentity> | undefined;
+  let resolved: AwsCredentialIdentity | undefined;
+  return (props) => {
+    const stale =
+      resolved?.expiration !== undefined && resolved.expiration.getTime() - Date.now() < REFRESH_BEFORE_EXPIRY_MS;
+    if (current === undefined || stale) {
+      resolved = undefined;
+      const attempt = provider(props);
+      current = attempt;
+      attempt.then(
+        (credentials) => {
+          resolved = credentials;
+        },
+        () => {
+          // A failure is not kept: the next call tries again.
+          if (current === attempt) {
+            current = undefined;
+          }
+        },
+      );
+    }
+    return current;
   };
 }
 
-export function createS3Client(config: AppConfig['s3'], target: S3Target, source: CredentialSource): S3Client {
+/** A client for the configured bucket; `checksums` overrides `S3_CHECKSUMS` (the presigning client's). */
+export function createS3Client(
+  s3: AppConfig['s3'],
+  source: CredentialSource,
+  checksums: AppConfig['s3']['checksums'] = s3.checksums,
+): S3Client {
   const agentOptions = { keepAlive: true, maxSockets: 256 };
   return new S3Client({
-    region: config.region,
-    endpoint: target.endpoint,
-    forcePathStyle: target.forcePathStyle,
+    region: s3.region,
+    endpoint: s3.endpoint,
+    forcePathStyle: s3.forcePathStyle,
     credentials: source.provider,
-    requestChecksumCalculation: target.checksums ?? config.checksums,
-    responseChecksumValidation: target.checksums ?? config.checksums,
-    maxAttempts: config.maxAttempts,
+    requestChecksumCalculation: checksums,
+    responseChecksumValidation: checksums,
+    maxAttempts: s3.maxAttempts,
     retryMode: 'standard',
     requestHandler: {
-      connectionTimeout: config.connectTimeoutMs,
+      connectionTimeout: s3.connectTimeoutMs,
       // Socket inactivity (-> TimeoutError); the handler's `requestTimeout` only logs a warning unless told to throw.
-      socketTimeout: config.requestTimeoutMs,
+      socketTimeout: s3.requestTimeoutMs,
       httpAgent: new HttpAgent(agentOptions),
       httpsAgent: new HttpsAgent(agentOptions),
     },

@@ -22,7 +22,7 @@ function pagingClient(nextToken: () => string) {
 }
 
 const service = (client: S3Client) =>
-  new StorageService(client, { bucket: 'b', forcePathStyle: true }, { s3: { prefix: 'tenant/' } } as AppConfig, client);
+  new StorageService(client, { s3: { bucket: 'b', prefix: 'tenant/' } } as AppConfig, client);
 
 describe(`${StorageService.name} list cursors (properties)`, () => {
   it('should hand S3 back exactly the token of a cursor it issued, for the same prefix and delimiter only', async () => {

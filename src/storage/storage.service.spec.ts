@@ -1,20 +1,18 @@
 import type { AwsCredentialIdentity } from '@aws-sdk/types';
 import { toAppConfig } from '../config/app-config.js';
 import { validateEnvironment } from '../config/environment.js';
-import { createS3Client, type CredentialSource, type S3Target } from './s3-client.factory.js';
+import { createS3Client, type CredentialSource } from './s3-client.factory.js';
 import { StorageError } from './storage.errors.js';
 import { StorageService } from './storage.service.js';
 
 /** Signing is local: these clients never send a request (the endpoint is unreachable on purpose). */
 function storageWith(provider: CredentialSource['provider'], env: Record<string, string> = {}): StorageService {
   const config = toAppConfig(validateEnvironment({ S3_BUCKET: 'bucket', S3_ENDPOINT: 'http://127.0.0.1:9', ...env }));
-  const target: S3Target = { bucket: 'bucket', endpoint: 'http://127.0.0.1:9', forcePathStyle: true };
-  const source: CredentialSource = { kind: 'default-chain', provider };
+  const source: CredentialSource = { provider, name: () => 'test' };
   return new StorageService(
-    createS3Client(config.s3, target, source),
-    target,
+    createS3Client(config.s3, source),
     config,
-    createS3Client(config.s3, { ...target, checksums: 'WHEN_REQUIRED' }, source),
+    createS3Client(config.s3, source, 'WHEN_REQUIRED'),
   );
 }
 

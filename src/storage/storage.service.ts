@@ -15,7 +15,6 @@ import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
-import type { S3Target } from './s3-client.factory.js';
 import { StorageError, toStorageError } from './storage.errors.js';
 import {
   signingWindow,
@@ -24,7 +23,7 @@ import {
   type SigningWindow,
   type SignUploadInput,
 } from './signed-request.js';
-import { S3_CLIENT, S3_SIGNING_CLIENT, S3_TARGET } from './storage.tokens.js';
+import { S3_CLIENT, S3_SIGNING_CLIENT } from './storage.tokens.js';
 
 export interface ObjectInfo {
   readonly key: string;
@@ -96,11 +95,10 @@ export class StorageService implements OnApplicationShutdown {
 
   constructor(
     @Inject(S3_CLIENT) private readonly client: S3Client,
-    @Inject(S3_TARGET) target: S3Target,
     private readonly config: AppConfig,
     @Inject(S3_SIGNING_CLIENT) private readonly signer: S3Client,
   ) {
-    this.bucket = target.bucket;
+    this.bucket = config.s3.bucket;
     this.prefix = config.s3.prefix;
   }
 

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Response } from 'supertest';
+import { devS3ServiceEnv } from '../../dev/s3-client.ts';
 import { createApp } from '../../src/app.factory.js';
 
 /** The environment of an app that talks to the given S3-compatible server. */
@@ -8,10 +9,7 @@ export function s3Env(endpoint: string, bucket: string, extra: Record<string, st
   return {
     NODE_ENV: 'test',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-    S3_BUCKET: bucket,
-    S3_ENDPOINT: endpoint,
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    ...devS3ServiceEnv(endpoint, bucket),
     S3_CONNECT_TIMEOUT_MS: '1000',
     S3_REQUEST_TIMEOUT_MS: '5000',
     UPLOAD_PART_SIZE: String(5 * 1024 * 1024),

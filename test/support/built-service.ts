@@ -1,29 +1,21 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startServiceProcess, type ServiceProcess } from '../../dev/service-process.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const MAIN = path.join(ROOT, 'dist', 'main.js');
 const BUILD_LOCK = path.join(ROOT, 'node_modules', '.cache', 's3-file-service-build.lock');
 
 /** The compiled service (`dist/main.js`) running as its own process, so `/proc/<pid>` is the service alone. */
-export interface ServiceProcess {
-  readonly pid: number;
-  readonly port: number;
-  readonly url: string;
-  /** Everything it printed so far (stdout and stderr). */
-  output(): string;
-  /** Resident set size, from /proc/<pid>/status. */
-  rssBytes(): Promise<number>;
+export interface BuiltService extends ServiceProcess {
   /** Open file descriptors, from /proc/<pid>/fd. */
   openFds(): Promise<number>;
   /** With `inspect`: a full garbage collection, then the process's own `process.memoryUsage()`. */
   collectGarbage(): Promise<NodeJS.MemoryUsage>;
-  /** SIGTERM (graceful shutdown), then SIGKILL after 10 s. */
-  stop(): Promise<void>;
 }
 
 const newestMtime = async (dir: string): Promise<number> => {
@@ -87,91 +79,34 @@ export async function ensureBuilt(): Promise<void> {
  * Builds if needed, then starts `node dist/main.js` with exactly `env` (plus PORT=0) in an empty working directory
  * (no stray `.env`), and waits for its "listening on port" line.
  */
-export async function startServiceProcess(
+export async function startBuiltService(
   env: Record<string, string>,
   options: { inspect?: boolean; startTimeoutMs?: number } = {},
-): Promise<ServiceProcess> {
-  const { inspect = false, startTimeoutMs = 30_000 } = options;
+): Promise<BuiltService> {
   await ensureBuilt();
   const cwd = await mkdtemp(path.join(tmpdir(), 's3-file-service-'));
   // The inspector (loopback, free port) lets a test force a full GC to tell a leak from memory not yet collected.
-  const child: ChildProcess = spawn(process.execPath, [...(inspect ? ['--inspect=127.0.0.1:0'] : []), MAIN], {
-    cwd,
-    // At least `info`: the port comes from the "listening on port" line.
-    env: {
-      PATH: process.env.PATH ?? '',
-      ...env,
-      LOG_LEVEL: /^(debug|trace)$/.test(env.LOG_LEVEL ?? '') ? env.LOG_LEVEL : 'info',
-      PORT: '0',
+  const service = await startServiceProcess({ main: MAIN, env: { ...env, PORT: '0' }, cwd, ...options }).catch(
+    async (error: unknown) => {
+      await rm(cwd, { recursive: true, force: true });
+      throw error;
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = once(child, 'exit').catch(() => undefined);
-  let output = '';
-  // Kept apart: a long run's logs push the inspector's first line out of the bounded `output`.
-  let inspectorUrl: string | undefined;
-  let onOutput = (): void => undefined;
-  const collect = (chunk: Buffer): void => {
-    output = (output + chunk.toString()).slice(-200_000);
-    inspectorUrl ??= /ws:\/\/127\.0\.0\.1:\d+\/[\w-]+/.exec(output)?.[0];
-    onOutput();
-  };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
-
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    await rm(cwd, { recursive: true, force: true });
-  };
-
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`service did not start in ${startTimeoutMs} ms:\n${output}`)),
-      startTimeoutMs,
-    );
-    onOutput = () => {
-      const match = /listening on port (\d+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    };
-    void exited.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`service exited before listening:\n${output}`));
-    });
-  }).catch(async (error: unknown) => {
-    await stop();
-    throw error;
-  });
-  onOutput = () => undefined;
-
-  const pid = child.pid!;
-  return {
-    pid,
-    port,
-    url: `http://127.0.0.1:${port}`,
-    output: () => output,
-    async rssBytes() {
-      const status = await readFile(`/proc/${pid}/status`, 'utf8');
-      return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN) * 1024;
-    },
+  );
+  return Object.assign(Object.create(service) as ServiceProcess, {
     async openFds() {
-      return (await readdir(`/proc/${pid}/fd`)).length;
+      return (await readdir(`/proc/${service.pid}/fd`)).length;
     },
     async collectGarbage() {
-      if (!inspectorUrl) {
+      if (!service.inspectorUrl) {
         throw new Error('start the service with { inspect: true } to collect garbage');
       }
-      return inspectorCall(inspectorUrl);
+      return inspectorCall(service.inspectorUrl);
     },
-    stop,
-  };
+    async stop() {
+      await service.stop();
+      await rm(cwd, { recursive: true, force: true });
+    },
+  });
 }
 
 /** Over the inspector protocol: HeapProfiler.collectGarbage, then evaluates `process.memoryUsage()`. */

@@ -1,9 +1,15 @@
-import { HeadObjectCommand, ListMultipartUploadsCommand, type MultipartUpload, S3Client } from '@aws-sdk/client-s3';
+import {
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  type MultipartUpload,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { LocalS3Server } from '../../src/local-s3/local-s3.server.js';
+import { createDevS3Client } from '../../dev/s3-client.ts';
+import { LocalS3Server } from '../../dev/s3rver/local-s3.server.ts';
 
 export interface TestS3Server {
   endpoint: string;
@@ -28,7 +34,7 @@ export function randomBucketName(): string {
 }
 
 /**
- * Starts the embedded S3 server on a free port with a fresh data directory and the given (default: one random) buckets;
+ * Starts the development S3 server (s3rver) on a free port with a fresh data directory and the given (default: one random) buckets;
  * `cors: false` leaves the buckets without the permissive CORS rule, for a test to set its own.
  */
 export async function startS3Server(options: { buckets?: string[]; cors?: boolean } = {}): Promise<TestS3Server> {
@@ -41,7 +47,7 @@ export async function startS3Server(options: { buckets?: string[]; cors?: boolea
     await rm(directory, { recursive: true, force: true });
     throw err;
   }
-  const s3 = createS3Client(server.endpoint);
+  const s3 = createDevS3Client(server.endpoint);
   return {
     endpoint: server.endpoint,
     port: server.port,
@@ -60,18 +66,6 @@ export async function startS3Server(options: { buckets?: string[]; cors?: boolea
       await server.start();
     },
   };
-}
-
-export function createS3Client(endpoint: string): S3Client {
-  return new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    // Plain bodies without checksum trailers, as the service sends them to S3-compatible servers.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
 }
 
 /** The multipart uploads in progress in a bucket (the first page, which on the local server holds them all). */

@@ -1,12 +1,11 @@
 /**
- * The embedded S3 server: s3rver plus fixes for the S3 behaviour the service relies on.
+ * The development S3 server: s3rver plus fixes for the S3 behaviour the service relies on.
  *
  *   node --openssl-legacy-provider s3rver-main.ts --directory DIR [--port N] [--bucket NAME]... [--cors]
  *        [--silent] [--exit-with-parent]
  *
- * Prints `{"port":N}` on stdout once listening. Self-contained on purpose: it runs type-stripped from src/
- * and compiled from dist/, so it only uses erasable TypeScript and loads its siblings (SigV4 checks, POST Object)
- * by a computed extension rather than a static relative import.
+ * Prints `{"port":N}` on stdout once listening. Development and tests only (never compiled into dist/): Node runs
+ * it type-stripped, so it uses erasable TypeScript only and imports its siblings by their `.ts` names.
  */
 import { createCipheriv, createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -18,8 +17,9 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { createPostObjectHandler, type PostObjectDependencies } from './s3rver-post-object.ts';
+import * as sigv4 from './s3rver-sigv4.ts';
 
 interface Context {
   method: string;
@@ -77,7 +77,6 @@ interface S3rverApp {
   configureBuckets(): Promise<unknown>;
   callback(): RequestListener;
 }
-type PostObjectDependencies = import('./s3rver-post-object.js').PostObjectDependencies;
 type S3ErrorClass = new (code: string, message: string, detail?: Record<string, unknown>) => Error;
 
 const require = createRequire(import.meta.url);
@@ -88,13 +87,6 @@ const S3Object = require('s3rver/lib/models/object.js') as PostObjectDependencie
 const accounts = (
   require('s3rver/lib/models/account.js') as { registry: Map<string, { accessKeys: Map<string, string> }> }
 ).registry;
-
-// Sibling modules are loaded by their own extension: .ts when type-stripped from src/, .js once compiled.
-const extension = path.extname(fileURLToPath(import.meta.url));
-const sigv4 = (await import(`./s3rver-sigv4${extension}`)) as typeof import('./s3rver-sigv4.js');
-const { createPostObjectHandler } = (await import(
-  `./s3rver-post-object${extension}`
-)) as typeof import('./s3rver-post-object.js');
 
 const secretFor = (accessKeyId: string): string | undefined => accounts.get(accessKeyId)?.accessKeys.get(accessKeyId);
 

@@ -6,7 +6,7 @@
  */
 import { Transform, type Readable } from 'node:stream';
 import busboy from 'busboy';
-import type { PostPolicyLimits } from './s3rver-sigv4.js';
+import type { PostPolicyLimits } from './s3rver-sigv4.ts';
 
 export interface PostContext {
   readonly headers: Record<string, string | string[] | undefined>;

@@ -15,17 +15,22 @@ export interface LocalS3ServerOptions {
   cors?: boolean;
   /** Suppress s3rver's request log (default true). */
   silent?: boolean;
+  /**
+   * In its own process group, so a terminal's Ctrl-C reaches only the launcher, which stops the server in order.
+   * It still exits with its parent (it watches its stdin).
+   */
+  detached?: boolean;
   startTimeoutMs?: number;
   stopTimeoutMs?: number;
 }
 
 /**
- * The embedded S3-compatible server (s3rver with our fixes) in a child process. Development and tests only:
- * s3rver is a dev dependency. Nothing happens until `start()`.
+ * The development S3 server (s3rver with our fixes) in a child process, for `npm start`, the tests and the bench.
+ * Never part of the service: s3rver is a dev dependency. Nothing happens until `start()`.
  */
 export class LocalS3Server {
   private child?: ChildProcessWithoutNullStreams;
-  private exited?: Promise<unknown>;
+  private exitPromise?: Promise<unknown>;
   private boundPort?: number;
   private readonly options: LocalS3ServerOptions;
 
@@ -48,14 +53,22 @@ export class LocalS3Server {
     return this.child !== undefined;
   }
 
+  /** The server process's id while it runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Resolves when the current server process ends, whether stopped or crashed. */
+  get exited(): Promise<unknown> {
+    return this.exitPromise ?? Promise.resolve();
+  }
+
   async start(): Promise<void> {
     if (this.child) {
       throw new Error('The local S3 server is already running');
     }
     const { directory = '.local-s3', buckets = [], cors = true, silent = true, startTimeoutMs = 15_000 } = this.options;
-    // Under ts (tests, dev) run the .ts file with type stripping; once built, its compiled sibling.
-    const self = fileURLToPath(import.meta.url);
-    const script = path.join(path.dirname(self), `s3rver-main${path.extname(self)}`);
+    const script = fileURLToPath(new URL('s3rver-main.ts', import.meta.url));
     const args = [
       '--openssl-legacy-provider',
       script,
@@ -66,9 +79,9 @@ export class LocalS3Server {
       ...(silent ? ['--silent'] : []),
       '--exit-with-parent',
     ];
-    const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: this.options.detached });
     this.child = child;
-    this.exited = once(child, 'exit')
+    this.exitPromise = once(child, 'exit')
       .catch(() => undefined)
       .finally(() => {
         child.stdin.destroy();
@@ -119,7 +132,7 @@ export class LocalS3Server {
 
   /** SIGTERM, then SIGKILL if the process has not exited within `stopTimeoutMs`. The data directory is kept. */
   async stop(): Promise<void> {
-    const { child, exited } = this;
+    const { child, exitPromise: exited } = this;
     if (!child || !exited) {
       return;
     }
