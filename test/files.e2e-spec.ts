@@ -103,6 +103,7 @@ describe('Files API (e2e against s3rver)', () => {
         .parse(binaryParser)
         .expect(200);
       expect(got.headers['content-length']).toBe(String(data.length));
+      expect(got.headers.etag).toBe(res.body.etag);
       expect(sha256(got.body)).toBe(sha256(data));
       expect(await listMultipartUploads(s3.s3, s3.bucket)).toEqual([]);
     });
@@ -111,7 +112,9 @@ describe('Files API (e2e against s3rver)', () => {
       const data = randomBytes(21 * MiB + 7);
       const res = await request(url).post('/files').attach('file', data, 'big-form.bin').expect(201);
       expect(res.body.size).toBe(data.length);
+      expect(res.body.etag).toMatch(/-5"$/);
       const got = await request(url).get(res.headers.location).buffer(true).parse(binaryParser).expect(200);
+      expect(got.headers.etag).toBe(res.body.etag);
       expect(sha256(got.body)).toBe(sha256(data));
     });
 

@@ -134,11 +134,13 @@ export class StorageService implements OnApplicationShutdown {
     });
     try {
       const result = await upload.done();
+      // Ceph RGW's CompleteMultipartUpload answers an empty ETag; HeadObject has the stored one.
+      const etag = result.ETag || (await this.writtenBy(input.key, marker));
       return {
         key: input.key,
         size: counter.bytes,
         contentType: input.contentType,
-        etag: result.ETag ?? '',
+        etag: etag ?? '',
         created: existing === undefined ? undefined : !existing,
       };
     } catch (error) {
