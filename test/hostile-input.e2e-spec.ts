@@ -130,6 +130,70 @@ describe('Hostile input (e2e)', () => {
     );
   });
 
+  describe('keys that fit 1024 bytes alone but not with S3_PREFIX ("tenant/", 7 bytes)', () => {
+    // Segments of at most 200 bytes: only the length of the whole key is at stake.
+    const keyOf = (bytes: number): string => `${'a'.repeat(200)}/`.repeat(5) + 'é' + 'b'.repeat(bytes - 1007);
+    const tooLong = keyOf(1021); // 1028 bytes with the prefix
+    const longest = keyOf(1017); // exactly 1024 bytes with the prefix
+    const path = (key: string) => `/files/${key.split('/').map(encodeURIComponent).join('/')}`;
+    const json = (body: object) => ({
+      method: 'POST',
+      body: Buffer.from(JSON.stringify(body)),
+      headers: { 'Content-Type': 'application/json' },
+    });
+    const text = (res: { status: number; headers: Record<string, unknown>; body: Buffer }) => ({
+      ...res,
+      body: res.body.toString(),
+    });
+
+    it('should be sized as meant', () => {
+      expect([Buffer.byteLength(tooLong), Buffer.byteLength(longest)]).toEqual([1021, 1017]);
+    });
+
+    it.each(['GET', 'HEAD', 'PUT', 'DELETE'])('should answer %s /files/{key} with 400', async (method) => {
+      const res = await send(`${url}${path(tooLong)}`, {
+        method,
+        ...(method === 'PUT' ? { body: Buffer.from('x') } : {}),
+      });
+      expect(res.status).toBe(400);
+      if (method !== 'HEAD') {
+        expectJsonError(text(res), 400);
+        expect(String(res.body)).toMatch(/at most 1017 UTF-8 bytes/);
+      }
+    });
+
+    it('should answer a form upload with the key as a field or in the query with 400', async () => {
+      const form = multipartBody({ key: tooLong }, [{ name: 'file', fileName: 'a.txt', data: Buffer.from('x') }]);
+      const res = await send(`${url}/files`, {
+        method: 'POST',
+        body: form.parts,
+        headers: { 'Content-Type': form.contentType, 'Content-Length': form.length },
+      });
+      expectJsonError(text(res), 400);
+      const viaQuery = await send(`${url}/files?key=${encodeURIComponent(tooLong)}`, {
+        method: 'POST',
+        body: form.parts.slice(1),
+        headers: { 'Content-Type': form.contentType, 'Content-Length': form.length - form.parts[0].length },
+      });
+      expectJsonError(text(viaQuery), 400);
+    });
+
+    it.each(['download', 'upload'])('should refuse to sign a %s with 400', async (operation) => {
+      expectJsonError(text(await send(`${url}/signed-urls`, json({ key: tooLong, operation }))), 400);
+    });
+
+    it('should refuse a list prefix that no key under S3_PREFIX can start with', async () => {
+      expectJsonError(text(await send(`${url}/files?prefix=${encodeURIComponent(tooLong)}`)), 400);
+      expect((await send(`${url}/files?prefix=${encodeURIComponent(longest)}`)).status).toBe(200);
+    });
+
+    it('should store and serve a key of exactly 1024 bytes with the prefix', async () => {
+      expect((await send(`${url}${path(longest)}`, { method: 'PUT', body: Buffer.from('x') })).status).toBe(201);
+      expect((await send(`${url}${path(longest)}`)).body.toString()).toBe('x');
+      expect((await send(`${url}${path(longest)}`, { method: 'DELETE' })).status).toBe(204);
+    });
+  });
+
   describe('keys, ranges, conditions and cursors (property-based)', () => {
     it('should store any byte string that decodes to a valid key under the prefix, and refuse the rest', async () => {
       const bytes = fc.uint8Array({ minLength: 1, maxLength: 40 });

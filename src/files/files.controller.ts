@@ -24,7 +24,7 @@ import {
   type UploadResult,
 } from '../storage/storage.service.js';
 import type { FileList, StoredFile } from './file.dto.js';
-import { FileKey, keyProblem } from './file-key.js';
+import { FileKey, KeyPipe } from './file-key.js';
 import {
   ApiDownload,
   ApiFilesTags,
@@ -46,14 +46,11 @@ const INLINE_TYPES =
 @ApiFilesTags()
 @Controller('files')
 export class FilesController {
-  private readonly prefixBytes: number;
-
   constructor(
     private readonly storage: StorageService,
     private readonly config: AppConfig,
-  ) {
-    this.prefixBytes = Buffer.byteLength(config.s3.prefix, 'utf8');
-  }
+    private readonly keys: KeyPipe,
+  ) {}
 
   @Post()
   @ApiUploadMultipart()
@@ -66,7 +63,7 @@ export class FilesController {
     const result = await this.receive(res, () =>
       receiveMultipart(req, async (part) => {
         const requested = part.fields.key ?? queryKey;
-        const key = requested === undefined ? generateKey(part.fileName) : this.validKey(requested);
+        const key = this.keys.transform(requested ?? generateKey(part.fileName));
         const overwrite = parseOverwrite(part.fields.overwrite ?? queryOverwrite);
         try {
           return await this.storage.upload({
@@ -133,7 +130,7 @@ export class FilesController {
   @Get()
   @ApiList()
   list(@Query() query: ListFilesQuery): Promise<FileList> {
-    return this.storage.list(query);
+    return this.storage.list({ ...query, prefix: this.keys.listPrefix(query.prefix) });
   }
 
   @Get('*key')
@@ -167,14 +164,6 @@ export class FilesController {
   @ApiRemove()
   async remove(@FileKey() key: string): Promise<void> {
     await this.storage.remove(key);
-  }
-
-  private validKey(raw: string): string {
-    const problem = keyProblem(raw, this.prefixBytes);
-    if (problem) {
-      throw new BadRequestException(problem);
-    }
-    return raw;
   }
 
   /** Runs an upload; on failure the rest of the request body is not read, so the connection must close. */
