@@ -198,6 +198,18 @@ describe('Files API (e2e against s3rver)', () => {
       expect(res.body.statusCode).toBe(416);
     });
 
+    it('should answer 416 to a suffix range of 0 bytes, on GET and HEAD (RFC 9110 14.1.3)', async () => {
+      for (const range of ['bytes=-0', 'bytes=-000']) {
+        const res = await request(url).get(path).set('Range', range).expect(416);
+        expect(res.headers['content-range']).toBe(`bytes */${text.length}`);
+        expect(res.body.statusCode).toBe(416);
+        const head = await request(url).head(path).set('Range', range).expect(416);
+        expect(head.headers['content-range']).toBe(`bytes */${text.length}`);
+      }
+      await request(url).get(path).set('Range', 'bytes=-0').set('If-None-Match', etag).expect(304);
+      await request(url).get('/files/missing-for-range.txt').set('Range', 'bytes=-0').expect(404);
+    });
+
     it('should ignore a malformed Range and serve the whole object', async () => {
       await request(url).get(path).set('Range', 'pages=1-2').expect(200);
     });

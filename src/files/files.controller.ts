@@ -34,7 +34,14 @@ import {
   ApiUploadMultipart,
   ApiUploadRaw,
 } from './files.openapi.js';
-import { noneMatchHits, opaqueTag, parseHttpDate, parseIfNoneMatch, parseRange } from './http-conditions.js';
+import {
+  noneMatchHits,
+  opaqueTag,
+  parseHttpDate,
+  parseIfNoneMatch,
+  parseRange,
+  UNSATISFIABLE_RANGE,
+} from './http-conditions.js';
 import { ListFilesQuery } from './list-files.query.js';
 import { receiveMultipart } from './multipart-upload.js';
 import { fileLocation, generateKey } from './upload-name.js';
@@ -186,8 +193,10 @@ export class FilesController {
     // S3 compares one entity tag, strongly; RFC 9110 compares every listed tag, weakly. One tag goes to S3 without
     // its W/, a list is compared here.
     const tags = ifNoneMatch?.split(', ');
+    const range = parseRange(req.headers.range);
     const conditions: ReadConditions = {
-      range: parseRange(req.headers.range),
+      // For a range no object satisfies, one byte is enough to check the object and the conditions and learn its size.
+      range: range === UNSATISFIABLE_RANGE ? 'bytes=0-0' : range,
       ifNoneMatch: tags?.length === 1 ? opaqueTag(tags[0]) : undefined,
       // RFC 9110 13.1.3: If-Modified-Since is ignored when If-None-Match is present.
       ifModifiedSince: ifNoneMatch ? undefined : parseHttpDate(req.headers['if-modified-since']),
@@ -199,6 +208,12 @@ export class FilesController {
         res.setHeader('ETag', object.etag);
         res.status(HttpStatus.NOT_MODIFIED).end();
         return undefined;
+      }
+      if (range === UNSATISFIABLE_RANGE) {
+        (object as Partial<ObjectStream>).body?.destroy();
+        throw new StorageError('RangeNotSatisfiable', 'the requested range is not satisfiable', {
+          objectSize: object.size,
+        });
       }
       return object;
     } catch (error) {

@@ -1,4 +1,4 @@
-import { noneMatchHits, parseHttpDate, parseIfNoneMatch, parseRange } from './http-conditions.js';
+import { noneMatchHits, parseHttpDate, parseIfNoneMatch, parseRange, UNSATISFIABLE_RANGE } from './http-conditions.js';
 
 describe(parseRange.name, () => {
   it.each([
@@ -9,6 +9,10 @@ describe(parseRange.name, () => {
     ['BYTES=1-2', 'bytes=1-2'],
   ])('should pass %s on as %s', (header, range) => {
     expect(parseRange(header)).toBe(range);
+  });
+
+  it.each(['bytes=-0', 'bytes=-000', ' BYTES = - 0 '])('should mark %s unsatisfiable (RFC 9110 14.1.3)', (header) => {
+    expect(parseRange(header)).toBe(UNSATISFIABLE_RANGE);
   });
 
   it.each([

@@ -1,10 +1,14 @@
 /** Parsing of the request headers that shape a download: Range, If-None-Match, If-Modified-Since. */
 
+/** A Range that no representation satisfies: a suffix of 0 bytes (RFC 9110 14.1.3), answered 416 by the service. */
+export const UNSATISFIABLE_RANGE = Symbol('unsatisfiable range');
+
 /**
  * Returns the one byte range to ask S3 for, or undefined to serve the whole object (RFC 9110: a Range that is
- * not understood, or asks for several ranges, may be ignored). Unsatisfiable ranges are left to S3 (416).
+ * not understood, or asks for several ranges, may be ignored). Unsatisfiable ranges are left to S3 (416), except
+ * `bytes=-0`, which not every S3 refuses (Ceph RGW serves the whole object).
  */
-export function parseRange(header: string | undefined): string | undefined {
+export function parseRange(header: string | undefined): string | typeof UNSATISFIABLE_RANGE | undefined {
   if (!header) {
     return undefined;
   }
@@ -15,6 +19,9 @@ export function parseRange(header: string | undefined): string | undefined {
   const [, first, last] = match as unknown as [string, string, string];
   if (first === '' && last === '') {
     return undefined;
+  }
+  if (first === '' && /^0+$/.test(last)) {
+    return UNSATISFIABLE_RANGE;
   }
   if (first !== '' && last !== '' && BigInt(last) < BigInt(first)) {
     return undefined;
