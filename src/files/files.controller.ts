@@ -218,8 +218,8 @@ export class FilesController {
       return object;
     } catch (error) {
       if (error instanceof StorageError && error.code === 'NotModified') {
-        if (conditions.ifNoneMatch && conditions.ifNoneMatch !== '*') {
-          res.setHeader('ETag', conditions.ifNoneMatch);
+        if (error.etag) {
+          res.setHeader('ETag', error.etag);
         }
         res.status(HttpStatus.NOT_MODIFIED).end();
         return undefined;
