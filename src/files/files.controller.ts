@@ -191,19 +191,20 @@ export class FilesController {
   ): Promise<T | undefined> {
     const ifNoneMatch = parseIfNoneMatch(req.headers['if-none-match']);
     // S3 compares one entity tag, strongly; RFC 9110 compares every listed tag, weakly. One tag goes to S3 without
-    // its W/, a list is compared here.
+    // its W/; a list, or `*` (which Ceph RGW ignores on GET), is compared here.
     const tags = ifNoneMatch?.split(', ');
+    const oneTag = tags?.length === 1 && tags[0] !== '*' ? opaqueTag(tags[0]) : undefined;
     const range = parseRange(req.headers.range);
     const conditions: ReadConditions = {
       // For a range no object satisfies, one byte is enough to check the object and the conditions and learn its size.
       range: range === UNSATISFIABLE_RANGE ? 'bytes=0-0' : range,
-      ifNoneMatch: tags?.length === 1 ? opaqueTag(tags[0]) : undefined,
+      ifNoneMatch: oneTag,
       // RFC 9110 13.1.3: If-Modified-Since is ignored when If-None-Match is present.
       ifModifiedSince: ifNoneMatch ? undefined : parseHttpDate(req.headers['if-modified-since']),
     };
     try {
       const object = await open(conditions);
-      if (tags && tags.length > 1 && noneMatchHits(tags, object.etag)) {
+      if (tags && !oneTag && noneMatchHits(tags, object.etag)) {
         (object as Partial<ObjectStream>).body?.destroy();
         res.setHeader('ETag', object.etag);
         res.status(HttpStatus.NOT_MODIFIED).end();
