@@ -103,6 +103,7 @@ describe('Files API (e2e against s3rver)', () => {
         .parse(binaryParser)
         .expect(200);
       expect(got.headers['content-length']).toBe(String(data.length));
+      expect(got.headers.etag).toBe(res.body.etag);
       expect(sha256(got.body)).toBe(sha256(data));
       expect(await listMultipartUploads(s3.s3, s3.bucket)).toEqual([]);
     });
@@ -111,7 +112,9 @@ describe('Files API (e2e against s3rver)', () => {
       const data = randomBytes(21 * MiB + 7);
       const res = await request(url).post('/files').attach('file', data, 'big-form.bin').expect(201);
       expect(res.body.size).toBe(data.length);
+      expect(res.body.etag).toMatch(/-5"$/);
       const got = await request(url).get(res.headers.location).buffer(true).parse(binaryParser).expect(200);
+      expect(got.headers.etag).toBe(res.body.etag);
       expect(sha256(got.body)).toBe(sha256(data));
     });
 
@@ -193,6 +196,18 @@ describe('Files API (e2e against s3rver)', () => {
       const res = await request(url).get(path).set('Range', 'bytes=1000-2000').expect(416);
       expect(res.headers['content-range']).toBe(`bytes */${text.length}`);
       expect(res.body.statusCode).toBe(416);
+    });
+
+    it('should answer 416 to a suffix range of 0 bytes, on GET and HEAD (RFC 9110 14.1.3)', async () => {
+      for (const range of ['bytes=-0', 'bytes=-000']) {
+        const res = await request(url).get(path).set('Range', range).expect(416);
+        expect(res.headers['content-range']).toBe(`bytes */${text.length}`);
+        expect(res.body.statusCode).toBe(416);
+        const head = await request(url).head(path).set('Range', range).expect(416);
+        expect(head.headers['content-range']).toBe(`bytes */${text.length}`);
+      }
+      await request(url).get(path).set('Range', 'bytes=-0').set('If-None-Match', etag).expect(304);
+      await request(url).get('/files/missing-for-range.txt').set('Range', 'bytes=-0').expect(404);
     });
 
     it('should ignore a malformed Range and serve the whole object', async () => {

@@ -1,6 +1,11 @@
 import { BadRequestException } from '@nestjs/common';
 import fc from 'fast-check';
-import { MAX_KEY_BYTES, parseKey } from './file-key.js';
+import type { AppConfig } from '../config/app-config.js';
+import { MAX_KEY_BYTES, decodeKey, KeyPipe } from './file-key.js';
+
+/** A path key through the route's decoding and `KeyPipe`, with an `S3_PREFIX` of `prefixBytes` bytes. */
+const parseKey = (path: string, prefixBytes: number): string =>
+  new KeyPipe({ s3: { prefix: 'p'.repeat(prefixBytes) } } as AppConfig).transform(decodeKey(path));
 
 /** What a stored key must never be, checked independently of the validator's own code. */
 function unsafe(key: string, prefixBytes: number): string | undefined {
@@ -37,7 +42,7 @@ const validKey = fc
   .map((segments) => segments.join('/'))
   .filter((k) => unsafe(k, 0) === undefined);
 
-describe(`${parseKey.name} (properties)`, () => {
+describe(`${KeyPipe.name} (properties)`, () => {
   it('should either reject a raw path with a 400 or return a safe key', () => {
     const raw = fc.oneof(
       fc.string({ unit: 'binary', maxLength: 60 }),

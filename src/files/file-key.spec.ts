@@ -1,7 +1,12 @@
 import { BadRequestException } from '@nestjs/common';
-import { keyProblem, parseKey } from './file-key.js';
+import type { AppConfig } from '../config/app-config.js';
+import { decodeKey, KeyPipe, keyProblem } from './file-key.js';
 
-describe(parseKey.name, () => {
+/** A path key through the route's decoding and `KeyPipe`, with an `S3_PREFIX` of `prefixBytes` bytes. */
+const parseKey = (path: string, prefixBytes: number): string =>
+  new KeyPipe({ s3: { prefix: 'p'.repeat(prefixBytes) } } as AppConfig).transform(decodeKey(path));
+
+describe(KeyPipe.name, () => {
   it.each([
     ['photo.jpg', 'photo.jpg'],
     ['photos/2026/a%20b.jpg', 'photos/2026/a b.jpg'],
@@ -40,6 +45,16 @@ describe(parseKey.name, () => {
     expect(() => parseKey('k'.repeat(1000), 30)).toThrow(/at most 994/);
     expect(keyProblem('é'.repeat(512), 0)).toBeUndefined();
     expect(keyProblem('é'.repeat(513), 0)).toMatch(/1024/);
+  });
+
+  it('should count the prefix in the limit of a list prefix too', () => {
+    const pipe = new KeyPipe({ s3: { prefix: 'tenant/' } } as AppConfig);
+    expect(pipe.listPrefix('k'.repeat(1017))).toBe('k'.repeat(1017));
+    expect(() => pipe.listPrefix('k'.repeat(1018))).toThrow(/at most 1017/);
+    expect(() => pipe.listPrefix('a//')).toThrow(BadRequestException);
+    expect(pipe.listPrefix('photos/')).toBe('photos/');
+    expect(pipe.listPrefix('')).toBe('');
+    expect(pipe.listPrefix(undefined)).toBeUndefined();
   });
 
   it('should accept folder prefixes only where asked', () => {

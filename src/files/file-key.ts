@@ -1,5 +1,12 @@
-import { BadRequestException, createParamDecorator, type ExecutionContext } from '@nestjs/common';
+import {
+  BadRequestException,
+  createParamDecorator,
+  type ExecutionContext,
+  Injectable,
+  type PipeTransform,
+} from '@nestjs/common';
 import type { Request } from 'express';
+import { AppConfig } from '../config/app-config.js';
 
 /** S3's own limit on a key, counted with `S3_PREFIX`. */
 export const MAX_KEY_BYTES = 1024;
@@ -47,9 +54,30 @@ export function decodeKey(encoded: string): string {
   }
 }
 
-export function parseKey(encoded: string, prefixBytes: number): string {
-  const key = decodeKey(encoded);
-  const problem = keyProblem(key, prefixBytes);
+/**
+ * The key rules with `S3_PREFIX` counted in. Every key and list prefix the API takes passes here, so a key too long
+ * for S3 once prefixed is a 400 on every route.
+ */
+@Injectable()
+export class KeyPipe implements PipeTransform<string, string> {
+  private readonly prefixBytes: number;
+
+  constructor(config: AppConfig) {
+    this.prefixBytes = Buffer.byteLength(config.s3.prefix, 'utf8');
+  }
+
+  /** A decoded key, or a 400 that says what is wrong with it. */
+  transform(key: string): string {
+    return valid(key, keyProblem(key, this.prefixBytes));
+  }
+
+  /** A list prefix: a key, or the start of one that may end with `/` (a folder); empty lists everything. */
+  listPrefix(prefix: string | undefined): string | undefined {
+    return prefix === undefined || prefix === '' ? prefix : valid(prefix, keyProblem(prefix, this.prefixBytes, true));
+  }
+}
+
+function valid(key: string, problem: string | undefined): string {
   if (problem) {
     throw new BadRequestException(problem);
   }
@@ -58,12 +86,14 @@ export function parseKey(encoded: string, prefixBytes: number): string {
 
 /**
  * The object key of a `/files/{key}` route, taken from the raw URL so it is decoded exactly once
- * (Express decodes wildcard segments itself, which would turn `%252F` into `/`).
+ * (Express decodes wildcard segments itself, which would turn `%252F` into `/`), then checked by `KeyPipe`.
  */
-export const FileKey = createParamDecorator((prefixBytes: number | undefined, ctx: ExecutionContext): string => {
+const pathKey = createParamDecorator((_data: unknown, ctx: ExecutionContext): string => {
   const req = ctx.switchToHttp().getRequest<Request>();
   const path = req.originalUrl.split('?')[0] ?? '';
   const marker = '/files/';
   const at = path.indexOf(marker);
-  return parseKey(at === -1 ? '' : path.slice(at + marker.length), prefixBytes ?? 0);
+  return decodeKey(at === -1 ? '' : path.slice(at + marker.length));
 });
+
+export const FileKey = (): ParameterDecorator => pathKey(undefined, KeyPipe);

@@ -24,7 +24,7 @@ import {
   type UploadResult,
 } from '../storage/storage.service.js';
 import type { FileList, StoredFile } from './file.dto.js';
-import { FileKey, keyProblem } from './file-key.js';
+import { FileKey, KeyPipe } from './file-key.js';
 import {
   ApiDownload,
   ApiFilesTags,
@@ -34,7 +34,14 @@ import {
   ApiUploadMultipart,
   ApiUploadRaw,
 } from './files.openapi.js';
-import { noneMatchHits, opaqueTag, parseHttpDate, parseIfNoneMatch, parseRange } from './http-conditions.js';
+import {
+  noneMatchHits,
+  opaqueTag,
+  parseHttpDate,
+  parseIfNoneMatch,
+  parseRange,
+  UNSATISFIABLE_RANGE,
+} from './http-conditions.js';
 import { ListFilesQuery } from './list-files.query.js';
 import { receiveMultipart } from './multipart-upload.js';
 import { fileLocation, generateKey } from './upload-name.js';
@@ -46,14 +53,11 @@ const INLINE_TYPES =
 @ApiFilesTags()
 @Controller('files')
 export class FilesController {
-  private readonly prefixBytes: number;
-
   constructor(
     private readonly storage: StorageService,
     private readonly config: AppConfig,
-  ) {
-    this.prefixBytes = Buffer.byteLength(config.s3.prefix, 'utf8');
-  }
+    private readonly keys: KeyPipe,
+  ) {}
 
   @Post()
   @ApiUploadMultipart()
@@ -66,7 +70,7 @@ export class FilesController {
     const result = await this.receive(res, () =>
       receiveMultipart(req, async (part) => {
         const requested = part.fields.key ?? queryKey;
-        const key = requested === undefined ? generateKey(part.fileName) : this.validKey(requested);
+        const key = this.keys.transform(requested ?? generateKey(part.fileName));
         const overwrite = parseOverwrite(part.fields.overwrite ?? queryOverwrite);
         try {
           return await this.storage.upload({
@@ -133,7 +137,7 @@ export class FilesController {
   @Get()
   @ApiList()
   list(@Query() query: ListFilesQuery): Promise<FileList> {
-    return this.storage.list(query);
+    return this.storage.list({ ...query, prefix: this.keys.listPrefix(query.prefix) });
   }
 
   @Get('*key')
@@ -169,14 +173,6 @@ export class FilesController {
     await this.storage.remove(key);
   }
 
-  private validKey(raw: string): string {
-    const problem = keyProblem(raw, this.prefixBytes);
-    if (problem) {
-      throw new BadRequestException(problem);
-    }
-    return raw;
-  }
-
   /** Runs an upload; on failure the rest of the request body is not read, so the connection must close. */
   private async receive<T>(res: Response, run: () => Promise<T>): Promise<T> {
     try {
@@ -195,27 +191,36 @@ export class FilesController {
   ): Promise<T | undefined> {
     const ifNoneMatch = parseIfNoneMatch(req.headers['if-none-match']);
     // S3 compares one entity tag, strongly; RFC 9110 compares every listed tag, weakly. One tag goes to S3 without
-    // its W/, a list is compared here.
+    // its W/; a list, or `*` (which Ceph RGW ignores on GET), is compared here.
     const tags = ifNoneMatch?.split(', ');
+    const oneTag = tags?.length === 1 && tags[0] !== '*' ? opaqueTag(tags[0]) : undefined;
+    const range = parseRange(req.headers.range);
     const conditions: ReadConditions = {
-      range: parseRange(req.headers.range),
-      ifNoneMatch: tags?.length === 1 ? opaqueTag(tags[0]) : undefined,
+      // For a range no object satisfies, one byte is enough to check the object and the conditions and learn its size.
+      range: range === UNSATISFIABLE_RANGE ? 'bytes=0-0' : range,
+      ifNoneMatch: oneTag,
       // RFC 9110 13.1.3: If-Modified-Since is ignored when If-None-Match is present.
       ifModifiedSince: ifNoneMatch ? undefined : parseHttpDate(req.headers['if-modified-since']),
     };
     try {
       const object = await open(conditions);
-      if (tags && tags.length > 1 && noneMatchHits(tags, object.etag)) {
+      if (tags && !oneTag && noneMatchHits(tags, object.etag)) {
         (object as Partial<ObjectStream>).body?.destroy();
         res.setHeader('ETag', object.etag);
         res.status(HttpStatus.NOT_MODIFIED).end();
         return undefined;
       }
+      if (range === UNSATISFIABLE_RANGE) {
+        (object as Partial<ObjectStream>).body?.destroy();
+        throw new StorageError('RangeNotSatisfiable', 'the requested range is not satisfiable', {
+          objectSize: object.size,
+        });
+      }
       return object;
     } catch (error) {
       if (error instanceof StorageError && error.code === 'NotModified') {
-        if (conditions.ifNoneMatch && conditions.ifNoneMatch !== '*') {
-          res.setHeader('ETag', conditions.ifNoneMatch);
+        if (error.etag) {
+          res.setHeader('ETag', error.etag);
         }
         res.status(HttpStatus.NOT_MODIFIED).end();
         return undefined;

@@ -1,9 +1,12 @@
 import { Module } from '@nestjs/common';
 import { StorageModule } from '../storage/storage.module.js';
+import { KeyPipe } from './file-key.js';
 import { FilesController } from './files.controller.js';
 
 @Module({
   imports: [StorageModule],
   controllers: [FilesController],
+  providers: [KeyPipe],
+  exports: [KeyPipe],
 })
 export class FilesModule {}

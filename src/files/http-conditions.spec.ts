@@ -1,4 +1,4 @@
-import { noneMatchHits, parseHttpDate, parseIfNoneMatch, parseRange } from './http-conditions.js';
+import { noneMatchHits, parseHttpDate, parseIfNoneMatch, parseRange, UNSATISFIABLE_RANGE } from './http-conditions.js';
 
 describe(parseRange.name, () => {
   it.each([
@@ -7,9 +7,19 @@ describe(parseRange.name, () => {
     ['bytes=-500', 'bytes=-500'],
     [' bytes = 007 - 9 ', 'bytes=7-9'],
     ['BYTES=1-2', 'bytes=1-2'],
+    [`bytes=${'0'.repeat(30)}1-2`, 'bytes=1-2'],
+    [`bytes=5-${'9'.repeat(30)}`, 'bytes=5-'],
+    [`bytes=-${'9'.repeat(30)}`, 'bytes=0-'],
   ])('should pass %s on as %s', (header, range) => {
     expect(parseRange(header)).toBe(range);
   });
+
+  it.each(['bytes=-0', 'bytes=-000', ' BYTES = - 0 ', `bytes=${'9'.repeat(17)}-`, `bytes=${'9'.repeat(30)}-`])(
+    'should mark %s unsatisfiable (RFC 9110 14.1.3)',
+    (header) => {
+      expect(parseRange(header)).toBe(UNSATISFIABLE_RANGE);
+    },
+  );
 
   it.each([
     undefined,
@@ -20,7 +30,7 @@ describe(parseRange.name, () => {
     'bytes=0-1,5-6',
     'items=0-1',
     'bytes=a-b',
-    `bytes=${'9'.repeat(30)}-`,
+    `bytes=${'9'.repeat(30)}-5`,
   ])('should ignore %s (whole object)', (header) => {
     expect(parseRange(header)).toBeUndefined();
   });

@@ -1,10 +1,19 @@
 /** Parsing of the request headers that shape a download: Range, If-None-Match, If-Modified-Since. */
 
 /**
- * Returns the one byte range to ask S3 for, or undefined to serve the whole object (RFC 9110: a Range that is
- * not understood, or asks for several ranges, may be ignored). Unsatisfiable ranges are left to S3 (416).
+ * A Range that no object satisfies (RFC 9110 14.1.3): a suffix of 0 bytes, or a start past any S3 object (over 5 TiB).
+ * The service answers it 416 itself: not every S3 refuses `bytes=-0` (Ceph RGW serves the whole object).
  */
-export function parseRange(header: string | undefined): string | undefined {
+export const UNSATISFIABLE_RANGE = Symbol('unsatisfiable range');
+
+/** Positions beyond 16 digits are past the largest S3 object (5 TiB): never sent to S3 as such. */
+const MAX_DIGITS = 16;
+
+/**
+ * Returns the one byte range to ask S3 for, or undefined to serve the whole object (RFC 9110: a Range that is
+ * not understood, or asks for several ranges, may be ignored). Other unsatisfiable ranges are left to S3 (416).
+ */
+export function parseRange(header: string | undefined): string | typeof UNSATISFIABLE_RANGE | undefined {
   if (!header) {
     return undefined;
   }
@@ -12,18 +21,28 @@ export function parseRange(header: string | undefined): string | undefined {
   if (!match) {
     return undefined;
   }
-  const [, first, last] = match as unknown as [string, string, string];
-  if (first === '' && last === '') {
+  const [first, last] = [match[1], match[2]].map((p) => (p === '' ? undefined : BigInt(p)));
+  if (first === undefined) {
+    if (last === undefined) {
+      return undefined;
+    }
+    if (last === 0n) {
+      return UNSATISFIABLE_RANGE;
+    }
+    // A suffix longer than the object is the whole object (RFC 9110 14.1.2).
+    return huge(last) ? 'bytes=0-' : `bytes=-${last}`;
+  }
+  if (last !== undefined && last < first) {
     return undefined;
   }
-  if (first !== '' && last !== '' && BigInt(last) < BigInt(first)) {
-    return undefined;
+  if (huge(first)) {
+    return UNSATISFIABLE_RANGE;
   }
-  if (first.length > 16 || last.length > 16) {
-    return undefined;
-  }
-  return `bytes=${first === '' ? '' : BigInt(first).toString()}-${last === '' ? '' : BigInt(last).toString()}`;
+  // A last position past the end means "to the end" (RFC 9110 14.1.2).
+  return `bytes=${first}-${last === undefined || huge(last) ? '' : last}`;
 }
+
+const huge = (n: bigint): boolean => n.toString().length > MAX_DIGITS;
 
 /** A list of entity tags or `*`; invalid input is ignored (the condition is then absent). */
 export function parseIfNoneMatch(header: string | undefined): string | undefined {

@@ -1,35 +1,12 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import {
-  IsInt,
-  IsOptional,
-  IsString,
-  Length,
-  Max,
-  MaxLength,
-  Min,
-  Validate,
-  type ValidatorConstraintInterface,
-  ValidatorConstraint,
-} from 'class-validator';
-import { keyProblem } from './file-key.js';
-
-@ValidatorConstraint({ name: 'listPrefix' })
-class ListPrefixRule implements ValidatorConstraintInterface {
-  validate(value: unknown): boolean {
-    return typeof value === 'string' && (value === '' || keyProblem(value, 0, true) === undefined);
-  }
-  defaultMessage(): string {
-    return 'prefix must be a key prefix: no control characters, backslashes, empty, . or .. segments';
-  }
-}
+import { IsInt, IsOptional, IsString, Length, Max, MaxLength, Min } from 'class-validator';
 
 export class ListFilesQuery {
   /** Only keys that start with this. */
   @IsOptional()
   @IsString()
   @MaxLength(1024)
-  @Validate(ListPrefixRule)
   prefix?: string;
 
   /** Groups keys by this character into `prefixes` (folders), usually `/`. */

@@ -2,7 +2,7 @@ import { BadRequestException, Body, Controller, ForbiddenException, Post } from 
 import { ApiTags } from '@nestjs/swagger';
 import { create as contentDisposition } from 'content-disposition';
 import { AppConfig } from '../config/app-config.js';
-import { keyProblem } from '../files/file-key.js';
+import { KeyPipe } from '../files/file-key.js';
 import { Access, AllowReadOnly, type AccessLevel } from '../security/access.decorators.js';
 import type { SignedRequest } from '../storage/signed-request.js';
 import { StorageService } from '../storage/storage.service.js';
@@ -16,14 +16,13 @@ const MAX_SINGLE_UPLOAD_BYTES = 5 * 1024 ** 3;
 @ApiTags('signed-urls')
 @Controller('signed-urls')
 export class SignedUrlsController {
-  private readonly prefixBytes: number;
   private readonly maxUploadBytes: number;
 
   constructor(
     private readonly storage: StorageService,
     private readonly config: AppConfig,
+    private readonly keys: KeyPipe,
   ) {
-    this.prefixBytes = Buffer.byteLength(config.s3.prefix, 'utf8');
     this.maxUploadBytes = Math.min(config.uploads.maxBytes, MAX_SINGLE_UPLOAD_BYTES);
   }
 
@@ -36,10 +35,7 @@ export class SignedUrlsController {
     if (body.operation === 'upload' && access !== 'read-write') {
       throw new ForbiddenException('this API key is read-only: it may sign downloads only');
     }
-    const problem = keyProblem(body.key, this.prefixBytes);
-    if (problem) {
-      throw new BadRequestException(problem);
-    }
+    this.keys.transform(body.key);
     const expiresIn = body.expiresIn ?? this.config.signedUrlTtlSeconds;
     return body.operation === 'download' ? this.signDownload(body, expiresIn) : this.signUpload(body, expiresIn);
   }

@@ -46,6 +46,12 @@ describe(toStorageError.name, () => {
     expect(statusOf(mapped.code)).toBe(status);
   });
 
+  it('should keep the ETag of a 304 when S3 sends it (a 304 must carry it)', () => {
+    const response = (headers: Record<string, string>) => ({ $response: { statusCode: 304, headers } });
+    expect(toStorageError(sdkError('NotModified', 304, response({ etag: '"abc"' }))).etag).toBe('"abc"');
+    expect(toStorageError(sdkError('NotModified', 304, response({}))).etag).toBeUndefined();
+  });
+
   it('should keep secrets out of the message', () => {
     const error = sdkError('InvalidAccessKeyId', 403, { message: 'The key AKIASECRETSECRET does not exist' });
     expect(toStorageError(error).message).not.toContain('AKIASECRET');

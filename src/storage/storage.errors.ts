@@ -16,15 +16,18 @@ export type StorageErrorCode =
 export class StorageError extends Error {
   /** For `RangeNotSatisfiable`: the object's size, when known. */
   readonly objectSize?: number;
+  /** For `NotModified`: the object's ETag, which the 304 must carry (RFC 9110 15.4.5), when known. */
+  readonly etag?: string;
 
   constructor(
     readonly code: StorageErrorCode,
     message: string,
-    options?: { cause?: unknown; objectSize?: number },
+    options?: { cause?: unknown; objectSize?: number; etag?: string },
   ) {
     super(message, { cause: options?.cause });
     this.name = 'StorageError';
     this.objectSize = options?.objectSize;
+    this.etag = options?.etag;
   }
 }
 
@@ -33,7 +36,7 @@ interface SdkErrorShape {
   code?: string;
   message?: string;
   $metadata?: { httpStatusCode?: number };
-  $response?: { statusCode?: number };
+  $response?: { statusCode?: number; headers?: Record<string, string | undefined> };
 }
 
 const NETWORK_DOWN = new Set([
@@ -68,7 +71,10 @@ export function toStorageError(error: unknown, key?: string): StorageError {
     return new StorageError('NotFound', 'no object with this key', { cause: error });
   }
   if (status === 304 || name === 'NotModified') {
-    return new StorageError('NotModified', 'not modified', { cause: error });
+    return new StorageError('NotModified', 'not modified', {
+      cause: error,
+      etag: e.$response?.headers?.etag || undefined,
+    });
   }
   if (status === 412 || name === 'PreconditionFailed') {
     return new StorageError('PreconditionFailed', 'an object with this key already exists or the precondition failed', {

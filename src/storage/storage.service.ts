@@ -132,11 +132,13 @@ export class StorageService implements OnApplicationShutdown {
     });
     try {
       const result = await upload.done();
+      // Ceph RGW's CompleteMultipartUpload answers an empty ETag; HeadObject has the stored one.
+      const etag = result.ETag || (await this.writtenBy(input.key, marker));
       return {
         key: input.key,
         size: counter.bytes,
         contentType: input.contentType,
-        etag: result.ETag ?? '',
+        etag: etag ?? '',
         created: existing === undefined ? undefined : !existing,
       };
     } catch (error) {
@@ -157,14 +159,14 @@ export class StorageService implements OnApplicationShutdown {
 
   /**
    * Opens the object (or one range of it) as a stream; conditions are evaluated by S3.
-   * @throws StorageError NotFound | NotModified | RangeNotSatisfiable (with the object size) | Unavailable | Timeout
+   * @throws StorageError NotFound | NotModified (with the ETag) | RangeNotSatisfiable (with the size) | Unavailable | Timeout
    */
   async openStream(key: string, conditions: ReadConditions = {}): Promise<ObjectStream> {
     try {
       const out = await this.client.send(new GetObjectCommand(this.readParams(key, conditions)));
       return { ...objectMetadata(key, out), body: out.Body as Readable };
     } catch (error) {
-      throw await this.withSize(toStorageError(error, key), key);
+      throw await this.withDetails(toStorageError(error, key), key, conditions);
     }
   }
 
@@ -177,7 +179,7 @@ export class StorageService implements OnApplicationShutdown {
       const out = await this.client.send(new HeadObjectCommand(this.readParams(key, conditions)));
       return objectMetadata(key, out);
     } catch (error) {
-      throw await this.withSize(toStorageError(error, key), key);
+      throw await this.withDetails(toStorageError(error, key), key, conditions);
     }
   }
 
@@ -336,13 +338,25 @@ export class StorageService implements OnApplicationShutdown {
     }
   }
 
-  /** A 416 must say the object size (`Content-Range: bytes *\/size`); S3's error does not carry it. */
-  private async withSize(error: StorageError, key: string): Promise<StorageError> {
-    if (error.code !== 'RangeNotSatisfiable') {
+  /**
+   * A 416 must say the object size (`Content-Range: bytes *\/size`), which S3's error does not carry; a 304 must carry
+   * the ETag, which not every S3 sends with it.
+   */
+  private async withDetails(error: StorageError, key: string, conditions: ReadConditions): Promise<StorageError> {
+    const notModified = error.code === 'NotModified' && !error.etag;
+    if (notModified && conditions.ifNoneMatch && conditions.ifNoneMatch !== '*') {
+      // S3 answered 304 to this one entity tag: it is the object's.
+      return new StorageError(error.code, error.message, { cause: error.cause, etag: conditions.ifNoneMatch });
+    }
+    if (!notModified && error.code !== 'RangeNotSatisfiable') {
       return error;
     }
     const info = await this.head(key).catch(() => undefined);
-    return new StorageError('RangeNotSatisfiable', error.message, { cause: error.cause, objectSize: info?.size });
+    return new StorageError(error.code, error.message, {
+      cause: error.cause,
+      objectSize: info?.size,
+      etag: info?.etag || undefined,
+    });
   }
 }
 

@@ -1,0 +1,96 @@
+import { Readable } from 'node:stream';
+import { S3Client } from '@aws-sdk/client-s3';
+import type { AppConfig } from '../config/app-config.js';
+import { StorageService } from './storage.service.js';
+
+const MiB = 1024 * 1024;
+
+/**
+ * A real S3Client whose requests never leave the process: each command is answered by `answers` (by command name),
+ * so a fault no test server produces (an empty ETag from CompleteMultipartUpload, as Ceph RGW sends) can be played.
+ */
+function fakeS3(answers: Record<string, (input: Record<string, unknown>) => object>) {
+  const sent: { command: string; input: Record<string, unknown> }[] = [];
+  const client = new S3Client({
+    region: 'us-east-1',
+    endpoint: 'http://127.0.0.1:9',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'fake', secretAccessKey: 'fake' },
+  });
+  client.middlewareStack.add(
+    (_next, context) => (args) => {
+      const input = args.input as Record<string, unknown>;
+      sent.push({ command: context.commandName!, input });
+      const answer = answers[context.commandName!];
+      if (!answer) {
+        throw new Error(`unexpected ${context.commandName}`);
+      }
+      return Promise.resolve({ output: { $metadata: {}, ...answer(input) }, response: {} });
+    },
+    { step: 'initialize', name: 'fakeS3' },
+  );
+  return { client, sent };
+}
+
+function storage(client: S3Client): StorageService {
+  const config = { s3: { bucket: 'b', prefix: 'tenant/' }, uploads: { partSize: 5 * MiB, queueSize: 2 } } as AppConfig;
+  return new StorageService(client, config, client);
+}
+
+/** HeadObject as S3 answers it for the object the upload just wrote (its marker in the metadata). */
+const headOfWritten = (etag: string) => (sent: { command: string; input: Record<string, unknown> }[]) => () => {
+  const write = sent.find((s) => s.command === 'CreateMultipartUploadCommand' || s.command === 'PutObjectCommand');
+  return { ETag: etag, Metadata: write?.input.Metadata };
+};
+
+describe(`${StorageService.name} upload ETag`, () => {
+  it.each([
+    ['an empty ETag', ''],
+    ['no ETag', undefined],
+  ])('should answer the stored ETag when CompleteMultipartUpload gives %s (Ceph RGW)', async (_, completeEtag) => {
+    let head: () => object = () => ({});
+    const { client, sent } = fakeS3({
+      CreateMultipartUploadCommand: () => ({ UploadId: 'upload-1' }),
+      UploadPartCommand: (input) => ({ ETag: `"part-${String(input.PartNumber)}"` }),
+      CompleteMultipartUploadCommand: () => ({ ETag: completeEtag, Key: 'tenant/big.bin' }),
+      HeadObjectCommand: () => head(),
+    });
+    head = headOfWritten('"0123456789abcdef0123456789abcdef-2"')(sent);
+    const result = await storage(client).upload({
+      key: 'big.bin',
+      body: Readable.from([Buffer.alloc(6 * MiB)]),
+      contentType: 'application/octet-stream',
+      maxBytes: 10 * MiB,
+    });
+    expect(result.etag).toBe('"0123456789abcdef0123456789abcdef-2"');
+    expect(result.size).toBe(6 * MiB);
+    expect(sent.filter((s) => s.command === 'HeadObjectCommand').map((s) => s.input)).toEqual([
+      { Bucket: 'b', Key: 'tenant/big.bin' },
+    ]);
+  });
+
+  it('should answer the stored ETag when a single PUT gives none', async () => {
+    let head: () => object = () => ({});
+    const { client, sent } = fakeS3({ PutObjectCommand: () => ({}), HeadObjectCommand: () => head() });
+    head = headOfWritten('"d41d8cd98f00b204e9800998ecf8427e"')(sent);
+    const result = await storage(client).upload({
+      key: 'small.txt',
+      body: Readable.from([Buffer.from('hello')]),
+      contentType: 'text/plain',
+      maxBytes: MiB,
+    });
+    expect(result.etag).toBe('"d41d8cd98f00b204e9800998ecf8427e"');
+  });
+
+  it('should not ask S3 again when the upload answered an ETag', async () => {
+    const { client, sent } = fakeS3({ PutObjectCommand: () => ({ ETag: '"abc"' }) });
+    const result = await storage(client).upload({
+      key: 'small.txt',
+      body: Readable.from([Buffer.from('hello')]),
+      contentType: 'text/plain',
+      maxBytes: MiB,
+    });
+    expect(result.etag).toBe('"abc"');
+    expect(sent.map((s) => s.command)).toEqual(['PutObjectCommand']);
+  });
+});
