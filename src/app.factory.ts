@@ -10,6 +10,7 @@ import { answerClientErrors } from './errors/client-error.js';
 import { HttpErrorFilter } from './errors/http-error.filter.js';
 import { GracefulShutdown } from './health/graceful-shutdown.js';
 import { setupOpenApi } from './openapi/openapi.js';
+import { HostGuard } from './security/host.guard.js';
 
 export type CreateAppOptions = ConfigModuleOptions;
 
@@ -38,10 +39,11 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestExp
   app.flushLogs();
   app.use(app.get(GracefulShutdown).middleware);
   app.disable('x-powered-by');
-  // EB's nginx and the load balancer: X-Forwarded-For/-Proto/-Host are believed only from these peers.
+  // EB's nginx and the load balancer: X-Forwarded-For/-Proto are believed only from these peers (-Host: HostGuard).
   app.set('trust proxy', config.trustProxy);
   app.set('query parser', 'simple');
   app.use(helmet());
+  app.use(app.get(HostGuard).middleware);
   if (config.corsOrigins.length > 0) {
     app.enableCors({
       origin: config.corsOrigins.includes('*') ? '*' : [...config.corsOrigins],

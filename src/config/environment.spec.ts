@@ -44,6 +44,8 @@ describe(validateEnvironment.name, () => {
       'numbers and booleans as text',
       { ...minimal, PORT: '8080', MAX_UPLOAD_BYTES: '1048576', ALLOWED_HOSTS_FROM_EC2: 'yes', TRUST_PROXY: '2' },
     ],
+    ['X-Forwarded-Host from a trusted proxy', { ...minimal, TRUST_PROXY: 'loopback', USE_X_FORWARDED_HOST: 'true' }],
+    ['a cursor secret and docs behind a key', { ...production, CURSOR_SECRET: 'c'.repeat(32), DOCS: 'key' }],
   ])('should accept %s', (_name, env) => {
     expect(problems(env)).toEqual([]);
   });
@@ -69,6 +71,15 @@ describe(validateEnvironment.name, () => {
     ['a signed URL lifetime over 7 days', { ...minimal, SIGNED_URL_TTL_SECONDS: '604801' }, ['SIGNED_URL_TTL_SECONDS']],
     ['short API keys', { ...minimal, API_KEYS: 'short' }, ['API_KEYS']],
     ['a bad log level', { ...minimal, LOG_LEVEL: 'loud' }, ['LOG_LEVEL']],
+    ['X-Forwarded-Host without TRUST_PROXY', { ...minimal, USE_X_FORWARDED_HOST: 'true' }, ['USE_X_FORWARDED_HOST']],
+    [
+      'X-Forwarded-Host with TRUST_PROXY=false',
+      { ...minimal, TRUST_PROXY: 'false', USE_X_FORWARDED_HOST: 'yes' },
+      ['USE_X_FORWARDED_HOST'],
+    ],
+    ['a bad X-Forwarded-Host switch', { ...minimal, USE_X_FORWARDED_HOST: 'maybe' }, ['USE_X_FORWARDED_HOST']],
+    ['a short cursor secret', { ...minimal, CURSOR_SECRET: 'short' }, ['CURSOR_SECRET']],
+    ['an unknown docs exposure', { ...minimal, DOCS: 'private' }, ['DOCS']],
     ['a part size under 5 MiB', { ...minimal, UPLOAD_PART_SIZE: '1024' }, ['UPLOAD_PART_SIZE']],
     [
       'several problems at once',
@@ -125,7 +136,10 @@ describe(validateEnvironment.name, () => {
       'MAX_UPLOAD_BYTES',
       'SIGNED_URL_TTL_SECONDS',
       'TRUST_PROXY',
+      'USE_X_FORWARDED_HOST',
       'CORS_ORIGINS',
+      'CURSOR_SECRET',
+      'DOCS',
       'LOG_LEVEL',
       'SHUTDOWN_TIMEOUT_MS',
       'AWS_EC2_METADATA_SERVICE_ENDPOINT',
@@ -145,7 +159,10 @@ describe(toAppConfig.name, () => {
       uploads: { maxBytes: 5 * 1024 ** 3 },
       signedUrlTtlSeconds: 900,
       trustProxy: false,
+      useForwardedHost: false,
+      docs: 'public',
     });
+    expect(toAppConfig(validateEnvironment(production)).docs).toBe('off');
   });
 
   it('should type and normalise values', () => {
