@@ -11,6 +11,7 @@ import { HttpErrorFilter } from './errors/http-error.filter.js';
 import { GracefulShutdown } from './health/graceful-shutdown.js';
 import { setupOpenApi } from './openapi/openapi.js';
 import { HostGuard } from './security/host.guard.js';
+import { checkRequestTarget } from './security/request-target.js';
 
 export type CreateAppOptions = ConfigModuleOptions;
 
@@ -44,6 +45,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestExp
   app.set('query parser', 'simple');
   app.use(helmet());
   app.use(app.get(HostGuard).middleware);
+  app.use(checkRequestTarget);
   if (config.corsOrigins.length > 0) {
     app.enableCors({
       origin: config.corsOrigins.includes('*') ? '*' : [...config.corsOrigins],

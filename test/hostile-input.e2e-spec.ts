@@ -194,6 +194,81 @@ describe('Hostile input (e2e)', () => {
     });
   });
 
+  describe('query strings, cursors and undecodable input', () => {
+    const text = (res: { status: number; headers: Record<string, unknown>; body: Buffer }) => ({
+      ...res,
+      body: res.body.toString(),
+    });
+    const upload = (query: string) => {
+      const form = multipartBody({}, [{ name: 'file', fileName: 'a.txt', data: Buffer.from('x') }]);
+      return send(`${url}/files?${query}`, {
+        method: 'POST',
+        body: form.parts,
+        headers: { 'Content-Type': form.contentType, 'Content-Length': form.length },
+      });
+    };
+
+    it.each(['key=q-a&key=q-b', 'key=q-a&%6bey=q-b', 'key=q-a&key=q-a', 'key=q-a&overwrite=false&overwrite=true'])(
+      'should refuse a repeated query parameter on upload (%s) with 400, storing nothing',
+      async (query) => {
+        expectJsonError(text(await upload(query)), 400);
+        const listed = JSON.parse(String((await send(`${url}/files?prefix=q-`)).body)) as { items: unknown[] };
+        expect(listed.items).toEqual([]);
+      },
+    );
+
+    it.each(['/files?prefix=a&prefix=b', '/files?limit=1&limit=1', '/files/known.bin?download=1&download=0'])(
+      'should refuse a repeated query parameter (%s) with 400',
+      async (target) => {
+        const res = text(await send(`${url}${target}`));
+        expectJsonError(res, 400);
+        expect(res.body).toMatch(/more than once/);
+      },
+    );
+
+    it.each([
+      ['a cut %-escape in a key', '/files/a%E0%A4%A', '%A'],
+      ['a non-hex %-escape in a key', '/files/a%ZZb.txt', '%ZZ'],
+      ['an overlong UTF-8 key', '/files/%C0%AE%C0%AE', '%C0'],
+      ['a cut %-escape in a list prefix', '/files?prefix=%E0%A4%A', '%A'],
+      ['an undecodable query parameter name', '/files?%E0%A4%A=1', '%A'],
+      ['an undecodable cursor', '/files?cursor=%FF%FE', '%FF'],
+    ])('should refuse %s without echoing it', async (_name, target, fragment) => {
+      const res = text(await send(`${url}${target}`));
+      expectJsonError(res, 400);
+      expect(res.body.toUpperCase()).not.toContain(fragment);
+      expect(res.body).not.toContain('\ufffd');
+    });
+
+    it('should refuse a cursor issued for another prefix, re-labelled, with 400 (cursors are signed)', async () => {
+      for (const name of ['cur-a/1', 'cur-a/2', 'cur-b/1', 'cur-b/2']) {
+        expect((await send(`${url}/files/${name}`, { method: 'PUT', body: Buffer.from('x') })).status).toBe(201);
+      }
+      const page = JSON.parse(String((await send(`${url}/files?prefix=cur-a/&limit=1`)).body)) as {
+        nextCursor: string;
+      };
+      const [payload, ...rest] = page.nextCursor.split('.');
+      const relabel = (changes: object) =>
+        [
+          Buffer.from(
+            JSON.stringify({ ...(JSON.parse(Buffer.from(payload, 'base64url').toString()) as object), ...changes }),
+          ).toString('base64url'),
+          ...rest,
+        ].join('.');
+      for (const [prefix, cursor] of [
+        ['cur-b/', relabel({ p: 'cur-b/' })],
+        ['cur-a/', relabel({ t: 'a-made-up-continuation-token' })],
+        ['cur-a/', payload],
+      ]) {
+        const res = text(await send(`${url}/files?prefix=${prefix}&limit=1&cursor=${cursor}`));
+        expectJsonError(res, 400);
+        expect(res.body).toMatch(/cursor/);
+      }
+      const next = await send(`${url}/files?prefix=cur-a/&limit=1&cursor=${page.nextCursor}`);
+      expect(JSON.parse(String(next.body))).toMatchObject({ items: [{ key: 'cur-a/2' }] });
+    });
+  });
+
   describe('keys, ranges, conditions and cursors (property-based)', () => {
     it('should store any byte string that decodes to a valid key under the prefix, and refuse the rest', async () => {
       const bytes = fc.uint8Array({ minLength: 1, maxLength: 40 });
