@@ -161,5 +161,21 @@ describe('Host guard, headers, CORS and health (e2e through the real app)', () =
         await broken.app.close();
       }
     });
+
+    it('should say the bucket is missing, not that an object is, when S3_BUCKET names no bucket', async () => {
+      const missing = await startApp(s3Env(s3.endpoint, `${s3.bucket}-missing`));
+      try {
+        const res = await request(missing.url).get('/health/').expect(503);
+        expect(res.body.error.storage).toMatchObject({
+          status: 'down',
+          message: expect.stringMatching(/bucket not found/),
+        });
+        expect(res.body.error.storage.message).not.toMatch(/object|key/);
+        const list = await request(missing.url).get('/files').expect(502);
+        expect(list.body.message).toMatch(/bucket not found/);
+      } finally {
+        await missing.app.close();
+      }
+    });
   });
 });

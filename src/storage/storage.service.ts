@@ -16,7 +16,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import { ListCursors } from './list-cursor.js';
-import { StorageError, toStorageError } from './storage.errors.js';
+import { StorageError, toBucketError, toStorageError } from './storage.errors.js';
 import {
   signingWindow,
   type SignDownloadInput,
@@ -231,13 +231,13 @@ export class StorageService implements OnApplicationShutdown {
 
   /**
    * Checks that the bucket is reachable with our credentials.
-   * @throws StorageError Unavailable | Timeout | AccessDenied
+   * @throws StorageError Unavailable | Timeout | AccessDenied | BadGateway ("bucket not found")
    */
   async checkBucket(signal?: AbortSignal): Promise<void> {
     try {
       await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
     } catch (error) {
-      throw toStorageError(error);
+      throw toBucketError(error);
     }
   }
 
