@@ -266,6 +266,35 @@ describe('Hostile input against the Host check, API keys and CORS (e2e)', () => 
     });
   });
 
+  describe('read-only key with a request body', () => {
+    it.each([
+      ['a JSON body', 'Content-Type: application/json\r\nContent-Length: 14\r\n\r\n{"keys":["x"]}'],
+      ['malformed JSON', 'Content-Type: application/json\r\nContent-Length: 3\r\n\r\n{"k'],
+      ['a chunked body', 'Transfer-Encoding: chunked\r\n\r\n2\r\nxx\r\n0\r\n\r\n'],
+      ['a declared 1 TiB body', `Content-Length: ${2 ** 40}\r\n\r\nxx`],
+    ])(
+      'should answer DELETE with %s and a read-only key with 403 (access before the body), deleting nothing',
+      async (_n, rest) => {
+        const key = `guarded/${Math.random().toString(16).slice(2)}.txt`;
+        const put = await send(`${url}/files/${key}`, {
+          method: 'PUT',
+          headers: { Authorization: `Bearer ${KEY}` },
+          body: Buffer.from('kept'),
+        });
+        expect(put.status).toBe(201);
+        const res = await rawRequest(
+          port,
+          Buffer.from(
+            `DELETE /files/${key} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${READ_ONLY_KEY}\r\n` +
+              `Connection: close\r\n${rest}`,
+          ),
+        );
+        expectJsonError(res, 403);
+        await expect(s3.s3.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }))).resolves.toBeDefined();
+      },
+    );
+  });
+
   describe('CORS', () => {
     const preflight = (origin: string) =>
       send(`${url}/files/a.txt`, {
