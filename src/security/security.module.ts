@@ -7,6 +7,6 @@ import { ImdsClient } from './imds.client.js';
 
 /** The Host check (400), a middleware the app installs first, then the global API-key guard (401/403). */
 @Module({
-  providers: [ImdsClient, AllowedHosts, HostGuard, { provide: APP_GUARD, useClass: ApiKeyGuard }],
+  providers: [ImdsClient, AllowedHosts, HostGuard, ApiKeyGuard, { provide: APP_GUARD, useExisting: ApiKeyGuard }],
 })
 export class SecurityModule {}
