@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Response } from 'supertest';
 import { createApp } from '../../src/app.factory.js';
+import { testCredentials } from './s3-server.js';
 
 /** The environment of an app that talks to the given S3-compatible server. */
 export function s3Env(endpoint: string, bucket: string, extra: Record<string, string> = {}): Record<string, string> {
@@ -10,8 +11,8 @@ export function s3Env(endpoint: string, bucket: string, extra: Record<string, st
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     S3_BUCKET: bucket,
     S3_ENDPOINT: endpoint,
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_ACCESS_KEY_ID: testCredentials().accessKeyId,
+    AWS_SECRET_ACCESS_KEY: testCredentials().secretAccessKey,
     S3_CONNECT_TIMEOUT_MS: '1000',
     S3_REQUEST_TIMEOUT_MS: '5000',
     UPLOAD_PART_SIZE: String(5 * 1024 * 1024),
