@@ -195,17 +195,17 @@ export class FilesController {
   ): Promise<T | undefined> {
     const ifNoneMatch = parseIfNoneMatch(req.headers['if-none-match']);
     // S3 compares one entity tag, strongly; RFC 9110 compares every listed tag, weakly. One tag goes to S3 without
-    // its W/, a list is compared here.
+    // its W/; a list, and `*` (which RGW does not match on reads), are compared here.
     const tags = ifNoneMatch?.split(', ');
     const conditions: ReadConditions = {
       range: parseRange(req.headers.range),
-      ifNoneMatch: tags?.length === 1 ? opaqueTag(tags[0]) : undefined,
+      ifNoneMatch: tags?.length === 1 && tags[0] !== '*' ? opaqueTag(tags[0]) : undefined,
       // RFC 9110 13.1.3: If-Modified-Since is ignored when If-None-Match is present.
       ifModifiedSince: ifNoneMatch ? undefined : parseHttpDate(req.headers['if-modified-since']),
     };
     try {
       const object = await open(conditions);
-      if (tags && tags.length > 1 && noneMatchHits(tags, object.etag)) {
+      if (tags && !conditions.ifNoneMatch && noneMatchHits(tags, object.etag)) {
         (object as Partial<ObjectStream>).body?.destroy();
         res.setHeader('ETag', object.etag);
         res.status(HttpStatus.NOT_MODIFIED).end();
@@ -214,7 +214,7 @@ export class FilesController {
       return object;
     } catch (error) {
       if (error instanceof StorageError && error.code === 'NotModified') {
-        if (conditions.ifNoneMatch && conditions.ifNoneMatch !== '*') {
+        if (conditions.ifNoneMatch) {
           res.setHeader('ETag', conditions.ifNoneMatch);
         }
         res.status(HttpStatus.NOT_MODIFIED).end();
