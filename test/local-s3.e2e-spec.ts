@@ -20,9 +20,9 @@ import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { LocalS3Server } from '../src/local-s3/local-s3.server.js';
-import { listMultipartUploads, startS3Server, type TestS3Server } from './support/s3-server.js';
+import { describeOnS3rver, listMultipartUploads, startS3Server, type TestS3Server } from './support/s3-server.js';
 
-describe(LocalS3Server.name, () => {
+describeOnS3rver(LocalS3Server.name, () => {
   let server: TestS3Server;
   let s3: S3Client;
   let bucket: string;
