@@ -91,6 +91,9 @@ ms mon client mode = crc
 rgw frontends = beast endpoint=127.0.0.1:${rgwPort}
 rgw data = ${dir}/rgw
 rgw enable usage log = false
+# Deleted and overwritten objects' data is freed by garbage collection, by default 2 h later: memstore would fill.
+rgw gc obj min wait = 60
+rgw gc processor period = 30
 `;
 }
 
