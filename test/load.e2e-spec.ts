@@ -304,6 +304,7 @@ describe('Load and soak (e2e)', () => {
    * s3rver closes them after 5 s idle, RGW keeps them open, and how many there are follows the peak load.
    */
   async function idleLevel(fdTarget: number) {
+    await settle(() => socketsTo(service.pid, s3.port), 0, 7_000); // s3rver closes them after 5 s idle, RGW does not
     const fds = await settle(fdsBesidesS3, fdTarget, 15_000);
     const memory = await service.collectGarbage();
     return { fds, rss: await service.rssBytes(), heapUsed: memory.heapUsed, external: memory.external };
