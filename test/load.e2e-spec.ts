@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readdir, readFile, readlink } from 'node:fs/promises';
 import { Agent } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { GetObjectCommand, HeadObjectCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
@@ -8,6 +7,7 @@ import { encodeKey, s3Env, sha256 } from './support/app.js';
 import { multipartBody, send, type HttpResult } from './support/http.js';
 import { listMultipartUploads, startS3Server, type TestS3Server } from './support/s3-server.js';
 import { startServiceProcess, type ServiceProcess } from './support/built-service.js';
+import { FaultProxy } from './support/fault-proxy.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -245,36 +245,25 @@ async function settle(read: () => Promise<number>, limit: number, timeoutMs: num
   return value;
 }
 
-/** The process's TCP connections to `port` (from /proc: its socket descriptors, looked up in its TCP table). */
-async function socketsTo(pid: number, port: number): Promise<number> {
-  const links = await Promise.all(
-    (await readdir(`/proc/${pid}/fd`)).map((fd) => readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')),
-  );
-  const inodes = new Set(links.map((link) => /^socket:\[(\d+)\]$/.exec(link)?.[1]).filter(Boolean));
-  const remote = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  const table = (await readFile(`/proc/${pid}/net/tcp`, 'utf8')).split('\n').slice(1);
-  return table.filter((line) => {
-    const fields = line.trim().split(/\s+/);
-    return fields[2]?.endsWith(remote) && inodes.has(fields[9]);
-  }).length;
-}
-
 const mib = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`;
 
 /** 32 clients for SOAK_SECONDS against the compiled service in its own process, then an audit of the bucket. */
 describe('Load and soak (e2e)', () => {
   let s3: TestS3Server;
+  let proxy: FaultProxy;
   let service: ServiceProcess;
 
   beforeAll(async () => {
     s3 = await startS3Server();
-    service = await startServiceProcess(s3Env(s3.endpoint, s3.bucket, { MAX_UPLOAD_BYTES: String(64 * MiB) }), {
+    proxy = await FaultProxy.start(s3.port);
+    service = await startServiceProcess(s3Env(proxy.endpoint, s3.bucket, { MAX_UPLOAD_BYTES: String(64 * MiB) }), {
       inspect: true,
     });
   });
 
   afterAll(async () => {
     await service?.stop();
+    await proxy?.close();
     await s3?.stop();
   });
 
@@ -297,15 +286,13 @@ describe('Load and soak (e2e)', () => {
     return keys.sort();
   }
 
-  const fdsBesidesS3 = async (): Promise<number> => (await service.openFds()) - (await socketsTo(service.pid, s3.port));
-
   /**
-   * Memory and descriptors once idle, garbage collected. Descriptors leave out the pooled keep-alive sockets to S3:
-   * s3rver closes them after 5 s idle, RGW keeps them open, and how many there are follows the peak load.
+   * Memory and descriptors once idle: sockets to S3 closed, garbage collected. S3 and s3rver close idle keep-alive
+   * connections after a few seconds, RGW does not: the proxy closes them, the same on both backends.
    */
   async function idleLevel(fdTarget: number) {
-    await settle(() => socketsTo(service.pid, s3.port), 0, 7_000); // s3rver closes them after 5 s idle, RGW does not
-    const fds = await settle(fdsBesidesS3, fdTarget, 15_000);
+    await proxy.setMode({ kind: 'pass' }); // drops the open connections
+    const fds = await settle(() => service.openFds(), fdTarget, 15_000);
     const memory = await service.collectGarbage();
     return { fds, rss: await service.rssBytes(), heapUsed: memory.heapUsed, external: memory.external };
   }
@@ -313,7 +300,7 @@ describe('Load and soak (e2e)', () => {
   it(
     `should hold ${CLIENTS} clients for ${SOAK_SECONDS} s with zero 5xx, lose nothing and leak nothing`,
     async () => {
-      const cold = { rss: await service.rssBytes(), fds: await fdsBesidesS3() };
+      const cold = { rss: await service.rssBytes(), fds: await service.openFds() };
 
       // Warm up (code paths, pools, JIT): the level to come back to is the one after this.
       const warmup = new Figures();
@@ -375,7 +362,7 @@ describe('Load and soak (e2e)', () => {
           `  audit: ${live.length - mismatches.length}/${live.length} objects (${mib(verifiedBytes)}) SHA-256-identical, ` +
             `${deleted.length} deletes checked gone, ${keysInBucket.length} keys in the bucket, ` +
             `${openUploads.length} open multipart uploads`,
-          `  open fds (without sockets to S3): cold ${cold.fds}, warm ${warm.fds}, after ${after.fds}; peak (all) ${peak.fds}`,
+          `  open fds: cold ${cold.fds}, warm ${warm.fds}, peak ${peak.fds}, after ${after.fds}`,
           `  JS heap used after GC: warm ${mib(warm.heapUsed)}, after ${mib(after.heapUsed)}; ` +
             `external: warm ${mib(warm.external)}, after ${mib(after.external)}`,
           `  RSS: cold ${mib(cold.rss)}, warm ${mib(warm.rss)}, peak ${mib(peak.rss)}, after ${mib(after.rss)}`,
