@@ -123,14 +123,13 @@ export async function startRgw(options: RgwOptions = {}): Promise<Rgw> {
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {
       process.removeListener('exit', onExit);
-      await Promise.all(
-        daemons.map(async ({ child, exited }) => {
-          child.kill('SIGTERM');
-          const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-          await exited;
-          clearTimeout(timer);
-        }),
-      );
+      // In reverse order of start: radosgw and the OSD shut down slowly without the monitor.
+      for (const { child, exited } of [...daemons].reverse()) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        await exited;
+        clearTimeout(timer);
+      }
       await rm(dir, { recursive: true, force: true });
     })());
 
