@@ -21,9 +21,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { createDevS3Client, S3RVER_CREDENTIALS } from '../dev/s3-client.ts';
 import { LocalS3Server } from '../dev/s3rver/local-s3.server.ts';
-import { listMultipartUploads, startS3Server, type TestS3Server } from './support/s3-server.js';
+import { describeOnS3rver, listMultipartUploads, startS3Server, type TestS3Server } from './support/s3-server.js';
 
-describe(LocalS3Server.name, () => {
+describeOnS3rver(LocalS3Server.name, () => {
   let server: TestS3Server;
   let s3: S3Client;
   let bucket: string;
