@@ -44,7 +44,7 @@ import {
 } from './http-conditions.js';
 import { ListFilesQuery } from './list-files.query.js';
 import { receiveMultipart } from './multipart-upload.js';
-import { fileLocation, generateKey } from './upload-name.js';
+import { downloadName, fileLocation, generateKey } from './upload-name.js';
 
 /** Types a browser may render inline; anything else (HTML, SVG, JS...) is always served as an attachment. */
 const INLINE_TYPES =
@@ -230,7 +230,7 @@ export class FilesController {
   }
 
   private writeHeaders(req: Request, res: Response, object: Omit<ObjectStream, 'body'>): void {
-    const fileName = object.key.split('/').pop() ?? 'file';
+    const fileName = downloadName(object.key);
     const attachment =
       req.query.download === '1' || req.query.download === 'true' || !INLINE_TYPES.test(object.contentType);
     res.status(object.contentRange ? HttpStatus.PARTIAL_CONTENT : HttpStatus.OK);
