@@ -139,6 +139,16 @@ describe('Signed URLs (e2e against s3rver)', () => {
       expect(sha256(got.body as Buffer)).toBe(sha256(data));
     });
 
+    it.each([
+      ['Text/CSV; Charset=UTF-8', 'text/csv; charset=utf-8'],
+      ['image/png;name="a b"', 'image/png; name="a b"'],
+    ])('should sign the Content-Type %j in its canonical form %j', async (contentType, canonical) => {
+      const body = await signed({ key: randomKey(), operation: 'upload', contentType });
+      expect(body.headers).toEqual({ 'Content-Type': canonical });
+      const post = await signed({ key: randomKey(), operation: 'upload', contentType, maxBytes: 10 });
+      expect(post.fields!['Content-Type']).toBe(canonical);
+    });
+
     it('should default the Content-Type to application/octet-stream', async () => {
       const body = await signed({ key: randomKey(), operation: 'upload' });
       expect(body.headers).toEqual({ 'Content-Type': 'application/octet-stream' });
@@ -207,6 +217,13 @@ describe('Signed URLs (e2e against s3rver)', () => {
       ['a fileName on an upload', { key: 'a', operation: 'upload', fileName: 'a.txt' }, /downloads/],
       ['maxBytes over MAX_UPLOAD_BYTES', { key: 'a', operation: 'upload', maxBytes: 1024 * 1024 + 1 }, /maxBytes/],
       ['a malformed contentType', { key: 'a', operation: 'upload', contentType: 'text/html\r\nX: y' }, /contentType/],
+      ...['text/plain; charset=utf-8, text/html', 'image/png;a=b,text/html', 'text/plain; a="é"', 'a/b; c=d; C=e'].map(
+        (contentType): [string, Record<string, unknown>, RegExp] => [
+          `contentType ${contentType}`,
+          { key: 'a', operation: 'upload', contentType },
+          /^contentType must/,
+        ],
+      ),
       ['${filename} in a POST key', { key: 'a/${filename}', operation: 'upload', maxBytes: 10 }, /filename/],
       ['an unknown property', { key: 'a', operation: 'download', acl: 'public-read' }, /acl/],
     ])('should answer 400 to %s', async (_name, body, reason) => {

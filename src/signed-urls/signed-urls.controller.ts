@@ -3,6 +3,7 @@ import { ApiTags } from '@nestjs/swagger';
 import { create as contentDisposition } from 'content-disposition';
 import { AppConfig } from '../config/app-config.js';
 import { KeyPipe } from '../files/file-key.js';
+import { parseMediaType } from '../files/media-type.js';
 import { Access, AllowReadOnly, type AccessLevel } from '../security/access.decorators.js';
 import type { SignedRequest } from '../storage/signed-request.js';
 import { StorageService } from '../storage/storage.service.js';
@@ -59,10 +60,14 @@ export class SignedUrlsController {
     if (body.maxBytes !== undefined && body.maxBytes > this.maxUploadBytes) {
       throw new BadRequestException(`maxBytes must not be greater than ${this.maxUploadBytes}`);
     }
+    const contentType = parseMediaType(body.contentType ?? 'application/octet-stream');
+    if (typeof contentType === 'string') {
+      throw new BadRequestException(`contentType ${contentType}`);
+    }
     return this.storage.signUpload({
       key: body.key,
       expiresIn,
-      contentType: body.contentType ?? 'application/octet-stream',
+      contentType: contentType.value,
       maxBytes: body.maxBytes,
     });
   }

@@ -95,7 +95,8 @@ export interface components {
     schemas: {
         CreateSignedUrlDto: {
             /**
-             * @description Uploads only: the `Content-Type` the upload must send, signed into the URL (default `application/octet-stream`).
+             * @description Uploads only: the `Content-Type` the upload must send (one media type, RFC 9110), signed into the URL in its
+             *     canonical form (default `application/octet-stream`).
              * @example image/png
              */
             contentType?: string;
