@@ -1274,11 +1274,29 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description S3 refused the service (access denied, no such bucket) or failed. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description S3 cannot be reached, or its credentials cannot be resolved; try again. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 did not answer in time. */
+            504: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
