@@ -4,7 +4,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import fc from 'fast-check';
 import { s3Env, sha256, startApp } from './support/app.js';
 import { expectJsonError, multipartBody, rawRequest, send, type RawResponse } from './support/http.js';
-import { startS3Server, type TestS3Server } from './support/s3-server.js';
+import { startS3Server, testBackend, type TestS3Server } from './support/s3-server.js';
 
 const SECRET = 'outside the prefix: must never be served or changed';
 const KNOWN = randomBytes(1000);
@@ -521,7 +521,9 @@ describe('Hostile input (e2e)', () => {
       },
     );
 
-    it('should answer any cursor it did not issue with 400, never 5xx', async () => {
+    // A cursor of the service's own shape carries an S3 continuation token: AWS S3 and s3rver refuse one they did not
+    // issue (400), RGW takes any token as the key to start after (a page, 200). Any other cursor is the service's 400.
+    it('should answer any cursor it did not issue with 400 (or, on RGW, a page after a forged token), never 5xx', async () => {
       const cursor = fc.oneof(
         fc.string({ minLength: 1, maxLength: 200 }),
         fc.base64String({ minLength: 1, maxLength: 200 }),
@@ -537,10 +539,24 @@ describe('Hostile input (e2e)', () => {
       await fc.assert(
         fc.asyncProperty(cursor, async (value) => {
           const res = await send(`${url}/files?cursor=${encodeURIComponent(value)}`);
-          expectJsonError({ ...res, body: res.body.toString() }, 400);
+          if (testBackend() === 'rgw' && res.status === 200 && ownShape(value)) {
+            expect(JSON.parse(res.body.toString())).toEqual(expect.objectContaining({ items: expect.any(Array) }));
+          } else {
+            expectJsonError({ ...res, body: res.body.toString() }, 400);
+          }
         }),
         { numRuns: 200 },
       );
     });
   });
 });
+
+/** Whether a cursor has the service's shape: a continuation token `t` for the listing of the root (`p`, `d`). */
+function ownShape(cursor: string): boolean {
+  try {
+    const payload = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Record<string, unknown> | null;
+    return typeof payload?.t === 'string' && payload.t !== '' && payload.p === '' && payload.d === '';
+  } catch {
+    return false;
+  }
+}

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { encodeKey, randomKey, s3Env, sha256, startApp } from './support/app.js';
 import { request } from './support/openapi.js';
-import { objectExists as existsIn, startS3Server, type TestS3Server } from './support/s3-server.js';
+import { objectExists as existsIn, startS3Server, testBackend, type TestS3Server } from './support/s3-server.js';
 
 interface SignedUrlBody {
   url: string;
@@ -27,7 +27,7 @@ function form(fields: Record<string, string>, data: Uint8Array, fileName = 'uplo
   return body;
 }
 
-describe('Signed URLs (e2e against s3rver)', () => {
+describe(`Signed URLs (e2e against ${testBackend()})`, () => {
   let s3: TestS3Server;
   let app: NestExpressApplication;
   let url: string;
