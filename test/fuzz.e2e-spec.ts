@@ -83,6 +83,8 @@ const headers = fc.record(
       'application/json',
       'text/html',
       'image/svg+xml',
+      'text/plain; charset=utf-8, text/html',
+      'image/png;a=b,text/html',
       'application/octet-stream',
       `multipart/form-data; boundary=${'x'.repeat(80)}`,
     ),

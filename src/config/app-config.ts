@@ -38,6 +38,8 @@ export abstract class AppConfig {
     readonly queueSize: number;
   };
   abstract readonly signedUrlTtlSeconds: number;
+  /** Whether a signed upload may declare active content (HTML, SVG, XML, JavaScript...). */
+  abstract readonly signedUploadActiveContent: boolean;
   abstract readonly allowedHosts: readonly string[];
   abstract readonly allowedHostsFromEc2: boolean;
   abstract readonly apiKeys: { readonly readWrite: readonly string[]; readonly readOnly: readonly string[] };
@@ -105,6 +107,7 @@ export function toAppConfig(env: Environment): AppConfig {
       queueSize: env.UPLOAD_QUEUE_SIZE ?? 2,
     },
     signedUrlTtlSeconds: env.SIGNED_URL_TTL_SECONDS ?? 900,
+    signedUploadActiveContent: env.SIGNED_UPLOAD_ACTIVE_CONTENT ?? false,
     allowedHosts: list(env.ALLOWED_HOSTS).map((h) => h.toLowerCase()),
     allowedHostsFromEc2: env.ALLOWED_HOSTS_FROM_EC2 ?? false,
     apiKeys: { readWrite: list(env.API_KEYS), readOnly: list(env.API_KEYS_READONLY) },

@@ -65,6 +65,11 @@ describe(validateEnvironment.name, () => {
     ['a bad bucket name', { S3_BUCKET: 'Not_A_Bucket' }, ['S3_BUCKET']],
     ['a bad endpoint', { ...minimal, S3_ENDPOINT: 'localhost:9000' }, ['S3_ENDPOINT']],
     ['a bad boolean', { ...minimal, S3_FORCE_PATH_STYLE: 'maybe' }, ['S3_FORCE_PATH_STYLE']],
+    [
+      'a bad active-content switch',
+      { ...minimal, SIGNED_UPLOAD_ACTIVE_CONTENT: 'html' },
+      ['SIGNED_UPLOAD_ACTIVE_CONTENT'],
+    ],
     ['a bad region', { ...minimal, AWS_REGION: 'moon' }, ['AWS_REGION']],
     ['a zero upload limit', { ...minimal, MAX_UPLOAD_BYTES: '0' }, ['MAX_UPLOAD_BYTES']],
     ['a signed URL lifetime over 7 days', { ...minimal, SIGNED_URL_TTL_SECONDS: '604801' }, ['SIGNED_URL_TTL_SECONDS']],
@@ -127,6 +132,7 @@ describe(validateEnvironment.name, () => {
       'API_KEYS_READONLY',
       'MAX_UPLOAD_BYTES',
       'SIGNED_URL_TTL_SECONDS',
+      'SIGNED_UPLOAD_ACTIVE_CONTENT',
       'TRUST_PROXY',
       'CORS_ORIGINS',
       'LOG_LEVEL',
@@ -154,6 +160,7 @@ describe(toAppConfig.name, () => {
       },
       uploads: { maxBytes: 5 * 1024 ** 3 },
       signedUrlTtlSeconds: 900,
+      signedUploadActiveContent: false,
       trustProxy: false,
     });
   });

@@ -161,6 +161,11 @@ export class Environment {
   @Max(604800)
   SIGNED_URL_TTL_SECONDS?: number;
 
+  @IsOptional()
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'must be true or false' })
+  SIGNED_UPLOAD_ACTIVE_CONTENT?: boolean;
+
   @Transform(emptyToUndefined)
   @IsOptional()
   @Matches(/^(true|false|\d+|[\w.:/,\s-]+)$/, {

@@ -288,6 +288,7 @@ export class StorageService implements OnApplicationShutdown {
       Bucket: this.bucket,
       Key: this.prefix + input.key,
       ResponseContentDisposition: input.contentDisposition,
+      ResponseContentType: input.contentType,
     });
     const url = await getSignedUrl(this.signer, command, { expiresIn: window.seconds, signingDate: window.signedAt });
     return { url, method: 'GET', expiresAt: window.expiresAt };
