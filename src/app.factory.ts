@@ -50,7 +50,17 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestExp
     app.enableCors({
       origin: config.corsOrigins.includes('*') ? '*' : [...config.corsOrigins],
       methods: ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'],
-      allowedHeaders: ['Authorization', 'Content-Type', 'Range', 'If-None-Match', 'If-Modified-Since', 'X-Request-Id'],
+      allowedHeaders: [
+        'Authorization',
+        'Content-Type',
+        'Range',
+        'If-None-Match',
+        'If-Modified-Since',
+        'If-Match',
+        'If-Unmodified-Since',
+        'If-Range',
+        'X-Request-Id',
+      ],
       exposedHeaders: CORS_EXPOSED_HEADERS,
       maxAge: 600,
     });

@@ -1,5 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Response } from 'supertest';
 import { binaryParser, encodeKey, eventually, randomKey, s3Env, sha256, startApp } from './support/app.js';
@@ -344,6 +345,53 @@ describe(`Files API (e2e against ${testBackend()})`, () => {
       await request(url).delete(path).expect(204);
       await request(url).delete(path).expect(204);
       await request(url).get(path).expect(404);
+    });
+  });
+
+  describe('conditional writes', () => {
+    it('should refuse a stale update or delete with 412 and keep the newer version (no lost update)', async () => {
+      const path = `/files/${encodeKey(randomKey())}`;
+      const v1 = (await request(url).put(path).send('v1').expect(201)).body.etag as string;
+      await request(url).put(path).set('If-Match', v1).send('v2').expect(200);
+      const stale = await request(url).put(path).set('If-Match', v1).send('v3').expect(412);
+      expect(stale.body).toEqual({ statusCode: 412, error: 'Precondition Failed', message: expect.any(String) });
+      await request(url).delete(path).set('If-Match', v1).expect(412);
+      expect((await request(url).get(path).expect(200)).text).toBe('v2');
+    });
+
+    // The window between the service's check and S3's write: closed where S3 enforces If-Match on PutObject (Ceph
+    // RGW, with S3_IF_MATCH=unquoted), open on s3rver, which ignores it (the README says so).
+    it('should refuse a write when the object changed after the check, where S3 enforces If-Match', async () => {
+      const key = randomKey();
+      const path = `/files/${encodeKey(key)}`;
+      const etag = (await request(url).put(path).send('v1').expect(201)).body.etag as string;
+      const answer = new Promise<number>((resolve, reject) => {
+        const req = httpRequest(`${url}${path}`, {
+          method: 'PUT',
+          headers: { 'If-Match': etag, 'Content-Length': '4', 'Content-Type': 'text/plain' },
+        });
+        req.on('response', (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.write('mi');
+        // The service has checked the ETag by now; another writer replaces the object before the body ends.
+        setTimeout(() => {
+          void s3.s3
+            .send(
+              new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: 'other writer', ContentType: 'text/plain' }),
+            )
+            .then(() => req.end('ne'), reject);
+        }, 1500);
+      });
+      const status = await answer;
+      const stored = (await request(url).get(path).expect(200)).text;
+      if (testBackend() === 'rgw') {
+        expect([status, stored]).toEqual([412, 'other writer']);
+      } else {
+        expect([status, stored]).toEqual([200, 'mine']);
+      }
     });
   });
 

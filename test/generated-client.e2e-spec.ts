@@ -108,6 +108,30 @@ describe('Generated client (openapi-typescript + openapi-fetch)', () => {
     expect(empty.data?.items).toEqual([]);
   });
 
+  it('should update and delete only the version it read (If-Match), with 412 JSON otherwise', async () => {
+    const key = randomKey();
+    const put = (body: string, headers: { 'If-Match'?: string } = {}) =>
+      client.PUT('/files/{key}', {
+        params: { path: { key }, header: headers },
+        body: new Blob([body]),
+        bodySerializer: (b) => b,
+      });
+    const first = await put('v1');
+    const etag = first.data!.etag;
+    expect((await put('v2', { 'If-Match': etag })).response.status).toBe(200);
+    // A second writer still holding the first version's ETag would lose the first one's update.
+    const lost = await put('v2 from elsewhere', { 'If-Match': etag });
+    expect(lost.response.status).toBe(412);
+    expect(lost.error?.statusCode).toBe(412);
+    const stale = await client.DELETE('/files/{key}', { params: { path: { key }, header: { 'If-Match': etag } } });
+    expect(stale.response.status).toBe(412);
+    const current = await client.HEAD('/files/{key}', { params: { path: { key } } });
+    const removed = await client.DELETE('/files/{key}', {
+      params: { path: { key }, header: { 'If-Match': current.response.headers.get('etag')! } },
+    });
+    expect(removed.response.status).toBe(204);
+  });
+
   it('should get typed errors', async () => {
     const missing = await client.GET('/files/{key}', { params: { path: { key: randomKey() } } });
     expect(missing.response.status).toBe(404);

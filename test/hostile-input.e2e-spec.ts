@@ -380,6 +380,9 @@ describe('Hostile input (e2e)', () => {
       const [weekday, dayOfMonth, month, year, time] = new Date(date.getTime() + plusMs).toUTCString().split(' ');
       return `${weekday.slice(0, 3)} ${month} ${String(Number(dayOfMonth)).padStart(2, ' ')} ${time} ${year}`;
     };
+    const utc = (v: Validators, plusMs: number): string => new Date(v.lastModified.getTime() + plusMs).toUTCString();
+    const lastModified = async (key: string): Promise<Date> =>
+      new Date(String((await send(`${url}/files/${key}`, { method: 'HEAD' })).headers['last-modified']));
     const conditionCases: [why: string, status: 200 | 304, headers: () => Record<string, string>][] = [
       ['its own ETag', 304, () => ({ 'If-None-Match': known.etag })],
       ['its ETag marked weak: weak comparison', 304, () => ({ 'If-None-Match': `W/${known.etag}` })],
@@ -459,6 +462,208 @@ describe('Hostile input (e2e)', () => {
           expect(sha256(res.body)).toBe(sha256(res.status === 304 ? Buffer.alloc(0) : KNOWN));
         }),
         { numRuns: 100 },
+      );
+    });
+
+    /** Writes and deletes with preconditions, per RFC 9110 13.1.1 (If-Match), 13.1.4 (If-Unmodified-Since), 13.2.2. */
+    type Validators = { etag: string; lastModified: Date };
+    const writeCases: [
+      why: string,
+      method: 'PUT' | 'POST' | 'DELETE',
+      exists: boolean,
+      headers: (v: Validators) => Record<string, string>,
+      status: number,
+    ][] = [
+      ['PUT If-Match: its ETag', 'PUT', true, (v) => ({ 'If-Match': v.etag }), 200],
+      ['PUT If-Match: another ETag', 'PUT', true, () => ({ 'If-Match': '"0123456789abcdef"' }), 412],
+      ['PUT If-Match: a list naming it', 'PUT', true, (v) => ({ 'If-Match': `"other", ${v.etag}` }), 200],
+      [
+        'PUT If-Match: its ETag marked weak (strong comparison)',
+        'PUT',
+        true,
+        (v) => ({ 'If-Match': `W/${v.etag}` }),
+        412,
+      ],
+      ['PUT If-Match: * on an object', 'PUT', true, () => ({ 'If-Match': '*' }), 200],
+      ['PUT If-Match: * on no object', 'PUT', false, () => ({ 'If-Match': '*' }), 412],
+      ['PUT If-Match: an ETag on no object', 'PUT', false, () => ({ 'If-Match': '"0123456789abcdef"' }), 412],
+      [
+        'PUT If-Match: its ETag unquoted (not an entity-tag)',
+        'PUT',
+        true,
+        (v) => ({ 'If-Match': v.etag.slice(1, -1) }),
+        400,
+      ],
+      ['PUT If-Unmodified-Since: its Last-Modified', 'PUT', true, (v) => ({ 'If-Unmodified-Since': utc(v, 0) }), 200],
+      ['PUT If-Unmodified-Since: a day later', 'PUT', true, (v) => ({ 'If-Unmodified-Since': utc(v, day) }), 200],
+      ['PUT If-Unmodified-Since: a day earlier', 'PUT', true, (v) => ({ 'If-Unmodified-Since': utc(v, -day) }), 412],
+      ['PUT If-Unmodified-Since: not an HTTP-date (ignored)', 'PUT', true, () => ({ 'If-Unmodified-Since': 'x' }), 200],
+      ['PUT If-Unmodified-Since on no object', 'PUT', false, (v) => ({ 'If-Unmodified-Since': utc(v, -day) }), 201],
+      [
+        'PUT If-Match: its ETag, If-Unmodified-Since earlier (ignored with If-Match)',
+        'PUT',
+        true,
+        (v) => ({ 'If-Match': v.etag, 'If-Unmodified-Since': utc(v, -day) }),
+        200,
+      ],
+      ['POST If-Match: its ETag', 'POST', true, (v) => ({ 'If-Match': v.etag }), 201],
+      ['POST If-Match: another ETag', 'POST', true, () => ({ 'If-Match': '"0123456789abcdef"' }), 412],
+      ['POST If-Match: * on no object', 'POST', false, () => ({ 'If-Match': '*' }), 412],
+      ['POST If-Unmodified-Since: a day earlier', 'POST', true, (v) => ({ 'If-Unmodified-Since': utc(v, -day) }), 412],
+      ['DELETE If-Match: its ETag', 'DELETE', true, (v) => ({ 'If-Match': v.etag }), 204],
+      ['DELETE If-Match: another ETag', 'DELETE', true, () => ({ 'If-Match': '"0123456789abcdef"' }), 412],
+      ['DELETE If-Match: * on no object', 'DELETE', false, () => ({ 'If-Match': '*' }), 412],
+      [
+        'DELETE If-Unmodified-Since: a day earlier',
+        'DELETE',
+        true,
+        (v) => ({ 'If-Unmodified-Since': utc(v, -day) }),
+        412,
+      ],
+      ['DELETE If-Unmodified-Since: a day later', 'DELETE', true, (v) => ({ 'If-Unmodified-Since': utc(v, day) }), 204],
+    ];
+
+    it.each(writeCases)(
+      'should evaluate %s (%s; an object exists: %s) as RFC 9110 says',
+      async (_, method, exists, headers, status) => {
+        const key = `conditional/${randomBytes(6).toString('hex')}.txt`;
+        const before = exists
+          ? await send(`${url}/files/${key}`, { method: 'PUT', body: Buffer.from('before') })
+          : undefined;
+        const validators = before
+          ? { etag: String(JSON.parse(before.body.toString()).etag), lastModified: await lastModified(key) }
+          : { etag: '"0"', lastModified: new Date() };
+        const form = multipartBody({}, [{ name: 'file', fileName: 'a.txt', data: Buffer.from('after') }]);
+        const res =
+          method === 'POST'
+            ? await send(`${url}/files?key=${key}`, {
+                method,
+                body: form.parts,
+                headers: { ...headers(validators), 'Content-Type': form.contentType, 'Content-Length': form.length },
+              })
+            : await send(`${url}/files/${key}`, {
+                method,
+                headers: headers(validators),
+                body: method === 'PUT' ? Buffer.from('after') : undefined,
+              });
+        expect(res.status).toBe(status);
+        const now = await send(`${url}/files/${key}`);
+        if (status >= 400) {
+          expectJsonError({ ...res, body: res.body.toString() }, status);
+          // Nothing was written or deleted.
+          expect([now.status, now.status === 200 ? now.body.toString() : '']).toEqual(
+            exists ? [200, 'before'] : [404, ''],
+          );
+        } else if (method === 'DELETE') {
+          expect(now.status).toBe(404);
+        } else {
+          expect([now.status, now.body.toString()]).toEqual([200, 'after']);
+        }
+      },
+    );
+
+    /** If-Range on a range request (RFC 9110 13.1.5, 13.2.2 step 5): a stale or weak validator gets the whole object. */
+    const ifRangeCases: [why: string, header: (v: Validators) => string, range: string, status: 200 | 206 | 416][] = [
+      ['its ETag', (v) => v.etag, 'bytes=0-99', 206],
+      ['another ETag', () => '"0123456789abcdef"', 'bytes=0-99', 200],
+      ['its ETag marked weak (never matches)', (v) => `W/${v.etag}`, 'bytes=0-99', 200],
+      ['its Last-Modified', (v) => utc(v, 0), 'bytes=0-99', 206],
+      ['a second earlier than Last-Modified', (v) => utc(v, -1000), 'bytes=0-99', 200],
+      ['a day later than Last-Modified (only an exact date matches)', (v) => utc(v, day), 'bytes=0-99', 200],
+      ['not a validator', () => 'yesterday', 'bytes=0-99', 200],
+      ['its ETag, unsatisfiable range', (v) => v.etag, 'bytes=5000-', 416],
+      ['another ETag, unsatisfiable range', () => '"0123456789abcdef"', 'bytes=5000-', 200],
+      ['another ETag, bytes=-0', () => '"0123456789abcdef"', 'bytes=-0', 200],
+      ['its ETag, bytes=-0', (v) => v.etag, 'bytes=-0', 416],
+    ];
+
+    it.each(ifRangeCases)(
+      'should answer a Range with If-Range: %s as RFC 9110 says',
+      async (_, header, range, status) => {
+        for (const method of ['GET', 'HEAD']) {
+          const res = await send(`${url}/files/known.bin`, {
+            method,
+            headers: { Range: range, 'If-Range': header(known) },
+          });
+          expect([method, res.status]).toEqual([method, status]);
+          if (status === 200 && method === 'GET') {
+            expect(res.headers['content-range']).toBeUndefined();
+            expect(sha256(res.body)).toBe(sha256(KNOWN));
+          } else if (status === 206) {
+            expect(res.headers['content-range']).toBe(`bytes 0-99/${KNOWN.length}`);
+          }
+        }
+      },
+    );
+
+    it('should answer any If-Match / If-Unmodified-Since write with 2xx, 400 or 412, and change nothing on 4xx', async () => {
+      const key = `conditional/${randomBytes(6).toString('hex')}.txt`;
+      const first = await send(`${url}/files/${key}`, { method: 'PUT', body: Buffer.from('v0') });
+      let etag = String(JSON.parse(first.body.toString()).etag);
+      const printable = fc.string({ maxLength: 30 }).filter((s) => /^[\x20-\x7e]*$/.test(s));
+      const tag = fc.oneof(fc.constant('current'), fc.constant('*'), fc.constant('W/current'), printable);
+      const ifMatch = fc.option(fc.array(tag, { minLength: 1, maxLength: 3 }));
+      const date = fc.option(
+        fc.oneof(
+          fc.integer({ min: -86_400, max: 86_400 }).map((s) => new Date(Date.now() + s * 1000).toUTCString()),
+          printable,
+        ),
+      );
+      let version = 0;
+      await fc.assert(
+        fc.asyncProperty(fc.constantFrom('PUT', 'DELETE'), ifMatch, date, async (method, tags, ifUnmodifiedSince) => {
+          const headers: Record<string, string> = {};
+          if (tags !== null) {
+            headers['If-Match'] = tags.map((t) => t.replace('current', etag)).join(', ');
+          }
+          if (ifUnmodifiedSince !== null) {
+            headers['If-Unmodified-Since'] = ifUnmodifiedSince;
+          }
+          const before = await send(`${url}/files/${key}`);
+          const body = Buffer.from(`v${++version}`);
+          const res = await send(`${url}/files/${key}`, { method, headers, body: method === 'PUT' ? body : undefined });
+          expect([200, 201, 204, 400, 412]).toContain(res.status);
+          const after = await send(`${url}/files/${key}`);
+          if (res.status >= 400) {
+            expectJsonError({ ...res, body: res.body.toString() }, res.status);
+            expect([after.status, after.body.toString()]).toEqual([before.status, before.body.toString()]);
+          } else if (method === 'PUT') {
+            expect(after.body.toString()).toBe(body.toString());
+            etag = String(after.headers.etag);
+          } else {
+            expect(after.status).toBe(404);
+          }
+        }),
+        { numRuns: 60 },
+      );
+    });
+
+    it('should answer any If-Range with the whole object, the range it names, or 416', async () => {
+      const validator = fc.oneof(
+        fc.constant(known.etag),
+        fc.constant(`W/${known.etag}`),
+        fc.constant(known.lastModified.toUTCString()),
+        fc.integer({ min: -5, max: 5 }).map((s) => new Date(known.lastModified.getTime() + s * 1000).toUTCString()),
+        fc.string({ maxLength: 30 }).filter((s) => /^[\x20-\x7e]*$/.test(s)),
+      );
+      const range = fc.constantFrom('bytes=0-99', 'bytes=-10', 'bytes=990-', 'bytes=5000-', 'bytes=-0', 'bytes=x');
+      await fc.assert(
+        fc.asyncProperty(validator, range, async (ifRange, header) => {
+          const res = await send(`${url}/files/known.bin`, { headers: { Range: header, 'If-Range': ifRange } });
+          // RFC 9110 13.1.5: only the strong ETag itself or exactly the Last-Modified date lets the Range count.
+          const holds = [known.etag, known.lastModified.toUTCString()].includes(ifRange.trim());
+          const ranged = header === 'bytes=x' ? 200 : header === 'bytes=5000-' || header === 'bytes=-0' ? 416 : 206;
+          expect(res.status).toBe(holds ? ranged : 200);
+          if (res.status === 200) {
+            expect(sha256(res.body)).toBe(sha256(KNOWN));
+          } else if (res.status === 416) {
+            expect(res.headers['content-range']).toBe(`bytes */${KNOWN.length}`);
+          } else {
+            const [, first, last] = /^bytes (\d+)-(\d+)\/1000$/.exec(String(res.headers['content-range']))!;
+            expect(res.body.equals(KNOWN.subarray(Number(first), Number(last) + 1))).toBe(true);
+          }
+        }),
+        { numRuns: 60 },
       );
     });
 

@@ -114,6 +114,10 @@ describe('Host guard, headers, CORS and health (e2e through the real app)', () =
         .expect(204);
       expect(res.headers['access-control-allow-origin']).toBe('https://app.example.com');
       expect(res.headers['access-control-allow-headers']).toMatch(/Authorization/);
+      // A browser app can send the conditional headers of safe updates and resumed downloads.
+      for (const name of ['If-Match', 'If-Unmodified-Since', 'If-Range']) {
+        expect(String(res.headers['access-control-allow-headers']).split(',')).toContain(name);
+      }
       const get = await request(url)
         .get('/files')
         .set({ Host: 'api.example.com', Origin: 'https://app.example.com', Authorization: `Bearer ${KEY}` })

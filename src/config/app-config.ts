@@ -24,6 +24,8 @@ export abstract class AppConfig {
     /** Normalised: no leading slash, ends with `/`, or empty. */
     readonly prefix: string;
     readonly checksums: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
+    /** How a conditional write passes the ETag to S3: as HEAD gives it, without its quotes (Ceph RGW), or not at all. */
+    readonly ifMatch: 'quoted' | 'unquoted' | 'off';
     readonly connectTimeoutMs: number;
     readonly requestTimeoutMs: number;
     readonly maxAttempts: number;
@@ -106,6 +108,7 @@ export function toAppConfig(env: Environment): AppConfig {
       prefix: normalisePrefix(env.S3_PREFIX),
       // S3-compatible servers mostly store the SDK's default aws-chunked checksum bodies verbatim.
       checksums: env.S3_CHECKSUMS ?? (endpoint ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED'),
+      ifMatch: env.S3_IF_MATCH ?? 'quoted',
       connectTimeoutMs: env.S3_CONNECT_TIMEOUT_MS ?? 3000,
       requestTimeoutMs: env.S3_REQUEST_TIMEOUT_MS ?? 30000,
       maxAttempts: env.S3_MAX_ATTEMPTS ?? 3,

@@ -39,6 +39,7 @@ describe(validateEnvironment.name, () => {
       'an S3-compatible endpoint',
       { S3_BUCKET: 'b-1', S3_ENDPOINT: 'http://127.0.0.1:9000', S3_FORCE_PATH_STYLE: 'true' },
     ],
+    ['ETags sent to S3 without quotes (Ceph RGW)', { ...minimal, S3_IF_MATCH: 'unquoted' }],
     ['empty optional values', { ...minimal, S3_PREFIX: '', S3_ENDPOINT: '', CORS_ORIGINS: '' }],
     [
       'numbers and booleans as text',
@@ -85,6 +86,7 @@ describe(validateEnvironment.name, () => {
     ['a bad X-Forwarded-Host switch', { ...minimal, USE_X_FORWARDED_HOST: 'maybe' }, ['USE_X_FORWARDED_HOST']],
     ['a short cursor secret', { ...minimal, CURSOR_SECRET: 'short' }, ['CURSOR_SECRET']],
     ['an unknown docs exposure', { ...minimal, DOCS: 'private' }, ['DOCS']],
+    ['an If-Match mode S3 does not have', { ...minimal, S3_IF_MATCH: 'yes' }, ['S3_IF_MATCH']],
     ['a part size under 5 MiB', { ...minimal, UPLOAD_PART_SIZE: '1024' }, ['UPLOAD_PART_SIZE']],
     [
       'several problems at once',
@@ -128,6 +130,7 @@ describe(validateEnvironment.name, () => {
       'S3_FORCE_PATH_STYLE',
       'S3_PREFIX',
       'S3_CHECKSUMS',
+      'S3_IF_MATCH',
       'S3_CONNECT_TIMEOUT_MS',
       'S3_REQUEST_TIMEOUT_MS',
       'S3_MAX_ATTEMPTS',
@@ -161,7 +164,14 @@ describe(toAppConfig.name, () => {
     expect(config).toMatchObject({
       production: false,
       port: 3000,
-      s3: { bucket: 'my-bucket', region: 'us-east-1', prefix: '', checksums: 'WHEN_SUPPORTED', credentials: undefined },
+      s3: {
+        bucket: 'my-bucket',
+        region: 'us-east-1',
+        prefix: '',
+        checksums: 'WHEN_SUPPORTED',
+        ifMatch: 'quoted',
+        credentials: undefined,
+      },
       uploads: { maxBytes: 5 * 1024 ** 3 },
       signedUrlTtlSeconds: 900,
       signedUploadActiveContent: false,

@@ -85,6 +85,10 @@ export class Environment {
   S3_CHECKSUMS?: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
 
   @IsOptional()
+  @IsIn(['quoted', 'unquoted', 'off'], { message: 'must be quoted, unquoted or off' })
+  S3_IF_MATCH?: 'quoted' | 'unquoted' | 'off';
+
+  @IsOptional()
   @Transform(toInteger)
   @IsInt({ message: 'must be a whole number of milliseconds' })
   @Min(100)

@@ -20,6 +20,7 @@ import { StorageError } from '../storage/storage.errors.js';
 import {
   StorageService,
   type ObjectStream,
+  type Precondition,
   type ReadConditions,
   type UploadResult,
 } from '../storage/storage.service.js';
@@ -35,11 +36,15 @@ import {
   ApiUploadRaw,
 } from './files.openapi.js';
 import {
+  ifRangeHolds,
+  INVALID_IF_MATCH,
   noneMatchHits,
   opaqueTag,
   parseHttpDate,
+  parseIfMatch,
   parseIfNoneMatch,
   parseRange,
+  preconditionsHold,
   UNSATISFIABLE_RANGE,
 } from './http-conditions.js';
 import { ListFilesQuery } from './list-files.query.js';
@@ -64,6 +69,7 @@ export class FilesController {
     @Query('key') queryKey?: string,
     @Query('overwrite') queryOverwrite?: string,
   ): Promise<StoredFile> {
+    const precondition = writePrecondition(req);
     const result = await this.receive(res, () =>
       receiveMultipart(req, async (part) => {
         const requested = part.fields.key ?? queryKey;
@@ -75,10 +81,11 @@ export class FilesController {
             body: part.stream,
             contentType: uploadedType(part.mimeType, "the file part's Content-Type"),
             ifNoneMatch: !overwrite,
+            precondition,
             maxBytes: this.config.uploads.maxBytes,
           });
         } catch (error) {
-          if (error instanceof StorageError && error.code === 'PreconditionFailed') {
+          if (error instanceof StorageError && error.code === 'PreconditionFailed' && !precondition) {
             throw new StorageError('AlreadyExists', 'an object with this key already exists (overwrite=false)');
           }
           throw error;
@@ -109,6 +116,7 @@ export class FilesController {
       throw new BadRequestException('If-None-Match on PUT only supports "*" (refuse to replace an existing object)');
     }
     const contentType = uploadedType(singleHeader(req, 'content-type'), 'Content-Type');
+    const precondition = writePrecondition(req);
     req.on('error', () => undefined); // surfaced by the upload's pipeline
     req.on('close', () => {
       if (!req.complete) {
@@ -121,6 +129,7 @@ export class FilesController {
         body: req,
         contentType,
         ifNoneMatch: ifNoneMatch !== undefined,
+        precondition,
         maxBytes: this.config.uploads.maxBytes,
         reportCreated: true,
       }),
@@ -167,8 +176,8 @@ export class FilesController {
   @Delete('*key')
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiRemove()
-  async remove(@FileKey() key: string): Promise<void> {
-    await this.storage.remove(key);
+  async remove(@FileKey() key: string, @Req() req: Request): Promise<void> {
+    await this.storage.remove(key, writePrecondition(req));
   }
 
   /** Runs an upload; on failure the rest of the request body is not read, so the connection must close. */
@@ -200,6 +209,9 @@ export class FilesController {
       // RFC 9110 13.1.3: If-Modified-Since is ignored when If-None-Match is present.
       ifModifiedSince: ifNoneMatch ? undefined : parseHttpDate(req.headers['if-modified-since']),
     };
+    // Several If-Range values are no validator (String joins them), so they get the whole object.
+    const ifRange =
+      range === undefined || req.headers['if-range'] === undefined ? undefined : String(req.headers['if-range']);
     try {
       const object = await open(conditions);
       if (tags && !oneTag && noneMatchHits(tags, object.etag)) {
@@ -207,6 +219,11 @@ export class FilesController {
         res.setHeader('ETag', object.etag);
         res.status(HttpStatus.NOT_MODIFIED).end();
         return undefined;
+      }
+      // RFC 9110 13.2.2 step 5: a Range whose If-Range fails is ignored; the range answer's own ETag decides.
+      if (ifRange !== undefined && !ifRangeHolds(ifRange, object)) {
+        (object as Partial<ObjectStream>).body?.destroy();
+        return await open({});
       }
       if (range === UNSATISFIABLE_RANGE) {
         (object as Partial<ObjectStream>).body?.destroy();
@@ -222,6 +239,14 @@ export class FilesController {
         }
         res.status(HttpStatus.NOT_MODIFIED).end();
         return undefined;
+      }
+      if (error instanceof StorageError && error.code === 'RangeNotSatisfiable' && ifRange !== undefined) {
+        // The whole object, unless the validator holds: then the range really is unsatisfiable.
+        const whole = await open({});
+        if (!ifRangeHolds(ifRange, whole)) {
+          return whole;
+        }
+        (whole as Partial<ObjectStream>).body?.destroy();
       }
       throw error;
     }
@@ -249,6 +274,19 @@ export class FilesController {
     res.setHeader('Content-Security-Policy', "default-src 'none'; sandbox");
     res.setHeader('X-Content-Type-Options', 'nosniff');
   }
+}
+
+/** If-Match and If-Unmodified-Since as a check of the current object, or undefined when neither is sent. */
+function writePrecondition(req: Request): Precondition | undefined {
+  const ifMatch = parseIfMatch(req.headers['if-match']);
+  if (ifMatch === INVALID_IF_MATCH) {
+    throw new BadRequestException('If-Match must be "*" or a list of quoted entity tags (ETags)');
+  }
+  const ifUnmodifiedSince = ifMatch ? undefined : parseHttpDate(req.headers['if-unmodified-since']);
+  if (!ifMatch && !ifUnmodifiedSince) {
+    return undefined;
+  }
+  return (current) => preconditionsHold({ ifMatch, ifUnmodifiedSince }, current);
 }
 
 function parseOverwrite(value: string | undefined): boolean {

@@ -72,11 +72,35 @@ const ApiReadHeaders = () =>
       required: false,
       description: 'An HTTP date: 304 when the object has not changed since. Ignored with `If-None-Match`.',
     }),
+    ApiHeader({
+      name: 'If-Range',
+      required: false,
+      description:
+        'With `Range`: a strong ETag, or the `Last-Modified` date exactly. When it is not the current one (a weak ETag ' +
+        'never is), the `Range` is ignored: 200 with the whole object.',
+    }),
     ApiQuery({
       name: 'download',
       required: false,
       schema: { type: 'boolean' },
       description: '`1` or `true`: `Content-Disposition: attachment`.',
+    }),
+  );
+
+/** If-Match and If-Unmodified-Since on writes and deletes (RFC 9110 13.1.1, 13.1.4): 412 when they do not hold. */
+const ApiPreconditions = () =>
+  applyDecorators(
+    ApiHeader({
+      name: 'If-Match',
+      required: false,
+      description:
+        '`*` (an object must exist) or quoted ETags, compared strongly: 412 unless one is the current ETag. A value ' +
+        'that is neither is a 400.',
+    }),
+    ApiHeader({
+      name: 'If-Unmodified-Since',
+      required: false,
+      description: 'An HTTP date: 412 if the object was modified after it. Ignored with `If-Match` or when invalid.',
     }),
   );
 
@@ -111,9 +135,10 @@ export const ApiUploadMultipart = () =>
       schema: { type: 'boolean' },
       description: '`false`: 409 if the key exists.',
     }),
+    ApiPreconditions(),
     ApiResponse({ status: 201, description: 'Stored.', type: StoredFile, headers: LOCATION }),
     ApiKeyAuth({ writes: true }),
-    ApiErrors([400, 409, 413, ...STORAGE_ERRORS]),
+    ApiErrors([400, 409, 412, 413, ...STORAGE_ERRORS]),
   );
 
 export const ApiUploadRaw = () =>
@@ -127,6 +152,7 @@ export const ApiUploadRaw = () =>
       required: false,
       description: '`*`: 412 instead of replacing an existing object.',
     }),
+    ApiPreconditions(),
     ApiResponse({ status: 201, description: 'Created.', type: StoredFile, headers: LOCATION }),
     ApiResponse({ status: 200, description: 'Replaced an existing object.', type: StoredFile }),
     ApiKeyAuth({ writes: true }),
@@ -178,7 +204,8 @@ export const ApiRemove = () =>
   applyDecorators(
     ApiOperation({ summary: 'Delete a file (idempotent)' }),
     ApiFileKey(),
+    ApiPreconditions(),
     ApiResponse({ status: 204, description: 'Deleted, or there was no such object.' }),
     ApiKeyAuth({ writes: true }),
-    ApiErrors([400, ...STORAGE_ERRORS]),
+    ApiErrors([400, 412, ...STORAGE_ERRORS]),
   );

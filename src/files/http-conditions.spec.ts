@@ -1,4 +1,14 @@
-import { noneMatchHits, parseHttpDate, parseIfNoneMatch, parseRange, UNSATISFIABLE_RANGE } from './http-conditions.js';
+import {
+  ifRangeHolds,
+  INVALID_IF_MATCH,
+  noneMatchHits,
+  parseHttpDate,
+  parseIfMatch,
+  parseIfNoneMatch,
+  parseRange,
+  preconditionsHold,
+  UNSATISFIABLE_RANGE,
+} from './http-conditions.js';
 
 describe(parseRange.name, () => {
   it.each([
@@ -73,5 +83,71 @@ describe(noneMatchHits.name, () => {
     [['"ab"'], false],
   ])('should compare %j weakly with "abc": %s', (tags, hit) => {
     expect(noneMatchHits(tags, '"abc"')).toBe(hit);
+  });
+});
+
+describe(parseIfMatch.name, () => {
+  it.each([
+    ['*', ['*']],
+    [' * ', ['*']],
+    ['"a"', ['"a"']],
+    ['"a", W/"b",, "c"', ['"a"', 'W/"b"', '"c"']],
+  ])('should read %j as %j', (header, tags) => {
+    expect(parseIfMatch(header)).toEqual(tags);
+  });
+
+  it.each(['', ',', 'abc', '"a", *', '*, *', '"a', 'W/a', '"a" "b"', Array(33).fill('"a"').join(',')])(
+    'should refuse %j',
+    (header) => {
+      expect(parseIfMatch(header)).toBe(INVALID_IF_MATCH);
+    },
+  );
+
+  it('should leave an absent header absent', () => {
+    expect(parseIfMatch(undefined)).toBeUndefined();
+  });
+});
+
+describe(preconditionsHold.name, () => {
+  const current = { etag: '"abc"', lastModified: new Date('2026-01-02T03:04:05Z') };
+
+  it.each([
+    [{}, current, true],
+    [{}, undefined, true],
+    [{ ifMatch: ['*'] }, current, true],
+    [{ ifMatch: ['*'] }, undefined, false],
+    [{ ifMatch: ['"abc"'] }, current, true],
+    [{ ifMatch: ['"x"', '"abc"'] }, current, true],
+    [{ ifMatch: ['"abc"'] }, undefined, false],
+    [{ ifMatch: ['"x"'] }, current, false],
+    [{ ifMatch: ['W/"abc"'] }, current, false],
+    [{ ifUnmodifiedSince: new Date('2026-01-02T03:04:05Z') }, current, true],
+    [{ ifUnmodifiedSince: new Date('2026-01-02T03:04:05.999Z') }, current, true],
+    [{ ifUnmodifiedSince: new Date('2026-01-02T03:04:04Z') }, current, false],
+    [{ ifUnmodifiedSince: new Date('2020-01-01T00:00:00Z') }, undefined, true],
+    // RFC 9110 13.1.4: If-Unmodified-Since is ignored when If-Match is present.
+    [{ ifMatch: ['"abc"'], ifUnmodifiedSince: new Date('2020-01-01T00:00:00Z') }, current, true],
+  ])('should evaluate %j on %j as %s', (conditions, object, holds) => {
+    expect(preconditionsHold(conditions, object)).toBe(holds);
+  });
+});
+
+describe(ifRangeHolds.name, () => {
+  const current = { etag: '"abc"', lastModified: new Date('2026-01-02T03:04:05Z') };
+
+  it.each([
+    ['"abc"', true],
+    [' "abc" ', true],
+    ['"abd"', false],
+    ['W/"abc"', false],
+    ['abc', false],
+    ['"abc", "x"', false],
+    ['Fri, 02 Jan 2026 03:04:05 GMT', true],
+    ['Fri, 02 Jan 2026 03:04:06 GMT', false],
+    ['Fri, 02 Jan 2026 03:04:04 GMT', false],
+    ['yesterday', false],
+    ['', false],
+  ])('should evaluate If-Range: %j as %s', (header, holds) => {
+    expect(ifRangeHolds(header, current)).toBe(holds);
   });
 });

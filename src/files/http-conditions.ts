@@ -1,4 +1,4 @@
-/** Parsing of the request headers that shape a download: Range, If-None-Match, If-Modified-Since. */
+/** The request headers that shape a download or guard a write (RFC 9110 13-14): Range and the conditional headers. */
 
 /**
  * A Range that no object satisfies (RFC 9110 14.1.3): a suffix of 0 bytes, or a start past any S3 object (over 5 TiB).
@@ -44,6 +44,8 @@ export function parseRange(header: string | undefined): string | typeof UNSATISF
 
 const huge = (n: bigint): boolean => n.toString().length > MAX_DIGITS;
 
+const ENTITY_TAG = /^(W\/)?"[\x21\x23-\x7e\x80-\xff]*"$/;
+
 /** A list of entity tags or `*`; invalid input is ignored (the condition is then absent). */
 export function parseIfNoneMatch(header: string | undefined): string | undefined {
   if (!header) {
@@ -57,7 +59,7 @@ export function parseIfNoneMatch(header: string | undefined): string | undefined
   if (tags.length === 1 && tags[0] === '*') {
     return '*';
   }
-  const valid = tags.every((t) => /^(W\/)?"[\x21\x23-\x7e\x80-\xff]*"$/.test(t));
+  const valid = tags.every((t) => ENTITY_TAG.test(t));
   return valid && tags.length > 0 && tags.length <= 32 ? tags.join(', ') : undefined;
 }
 
@@ -76,4 +78,68 @@ export function parseHttpDate(header: string | undefined): Date | undefined {
   }
   const time = Date.parse(header);
   return Number.isNaN(time) ? undefined : new Date(time);
+}
+
+/** An If-Match that is neither `*` nor a list of entity tags: refused (400) rather than ignored, as it guards writes. */
+export const INVALID_IF_MATCH = Symbol('invalid If-Match');
+
+/** If-Match (RFC 9110 13.1.1): `['*']` or the listed entity tags. */
+export function parseIfMatch(header: string | undefined): readonly string[] | typeof INVALID_IF_MATCH | undefined {
+  if (header === undefined) {
+    return undefined;
+  }
+  const tags = header
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
+  if (tags.length === 1 && tags[0] === '*') {
+    return tags;
+  }
+  const valid = tags.length > 0 && tags.length <= 32 && tags.every((t) => ENTITY_TAG.test(t));
+  return valid ? tags : INVALID_IF_MATCH;
+}
+
+/** What the service knows of the current object when it evaluates conditions. */
+export interface Validators {
+  readonly etag: string;
+  readonly lastModified: Date;
+}
+
+/** The preconditions of a write or delete (RFC 9110 13.2.2 steps 1 and 2). */
+export interface Preconditions {
+  readonly ifMatch?: readonly string[];
+  readonly ifUnmodifiedSince?: Date;
+}
+
+/** RFC 9110 8.8.3.2: strong comparison; a weak tag never matches. */
+const strongMatch = (tag: string, etag: string): boolean => !tag.startsWith('W/') && tag === etag;
+
+/** HTTP dates have whole seconds; S3's Last-Modified too, but compare seconds in case a Date carries milliseconds. */
+const seconds = (date: Date): number => Math.floor(date.getTime() / 1000);
+
+/**
+ * Whether a write may go ahead on the current object (undefined: there is none). If-Match `*` needs an object and a
+ * list needs a strong match; If-Unmodified-Since counts only without If-Match and only for an existing object.
+ */
+export function preconditionsHold(conditions: Preconditions, current: Validators | undefined): boolean {
+  if (conditions.ifMatch) {
+    return current !== undefined && conditions.ifMatch.some((tag) => tag === '*' || strongMatch(tag, current.etag));
+  }
+  if (conditions.ifUnmodifiedSince && current) {
+    return seconds(current.lastModified) <= seconds(conditions.ifUnmodifiedSince);
+  }
+  return true;
+}
+
+/**
+ * If-Range (RFC 9110 13.1.5): a strong entity tag that is the object's, or an HTTP date equal to its Last-Modified.
+ * A weak tag or anything else never matches, so the whole object is sent.
+ */
+export function ifRangeHolds(header: string, current: Validators): boolean {
+  const value = header.trim();
+  if (value.startsWith('"') || value.startsWith('W/')) {
+    return ENTITY_TAG.test(value) && strongMatch(value, current.etag);
+  }
+  const date = parseHttpDate(value);
+  return date !== undefined && seconds(date) === seconds(current.lastModified);
 }

@@ -10,7 +10,7 @@ const ERRORS = {
   403: 'A read-only API key tried to write (or to sign an upload).',
   404: 'No object with this key.',
   409: '`overwrite=false` and an object with this key exists.',
-  412: '`If-None-Match: *` and an object with this key exists.',
+  412: 'A precondition does not hold: `If-Match` or `If-Unmodified-Since` (the object changed or is missing), or `If-None-Match: *` and an object with this key exists.',
   413: 'The body is larger than allowed (`MAX_UPLOAD_BYTES` for uploads).',
   415: 'The body is not `application/json`.',
   416: 'The range is not satisfiable; `Content-Range: bytes */<size>` says the size.',

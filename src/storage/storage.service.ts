@@ -52,7 +52,18 @@ export interface UploadInput {
   readonly maxBytes: number;
   /** Tell whether the key was new (`created`), which costs a HEAD request before the upload. */
   readonly reportCreated?: boolean;
+  /** Write only if this holds for the current object (undefined: none); see `Precondition`. */
+  readonly precondition?: Precondition;
 }
+
+type Current = Pick<ObjectInfo, 'etag' | 'lastModified'>;
+
+/**
+ * A condition on the current object (undefined: there is none), checked with a HEAD before a write or delete. The
+ * write is then made conditional on the object S3 still holding that ETag (`S3_IF_MATCH`), or still being absent,
+ * where S3 supports it; elsewhere a change between the check and the write goes unnoticed.
+ */
+export type Precondition = (current: Current | undefined) => boolean;
 
 export interface UploadResult extends Omit<ObjectInfo, 'lastModified'> {
   /** False when an existing object was replaced; undefined unless `reportCreated` or `ifNoneMatch` was asked. */
@@ -104,9 +115,14 @@ export class StorageService implements OnApplicationShutdown {
    * @throws StorageError TooLarge | PreconditionFailed | Aborted | Unavailable | Timeout | AccessDenied | BadGateway
    */
   async upload(input: UploadInput): Promise<UploadResult> {
-    const existing = input.ifNoneMatch || input.reportCreated ? await this.exists(input.key) : undefined;
+    const checked = input.ifNoneMatch || input.reportCreated || input.precondition;
+    const current = checked ? await this.current(input.key) : undefined;
+    const existing = checked ? current !== undefined : undefined;
     if (existing && input.ifNoneMatch) {
       throw new StorageError('PreconditionFailed', 'an object with this key already exists');
+    }
+    if (input.precondition && !input.precondition(current)) {
+      throw preconditionFailed();
     }
     const counter = new ByteLimit(input.maxBytes);
     // Any end of the body other than a clean one (client gone, bad form, over the limit) errors `counter`,
@@ -121,7 +137,8 @@ export class StorageService implements OnApplicationShutdown {
         Body: counter,
         ContentType: input.contentType,
         Metadata: { [UPLOAD_MARKER]: marker },
-        ...(input.ifNoneMatch ? { IfNoneMatch: '*' } : {}),
+        ...(input.ifNoneMatch || (input.precondition && !current) ? { IfNoneMatch: '*' } : {}),
+        ...(input.precondition && current ? this.ifMatch(current) : {}),
       },
       partSize: this.config.uploads.partSize,
       queueSize: this.config.uploads.queueSize,
@@ -218,14 +235,31 @@ export class StorageService implements OnApplicationShutdown {
   }
 
   /**
-   * Deletes the object; deleting a missing key succeeds (idempotent).
-   * @throws StorageError Unavailable | Timeout | AccessDenied
+   * Deletes the object; deleting a missing key succeeds (idempotent), unless `precondition` needs an object.
+   * @throws StorageError PreconditionFailed | Unavailable | Timeout | AccessDenied
    */
-  async remove(key: string): Promise<void> {
+  async remove(key: string, precondition?: Precondition): Promise<void> {
+    const current = precondition ? await this.current(key) : undefined;
+    if (precondition && !precondition(current)) {
+      throw preconditionFailed();
+    }
+    if (precondition && !current) {
+      return;
+    }
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      await this.client.send(
+        new DeleteObjectCommand({
+          Bucket: this.bucket,
+          Key: this.prefix + key,
+          ...(current ? this.ifMatch(current) : {}),
+        }),
+      );
     } catch (error) {
-      throw toStorageError(error, key);
+      const mapped = toStorageError(error, key);
+      // A conditional delete of an object deleted since the check: it is gone, as asked.
+      if (mapped.code !== 'NotFound') {
+        throw mapped;
+      }
     }
   }
 
@@ -313,16 +347,29 @@ export class StorageService implements OnApplicationShutdown {
     this.signer.destroy();
   }
 
-  private async exists(key: string): Promise<boolean> {
+  /** The current object's validators, or undefined when there is no object. */
+  private async current(key: string): Promise<Current | undefined> {
     try {
-      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
-      return true;
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      return { etag: out.ETag ?? '', lastModified: out.LastModified ?? new Date(0) };
     } catch (error) {
       const mapped = toStorageError(error, key);
       if (mapped.code === 'NotFound') {
-        return false;
+        return undefined;
       }
       throw mapped;
+    }
+  }
+
+  /** S3's own check that the object is still the one checked. Ceph RGW 16 compares If-Match without the quotes. */
+  private ifMatch(current: Current): { IfMatch?: string } {
+    switch (this.config.s3.ifMatch) {
+      case 'quoted':
+        return current.etag ? { IfMatch: current.etag } : {};
+      case 'unquoted':
+        return current.etag ? { IfMatch: current.etag.replace(/^"(.*)"$/, '$1') } : {};
+      case 'off':
+        return {};
     }
   }
 
@@ -357,6 +404,9 @@ export class StorageService implements OnApplicationShutdown {
     });
   }
 }
+
+const preconditionFailed = (): StorageError =>
+  new StorageError('PreconditionFailed', 'the object does not meet the preconditions (If-Match, If-Unmodified-Since)');
 
 /** The metadata GetObject and HeadObject both answer. */
 function objectMetadata(key: string, out: HeadObjectCommandOutput): Omit<ObjectStream, 'body'> {

@@ -32,9 +32,9 @@ function fakeS3(answers: Record<string, (input: Record<string, unknown>) => obje
   return { client, sent };
 }
 
-function storage(client: S3Client): StorageService {
+function storage(client: S3Client, ifMatch: AppConfig['s3']['ifMatch'] = 'quoted'): StorageService {
   const config = {
-    s3: { bucket: 'b', prefix: 'tenant/' },
+    s3: { bucket: 'b', prefix: 'tenant/', ifMatch },
     uploads: { partSize: 5 * MiB, queueSize: 2 },
     cursorSecret: 's'.repeat(32),
   } as AppConfig;
@@ -96,5 +96,99 @@ describe(`${StorageService.name} upload ETag`, () => {
     });
     expect(result.etag).toBe('"abc"');
     expect(sent.map((s) => s.command)).toEqual(['PutObjectCommand']);
+  });
+});
+
+describe(`${StorageService.name} preconditions`, () => {
+  const lastModified = new Date('2026-01-02T03:04:05Z');
+  const head = () => ({ ETag: '"abc"', LastModified: lastModified });
+  const notFound = () => {
+    throw Object.assign(new Error('not found'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } });
+  };
+  const body = (bytes: number) => Readable.from([Buffer.alloc(bytes)]);
+  const conditionsSent = (sent: { command: string; input: Record<string, unknown> }[], command: string) =>
+    sent
+      .filter((s) => s.command === command)
+      .map(({ input }) => ({ IfMatch: input.IfMatch, IfNoneMatch: input.IfNoneMatch }));
+
+  it.each([
+    ['quoted', '"abc"'],
+    ['unquoted', 'abc'],
+    ['off', undefined],
+  ] as const)(
+    'should make a write that passed the check conditional on the ETag checked (S3_IF_MATCH=%s)',
+    async (mode, sentTag) => {
+      const { client, sent } = fakeS3({ HeadObjectCommand: head, PutObjectCommand: () => ({ ETag: '"new"' }) });
+      const checked: unknown[] = [];
+      await storage(client, mode).upload({
+        key: 'a.txt',
+        body: body(5),
+        contentType: 'text/plain',
+        maxBytes: MiB,
+        precondition: (current) => checked.push(current) > 0,
+      });
+      expect(checked).toEqual([{ etag: '"abc"', lastModified }]);
+      expect(conditionsSent(sent, 'PutObjectCommand')).toEqual([{ IfMatch: sentTag, IfNoneMatch: undefined }]);
+    },
+  );
+
+  it('should make the multipart upload conditional when it completes', async () => {
+    const { client, sent } = fakeS3({
+      HeadObjectCommand: head,
+      CreateMultipartUploadCommand: () => ({ UploadId: 'u' }),
+      UploadPartCommand: (input) => ({ ETag: `"part-${String(input.PartNumber)}"` }),
+      CompleteMultipartUploadCommand: () => ({ ETag: '"new-2"' }),
+    });
+    await storage(client).upload({
+      key: 'big.bin',
+      body: body(6 * MiB),
+      contentType: 'application/octet-stream',
+      maxBytes: 10 * MiB,
+      precondition: () => true,
+    });
+    expect(conditionsSent(sent, 'CompleteMultipartUploadCommand')).toEqual([
+      { IfMatch: '"abc"', IfNoneMatch: undefined },
+    ]);
+  });
+
+  it('should write only if the key is still free when the check passed on no object', async () => {
+    const { client, sent } = fakeS3({ HeadObjectCommand: notFound, PutObjectCommand: () => ({ ETag: '"new"' }) });
+    await storage(client).upload({
+      key: 'a.txt',
+      body: body(5),
+      contentType: 'text/plain',
+      maxBytes: MiB,
+      precondition: () => true,
+    });
+    expect(conditionsSent(sent, 'PutObjectCommand')).toEqual([{ IfMatch: undefined, IfNoneMatch: '*' }]);
+  });
+
+  it('should refuse a write whose check fails without writing', async () => {
+    const { client, sent } = fakeS3({ HeadObjectCommand: head });
+    const upload = storage(client).upload({
+      key: 'a.txt',
+      body: body(5),
+      contentType: 'text/plain',
+      maxBytes: MiB,
+      precondition: () => false,
+    });
+    await expect(upload).rejects.toEqual(expect.objectContaining({ code: 'PreconditionFailed' }));
+    expect(sent.map((s) => s.command)).toEqual(['HeadObjectCommand']);
+  });
+
+  it('should delete conditionally on the ETag checked, and not at all when the check fails', async () => {
+    const { client, sent } = fakeS3({ HeadObjectCommand: head, DeleteObjectCommand: () => ({}) });
+    await storage(client, 'unquoted').remove('a.txt', () => true);
+    expect(conditionsSent(sent, 'DeleteObjectCommand')).toEqual([{ IfMatch: 'abc', IfNoneMatch: undefined }]);
+    await expect(storage(client).remove('a.txt', () => false)).rejects.toEqual(
+      expect.objectContaining({ code: 'PreconditionFailed' }),
+    );
+    expect(sent.filter((s) => s.command === 'DeleteObjectCommand')).toHaveLength(1);
+  });
+
+  it('should answer a conditional delete of no object without asking S3 to delete', async () => {
+    const { client, sent } = fakeS3({ HeadObjectCommand: notFound });
+    await storage(client).remove('a.txt', () => true);
+    expect(sent.map((s) => s.command)).toEqual(['HeadObjectCommand']);
   });
 });

@@ -295,7 +295,12 @@ export interface operations {
                 /** @description `false`: 409 if the key exists. */
                 overwrite?: boolean;
             };
-            header?: never;
+            header?: {
+                /** @description `*` (an object must exist) or quoted ETags, compared strongly: 412 unless one is the current ETag. A value that is neither is a 400. */
+                "If-Match"?: string;
+                /** @description An HTTP date: 412 if the object was modified after it. Ignored with `If-Match` or when invalid. */
+                "If-Unmodified-Since"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -364,6 +369,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description A precondition does not hold: `If-Match` or `If-Unmodified-Since` (the object changed or is missing), or `If-None-Match: *` and an object with this key exists. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The body is larger than allowed (`MAX_UPLOAD_BYTES` for uploads). */
             413: {
                 headers: {
@@ -417,6 +431,8 @@ export interface operations {
                 "If-None-Match"?: string;
                 /** @description An HTTP date: 304 when the object has not changed since. Ignored with `If-None-Match`. */
                 "If-Modified-Since"?: string;
+                /** @description With `Range`: a strong ETag, or the `Last-Modified` date exactly. When it is not the current one (a weak ETag never is), the `Range` is ignored: 200 with the whole object. */
+                "If-Range"?: string;
             };
             path: {
                 /** @description The object key, URL-encoded per segment (`photos/2026/a%20b.jpg`; `%2F` also stands for `/`). Decoded once; must not be empty or contain empty, `.` or `..` segments, control characters or backslashes; at most 1024 UTF-8 bytes with `S3_PREFIX`. */
@@ -564,6 +580,10 @@ export interface operations {
             header?: {
                 /** @description `*`: 412 instead of replacing an existing object. */
                 "If-None-Match"?: string;
+                /** @description `*` (an object must exist) or quoted ETags, compared strongly: 412 unless one is the current ETag. A value that is neither is a 400. */
+                "If-Match"?: string;
+                /** @description An HTTP date: 412 if the object was modified after it. Ignored with `If-Match` or when invalid. */
+                "If-Unmodified-Since"?: string;
             };
             path: {
                 /** @description The object key, URL-encoded per segment (`photos/2026/a%20b.jpg`; `%2F` also stands for `/`). Decoded once; must not be empty or contain empty, `.` or `..` segments, control characters or backslashes; at most 1024 UTF-8 bytes with `S3_PREFIX`. */
@@ -627,7 +647,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description `If-None-Match: *` and an object with this key exists. */
+            /** @description A precondition does not hold: `If-Match` or `If-Unmodified-Since` (the object changed or is missing), or `If-None-Match: *` and an object with this key exists. */
             412: {
                 headers: {
                     [name: string]: unknown;
@@ -679,7 +699,12 @@ export interface operations {
     remove: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description `*` (an object must exist) or quoted ETags, compared strongly: 412 unless one is the current ETag. A value that is neither is a 400. */
+                "If-Match"?: string;
+                /** @description An HTTP date: 412 if the object was modified after it. Ignored with `If-Match` or when invalid. */
+                "If-Unmodified-Since"?: string;
+            };
             path: {
                 /** @description The object key, URL-encoded per segment (`photos/2026/a%20b.jpg`; `%2F` also stands for `/`). Decoded once; must not be empty or contain empty, `.` or `..` segments, control characters or backslashes; at most 1024 UTF-8 bytes with `S3_PREFIX`. */
                 key: string;
@@ -717,6 +742,15 @@ export interface operations {
             };
             /** @description A read-only API key tried to write (or to sign an upload). */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A precondition does not hold: `If-Match` or `If-Unmodified-Since` (the object changed or is missing), or `If-None-Match: *` and an object with this key exists. */
+            412: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -768,6 +802,8 @@ export interface operations {
                 "If-None-Match"?: string;
                 /** @description An HTTP date: 304 when the object has not changed since. Ignored with `If-None-Match`. */
                 "If-Modified-Since"?: string;
+                /** @description With `Range`: a strong ETag, or the `Last-Modified` date exactly. When it is not the current one (a weak ETag never is), the `Range` is ignored: 200 with the whole object. */
+                "If-Range"?: string;
             };
             path: {
                 /** @description The object key, URL-encoded per segment (`photos/2026/a%20b.jpg`; `%2F` also stands for `/`). Decoded once; must not be empty or contain empty, `.` or `..` segments, control characters or backslashes; at most 1024 UTF-8 bytes with `S3_PREFIX`. */
