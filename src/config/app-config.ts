@@ -34,7 +34,11 @@ export abstract class AppConfig {
     readonly maxBytes: number;
     readonly partSize: number;
     readonly queueSize: number;
+    /** A request body that sends nothing for this long is cut (nginx's client_body_timeout). */
+    readonly idleTimeoutMs: number;
   };
+  /** Open connections the server accepts at once (`server.maxConnections`). */
+  abstract readonly maxConnections: number;
   abstract readonly signedUrlTtlSeconds: number;
   abstract readonly allowedHosts: readonly string[];
   abstract readonly allowedHostsFromEc2: boolean;
@@ -100,7 +104,10 @@ export function toAppConfig(env: Environment): AppConfig {
       maxBytes: env.MAX_UPLOAD_BYTES ?? 5 * 1024 ** 3,
       partSize: env.UPLOAD_PART_SIZE ?? 8 * 1024 * 1024,
       queueSize: env.UPLOAD_QUEUE_SIZE ?? 2,
+      idleTimeoutMs: env.UPLOAD_IDLE_TIMEOUT_MS ?? 60_000,
     },
+    // Above EB nginx's 1024 worker_connections; each upload holds about (UPLOAD_QUEUE_SIZE + 2) parts of memory.
+    maxConnections: env.MAX_CONNECTIONS ?? 2048,
     signedUrlTtlSeconds: env.SIGNED_URL_TTL_SECONDS ?? 900,
     allowedHosts: list(env.ALLOWED_HOSTS).map((h) => h.toLowerCase()),
     allowedHostsFromEc2: env.ALLOWED_HOSTS_FROM_EC2 ?? false,

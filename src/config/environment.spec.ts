@@ -44,6 +44,10 @@ describe(validateEnvironment.name, () => {
       'numbers and booleans as text',
       { ...minimal, PORT: '8080', MAX_UPLOAD_BYTES: '1048576', ALLOWED_HOSTS_FROM_EC2: 'yes', TRUST_PROXY: '2' },
     ],
+    [
+      '5 TiB uploads with parts that carry them',
+      { ...minimal, MAX_UPLOAD_BYTES: String(5 * 1024 ** 4), UPLOAD_PART_SIZE: String(525 * 1024 ** 2) },
+    ],
   ])('should accept %s', (_name, env) => {
     expect(problems(env)).toEqual([]);
   });
@@ -70,6 +74,18 @@ describe(validateEnvironment.name, () => {
     ['short API keys', { ...minimal, API_KEYS: 'short' }, ['API_KEYS']],
     ['a bad log level', { ...minimal, LOG_LEVEL: 'loud' }, ['LOG_LEVEL']],
     ['a part size under 5 MiB', { ...minimal, UPLOAD_PART_SIZE: '1024' }, ['UPLOAD_PART_SIZE']],
+    ['an idle timeout under 100 ms', { ...minimal, UPLOAD_IDLE_TIMEOUT_MS: '10' }, ['UPLOAD_IDLE_TIMEOUT_MS']],
+    ['no connections allowed', { ...minimal, MAX_CONNECTIONS: '0' }, ['MAX_CONNECTIONS']],
+    [
+      'an upload limit over 10,000 default parts',
+      { ...minimal, MAX_UPLOAD_BYTES: String(80 * 1024 ** 3) },
+      ['MAX_UPLOAD_BYTES'],
+    ],
+    [
+      'an upload limit over 10,000 parts of UPLOAD_PART_SIZE',
+      { ...minimal, MAX_UPLOAD_BYTES: String(5 * 1024 ** 4), UPLOAD_PART_SIZE: String(524 * 1024 ** 2) },
+      ['MAX_UPLOAD_BYTES'],
+    ],
     [
       'several problems at once',
       { ...minimal, PORT: 'x', LOG_LEVEL: 'y', S3_CHECKSUMS: 'z' },
@@ -87,6 +103,12 @@ describe(validateEnvironment.name, () => {
 
   it('should say, when the bucket is missing, that npm start provides a development S3', () => {
     expect(problems({}).join('\n')).toMatch(/^S3_BUCKET is required .*`npm start`/m);
+  });
+
+  it('should name both variables when the upload limit does not fit in 10,000 parts', () => {
+    expect(problems({ ...minimal, MAX_UPLOAD_BYTES: String(1024 ** 4) })).toEqual([
+      expect.stringMatching(/^MAX_UPLOAD_BYTES .*UPLOAD_PART_SIZE/),
+    ]);
   });
 
   it('should never echo a value in its message', () => {
@@ -131,6 +153,8 @@ describe(validateEnvironment.name, () => {
       'AWS_EC2_METADATA_SERVICE_ENDPOINT',
       'UPLOAD_PART_SIZE',
       'UPLOAD_QUEUE_SIZE',
+      'UPLOAD_IDLE_TIMEOUT_MS',
+      'MAX_CONNECTIONS',
     ]);
   });
 });
