@@ -7,4 +7,7 @@ export default {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: { '^.+\\.ts$': ['@swc/jest'] },
   testTimeout: 60000,
+  // S3_TEST_BACKEND=rgw: one Ceph RGW for the whole run (nothing to do on the default, s3rver).
+  globalSetup: '<rootDir>/test/support/backend-setup.ts',
+  globalTeardown: '<rootDir>/test/support/backend-teardown.ts',
 };

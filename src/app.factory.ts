@@ -11,6 +11,8 @@ import { HttpErrorFilter } from './errors/http-error.filter.js';
 import { GracefulShutdown } from './health/graceful-shutdown.js';
 import { idleBodyTimeout } from './http/request-body.js';
 import { setupOpenApi } from './openapi/openapi.js';
+import { HostGuard } from './security/host.guard.js';
+import { checkRequestTarget } from './security/request-target.js';
 
 export type CreateAppOptions = ConfigModuleOptions;
 
@@ -41,10 +43,12 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestExp
   app.use(idleBodyTimeout(config.uploads.idleTimeoutMs));
   app.getHttpServer().maxConnections = config.maxConnections;
   app.disable('x-powered-by');
-  // EB's nginx and the load balancer: X-Forwarded-For/-Proto/-Host are believed only from these peers.
+  // EB's nginx and the load balancer: X-Forwarded-For/-Proto are believed only from these peers (-Host: HostGuard).
   app.set('trust proxy', config.trustProxy);
   app.set('query parser', 'simple');
   app.use(helmet());
+  app.use(app.get(HostGuard).middleware);
+  app.use(checkRequestTarget);
   if (config.corsOrigins.length > 0) {
     app.enableCors({
       origin: config.corsOrigins.includes('*') ? '*' : [...config.corsOrigins],

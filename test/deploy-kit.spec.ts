@@ -254,6 +254,9 @@ describe('deployment kit', () => {
         production: true,
         allowedHostsFromEc2: true,
         trustProxy: 'loopback, uniquelocal',
+        // Neither EB's nginx nor the load balancer sets X-Forwarded-Host: a client-written one must not count.
+        useForwardedHost: false,
+        docs: 'off',
       });
       // The health check must answer well before the load balancer gives up on it.
       expect(Number(options['aws:elasticbeanstalk:environment:process:default'].HealthCheckTimeout)).toBeGreaterThan(2);
@@ -320,6 +323,7 @@ describe('deployment kit', () => {
         'AWS_SESSION_TOKEN',
         'API_KEYS',
         'API_KEYS_READONLY',
+        'CURSOR_SECRET',
       ]) {
         expect(env[name]).toMatch(/^replace-with-/);
       }

@@ -7,7 +7,7 @@ import { devS3ServiceEnv } from '../dev/s3-client.ts';
 import { startServiceProcess, type ServiceProcess } from '../dev/service-process.ts';
 import { eventually } from './support/app.js';
 import { ensureBuilt } from './support/built-service.js';
-import { startS3Server, type TestS3Server } from './support/s3-server.js';
+import { startS3Server, testCredentials, type TestS3Server } from './support/s3-server.js';
 
 const START = fileURLToPath(new URL('../dev/start.ts', import.meta.url));
 
@@ -121,7 +121,7 @@ describe('npm start (dev/start.ts, e2e)', () => {
     });
 
     it('should run the service alone, on the configured S3', async () => {
-      launcher = await npmStart(cwd, devS3ServiceEnv(s3.endpoint, s3.bucket));
+      launcher = await npmStart(cwd, devS3ServiceEnv(s3.endpoint, s3.bucket, testCredentials()));
 
       expect((await fetch(`${launcher.url}/health/`)).status).toBe(200);
       expect(launcher.output()).not.toMatch(/development S3/);

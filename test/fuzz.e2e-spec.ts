@@ -40,28 +40,46 @@ const path = fc.oneof(
   },
 );
 const queryValue = fc.oneof(
-  fc.string({ maxLength: 12 }).map(encodeURIComponent),
-  fc.uint8Array({ maxLength: 6 }).map(pct),
-  fc.constantFrom('', '0', '1', '-1', '1000', '1001', 'true', 'false', '1e3', '%', '..%2f', 'bnVsbA', 'e30', 'a/', '/'),
-);
-const query = fc
-  .array(
-    fc.tuple(
-      fc.constantFrom(
-        'prefix',
-        'delimiter',
-        'limit',
-        'cursor',
-        'download',
-        'key',
-        'overwrite',
-        'x',
-        'prefix[]',
-        '__proto__',
-      ),
-      queryValue,
+  { weight: 4, arbitrary: fc.string({ maxLength: 12 }).map(encodeURIComponent) },
+  { weight: 1, arbitrary: fc.uint8Array({ maxLength: 6 }).map(pct) },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom(
+      '',
+      '0',
+      '1',
+      '-1',
+      '1000',
+      '1001',
+      'true',
+      'false',
+      '1e3',
+      '%',
+      '..%2f',
+      'bnVsbA',
+      'e30',
+      'a/',
+      '/',
     ),
-    { maxLength: 4 },
+  },
+);
+const queryName = fc.constantFrom(
+  'prefix',
+  'delimiter',
+  'limit',
+  'cursor',
+  'download',
+  'key',
+  'overwrite',
+  'x',
+  'prefix[]',
+  '__proto__',
+);
+/** Mostly distinct names (so requests get past the repeated-parameter 400 to the routes), now and then a repeat. */
+const query = fc
+  .oneof(
+    { weight: 4, arbitrary: fc.uniqueArray(fc.tuple(queryName, queryValue), { maxLength: 4, selector: ([k]) => k }) },
+    { weight: 1, arbitrary: fc.array(fc.tuple(queryName, queryValue), { maxLength: 4 }) },
   )
   .map((pairs) => (pairs.length > 0 ? `?${pairs.map(([k, v]) => `${k}=${v}`).join('&')}` : ''));
 
@@ -83,6 +101,8 @@ const headers = fc.record(
       'application/json',
       'text/html',
       'image/svg+xml',
+      'text/plain; charset=utf-8, text/html',
+      'image/png;a=b,text/html',
       'application/octet-stream',
       `multipart/form-data; boundary=${'x'.repeat(80)}`,
     ),
@@ -144,6 +164,36 @@ const host = fc.oneof(
   },
   { weight: 1, arbitrary: fc.stringMatching(/^[a-z0-9.-]{1,20}$/).map((h) => [`${h}.evil.example`, false]) },
 ) as fc.Arbitrary<[string, boolean]>;
+
+/** Origin-form (the usual), or absolute-form with an authority that is (or is not) an allowed host. */
+const targetForm = fc.oneof(
+  { weight: 8, arbitrary: fc.constant(['', true]) },
+  { weight: 1, arbitrary: fc.constantFrom(['http://127.0.0.1', true], ['http://evil.example', false]) },
+) as fc.Arbitrary<[string, boolean]>;
+
+/** Now and then a second Host header, which is refused whatever it says. */
+const secondHost = fc.oneof(
+  { weight: 10, arbitrary: fc.constant(null) },
+  { weight: 1, arbitrary: fc.constantFrom('127.0.0.1', 'evil.example') },
+);
+
+/** Whether a request target is valid percent-encoded UTF-8 and names no query parameter twice. */
+function targetIsClean(target: string): boolean {
+  try {
+    decodeURIComponent(target);
+  } catch {
+    return false;
+  }
+  const at = target.indexOf('?');
+  const names =
+    at === -1
+      ? []
+      : target
+          .slice(at + 1)
+          .split('&')
+          .map((pair) => pair.split('=')[0]);
+  return new Set(names).size === names.length;
+}
 
 /** An Authorization header (or none) and the access it grants. */
 type Grant = 'read-write' | 'read-only' | 'none';
@@ -252,19 +302,30 @@ describe('Random-request fuzz (e2e)', () => {
           host,
           authorization,
           body,
+          targetForm,
+          secondHost,
           // Drawn, not Math.random, so that a failure replays from its seed.
           refreshKnown,
-          async (m, p, q, h, hh, a, payload, refresh) => {
+          async (m, p, q, h, hh, a, payload, [origin, originAllowed], otherHost, refresh) => {
             // Refreshed now and then, since random DELETEs and PUTs may hit it.
             if (refresh) {
               await s3.s3.send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'tenant/known.bin', Body: KNOWN }));
             }
             const [hostValue, hostAllowed] = hh;
             const [auth, grant] = a;
-            const allHeaders = { Host: hostValue, ...(auth !== undefined && { Authorization: auth }), ...h };
-            // Only an allowed Host with a key that may do this (or the public health check) may reach storage.
+            const allHeaders = {
+              Host: hostValue,
+              ...(otherHost !== null && { host: otherHost }),
+              ...(auth !== undefined && { Authorization: auth }),
+              ...h,
+            };
+            // Only one allowed Host (and target authority) with a clean target and a key that may do this (or the
+            // public health check) may reach storage.
             const mayReachStorage =
               hostAllowed &&
+              originAllowed &&
+              otherHost === null &&
+              targetIsClean(`${p}${q}`) &&
               (p.startsWith('/health') ||
                 grant === 'read-write' ||
                 (grant === 'read-only' && (m === 'GET' || m === 'HEAD')));
@@ -272,7 +333,7 @@ describe('Random-request fuzz (e2e)', () => {
               await s3Settled();
             }
             const s3RequestsBefore = recorder.requests.length;
-            const res = await rawRequest(port, build(m, `${p}${q}`, allHeaders, payload), 10_000);
+            const res = await rawRequest(port, build(m, `${origin}${p}${q}`, allHeaders, payload), 10_000);
             if (!mayReachStorage) {
               refused++;
               const reached = recorder.requests.slice(s3RequestsBefore);

@@ -18,6 +18,8 @@ describe('Hostile input against the Host check, API keys and CORS (e2e)', () => 
   let url: string;
   let proxied: { app: NestExpressApplication; url: string };
   let untrusted: { app: NestExpressApplication; url: string };
+  let forwarding: { app: NestExpressApplication; url: string };
+  let forwardingUntrusted: { app: NestExpressApplication; url: string };
 
   beforeAll(async () => {
     s3 = await startS3Server();
@@ -31,6 +33,8 @@ describe('Hostile input against the Host check, API keys and CORS (e2e)', () => 
     port = Number(new URL(url).port);
     proxied = await startApp({ ...env, TRUST_PROXY: 'loopback' });
     untrusted = await startApp({ ...env, TRUST_PROXY: '10.0.0.0/8' });
+    forwarding = await startApp({ ...env, TRUST_PROXY: 'loopback', USE_X_FORWARDED_HOST: 'true' });
+    forwardingUntrusted = await startApp({ ...env, TRUST_PROXY: '10.0.0.0/8', USE_X_FORWARDED_HOST: 'true' });
   });
 
   afterEach(async () => {
@@ -42,6 +46,8 @@ describe('Hostile input against the Host check, API keys and CORS (e2e)', () => 
     await app?.close();
     await proxied?.app.close();
     await untrusted?.app.close();
+    await forwarding?.app.close();
+    await forwardingUntrusted?.app.close();
     await s3?.stop();
   });
 
@@ -109,12 +115,31 @@ describe('Hostile input against the Host check, API keys and CORS (e2e)', () => 
       expect((await raw('/files?limit=1', `Host: ${host}\r\n${withKey}`)).status).toBe(200);
     });
 
-    it('should use the first of two Host headers, so an unlisted one first is refused', async () => {
-      expectJsonError(await raw('/files', `Host: evil.example\r\nHost: files.example.com\r\n${withKey}`), 400);
+    it.each([
+      ['an unlisted one first', 'evil.example', 'files.example.com'],
+      ['an unlisted one last', 'files.example.com', 'evil.example'],
+      ['the same allowed name twice', 'files.example.com', 'files.example.com'],
+      ['two allowed names', '127.0.0.1', 'FILES.example.com'],
+    ])('should refuse two Host headers (%s) with a 400', async (_name, first, second) => {
+      for (const target of ['/files?limit=1', '/health/live']) {
+        expectJsonError(await raw(target, `Host: ${first}\r\nhost: ${second}\r\n${withKey}`), 400);
+      }
     });
 
-    it('should check the Host header, not the authority of an absolute request target', async () => {
-      expectJsonError(await raw('http://files.example.com/files', `Host: evil.example\r\n${withKey}`), 400);
+    it.each([
+      ['an unlisted authority', 'http://evil.example/files?limit=1', 'files.example.com'],
+      ['an unlisted authority with the listed Host', 'https://evil.example:443/health/live', '127.0.0.1'],
+      ['userinfo in the authority', 'http://files.example.com@evil.example/files?limit=1', 'files.example.com'],
+      ['an empty authority', 'http:///files?limit=1', 'files.example.com'],
+      ['an allowed authority with an unlisted Host', 'http://files.example.com/files?limit=1', 'evil.example'],
+    ])('should check an absolute request target like Host, refusing %s', async (_name, target, host) => {
+      expectJsonError(await raw(target, `Host: ${host}\r\n${withKey}`), 400);
+    });
+
+    it('should accept an absolute request target whose authority and Host are allowed', async () => {
+      expect(
+        (await raw('http://files.example.com/files?limit=1', `Host: files.example.com\r\n${withKey}`)).status,
+      ).toBe(200);
     });
 
     describe('X-Forwarded-Host', () => {
@@ -127,23 +152,44 @@ describe('Hostile input against the Host check, API keys and CORS (e2e)', () => 
         expectJsonError(await forwarded(url, 'evil.example', 'files.example.com'), 400);
       });
 
-      it('should ignore it when TRUST_PROXY does not trust the peer', async () => {
-        expect((await forwarded(untrusted.url, 'files.example.com', 'evil.example')).status).toBe(200);
-        expectJsonError(await forwarded(untrusted.url, 'evil.example', 'files.example.com'), 400);
+      it('should ignore it when TRUST_PROXY does not trust the peer, even with USE_X_FORWARDED_HOST', async () => {
+        for (const app of [untrusted, forwardingUntrusted]) {
+          expect((await forwarded(app.url, 'files.example.com', 'evil.example')).status).toBe(200);
+          expectJsonError(await forwarded(app.url, 'evil.example', 'files.example.com'), 400);
+        }
+      });
+
+      it('should ignore it behind a trusted proxy without USE_X_FORWARDED_HOST (only Host counts)', async () => {
+        expect((await forwarded(proxied.url, 'files.example.com', 'evil.example')).status).toBe(200);
+        expectJsonError(await forwarded(proxied.url, 'evil.example', 'files.example.com'), 400);
+        expectJsonError(await forwarded(proxied.url, '10.0.0.5', 'files.example.com'), 400);
       });
 
       it.each([
         ['an unlisted name', 'evil.example'],
         ["the load balancer's public IP", BALANCER_IP],
         ['userinfo', 'files.example.com@evil.example'],
-        ['an unlisted name first in a list', 'evil.example, files.example.com'],
+        ['an unlisted name last in a list', 'files.example.com, evil.example'],
+        ['an empty last value', 'files.example.com,'],
         ['a path', 'files.example.com/x'],
-      ])('should check it instead of Host behind a trusted proxy, refusing %s', async (_name, forwardedHost) => {
-        expectJsonError(await forwarded(proxied.url, 'files.example.com', forwardedHost), 400);
+      ])('should check it instead of Host with USE_X_FORWARDED_HOST, refusing %s', async (_name, forwardedHost) => {
+        expectJsonError(await forwarded(forwarding.url, 'files.example.com', forwardedHost), 400);
       });
 
-      it('should accept an allowed name behind a trusted proxy whatever the Host', async () => {
-        expect((await forwarded(proxied.url, '10.0.0.5', 'files.example.com')).status).toBe(200);
+      it('should take the right-most value, the one the trusted proxy appended', async () => {
+        expect((await forwarded(forwarding.url, '10.0.0.5', 'evil.example, files.example.com')).status).toBe(200);
+        const twoHeaders = `Host: 10.0.0.5\r\nX-Forwarded-Host: files.example.com\r\nX-Forwarded-Host: evil.example\r\n`;
+        expectJsonError(await raw('/files?limit=1', `${twoHeaders}${withKey}`, portOf(forwarding.url)), 400);
+      });
+
+      it('should accept an allowed name with USE_X_FORWARDED_HOST whatever the Host', async () => {
+        expect((await forwarded(forwarding.url, '10.0.0.5', 'files.example.com')).status).toBe(200);
+      });
+
+      it('should fall back to Host with USE_X_FORWARDED_HOST when the proxy sends none', async () => {
+        const port = portOf(forwarding.url);
+        expect((await raw('/files?limit=1', `Host: files.example.com\r\n${withKey}`, port)).status).toBe(200);
+        expectJsonError(await raw('/files?limit=1', `Host: evil.example\r\n${withKey}`, port), 400);
       });
     });
   });
@@ -220,6 +266,35 @@ describe('Hostile input against the Host check, API keys and CORS (e2e)', () => 
     });
   });
 
+  describe('read-only key with a request body', () => {
+    it.each([
+      ['a JSON body', 'Content-Type: application/json\r\nContent-Length: 14\r\n\r\n{"keys":["x"]}'],
+      ['malformed JSON', 'Content-Type: application/json\r\nContent-Length: 3\r\n\r\n{"k'],
+      ['a chunked body', 'Transfer-Encoding: chunked\r\n\r\n2\r\nxx\r\n0\r\n\r\n'],
+      ['a declared 1 TiB body', `Content-Length: ${2 ** 40}\r\n\r\nxx`],
+    ])(
+      'should answer DELETE with %s and a read-only key with 403 (access before the body), deleting nothing',
+      async (_n, rest) => {
+        const key = `guarded/${Math.random().toString(16).slice(2)}.txt`;
+        const put = await send(`${url}/files/${key}`, {
+          method: 'PUT',
+          headers: { Authorization: `Bearer ${KEY}` },
+          body: Buffer.from('kept'),
+        });
+        expect(put.status).toBe(201);
+        const res = await rawRequest(
+          port,
+          Buffer.from(
+            `DELETE /files/${key} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${READ_ONLY_KEY}\r\n` +
+              `Connection: close\r\n${rest}`,
+          ),
+        );
+        expectJsonError(res, 403);
+        await expect(s3.s3.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }))).resolves.toBeDefined();
+      },
+    );
+  });
+
   describe('CORS', () => {
     const preflight = (origin: string) =>
       send(`${url}/files/a.txt`, {
@@ -251,6 +326,18 @@ describe('Hostile input against the Host check, API keys and CORS (e2e)', () => 
         expect(res.headers['access-control-allow-origin']).toBeUndefined();
         expect(res.headers['access-control-allow-credentials']).toBeUndefined();
       }
+    });
+
+    it('should refuse a preflight with an unlisted Host before answering it', async () => {
+      const res = await rawRequest(
+        port,
+        Buffer.from(
+          `OPTIONS /files/a.txt HTTP/1.1\r\nHost: evil.example\r\nOrigin: ${ORIGIN}\r\n` +
+            'Access-Control-Request-Method: PUT\r\nConnection: close\r\n\r\n',
+        ),
+      );
+      expectJsonError(res, 400);
+      expect(res.headers['access-control-allow-origin']).toBeUndefined();
     });
 
     it('should allow the listed origin, exposing ETag, on preflights, answers and refusals', async () => {

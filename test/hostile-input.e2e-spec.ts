@@ -4,7 +4,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import fc from 'fast-check';
 import { s3Env, sha256, startApp } from './support/app.js';
 import { expectJsonError, multipartBody, rawRequest, send, type RawResponse } from './support/http.js';
-import { startS3Server, type TestS3Server } from './support/s3-server.js';
+import { startS3Server, testBackend, type TestS3Server } from './support/s3-server.js';
 
 const SECRET = 'outside the prefix: must never be served or changed';
 const KNOWN = randomBytes(1000);
@@ -191,6 +191,81 @@ describe('Hostile input (e2e)', () => {
       expect((await send(`${url}${path(longest)}`, { method: 'PUT', body: Buffer.from('x') })).status).toBe(201);
       expect((await send(`${url}${path(longest)}`)).body.toString()).toBe('x');
       expect((await send(`${url}${path(longest)}`, { method: 'DELETE' })).status).toBe(204);
+    });
+  });
+
+  describe('query strings, cursors and undecodable input', () => {
+    const text = (res: { status: number; headers: Record<string, unknown>; body: Buffer }) => ({
+      ...res,
+      body: res.body.toString(),
+    });
+    const upload = (query: string) => {
+      const form = multipartBody({}, [{ name: 'file', fileName: 'a.txt', data: Buffer.from('x') }]);
+      return send(`${url}/files?${query}`, {
+        method: 'POST',
+        body: form.parts,
+        headers: { 'Content-Type': form.contentType, 'Content-Length': form.length },
+      });
+    };
+
+    it.each(['key=q-a&key=q-b', 'key=q-a&%6bey=q-b', 'key=q-a&key=q-a', 'key=q-a&overwrite=false&overwrite=true'])(
+      'should refuse a repeated query parameter on upload (%s) with 400, storing nothing',
+      async (query) => {
+        expectJsonError(text(await upload(query)), 400);
+        const listed = JSON.parse(String((await send(`${url}/files?prefix=q-`)).body)) as { items: unknown[] };
+        expect(listed.items).toEqual([]);
+      },
+    );
+
+    it.each(['/files?prefix=a&prefix=b', '/files?limit=1&limit=1', '/files/known.bin?download=1&download=0'])(
+      'should refuse a repeated query parameter (%s) with 400',
+      async (target) => {
+        const res = text(await send(`${url}${target}`));
+        expectJsonError(res, 400);
+        expect(res.body).toMatch(/more than once/);
+      },
+    );
+
+    it.each([
+      ['a cut %-escape in a key', '/files/a%E0%A4%A', '%A'],
+      ['a non-hex %-escape in a key', '/files/a%ZZb.txt', '%ZZ'],
+      ['an overlong UTF-8 key', '/files/%C0%AE%C0%AE', '%C0'],
+      ['a cut %-escape in a list prefix', '/files?prefix=%E0%A4%A', '%A'],
+      ['an undecodable query parameter name', '/files?%E0%A4%A=1', '%A'],
+      ['an undecodable cursor', '/files?cursor=%FF%FE', '%FF'],
+    ])('should refuse %s without echoing it', async (_name, target, fragment) => {
+      const res = text(await send(`${url}${target}`));
+      expectJsonError(res, 400);
+      expect(res.body.toUpperCase()).not.toContain(fragment);
+      expect(res.body).not.toContain('\ufffd');
+    });
+
+    it('should refuse a cursor issued for another prefix, re-labelled, with 400 (cursors are signed)', async () => {
+      for (const name of ['cur-a/1', 'cur-a/2', 'cur-b/1', 'cur-b/2']) {
+        expect((await send(`${url}/files/${name}`, { method: 'PUT', body: Buffer.from('x') })).status).toBe(201);
+      }
+      const page = JSON.parse(String((await send(`${url}/files?prefix=cur-a/&limit=1`)).body)) as {
+        nextCursor: string;
+      };
+      const [payload, ...rest] = page.nextCursor.split('.');
+      const relabel = (changes: object) =>
+        [
+          Buffer.from(
+            JSON.stringify({ ...(JSON.parse(Buffer.from(payload, 'base64url').toString()) as object), ...changes }),
+          ).toString('base64url'),
+          ...rest,
+        ].join('.');
+      for (const [prefix, cursor] of [
+        ['cur-b/', relabel({ p: 'cur-b/' })],
+        ['cur-a/', relabel({ t: 'a-made-up-continuation-token' })],
+        ['cur-a/', payload],
+      ]) {
+        const res = text(await send(`${url}/files?prefix=${prefix}&limit=1&cursor=${cursor}`));
+        expectJsonError(res, 400);
+        expect(res.body).toMatch(/cursor/);
+      }
+      const next = await send(`${url}/files?prefix=cur-a/&limit=1&cursor=${page.nextCursor}`);
+      expect(JSON.parse(String(next.body))).toMatchObject({ items: [{ key: 'cur-a/2' }] });
     });
   });
 
@@ -387,7 +462,9 @@ describe('Hostile input (e2e)', () => {
       );
     });
 
-    it('should answer any cursor it did not issue with 400, never 5xx', async () => {
+    // A cursor of the service's own shape carries an S3 continuation token: AWS S3 and s3rver refuse one they did not
+    // issue (400), RGW takes any token as the key to start after (a page, 200). Any other cursor is the service's 400.
+    it('should answer any cursor it did not issue with 400 (or, on RGW, a page after a forged token), never 5xx', async () => {
       const cursor = fc.oneof(
         fc.string({ minLength: 1, maxLength: 200 }),
         fc.base64String({ minLength: 1, maxLength: 200 }),
@@ -403,10 +480,24 @@ describe('Hostile input (e2e)', () => {
       await fc.assert(
         fc.asyncProperty(cursor, async (value) => {
           const res = await send(`${url}/files?cursor=${encodeURIComponent(value)}`);
-          expectJsonError({ ...res, body: res.body.toString() }, 400);
+          if (testBackend() === 'rgw' && res.status === 200 && ownShape(value)) {
+            expect(JSON.parse(res.body.toString())).toEqual(expect.objectContaining({ items: expect.any(Array) }));
+          } else {
+            expectJsonError({ ...res, body: res.body.toString() }, 400);
+          }
         }),
         { numRuns: 200 },
       );
     });
   });
 });
+
+/** Whether a cursor has the service's shape: a continuation token `t` for the listing of the root (`p`, `d`). */
+function ownShape(cursor: string): boolean {
+  try {
+    const payload = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Record<string, unknown> | null;
+    return typeof payload?.t === 'string' && payload.t !== '' && payload.p === '' && payload.d === '';
+  } catch {
+    return false;
+  }
+}

@@ -3,10 +3,10 @@ import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createDevS3Client } from '../dev/s3-client.ts';
-import { objectExists, startS3Server, type TestS3Server } from './support/s3-server.js';
+import { describeOnS3rver, objectExists, startS3Server, type TestS3Server } from './support/s3-server.js';
 
 /** The presigned-URL and POST-policy checks the development S3 server adds to s3rver (which accepts any signature). */
-describe('LocalS3Server signatures', () => {
+describeOnS3rver('LocalS3Server signatures', () => {
   let server: TestS3Server;
   let s3: S3Client;
   let bucket: string;

@@ -117,3 +117,64 @@ describe('/docs and /docs-json', () => {
     expect(res.text).toContain('swagger-ui');
   });
 });
+
+describe('/docs and /docs-json exposure (DOCS)', () => {
+  const KEY = 'docs-read-write-key-0123456789';
+  const READ_ONLY = 'docs-read-only-key-0123456789';
+  const production = {
+    NODE_ENV: 'production',
+    ALLOWED_HOSTS: '127.0.0.1',
+    API_KEYS: KEY,
+    API_KEYS_READONLY: READ_ONLY,
+  };
+  const apps: NestExpressApplication[] = [];
+  const start = async (env: Record<string, string>) => {
+    const started = await startApp(s3Env('http://127.0.0.1:9', 'docs', env));
+    apps.push(started.app);
+    return started.url;
+  };
+  const paths = ['/docs', '/docs-json', '/docs/swagger-ui-init.js'];
+
+  afterAll(async () => {
+    await Promise.all(apps.map((app) => app.close()));
+  });
+
+  it('should not serve them in production by default (DOCS=off), with a key or without', async () => {
+    const url = await start(production);
+    for (const path of paths) {
+      for (const auth of [{}, { Authorization: `Bearer ${KEY}` }]) {
+        const res = await request(url).get(path).set(auth).expect(404);
+        expect(res.headers['content-type']).toMatch(/^application\/json/);
+        expect(res.text).not.toMatch(/"openapi"|<html/i);
+      }
+    }
+  });
+
+  it('should serve them to any API key only with DOCS=key', async () => {
+    const url = await start({ ...production, DOCS: 'key' });
+    for (const path of paths) {
+      const refused = await request(url).get(path).expect(401);
+      expect(refused.headers['www-authenticate']).toMatch(/^Bearer/);
+      expect(refused.text).not.toMatch(/"openapi"|<html/i);
+      await request(url).get(path).set('Authorization', 'Bearer not-a-key-0123456789').expect(401);
+      for (const key of [KEY, READ_ONLY]) {
+        await request(url).get(path).set('Authorization', `Bearer ${key}`).expect(200);
+      }
+    }
+    const res = await request(url).get('/docs-json').set('Authorization', `Bearer ${READ_ONLY}`).expect(200);
+    expect(res.body).toEqual(OPENAPI_DOCUMENT);
+  });
+
+  it('should serve them to anyone with DOCS=public, and in development by default', async () => {
+    for (const url of [await start({ ...production, DOCS: 'public' }), await start({})]) {
+      for (const path of paths) {
+        await request(url).get(path).expect(200);
+      }
+    }
+  });
+
+  it('should still check the Host of a docs request', async () => {
+    const url = await start({ ...production, DOCS: 'public' });
+    await request(url).get('/docs-json').set('Host', 'evil.example').expect(400);
+  });
+});

@@ -4,7 +4,7 @@ import request from 'supertest';
 import { binaryParser, encodeKey, randomKey, sha256 } from './support/app.js';
 import { startFakeImds, type FakeImds } from './support/fake-imds.js';
 import { startRecordingProxy, type RecordingProxy } from './support/recording-proxy.js';
-import { startS3Server, type TestS3Server } from './support/s3-server.js';
+import { startS3Server, testCredentials, type TestS3Server } from './support/s3-server.js';
 import { buildService, startService, type ServiceBuild, type ServiceProcess } from './support/service-process.js';
 
 const HOST = 'files.example.com';
@@ -34,7 +34,7 @@ function productionEnv(s3Endpoint: string, bucket: string, imdsEndpoint: string)
 
 const auth = (key: string) => ({ Authorization: `Bearer ${key}`, Host: HOST });
 
-describe('production process (e2e: real process, fake IMDSv2, s3rver behind a recording proxy)', () => {
+describe('production process (e2e: real process, fake IMDSv2, S3 behind a recording proxy)', () => {
   let build: ServiceBuild;
   let s3: TestS3Server;
   let proxy: RecordingProxy;
@@ -45,7 +45,7 @@ describe('production process (e2e: real process, fake IMDSv2, s3rver behind a re
     [build, s3] = await Promise.all([buildService(), startS3Server()]);
     // Credentials that expire inside the SDK's 5-minute refresh window are fetched again before each use.
     [proxy, imds] = await Promise.all([
-      startRecordingProxy(s3.endpoint, { forwardKeyIdAs: 'S3RVER' }),
+      startRecordingProxy(s3.endpoint, { resignWith: testCredentials() }),
       startFakeImds({ localIpv4: INSTANCE_IP, credentialsTtlMs: 4 * 60_000 }),
     ]);
     service = await startService(build, productionEnv(proxy.endpoint, s3.bucket, imds.endpoint));

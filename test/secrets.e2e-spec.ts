@@ -25,7 +25,7 @@ describe('Secrets on error paths (e2e)', () => {
   beforeAll(async () => {
     s3 = await startS3Server();
     proxy = await FaultProxy.start(s3.port);
-    // Keys s3rver does not know: it answers InvalidAccessKeyId, naming the key id.
+    // Keys the S3 server does not know: it answers InvalidAccessKeyId, naming the key id.
     service = await startBuiltService(
       s3Env(proxy.endpoint, s3.bucket, {
         LOG_LEVEL: 'trace',

@@ -67,10 +67,10 @@ describe('Host guard, headers, CORS and health (e2e through the real app)', () =
         .expect(400);
     });
 
-    it('should check X-Forwarded-Host instead of Host behind a trusted proxy', async () => {
+    it('should check Host, not X-Forwarded-Host, behind a trusted proxy unless USE_X_FORWARDED_HOST is on', async () => {
       const live = () => request(proxied.url).get('/health/live');
-      await live().set({ Host: '10.0.0.5', 'X-Forwarded-Host': 'api.example.com' }).expect(200);
-      await live().set({ Host: 'api.example.com', 'X-Forwarded-Host': 'evil.com' }).expect(400);
+      await live().set({ Host: '10.0.0.5', 'X-Forwarded-Host': 'api.example.com' }).expect(400);
+      await live().set({ Host: 'api.example.com', 'X-Forwarded-Host': 'evil.com' }).expect(200);
       await live().set({ Host: 'api.example.com' }).expect(200);
     });
 
@@ -159,6 +159,22 @@ describe('Host guard, headers, CORS and health (e2e through the real app)', () =
         await request(broken.url).get('/health/live').expect(200);
       } finally {
         await broken.app.close();
+      }
+    });
+
+    it('should say the bucket is missing, not that an object is, when S3_BUCKET names no bucket', async () => {
+      const missing = await startApp(s3Env(s3.endpoint, `${s3.bucket}-missing`));
+      try {
+        const res = await request(missing.url).get('/health/').expect(503);
+        expect(res.body.error.storage).toMatchObject({
+          status: 'down',
+          message: expect.stringMatching(/bucket not found/),
+        });
+        expect(res.body.error.storage.message).not.toMatch(/object|key/);
+        const list = await request(missing.url).get('/files').expect(502);
+        expect(list.body.message).toMatch(/bucket not found/);
+      } finally {
+        await missing.app.close();
       }
     });
   });

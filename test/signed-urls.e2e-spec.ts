@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { encodeKey, randomKey, s3Env, sha256, startApp } from './support/app.js';
 import { request } from './support/openapi.js';
-import { objectExists as existsIn, startS3Server, type TestS3Server } from './support/s3-server.js';
+import { objectExists as existsIn, startS3Server, testBackend, type TestS3Server } from './support/s3-server.js';
 
 interface SignedUrlBody {
   url: string;
@@ -27,7 +28,7 @@ function form(fields: Record<string, string>, data: Uint8Array, fileName = 'uplo
   return body;
 }
 
-describe('Signed URLs (e2e against s3rver)', () => {
+describe(`Signed URLs (e2e against ${testBackend()})`, () => {
   let s3: TestS3Server;
   let app: NestExpressApplication;
   let url: string;
@@ -94,6 +95,92 @@ describe('Signed URLs (e2e against s3rver)', () => {
       );
     });
 
+    describe('active content (the same inline allowlist as GET /files/{key})', () => {
+      /** Stores `body` under a new key with this Content-Type, straight in S3 (as any other client could). */
+      async function stored(
+        contentType: string,
+        name = 'page.html',
+        body = '<script>alert(1)</script>',
+      ): Promise<string> {
+        const key = randomKey(name);
+        await s3.s3.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: body, ContentType: contentType }));
+        return key;
+      }
+      const follow = async (key: string, extra: Record<string, unknown> = {}) => {
+        const res = await fetch((await signed({ key, operation: 'download', ...extra })).url);
+        await res.arrayBuffer();
+        return {
+          status: res.status,
+          type: res.headers.get('content-type'),
+          disposition: res.headers.get('content-disposition'),
+        };
+      };
+
+      it.each([
+        ['image/png', 'image/png'],
+        ['IMAGE/PNG', 'image/png'],
+        ['text/plain; charset=UTF-8', 'text/plain; charset=utf-8'],
+        ['application/pdf', 'application/pdf'],
+        ['video/mp4', 'video/mp4'],
+      ])('should let S3 serve %j inline, as %j', async (type, served) => {
+        expect(await follow(await stored(type, 'a.bin'))).toEqual({ status: 200, type: served, disposition: null });
+      });
+
+      it.each([
+        ['text/csv', 'text/csv'],
+        ['application/zip', 'application/zip'],
+        ['text/html', 'application/octet-stream'],
+        ['text/html; charset=utf-8', 'application/octet-stream'],
+        ['image/svg+xml', 'application/octet-stream'],
+        ['application/xhtml+xml', 'application/octet-stream'],
+        ['text/xml', 'application/octet-stream'],
+        ['application/javascript', 'application/octet-stream'],
+        ['text/plain; charset=utf-8, text/html', 'application/octet-stream'],
+        ['image/png;a=b,text/html', 'application/octet-stream'],
+      ])('should make S3 serve %j as an attachment of %j', async (type, served) => {
+        const key = await stored(type);
+        expect(await follow(key)).toEqual({ status: 200, type: served, disposition: 'attachment; filename=page.html' });
+      });
+
+      it('should keep serving the type seen at signing when the object is replaced by HTML', async () => {
+        const key = await stored('image/png', 'a.png', 'png');
+        const { url: signedUrl } = await signed({ key, operation: 'download' });
+        await s3.s3.send(
+          new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: '<script>1</script>', ContentType: 'text/html' }),
+        );
+        const res = await fetch(signedUrl);
+        expect([res.status, res.headers.get('content-type')]).toEqual([200, 'image/png']);
+        expect(await res.text()).toBe('<script>1</script>');
+      });
+
+      it('should sign a key with no object yet as an attachment of application/octet-stream', async () => {
+        const key = randomKey('later.html');
+        const { url: signedUrl } = await signed({ key, operation: 'download' });
+        expect((await fetch(signedUrl)).status).toBe(404);
+        await s3.s3.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: '<p>', ContentType: 'text/html' }));
+        const res = await fetch(signedUrl);
+        expect([res.status, res.headers.get('content-type'), res.headers.get('content-disposition')]).toEqual([
+          200,
+          'application/octet-stream',
+          'attachment; filename=later.html',
+        ]);
+      });
+
+      it('should name the attachment fileName asks for, without format characters, and keep it safe', async () => {
+        const key = await stored('text/html');
+        expect(await follow(key, { fileName: 'invoice\u202Etxt.exe' })).toEqual({
+          status: 200,
+          type: 'application/octet-stream',
+          disposition: 'attachment; filename=invoicetxt.exe',
+        });
+        expect(await follow(await stored('image/png', 'a.png'), { fileName: 'b.png' })).toEqual({
+          status: 200,
+          type: 'image/png',
+          disposition: 'attachment; filename=b.png',
+        });
+      });
+    });
+
     it('should stop working once expired', async () => {
       const key = randomKey();
       await request(url)
@@ -139,6 +226,16 @@ describe('Signed URLs (e2e against s3rver)', () => {
       expect(sha256(got.body as Buffer)).toBe(sha256(data));
     });
 
+    it.each([
+      ['Text/CSV; Charset=UTF-8', 'text/csv; charset=utf-8'],
+      ['image/png;name="a b"', 'image/png; name="a b"'],
+    ])('should sign the Content-Type %j in its canonical form %j', async (contentType, canonical) => {
+      const body = await signed({ key: randomKey(), operation: 'upload', contentType });
+      expect(body.headers).toEqual({ 'Content-Type': canonical });
+      const post = await signed({ key: randomKey(), operation: 'upload', contentType, maxBytes: 10 });
+      expect(post.fields!['Content-Type']).toBe(canonical);
+    });
+
     it('should default the Content-Type to application/octet-stream', async () => {
       const body = await signed({ key: randomKey(), operation: 'upload' });
       expect(body.headers).toEqual({ 'Content-Type': 'application/octet-stream' });
@@ -171,6 +268,46 @@ describe('Signed URLs (e2e against s3rver)', () => {
       const got = await fetch((await signed({ key, operation: 'download' })).url);
       expect(got.headers.get('content-type')).toBe('image/png');
       expect(sha256(new Uint8Array(await got.arrayBuffer()))).toBe(sha256(data));
+    });
+
+    it.each([
+      'text/html',
+      'Text/HTML; charset=utf-8',
+      'image/svg+xml',
+      'application/xhtml+xml',
+      'application/xml',
+      'text/xml',
+      'text/javascript',
+      'application/javascript',
+      'application/x-javascript',
+      'text/xsl',
+    ])('should refuse to sign an upload of active content %j (PUT and POST) with 400', async (contentType) => {
+      for (const extra of [{}, { maxBytes: 100 }]) {
+        const res = await sign({ key: randomKey(), operation: 'upload', contentType, ...extra }).expect(400);
+        expect(res.body.message).toMatch(/active content.*SIGNED_UPLOAD_ACTIVE_CONTENT=true/);
+      }
+    });
+
+    it('should sign uploads of active content when SIGNED_UPLOAD_ACTIVE_CONTENT=true', async () => {
+      const open = await startApp(s3Env(s3.endpoint, s3.bucket, { SIGNED_UPLOAD_ACTIVE_CONTENT: 'true' }));
+      try {
+        const key = randomKey('page.html');
+        const put = (
+          await request(open.url)
+            .post('/signed-urls')
+            .send({ key, operation: 'upload', contentType: 'text/html' })
+            .expect(201)
+        ).body as SignedUrlBody;
+        expect((await fetch(put.url, { method: 'PUT', headers: put.headers, body: '<p>' })).status).toBe(200);
+        // Served through a signed GET all the same as an attachment.
+        const get = await fetch((await signed({ key, operation: 'download' })).url);
+        expect([get.headers.get('content-type'), get.headers.get('content-disposition')]).toEqual([
+          'application/octet-stream',
+          'attachment; filename=page.html',
+        ]);
+      } finally {
+        await open.app.close();
+      }
     });
 
     it('should put keys under S3_PREFIX', async () => {
@@ -207,6 +344,13 @@ describe('Signed URLs (e2e against s3rver)', () => {
       ['a fileName on an upload', { key: 'a', operation: 'upload', fileName: 'a.txt' }, /downloads/],
       ['maxBytes over MAX_UPLOAD_BYTES', { key: 'a', operation: 'upload', maxBytes: 1024 * 1024 + 1 }, /maxBytes/],
       ['a malformed contentType', { key: 'a', operation: 'upload', contentType: 'text/html\r\nX: y' }, /contentType/],
+      ...['text/plain; charset=utf-8, text/html', 'image/png;a=b,text/html', 'text/plain; a="é"', 'a/b; c=d; C=e'].map(
+        (contentType): [string, Record<string, unknown>, RegExp] => [
+          `contentType ${contentType}`,
+          { key: 'a', operation: 'upload', contentType },
+          /^contentType must/,
+        ],
+      ),
       ['${filename} in a POST key', { key: 'a/${filename}', operation: 'upload', maxBytes: 10 }, /filename/],
       ['an unknown property', { key: 'a', operation: 'download', acl: 'public-read' }, /acl/],
     ])('should answer 400 to %s', async (_name, body, reason) => {

@@ -264,71 +264,6 @@ function patchStore(store: Store): void {
   };
 }
 
-/**
- * SDKs send streaming bodies with checksums as `Content-Encoding: aws-chunked` (`<hex size>[;chunk-signature=…]\r\n
- * <data>\r\n … 0\r\n<trailers>\r\n\r\n`), which s3rver would store verbatim: hand it the decoded body instead.
- */
-function decodeAwsChunkedBody(ctx: Context): void {
-  const encodings = ctx
-    .get('content-encoding')
-    .split(',')
-    .map((encoding) => encoding.trim());
-  if (!encodings.includes('aws-chunked') && !ctx.get('x-amz-content-sha256').startsWith('STREAMING-')) {
-    return;
-  }
-  const rest = encodings.filter((encoding) => encoding && encoding !== 'aws-chunked').join(', ');
-  if (rest) {
-    ctx.headers['content-encoding'] = rest;
-  } else {
-    delete ctx.headers['content-encoding'];
-  }
-  const declared = ctx.get('x-amz-decoded-content-length');
-  const incomplete = () => new S3Error('IncompleteBody', 'The aws-chunked body ended before its final chunk.');
-  let pending: Buffer = Buffer.alloc(0);
-  let phase: 'size' | 'data' | 'crlf' | 'trailer' | 'done' = 'size';
-  let dataLeft = 0;
-  let size = 0;
-  const decoded = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-      while (pending.length && phase !== 'done') {
-        if (phase === 'data') {
-          const data = pending.subarray(0, dataLeft);
-          this.push(data);
-          size += data.length;
-          dataLeft -= data.length;
-          pending = pending.subarray(data.length);
-          phase = dataLeft ? 'data' : 'crlf';
-          continue;
-        }
-        const end = pending.indexOf('\r\n');
-        if (end === -1) {
-          return callback(pending.length > 8192 ? incomplete() : null);
-        }
-        const line = pending.subarray(0, end).toString('latin1');
-        pending = pending.subarray(end + 2);
-        if (phase === 'size') {
-          dataLeft = parseInt(line.split(';')[0], 16);
-          if (Number.isNaN(dataLeft)) {
-            return callback(incomplete());
-          }
-          phase = dataLeft ? 'data' : 'trailer';
-        } else if (phase === 'crlf' || line === '') {
-          phase = phase === 'crlf' ? 'size' : 'done'; // trailer lines (checksums) are not verified
-        }
-      }
-      callback();
-    },
-    flush(callback) {
-      const short = phase !== 'done' || (declared !== '' && Number(declared) !== size);
-      callback(short ? incomplete() : null);
-    },
-  });
-  // An aborted request destroys `decoded` too, so the store's write fails as it should.
-  pipeline(ctx.req, decoded).catch(() => undefined);
-  ctx.req = decoded;
-}
-
 /** Koa middleware placed before s3rver's router: the operations and checks s3rver lacks. */
 function fillGaps(store: Store): Middleware {
   const cors = corsMiddleware();
@@ -465,12 +400,7 @@ function fillGaps(store: Store): Middleware {
     }
 
     const upload = method === 'PUT' && !has('tagging') && !has('acl');
-    const proceed = () => {
-      if (upload) {
-        decodeAwsChunkedBody(ctx);
-      }
-      return next();
-    };
+    const proceed = () => next();
     const conditional = (upload && !has('uploadId')) || (method === 'POST' && has('uploadId'));
     if (!conditional || ctx.get('if-none-match').trim() !== '*') {
       return proceed();

@@ -40,12 +40,20 @@ export abstract class AppConfig {
   /** Open connections the server accepts at once (`server.maxConnections`). */
   abstract readonly maxConnections: number;
   abstract readonly signedUrlTtlSeconds: number;
+  /** Whether a signed upload may declare active content (HTML, SVG, XML, JavaScript...). */
+  abstract readonly signedUploadActiveContent: boolean;
   abstract readonly allowedHosts: readonly string[];
   abstract readonly allowedHostsFromEc2: boolean;
   abstract readonly apiKeys: { readonly readWrite: readonly string[]; readonly readOnly: readonly string[] };
   /** Express `trust proxy` value. */
   abstract readonly trustProxy: boolean | number | string;
+  /** Django's USE_X_FORWARDED_HOST: the trusted proxy's `X-Forwarded-Host` replaces `Host` for the Host check. */
+  abstract readonly useForwardedHost: boolean;
   abstract readonly corsOrigins: readonly string[];
+  /** Signs list cursors (HMAC key material): CURSOR_SECRET, or else derived from the API keys. */
+  abstract readonly cursorSecret: string;
+  /** Who may read /docs and /docs-json: anyone, any API key, or nobody (not served). */
+  abstract readonly docs: 'public' | 'key' | 'off';
   /** How long in-flight requests may run on after SIGTERM before the process exits anyway. */
   abstract readonly shutdownTimeoutMs: number;
   /** The EC2 instance metadata service (IMDSv2). */
@@ -72,6 +80,13 @@ const parseTrustProxy = (value: string | undefined): boolean | number | string =
   }
   return /^\d+$/.test(value) ? Number(value) : value;
 };
+
+/**
+ * Without CURSOR_SECRET, cursors are signed with what every instance of one deployment already shares and a client
+ * does not know in full: all the API keys. Rotating them invalidates cursors in flight (a 400; list again).
+ */
+const defaultCursorSecret = (env: Environment): string =>
+  JSON.stringify([list(env.API_KEYS).sort(), list(env.API_KEYS_READONLY).sort()]);
 
 export function toAppConfig(env: Environment): AppConfig {
   const endpoint = env.S3_ENDPOINT;
@@ -109,11 +124,15 @@ export function toAppConfig(env: Environment): AppConfig {
     // Above EB nginx's 1024 worker_connections; each upload holds about (UPLOAD_QUEUE_SIZE + 2) parts of memory.
     maxConnections: env.MAX_CONNECTIONS ?? 2048,
     signedUrlTtlSeconds: env.SIGNED_URL_TTL_SECONDS ?? 900,
+    signedUploadActiveContent: env.SIGNED_UPLOAD_ACTIVE_CONTENT ?? false,
     allowedHosts: list(env.ALLOWED_HOSTS).map((h) => h.toLowerCase()),
     allowedHostsFromEc2: env.ALLOWED_HOSTS_FROM_EC2 ?? false,
     apiKeys: { readWrite: list(env.API_KEYS), readOnly: list(env.API_KEYS_READONLY) },
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    useForwardedHost: env.USE_X_FORWARDED_HOST ?? false,
     corsOrigins: list(env.CORS_ORIGINS),
+    cursorSecret: env.CURSOR_SECRET ?? defaultCursorSecret(env),
+    docs: env.DOCS ?? (env.NODE_ENV === 'production' ? 'off' : 'public'),
     // Under the 10 s Docker gives a container between SIGTERM and SIGKILL.
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS ?? 8000,
     imdsEndpoint: (env.AWS_EC2_METADATA_SERVICE_ENDPOINT ?? 'http://169.254.169.254').replace(/\/+$/, ''),

@@ -48,6 +48,8 @@ describe(validateEnvironment.name, () => {
       '5 TiB uploads with parts that carry them',
       { ...minimal, MAX_UPLOAD_BYTES: String(5 * 1024 ** 4), UPLOAD_PART_SIZE: String(525 * 1024 ** 2) },
     ],
+    ['X-Forwarded-Host from a trusted proxy', { ...minimal, TRUST_PROXY: 'loopback', USE_X_FORWARDED_HOST: 'true' }],
+    ['a cursor secret and docs behind a key', { ...production, CURSOR_SECRET: 'c'.repeat(32), DOCS: 'key' }],
   ])('should accept %s', (_name, env) => {
     expect(problems(env)).toEqual([]);
   });
@@ -68,11 +70,25 @@ describe(validateEnvironment.name, () => {
     ['a bad bucket name', { S3_BUCKET: 'Not_A_Bucket' }, ['S3_BUCKET']],
     ['a bad endpoint', { ...minimal, S3_ENDPOINT: 'localhost:9000' }, ['S3_ENDPOINT']],
     ['a bad boolean', { ...minimal, S3_FORCE_PATH_STYLE: 'maybe' }, ['S3_FORCE_PATH_STYLE']],
+    [
+      'a bad active-content switch',
+      { ...minimal, SIGNED_UPLOAD_ACTIVE_CONTENT: 'html' },
+      ['SIGNED_UPLOAD_ACTIVE_CONTENT'],
+    ],
     ['a bad region', { ...minimal, AWS_REGION: 'moon' }, ['AWS_REGION']],
     ['a zero upload limit', { ...minimal, MAX_UPLOAD_BYTES: '0' }, ['MAX_UPLOAD_BYTES']],
     ['a signed URL lifetime over 7 days', { ...minimal, SIGNED_URL_TTL_SECONDS: '604801' }, ['SIGNED_URL_TTL_SECONDS']],
     ['short API keys', { ...minimal, API_KEYS: 'short' }, ['API_KEYS']],
     ['a bad log level', { ...minimal, LOG_LEVEL: 'loud' }, ['LOG_LEVEL']],
+    ['X-Forwarded-Host without TRUST_PROXY', { ...minimal, USE_X_FORWARDED_HOST: 'true' }, ['USE_X_FORWARDED_HOST']],
+    [
+      'X-Forwarded-Host with TRUST_PROXY=false',
+      { ...minimal, TRUST_PROXY: 'false', USE_X_FORWARDED_HOST: 'yes' },
+      ['USE_X_FORWARDED_HOST'],
+    ],
+    ['a bad X-Forwarded-Host switch', { ...minimal, USE_X_FORWARDED_HOST: 'maybe' }, ['USE_X_FORWARDED_HOST']],
+    ['a short cursor secret', { ...minimal, CURSOR_SECRET: 'short' }, ['CURSOR_SECRET']],
+    ['an unknown docs exposure', { ...minimal, DOCS: 'private' }, ['DOCS']],
     ['a part size under 5 MiB', { ...minimal, UPLOAD_PART_SIZE: '1024' }, ['UPLOAD_PART_SIZE']],
     ['an idle timeout under 100 ms', { ...minimal, UPLOAD_IDLE_TIMEOUT_MS: '10' }, ['UPLOAD_IDLE_TIMEOUT_MS']],
     ['no connections allowed', { ...minimal, MAX_CONNECTIONS: '0' }, ['MAX_CONNECTIONS']],
@@ -146,8 +162,12 @@ describe(validateEnvironment.name, () => {
       'API_KEYS_READONLY',
       'MAX_UPLOAD_BYTES',
       'SIGNED_URL_TTL_SECONDS',
+      'SIGNED_UPLOAD_ACTIVE_CONTENT',
       'TRUST_PROXY',
+      'USE_X_FORWARDED_HOST',
       'CORS_ORIGINS',
+      'CURSOR_SECRET',
+      'DOCS',
       'LOG_LEVEL',
       'SHUTDOWN_TIMEOUT_MS',
       'AWS_EC2_METADATA_SERVICE_ENDPOINT',
@@ -168,8 +188,12 @@ describe(toAppConfig.name, () => {
       s3: { bucket: 'my-bucket', region: 'us-east-1', prefix: '', checksums: 'WHEN_SUPPORTED', credentials: undefined },
       uploads: { maxBytes: 5 * 1024 ** 3 },
       signedUrlTtlSeconds: 900,
+      signedUploadActiveContent: false,
       trustProxy: false,
+      useForwardedHost: false,
+      docs: 'public',
     });
+    expect(toAppConfig(validateEnvironment(production)).docs).toBe('off');
   });
 
   it('should type and normalise values', () => {

@@ -11,6 +11,7 @@ import {
   Max,
   MaxLength,
   Min,
+  ValidateBy,
   ValidateIf,
   getMetadataStorage,
   validateSync,
@@ -159,6 +160,11 @@ export class Environment {
   @Max(604800)
   SIGNED_URL_TTL_SECONDS?: number;
 
+  @IsOptional()
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'must be true or false' })
+  SIGNED_UPLOAD_ACTIVE_CONTENT?: boolean;
+
   @Transform(emptyToUndefined)
   @IsOptional()
   @Matches(/^(true|false|\d+|[\w.:/,\s-]+)$/, {
@@ -166,10 +172,35 @@ export class Environment {
   })
   TRUST_PROXY?: string;
 
+  /** Django's USE_X_FORWARDED_HOST: useless without a trusted proxy, so asking for it alone is a mistake. */
+  @IsOptional()
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'must be true or false' })
+  @ValidateBy({
+    name: 'needsTrustProxy',
+    validator: {
+      validate: (value: unknown, args) =>
+        value !== true || !['false', '0', undefined].includes((args?.object as Environment).TRUST_PROXY),
+      defaultMessage: () => 'needs TRUST_PROXY: X-Forwarded-Host is only believed from a trusted proxy',
+    },
+  })
+  USE_X_FORWARDED_HOST?: boolean;
+
   @Transform(emptyToUndefined)
   @IsOptional()
   @IsString()
   CORS_ORIGINS?: string;
+
+  /** Signs list cursors; every instance behind one load balancer needs the same value. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^[\x21-\x7e]{32,}$/, { message: 'must be 32+ printable ASCII characters, e.g. from: openssl rand -hex 32' })
+  CURSOR_SECRET?: string;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsIn(['public', 'key', 'off'], { message: 'must be public, key or off' })
+  DOCS?: 'public' | 'key' | 'off';
 
   @IsOptional()
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])

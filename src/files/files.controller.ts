@@ -43,12 +43,9 @@ import {
   UNSATISFIABLE_RANGE,
 } from './http-conditions.js';
 import { ListFilesQuery } from './list-files.query.js';
+import { isInline, parseMediaType } from './media-type.js';
 import { receiveMultipart } from './multipart-upload.js';
-import { fileLocation, generateKey } from './upload-name.js';
-
-/** Types a browser may render inline; anything else (HTML, SVG, JS...) is always served as an attachment. */
-const INLINE_TYPES =
-  /^(image\/(png|jpeg|gif|webp|avif|bmp)|video\/[\w.+-]+|audio\/[\w.+-]+|application\/pdf|text\/plain|application\/json)(;|$)/i;
+import { downloadName, fileLocation, generateKey } from './upload-name.js';
 
 @ApiFilesTags()
 @Controller('files')
@@ -77,7 +74,7 @@ export class FilesController {
           return await this.storage.upload({
             key,
             body: part.stream,
-            contentType: part.mimeType || 'application/octet-stream',
+            contentType: uploadedType(part.mimeType, "the file part's Content-Type"),
             ifNoneMatch: !overwrite,
             maxBytes: this.config.uploads.maxBytes,
             size,
@@ -106,6 +103,7 @@ export class FilesController {
     if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') {
       throw new BadRequestException('If-None-Match on PUT only supports "*" (refuse to replace an existing object)');
     }
+    const contentType = uploadedType(singleHeader(req, 'content-type'), 'Content-Type');
     req.on('error', () => undefined); // surfaced by the upload's pipeline
     req.on('close', () => {
       if (!req.complete) {
@@ -116,7 +114,7 @@ export class FilesController {
       this.storage.upload({
         key,
         body: req,
-        contentType: req.headers['content-type'] || 'application/octet-stream',
+        contentType,
         ifNoneMatch: ifNoneMatch !== undefined,
         maxBytes: this.config.uploads.maxBytes,
         size,
@@ -240,11 +238,13 @@ export class FilesController {
   }
 
   private writeHeaders(req: Request, res: Response, object: Omit<ObjectStream, 'body'>): void {
-    const fileName = object.key.split('/').pop() ?? 'file';
-    const attachment =
-      req.query.download === '1' || req.query.download === 'true' || !INLINE_TYPES.test(object.contentType);
+    const fileName = downloadName(object.key);
+    // What the browser reads is what was judged: the stored type, parsed and written back canonical.
+    const parsed = parseMediaType(object.contentType);
+    const contentType = typeof parsed === 'string' ? 'application/octet-stream' : parsed.value;
+    const attachment = req.query.download === '1' || req.query.download === 'true' || !isInline(contentType);
     res.status(object.contentRange ? HttpStatus.PARTIAL_CONTENT : HttpStatus.OK);
-    res.setHeader('Content-Type', object.contentType);
+    res.setHeader('Content-Type', contentType);
     res.setHeader('Content-Length', String(object.contentLength));
     res.setHeader('Accept-Ranges', 'bytes');
     res.setHeader('Last-Modified', object.lastModified.toUTCString());
@@ -269,6 +269,27 @@ function parseOverwrite(value: string | undefined): boolean {
     return false;
   }
   throw new BadRequestException('overwrite must be true or false');
+}
+
+/** One media type, canonical (RFC 9110 8.3.1); none given is `application/octet-stream`; anything else a 400. */
+function uploadedType(header: string | undefined, what: string): string {
+  if (header === undefined || header === '') {
+    return 'application/octet-stream';
+  }
+  const parsed = parseMediaType(header);
+  if (typeof parsed === 'string') {
+    throw new BadRequestException(`${what} ${parsed}`);
+  }
+  return parsed.value;
+}
+
+/** A header's value when sent once; Node keeps only the first of repeated ones, so a repeat is refused here. */
+function singleHeader(req: Request, name: string): string | undefined {
+  const count = req.rawHeaders.filter((value, i) => i % 2 === 0 && value.toLowerCase() === name).length;
+  if (count > 1) {
+    throw new BadRequestException(`${name} must be sent once`);
+  }
+  return req.headers[name] as string | undefined;
 }
 
 const withoutCreated = ({ created: _created, ...rest }: UploadResult): Omit<UploadResult, 'created'> => rest;

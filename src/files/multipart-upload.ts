@@ -29,6 +29,8 @@ export function receiveMultipart<T>(
     try {
       parser = busboy({
         headers: req.headers,
+        // Browsers and curl send file names as raw UTF-8 bytes; busboy would read them as latin1.
+        defParamCharset: 'utf8',
         limits: { files: 1, fields: 20, parts: 21, fieldSize: 16 * 1024, fieldNameSize: 100, headerPairs: 100 },
       });
     } catch {

@@ -1,4 +1,4 @@
-import { fileLocation, generateKey, sanitiseFileName } from './upload-name.js';
+import { downloadName, fileLocation, generateKey, sanitiseFileName } from './upload-name.js';
 
 describe(sanitiseFileName.name, () => {
   it.each([
@@ -11,6 +11,9 @@ describe(sanitiseFileName.name, () => {
     ['.env', 'env'],
     ['', 'file'],
     [undefined, 'file'],
+    ['invoice\u202Etxt.exe', 'invoicetxt.exe'],
+    ['\u200Ba\u2066b\uFEFF.txt', 'ab.txt'],
+    ['\u202E', 'file'],
   ])('should turn %j into %j', (name, clean) => {
     expect(sanitiseFileName(name)).toBe(clean);
   });
@@ -31,5 +34,15 @@ describe(generateKey.name, () => {
 describe(fileLocation.name, () => {
   it('should encode each segment and keep the slashes', () => {
     expect(fileLocation('photos/2026/a b#?.jpg')).toBe('/files/photos/2026/a%20b%23%3F.jpg');
+  });
+});
+
+describe(downloadName.name, () => {
+  it.each([
+    ['a/b/report.pdf', 'report.pdf'],
+    ['evil\u202Egpj.exe', 'evilgpj.exe'],
+    ['a/\u2066\u2069', 'file'],
+  ])('should offer %j as %j', (key, name) => {
+    expect(downloadName(key)).toBe(name);
   });
 });

@@ -1,16 +1,32 @@
 import { randomUUID } from 'node:crypto';
 
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f/\\:*?"<>|]/g;
+/** Unicode format characters (category Cf): bidi overrides and isolates (U+202E...), zero-width marks, BOM. */
+const FORMAT = /\p{Cf}/gu;
 const MAX_NAME_BYTES = 200;
 
 /** A file name fit for a key segment and a download: no path, no control or reserved characters, bounded. */
 export function sanitiseFileName(name: string | undefined): string {
   const base = (name ?? '').split(/[/\\]/).pop() ?? '';
-  let clean = base.normalize('NFC').replace(UNSAFE, '_').replace(/\s+/g, ' ').trim().replace(/^\.+/, '');
+  let clean = withoutFormatCharacters(base.normalize('NFC'))
+    .replace(UNSAFE, '_')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(/^\.+/, '');
   while (Buffer.byteLength(clean, 'utf8') > MAX_NAME_BYTES) {
     clean = clean.slice(0, -1);
   }
   return clean === '' ? 'file' : clean;
+}
+
+/** Drops invisible characters that make a name display as another (`invoice\u202Etxt.exe` shows as `invoiceexe.txt`). */
+export function withoutFormatCharacters(name: string): string {
+  return name.replace(FORMAT, '');
+}
+
+/** The file name a download is offered under: the key's last segment, without format characters. */
+export function downloadName(key: string): string {
+  return withoutFormatCharacters(key.split('/').pop() ?? '') || 'file';
 }
 
 /** A key that never collides with another upload and keeps the file name: `<uuid>/<name>`. */

@@ -1,6 +1,9 @@
 import type { INestApplication } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import { AppConfig } from '../config/app-config.js';
 import metadata from '../metadata.js';
+import { ApiKeyGuard } from '../security/api-key.guard.js';
 
 /** As in package.json (a test checks): the compiled app may run without package.json beside it. */
 export const API_VERSION = '0.1.0';
@@ -46,8 +49,19 @@ export async function createOpenApiDocument(app: INestApplication): Promise<Open
   return sortKeys(document);
 }
 
-/** Serves Swagger UI at /docs and the document at /docs-json. */
-export async function setupOpenApi(app: INestApplication): Promise<void> {
+/**
+ * Serves Swagger UI at /docs and the document at /docs-json, as DOCS says: to anyone (`public`, the development
+ * default), to any API key (`key`), or not at all (`off`, the production default: the description maps every route
+ * and parameter for an attacker, and clients are generated from the committed openapi.json anyway).
+ */
+export async function setupOpenApi(app: NestExpressApplication): Promise<void> {
+  const exposure = app.get(AppConfig).docs;
+  if (exposure === 'off') {
+    return;
+  }
+  if (exposure === 'key') {
+    app.use([`/${DOCS_PATH}`, `/${DOCS_JSON_PATH}`], app.get(ApiKeyGuard).requireAnyKey);
+  }
   const document = await createOpenApiDocument(app);
   SwaggerModule.setup(DOCS_PATH, app, document, {
     jsonDocumentUrl: DOCS_JSON_PATH,

@@ -1,4 +1,4 @@
-import { checkHost, hostDomain, isAllowedDomain } from './allowed-hosts.js';
+import { checkHost, hostDomain, hostsToCheck, isAllowedDomain } from './allowed-hosts.js';
 
 describe(hostDomain.name, () => {
   it.each([
@@ -90,5 +90,37 @@ describe(checkHost.name, () => {
   ])('should refuse a %s Host without echoing it', (_name, host) => {
     const check = checkHost(host, ['*']);
     expect(check).toEqual({ allowed: false, reason: expect.stringContaining('RFC 1034/1035') });
+  });
+});
+
+describe(hostsToCheck.name, () => {
+  it.each<[string, Parameters<typeof hostsToCheck>[0], string[]]>([
+    ['the one Host', { hostHeaders: ['a.example'], target: '/files' }, ['a.example']],
+    ['no Host as empty', { hostHeaders: [], target: '/files' }, ['']],
+    [
+      'the authority of an absolute target too',
+      { hostHeaders: ['a.example'], target: 'http://b.example/x' },
+      ['a.example', 'b.example'],
+    ],
+    ['an empty authority', { hostHeaders: ['a.example'], target: 'http:///x' }, ['a.example', '']],
+    [
+      'a believed X-Forwarded-Host instead of Host',
+      { hostHeaders: ['10.0.0.5'], target: '/', forwardedHost: 'a.example' },
+      ['a.example'],
+    ],
+    [
+      'its right-most value',
+      { hostHeaders: ['h'], target: '/', forwardedHost: 'evil.example, a.example' },
+      ['a.example'],
+    ],
+    ['an empty right-most value', { hostHeaders: ['h'], target: '/', forwardedHost: 'a.example,' }, ['']],
+  ])('should check %s', (_name, sources, hosts) => {
+    expect(hostsToCheck(sources)).toEqual(hosts);
+  });
+
+  it('should refuse two Host headers, even equal ones', () => {
+    expect(hostsToCheck({ hostHeaders: ['a.example', 'a.example'], target: '/' })).toEqual({
+      reason: expect.stringMatching(/exactly one Host/),
+    });
   });
 });

@@ -48,3 +48,33 @@ export function checkHost(host: string | undefined, patterns: readonly string[])
   }
   return { allowed: true, domain };
 }
+
+/** The authority of an absolute-form request target (`GET http://host/path`), or undefined for origin-form. */
+const ABSOLUTE_TARGET = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i;
+
+export interface HostSources {
+  /** Every raw `Host` header line (Node keeps only the first in `headers.host`). */
+  readonly hostHeaders: readonly string[];
+  /** The request target as sent. */
+  readonly target: string;
+  /** `X-Forwarded-Host`, only when USE_X_FORWARDED_HOST is on and TRUST_PROXY trusts the peer. */
+  readonly forwardedHost?: string;
+}
+
+/**
+ * The Host values a request must have allowed, or why it has none that can be checked: exactly one `Host` header,
+ * replaced by the right-most `X-Forwarded-Host` value (the one the trusted proxy appended) when that is believed,
+ * plus the authority of an absolute-form target.
+ */
+export function hostsToCheck(sources: HostSources): string[] | { readonly reason: string } {
+  if (sources.hostHeaders.length > 1) {
+    return { reason: 'Invalid Host header: a request must have exactly one Host header' };
+  }
+  const forwarded = sources.forwardedHost?.split(',').at(-1)?.trim();
+  const hosts = [sources.forwardedHost === undefined ? (sources.hostHeaders[0] ?? '') : (forwarded ?? '')];
+  const authority = ABSOLUTE_TARGET.exec(sources.target);
+  if (authority) {
+    hosts.push(authority[1]);
+  }
+  return hosts;
+}

@@ -8,7 +8,7 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { Request, Response } from 'express';
+import type { NextFunction, Request, Response } from 'express';
 import { AppConfig } from '../config/app-config.js';
 import { ALLOW_READ_ONLY, IS_PUBLIC } from './access.decorators.js';
 import { ApiKeyRing } from './api-keys.js';
@@ -77,6 +77,25 @@ export class ApiKeyGuard implements CanActivate, OnModuleInit {
     }
     return true;
   }
+
+  /**
+   * Express middleware for routes Nest's guards do not see (Swagger UI and the OpenAPI document): any configured
+   * key, read-only included, or 401 with the same challenge. Open without API_KEYS, as the API is.
+   */
+  readonly requireAnyKey = (req: Request, res: Response, next: NextFunction): void => {
+    const presented = BEARER.exec(req.headers.authorization ?? '')?.[1];
+    if (!this.keys.enabled || (presented !== undefined && this.keys.levelOf(presented) !== undefined)) {
+      next();
+      return;
+    }
+    res.setHeader(
+      'WWW-Authenticate',
+      `Bearer error="${presented === undefined ? 'invalid_request' : 'invalid_token'}"`,
+    );
+    res
+      .status(401)
+      .json({ statusCode: 401, error: 'Unauthorized', message: 'an API key is required for the API description' });
+  };
 
   private challenge(context: ExecutionContext, error: string): void {
     context.switchToHttp().getResponse<Response>().setHeader('WWW-Authenticate', `Bearer error="${error}"`);

@@ -1,37 +1,58 @@
-import { BadRequestException, Injectable, Logger, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import type { Request } from 'express';
-import { checkHost } from './allowed-hosts.js';
+import { Injectable, Logger } from '@nestjs/common';
+import type { NextFunction, Request, Response } from 'express';
+import { AppConfig } from '../config/app-config.js';
+import { checkHost, hostsToCheck } from './allowed-hosts.js';
 import { AllowedHosts } from './allowed-hosts.service.js';
 
 const LOG_WINDOW_MS = 60_000;
 /** Bounds the memory a flood of random Host values can take. */
 const MAX_REMEMBERED_HOSTS = 1000;
 
+type TrustFn = (address: string | undefined, hop: number) => boolean;
+
 /**
  * Refuses requests whose Host is not allowed, as Django's DisallowedHost does: 400, logged at most once per host
- * per minute. The Host is `X-Forwarded-Host` only when TRUST_PROXY trusts the peer (Express's `req.host`).
+ * per minute. A middleware ahead of CORS, helmet's neighbours and every route (Swagger UI too), so no answer, not
+ * even a CORS preflight, goes out under a Host that is not allowed. Express's `req.host` is not used: it takes the
+ * first, client-written `X-Forwarded-Host` value whenever TRUST_PROXY trusts the peer, and ignores a second Host.
  * Health checks are not exempt: EB's checker sends the instance IP, which ALLOWED_HOSTS_FROM_EC2 allows.
  */
 @Injectable()
-export class HostGuard implements CanActivate {
+export class HostGuard {
   private readonly logger = new Logger('Security');
   private readonly lastLogged = new Map<string, number>();
 
-  constructor(private readonly allowedHosts: AllowedHosts) {}
+  constructor(
+    private readonly allowedHosts: AllowedHosts,
+    private readonly config: AppConfig,
+  ) {}
 
-  canActivate(context: ExecutionContext): boolean {
-    if (context.getType() !== 'http') {
-      return true;
+  readonly middleware = (req: Request, res: Response, next: NextFunction): void => {
+    const hosts = hostsToCheck({
+      hostHeaders: req.rawHeaders.filter((_value, i) => i % 2 === 1 && req.rawHeaders[i - 1].toLowerCase() === 'host'),
+      target: req.originalUrl,
+      forwardedHost: this.believesForwardedHost(req) ? req.headersDistinct['x-forwarded-host']?.join(',') : undefined,
+    });
+    const refusal = Array.isArray(hosts)
+      ? hosts.map((host) => checkHost(host, this.allowedHosts.patterns)).find((check) => !check.allowed)
+      : { reason: hosts.reason, domain: '(several)' };
+    if (refusal === undefined) {
+      next();
+      return;
     }
-    const req = context.switchToHttp().getRequest<Request>();
-    const check = checkHost(req.host, this.allowedHosts.patterns);
-    if (check.allowed) {
-      return true;
+    if (this.shouldLog(refusal.domain ?? '(malformed)')) {
+      this.logger.warn(`${refusal.reason} (${req.method} ${req.path}; logged once a minute per host)`);
     }
-    if (this.shouldLog(check.domain ?? '(malformed)')) {
-      this.logger.warn(`${check.reason} (${req.method} ${req.path}; logged once a minute per host)`);
-    }
-    throw new BadRequestException(check.reason);
+    res.status(400).json({ statusCode: 400, error: 'Bad Request', message: refusal.reason });
+  };
+
+  private believesForwardedHost(req: Request): boolean {
+    const trust = req.app.get('trust proxy fn') as TrustFn;
+    return (
+      this.config.useForwardedHost &&
+      req.headers['x-forwarded-host'] !== undefined &&
+      trust(req.socket.remoteAddress, 0)
+    );
   }
 
   private shouldLog(host: string, now = Date.now()): boolean {

@@ -5,13 +5,8 @@ import { ApiKeyGuard } from './api-key.guard.js';
 import { HostGuard } from './host.guard.js';
 import { ImdsClient } from './imds.client.js';
 
-/** Global guards, in this order: the Host check (400), then the API key (401/403). */
+/** The Host check (400), a middleware the app installs first, then the global API-key guard (401/403). */
 @Module({
-  providers: [
-    ImdsClient,
-    AllowedHosts,
-    { provide: APP_GUARD, useClass: HostGuard },
-    { provide: APP_GUARD, useClass: ApiKeyGuard },
-  ],
+  providers: [ImdsClient, AllowedHosts, HostGuard, ApiKeyGuard, { provide: APP_GUARD, useExisting: ApiKeyGuard }],
 })
 export class SecurityModule {}

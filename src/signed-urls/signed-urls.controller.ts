@@ -3,8 +3,11 @@ import { ApiTags } from '@nestjs/swagger';
 import { create as contentDisposition } from 'content-disposition';
 import { AppConfig } from '../config/app-config.js';
 import { KeyPipe } from '../files/file-key.js';
+import { isActive, isInline, parseMediaType } from '../files/media-type.js';
+import { downloadName, withoutFormatCharacters } from '../files/upload-name.js';
 import { Access, AllowReadOnly, type AccessLevel } from '../security/access.decorators.js';
 import type { SignedRequest } from '../storage/signed-request.js';
+import { StorageError } from '../storage/storage.errors.js';
 import { StorageService } from '../storage/storage.service.js';
 import { CreateSignedUrlDto } from './create-signed-url.dto.js';
 import { ApiCreateSignedUrl } from './signed-urls.openapi.js';
@@ -40,15 +43,34 @@ export class SignedUrlsController {
     return body.operation === 'download' ? this.signDownload(body, expiresIn) : this.signUpload(body, expiresIn);
   }
 
-  private signDownload(body: CreateSignedUrlDto, expiresIn: number): Promise<SignedRequest> {
+  /**
+   * S3 serves a signed GET from its own origin with the stored type and no `nosniff`, so the URL carries the type and
+   * disposition to answer with, decided from the object's type now, as `GET /files/{key}` decides: an inline type is
+   * pinned (a later overwrite with HTML is still served as that type), anything else is an attachment, and active
+   * content, an unreadable type or a missing object is `application/octet-stream`.
+   */
+  private async signDownload(body: CreateSignedUrlDto, expiresIn: number): Promise<SignedRequest> {
     if (body.contentType !== undefined || body.maxBytes !== undefined) {
       throw new BadRequestException('contentType and maxBytes only apply to uploads');
     }
+    const stored = await this.storage.head(body.key).then(
+      (object) => object.contentType,
+      (error: unknown) => {
+        if (error instanceof StorageError && error.code === 'NotFound') {
+          return undefined;
+        }
+        throw error;
+      },
+    );
+    const parsed = stored === undefined ? undefined : parseMediaType(stored);
+    const type = typeof parsed === 'object' && !isActive(parsed.value) ? parsed.value : 'application/octet-stream';
+    const inline = body.fileName === undefined && isInline(type);
+    const fileName = withoutFormatCharacters(body.fileName ?? '') || downloadName(body.key);
     return this.storage.signDownload({
       key: body.key,
       expiresIn,
-      contentDisposition:
-        body.fileName === undefined ? undefined : contentDisposition(body.fileName, { type: 'attachment' }),
+      contentType: type,
+      contentDisposition: inline ? undefined : contentDisposition(fileName, { type: 'attachment' }),
     });
   }
 
@@ -59,10 +81,21 @@ export class SignedUrlsController {
     if (body.maxBytes !== undefined && body.maxBytes > this.maxUploadBytes) {
       throw new BadRequestException(`maxBytes must not be greater than ${this.maxUploadBytes}`);
     }
+    const contentType = parseMediaType(body.contentType ?? 'application/octet-stream');
+    if (typeof contentType === 'string') {
+      throw new BadRequestException(`contentType ${contentType}`);
+    }
+    if (isActive(contentType.value) && !this.config.signedUploadActiveContent) {
+      // S3 would serve it from its own origin to anyone holding a signed GET made elsewhere (another tool, the console).
+      throw new BadRequestException(
+        `contentType ${contentType.essence} is active content (HTML, SVG, XML, JavaScript...): signed uploads may not ` +
+          'declare it unless SIGNED_UPLOAD_ACTIVE_CONTENT=true',
+      );
+    }
     return this.storage.signUpload({
       key: body.key,
       expiresIn,
-      contentType: body.contentType ?? 'application/octet-stream',
+      contentType: contentType.value,
       maxBytes: body.maxBytes,
     });
   }

@@ -8,5 +8,5 @@ export const ApiCreateSignedUrl = () =>
     ApiOperation({ summary: 'Sign a URL for a transfer straight between the client and S3' }),
     ApiResponse({ status: 201, description: 'The request to make to S3, and until when it works.', type: SignedUrl }),
     ApiKeyAuth({ writes: true }),
-    ApiErrors([400, 413, 415, 503]),
+    ApiErrors([400, 413, 415, 502, 503, 504]),
   );

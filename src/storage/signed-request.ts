@@ -4,6 +4,8 @@ export interface SignDownloadInput {
   readonly expiresIn: number;
   /** A `Content-Disposition` for S3 to answer with (e.g. an attachment file name). */
   readonly contentDisposition?: string;
+  /** A `Content-Type` for S3 to answer with instead of the stored one. */
+  readonly contentType?: string;
 }
 
 export interface SignUploadInput {

@@ -1,5 +1,5 @@
 import { statusOf } from '../errors/http-error.filter.js';
-import { toStorageError, type StorageErrorCode } from './storage.errors.js';
+import { toBucketError, toStorageError, type StorageErrorCode } from './storage.errors.js';
 
 const sdkError = (name: string, status?: number, extra: Record<string, unknown> = {}) =>
   Object.assign(new Error(`${name} happened`), { name, $metadata: { httpStatusCode: status }, ...extra });
@@ -11,7 +11,7 @@ describe(toStorageError.name, () => {
     ['304', sdkError('Unknown', 304), 'NotModified', 304],
     ['PreconditionFailed', sdkError('PreconditionFailed', 412), 'PreconditionFailed', 412],
     ['InvalidRange', sdkError('InvalidRange', 416), 'RangeNotSatisfiable', 416],
-    ['NoSuchBucket', sdkError('NoSuchBucket', 404), 'AccessDenied', 502],
+    ['NoSuchBucket', sdkError('NoSuchBucket', 404), 'BadGateway', 502],
     ['AccessDenied', sdkError('AccessDenied', 403), 'AccessDenied', 502],
     ['SignatureDoesNotMatch', sdkError('SignatureDoesNotMatch', 403), 'AccessDenied', 502],
     [
@@ -55,5 +55,20 @@ describe(toStorageError.name, () => {
   it('should keep secrets out of the message', () => {
     const error = sdkError('InvalidAccessKeyId', 403, { message: 'The key AKIASECRETSECRET does not exist' });
     expect(toStorageError(error).message).not.toContain('AKIASECRET');
+  });
+});
+
+describe(toBucketError.name, () => {
+  it.each([
+    ['HeadBucket 404 (no body, so no code)', sdkError('NotFound', 404)],
+    ['NoSuchBucket', sdkError('NoSuchBucket', 404)],
+  ])('should say the bucket is missing on %s', (_name, error) => {
+    const mapped = toBucketError(error);
+    expect(mapped).toMatchObject({ code: 'BadGateway', message: expect.stringMatching(/^bucket not found/) });
+    expect(mapped.message).not.toMatch(/object|key/);
+  });
+
+  it('should map anything else as toStorageError does', () => {
+    expect(toBucketError(sdkError('AccessDenied', 403)).code).toBe('AccessDenied');
   });
 });

@@ -67,6 +67,9 @@ export function toStorageError(error: unknown, key?: string): StorageError {
   if (name === 'NoSuchUpload' || name === 'InvalidPart' || name === 'InvalidPartOrder') {
     return new StorageError('BadGateway', `storage lost track of the multipart upload (${name})`, { cause: error });
   }
+  if (name === 'NoSuchBucket') {
+    return bucketNotFound(error);
+  }
   if (name === 'NoSuchKey' || name === 'NotFound' || (status === 404 && name !== 'NoSuchBucket')) {
     return new StorageError('NotFound', 'no object with this key', { cause: error });
   }
@@ -104,7 +107,6 @@ export function toStorageError(error: unknown, key?: string): StorageError {
     return new StorageError('Unavailable', 'storage is unavailable, try again', { cause: error });
   }
   if (
-    name === 'NoSuchBucket' ||
     name === 'AccessDenied' ||
     name === 'InvalidAccessKeyId' ||
     name === 'SignatureDoesNotMatch' ||
@@ -124,4 +126,14 @@ export function toStorageError(error: unknown, key?: string): StorageError {
     `storage failed (${[name, code, status].filter(Boolean).join(' ') || 'unknown error'})`,
     { cause: error },
   );
+}
+
+/** A misconfigured S3_BUCKET is the operator's problem, not a missing object: 502, and the health check says so. */
+const bucketNotFound = (cause: unknown): StorageError =>
+  new StorageError('BadGateway', 'bucket not found: S3_BUCKET names no bucket these credentials can see', { cause });
+
+/** As `toStorageError`, for bucket-level calls: a HeadBucket 404 carries no error code, yet means no bucket. */
+export function toBucketError(error: unknown): StorageError {
+  const status = (error as SdkErrorShape | undefined)?.$metadata?.httpStatusCode;
+  return status === 404 ? bucketNotFound(error) : toStorageError(error);
 }

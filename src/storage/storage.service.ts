@@ -15,8 +15,9 @@ import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
+import { ListCursors } from './list-cursor.js';
 import { partSizeFor } from './part-size.js';
-import { StorageError, toStorageError } from './storage.errors.js';
+import { StorageError, toBucketError, toStorageError } from './storage.errors.js';
 import {
   signingWindow,
   type SignDownloadInput,
@@ -84,17 +85,12 @@ export interface ListResult {
 /** User metadata naming the upload that wrote an object (`x-amz-meta-upload-marker`). */
 const UPLOAD_MARKER = 'upload-marker';
 
-interface CursorPayload {
-  t: string;
-  p: string;
-  d: string;
-}
-
 /** The one place that talks to S3. Keys given and returned are relative to `S3_PREFIX`. */
 @Injectable()
 export class StorageService implements OnApplicationShutdown {
   private readonly bucket: string;
   private readonly prefix: string;
+  private readonly cursors: ListCursors;
 
   constructor(
     @Inject(S3_CLIENT) private readonly client: S3Client,
@@ -103,6 +99,7 @@ export class StorageService implements OnApplicationShutdown {
   ) {
     this.bucket = config.s3.bucket;
     this.prefix = config.s3.prefix;
+    this.cursors = new ListCursors(config.cursorSecret, JSON.stringify([this.bucket, this.prefix]));
   }
 
   /**
@@ -199,7 +196,7 @@ export class StorageService implements OnApplicationShutdown {
   async list(input: ListInput): Promise<ListResult> {
     const prefix = input.prefix ?? '';
     const delimiter = input.delimiter ?? '';
-    const token = input.cursor === undefined ? undefined : decodeCursor(input.cursor, prefix, delimiter);
+    const token = input.cursor === undefined ? undefined : this.cursors.decode(input.cursor, prefix, delimiter);
     try {
       const out = await this.client.send(
         new ListObjectsV2Command({
@@ -221,7 +218,7 @@ export class StorageService implements OnApplicationShutdown {
         prefixes: (out.CommonPrefixes ?? []).map((p) => strip(p.Prefix ?? '')),
         nextCursor:
           out.IsTruncated && out.NextContinuationToken
-            ? encodeCursor({ t: out.NextContinuationToken, p: prefix, d: delimiter })
+            ? this.cursors.encode({ t: out.NextContinuationToken, p: prefix, d: delimiter })
             : null,
       };
     } catch (error) {
@@ -243,13 +240,13 @@ export class StorageService implements OnApplicationShutdown {
 
   /**
    * Checks that the bucket is reachable with our credentials.
-   * @throws StorageError Unavailable | Timeout | AccessDenied
+   * @throws StorageError Unavailable | Timeout | AccessDenied | BadGateway ("bucket not found")
    */
   async checkBucket(signal?: AbortSignal): Promise<void> {
     try {
       await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
     } catch (error) {
-      throw toStorageError(error);
+      throw toBucketError(error);
     }
   }
 
@@ -263,6 +260,7 @@ export class StorageService implements OnApplicationShutdown {
       Bucket: this.bucket,
       Key: this.prefix + input.key,
       ResponseContentDisposition: input.contentDisposition,
+      ResponseContentType: input.contentType,
     });
     const url = await getSignedUrl(this.signer, command, { expiresIn: window.seconds, signingDate: window.signedAt });
     return { url, method: 'GET', expiresAt: window.expiresAt };
@@ -387,25 +385,6 @@ const totalSize = (contentRange: string | undefined): number | undefined => {
   const total = contentRange?.split('/')[1];
   return total && /^\d+$/.test(total) ? Number(total) : undefined;
 };
-
-const encodeCursor = (payload: CursorPayload): string => Buffer.from(JSON.stringify(payload)).toString('base64url');
-
-function decodeCursor(cursor: string, prefix: string, delimiter: string): string {
-  let payload: Partial<CursorPayload> | null = null;
-  try {
-    // Any JSON value may come back (`null`, a number...), not only the object we issued.
-    payload = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Partial<CursorPayload> | null;
-  } catch {
-    // reported below
-  }
-  if (typeof payload?.t !== 'string' || payload.t.length === 0) {
-    throw new StorageError('InvalidInput', 'cursor is not valid: pass the nextCursor of the previous page unchanged');
-  }
-  if (payload.p !== prefix || payload.d !== delimiter) {
-    throw new StorageError('InvalidInput', 'cursor belongs to a listing with another prefix or delimiter');
-  }
-  return payload.t;
-}
 
 /** Counts bytes and fails the stream as soon as more than `max` pass. */
 class ByteLimit extends Transform {

@@ -33,7 +33,11 @@ function fakeS3(answers: Record<string, (input: Record<string, unknown>) => obje
 }
 
 function storage(client: S3Client): StorageService {
-  const config = { s3: { bucket: 'b', prefix: 'tenant/' }, uploads: { partSize: 5 * MiB, queueSize: 2 } } as AppConfig;
+  const config = {
+    s3: { bucket: 'b', prefix: 'tenant/' },
+    uploads: { partSize: 5 * MiB, queueSize: 2 },
+    cursorSecret: 's'.repeat(32),
+  } as AppConfig;
   return new StorageService(client, config, client);
 }
 

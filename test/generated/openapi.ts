@@ -95,7 +95,8 @@ export interface components {
     schemas: {
         CreateSignedUrlDto: {
             /**
-             * @description Uploads only: the `Content-Type` the upload must send, signed into the URL (default `application/octet-stream`).
+             * @description Uploads only: the `Content-Type` the upload must send (one media type, RFC 9110), signed into the URL in its
+             *     canonical form (default `application/octet-stream`).
              * @example image/png
              */
             contentType?: string;
@@ -1273,11 +1274,29 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description S3 refused the service (access denied, no such bucket) or failed. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description S3 cannot be reached, or its credentials cannot be resolved; try again. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 did not answer in time. */
+            504: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {

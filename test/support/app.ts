@@ -3,13 +3,14 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Response } from 'supertest';
 import { devS3ServiceEnv } from '../../dev/s3-client.ts';
 import { createApp } from '../../src/app.factory.js';
+import { testCredentials } from './s3-server.js';
 
 /** The environment of an app that talks to the given S3-compatible server. */
 export function s3Env(endpoint: string, bucket: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
     NODE_ENV: 'test',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-    ...devS3ServiceEnv(endpoint, bucket),
+    ...devS3ServiceEnv(endpoint, bucket, testCredentials()),
     S3_CONNECT_TIMEOUT_MS: '1000',
     S3_REQUEST_TIMEOUT_MS: '5000',
     UPLOAD_PART_SIZE: String(5 * 1024 * 1024),

@@ -1,29 +1,78 @@
 import {
+  AbortMultipartUploadCommand,
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  ListObjectsV2Command,
   type MultipartUpload,
+  PutBucketCorsCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createDevS3Client } from '../../dev/s3-client.ts';
+import { createDevS3Client, S3RVER_CREDENTIALS } from '../../dev/s3-client.ts';
 import { LocalS3Server } from '../../dev/s3rver/local-s3.server.ts';
+import { RGW_ENV } from './backend-setup.js';
+import { FaultProxy } from './fault-proxy.js';
+
+/**
+ * The S3 server the e2e suites run against: `S3_TEST_BACKEND=s3rver` (default; one embedded server per suite) or
+ * `rgw` (one Ceph RGW for the whole run, started by the jest globalSetup; fresh buckets per suite).
+ */
+export type TestBackend = 's3rver' | 'rgw';
+
+export function testBackend(): TestBackend {
+  const backend = process.env.S3_TEST_BACKEND ?? 's3rver';
+  if (backend !== 's3rver' && backend !== 'rgw') {
+    throw new Error(`S3_TEST_BACKEND must be s3rver or rgw, not ${backend}`);
+  }
+  return backend;
+}
+
+/** The backend's keys, as the service and the tests' own clients use them. */
+export function testCredentials(): { accessKeyId: string; secretAccessKey: string } {
+  if (testBackend() === 's3rver') {
+    return S3RVER_CREDENTIALS;
+  }
+  const accessKeyId = process.env[RGW_ENV.accessKeyId];
+  const secretAccessKey = process.env[RGW_ENV.secretAccessKey];
+  if (!accessKeyId || !secretAccessKey) {
+    throw new Error(
+      `S3_TEST_BACKEND=rgw without ${RGW_ENV.accessKeyId}/${RGW_ENV.secretAccessKey}: is the jest globalSetup configured?`,
+    );
+  }
+  return { accessKeyId, secretAccessKey };
+}
+
+/** `describe` on the embedded s3rver only: suites about its own gap fills, which a real S3 does not need. */
+export function describeOnS3rver(name: string, fn: () => void): void {
+  if (testBackend() === 's3rver') {
+    describe(name, fn);
+  } else {
+    const reason = `${name}: skipped on ${testBackend()}, it tests s3rver's own gap fills (not needed by a real S3)`;
+    console.log(reason); // jest lists skipped suites only by count
+    describe.skip(reason, fn);
+  }
+}
 
 export interface TestS3Server {
+  backend: TestBackend;
   endpoint: string;
   port: number;
-  /** The data directory (removed by `stop()`). */
+  /** s3rver's data directory (removed by `stop()`); empty on RGW, which keeps its data in memory. */
   directory: string;
   /** The first bucket. */
   bucket: string;
   buckets: string[];
-  /** A client for this server, as the service would configure one for s3rver. */
+  /** A client for this server, as the service would configure one for it. */
   s3: S3Client;
-  /** Stops the server for good and deletes its data. */
+  /** Stops the server for good and deletes its data (on RGW: empties and removes the buckets). */
   stop(): Promise<void>;
-  /** Stops the process but keeps its data and port: an outage until `restart()`. */
+  /** Stops the process but keeps its data and port: an outage until `restart()` (on RGW: the handle's proxy). */
   halt(): Promise<void>;
   /** Starts it again (halting it first if it runs) on the same port with the same data. */
   restart(): Promise<void>;
@@ -35,10 +84,14 @@ export function randomBucketName(): string {
 
 /**
  * Starts the development S3 server (s3rver) on a free port with a fresh data directory and the given (default: one random) buckets;
- * `cors: false` leaves the buckets without the permissive CORS rule, for a test to set its own.
+ * `cors: false` leaves the buckets without the permissive CORS rule, for a test to set its own. On RGW, creates the
+ * buckets on the run's RGW instead, behind a loopback proxy of this handle's own (whose closing is the outage).
  */
 export async function startS3Server(options: { buckets?: string[]; cors?: boolean } = {}): Promise<TestS3Server> {
   const buckets = options.buckets?.length ? options.buckets : [randomBucketName()];
+  if (testBackend() === 'rgw') {
+    return openRgwBuckets(buckets, options.cors ?? true);
+  }
   const directory = await mkdtemp(path.join(tmpdir(), 'local-s3-'));
   const server = new LocalS3Server({ directory, buckets, cors: options.cors });
   try {
@@ -49,6 +102,7 @@ export async function startS3Server(options: { buckets?: string[]; cors?: boolea
   }
   const s3 = createDevS3Client(server.endpoint);
   return {
+    backend: 's3rver',
     endpoint: server.endpoint,
     port: server.port,
     directory,
@@ -66,6 +120,72 @@ export async function startS3Server(options: { buckets?: string[]; cors?: boolea
       await server.start();
     },
   };
+}
+
+const PERMISSIVE_CORS = {
+  CORSRules: [
+    {
+      AllowedOrigins: ['*'],
+      AllowedMethods: ['GET', 'PUT', 'POST', 'HEAD'],
+      AllowedHeaders: ['*'],
+      ExposeHeaders: ['ETag'],
+    },
+  ],
+};
+
+async function openRgwBuckets(buckets: string[], cors: boolean): Promise<TestS3Server> {
+  const rgwEndpoint = process.env[RGW_ENV.endpoint];
+  if (!rgwEndpoint) {
+    throw new Error(`S3_TEST_BACKEND=rgw without ${RGW_ENV.endpoint}: is the jest globalSetup configured?`);
+  }
+  const direct = createDevS3Client(rgwEndpoint, testCredentials());
+  for (const bucket of buckets) {
+    await direct.send(new CreateBucketCommand({ Bucket: bucket }));
+    if (cors) {
+      await direct.send(new PutBucketCorsCommand({ Bucket: bucket, CORSConfiguration: PERMISSIVE_CORS }));
+    }
+  }
+  const proxy = await FaultProxy.start(Number(new URL(rgwEndpoint).port));
+  const s3 = createDevS3Client(proxy.endpoint, testCredentials());
+  return {
+    backend: 'rgw',
+    endpoint: proxy.endpoint,
+    port: proxy.port,
+    directory: '',
+    bucket: buckets[0],
+    buckets,
+    s3,
+    async stop() {
+      s3.destroy();
+      await proxy.close();
+      try {
+        for (const bucket of buckets) {
+          await emptyAndRemoveBucket(direct, bucket);
+        }
+      } finally {
+        direct.destroy();
+      }
+    },
+    halt: () => proxy.setMode({ kind: 'refuse' }),
+    restart: () => proxy.setMode({ kind: 'pass' }),
+  };
+}
+
+async function emptyAndRemoveBucket(s3: S3Client, bucket: string): Promise<void> {
+  for (;;) {
+    const { Uploads = [] } = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+    await Promise.all(
+      Uploads.map((u) =>
+        s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId })),
+      ),
+    );
+    const { Contents = [] } = await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
+    await Promise.all(Contents.map(({ Key }) => s3.send(new DeleteObjectCommand({ Bucket: bucket, Key }))));
+    if (Uploads.length === 0 && Contents.length === 0) {
+      break;
+    }
+  }
+  await s3.send(new DeleteBucketCommand({ Bucket: bucket }));
 }
 
 /** The multipart uploads in progress in a bucket (the first page, which on the local server holds them all). */

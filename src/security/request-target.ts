@@ -1,0 +1,51 @@
+import type { NextFunction, Request, Response } from 'express';
+
+/** A name safe and short enough to repeat back in an error message. */
+const PLAIN_NAME = /^[A-Za-z0-9_.-]{1,40}$/;
+
+const strictDecode = (value: string): string | undefined => {
+  try {
+    return decodeURIComponent(value.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * Why a request target is refused, or undefined: its path and every query name and value must be valid
+ * percent-encoded UTF-8, and no query parameter may appear twice (the 'simple' query parser would turn
+ * `?key=a&key=b` into an array, which some code reads as the key `a,b`). Never quotes the undecodable input.
+ */
+export function requestTargetProblem(target: string): string | undefined {
+  const at = target.indexOf('?');
+  const path = at === -1 ? target : target.slice(0, at);
+  if (strictDecode(path.replace(/\+/g, '%2B')) === undefined) {
+    return 'the path is not valid percent-encoded UTF-8';
+  }
+  const seen = new Set<string>();
+  for (const pair of at === -1 ? [] : target.slice(at + 1).split('&')) {
+    if (pair === '') {
+      continue;
+    }
+    const eq = pair.indexOf('=');
+    const name = strictDecode(eq === -1 ? pair : pair.slice(0, eq));
+    if (name === undefined || strictDecode(eq === -1 ? '' : pair.slice(eq + 1)) === undefined) {
+      return 'the query string is not valid percent-encoded UTF-8';
+    }
+    if (seen.has(name)) {
+      return `${PLAIN_NAME.test(name) ? `query parameter "${name}"` : 'a query parameter'} is given more than once`;
+    }
+    seen.add(name);
+  }
+  return undefined;
+}
+
+/** Answers 400 for a target `requestTargetProblem` refuses, before any route or parser sees it. */
+export function checkRequestTarget(req: Request, res: Response, next: NextFunction): void {
+  const problem = requestTargetProblem(req.originalUrl);
+  if (problem === undefined) {
+    next();
+    return;
+  }
+  res.status(400).json({ statusCode: 400, error: 'Bad Request', message: problem });
+}

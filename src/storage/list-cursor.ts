@@ -1,0 +1,58 @@
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { StorageError } from './storage.errors.js';
+
+interface CursorPayload {
+  /** S3's continuation token. */
+  t: string;
+  /** The listing's prefix and delimiter: a cursor continues only the listing it came from. */
+  p: string;
+  d: string;
+}
+
+const MAC_BYTES = 16;
+const NOT_ISSUED = 'cursor is not valid: pass the nextCursor of the previous page unchanged';
+
+/**
+ * List cursors: the continuation token, prefix and delimiter, with an HMAC so only a cursor this deployment issued
+ * reaches S3 (Ceph RGW accepts a made-up token with a 200, so S3 cannot be relied on to refuse one). Stateless:
+ * every instance with the same secret, bucket and S3_PREFIX accepts the others' cursors.
+ */
+export class ListCursors {
+  private readonly key: Buffer;
+
+  /** `scope` (bucket and S3_PREFIX) keeps a cursor from continuing a listing of another bucket or prefix. */
+  constructor(secret: string, scope: string) {
+    this.key = Buffer.from(hkdfSync('sha256', secret, scope, 's3-file-service list cursor', 32));
+  }
+
+  encode(payload: CursorPayload): string {
+    const body = Buffer.from(JSON.stringify(payload)).toString('base64url');
+    return `${body}.${this.mac(body).toString('base64url')}`;
+  }
+
+  /**
+   * The continuation token of a cursor this deployment issued for this prefix and delimiter.
+   * @throws StorageError InvalidInput for anything else
+   */
+  decode(cursor: string, prefix: string, delimiter: string): string {
+    const [body, mac, ...rest] = cursor.split('.');
+    const presented = Buffer.from(mac ?? '', 'base64url');
+    if (
+      rest.length > 0 ||
+      presented.length !== MAC_BYTES ||
+      presented.toString('base64url') !== mac ||
+      !timingSafeEqual(presented, this.mac(body))
+    ) {
+      throw new StorageError('InvalidInput', NOT_ISSUED);
+    }
+    const payload = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as CursorPayload;
+    if (payload.p !== prefix || payload.d !== delimiter) {
+      throw new StorageError('InvalidInput', 'cursor belongs to a listing with another prefix or delimiter');
+    }
+    return payload.t;
+  }
+
+  private mac(body: string): Buffer {
+    return createHmac('sha256', this.key).update(body).digest().subarray(0, MAC_BYTES);
+  }
+}
