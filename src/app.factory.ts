@@ -9,6 +9,7 @@ import type { ConfigModuleOptions } from './config/config.module.js';
 import { answerClientErrors } from './errors/client-error.js';
 import { HttpErrorFilter } from './errors/http-error.filter.js';
 import { GracefulShutdown } from './health/graceful-shutdown.js';
+import { idleBodyTimeout } from './http/request-body.js';
 import { setupOpenApi } from './openapi/openapi.js';
 import { HostGuard } from './security/host.guard.js';
 import { checkRequestTarget } from './security/request-target.js';
@@ -39,6 +40,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestExp
   app.useLogger(app.get(PinoLogger));
   app.flushLogs();
   app.use(app.get(GracefulShutdown).middleware);
+  app.use(idleBodyTimeout(config.uploads.idleTimeoutMs));
+  app.getHttpServer().maxConnections = config.maxConnections;
   app.disable('x-powered-by');
   // EB's nginx and the load balancer: X-Forwarded-For/-Proto are believed only from these peers (-Host: HostGuard).
   app.set('trust proxy', config.trustProxy);

@@ -284,6 +284,11 @@ describe('deployment kit', () => {
       expect(directives.get('proxy_request_buffering')).toBe('off');
     });
 
+    it("should cut idle request bodies in nginx after the service's UPLOAD_IDLE_TIMEOUT_MS", () => {
+      const idleMs = Number(ebEnv.UPLOAD_IDLE_TIMEOUT_MS ?? defaults.uploads.idleTimeoutMs);
+      expect(directives.get('client_body_timeout')).toBe(`${idleMs / 1000}s`);
+    });
+
     it('should have an executable, valid hook that sets the IMDSv2 hop limit to 2', () => {
       const hook = '.platform/hooks/prebuild/01-imds-hop-limit.sh';
       expect(statSync(path.join(ROOT, hook)).mode & 0o111).toBe(0o111);

@@ -27,7 +27,7 @@ const segment = fc.oneof(
 const rawJunk = fc.constantFrom(' ', '\u00e9', '\\', '"', '<', '{', '|', '^', '`', '#', '\t', '\u0000');
 const path = fc.oneof(
   { weight: 6, arbitrary: fc.array(segment, { maxLength: 5 }).map((s) => `/files/${s.join('/')}`) },
-  { weight: 2, arbitrary: fc.constantFrom('/files', '/files/', '/files/known.bin') },
+  { weight: 2, arbitrary: fc.constantFrom('/files', '/files/', '/files/known.bin', '/signed-urls') },
   {
     weight: 1,
     arbitrary: fc
@@ -133,6 +133,19 @@ const body = fc.oneof(
     arbitrary: fc
       .tuple(fc.array(formPart, { maxLength: 4 }), fc.boolean())
       .map(([parts, close]) => Buffer.from(parts.join('') + (close ? `--${BOUNDARY}--\r\n` : ''))),
+  },
+  // JSON nested past any sane depth, balanced or not.
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(
+        fc.constantFrom(['[', ']'], ['{"a":', '}'], ['[{"b":', '}]']),
+        fc.integer({ min: 1, max: 3000 }),
+        fc.boolean(),
+      )
+      .map(([[open, close], depth, balanced]) =>
+        Buffer.from(open.repeat(depth) + (balanced ? `1${close.repeat(depth)}` : '')),
+      ),
   },
   // Over MAX_UPLOAD_BYTES; a string so that a failing case prints short.
   { weight: 1, arbitrary: fc.constant('80 KiB of z') },

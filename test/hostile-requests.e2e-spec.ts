@@ -229,13 +229,26 @@ describe('Hostile requests (e2e)', () => {
       'text/css',
       'application/x-shockwave-flash',
       'multipart/x-mixed-replace; boundary=x',
-      'image/png, text/html',
-      'text/plain , text/html',
       'application/octet-stream',
       'x-unknown/whatever',
     ])('should serve %s as an attachment, never inline', async (contentType) => {
       expect(await serve(contentType)).toBe('attachment');
     });
+
+    // Browsers read the last type of a list: one media type or nothing (RFC 9110 8.3).
+    it.each(['image/png, text/html', 'text/plain , text/html'])(
+      'should refuse the Content-Type list %s with 400 and store nothing',
+      async (contentType) => {
+        const key = `active/${Math.random().toString(16).slice(2)}`;
+        const put = await send(`${url}/files/${key}`, {
+          method: 'PUT',
+          body: Buffer.from('<script>alert(document.domain)</script>'),
+          headers: { 'Content-Type': contentType },
+        });
+        expect(put.status).toBe(400);
+        expect((await send(`${url}/files/${key}`, { method: 'HEAD' })).status).toBe(404);
+      },
+    );
 
     it.each(['image/png', 'image/jpeg', 'application/pdf', 'text/plain; charset=utf-8', 'video/mp4'])(
       'should serve the allowlisted %s inline unless download=1',

@@ -36,7 +36,11 @@ export abstract class AppConfig {
     readonly maxBytes: number;
     readonly partSize: number;
     readonly queueSize: number;
+    /** A request body that sends nothing for this long is cut (nginx's client_body_timeout). */
+    readonly idleTimeoutMs: number;
   };
+  /** Open connections the server accepts at once (`server.maxConnections`). */
+  abstract readonly maxConnections: number;
   abstract readonly signedUrlTtlSeconds: number;
   /** Whether a signed upload may declare active content (HTML, SVG, XML, JavaScript...). */
   abstract readonly signedUploadActiveContent: boolean;
@@ -118,7 +122,10 @@ export function toAppConfig(env: Environment): AppConfig {
       maxBytes: env.MAX_UPLOAD_BYTES ?? 5 * 1024 ** 3,
       partSize: env.UPLOAD_PART_SIZE ?? 8 * 1024 * 1024,
       queueSize: env.UPLOAD_QUEUE_SIZE ?? 2,
+      idleTimeoutMs: env.UPLOAD_IDLE_TIMEOUT_MS ?? 60_000,
     },
+    // Above EB nginx's 1024 worker_connections; each upload holds about (UPLOAD_QUEUE_SIZE + 2) parts of memory.
+    maxConnections: env.MAX_CONNECTIONS ?? 2048,
     signedUrlTtlSeconds: env.SIGNED_URL_TTL_SECONDS ?? 900,
     signedUploadActiveContent: env.SIGNED_UPLOAD_ACTIVE_CONTENT ?? false,
     allowedHosts: list(env.ALLOWED_HOSTS).map((h) => h.toLowerCase()),

@@ -45,6 +45,10 @@ describe(validateEnvironment.name, () => {
       'numbers and booleans as text',
       { ...minimal, PORT: '8080', MAX_UPLOAD_BYTES: '1048576', ALLOWED_HOSTS_FROM_EC2: 'yes', TRUST_PROXY: '2' },
     ],
+    [
+      '5 TiB uploads with parts that carry them',
+      { ...minimal, MAX_UPLOAD_BYTES: String(5 * 1024 ** 4), UPLOAD_PART_SIZE: String(525 * 1024 ** 2) },
+    ],
     ['X-Forwarded-Host from a trusted proxy', { ...minimal, TRUST_PROXY: 'loopback', USE_X_FORWARDED_HOST: 'true' }],
     ['a cursor secret and docs behind a key', { ...production, CURSOR_SECRET: 'c'.repeat(32), DOCS: 'key' }],
   ])('should accept %s', (_name, env) => {
@@ -88,6 +92,18 @@ describe(validateEnvironment.name, () => {
     ['an unknown docs exposure', { ...minimal, DOCS: 'private' }, ['DOCS']],
     ['an If-Match mode S3 does not have', { ...minimal, S3_IF_MATCH: 'yes' }, ['S3_IF_MATCH']],
     ['a part size under 5 MiB', { ...minimal, UPLOAD_PART_SIZE: '1024' }, ['UPLOAD_PART_SIZE']],
+    ['an idle timeout under 100 ms', { ...minimal, UPLOAD_IDLE_TIMEOUT_MS: '10' }, ['UPLOAD_IDLE_TIMEOUT_MS']],
+    ['no connections allowed', { ...minimal, MAX_CONNECTIONS: '0' }, ['MAX_CONNECTIONS']],
+    [
+      'an upload limit over 10,000 default parts',
+      { ...minimal, MAX_UPLOAD_BYTES: String(80 * 1024 ** 3) },
+      ['MAX_UPLOAD_BYTES'],
+    ],
+    [
+      'an upload limit over 10,000 parts of UPLOAD_PART_SIZE',
+      { ...minimal, MAX_UPLOAD_BYTES: String(5 * 1024 ** 4), UPLOAD_PART_SIZE: String(524 * 1024 ** 2) },
+      ['MAX_UPLOAD_BYTES'],
+    ],
     [
       'several problems at once',
       { ...minimal, PORT: 'x', LOG_LEVEL: 'y', S3_CHECKSUMS: 'z' },
@@ -105,6 +121,12 @@ describe(validateEnvironment.name, () => {
 
   it('should say, when the bucket is missing, that npm start provides a development S3', () => {
     expect(problems({}).join('\n')).toMatch(/^S3_BUCKET is required .*`npm start`/m);
+  });
+
+  it('should name both variables when the upload limit does not fit in 10,000 parts', () => {
+    expect(problems({ ...minimal, MAX_UPLOAD_BYTES: String(1024 ** 4) })).toEqual([
+      expect.stringMatching(/^MAX_UPLOAD_BYTES .*UPLOAD_PART_SIZE/),
+    ]);
   });
 
   it('should never echo a value in its message', () => {
@@ -154,6 +176,8 @@ describe(validateEnvironment.name, () => {
       'AWS_EC2_METADATA_SERVICE_ENDPOINT',
       'UPLOAD_PART_SIZE',
       'UPLOAD_QUEUE_SIZE',
+      'UPLOAD_IDLE_TIMEOUT_MS',
+      'MAX_CONNECTIONS',
     ]);
   });
 });

@@ -17,6 +17,8 @@ import {
   validateSync,
   type ValidationError,
 } from 'class-validator';
+import { MAX_PARTS } from '../storage/part-size.js';
+import { toAppConfig } from './app-config.js';
 
 const toBoolean = ({ value }: { value: unknown }): unknown => {
   if (typeof value !== 'string') {
@@ -237,6 +239,20 @@ export class Environment {
   @Min(1)
   @Max(64)
   UPLOAD_QUEUE_SIZE?: number;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @IsInt({ message: 'must be a whole number of milliseconds' })
+  @Min(100)
+  @Max(3_600_000)
+  UPLOAD_IDLE_TIMEOUT_MS?: number;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @IsInt({ message: 'must be a whole number' })
+  @Min(1)
+  @Max(1_000_000)
+  MAX_CONNECTIONS?: number;
 }
 
 export class ConfigValidationError extends Error {
@@ -259,6 +275,17 @@ export const ENVIRONMENT_VARIABLES: readonly string[] = getMetadataStorage()
   .map((m) => m.propertyName)
   .filter((name, i, all) => all.indexOf(name) === i);
 
+/** A body of unknown length (chunked, a form part) must fit in 10,000 parts of UPLOAD_PART_SIZE. */
+function uploadSizeProblems(env: Environment): string[] {
+  const { maxBytes, partSize } = toAppConfig(env).uploads;
+  return maxBytes > partSize * MAX_PARTS
+    ? [
+        `MAX_UPLOAD_BYTES is more than ${MAX_PARTS} parts of UPLOAD_PART_SIZE can carry for a body of unknown ` +
+          `length: raise UPLOAD_PART_SIZE to at least MAX_UPLOAD_BYTES / ${MAX_PARTS} (rounded up), or lower MAX_UPLOAD_BYTES`,
+      ]
+    : [];
+}
+
 /** Validates the raw environment; throws one error listing every problem by name and reason, never by value. */
 export function validateEnvironment(raw: Record<string, unknown>): Environment {
   const known = Object.fromEntries(
@@ -266,8 +293,12 @@ export function validateEnvironment(raw: Record<string, unknown>): Environment {
   );
   const env = plainToInstance(Environment, known);
   const errors = validateSync(env, { validationError: { target: false, value: false } });
-  if (errors.length > 0) {
-    throw new ConfigValidationError(flatten(errors));
+  const problems = flatten(errors);
+  if (!errors.some((e) => e.property === 'MAX_UPLOAD_BYTES' || e.property === 'UPLOAD_PART_SIZE')) {
+    problems.push(...uploadSizeProblems(env));
+  }
+  if (problems.length > 0) {
+    throw new ConfigValidationError(problems);
   }
   return env;
 }

@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { ArgumentsHost, Catch, HttpException, HttpStatus, Logger, type ExceptionFilter } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { closeAfterAnswer } from '../http/request-body.js';
 import { StorageError, type StorageErrorCode } from '../storage/storage.errors.js';
 
 export interface ErrorBody {
@@ -72,6 +73,7 @@ export class HttpErrorFilter implements ExceptionFilter {
       res.setHeader('Retry-After', '1');
     }
     const body: ErrorBody = { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message };
+    closeAfterAnswer(req, res);
     res.status(statusCode);
     if (statusCode === 304 || req.method === 'HEAD') {
       res.end();

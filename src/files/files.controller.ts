@@ -70,8 +70,9 @@ export class FilesController {
     @Query('overwrite') queryOverwrite?: string,
   ): Promise<StoredFile> {
     const precondition = writePrecondition(req);
+    const size = this.declaredSize(req, res);
     const result = await this.receive(res, () =>
-      receiveMultipart(req, async (part) => {
+      receiveMultipart(req, this.config.uploads.maxBytes, async (part) => {
         const requested = part.fields.key ?? queryKey;
         const key = this.keys.transform(requested ?? generateKey(part.fileName));
         const overwrite = parseOverwrite(part.fields.overwrite ?? queryOverwrite);
@@ -83,6 +84,7 @@ export class FilesController {
             ifNoneMatch: !overwrite,
             precondition,
             maxBytes: this.config.uploads.maxBytes,
+            size,
           });
         } catch (error) {
           if (error instanceof StorageError && error.code === 'PreconditionFailed' && !precondition) {
@@ -103,14 +105,7 @@ export class FilesController {
     @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
   ): Promise<StoredFile> {
-    const declared = Number(req.headers['content-length']);
-    if (declared > this.config.uploads.maxBytes) {
-      res.setHeader('Connection', 'close');
-      throw new StorageError(
-        'TooLarge',
-        `the upload is larger than the limit of ${this.config.uploads.maxBytes} bytes`,
-      );
-    }
+    const size = this.declaredSize(req, res);
     const ifNoneMatch = req.headers['if-none-match'];
     if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') {
       throw new BadRequestException('If-None-Match on PUT only supports "*" (refuse to replace an existing object)');
@@ -131,6 +126,7 @@ export class FilesController {
         ifNoneMatch: ifNoneMatch !== undefined,
         precondition,
         maxBytes: this.config.uploads.maxBytes,
+        size,
         reportCreated: true,
       }),
     );
@@ -178,6 +174,20 @@ export class FilesController {
   @ApiRemove()
   async remove(@FileKey() key: string, @Req() req: Request): Promise<void> {
     await this.storage.remove(key, writePrecondition(req));
+  }
+
+  /** The declared `Content-Length` (undefined when chunked); over the limit is a 413 before any byte is read. */
+  private declaredSize(req: Request, res: Response): number | undefined {
+    const header = req.headers['content-length'];
+    const declared = header === undefined ? undefined : Number(header);
+    if (declared !== undefined && declared > this.config.uploads.maxBytes) {
+      res.setHeader('Connection', 'close');
+      throw new StorageError(
+        'TooLarge',
+        `the upload is larger than the limit of ${this.config.uploads.maxBytes} bytes`,
+      );
+    }
+    return declared;
   }
 
   /** Runs an upload; on failure the rest of the request body is not read, so the connection must close. */

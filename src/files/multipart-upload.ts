@@ -16,9 +16,14 @@ export interface FilePart {
 /**
  * Streams a multipart/form-data request with exactly one file part named `file` into `onFile`, without buffering
  * it. Fields that shape the upload (`key`, `overwrite`) must come before the file part. Any problem (bad body,
- * client gone, a second file) destroys the file stream, which makes the upload abort.
+ * client gone, a second file, more than `maxBytes` in the whole body) destroys the file stream, which makes the
+ * upload abort.
  */
-export function receiveMultipart<T>(req: Request, onFile: (part: FilePart) => Promise<T>): Promise<T> {
+export function receiveMultipart<T>(
+  req: Request,
+  maxBytes: number,
+  onFile: (part: FilePart) => Promise<T>,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let parser: busboy.Busboy;
     try {
@@ -44,6 +49,7 @@ export function receiveMultipart<T>(req: Request, onFile: (part: FilePart) => Pr
       }
       settled = true;
       req.unpipe(parser);
+      req.off('data', count);
       file?.destroy(error);
       // Let the upload finish aborting (no orphaned parts) before answering.
       const done = upload ?? Promise.resolve();
@@ -117,6 +123,15 @@ export function receiveMultipart<T>(req: Request, onFile: (part: FilePart) => Pr
         fail(new StorageError('Aborted', 'the client closed the connection before the upload finished'));
       }
     });
+    // Every byte counts toward the limit, not only the file's: preamble, fields, part headers and epilogue too.
+    let received = 0;
+    const count = (chunk: Buffer): void => {
+      received += chunk.length;
+      if (received > maxBytes) {
+        fail(new StorageError('TooLarge', `the upload is larger than the limit of ${maxBytes} bytes`));
+      }
+    };
+    req.on('data', count);
     req.pipe(parser);
   });
 }

@@ -4,11 +4,41 @@ import { json, type NextFunction, type Request, type Response } from 'express';
 /** Signing requests are a few hundred bytes. */
 export const JSON_BODY_LIMIT = '16kb';
 
-const parseJson = json({ limit: JSON_BODY_LIMIT, strict: true });
+/** Signing requests are flat objects; deeper nesting only serves to exhaust the validator's stack. */
+export const JSON_MAX_DEPTH = 8;
+
+class TooDeep extends Error {}
+
+/** Throws `TooDeep` when arrays and objects nest deeper than `JSON_MAX_DEPTH` (brackets in strings do not count). */
+function checkDepth(_req: unknown, _res: unknown, body: Buffer): void {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (inString) {
+      if (c === 0x5c) {
+        i++; // the escaped character
+      } else if (c === 0x22) {
+        inString = false;
+      }
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > JSON_MAX_DEPTH) {
+        throw new TooDeep();
+      }
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+}
+
+const parseJson = json({ limit: JSON_BODY_LIMIT, strict: true, verify: checkDepth });
 
 /**
  * Parses a JSON body for the routes it is applied to (the app parses no bodies itself, so uploads stay streams).
- * Malformed JSON is a 400 that says so (not the parser's message); an oversized body is body-parser's 413.
+ * Malformed or too deeply nested JSON is a 400 that says so (not the parser's message); an oversized body is
+ * body-parser's 413.
  */
 export function jsonBody(req: Request, res: Response, next: NextFunction): void {
   if (!req.is('application/json')) {
@@ -16,7 +46,13 @@ export function jsonBody(req: Request, res: Response, next: NextFunction): void 
     return;
   }
   parseJson(req, res, (error?: unknown) => {
-    const parseFailed = (error as { type?: string } | undefined)?.type === 'entity.parse.failed';
-    next(parseFailed ? new BadRequestException('request body is not valid JSON') : error);
+    const type = (error as { type?: string } | undefined)?.type;
+    if (type === 'entity.parse.failed') {
+      next(new BadRequestException('request body is not valid JSON'));
+    } else if (type === 'entity.verify.failed') {
+      next(new BadRequestException(`request body nests deeper than ${JSON_MAX_DEPTH} levels`));
+    } else {
+      next(error);
+    }
   });
 }

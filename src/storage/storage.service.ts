@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { pipeline, Transform, type Readable } from 'node:stream';
+import { finished, Transform, type Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -16,6 +16,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import { ListCursors } from './list-cursor.js';
+import { partSizeFor } from './part-size.js';
 import { StorageError, toBucketError, toStorageError } from './storage.errors.js';
 import {
   signingWindow,
@@ -50,6 +51,8 @@ export interface UploadInput {
   readonly ifNoneMatch?: boolean;
   /** Bytes allowed; more aborts the upload with `TooLarge`. */
   readonly maxBytes: number;
+  /** The body's length or an upper bound (`Content-Length`), when known: sizes the parts to fit 10,000 of them. */
+  readonly size?: number;
   /** Tell whether the key was new (`created`), which costs a HEAD request before the upload. */
   readonly reportCreated?: boolean;
   /** Write only if this holds for the current object (undefined: none); see `Precondition`. */
@@ -126,8 +129,14 @@ export class StorageService implements OnApplicationShutdown {
     }
     const counter = new ByteLimit(input.maxBytes);
     // Any end of the body other than a clean one (client gone, bad form, over the limit) errors `counter`,
-    // which makes lib-storage abort the multipart upload.
-    pipeline(input.body, counter, () => undefined);
+    // which makes lib-storage abort the multipart upload. The body itself is left open (unpiped, not destroyed):
+    // the caller still answers on its connection, and reads the rest of it so that the client sees the answer.
+    input.body.pipe(counter);
+    finished(input.body, { writable: false }, (error) => {
+      if (error) {
+        counter.destroy(error);
+      }
+    });
     const marker = randomUUID();
     const upload = new Upload({
       client: this.client,
@@ -140,7 +149,7 @@ export class StorageService implements OnApplicationShutdown {
         ...(input.ifNoneMatch || (input.precondition && !current) ? { IfNoneMatch: '*' } : {}),
         ...(input.precondition && current ? this.ifMatch(current) : {}),
       },
-      partSize: this.config.uploads.partSize,
+      partSize: partSizeFor(input.size, this.config.uploads.partSize),
       queueSize: this.config.uploads.queueSize,
       leavePartsOnError: false,
     });

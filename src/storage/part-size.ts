@@ -1,0 +1,18 @@
+/** S3's limits for one multipart upload. */
+export const MAX_PARTS = 10_000;
+export const MIN_PART_SIZE = 5 * 1024 * 1024;
+export const MAX_PART_SIZE = 5 * 1024 ** 3;
+
+const MiB = 1024 * 1024;
+
+/**
+ * The part size for an upload of `size` bytes (undefined: unknown length): the configured size, or a larger one, in
+ * whole MiB, when the configured size would need more than 10,000 parts.
+ */
+export function partSizeFor(size: number | undefined, configured: number): number {
+  if (size === undefined || size <= configured * MAX_PARTS) {
+    return configured;
+  }
+  const needed = Math.ceil(Math.ceil(size / MAX_PARTS) / MiB) * MiB;
+  return Math.min(Math.max(needed, MIN_PART_SIZE), MAX_PART_SIZE);
+}

@@ -1,0 +1,323 @@
+import { once } from 'node:events';
+import { request as httpRequest } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { LINGER_MS } from '../src/http/request-body.js';
+import { encodeKey, eventually, randomKey, s3Env, startApp } from './support/app.js';
+import { expectJsonError, multipartBody, send, type HttpResult } from './support/http.js';
+import { listMultipartUploads, objectExists, startS3Server, type TestS3Server } from './support/s3-server.js';
+
+const MiB = 1024 * 1024;
+const LIMIT = 6 * MiB;
+const IDLE_MS = 500;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const text = (res: HttpResult) => ({ ...res, body: res.body.toString('utf8') });
+
+/** A fetch answer in the shape `expectJsonError` reads. */
+async function fetched(res: Response) {
+  return { status: res.status, headers: Object.fromEntries(res.headers), body: await res.text() };
+}
+
+/** A streamed (chunked) fetch body of `count` chunks of `size` random bytes. */
+function chunkedBody(count: number, size = MiB): ReadableStream<Uint8Array> {
+  let sent = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (sent++ < count) {
+        controller.enqueue(randomBytes(size));
+      } else {
+        controller.close();
+      }
+    },
+  });
+}
+
+/**
+ * Opens a raw connection, writes `head` (and then `tick` every `everyMs`), and resolves when the server ends it: at
+ * its FIN (`end`), or at its close (`close`: the connection is half-open until then, so a client still writing sees
+ * the reset).
+ */
+async function rawUntilClosed(
+  port: number,
+  head: string | Buffer,
+  options: { tick?: { data: Buffer; everyMs: number }; until?: 'end' | 'close' } = {},
+) {
+  const { tick, until = 'end' } = options;
+  const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  socket.on('error', () => undefined);
+  const received: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => received.push(chunk));
+  await once(socket, 'connect');
+  const started = Date.now();
+  socket.write(head);
+  const timer = tick && setInterval(() => socket.writable && socket.write(tick.data), tick.everyMs);
+  const guard = setTimeout(() => socket.destroy(), 20_000);
+  await new Promise((resolve) => {
+    socket.once('close', resolve);
+    if (until === 'end') {
+      socket.once('end', resolve);
+    }
+  });
+  const afterMs = Date.now() - started;
+  clearInterval(timer);
+  clearTimeout(guard);
+  socket.destroy();
+  return { afterMs, answer: Buffer.concat(received).toString('latin1') };
+}
+
+/** The rules for request bodies: byte limits on the whole body, answers clients can read, and idle bodies cut. */
+describe('Request bodies (e2e)', () => {
+  let s3: TestS3Server;
+  let app: NestExpressApplication;
+  let url: string;
+  let port: number;
+
+  beforeAll(async () => {
+    s3 = await startS3Server();
+    ({ app, url } = await startApp(
+      s3Env(s3.endpoint, s3.bucket, { MAX_UPLOAD_BYTES: String(LIMIT), UPLOAD_IDLE_TIMEOUT_MS: String(IDLE_MS) }),
+    ));
+    port = Number(new URL(url).port);
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await s3?.stop();
+  });
+
+  afterEach(async () => {
+    expect((await send(`${url}/files?limit=1`)).status).toBe(200);
+  });
+
+  /** Nothing of the upload is left in S3: no object, no multipart upload in progress. */
+  async function expectNothingLeft(key: string): Promise<void> {
+    await eventually(async () => (await listMultipartUploads(s3.s3, s3.bucket, key)).length === 0);
+    expect(await objectExists(s3.s3, s3.bucket, key)).toBe(false);
+  }
+
+  describe('hostile JSON', () => {
+    it.each([
+      ['[ nested 2,000 deep', '['.repeat(2000)],
+      ['[ nested 20,000 deep', '['.repeat(20_000)],
+      ['balanced [ nested 5,000 deep', '['.repeat(5000) + ']'.repeat(5000)],
+      ['{ nested 2,000 deep', '{"a":'.repeat(2000) + '1' + '}'.repeat(2000)],
+      ['a key inside 100 levels', `{"key":"a","operation":"download","x":${'['.repeat(100)}${']'.repeat(100)}}`],
+    ])('should answer %s with a 4xx JSON error', async (_, body) => {
+      const res = await send(`${url}/signed-urls`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: Buffer.from(body),
+      });
+      expectJsonError(text(res));
+    });
+
+    it('should still sign a plain request', async () => {
+      const res = await send(`${url}/signed-urls`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: Buffer.from(JSON.stringify({ key: 'a "[{" b.txt', operation: 'download' })),
+      });
+      expect(res.status).toBe(201);
+    });
+  });
+
+  describe('every byte of a multipart request counts', () => {
+    const B = 'xXbOuNdArYXx';
+    const file = `--${B}\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nhello\r\n--${B}--\r\n`;
+
+    it.each([
+      ['a preamble before the file part', Buffer.alloc(8 * MiB, 'p'), Buffer.from(`\r\n${file}`)],
+      ['an epilogue after the last part', Buffer.from(file), Buffer.alloc(8 * MiB, 'e')],
+    ])('should answer a chunked form with %s over the limit with 413', async (_, before, after) => {
+      const key = randomKey('a.txt');
+      const res = await send(`${url}/files?key=${encodeURIComponent(key)}`, {
+        method: 'POST',
+        headers: { 'Content-Type': `multipart/form-data; boundary=${B}`, 'Transfer-Encoding': 'chunked' },
+        body: [before, after],
+      });
+      expectJsonError(text(res), 413);
+      await expectNothingLeft(key);
+    });
+
+    it('should count form fields too', async () => {
+      const key = randomKey('a.txt');
+      const fields = Object.fromEntries(Array.from({ length: 19 }, (_, i) => [`f${i}`, 'x'.repeat(16_000)]));
+      const form = multipartBody(fields, [{ name: 'file', fileName: 'a.txt', data: randomBytes(LIMIT - 100 * 1024) }]);
+      const res = await send(`${url}/files?key=${encodeURIComponent(key)}`, {
+        method: 'POST',
+        headers: { 'Content-Type': form.contentType, 'Transfer-Encoding': 'chunked' },
+        body: form.parts,
+      });
+      expectJsonError(text(res), 413);
+      await expectNothingLeft(key);
+    });
+  });
+
+  describe('an early 413 that clients can read', () => {
+    const body = () => Array.from({ length: 8 * 16 }, () => randomBytes(64 * 1024));
+
+    it.each(['PUT', 'POST'])('should answer a node:http %s declaring too many bytes with 413', async (method) => {
+      const key = randomKey();
+      const form = multipartBody({}, [{ name: 'file', fileName: 'a.bin', data: Buffer.concat(body()) }]);
+      const res = await send(method === 'PUT' ? `${url}/files/${encodeKey(key)}` : `${url}/files?key=${key}`, {
+        method,
+        headers:
+          method === 'PUT'
+            ? { 'Content-Length': 8 * MiB }
+            : { 'Content-Type': form.contentType, 'Content-Length': form.length },
+        body: method === 'PUT' ? body() : form.parts,
+      });
+      expectJsonError(text(res), 413);
+      await expectNothingLeft(key);
+    });
+
+    it('should answer a node:http PUT that crosses the limit while streaming with 413', async () => {
+      const key = randomKey();
+      const res = await send(`${url}/files/${encodeKey(key)}`, {
+        method: 'PUT',
+        headers: { 'Transfer-Encoding': 'chunked' },
+        body: Array.from({ length: 12 }, () => randomBytes(MiB)),
+      });
+      expectJsonError(text(res), 413);
+      await expectNothingLeft(key);
+    });
+
+    it('should answer a fetch PUT declaring too many bytes with 413', async () => {
+      const key = randomKey();
+      const res = await fetch(`${url}/files/${encodeKey(key)}`, { method: 'PUT', body: randomBytes(8 * MiB) });
+      expectJsonError(await fetched(res), 413);
+      await expectNothingLeft(key);
+    });
+
+    it('should answer a fetch PUT that crosses the limit while streaming with 413', async () => {
+      const key = randomKey();
+      const res = await fetch(`${url}/files/${encodeKey(key)}`, {
+        method: 'PUT',
+        body: chunkedBody(12),
+        duplex: 'half',
+      });
+      expectJsonError(await fetched(res), 413);
+      await expectNothingLeft(key);
+    });
+
+    it('should answer a fetch form upload over the limit with 413', async () => {
+      const key = randomKey();
+      const form = new FormData();
+      form.append('file', new Blob([randomBytes(8 * MiB)]), 'big.bin');
+      const res = await fetch(`${url}/files?key=${encodeURIComponent(key)}`, { method: 'POST', body: form });
+      expectJsonError(await fetched(res), 413);
+      await expectNothingLeft(key);
+    });
+
+    it('should still close a connection whose client writes far past the limit', async () => {
+      const { afterMs, answer } = await rawUntilClosed(
+        port,
+        `PUT /files/${randomKey()} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${1024 ** 4}\r\n\r\n`,
+        { tick: { data: Buffer.alloc(64 * 1024), everyMs: 5 }, until: 'close' },
+      );
+      expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+      expect(afterMs).toBeLessThan(LINGER_MS + 2000);
+    });
+  });
+
+  describe('idle request bodies', () => {
+    const put = (key: string, length: number) =>
+      `PUT /files/${encodeKey(key)} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${length}\r\n\r\n`;
+
+    it('should close a PUT that sends nothing after its headers', async () => {
+      const key = randomKey();
+      const { afterMs } = await rawUntilClosed(port, put(key, 100));
+      expect(afterMs).toBeGreaterThanOrEqual(IDLE_MS);
+      expect(afterMs).toBeLessThan(IDLE_MS * 4);
+      await expectNothingLeft(key);
+    });
+
+    it('should close a PUT that sends a byte every 2 idle periods', async () => {
+      const key = randomKey();
+      const { afterMs } = await rawUntilClosed(port, put(key, 100), {
+        tick: { data: Buffer.from('x'), everyMs: IDLE_MS * 2 },
+      });
+      expect(afterMs).toBeLessThan(IDLE_MS * 4);
+      await expectNothingLeft(key);
+    });
+
+    it.each(['PUT', 'POST'])('should abort a %s that goes idle after a part was sent to S3', async (method) => {
+      const key = randomKey();
+      const form = multipartBody({ key }, [{ name: 'file', fileName: 'a.bin', data: Buffer.alloc(0) }]);
+      const head =
+        method === 'PUT'
+          ? put(key, 5.5 * MiB)
+          : `POST /files HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${form.contentType}\r\n` +
+            `Content-Length: ${5.5 * MiB}\r\n\r\n`;
+      const start = method === 'PUT' ? [] : [form.parts[0], form.parts[1]];
+      const socket: Socket = connect(port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      await once(socket, 'connect');
+      socket.write(Buffer.concat([Buffer.from(head), ...start, randomBytes(5.2 * MiB)]));
+      await eventually(async () => (await listMultipartUploads(s3.s3, s3.bucket, key)).length === 1);
+      await Promise.race([once(socket, 'close'), sleep(IDLE_MS * 6).then(() => socket.destroy(new Error('open')))]);
+      expect(socket.errored).toBeNull();
+      await expectNothingLeft(key);
+    });
+
+    it('should keep a slow body that never stays idle for a whole period', async () => {
+      const key = randomKey();
+      const res = await new Promise<number>((resolve, reject) => {
+        const req = httpRequest(`${url}/files/${encodeKey(key)}`, {
+          method: 'PUT',
+          headers: { 'Content-Length': 12 },
+        });
+        req.on('response', (r) => {
+          r.resume();
+          resolve(r.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        let sent = 0;
+        const timer = setInterval(() => {
+          req.write('x');
+          if (++sent === 12) {
+            clearInterval(timer);
+            req.end();
+          }
+        }, IDLE_MS / 5);
+      });
+      expect(res).toBe(201);
+    });
+  });
+
+  describe('connections', () => {
+    let limited: NestExpressApplication;
+    let limitedPort: number;
+
+    beforeAll(async () => {
+      let limitedUrl: string;
+      ({ app: limited, url: limitedUrl } = await startApp(s3Env(s3.endpoint, s3.bucket, { MAX_CONNECTIONS: '3' })));
+      limitedPort = Number(new URL(limitedUrl).port);
+    });
+    afterAll(async () => limited?.close());
+
+    it('should refuse connections beyond MAX_CONNECTIONS and serve again once one closes', async () => {
+      const open = await Promise.all(
+        [1, 2, 3].map(async () => {
+          const socket = connect(limitedPort, '127.0.0.1');
+          socket.on('error', () => undefined);
+          await once(socket, 'connect');
+          return socket;
+        }),
+      );
+      await sleep(100);
+      const refused = await rawUntilClosed(limitedPort, 'GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      expect(refused.answer).toBe('');
+      open[0].destroy();
+      await sleep(100);
+      const served = await rawUntilClosed(
+        limitedPort,
+        'GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n',
+      );
+      expect(served.answer).toMatch(/^HTTP\/1\.1 200 /);
+      open.forEach((s) => s.destroy());
+    });
+  });
+});
