@@ -8,6 +8,7 @@ import { StorageError } from '../storage/storage.errors.js';
 export interface FilePart {
   readonly stream: Readable;
   readonly fileName: string | undefined;
+  /** The part's `Content-Type` as sent (several headers joined by `, `), or busboy's default when it had none. */
   readonly mimeType: string;
   /** Text fields sent before the file part. */
   readonly fields: Readonly<Record<string, string>>;
@@ -38,6 +39,8 @@ export function receiveMultipart<T>(
       return;
     }
     const fields: Record<string, string> = {};
+    const recent = new RecentBytes();
+    const boundary = /;\s*boundary="?([^";]+)"?/i.exec(req.headers['content-type'] ?? '')?.[1] ?? '';
     let file: PassThrough | undefined;
     let fileRead: Promise<void> | undefined;
     let upload: Promise<T> | undefined;
@@ -85,7 +88,8 @@ export function receiveMultipart<T>(
       fileRead.catch((error: Error) => held.destroy(error));
       // Errors reach the upload through its own pipeline; this keeps an error before that from crashing the process.
       held.on('error', () => undefined);
-      upload = onFile({ stream: held, fileName: info.filename, mimeType: info.mimeType, fields: { ...fields } });
+      const mimeType = fileContentType(recent.text(), boundary) ?? info.mimeType;
+      upload = onFile({ stream: held, fileName: info.filename, mimeType, fields: { ...fields } });
       upload.catch((error: Error) => fail(error));
     });
     parser.on('filesLimit', () => fail(new BadRequestException('only one file part is allowed')));
@@ -127,6 +131,7 @@ export function receiveMultipart<T>(
     let received = 0;
     const count = (chunk: Buffer): void => {
       received += chunk.length;
+      recent.push(chunk);
       if (received > maxBytes) {
         fail(new StorageError('TooLarge', `the upload is larger than the limit of ${maxBytes} bytes`));
       }
@@ -134,4 +139,47 @@ export function receiveMultipart<T>(
     req.on('data', count);
     req.pipe(parser);
   });
+}
+
+/** Busboy's cap on one part's header block: the file part's headers always lie within this many bytes before it. */
+const MAX_PART_HEADER_BYTES = 16 * 1024;
+
+/** The bytes received last: those before the chunk busboy is parsing, capped, and that chunk whole. */
+class RecentBytes {
+  private chunks: Buffer[] = [];
+  private size = 0;
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    while (this.chunks.length > 1 && this.size - this.chunks[0].length >= 2 * MAX_PART_HEADER_BYTES) {
+      this.size -= this.chunks.shift()!.length;
+    }
+  }
+
+  text(): string {
+    return Buffer.concat(this.chunks).toString('latin1');
+  }
+}
+
+/**
+ * The raw `Content-Type` of the last part named `file` in `raw` (latin1), so a list or a malformed value can be
+ * refused as on `PUT`: busboy hands over only `type/subtype`, and `text/plain` for a value it cannot read.
+ */
+export function fileContentType(raw: string, boundary: string): string | undefined {
+  let found: string | undefined;
+  for (const block of raw.split(`--${boundary}\r\n`).slice(1)) {
+    const end = block.indexOf('\r\n\r\n');
+    const lines = (end === -1 ? block : block.slice(0, end)).split('\r\n');
+    const header = (name: string) =>
+      lines
+        .filter((line) => line.slice(0, name.length + 1).toLowerCase() === `${name}:`)
+        .map((line) => line.slice(name.length + 1).trim());
+    const disposition = header('content-disposition')[0] ?? '';
+    if (/;\s*name="?file"?\s*(;|$)/i.test(disposition)) {
+      const types = header('content-type');
+      found = types.length > 0 ? types.join(', ') : undefined;
+    }
+  }
+  return found;
 }
