@@ -10,7 +10,7 @@ import { answerClientErrors } from './errors/client-error.js';
 import { HttpErrorFilter } from './errors/http-error.filter.js';
 import { GracefulShutdown } from './health/graceful-shutdown.js';
 import { idleBodyTimeout } from './http/request-body.js';
-import { setupOpenApi } from './openapi/openapi.js';
+import { serveIndex, setupOpenApi } from './openapi/openapi.js';
 import { HostGuard } from './security/host.guard.js';
 import { checkRequestTarget } from './security/request-target.js';
 
@@ -74,6 +74,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestExp
     new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true, stopAtFirstError: false }),
   );
   await setupOpenApi(app);
+  serveIndex(app);
   return app;
 }
 

@@ -1,5 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NextFunction, Request, Response } from 'express';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { AppConfig } from '../config/app-config.js';
 import metadata from '../metadata.js';
@@ -69,6 +70,33 @@ export async function setupOpenApi(app: NestExpressApplication): Promise<void> {
     customSiteTitle: 's3-file-service API',
     // Swagger UI would otherwise send the document to validator.swagger.io for its badge.
     swaggerOptions: { validatorUrl: null },
+  });
+}
+
+/**
+ * `GET /`: in development, with the docs public, a redirect to Swagger UI; otherwise a tiny JSON index (name,
+ * version, links) for whoever finds the service's address. No API key: it names nothing a caller could not guess.
+ */
+export function serveIndex(app: NestExpressApplication): void {
+  const config = app.get(AppConfig);
+  const docs = config.docs !== 'off';
+  const index = {
+    name: 's3-file-service',
+    version: API_VERSION,
+    links: {
+      health: '/health/',
+      files: '/files',
+      ...(docs ? { docs: `/${DOCS_PATH}`, openapi: `/${DOCS_JSON_PATH}` } : {}),
+    },
+  };
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (req.path !== '/' || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      next();
+    } else if (!config.production && config.docs === 'public') {
+      res.redirect(302, `/${DOCS_PATH}`);
+    } else {
+      res.json(index);
+    }
   });
 }
 

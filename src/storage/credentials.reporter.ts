@@ -1,19 +1,45 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import type { AwsCredentialIdentity } from '@aws-sdk/types';
+import { AppConfig } from '../config/app-config.js';
 import type { CredentialSource } from './s3-client.factory.js';
+import { StorageService } from './storage.service.js';
 import { CREDENTIAL_SOURCE } from './storage.tokens.js';
 
 const RESOLVE_TIMEOUT_MS = 5000;
 
-/** Says at boot where S3 credentials come from: source, key id's first 4 characters, expiry. Never the secret. */
+/**
+ * Says at boot which bucket the service uses (name, region, endpoint) and where S3 credentials come from (source,
+ * key id's first 4 characters, expiry; never the secret), then checks the bucket once.
+ */
 @Injectable()
 export class CredentialsReporter implements OnApplicationBootstrap {
   private readonly logger = new Logger('Storage');
 
-  constructor(@Inject(CREDENTIAL_SOURCE) private readonly source: CredentialSource) {}
+  constructor(
+    @Inject(CREDENTIAL_SOURCE) private readonly source: CredentialSource,
+    private readonly config: AppConfig,
+    private readonly storage: StorageService,
+  ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    const { bucket, region, endpoint, prefix } = this.config.s3;
+    this.logger.log(
+      `S3 bucket "${bucket}" in ${region} at ${endpoint ?? 'AWS S3'}${prefix ? `, keys under "${prefix}"` : ''}`,
+    );
     this.logger.log(await this.describe());
+    // Not awaited: the service listens at once whatever S3 says (health reports it until the bucket answers).
+    void this.checkBucket();
+  }
+
+  /** One HeadBucket, bounded: a failure is a clear warning and the service keeps running (`/health/` reports it). */
+  async checkBucket(): Promise<void> {
+    try {
+      await this.storage.checkBucket(AbortSignal.timeout(RESOLVE_TIMEOUT_MS));
+      this.logger.log(`S3 bucket "${this.config.s3.bucket}" answers`);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      this.logger.warn(`S3 bucket "${this.config.s3.bucket}" cannot be used yet: ${reason}. /health/ reports it.`);
+    }
   }
 
   /** Resolves the credentials once, in bounded time; failure is a warning, not a crash (S3 may come later). */

@@ -52,6 +52,17 @@ describe(toStorageError.name, () => {
     expect(toStorageError(sdkError('NotModified', 304, response({}))).etag).toBeUndefined();
   });
 
+  it.each([
+    ['InvalidAccessKeyId', 403, 'S3 refused the credentials (InvalidAccessKeyId)'],
+    ['SignatureDoesNotMatch', 403, 'S3 refused the credentials (SignatureDoesNotMatch)'],
+    ['ExpiredToken', 400, 'S3 refused the credentials (ExpiredToken)'],
+    ['AccessDenied', 403, 'storage refused access to the bucket (AccessDenied)'],
+    ['Unknown', 403, 'storage refused access to the bucket (403: wrong credentials or no permission)'],
+  ])('should say what %s (%i) means, never "(Unknown)"', (name, status, message) => {
+    expect(toStorageError(sdkError(name, status)).message).toBe(message);
+    expect(toBucketError(sdkError(name, status)).message).toBe(message);
+  });
+
   it('should keep secrets out of the message', () => {
     const error = sdkError('InvalidAccessKeyId', 403, { message: 'The key AKIASECRETSECRET does not exist' });
     expect(toStorageError(error).message).not.toContain('AKIASECRET');

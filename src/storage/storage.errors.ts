@@ -49,6 +49,16 @@ const NETWORK_DOWN = new Set([
   'EPIPE',
 ]);
 
+/** S3's answers to keys it does not accept (unknown key id, wrong secret, expired session). */
+const CREDENTIALS_REFUSED = new Set([
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'ExpiredToken',
+  'InvalidToken',
+  'TokenRefreshRequired',
+  'AuthorizationHeaderMalformed',
+]);
+
 /** Translates an AWS SDK (or socket) error into a StorageError. Never copies secrets: only names and statuses. */
 export function toStorageError(error: unknown, key?: string): StorageError {
   if (error instanceof StorageError) {
@@ -106,16 +116,13 @@ export function toStorageError(error: unknown, key?: string): StorageError {
   if (status === 503 || name === 'SlowDown' || name === 'ServiceUnavailable') {
     return new StorageError('Unavailable', 'storage is unavailable, try again', { cause: error });
   }
-  if (
-    name === 'AccessDenied' ||
-    name === 'InvalidAccessKeyId' ||
-    name === 'SignatureDoesNotMatch' ||
-    name === 'ExpiredToken' ||
-    name === 'InvalidToken' ||
-    name === 'AuthorizationHeaderMalformed' ||
-    status === 403
-  ) {
-    return new StorageError('AccessDenied', `storage refused access to ${what} (${name || status})`, { cause: error });
+  if (CREDENTIALS_REFUSED.has(name)) {
+    return new StorageError('AccessDenied', `S3 refused the credentials (${name})`, { cause: error });
+  }
+  if (name === 'AccessDenied' || status === 403) {
+    // A HEAD answer has no body, so no error name: a wrong secret and a missing permission look the same.
+    const why = name && name !== 'Unknown' ? name : '403: wrong credentials or no permission';
+    return new StorageError('AccessDenied', `storage refused access to ${what} (${why})`, { cause: error });
   }
   // An error without a code (a HEAD has no body) cannot be blamed on the client: keys were validated before S3.
   if ((status === 400 && name !== 'Unknown') || name === 'InvalidArgument') {
