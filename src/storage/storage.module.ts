@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
-import { CredentialsReporter } from './credentials.reporter.js';
+import { StorageReporter } from './storage.reporter.js';
 import { createCredentialSource, createS3Client, type CredentialSource } from './s3-client.factory.js';
 import { StorageService } from './storage.service.js';
 import { CREDENTIAL_SOURCE, S3_CLIENT, S3_SIGNING_CLIENT } from './storage.tokens.js';
@@ -24,7 +24,7 @@ import { CREDENTIAL_SOURCE, S3_CLIENT, S3_SIGNING_CLIENT } from './storage.token
       useFactory: (config: AppConfig, source: CredentialSource) => createS3Client(config.s3, source, 'WHEN_REQUIRED'),
     },
     StorageService,
-    CredentialsReporter,
+    StorageReporter,
   ],
   exports: [StorageService],
 })

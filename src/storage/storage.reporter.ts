@@ -12,7 +12,7 @@ const RESOLVE_TIMEOUT_MS = 5000;
  * key id's first 4 characters, expiry; never the secret), then checks the bucket once.
  */
 @Injectable()
-export class CredentialsReporter implements OnApplicationBootstrap {
+export class StorageReporter implements OnApplicationBootstrap {
   private readonly logger = new Logger('Storage');
 
   constructor(
