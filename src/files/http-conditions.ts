@@ -46,21 +46,22 @@ const huge = (n: bigint): boolean => n.toString().length > MAX_DIGITS;
 
 const ENTITY_TAG = /^(W\/)?"[\x21\x23-\x7e\x80-\xff]*"$/;
 
-/** A list of entity tags or `*`; invalid input is ignored (the condition is then absent). */
-export function parseIfNoneMatch(header: string | undefined): string | undefined {
-  if (!header) {
-    return undefined;
-  }
+/** A list of at most 32 entity tags, or `['*']`; undefined when the header is anything else. */
+function parseTagList(header: string): readonly string[] | undefined {
   // RFC 9110 5.6.1: empty list elements are ignored.
   const tags = header
     .split(',')
     .map((t) => t.trim())
     .filter((t) => t !== '');
   if (tags.length === 1 && tags[0] === '*') {
-    return '*';
+    return tags;
   }
-  const valid = tags.every((t) => ENTITY_TAG.test(t));
-  return valid && tags.length > 0 && tags.length <= 32 ? tags.join(', ') : undefined;
+  return tags.length > 0 && tags.length <= 32 && tags.every((t) => ENTITY_TAG.test(t)) ? tags : undefined;
+}
+
+/** A list of entity tags or `*`; invalid input is ignored (the condition is then absent). */
+export function parseIfNoneMatch(header: string | undefined): string | undefined {
+  return header ? parseTagList(header)?.join(', ') : undefined;
 }
 
 /** The opaque part of an entity tag: RFC 9110's weak comparison ignores `W/`. */
@@ -85,18 +86,7 @@ export const INVALID_IF_MATCH = Symbol('invalid If-Match');
 
 /** If-Match (RFC 9110 13.1.1): `['*']` or the listed entity tags. */
 export function parseIfMatch(header: string | undefined): readonly string[] | typeof INVALID_IF_MATCH | undefined {
-  if (header === undefined) {
-    return undefined;
-  }
-  const tags = header
-    .split(',')
-    .map((t) => t.trim())
-    .filter((t) => t !== '');
-  if (tags.length === 1 && tags[0] === '*') {
-    return tags;
-  }
-  const valid = tags.length > 0 && tags.length <= 32 && tags.every((t) => ENTITY_TAG.test(t));
-  return valid ? tags : INVALID_IF_MATCH;
+  return header === undefined ? undefined : (parseTagList(header) ?? INVALID_IF_MATCH);
 }
 
 /** What the service knows of the current object when it evaluates conditions. */
