@@ -132,6 +132,11 @@ function decode(segment: string): string {
   }
 }
 
+/** The bucket and key segments of x-amz-copy-source (`[/]bucket/key`, URL-encoded), decoded. */
+function copySource(ctx: Context): string[] {
+  return ctx.get('x-amz-copy-source').replace(/^\//, '').split('?')[0].split('/').map(decode);
+}
+
 function keyFitsOnDisk(key: string): boolean {
   const segments = key.split('/');
   const last = segments.pop() ?? '';
@@ -343,12 +348,35 @@ function fillGaps(store: Store): Middleware {
     ctx.headers['range'] = `bytes=${start}-${end}`;
   }
 
+  /** UploadPartCopy (s3rver answers NotImplemented): one range of an object, stored as a part. */
+  async function uploadPartCopy(ctx: Context, bucket: string, uploadId: string, partNumber: string): Promise<void> {
+    const [sourceBucket = '', ...sourceKey] = copySource(ctx);
+    await requireBucket(sourceBucket);
+    const [, start, end] = /^bytes=(\d+)-(\d+)$/.exec(ctx.get('x-amz-copy-source-range')) ?? [];
+    const range = start === undefined ? undefined : { start: Number(start), end: Number(end) };
+    const object = await store.getObject(sourceBucket, sourceKey.join('/'), range);
+    if (!object?.content) {
+      throw new S3Error('NoSuchKey', 'The specified key does not exist.', { Key: sourceKey.join('/') });
+    }
+    const source = Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content;
+    const { md5 } = await store.putPart(bucket, uploadId, partNumber, source);
+    ctx.body = { CopyPartResult: { LastModified: new Date().toISOString(), ETag: JSON.stringify(md5) } };
+  }
+
   async function handle(ctx: Context, next: Next, bucket: string, key: string): Promise<void> {
     const has = (name: string) => name in ctx.query;
     const { method } = ctx;
+    if (method === 'PUT' && ctx.get('x-amz-copy-source') && !has('uploadId')) {
+      // s3rver reads x-amz-copy-source with decodeURI, which leaves %3F, %23, %2B... encoded: give it what it decodes.
+      ctx.headers['x-amz-copy-source'] = encodeURI(copySource(ctx).join('/'));
+    }
     if (!key) {
       if (method === 'GET' && has('uploads')) {
         return listUploads(ctx, bucket);
+      }
+      if (method === 'POST' && has('delete')) {
+        // s3rver decodes each chunk of the DeleteObjects XML alone, splitting a UTF-8 character cut by a chunk.
+        ctx.req.setEncoding('utf8');
       }
       return next();
     }
@@ -367,6 +395,9 @@ function fillGaps(store: Store): Middleware {
           ArgumentName: 'partNumber',
           ArgumentValue: partNumber,
         });
+      }
+      if (method === 'PUT' && ctx.get('x-amz-copy-source')) {
+        return uploadPartCopy(ctx, bucket, uploadId, partNumber);
       }
     }
 

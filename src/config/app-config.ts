@@ -39,6 +39,8 @@ export abstract class AppConfig {
     /** A request body that sends nothing for this long is cut (nginx's client_body_timeout). */
     readonly idleTimeoutMs: number;
   };
+  /** Copies of objects larger than this are multipart (UploadPartCopy in parts of `uploads.partSize`). */
+  abstract readonly copyMultipartThreshold: number;
   /** Open connections the server accepts at once (`server.maxConnections`). */
   abstract readonly maxConnections: number;
   abstract readonly signedUrlTtlSeconds: number;
@@ -124,6 +126,7 @@ export function toAppConfig(env: Environment): AppConfig {
       queueSize: env.UPLOAD_QUEUE_SIZE ?? 2,
       idleTimeoutMs: env.UPLOAD_IDLE_TIMEOUT_MS ?? 60_000,
     },
+    copyMultipartThreshold: env.COPY_MULTIPART_THRESHOLD ?? 5 * 1024 ** 3,
     // Above EB nginx's 1024 worker_connections; each upload holds about (UPLOAD_QUEUE_SIZE + 2) parts of memory.
     maxConnections: env.MAX_CONNECTIONS ?? 2048,
     signedUrlTtlSeconds: env.SIGNED_URL_TTL_SECONDS ?? 900,

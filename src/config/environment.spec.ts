@@ -94,6 +94,12 @@ describe(validateEnvironment.name, () => {
     ['a part size under 5 MiB', { ...minimal, UPLOAD_PART_SIZE: '1024' }, ['UPLOAD_PART_SIZE']],
     ['an idle timeout under 100 ms', { ...minimal, UPLOAD_IDLE_TIMEOUT_MS: '10' }, ['UPLOAD_IDLE_TIMEOUT_MS']],
     ['no connections allowed', { ...minimal, MAX_CONNECTIONS: '0' }, ['MAX_CONNECTIONS']],
+    ['a copy threshold under 5 MiB', { ...minimal, COPY_MULTIPART_THRESHOLD: '1024' }, ['COPY_MULTIPART_THRESHOLD']],
+    [
+      'a copy threshold over 5 GiB',
+      { ...minimal, COPY_MULTIPART_THRESHOLD: String(5 * 1024 ** 3 + 1) },
+      ['COPY_MULTIPART_THRESHOLD'],
+    ],
     [
       'an upload limit over 10,000 default parts',
       { ...minimal, MAX_UPLOAD_BYTES: String(80 * 1024 ** 3) },
@@ -176,6 +182,7 @@ describe(validateEnvironment.name, () => {
       'AWS_EC2_METADATA_SERVICE_ENDPOINT',
       'UPLOAD_PART_SIZE',
       'UPLOAD_QUEUE_SIZE',
+      'COPY_MULTIPART_THRESHOLD',
       'UPLOAD_IDLE_TIMEOUT_MS',
       'MAX_CONNECTIONS',
     ]);
@@ -197,6 +204,7 @@ describe(toAppConfig.name, () => {
         credentials: undefined,
       },
       uploads: { maxBytes: 5 * 1024 ** 3 },
+      copyMultipartThreshold: 5 * 1024 ** 3,
       signedUrlTtlSeconds: 900,
       signedUploadActiveContent: false,
       trustProxy: false,

@@ -240,6 +240,14 @@ export class Environment {
   @Max(64)
   UPLOAD_QUEUE_SIZE?: number;
 
+  /** Copies of larger objects are multipart (UploadPartCopy); S3's CopyObject stops at 5 GiB. */
+  @IsOptional()
+  @Transform(toInteger)
+  @IsInt({ message: 'must be a whole number of bytes' })
+  @Min(5 * 1024 * 1024, { message: 'must be at least 5 MiB (the S3 minimum part size)' })
+  @Max(5 * 1024 ** 3, { message: 'must be at most 5 GiB (the largest object CopyObject copies)' })
+  COPY_MULTIPART_THRESHOLD?: number;
+
   @IsOptional()
   @Transform(toInteger)
   @IsInt({ message: 'must be a whole number of milliseconds' })

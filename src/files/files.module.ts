@@ -1,12 +1,28 @@
-import { Module } from '@nestjs/common';
+import { Module, RequestMethod, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
+import { jsonBody, jsonBodyUpTo } from '../signed-urls/json-body.middleware.js';
 import { StorageModule } from '../storage/storage.module.js';
 import { KeyPipe } from './file-key.js';
+import { FilesBatchController } from './files-batch.controller.js';
 import { FilesController } from './files.controller.js';
+
+/** 1000 keys of 1024 bytes, with room for JSON escapes (`\u00e9`, Python's default, triples 2-byte characters). */
+export const BATCH_JSON_LIMIT = '4mb';
 
 @Module({
   imports: [StorageModule],
-  controllers: [FilesController],
+  // First, so that `POST /files/delete` and `/files/{key}/copy` win over any `/files/{key}` route.
+  controllers: [FilesBatchController, FilesController],
   providers: [KeyPipe],
   exports: [KeyPipe],
 })
-export class FilesModule {}
+export class FilesModule implements NestModule {
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(jsonBodyUpTo(BATCH_JSON_LIMIT)).forRoutes({ path: 'files/delete', method: RequestMethod.POST });
+    consumer
+      .apply(jsonBody)
+      .forRoutes(
+        { path: 'files/*key/copy', method: RequestMethod.POST },
+        { path: 'files/*key/move', method: RequestMethod.POST },
+      );
+  }
+}

@@ -33,14 +33,20 @@ function checkDepth(_req: unknown, _res: unknown, body: Buffer): void {
   }
 }
 
-const parseJson = json({ limit: JSON_BODY_LIMIT, strict: true, verify: checkDepth });
-
 /**
  * Parses a JSON body for the routes it is applied to (the app parses no bodies itself, so uploads stay streams).
  * Malformed or too deeply nested JSON is a 400 that says so (not the parser's message); an oversized body is
  * body-parser's 413.
  */
-export function jsonBody(req: Request, res: Response, next: NextFunction): void {
+export const jsonBody = jsonBodyUpTo(JSON_BODY_LIMIT);
+
+/** As `jsonBody`, with another size limit (body-parser's syntax: `'4mb'`). */
+export function jsonBodyUpTo(limit: string): (req: Request, res: Response, next: NextFunction) => void {
+  const parseJson = json({ limit, strict: true, verify: checkDepth });
+  return (req, res, next) => parse(parseJson, req, res, next);
+}
+
+function parse(parseJson: ReturnType<typeof json>, req: Request, res: Response, next: NextFunction): void {
   if (!req.is('application/json')) {
     next(new UnsupportedMediaTypeException('the request body must be JSON (Content-Type: application/json)'));
     return;

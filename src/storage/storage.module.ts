@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
+import { BatchStorageService } from './batch-storage.service.js';
 import { StorageReporter } from './storage.reporter.js';
 import { createCredentialSource, createS3Client, type CredentialSource } from './s3-client.factory.js';
 import { StorageService } from './storage.service.js';
@@ -24,8 +25,9 @@ import { CREDENTIAL_SOURCE, S3_CLIENT, S3_SIGNING_CLIENT } from './storage.token
       useFactory: (config: AppConfig, source: CredentialSource) => createS3Client(config.s3, source, 'WHEN_REQUIRED'),
     },
     StorageService,
+    BatchStorageService,
     StorageReporter,
   ],
-  exports: [StorageService],
+  exports: [StorageService, BatchStorageService],
 })
 export class StorageModule {}

@@ -18,6 +18,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/files/delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Delete up to 1000 files in one call (S3 DeleteObjects)
+         * @description Every key is checked first: one bad, repeated or empty list is a 400 and nothing is deleted. Then one DeleteObjects call; the answer is 200 with a result per key, in the order given (a missing key counts as deleted, as with `DELETE /files/{key}`). Keys S3 refused have `deleted: false` and an `error`. The body is at most 4 MiB.
+         */
+        post: operations["removeMany"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/files/{key}": {
         parameters: {
             query?: never;
@@ -35,6 +55,46 @@ export interface paths {
         options?: never;
         /** The headers of a download, without the body */
         head: operations["head"];
+        patch?: never;
+        trace?: never;
+    };
+    "/files/{key}/copy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Copy a file to another key, inside S3 (CopyObject; multipart above 5 GiB)
+         * @description Content-Type and metadata are kept. `overwrite: false` refuses to replace an existing target (409); `If-Match` applies to the source (412).
+         */
+        post: operations["copy"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/files/{key}/move": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A copy, then a delete of the source only if it is still the object copied; if that fails, both are kept.
+         * @description As copy; then the source is deleted only if it is still the object copied. If that delete fails, the answer is still 201 with `sourceDeleted: false` and `sourceError`: both objects exist, nothing is lost.
+         */
+        post: operations["move"];
+        delete?: never;
+        options?: never;
+        head?: never;
         patch?: never;
         trace?: never;
     };
@@ -93,6 +153,15 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        CopyFileDto: {
+            /** @description `false`: 409 if an object with the target key exists (default `true`: replace it). */
+            overwrite?: boolean;
+            /**
+             * @description The target key, validated as in the Files API (not URL-encoded here); must differ from the source key.
+             * @example archive/2026/a b.jpg
+             */
+            to: string;
+        };
         CreateSignedUrlDto: {
             /**
              * @description Uploads only: the `Content-Type` the upload must send (one media type, RFC 9110), signed into the URL in its
@@ -122,6 +191,31 @@ export interface components {
              * @enum {string}
              */
             operation: "download" | "upload";
+        };
+        DeleteFilesDto: {
+            /**
+             * @description The keys to delete: 1 to 1000, each once, validated as in the Files API (not URL-encoded here).
+             * @example [
+             *       "photos/2026/a b.jpg",
+             *       "photos/2026/c.jpg"
+             *     ]
+             */
+            keys: string[];
+        };
+        DeletedFile: {
+            /** @description True when the object is gone (or there was none); false when S3 refused this key: see `error`. */
+            deleted: boolean;
+            /** @description Why this key was not deleted: the error `DELETE /files/{key}` would have answered. */
+            error?: components["schemas"]["ErrorResponse"];
+            /** @description The key, as given. */
+            key: string;
+        };
+        DeletedFiles: {
+            /** @description Keys deleted (or already absent). */
+            deleted: number;
+            /** @description Keys S3 refused; each has an `error`. */
+            failed: number;
+            results: components["schemas"]["DeletedFile"][];
         };
         ErrorResponse: {
             /**
@@ -160,6 +254,31 @@ export interface components {
             lastModified: string;
             /** @description Size in bytes. */
             size: number;
+        };
+        MovedFile: {
+            /**
+             * @description The `Content-Type` stored with the object.
+             * @example image/jpeg
+             */
+            contentType: string;
+            /** @description The object's ETag, quoted as in HTTP. */
+            etag: string;
+            /** @description The source key. */
+            from: string;
+            /**
+             * @description The object key (relative to `S3_PREFIX`).
+             * @example photos/2026/a b.jpg
+             */
+            key: string;
+            /** @description Size in bytes. */
+            size: number;
+            /**
+             * @description True when the source was deleted (or was already gone). False when the copy was made but the source could not
+             *     be deleted: both objects exist, nothing is lost; `sourceError` says why.
+             */
+            sourceDeleted: boolean;
+            /** @description Why the source was kept. */
+            sourceError?: components["schemas"]["ErrorResponse"];
         };
         SignedUrl: {
             /**
@@ -380,6 +499,106 @@ export interface operations {
             };
             /** @description The body is larger than allowed (`MAX_UPLOAD_BYTES` for uploads). */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 refused the service (access denied, no such bucket) or failed. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 cannot be reached, or its credentials cannot be resolved; try again. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    removeMany: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeleteFilesDto"];
+            };
+        };
+        responses: {
+            /** @description A result per key. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeletedFiles"];
+                };
+            };
+            /** @description Bad key or input, or a `Host` not in `ALLOWED_HOSTS`: the message says what is wrong. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or unknown API key (when API keys are configured). */
+            401: {
+                headers: {
+                    /** @description `Bearer error="…"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A read-only API key tried to write (or to sign an upload). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is larger than allowed (`MAX_UPLOAD_BYTES` for uploads). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is not `application/json`. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -924,6 +1143,280 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    copy: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description On the source: `*` or quoted ETags, compared strongly: 412 unless one is its current ETag. A value that is neither is a 400. */
+                "If-Match"?: string;
+                /** @description On the source: an HTTP date; 412 if it was modified after it. Ignored with `If-Match`. */
+                "If-Unmodified-Since"?: string;
+            };
+            path: {
+                /** @description The source key, URL-encoded per segment as in `/files/{key}` (a trailing `/copy` or `/move` names the action, not part of the key). */
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CopyFileDto"];
+            };
+        };
+        responses: {
+            /** @description Copied. */
+            201: {
+                headers: {
+                    /** @description The path of the new object, `/files/{key}`. */
+                    Location: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredFile"];
+                };
+            };
+            /** @description Bad key or input, or a `Host` not in `ALLOWED_HOSTS`: the message says what is wrong. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or unknown API key (when API keys are configured). */
+            401: {
+                headers: {
+                    /** @description `Bearer error="…"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A read-only API key tried to write (or to sign an upload). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No object with this key. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description `overwrite=false` and an object with this key exists. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A precondition does not hold: `If-Match` or `If-Unmodified-Since` (the object changed or is missing), or `If-None-Match: *` and an object with this key exists. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is larger than allowed (`MAX_UPLOAD_BYTES` for uploads). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is not `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 refused the service (access denied, no such bucket) or failed. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 cannot be reached, or its credentials cannot be resolved; try again. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    move: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description On the source: `*` or quoted ETags, compared strongly: 412 unless one is its current ETag. A value that is neither is a 400. */
+                "If-Match"?: string;
+                /** @description On the source: an HTTP date; 412 if it was modified after it. Ignored with `If-Match`. */
+                "If-Unmodified-Since"?: string;
+            };
+            path: {
+                /** @description The source key, URL-encoded per segment as in `/files/{key}` (a trailing `/copy` or `/move` names the action, not part of the key). */
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CopyFileDto"];
+            };
+        };
+        responses: {
+            /** @description Copied; `sourceDeleted` says if the source is gone. */
+            201: {
+                headers: {
+                    /** @description The path of the new object, `/files/{key}`. */
+                    Location: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MovedFile"];
+                };
+            };
+            /** @description Bad key or input, or a `Host` not in `ALLOWED_HOSTS`: the message says what is wrong. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or unknown API key (when API keys are configured). */
+            401: {
+                headers: {
+                    /** @description `Bearer error="…"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A read-only API key tried to write (or to sign an upload). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No object with this key. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description `overwrite=false` and an object with this key exists. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A precondition does not hold: `If-Match` or `If-Unmodified-Since` (the object changed or is missing), or `If-None-Match: *` and an object with this key exists. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is larger than allowed (`MAX_UPLOAD_BYTES` for uploads). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is not `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 refused the service (access denied, no such bucket) or failed. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 cannot be reached, or its credentials cannot be resolved; try again. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
         };
     };

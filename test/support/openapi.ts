@@ -77,7 +77,10 @@ const templates = Object.keys(OPENAPI_DOCUMENT.paths).map((template) => ({
 
 function findOperation(method: string, path: string): { id: string; operation: Operation } {
   const pathname = path.split('?')[0];
-  const match = templates.find(({ pattern }) => pattern.test(pathname));
+  // `/files/{key}` also matches `/files/a/copy`: the template must have the method too.
+  const match = templates.find(
+    ({ template, pattern }) => pattern.test(pathname) && OPENAPI_DOCUMENT.paths[template][method.toLowerCase()],
+  );
   const operation = match && OPENAPI_DOCUMENT.paths[match.template][method.toLowerCase()];
   if (!operation) {
     throw new Error(`${method} ${pathname} is not in openapi.json`);

@@ -1,0 +1,143 @@
+import { STATUS_CODES } from 'node:http';
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  createParamDecorator,
+  type ExecutionContext,
+  HttpCode,
+  HttpStatus,
+  Post,
+  Req,
+  Res,
+} from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { statusOf } from '../errors/http-error.filter.js';
+import type { ErrorResponse } from '../errors/error-response.dto.js';
+import { BatchStorageService, type CopyResult } from '../storage/batch-storage.service.js';
+import { StorageError } from '../storage/storage.errors.js';
+import { StorageService, type Precondition } from '../storage/storage.service.js';
+import { CopyFileDto, DeleteFilesDto, type DeletedFiles, type MovedFile } from './batch-files.dto.js';
+import type { StoredFile } from './file.dto.js';
+import { decodeKey, KeyPipe } from './file-key.js';
+import { ApiFilesTags } from './files.openapi.js';
+import { ApiCopy, ApiMove, ApiRemoveMany } from './files-batch.openapi.js';
+import { INVALID_IF_MATCH, parseHttpDate, parseIfMatch, preconditionsHold } from './http-conditions.js';
+import { fileLocation } from './upload-name.js';
+
+/**
+ * The source key of `/files/{key}/copy` and `/files/{key}/move`, from the raw URL (decoded exactly once, as
+ * `FileKey` does), without the action segment; then checked by `KeyPipe`.
+ */
+const sourceKey = createParamDecorator((_data: unknown, ctx: ExecutionContext): string => {
+  const path = ctx.switchToHttp().getRequest<Request>().originalUrl.split('?')[0] ?? '';
+  const marker = '/files/';
+  const at = path.indexOf(marker);
+  // Express routes ignore case and a trailing slash: `/files/a/COPY/` reaches the copy route too.
+  return decodeKey(at === -1 ? '' : path.slice(at + marker.length).replace(/\/(copy|move)\/?$/i, ''));
+});
+const SourceKey = (): ParameterDecorator => sourceKey(undefined, KeyPipe);
+
+/** Operations on many objects, or on two keys at once: batch delete, copy and move. */
+@ApiFilesTags()
+@Controller('files')
+export class FilesBatchController {
+  constructor(
+    private readonly batch: BatchStorageService,
+    private readonly storage: StorageService,
+    private readonly keys: KeyPipe,
+  ) {}
+
+  @Post('delete')
+  @HttpCode(HttpStatus.OK)
+  @ApiRemoveMany()
+  async removeMany(@Body() body: DeleteFilesDto): Promise<DeletedFiles> {
+    const seen = new Map<string, number>();
+    body.keys.forEach((key, i) => {
+      this.checked(key, `keys[${i}]`);
+      const first = seen.get(key);
+      if (first !== undefined) {
+        throw new BadRequestException(`keys[${i}] repeats keys[${first}]: each key may be listed once`);
+      }
+      seen.set(key, i);
+    });
+    const results = (await this.batch.removeMany(body.keys)).map(({ key, error }) =>
+      error ? { key, deleted: false, error: errorBody(error) } : { key, deleted: true },
+    );
+    const deleted = results.filter((r) => r.deleted).length;
+    return { deleted, failed: results.length - deleted, results };
+  }
+
+  @Post('*key/copy')
+  @ApiCopy()
+  async copy(
+    @SourceKey() from: string,
+    @Body() body: CopyFileDto,
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<StoredFile> {
+    const { sourceEtag: _sourceEtag, ...copied } = await this.copyFrom(from, body, req);
+    res.status(HttpStatus.CREATED).location(fileLocation(copied.key));
+    return copied;
+  }
+
+  /** A copy, then a delete of the source only if it is still the object copied; if that fails, both are kept. */
+  @Post('*key/move')
+  @ApiMove()
+  async move(
+    @SourceKey() from: string,
+    @Body() body: CopyFileDto,
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<MovedFile> {
+    const { sourceEtag, ...copied } = await this.copyFrom(from, body, req);
+    res.status(HttpStatus.CREATED).location(fileLocation(copied.key));
+    try {
+      await this.storage.remove(from, (current) => current === undefined || current.etag === sourceEtag);
+      return { ...copied, from, sourceDeleted: true };
+    } catch (error) {
+      const reason =
+        error instanceof StorageError && error.code === 'PreconditionFailed'
+          ? new StorageError('PreconditionFailed', 'the source changed after it was copied: it was kept')
+          : error;
+      return { ...copied, from, sourceDeleted: false, sourceError: errorBody(reason) };
+    }
+  }
+
+  private copyFrom(from: string, body: CopyFileDto, req: Request): Promise<CopyResult> {
+    const to = this.checked(body.to, 'to');
+    if (to === from) {
+      throw new BadRequestException('to must differ from the source key');
+    }
+    return this.batch.copy({ from, to, overwrite: body.overwrite ?? true, precondition: sourcePrecondition(req) });
+  }
+
+  /** The key, or a 400 whose message names the field. */
+  private checked(key: string, field: string): string {
+    try {
+      return this.keys.transform(key);
+    } catch (error) {
+      throw error instanceof BadRequestException ? new BadRequestException(`${field}: ${error.message}`) : error;
+    }
+  }
+}
+
+/** If-Match and If-Unmodified-Since, on the source, as on a write (`FilesController`). */
+function sourcePrecondition(req: Request): Precondition | undefined {
+  const ifMatch = parseIfMatch(req.headers['if-match']);
+  if (ifMatch === INVALID_IF_MATCH) {
+    throw new BadRequestException('If-Match must be "*" or a list of quoted entity tags (ETags)');
+  }
+  const ifUnmodifiedSince = ifMatch ? undefined : parseHttpDate(req.headers['if-unmodified-since']);
+  if (!ifMatch && !ifUnmodifiedSince) {
+    return undefined;
+  }
+  return (current) => preconditionsHold({ ifMatch, ifUnmodifiedSince }, current);
+}
+
+/** The error body a request for this key alone would have answered. */
+function errorBody(error: unknown): ErrorResponse {
+  const statusCode = error instanceof StorageError ? statusOf(error.code) : HttpStatus.BAD_GATEWAY;
+  const message = error instanceof StorageError ? error.message : 'storage failed';
+  return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message };
+}

@@ -1,0 +1,261 @@
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectsCommand,
+  HeadObjectCommand,
+  type HeadObjectCommandOutput,
+  UploadPartCopyCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Inject, Injectable } from '@nestjs/common';
+import { AppConfig } from '../config/app-config.js';
+import { partSizeFor } from './part-size.js';
+import { StorageError, toStorageError } from './storage.errors.js';
+import type { Precondition, UploadResult } from './storage.service.js';
+import { S3_CLIENT } from './storage.tokens.js';
+
+/** S3's limits: keys per DeleteObjects call, and bytes one CopyObject can copy. */
+export const MAX_DELETE_KEYS = 1000;
+export const MAX_COPY_OBJECT_BYTES = 5 * 1024 ** 3;
+
+export interface RemoveManyResult {
+  readonly key: string;
+  /** Undefined when the key was deleted (or there was no such object). */
+  readonly error?: StorageError;
+}
+
+export interface CopyInput {
+  readonly from: string;
+  readonly to: string;
+  /** False: refuse to replace an existing object at `to` (AlreadyExists). */
+  readonly overwrite: boolean;
+  /** A condition on the source (If-Match, If-Unmodified-Since). */
+  readonly precondition?: Precondition;
+}
+
+export interface CopyResult extends Omit<UploadResult, 'created'> {
+  /** The ETag of the source that was copied: a move deletes the source only if it still has it. */
+  readonly sourceEtag: string;
+}
+
+/** Many keys in one call: DeleteObjects, and server-side copies (CopyObject, or UploadPartCopy above a threshold). */
+@Injectable()
+export class BatchStorageService {
+  private readonly bucket: string;
+  private readonly prefix: string;
+
+  constructor(
+    @Inject(S3_CLIENT) private readonly client: S3Client,
+    private readonly config: AppConfig,
+  ) {
+    this.bucket = config.s3.bucket;
+    this.prefix = config.s3.prefix;
+  }
+
+  /**
+   * Deletes up to 1000 distinct keys in one DeleteObjects call; a result per key, in the order given. A missing key
+   * counts as deleted, as with DELETE.
+   * @throws StorageError Unavailable | Timeout | AccessDenied | BadGateway (the call as a whole failed)
+   */
+  async removeMany(keys: readonly string[]): Promise<RemoveManyResult[]> {
+    let out;
+    try {
+      out = await this.client.send(
+        new DeleteObjectsCommand({
+          Bucket: this.bucket,
+          // Not Quiet: every key is then reported, so a server that drops one cannot pass it off as deleted.
+          Delete: { Objects: keys.map((key) => ({ Key: this.prefix + key })), Quiet: false },
+        }),
+      );
+    } catch (error) {
+      throw toStorageError(error);
+    }
+    const failed = new Map((out.Errors ?? []).map((e) => [e.Key ?? '', e]));
+    const deleted = new Set((out.Deleted ?? []).map((d) => d.Key ?? ''));
+    return keys.map((key) => {
+      const error = failed.get(this.prefix + key);
+      if (error) {
+        // Per-key errors carry S3's code (AccessDenied, InternalError...): mapped as the same error on DELETE would be.
+        const name = error.Code ?? 'InternalError';
+        return { key, error: toStorageError({ name, message: error.Message }, key) };
+      }
+      if (deleted.has(this.prefix + key)) {
+        return { key };
+      }
+      return { key, error: new StorageError('BadGateway', 'storage did not report on this key') };
+    });
+  }
+
+  /**
+   * Copies `from` to `to` inside the bucket, keeping Content-Type and metadata: CopyObject, or a multipart copy
+   * (UploadPartCopy) above `COPY_MULTIPART_THRESHOLD`, aborted on failure. The copy is of the source as checked
+   * (its ETag is passed as x-amz-copy-source-if-match where S3_IF_MATCH allows it).
+   * @throws StorageError NotFound (no source) | AlreadyExists (overwrite false) | PreconditionFailed (the source
+   *   does not meet `precondition`, or changed during the copy) | Unavailable | Timeout | AccessDenied | BadGateway
+   */
+  async copy(input: CopyInput): Promise<CopyResult> {
+    const source = await this.headObject(input.from);
+    if (!source) {
+      throw new StorageError('NotFound', 'no object with the source key');
+    }
+    const etag = source.ETag ?? '';
+    if (input.precondition && !input.precondition({ etag, lastModified: source.LastModified ?? new Date(0) })) {
+      throw new StorageError(
+        'PreconditionFailed',
+        'the source does not meet the preconditions (If-Match, If-Unmodified-Since)',
+      );
+    }
+    if (!input.overwrite && (await this.headObject(input.to))) {
+      throw alreadyExists();
+    }
+    const size = source.ContentLength ?? 0;
+    try {
+      const copiedEtag =
+        size > this.config.copyMultipartThreshold
+          ? await this.multipartCopy(input, source, size)
+          : await this.singleCopy(input, etag);
+      return {
+        key: input.to,
+        size,
+        contentType: source.ContentType ?? 'application/octet-stream',
+        // Ceph RGW's CompleteMultipartUpload answers an empty ETag; HeadObject has the stored one.
+        etag: copiedEtag || ((await this.headObject(input.to))?.ETag ?? ''),
+        sourceEtag: etag,
+      };
+    } catch (error) {
+      throw await this.explain(toStorageError(error, input.from), input, etag);
+    }
+  }
+
+  private async singleCopy(input: CopyInput, etag: string): Promise<string | undefined> {
+    const out = await this.client.send(
+      new CopyObjectCommand({
+        Bucket: this.bucket,
+        Key: this.prefix + input.to,
+        CopySource: this.copySource(input.from),
+        MetadataDirective: 'COPY',
+        ...this.sourceMatch(etag),
+        ...(input.overwrite ? {} : { IfNoneMatch: '*' }),
+      }),
+    );
+    return quoted(out.CopyObjectResult?.ETag);
+  }
+
+  /** CreateMultipartUpload with the source's headers and metadata (a multipart copy does not carry them), the parts. */
+  private async multipartCopy(
+    input: CopyInput,
+    source: HeadObjectCommandOutput,
+    size: number,
+  ): Promise<string | undefined> {
+    const key = this.prefix + input.to;
+    const { UploadId } = await this.client.send(
+      new CreateMultipartUploadCommand({
+        Bucket: this.bucket,
+        Key: key,
+        ContentType: source.ContentType,
+        CacheControl: source.CacheControl,
+        ContentDisposition: source.ContentDisposition,
+        ContentEncoding: source.ContentEncoding,
+        ContentLanguage: source.ContentLanguage,
+        Metadata: source.Metadata,
+      }),
+    );
+    try {
+      const partSize = partSizeFor(size, this.config.uploads.partSize);
+      const count = Math.ceil(size / partSize);
+      const parts: { PartNumber: number; ETag?: string }[] = [];
+      let next = 1;
+      const worker = async (): Promise<void> => {
+        for (let n = next++; n <= count; n = next++) {
+          const start = (n - 1) * partSize;
+          const end = Math.min(start + partSize, size) - 1;
+          const out = await this.client.send(
+            new UploadPartCopyCommand({
+              Bucket: this.bucket,
+              Key: key,
+              UploadId,
+              PartNumber: n,
+              CopySource: this.copySource(input.from),
+              CopySourceRange: `bytes=${start}-${end}`,
+              ...this.sourceMatch(source.ETag ?? ''),
+            }),
+          );
+          parts.push({ PartNumber: n, ETag: out.CopyPartResult?.ETag });
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(this.config.uploads.queueSize, count) }, worker));
+      parts.sort((a, b) => a.PartNumber - b.PartNumber);
+      const out = await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId,
+          MultipartUpload: { Parts: parts },
+          ...(input.overwrite ? {} : { IfNoneMatch: '*' }),
+        }),
+      );
+      return quoted(out.ETag);
+    } catch (error) {
+      await this.client
+        .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId }))
+        .catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** A 412 from S3 is either the source having changed since it was checked, or (overwrite false) a new target. */
+  private async explain(error: StorageError, input: CopyInput, etag: string): Promise<StorageError> {
+    if (error.code === 'NotFound') {
+      return new StorageError('NotFound', 'no object with the source key (it was deleted during the copy)');
+    }
+    if (error.code !== 'PreconditionFailed') {
+      return error;
+    }
+    const now = await this.headObject(input.from).catch(() => undefined);
+    if (!input.overwrite && now?.ETag === etag) {
+      return alreadyExists();
+    }
+    return new StorageError('PreconditionFailed', 'the source changed while it was being copied; nothing was copied', {
+      cause: error,
+    });
+  }
+
+  /** The x-amz-copy-source value: the bucket and the key, URL-encoded per segment. */
+  private copySource(key: string): string {
+    return `${this.bucket}/${(this.prefix + key).split('/').map(encodeURIComponent).join('/')}`;
+  }
+
+  /** x-amz-copy-source-if-match, written as S3_IF_MATCH says the backend compares ETags. */
+  private sourceMatch(etag: string): { CopySourceIfMatch?: string } {
+    switch (this.config.s3.ifMatch) {
+      case 'quoted':
+        return etag ? { CopySourceIfMatch: etag } : {};
+      case 'unquoted':
+        return etag ? { CopySourceIfMatch: etag.replace(/^"(.*)"$/, '$1') } : {};
+      case 'off':
+        return {};
+    }
+  }
+
+  /** The object's headers, or undefined when there is none. */
+  private async headObject(key: string): Promise<HeadObjectCommandOutput | undefined> {
+    try {
+      return await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+    } catch (error) {
+      const mapped = toStorageError(error, key);
+      if (mapped.code === 'NotFound') {
+        return undefined;
+      }
+      throw mapped;
+    }
+  }
+}
+
+const alreadyExists = (): StorageError =>
+  new StorageError('AlreadyExists', 'an object with the target key already exists (overwrite=false)');
+
+/** Ceph RGW answers CopyObject's ETag without its quotes; HTTP and the rest of the API have them. */
+const quoted = (etag: string | undefined): string | undefined =>
+  etag && !etag.startsWith('"') ? `"${etag}"` : etag;
