@@ -390,6 +390,8 @@ describe('deployment kit', () => {
       CopyObjectCommand: ['s3:GetObject', 's3:PutObject'],
       CreateMultipartUploadCommand: ['s3:PutObject'],
       UploadPartCommand: ['s3:PutObject'],
+      // The source is read (GetObject), the target written; an abort needs AbortMultipartUpload (granted for Upload).
+      UploadPartCopyCommand: ['s3:GetObject', 's3:PutObject'],
       CompleteMultipartUploadCommand: ['s3:PutObject'],
       AbortMultipartUploadCommand: ['s3:AbortMultipartUpload'],
       DeleteObjectCommand: ['s3:DeleteObject'],

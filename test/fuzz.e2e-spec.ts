@@ -21,6 +21,7 @@ const printable = (maxLength: number) =>
 const segment = fc.oneof(
   fc.constantFrom('..', '.', '', '%2e%2e', '%2E%2e', '%2f', '%2F', '%5c', '%00', '%0d%0a', '%c0%ae', '%ff', '%', '%zz'),
   fc.constantFrom('known.bin', 'dir', '~', ';', '%252e%252e', 'a'.repeat(300), '%e2%80%ae', 'CON', 'x.html'),
+  fc.constantFrom('copy', 'move', 'delete', 'COPY', 'move/'),
   fc.stringMatching(/^[A-Za-z0-9._~!$&'()*+,;=:@-]{1,16}$/),
   fc.uint8Array({ minLength: 1, maxLength: 8 }).map(pct),
 );
@@ -28,6 +29,10 @@ const rawJunk = fc.constantFrom(' ', '\u00e9', '\\', '"', '<', '{', '|', '^', '`
 const path = fc.oneof(
   { weight: 6, arbitrary: fc.array(segment, { maxLength: 5 }).map((s) => `/files/${s.join('/')}`) },
   { weight: 2, arbitrary: fc.constantFrom('/files', '/files/', '/files/known.bin', '/signed-urls') },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom('/files/delete', '/files/known.bin/copy', '/files/known.bin/move', '/files/a/b/copy/'),
+  },
   {
     weight: 1,
     arbitrary: fc
@@ -125,6 +130,21 @@ const formPart = fc
     const disposition = `form-data; name="${name}"${fileName === null ? '' : `; filename="${fileName}"`}`;
     return `--${BOUNDARY}\r\nContent-Disposition: ${disposition}\r\n\r\n${content}\r\n`;
   });
+const jsonKey = fc.oneof(
+  fc.constantFrom('known.bin', 'k/copied.txt', '../secret.txt', '', 'a//b', '/x', 'x'.repeat(1100), '\u0000', 'a\\b'),
+  fc.string({ maxLength: 12 }),
+);
+const jsonRequest = fc.oneof(
+  fc.record(
+    { keys: fc.oneof(fc.array(jsonKey, { maxLength: 5 }), fc.constantFrom('a', null, [['a']], {})), x: fc.boolean() },
+    { requiredKeys: [] },
+  ),
+  fc.record(
+    { to: fc.oneof(jsonKey, fc.integer()), overwrite: fc.oneof(fc.boolean(), fc.constantFrom('false', 0, null)) },
+    { requiredKeys: [] },
+  ),
+  fc.constantFrom({ keys: Array.from({ length: 1001 }, (_, i) => `k${i}`) }, [], 'keys', null),
+);
 const body = fc.oneof(
   { weight: 4, arbitrary: fc.constant(Buffer.alloc(0)) },
   { weight: 3, arbitrary: fc.uint8Array({ maxLength: 2048 }).map((b) => Buffer.from(b)) },
@@ -147,6 +167,8 @@ const body = fc.oneof(
         Buffer.from(open.repeat(depth) + (balanced ? `1${close.repeat(depth)}` : '')),
       ),
   },
+  // Batch delete, copy and move bodies, good and bad.
+  { weight: 2, arbitrary: jsonRequest.map((value) => Buffer.from(JSON.stringify(value))) },
   // Over MAX_UPLOAD_BYTES; a string so that a failing case prints short.
   { weight: 1, arbitrary: fc.constant('80 KiB of z') },
 );

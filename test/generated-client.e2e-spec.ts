@@ -132,6 +132,49 @@ describe('Generated client (openapi-typescript + openapi-fetch)', () => {
     expect(removed.response.status).toBe(204);
   });
 
+  it('should copy, move and batch-delete', async () => {
+    const folder = randomKey('').slice(0, -1);
+    const uploaded = await client.PUT('/files/{key}', {
+      params: { path: { key: `${folder}/a b.txt` } },
+      body: new Blob(['hello'], { type: 'text/plain' }),
+      bodySerializer: (b) => b,
+    });
+    expect(uploaded.response.status).toBe(201);
+    const copied = await client.POST('/files/{key}/copy', {
+      params: { path: { key: `${folder}/a b.txt` } },
+      body: { to: `${folder}/copy.txt`, overwrite: false },
+    });
+    expect(copied.data).toEqual({
+      key: `${folder}/copy.txt`,
+      size: 5,
+      contentType: uploaded.data!.contentType,
+      etag: uploaded.data!.etag,
+    });
+    const again = await client.POST('/files/{key}/copy', {
+      params: { path: { key: `${folder}/a b.txt` } },
+      body: { to: `${folder}/copy.txt`, overwrite: false },
+    });
+    expect(again.error?.statusCode).toBe(409);
+    const moved = await client.POST('/files/{key}/move', {
+      params: { path: { key: `${folder}/copy.txt` }, header: { 'If-Match': copied.data!.etag } },
+      body: { to: `${folder}/moved.txt` },
+    });
+    expect(moved.data).toMatchObject({ key: `${folder}/moved.txt`, from: `${folder}/copy.txt`, sourceDeleted: true });
+    const removed = await client.POST('/files/delete', {
+      body: { keys: [`${folder}/a b.txt`, `${folder}/moved.txt`] },
+    });
+    expect(removed.data).toEqual({
+      deleted: 2,
+      failed: 0,
+      results: [
+        { key: `${folder}/a b.txt`, deleted: true },
+        { key: `${folder}/moved.txt`, deleted: true },
+      ],
+    });
+    const empty = await client.GET('/files', { params: { query: { prefix: `${folder}/` } } });
+    expect(empty.data?.items).toEqual([]);
+  });
+
   it('should get typed errors', async () => {
     const missing = await client.GET('/files/{key}', { params: { path: { key: randomKey() } } });
     expect(missing.response.status).toBe(404);

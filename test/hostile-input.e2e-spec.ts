@@ -96,6 +96,69 @@ describe('Hostile input (e2e)', () => {
       }
     });
 
+    it.each(['copy', 'move'])(
+      'should keep POST /files/{key}/%s inside the prefix for every spelling',
+      async (action) => {
+        const body = JSON.stringify({ to: `stolen-${action}.txt` });
+        for (const path of paths) {
+          const res = await raw(line('POST', `${path}/${action}`, 'Content-Type: application/json\r\n', body));
+          expect({ path, ok: res.status > 0 && res.status < 500 }).toEqual({ path, ok: true });
+          expect(res.body).not.toContain(SECRET);
+          if (res.status >= 400) {
+            expectJsonError(res);
+          }
+        }
+        expect((await send(`${url}/files/stolen-${action}.txt`)).status).toBe(404);
+      },
+    );
+
+    it.each([
+      '../secret.txt',
+      '..\\secret.txt',
+      '/secret.txt',
+      '../tenant-other/secret.txt',
+      'a//b',
+      'a/./b',
+      'x\u0000y',
+    ])('should refuse to copy, move or batch-delete with the key %j', async (key) => {
+      const json = (path: string, value: object) =>
+        raw(line('POST', path, 'Content-Type: application/json\r\n', JSON.stringify(value)));
+      expectJsonError(await json('/files/known.bin/copy', { to: key }), 400);
+      expectJsonError(await json('/files/known.bin/move', { to: key }), 400);
+      expectJsonError(await json('/files/delete', { keys: ['known.bin', key] }), 400);
+    });
+
+    it.each([
+      ['not JSON', '{"keys": ["known.bin"]'],
+      ['JSON nested too deep', `{"keys": ${'['.repeat(50)}${']'.repeat(50)}}`],
+      ['a JSON array', '["known.bin"]'],
+      ['a JSON string', '"known.bin"'],
+      ['keys as an object', '{"keys": {"0": "known.bin"}}'],
+      ['a key that is a list', '{"keys": [["known.bin"]]}'],
+      ['a key that is a number', '{"keys": ["known.bin", 1]}'],
+    ])('should answer a batch delete with %s by 400, deleting nothing', async (_name, body) => {
+      expectJsonError(await raw(line('POST', '/files/delete', 'Content-Type: application/json\r\n', body)), 400);
+    });
+
+    it('should not let a batch delete body pollute Object.prototype', async () => {
+      const body =
+        '{"keys": ["no-such.txt"], "__proto__": {"polluted": 1}, "constructor": {"prototype": {"polluted": 1}}}';
+      const res = await raw(line('POST', '/files/delete', 'Content-Type: application/json\r\n', body));
+      expect(res.status).toBeLessThan(500);
+      expect((Object.prototype as Record<string, unknown>).polluted).toBeUndefined();
+    });
+
+    it('should answer a copy with bad JSON or another media type by 400 or 415, copying nothing', async () => {
+      const post = (type: string, body: string) =>
+        raw(line('POST', '/files/known.bin/copy', `Content-Type: ${type}\r\n`, body));
+      expectJsonError(await post('application/json', '{"to": "x.bin"'), 400);
+      expectJsonError(await post('application/json', '{"to": "x.bin", "overwrite": "false"}'), 400);
+      expectJsonError(await post('application/json', '{"to": "x.bin", "extra": 1}'), 400);
+      expectJsonError(await post('text/plain', '{"to": "x.bin"}'), 415);
+      expectJsonError(await post('application/json', `{"to": "${'x'.repeat(20_000)}"}`), 413);
+      expect((await send(`${url}/files/x.bin`)).status).toBe(404);
+    });
+
     it.each(['../', '..%2f', '%2e%2e/', '/', '..', 'a/../..', 'a/./b', '%5c', 'x%00'])(
       'should refuse to list with prefix=%s',
       async (prefix) => {
@@ -176,6 +239,27 @@ describe('Hostile input (e2e)', () => {
         headers: { 'Content-Type': form.contentType, 'Content-Length': form.length - form.parts[0].length },
       });
       expectJsonError(text(viaQuery), 400);
+    });
+
+    it('should refuse to copy, move or batch-delete with it as either key, with 400', async () => {
+      for (const action of ['copy', 'move']) {
+        expectJsonError(text(await send(`${url}/files/known.bin/${action}`, json({ to: tooLong }))), 400);
+        expectJsonError(text(await send(`${url}${path(tooLong)}/${action}`, json({ to: 'x.bin' }))), 400);
+      }
+      const res = text(await send(`${url}/files/delete`, json({ keys: [tooLong] })));
+      expectJsonError(res, 400);
+      expect(res.body).toMatch(/keys\[0\]: key must be at most 1017 UTF-8 bytes/);
+    });
+
+    it('should copy to and batch-delete a key of exactly 1024 bytes with the prefix', async () => {
+      expect((await send(`${url}/files/known.bin/copy`, json({ to: longest }))).status).toBe(201);
+      expect(sha256((await send(`${url}${path(longest)}`)).body)).toBe(sha256(KNOWN));
+      const res = await send(`${url}/files/delete`, json({ keys: [longest] }));
+      expect(JSON.parse(res.body.toString())).toEqual({
+        deleted: 1,
+        failed: 0,
+        results: [{ key: longest, deleted: true }],
+      });
     });
 
     it.each(['download', 'upload'])('should refuse to sign a %s with 400', async (operation) => {

@@ -76,6 +76,9 @@ describe('OpenAPI document', () => {
       'GET /health/live live',
       'HEAD /files/{key} head',
       'POST /files uploadMultipart',
+      'POST /files/delete removeMany',
+      'POST /files/{key}/copy copy',
+      'POST /files/{key}/move move',
       'POST /signed-urls createSignedUrl',
       'PUT /files/{key} uploadRaw',
     ]);

@@ -81,7 +81,8 @@ export class FilesBatchController {
     return copied;
   }
 
-  /** A copy, then a delete of the source only if it is still the object copied; if that fails, both are kept. */
+  // A copy, then a delete of the source only if it is still the object copied; if that fails, both are kept. (Not a
+  // doc comment: the compiler plugin would make it a second summary, see SignedUrlsController.)
   @Post('*key/move')
   @ApiMove()
   async move(

@@ -88,7 +88,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * A copy, then a delete of the source only if it is still the object copied; if that fails, both are kept.
+         * Move a file to another key: a copy, then a delete of the source
          * @description As copy; then the source is deleted only if it is still the object copied. If that delete fails, the answer is still 201 with `sourceDeleted: false` and `sourceError`: both objects exist, nothing is lost.
          */
         post: operations["move"];
