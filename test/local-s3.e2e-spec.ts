@@ -1,13 +1,16 @@
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
   paginateListObjectsV2,
   PutObjectCommand,
   type S3Client,
   UploadPartCommand,
+  UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { spawn } from 'node:child_process';
@@ -135,6 +138,67 @@ describeOnS3rver(LocalS3Server.name, () => {
       $metadata: { httpStatusCode: 400 },
     });
     expect(await listMultipartUploads(s3, bucket, key)).toHaveLength(1);
+  });
+
+  const copySource = (key: string) => `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+
+  it('should copy an object whose key has characters decodeURI leaves encoded (? # + & =)', async () => {
+    const from = newKey('src ?#+&=%é');
+    await put(from, 'copied');
+    const to = newKey('dst');
+    await s3.send(new CopyObjectCommand({ Bucket: bucket, Key: to, CopySource: copySource(from) }));
+    expect((await read(to)).bytes.toString()).toBe('copied');
+  });
+
+  it('should copy ranges of an object into parts (UploadPartCopy) and complete them byte for byte', async () => {
+    const from = newKey('big ?#');
+    const data = randomBytes(5 * 1024 * 1024 + 10);
+    await put(from, data);
+    const to = newKey();
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: to }));
+    const ranges = ['bytes=0-5242879', `bytes=5242880-${data.length - 1}`];
+    const parts = [];
+    for (const [i, range] of ranges.entries()) {
+      const out = await s3.send(
+        new UploadPartCopyCommand({
+          Bucket: bucket,
+          Key: to,
+          UploadId,
+          PartNumber: i + 1,
+          CopySource: copySource(from),
+          CopySourceRange: range,
+        }),
+      );
+      parts.push({ PartNumber: i + 1, ETag: out.CopyPartResult!.ETag });
+    }
+    await s3.send(
+      new CompleteMultipartUploadCommand({ Bucket: bucket, Key: to, UploadId, MultipartUpload: { Parts: parts } }),
+    );
+    const got = await read(to);
+    expect(createHash('sha256').update(got.bytes).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
+    expect(got.ETag).toMatch(/-2"$/);
+    await expect(
+      s3.send(
+        new UploadPartCopyCommand({
+          Bucket: bucket,
+          Key: to,
+          UploadId: 'abc',
+          PartNumber: 1,
+          CopySource: copySource(from),
+        }),
+      ),
+    ).rejects.toMatchObject({ name: 'NoSuchUpload' });
+  });
+
+  it('should delete keys whose UTF-8 characters straddle a chunk of the DeleteObjects request', async () => {
+    const keys = Array.from({ length: 300 }, (_, i) => `${String(i).padStart(3, '0')}${'é'.repeat(100)}`);
+    await put(keys[0], 'x');
+    await put(keys[299], 'x');
+    const out = await s3.send(
+      new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: false } }),
+    );
+    expect(new Set(out.Deleted!.map((d) => d.Key))).toEqual(new Set(keys));
+    await expect(read(keys[299])).rejects.toMatchObject({ name: 'NoSuchKey' });
   });
 
   it('should refuse a PutObject with If-None-Match: * when the object exists', async () => {
