@@ -1,4 +1,4 @@
-import { Agent, type IncomingMessage, request } from 'node:http';
+import { Agent, get, type IncomingMessage, request } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { digestStream } from './payload.ts';
@@ -71,6 +71,23 @@ export class ServiceClient {
     if (res.statusCode !== 200) {
       const body = await collect(res);
       throw new Error(`GET ${key}: HTTP ${res.statusCode}: ${body.toString('utf8').slice(0, 300)}`);
+    }
+    return digestStream(res);
+  }
+
+  /** `GET /files/{key}?redirect=1`, then the object from the presigned S3 URL it names (without the API key). */
+  async downloadByRedirect(key: string): Promise<{ bytes: number; sha256: string }> {
+    const found = await this.open('GET', `/files/${encodeKey(key)}?redirect=1`);
+    const body = await collect(found);
+    const location = found.headers.location;
+    if (found.statusCode !== 302 || location === undefined) {
+      throw new Error(`GET ${key}?redirect=1: HTTP ${found.statusCode}: ${body.toString('utf8').slice(0, 300)}`);
+    }
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      get(location, { agent: this.agent }, resolve).on('error', reject);
+    });
+    if (res.statusCode !== 200) {
+      throw new Error(`GET ${key} from S3 after the redirect: HTTP ${res.statusCode}`);
     }
     return digestStream(res);
   }

@@ -108,6 +108,53 @@ describe('Generated client (openapi-typescript + openapi-fetch)', () => {
     expect(empty.data?.items).toEqual([]);
   });
 
+  it('should send a key with / as one %2F-encoded segment, the documented form, which the service takes', async () => {
+    const key = `${randomKey('').slice(0, -1)}/a b/c.txt`;
+    const sent: string[] = [];
+    const record: Middleware = {
+      onRequest({ request }) {
+        sent.push(new URL(request.url).pathname);
+        return undefined;
+      },
+    };
+    client.use(record);
+    try {
+      const put = await client.PUT('/files/{key}', {
+        params: { path: { key } },
+        headers: { 'Content-Type': 'text/plain' },
+        body: new Blob(['x']),
+        bodySerializer: (body) => body,
+      });
+      expect(put.data?.key).toBe(key);
+      const got = await client.GET('/files/{key}', { params: { path: { key } }, parseAs: 'text' });
+      expect(got.data).toBe('x');
+    } finally {
+      client.eject(record);
+    }
+    const encoded = `/files/${key.replaceAll('/', '%2F').replaceAll(' ', '%20')}`;
+    expect(sent).toEqual([encoded, encoded]);
+  });
+
+  it('should get a typed 302 to S3 with redirect=1, and the object from there', async () => {
+    const key = randomKey('photo.png');
+    const photo = randomBytes(20_000);
+    await client.PUT('/files/{key}', {
+      params: { path: { key } },
+      headers: { 'Content-Type': 'image/png' },
+      body: new Blob([photo]),
+      bodySerializer: (body) => body,
+    });
+    const found = await client.GET('/files/{key}', {
+      params: { path: { key }, query: { redirect: '1', download: 'true' } },
+      redirect: 'manual',
+      parseAs: 'stream',
+    });
+    expect(found.response.status).toBe(302);
+    const res = await fetch(found.response.headers.get('location')!);
+    expect(res.headers.get('content-disposition')).toBe('attachment; filename=photo.png');
+    expect(sha256(new Uint8Array(await res.arrayBuffer()))).toBe(sha256(photo));
+  });
+
   it('should update and delete only the version it read (If-Match), with 412 JSON otherwise', async () => {
     const key = randomKey();
     const put = (body: string, headers: { 'If-Match'?: string } = {}) =>

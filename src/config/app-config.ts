@@ -46,6 +46,8 @@ export abstract class AppConfig {
   abstract readonly signedUrlTtlSeconds: number;
   /** Whether a signed upload may declare active content (HTML, SVG, XML, JavaScript...). */
   abstract readonly signedUploadActiveContent: boolean;
+  /** How `GET /files/{key}` answers by default: streams the object, or redirects to a presigned S3 URL. */
+  abstract readonly downloadMode: 'proxy' | 'redirect';
   abstract readonly allowedHosts: readonly string[];
   abstract readonly allowedHostsFromEc2: boolean;
   abstract readonly apiKeys: { readonly readWrite: readonly string[]; readonly readOnly: readonly string[] };
@@ -131,6 +133,7 @@ export function toAppConfig(env: Environment): AppConfig {
     maxConnections: env.MAX_CONNECTIONS ?? 2048,
     signedUrlTtlSeconds: env.SIGNED_URL_TTL_SECONDS ?? 900,
     signedUploadActiveContent: env.SIGNED_UPLOAD_ACTIVE_CONTENT ?? false,
+    downloadMode: env.DOWNLOAD_MODE ?? 'proxy',
     allowedHosts: list(env.ALLOWED_HOSTS).map((h) => h.toLowerCase()),
     allowedHostsFromEc2: env.ALLOWED_HOSTS_FROM_EC2 ?? false,
     apiKeys: { readWrite: list(env.API_KEYS), readOnly: list(env.API_KEYS_READONLY) },

@@ -171,6 +171,11 @@ export class Environment {
 
   @Transform(emptyToUndefined)
   @IsOptional()
+  @IsIn(['proxy', 'redirect'], { message: 'must be proxy or redirect' })
+  DOWNLOAD_MODE?: 'proxy' | 'redirect';
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
   @Matches(/^(true|false|\d+|[\w.:/,\s-]+)$/, {
     message: 'must be true, false, a hop count, or a comma list of trusted addresses/subnets',
   })

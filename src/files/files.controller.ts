@@ -24,6 +24,8 @@ import {
   type ReadConditions,
   type UploadResult,
 } from '../storage/storage.service.js';
+import { downloadOptions } from './download-options.js';
+import { REDIRECT_TTL_SECONDS, redirectResponseHeaders } from './download-redirect.js';
 import type { FileList, StoredFile } from './file.dto.js';
 import { FileKey, KeyPipe } from './file-key.js';
 import {
@@ -146,11 +148,19 @@ export class FilesController {
   @Get('*key')
   @ApiDownload()
   async download(@FileKey() key: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+    if (req.method === 'HEAD') {
+      // Express lets this route, registered first, answer HEAD too: a HEAD must cost a HeadObject, not a GetObject.
+      return this.head(key, req, res);
+    }
+    const options = downloadOptions(req, this.config.downloadMode);
+    if (options.redirect) {
+      return this.redirect(key, req, res, options.attachment);
+    }
     const object = await this.read(req, res, (conditions) => this.storage.openStream(key, conditions));
     if (!object) {
       return;
     }
-    this.writeHeaders(req, res, object);
+    this.writeHeaders(res, object, options.attachment);
     try {
       // Ends the S3 stream (freeing its socket) if the client goes away, and cuts the response if S3 does.
       await pipeline(object.body, res);
@@ -162,9 +172,11 @@ export class FilesController {
   @Head('*key')
   @ApiHead()
   async head(@FileKey() key: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+    // Answered here in either mode: what a proxied GET would send, without signing a URL nobody follows.
+    const { attachment } = downloadOptions(req, this.config.downloadMode);
     const object = await this.read(req, res, (conditions) => this.storage.head(key, conditions));
     if (object) {
-      this.writeHeaders(req, res, object);
+      this.writeHeaders(res, object, attachment);
       res.end();
     }
   }
@@ -262,12 +274,32 @@ export class FilesController {
     }
   }
 
-  private writeHeaders(req: Request, res: Response, object: Omit<ObjectStream, 'body'>): void {
+  /**
+   * A 302 to a short-lived presigned GET, after a HEAD that answers 404, 304 and 416 here and reads the type the URL
+   * pins. The client re-sends `Range` and its conditional headers to S3 with the redirected request.
+   */
+  private async redirect(key: string, req: Request, res: Response, attachment: boolean): Promise<void> {
+    const object = await this.read(req, res, (conditions) => this.storage.head(key, conditions));
+    if (!object) {
+      return;
+    }
+    const signed = await this.storage.signDownload({
+      key,
+      expiresIn: REDIRECT_TTL_SECONDS,
+      ...redirectResponseHeaders(key, object.contentType, attachment),
+    });
+    // Each answer carries a fresh signature: a cached one would outlive it.
+    res.status(HttpStatus.FOUND).setHeader('Cache-Control', 'no-store');
+    res.setHeader('Location', signed.url);
+    res.end();
+  }
+
+  private writeHeaders(res: Response, object: Omit<ObjectStream, 'body'>, download: boolean): void {
     const fileName = downloadName(object.key);
     // What the browser reads is what was judged: the stored type, parsed and written back canonical.
     const parsed = parseMediaType(object.contentType);
     const contentType = typeof parsed === 'string' ? 'application/octet-stream' : parsed.value;
-    const attachment = req.query.download === '1' || req.query.download === 'true' || !isInline(contentType);
+    const attachment = download || !isInline(contentType);
     res.status(object.contentRange ? HttpStatus.PARTIAL_CONTENT : HttpStatus.OK);
     res.setHeader('Content-Type', contentType);
     res.setHeader('Content-Length', String(object.contentLength));

@@ -12,6 +12,7 @@ import {
   type HeaderObject,
 } from '@nestjs/swagger';
 import { ApiErrors, ApiKeyAuth, STORAGE_ERRORS } from '../openapi/api-responses.js';
+import { FLAG_VALUES } from './download-options.js';
 import { FileList, StoredFile } from './file.dto.js';
 
 const string = { type: 'string' } as const;
@@ -46,16 +47,29 @@ const CONTENT_RANGE = {
 
 const BINARY = { '*/*': { schema: { type: 'string', format: 'binary' } } } as const;
 
-/** The object key in a path: URL-encoded per segment, `/` kept (or as `%2F`). */
+/**
+ * The object key in a path. A path parameter is one segment, so the documented form encodes `/` as `%2F`, as generated
+ * clients and Swagger UI do (encodeURIComponent); the service also takes `/` unencoded (`/files/a/b.txt`).
+ */
 const ApiFileKey = () =>
   ApiParam({
     name: 'key',
     description:
-      'The object key, URL-encoded per segment (`photos/2026/a%20b.jpg`; `%2F` also stands for `/`). Decoded once; ' +
-      'must not be empty or contain empty, `.` or `..` segments, control characters or backslashes; at most 1024 ' +
-      'UTF-8 bytes with `S3_PREFIX`.',
-    schema: { ...string, minLength: 1 },
-    example: 'photos/2026/a%20b.jpg',
+      'The object key, percent-encoded as one path segment: `/` as `%2F` (`photos%2F2026%2Fa%20b.jpg`), which is ' +
+      'what generated clients send. The service also accepts the key with `/` unencoded ' +
+      '(`/files/photos/2026/a%20b.jpg`), which OpenAPI cannot describe. Decoded once; must not be empty or contain ' +
+      'empty, `.` or `..` segments, control characters or backslashes; at most 1024 UTF-8 bytes with `S3_PREFIX`.',
+    // The value, not its encoding: clients and Swagger UI encode it (to `photos%2F2026%2Fa%20b.jpg`).
+    schema: { ...string, minLength: 1, example: 'photos/2026/a b.jpg' },
+  });
+
+/** A yes/no query parameter: exactly these values, anything else a 400 (see `parseFlag`). */
+const flag = (name: string, description: string) =>
+  ApiQuery({
+    name,
+    required: false,
+    schema: { type: 'string', enum: [...FLAG_VALUES] },
+    description: `${description} \`1\` or \`true\` for yes, \`0\` or \`false\` for no; any other value is a 400.`,
   });
 
 /** The conditional and range headers of GET and HEAD. */
@@ -79,12 +93,12 @@ const ApiReadHeaders = () =>
         'With `Range`: a strong ETag, or the `Last-Modified` date exactly. When it is not the current one (a weak ETag ' +
         'never is), the `Range` is ignored: 200 with the whole object.',
     }),
-    ApiQuery({
-      name: 'download',
-      required: false,
-      schema: { type: 'boolean' },
-      description: '`1` or `true`: `Content-Disposition: attachment`.',
-    }),
+    flag('download', '`Content-Disposition: attachment` whatever the type.'),
+    flag(
+      'redirect',
+      'GET answers 302 to a presigned S3 URL (yes) or streams the object (no); default: `DOWNLOAD_MODE`. HEAD is ' +
+        'always answered by the service.',
+    ),
   );
 
 /** If-Match and If-Unmodified-Since on writes and deletes (RFC 9110 13.1.1, 13.1.4): 412 when they do not hold. */
@@ -115,20 +129,31 @@ export const ApiFilesTags = () => applyDecorators(ApiTags('files'), ApiExtraMode
 
 export const ApiUploadMultipart = () =>
   applyDecorators(
-    ApiOperation({ summary: 'Upload a file (multipart/form-data), streamed to S3' }),
+    ApiOperation({
+      summary: 'Upload a file (multipart/form-data), streamed to S3',
+      description:
+        'Give the key in the query, `POST /files?key=photos%2F2026%2Fa.jpg`, as the examples do. The form fields ' +
+        '`key` and `overwrite` work too, but only before the `file` part: the file is streamed to S3 as it arrives, ' +
+        'so a field after it is a 400. Generated clients write form fields in the order of the body object.',
+    }),
     ApiConsumes('multipart/form-data'),
     ApiBody({
       schema: {
         type: 'object',
         required: ['file'],
         properties: {
-          key: { ...string, description: 'The key; default `<uuid>/<sanitised file name>`. Put it before `file`.' },
-          overwrite: { type: 'boolean', description: '`false`: 409 if the key exists. Put it before `file`.' },
+          key: { ...string, description: 'The key, as in the query; only before `file`.' },
+          overwrite: { type: 'boolean', description: '`false`: 409 if the key exists; only before `file`.' },
           file: { type: 'string', format: 'binary', description: 'The file, exactly one part.' },
         },
       },
     }),
-    ApiQuery({ name: 'key', required: false, schema: string, description: 'The key, if not given as a form field.' }),
+    ApiQuery({
+      name: 'key',
+      required: false,
+      schema: { ...string, example: 'photos/2026/a.jpg' },
+      description: 'The key (the recommended form); default `<uuid>/<sanitised file name>`.',
+    }),
     ApiQuery({
       name: 'overwrite',
       required: false,
@@ -143,8 +168,14 @@ export const ApiUploadMultipart = () =>
 
 export const ApiUploadRaw = () =>
   applyDecorators(
-    ApiOperation({ summary: 'Upload a file as the raw body, streamed to S3 with its Content-Type' }),
+    ApiOperation({
+      summary: 'Upload a file as the raw body, streamed to S3 with its Content-Type',
+      description:
+        'The `Content-Type` is stored and served back: one media type such as `image/png`, or none for ' +
+        '`application/octet-stream`. A wildcard (`*/*`, `image/*`), a list or an unparsable value is a 400.',
+    }),
     ApiFileKey(),
+    // In this order: generated clients send the first one.
     ApiConsumes('application/octet-stream', '*/*'),
     ApiBody({ schema: { type: 'string', format: 'binary' } }),
     ApiHeader({
@@ -169,9 +200,25 @@ export const ApiList = () =>
 
 export const ApiDownload = () =>
   applyDecorators(
-    ApiOperation({ summary: 'Download a file (streamed), or one byte range of it' }),
+    ApiOperation({
+      summary: 'Download a file (streamed, or by redirect to S3), or one byte range of it',
+      description:
+        'With `redirect=1` (or `DOWNLOAD_MODE=redirect`) the answer is a 302 to a presigned S3 URL valid for 5 ' +
+        'minutes, after a HEAD: a missing key is still a 404, a matching `If-None-Match` / `If-Modified-Since` a 304, ' +
+        'an unsatisfiable range a 416. The client re-sends `Range` to S3; S3 answers with the type and disposition ' +
+        'chosen here (active content as an `application/octet-stream` attachment). `Range` with `If-Range` is ' +
+        "always streamed (`If-Range` is not in S3's documented API). Clients must not send the `Authorization` header on to S3.",
+    }),
     ApiFileKey(),
     ApiReadHeaders(),
+    ApiResponse({
+      status: 302,
+      description: 'Found: fetch the object from the presigned S3 URL in `Location` (with `redirect=1`).',
+      headers: {
+        Location: header('A presigned S3 GET URL.', true, '^https?://'),
+        'Cache-Control': header('`no-store`: every redirect carries a fresh signature.', true, '^no-store$'),
+      },
+    }),
     ApiResponse({ status: 200, description: 'The object.', content: BINARY, headers: OBJECT_HEADERS }),
     ApiResponse({
       status: 206,

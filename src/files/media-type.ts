@@ -27,6 +27,10 @@ export function parseMediaType(header: string): MediaType | string {
   if (!match) {
     return 'must be one media type such as text/plain; charset=utf-8 (type/subtype, optional parameters, no list)';
   }
+  if (match[1] === '*' || match[2] === '*') {
+    // A media range (what Accept lists), never the type of a body: `*/*` stored would be served back as-is.
+    return 'must be a media type, not a wildcard such as */* or image/*';
+  }
   const essence = `${match[1]}/${match[2]}`.toLowerCase();
   const parameters = new Map<string, string>();
   const rest = match[3];

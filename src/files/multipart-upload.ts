@@ -66,7 +66,7 @@ export function receiveMultipart<T>(
       if (info.nameTruncated || info.valueTruncated) {
         fail(new BadRequestException(`form field "${name.slice(0, 100)}" is too long`));
       } else if (upload && (name === 'key' || name === 'overwrite')) {
-        fail(new BadRequestException(`form field "${name}" must come before the file part`));
+        fail(new BadRequestException(`form field "${name}" must come before the file part, or go in the query`));
       } else {
         fields[name] = value;
       }

@@ -100,16 +100,21 @@ export function serveIndex(app: NestExpressApplication): void {
   });
 }
 
-/** Object keys in order, recursively; arrays keep theirs (parameter and `required` order mean something). */
-export function sortKeys<T>(value: T): T {
+/**
+ * Object keys in order, recursively; arrays keep theirs (parameter and `required` order mean something), and so do
+ * the media types of a `content` map: generated clients send a request body as the first one.
+ */
+export function sortKeys<T>(value: T, keepOrder = false): T {
   if (Array.isArray(value)) {
     return value.map((item: unknown) => sortKeys(item)) as T;
   }
   if (value !== null && typeof value === 'object') {
+    const keys = Object.keys(value);
     return Object.fromEntries(
-      Object.keys(value)
-        .sort()
-        .map((key) => [key, sortKeys((value as Record<string, unknown>)[key])]),
+      (keepOrder ? keys : keys.sort()).map((key) => [
+        key,
+        sortKeys((value as Record<string, unknown>)[key], key === 'content'),
+      ]),
     ) as T;
   }
   return value;

@@ -10,7 +10,10 @@ export interface paths {
         /** List keys, a page at a time */
         get: operations["list"];
         put?: never;
-        /** Upload a file (multipart/form-data), streamed to S3 */
+        /**
+         * Upload a file (multipart/form-data), streamed to S3
+         * @description Give the key in the query, `POST /files?key=photos%2F2026%2Fa.jpg`, as the examples do. The form fields `key` and `overwrite` work too, but only before the `file` part: the file is streamed to S3 as it arrives, so a field after it is a 400. Generated clients write form fields in the order of the body object.
+         */
         post: operations["uploadMultipart"];
         delete?: never;
         options?: never;
@@ -45,9 +48,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Download a file (streamed), or one byte range of it */
+        /**
+         * Download a file (streamed, or by redirect to S3), or one byte range of it
+         * @description With `redirect=1` (or `DOWNLOAD_MODE=redirect`) the answer is a 302 to a presigned S3 URL valid for 5 minutes, after a HEAD: a missing key is still a 404, a matching `If-None-Match` / `If-Modified-Since` a 304, an unsatisfiable range a 416. The client re-sends `Range` to S3; S3 answers with the type and disposition chosen here (active content as an `application/octet-stream` attachment). `Range` with `If-Range` is always streamed (`If-Range` is not in S3's documented API). Clients must not send the `Authorization` header on to S3.
+         */
         get: operations["download"];
-        /** Upload a file as the raw body, streamed to S3 with its Content-Type */
+        /**
+         * Upload a file as the raw body, streamed to S3 with its Content-Type
+         * @description The `Content-Type` is stored and served back: one media type such as `image/png`, or none for `application/octet-stream`. A wildcard (`*\/*`, `image/*`), a list or an unparsable value is a 400.
+         */
         put: operations["uploadRaw"];
         post?: never;
         /** Delete a file (idempotent) */
@@ -409,7 +418,7 @@ export interface operations {
     uploadMultipart: {
         parameters: {
             query?: {
-                /** @description The key, if not given as a form field. */
+                /** @description The key (the recommended form); default `<uuid>/<sanitised file name>`. */
                 key?: string;
                 /** @description `false`: 409 if the key exists. */
                 overwrite?: boolean;
@@ -431,9 +440,9 @@ export interface operations {
                      * @description The file, exactly one part.
                      */
                     file: Blob;
-                    /** @description The key; default `<uuid>/<sanitised file name>`. Put it before `file`. */
+                    /** @description The key, as in the query; only before `file`. */
                     key?: string;
-                    /** @description `false`: 409 if the key exists. Put it before `file`. */
+                    /** @description `false`: 409 if the key exists; only before `file`. */
                     overwrite?: boolean;
                 };
             };
@@ -640,8 +649,10 @@ export interface operations {
     download: {
         parameters: {
             query?: {
-                /** @description `1` or `true`: `Content-Disposition: attachment`. */
-                download?: boolean;
+                /** @description `Content-Disposition: attachment` whatever the type. `1` or `true` for yes, `0` or `false` for no; any other value is a 400. */
+                download?: "1" | "true" | "0" | "false";
+                /** @description GET answers 302 to a presigned S3 URL (yes) or streams the object (no); default: `DOWNLOAD_MODE`. HEAD is always answered by the service. `1` or `true` for yes, `0` or `false` for no; any other value is a 400. */
+                redirect?: "1" | "true" | "0" | "false";
             };
             header?: {
                 /** @description One byte range: `bytes=0-99`, `bytes=100-` or `bytes=-100`; others are ignored. */
@@ -654,7 +665,7 @@ export interface operations {
                 "If-Range"?: string;
             };
             path: {
-                /** @description The object key, URL-encoded per segment (`photos/2026/a%20b.jpg`; `%2F` also stands for `/`). Decoded once; must not be empty or contain empty, `.` or `..` segments, control characters or backslashes; at most 1024 UTF-8 bytes with `S3_PREFIX`. */
+                /** @description The object key, percent-encoded as one path segment: `/` as `%2F` (`photos%2F2026%2Fa%20b.jpg`), which is what generated clients send. The service also accepts the key with `/` unencoded (`/files/photos/2026/a%20b.jpg`), which OpenAPI cannot describe. Decoded once; must not be empty or contain empty, `.` or `..` segments, control characters or backslashes; at most 1024 UTF-8 bytes with `S3_PREFIX`. */
                 key: string;
             };
             cookie?: never;
@@ -712,6 +723,17 @@ export interface operations {
                 content: {
                     "*/*": Blob;
                 };
+            };
+            /** @description Found: fetch the object from the presigned S3 URL in `Location` (with `redirect=1`). */
+            302: {
+                headers: {
+                    /** @description `no-store`: every redirect carries a fresh signature. */
+                    "Cache-Control": string;
+                    /** @description A presigned S3 GET URL. */
+                    Location: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Not modified (a conditional header matched). */
             304: {
@@ -805,15 +827,15 @@ export interface operations {
                 "If-Unmodified-Since"?: string;
             };
             path: {
-                /** @description The object key, URL-encoded per segment (`photos/2026/a%20b.jpg`; `%2F` also stands for `/`). Decoded once; must not be empty or contain empty, `.` or `..` segments, control characters or backslashes; at most 1024 UTF-8 bytes with `S3_PREFIX`. */
+                /** @description The object key, percent-encoded as one path segment: `/` as `%2F` (`photos%2F2026%2Fa%20b.jpg`), which is what generated clients send. The service also accepts the key with `/` unencoded (`/files/photos/2026/a%20b.jpg`), which OpenAPI cannot describe. Decoded once; must not be empty or contain empty, `.` or `..` segments, control characters or backslashes; at most 1024 UTF-8 bytes with `S3_PREFIX`. */
                 key: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
-                "*/*": Blob;
                 "application/octet-stream": Blob;
+                "*/*": Blob;
             };
         };
         responses: {
@@ -925,7 +947,7 @@ export interface operations {
                 "If-Unmodified-Since"?: string;
             };
             path: {
-                /** @description The object key, URL-encoded per segment (`photos/2026/a%20b.jpg`; `%2F` also stands for `/`). Decoded once; must not be empty or contain empty, `.` or `..` segments, control characters or backslashes; at most 1024 UTF-8 bytes with `S3_PREFIX`. */
+                /** @description The object key, percent-encoded as one path segment: `/` as `%2F` (`photos%2F2026%2Fa%20b.jpg`), which is what generated clients send. The service also accepts the key with `/` unencoded (`/files/photos/2026/a%20b.jpg`), which OpenAPI cannot describe. Decoded once; must not be empty or contain empty, `.` or `..` segments, control characters or backslashes; at most 1024 UTF-8 bytes with `S3_PREFIX`. */
                 key: string;
             };
             cookie?: never;
@@ -1011,8 +1033,10 @@ export interface operations {
     head: {
         parameters: {
             query?: {
-                /** @description `1` or `true`: `Content-Disposition: attachment`. */
-                download?: boolean;
+                /** @description `Content-Disposition: attachment` whatever the type. `1` or `true` for yes, `0` or `false` for no; any other value is a 400. */
+                download?: "1" | "true" | "0" | "false";
+                /** @description GET answers 302 to a presigned S3 URL (yes) or streams the object (no); default: `DOWNLOAD_MODE`. HEAD is always answered by the service. `1` or `true` for yes, `0` or `false` for no; any other value is a 400. */
+                redirect?: "1" | "true" | "0" | "false";
             };
             header?: {
                 /** @description One byte range: `bytes=0-99`, `bytes=100-` or `bytes=-100`; others are ignored. */
@@ -1025,7 +1049,7 @@ export interface operations {
                 "If-Range"?: string;
             };
             path: {
-                /** @description The object key, URL-encoded per segment (`photos/2026/a%20b.jpg`; `%2F` also stands for `/`). Decoded once; must not be empty or contain empty, `.` or `..` segments, control characters or backslashes; at most 1024 UTF-8 bytes with `S3_PREFIX`. */
+                /** @description The object key, percent-encoded as one path segment: `/` as `%2F` (`photos%2F2026%2Fa%20b.jpg`), which is what generated clients send. The service also accepts the key with `/` unencoded (`/files/photos/2026/a%20b.jpg`), which OpenAPI cannot describe. Decoded once; must not be empty or contain empty, `.` or `..` segments, control characters or backslashes; at most 1024 UTF-8 bytes with `S3_PREFIX`. */
                 key: string;
             };
             cookie?: never;
