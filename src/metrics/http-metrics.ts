@@ -73,11 +73,18 @@ export function httpMetricsMiddleware(metrics: Metrics): (req: Request, res: Res
     const start = performance.now();
     const socket = req.socket as CountedSocket;
     const kind = transferKind(req.method, req.url);
-    const gauge =
-      kind === 'upload' ? metrics.uploadsInFlight : kind === 'download' ? metrics.downloadsInFlight : undefined;
-    gauge?.inc();
-    res.once('close', () => {
-      gauge?.dec();
+    if (kind === 'upload') {
+      metrics.uploadsInFlight++;
+    } else if (kind === 'download') {
+      metrics.downloadsInFlight++;
+    }
+    // 'close' comes once per response, finished or not ('finish' never comes for a response cut short).
+    res.on('close', () => {
+      if (kind === 'upload') {
+        metrics.uploadsInFlight--;
+      } else if (kind === 'download') {
+        metrics.downloadsInFlight--;
+      }
       const seen = (socket[SOCKET_SEEN] ??= { read: 0, written: 0 });
       const { bytesRead: read, bytesWritten: written } = socket;
       const bytesIn = read - seen.read;

@@ -36,4 +36,27 @@ describe(Metrics.name, () => {
     expect(body).toContain('s3_retries_total{operation="PutObject"} 2');
     expect(body).toContain('s3_requests_total{operation="PutObject",outcome="Unavailable"} 1');
   });
+
+  it('should expose cumulative histogram buckets, sums and counts, and bytes summed by method and route', async () => {
+    const metrics = await Metrics.create();
+    const exchange = { method: 'GET', route: '/files/{key}', bytesIn: 100, bytesOut: 5000, complete: true };
+    metrics.recordHttp({ ...exchange, status: 200, seconds: 0.003 });
+    metrics.recordHttp({ ...exchange, status: 200, seconds: 0.02 });
+    metrics.recordHttp({ ...exchange, status: 200, seconds: 1000 });
+    metrics.recordHttp({ ...exchange, status: 404, seconds: 0.001, complete: false });
+    const { body } = await metrics.exposition();
+    const labels = 'method="GET",route="/files/{key}",status="200"';
+    expect(body).toContain(`http_requests_total{${labels}} 3`);
+    expect(body).toContain(`http_request_duration_seconds_bucket{${labels},le="0.005"} 1`);
+    expect(body).toContain(`http_request_duration_seconds_bucket{${labels},le="0.025"} 2`);
+    expect(body).toContain(`http_request_duration_seconds_bucket{${labels},le="300"} 2`);
+    expect(body).toContain(`http_request_duration_seconds_bucket{${labels},le="+Inf"} 3`);
+    expect(body).toContain(`http_request_duration_seconds_sum{${labels}} 1000.023`);
+    expect(body).toContain(`http_request_duration_seconds_count{${labels}} 3`);
+    expect(body).toContain('http_request_bytes_total{method="GET",route="/files/{key}"} 400');
+    expect(body).toContain('http_response_bytes_total{method="GET",route="/files/{key}"} 20000');
+    expect(body).toContain('http_responses_incomplete_total{method="GET",route="/files/{key}"} 1');
+    expect(body).toMatch(/^# TYPE http_request_duration_seconds histogram$/m);
+    expect(body).toMatch(/^# TYPE http_uploads_in_flight gauge$/m);
+  });
 });

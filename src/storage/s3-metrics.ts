@@ -6,6 +6,18 @@ interface WithMetadata {
   $metadata?: { attempts?: number };
 }
 
+const operations = new Map<string | undefined, string>();
+
+/** `PutObjectCommand` → `PutObject`, computed once per command. */
+function operationName(commandName: string | undefined): string {
+  let name = operations.get(commandName);
+  if (name === undefined) {
+    name = (commandName ?? 'Unknown').replace(/Command$/, '');
+    operations.set(commandName, name);
+  }
+  return name;
+}
+
 /**
  * Counts and times every call the client sends, retries included (one call, `$metadata.attempts` from the SDK's
  * retry middleware). Outcome: `success` or the StorageError code the failure maps to, so the label set is bounded.
@@ -14,7 +26,7 @@ export function instrumentS3Client(client: S3Client, metrics: Metrics): void {
   client.middlewareStack.add(
     (next, context) => async (args) => {
       const start = performance.now();
-      const operation = (context.commandName ?? 'Unknown').replace(/Command$/, '');
+      const operation = operationName(context.commandName);
       try {
         const result = await next(args);
         const attempts = (result.output as WithMetadata).$metadata?.attempts ?? 1;
