@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { request, type IncomingMessage } from 'node:http';
+import { createServer, request, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { createApp } from '../src/app.factory.js';
 import { METRICS, MetricsServer } from '../src/metrics/metrics.module.js';
 import { encodeKey, randomKey, s3Env, sha256, startApp } from './support/app.js';
 import { FaultProxy } from './support/fault-proxy.js';
@@ -329,8 +331,25 @@ describe('Prometheus metrics (e2e)', () => {
     });
   });
 
+  it('should stop the boot with a clear error when METRICS_PORT is taken', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as AddressInfo;
+    const app = await createApp({
+      env: s3Env(s3.endpoint, s3.bucket, { METRICS_PORT: String(port), METRICS_HOST: '127.0.0.1' }),
+    });
+    try {
+      await expect(app.listen(0, '127.0.0.1')).rejects.toThrow(
+        `METRICS_PORT ${port} on 127.0.0.1 cannot be used: listen EADDRINUSE`,
+      );
+    } finally {
+      await app.close();
+      taken.close();
+    }
+  });
+
   describe('by default', () => {
-    it('should be off: no /metrics, no hook, prom-client not in use', async () => {
+    it('should be off: no /metrics on either port, no Metrics to record into', async () => {
       const { app, url } = await startApp(s3Env(s3.endpoint, s3.bucket, { API_KEYS: API_KEY, ALLOWED_HOSTS: HOST }));
       try {
         expect(app.get(METRICS)).toBeNull();

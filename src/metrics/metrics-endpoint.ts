@@ -31,6 +31,7 @@ export async function serveMetrics(
   res: ServerResponse,
 ): Promise<void> {
   res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('X-Content-Type-Options', 'nosniff');
   if (token !== undefined && !presentsToken(req, token)) {
     res.setHeader('WWW-Authenticate', 'Bearer realm="metrics"');
     sendJson(res, 401, 'Unauthorized', 'the metrics token is required: send "Authorization: Bearer <METRICS_TOKEN>"');

@@ -52,10 +52,14 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
     });
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
+    // A scraper needs one connection; this bounds what anyone else who reaches the port can hold open.
+    server.maxConnections = 64;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (error) =>
+        reject(new Error(`METRICS_PORT ${port} on ${host} cannot be used: ${error.message}`, { cause: error })),
+      );
       server.listen(port, host, () => {
-        server.off('error', reject);
+        server.removeAllListeners('error');
         resolve();
       });
     });
