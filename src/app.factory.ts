@@ -10,6 +10,7 @@ import { answerClientErrors } from './errors/client-error.js';
 import { HttpErrorFilter } from './errors/http-error.filter.js';
 import { GracefulShutdown } from './health/graceful-shutdown.js';
 import { idleBodyTimeout } from './http/request-body.js';
+import { installMetrics } from './metrics/metrics.module.js';
 import { serveIndex, setupOpenApi } from './openapi/openapi.js';
 import { HostGuard } from './security/host.guard.js';
 import { checkRequestTarget } from './security/request-target.js';
@@ -39,6 +40,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestExp
   const config = app.get(AppConfig);
   app.useLogger(app.get(PinoLogger));
   app.flushLogs();
+  installMetrics(app);
   app.use(app.get(GracefulShutdown).middleware);
   app.use(idleBodyTimeout(config.uploads.idleTimeoutMs));
   app.getHttpServer().maxConnections = config.maxConnections;

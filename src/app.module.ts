@@ -3,6 +3,7 @@ import { ConfigModule, type ConfigModuleOptions } from './config/config.module.j
 import { FilesModule } from './files/files.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LoggingModule } from './logging/logging.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { SecurityModule } from './security/security.module.js';
 import { SignedUrlsModule } from './signed-urls/signed-urls.module.js';
 
@@ -14,6 +15,7 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(options),
         LoggingModule,
+        MetricsModule,
         SecurityModule,
         HealthModule,
         FilesModule,

@@ -9,6 +9,8 @@ import { load as loadYaml } from 'js-yaml';
 import { toAppConfig } from '../src/config/app-config.js';
 import { ENVIRONMENT_VARIABLES, validateEnvironment } from '../src/config/environment.js';
 import { HealthController } from '../src/health/health.controller.js';
+import { METRICS_PATH } from '../src/metrics/metrics-endpoint.js';
+import { Metrics } from '../src/metrics/metrics.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const read = (file: string): string => readFileSync(path.join(ROOT, file), 'utf8');
@@ -302,6 +304,73 @@ describe('deployment kit', () => {
     });
   });
 
+  describe('deploy/cloudwatch (opt-in: Prometheus metrics to CloudWatch)', () => {
+    const hook = 'deploy/cloudwatch/prometheus-metrics.sh';
+    const script = read(hook);
+    const heredoc = (file: string): string => {
+      const match = new RegExp(`cat >"\\$dir/${file.replace('.', '\\.')}" <<EOF\n([\\s\\S]*?)\nEOF\n`).exec(script);
+      expect(match).not.toBeNull();
+      return match![1].replaceAll('$dir', '/opt/s3-file-service-metrics');
+    };
+
+    it('should be an executable, valid hook that does nothing without METRICS_TOKEN', () => {
+      expect(statSync(path.join(ROOT, hook)).mode & 0o111).toBe(0o111);
+      expect(script.startsWith('#!/usr/bin/env bash\n')).toBe(true);
+      expect(script).toMatch(/set -euo pipefail/);
+      expect(spawnSync('bash', ['-n', path.join(ROOT, hook)]).status).toBe(0);
+      expect(script).toMatch(
+        /get-config environment -k METRICS_TOKEN[^\n]*\nif \[ -z "\$token" \]; then\n[^\n]*\n {2}exit 0/,
+      );
+    });
+
+    it('should scrape /metrics through nginx with the token, as the service serves it', () => {
+      const prometheus = loadYaml(heredoc('prometheus.yaml')) as {
+        scrape_configs: { metrics_path: string; authorization: object; static_configs: { targets: string[] }[] }[];
+      };
+      const [job] = prometheus.scrape_configs;
+      expect(job.metrics_path).toBe(METRICS_PATH);
+      expect(job.authorization).toEqual({ credentials_file: '/opt/s3-file-service-metrics/token' });
+      expect(job.static_configs[0].targets).toEqual(['127.0.0.1:80']);
+    });
+
+    it("should select only metrics the service exposes, with their labels as dimensions, into EB's log groups", async () => {
+      const agent = JSON.parse(heredoc('cloudwatch-agent.json')) as {
+        logs: { metrics_collected: { prometheus: { log_group_name: string; emf_processor: EmfProcessor } } };
+      };
+      interface EmfProcessor {
+        metric_unit: Record<string, string>;
+        metric_declaration: { dimensions: string[][]; metric_selectors: string[] }[];
+      }
+      const { log_group_name: logGroup, emf_processor: emf } = agent.logs.metrics_collected.prometheus;
+      expect(logGroup).toMatch(/^\/aws\/elasticbeanstalk\//);
+      const metrics = await Metrics.create();
+      metrics.recordHttp({
+        method: 'GET',
+        route: '/files/{key}',
+        status: 200,
+        seconds: 0,
+        bytesIn: 1,
+        bytesOut: 1,
+        complete: true,
+      });
+      metrics.recordS3('GetObject', 'success', 0, 1);
+      metrics.watchCredentials(() => ({ source: 'instance role (IMDS)', expiration: new Date(Date.now() + 3600_000) }));
+      const samples = (await metrics.exposition()).body.split('\n').filter((line) => /^[a-z]/.test(line));
+      for (const { dimensions, metric_selectors: selectors } of emf.metric_declaration) {
+        for (const selector of selectors) {
+          const matching = samples.filter((line) => new RegExp(selector).test(line.split(/[{ ]/)[0]));
+          expect({ selector, found: matching.length > 0 }).toEqual({ selector, found: true });
+          for (const name of dimensions.flat().filter((d) => d !== 'job')) {
+            expect(matching.every((line) => line.includes(`${name}="`))).toBe(true);
+          }
+        }
+      }
+      for (const name of Object.keys(emf.metric_unit)) {
+        expect(samples.some((line) => line.split(/[{ ]/)[0] === name)).toBe(true);
+      }
+    });
+  });
+
   describe('.env.example', () => {
     const entries = [...read('.env.example').matchAll(/^# ?([A-Z][A-Z0-9_]*)=(.*)$/gm)].map(([, name, value]) => ({
       name,
@@ -324,6 +393,7 @@ describe('deployment kit', () => {
         'API_KEYS',
         'API_KEYS_READONLY',
         'CURSOR_SECRET',
+        'METRICS_TOKEN',
       ]) {
         expect(env[name]).toMatch(/^replace-with-/);
       }

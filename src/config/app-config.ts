@@ -60,6 +60,16 @@ export abstract class AppConfig {
   abstract readonly cursorSecret: string;
   /** Who may read /docs and /docs-json: anyone, any API key, or nobody (not served). */
   abstract readonly docs: 'public' | 'key' | 'off';
+  /**
+   * Prometheus metrics: off unless METRICS_PORT or METRICS_TOKEN is set. With a port, GET /metrics is served only
+   * there (the token, if set, required there too); with only a token, on the main port behind that token.
+   */
+  abstract readonly metrics: {
+    readonly enabled: boolean;
+    readonly port?: number;
+    readonly host: string;
+    readonly token?: string;
+  };
   /** How long in-flight requests may run on after SIGTERM before the process exits anyway. */
   abstract readonly shutdownTimeoutMs: number;
   /** The EC2 instance metadata service (IMDSv2). */
@@ -142,6 +152,13 @@ export function toAppConfig(env: Environment): AppConfig {
     corsOrigins: list(env.CORS_ORIGINS),
     cursorSecret: env.CURSOR_SECRET ?? defaultCursorSecret(env),
     docs: env.DOCS ?? (env.NODE_ENV === 'production' ? 'off' : 'public'),
+    metrics: {
+      enabled: env.METRICS_PORT !== undefined || env.METRICS_TOKEN !== undefined,
+      port: env.METRICS_PORT,
+      // All interfaces: in a container, loopback cannot be reached from the host (the usual scraper's place).
+      host: env.METRICS_HOST ?? '0.0.0.0',
+      token: env.METRICS_TOKEN,
+    },
     // Under the 10 s Docker gives a container between SIGTERM and SIGKILL.
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS ?? 8000,
     imdsEndpoint: (env.AWS_EC2_METADATA_SERVICE_ENDPOINT ?? 'http://169.254.169.254').replace(/\/+$/, ''),

@@ -51,6 +51,11 @@ describe(validateEnvironment.name, () => {
     ],
     ['X-Forwarded-Host from a trusted proxy', { ...minimal, TRUST_PROXY: 'loopback', USE_X_FORWARDED_HOST: 'true' }],
     ['a cursor secret and docs behind a key', { ...production, CURSOR_SECRET: 'c'.repeat(32), DOCS: 'key' }],
+    [
+      'a metrics port on loopback with a token',
+      { ...minimal, METRICS_PORT: '9464', METRICS_HOST: '127.0.0.1', METRICS_TOKEN: 'm'.repeat(32) },
+    ],
+    ['a metrics port 0 beside PORT 0 (tests)', { ...minimal, PORT: '0', METRICS_PORT: '0' }],
   ])('should accept %s', (_name, env) => {
     expect(problems(env)).toEqual([]);
   });
@@ -111,6 +116,10 @@ describe(validateEnvironment.name, () => {
       { ...minimal, MAX_UPLOAD_BYTES: String(5 * 1024 ** 4), UPLOAD_PART_SIZE: String(524 * 1024 ** 2) },
       ['MAX_UPLOAD_BYTES'],
     ],
+    ['a metrics port equal to the default PORT', { ...minimal, METRICS_PORT: '3000' }, ['METRICS_PORT']],
+    ['a metrics port equal to PORT', { ...minimal, PORT: '8080', METRICS_PORT: '8080' }, ['METRICS_PORT']],
+    ['a metrics host that is a name', { ...minimal, METRICS_HOST: 'metrics.example.com' }, ['METRICS_HOST']],
+    ['a short metrics token', { ...minimal, METRICS_TOKEN: 'short' }, ['METRICS_TOKEN']],
     [
       'several problems at once',
       { ...minimal, PORT: 'x', LOG_LEVEL: 'y', S3_CHECKSUMS: 'z' },
@@ -179,6 +188,9 @@ describe(validateEnvironment.name, () => {
       'CORS_ORIGINS',
       'CURSOR_SECRET',
       'DOCS',
+      'METRICS_PORT',
+      'METRICS_HOST',
+      'METRICS_TOKEN',
       'LOG_LEVEL',
       'SHUTDOWN_TIMEOUT_MS',
       'AWS_EC2_METADATA_SERVICE_ENDPOINT',
@@ -213,8 +225,18 @@ describe(toAppConfig.name, () => {
       trustProxy: false,
       useForwardedHost: false,
       docs: 'public',
+      metrics: { enabled: false, port: undefined, host: '0.0.0.0', token: undefined },
     });
     expect(toAppConfig(validateEnvironment(production)).docs).toBe('off');
+    expect(toAppConfig(validateEnvironment(production)).metrics.enabled).toBe(false);
+    expect(toAppConfig(validateEnvironment({ ...minimal, METRICS_PORT: '9464' })).metrics).toMatchObject({
+      enabled: true,
+      port: 9464,
+    });
+    expect(toAppConfig(validateEnvironment({ ...minimal, METRICS_TOKEN: 't'.repeat(16) })).metrics).toMatchObject({
+      enabled: true,
+      port: undefined,
+    });
   });
 
   it('should type and normalise values', () => {

@@ -4,6 +4,7 @@ import {
   IsEmpty,
   IsIn,
   IsInt,
+  IsIP,
   IsOptional,
   IsString,
   IsUrl,
@@ -210,6 +211,34 @@ export class Environment {
   @IsOptional()
   @IsIn(['public', 'key', 'off'], { message: 'must be public, key or off' })
   DOCS?: 'public' | 'key' | 'off';
+
+  /** A separate listener that serves only GET /metrics (Prometheus); unset: no such listener. */
+  @IsOptional()
+  @Transform(toInteger)
+  @IsInt({ message: 'must be a whole number' })
+  @Min(0)
+  @Max(65535)
+  @ValidateBy({
+    name: 'notThePort',
+    validator: {
+      validate: (value: unknown, args) => value === 0 || value !== ((args?.object as Environment).PORT ?? 3000),
+      defaultMessage: () => 'must differ from PORT (the metrics listener is separate from the API)',
+    },
+  })
+  METRICS_PORT?: number;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsIP(undefined, { message: 'must be an IP address to listen on, such as 0.0.0.0 or 127.0.0.1' })
+  METRICS_HOST?: string;
+
+  /** Bearer token for GET /metrics: on the main port without METRICS_PORT, required on the metrics port if set. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9._~+/=-]{16,}$/, {
+    message: 'must be 16+ characters (A-Z a-z 0-9 . _ ~ + / = -), e.g. from: openssl rand -hex 32',
+  })
+  METRICS_TOKEN?: string;
 
   @IsOptional()
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])

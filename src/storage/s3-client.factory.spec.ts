@@ -78,6 +78,7 @@ describe(createCredentialSource.name, () => {
     const { name, credentials } = await resolve(source);
     expect(name).toBe('static keys (AWS_ACCESS_KEY_ID)');
     expect(credentials.accessKeyId).toBe('AKIA1');
+    expect(source.current()).toBe(credentials);
     expect(imds.requests).toEqual([]);
   });
 
@@ -131,7 +132,9 @@ describe(createCredentialSource.name, () => {
   it('should name the instance role last, over IMDSv2 only, and resolve it once for all its users', async () => {
     imds.requests.length = 0;
     const source = createCredentialSource(chainConfig);
+    expect(source.current()).toBeUndefined();
     const [first, second] = await Promise.all([resolve(source), resolve(source)]);
+    expect(source.current()).toBe(first.credentials);
     expect(first.name).toBe('instance role (IMDS)');
     expect(first.credentials).toMatchObject({
       accessKeyId: imds.current.AccessKeyId,

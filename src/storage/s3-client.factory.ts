@@ -19,11 +19,14 @@ export interface CredentialSource {
   readonly provider: AwsCredentialIdentity | AwsCredentialIdentityProvider;
   /** Names the source of credentials this provider returned. */
   name(credentials: AwsCredentialIdentity): string;
+  /** The credentials last resolved (kept while a renewal fails), or undefined before the first; for metrics. */
+  current(): AwsCredentialIdentity | undefined;
 }
 
 export function createCredentialSource(s3: AppConfig['s3']): CredentialSource {
   if (s3.credentials) {
-    return { provider: { ...s3.credentials }, name: () => 'static keys (AWS_ACCESS_KEY_ID)' };
+    const provider = { ...s3.credentials };
+    return { provider, name: () => 'static keys (AWS_ACCESS_KEY_ID)', current: () => provider };
   }
   return defaultChain();
 }
@@ -92,11 +95,18 @@ function defaultChain(): CredentialSource {
         `instance metadata${lastError instanceof Error ? ` (last: ${lastError.message})` : ''}`,
     );
   };
-  return { provider: memoize(resolve), name: (credentials) => names.get(credentials) ?? 'default chain' };
+  let last: AwsCredentialIdentity | undefined;
+  const provider = memoize(resolve, (credentials) => {
+    last = credentials;
+  });
+  return { provider, name: (credentials) => names.get(credentials) ?? 'default chain', current: () => last };
 }
 
 /** One resolution shared by both clients and the boot report; resolved again once the credentials near expiry. */
-function memoize(provider: AwsCredentialIdentityProvider): AwsCredentialIdentityProvider {
+function memoize(
+  provider: AwsCredentialIdentityProvider,
+  onResolved: (credentials: AwsCredentialIdentity) => void,
+): AwsCredentialIdentityProvider {
   let current: Promise<AwsCredentialIdentity> | undefined;
   let resolved: AwsCredentialIdentity | undefined;
   return (props) => {
@@ -109,6 +119,7 @@ function memoize(provider: AwsCredentialIdentityProvider): AwsCredentialIdentity
       attempt.then(
         (credentials) => {
           resolved = credentials;
+          onResolved(credentials);
         },
         () => {
           // A failure is not kept: the next call tries again.

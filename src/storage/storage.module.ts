@@ -1,8 +1,11 @@
 import { Module } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import { BatchStorageService } from './batch-storage.service.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { METRICS } from '../metrics/metrics.module.js';
 import { StorageReporter } from './storage.reporter.js';
 import { createCredentialSource, createS3Client, type CredentialSource } from './s3-client.factory.js';
+import { instrumentS3Client } from './s3-metrics.js';
 import { StorageService } from './storage.service.js';
 import { CREDENTIAL_SOURCE, S3_CLIENT, S3_SIGNING_CLIENT } from './storage.tokens.js';
 
@@ -15,8 +18,18 @@ import { CREDENTIAL_SOURCE, S3_CLIENT, S3_SIGNING_CLIENT } from './storage.token
     },
     {
       provide: S3_CLIENT,
-      inject: [AppConfig, CREDENTIAL_SOURCE],
-      useFactory: (config: AppConfig, source: CredentialSource) => createS3Client(config.s3, source),
+      inject: [AppConfig, CREDENTIAL_SOURCE, METRICS],
+      useFactory: (config: AppConfig, source: CredentialSource, metrics: Metrics | null) => {
+        const client = createS3Client(config.s3, source);
+        if (metrics !== null) {
+          instrumentS3Client(client, metrics);
+          metrics.watchCredentials(() => {
+            const credentials = source.current();
+            return credentials && { ...credentials, source: source.name(credentials) };
+          });
+        }
+        return client;
+      },
     },
     {
       provide: S3_SIGNING_CLIENT,

@@ -8,7 +8,7 @@ import { StorageService } from './storage.service.js';
 /** Signing is local: these clients never send a request (the endpoint is unreachable on purpose). */
 function storageWith(provider: CredentialSource['provider'], env: Record<string, string> = {}): StorageService {
   const config = toAppConfig(validateEnvironment({ S3_BUCKET: 'bucket', S3_ENDPOINT: 'http://127.0.0.1:9', ...env }));
-  const source: CredentialSource = { provider, name: () => 'test' };
+  const source: CredentialSource = { provider, name: () => 'test', current: () => undefined };
   return new StorageService(
     createS3Client(config.s3, source),
     config,

@@ -1,0 +1,106 @@
+import type { Socket } from 'node:net';
+import type { NextFunction, Request, Response } from 'express';
+import type { Metrics } from './metrics.js';
+
+/** The route label of every request no route matched (404s, refused Hosts...): one series, whatever the path. */
+export const UNMATCHED_ROUTE = 'unmatched';
+
+const ROUTE_LABEL = Symbol('metrics route label');
+const SOCKET_SEEN = Symbol('metrics bytes already counted');
+const METHODS = new Set(['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'PATCH', 'OPTIONS']);
+
+type Labelled = Request & { [ROUTE_LABEL]?: string };
+type CountedSocket = Socket & { [SOCKET_SEEN]?: { read: number; written: number } };
+
+const templates = new WeakMap<object, string>();
+const CATCH_ALL = /^\/?\{?\/?\*\w*\}?$/;
+
+/**
+ * Names the route of a request that no Express route matches (a middleware-mounted handler such as tus), so it is
+ * not counted as `unmatched`. `template` must be a constant like `/uploads/{id}`, never built from the request.
+ */
+export function setRouteLabel(req: Request, template: string): void {
+  (req as Labelled)[ROUTE_LABEL] = template;
+}
+
+/** `/files/*key` → `/files/{key}`, `/a/:id{/*rest}` → `/a/{id}/{rest}`: Express 5 paths as OpenAPI-style templates. */
+export const toTemplate = (path: string): string => path.replace(/[{}]/g, '').replace(/[:*](\w+)/g, '{$1}') || '/';
+
+/** The route template the request matched, from the route itself, so never a raw key or path. */
+export function routeLabel(req: Request): string {
+  const explicit = (req as Labelled)[ROUTE_LABEL];
+  if (explicit !== undefined) {
+    return explicit;
+  }
+  const route = req.route as { path?: unknown } | undefined;
+  if (route === undefined || typeof route.path !== 'string') {
+    return UNMATCHED_ROUTE;
+  }
+  let template = templates.get(route);
+  if (template === undefined) {
+    const path = req.baseUrl + route.path;
+    // A catch-all route is middleware for every path (nestjs-pino's, mounted by Nest as `/{*splat}`): it stays in
+    // `req.route` when no real route matches afterwards.
+    template = CATCH_ALL.test(path) ? UNMATCHED_ROUTE : toTemplate(path);
+    templates.set(route, template);
+  }
+  return template;
+}
+
+/** Whether a request moves a file through the service, from its method and target alone (before routing). */
+export function transferKind(method: string, url: string): 'upload' | 'download' | undefined {
+  switch (method) {
+    case 'GET':
+      return url.length > 7 && url.startsWith('/files/') && url[7] !== '?' ? 'download' : undefined;
+    case 'PUT':
+      return url.startsWith('/files/') ? 'upload' : undefined;
+    case 'POST':
+      return url === '/files' || url.startsWith('/files?') ? 'upload' : undefined;
+    case 'PATCH':
+      return url.startsWith('/uploads/') ? 'upload' : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Records every request when its response closes: one listener and a few numbers per request, no interceptor.
+ * Bytes are the connection's counters since the previous response on it (headers included), so bodies that no
+ * one reads (a refused upload) are counted too.
+ */
+export function httpMetricsMiddleware(metrics: Metrics): (req: Request, res: Response, next: NextFunction) => void {
+  return (req, res, next) => {
+    const start = performance.now();
+    const socket = req.socket as CountedSocket;
+    const kind = transferKind(req.method, req.url);
+    if (kind === 'upload') {
+      metrics.uploadsInFlight++;
+    } else if (kind === 'download') {
+      metrics.downloadsInFlight++;
+    }
+    // 'close' comes once per response, finished or not ('finish' never comes for a response cut short).
+    res.on('close', () => {
+      if (kind === 'upload') {
+        metrics.uploadsInFlight--;
+      } else if (kind === 'download') {
+        metrics.downloadsInFlight--;
+      }
+      const seen = (socket[SOCKET_SEEN] ??= { read: 0, written: 0 });
+      const { bytesRead: read, bytesWritten: written } = socket;
+      const bytesIn = read - seen.read;
+      const bytesOut = written - seen.written;
+      seen.read = read;
+      seen.written = written;
+      metrics.recordHttp({
+        method: METHODS.has(req.method) ? req.method : 'other',
+        route: routeLabel(req),
+        status: res.statusCode,
+        seconds: (performance.now() - start) / 1000,
+        bytesIn,
+        bytesOut,
+        complete: res.writableFinished,
+      });
+    });
+    next();
+  };
+}

@@ -1,0 +1,116 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  Global,
+  Inject,
+  Injectable,
+  Logger,
+  Module,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NextFunction, Request, Response } from 'express';
+import { AppConfig } from '../config/app-config.js';
+import { httpMetricsMiddleware } from './http-metrics.js';
+import { isScrape, serveMetrics } from './metrics-endpoint.js';
+import { Metrics } from './metrics.js';
+
+/** DI token: the `Metrics`, or null when metrics are off (nothing recorded, prom-client not loaded). */
+export const METRICS = Symbol('METRICS');
+
+/** The METRICS_PORT listener: GET /metrics only, no Host check, no API keys (the token, if set, is required). */
+@Injectable()
+export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('Metrics');
+  private server?: Server;
+
+  constructor(
+    @Inject(METRICS) private readonly metrics: Metrics | null,
+    private readonly config: AppConfig,
+  ) {}
+
+  /** The bound address (METRICS_PORT=0 picks a free port), once listening. */
+  address(): AddressInfo | undefined {
+    return (this.server?.address() ?? undefined) as AddressInfo | undefined;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const { port, host, token } = this.config.metrics;
+    const metrics = this.metrics;
+    if (metrics === null || port === undefined) {
+      return;
+    }
+    const server = createServer((req, res) => {
+      if (isScrape(req)) {
+        void serveMetrics(metrics, token, req, res);
+      } else {
+        res.statusCode = 404;
+        res.setHeader('Content-Type', 'application/json; charset=utf-8');
+        res.end(JSON.stringify({ statusCode: 404, error: 'Not Found', message: 'this port serves only GET /metrics' }));
+      }
+    });
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    // A scraper needs one connection; this bounds what anyone else who reaches the port can hold open.
+    server.maxConnections = 64;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (error) =>
+        reject(new Error(`METRICS_PORT ${port} on ${host} cannot be used: ${error.message}`, { cause: error })),
+      );
+      server.listen(port, host, () => {
+        server.removeAllListeners('error');
+        resolve();
+      });
+    });
+    this.server = server;
+    const bound = this.address()?.port ?? port;
+    this.logger.log(`Prometheus metrics on http://${host}:${bound}/metrics${token ? ' (bearer token required)' : ''}`);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (server) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }
+}
+
+@Global()
+@Module({
+  providers: [
+    {
+      provide: METRICS,
+      inject: [AppConfig],
+      useFactory: async (config: AppConfig): Promise<Metrics | null> =>
+        config.metrics.enabled ? await Metrics.create() : null,
+    },
+    MetricsServer,
+  ],
+  exports: [METRICS],
+})
+export class MetricsModule {}
+
+/**
+ * Installs the HTTP hook (first, so it sees every answer, refusals included) and, without METRICS_PORT, the
+ * token-guarded GET /metrics ahead of it: scrapes are not counted, and neither the Host check nor API keys apply.
+ */
+export function installMetrics(app: NestExpressApplication): void {
+  const metrics = app.get<Metrics | null>(METRICS);
+  const { port, token } = app.get(AppConfig).metrics;
+  if (metrics === null) {
+    return;
+  }
+  if (port === undefined && token !== undefined) {
+    app.use((req: Request, res: Response, next: NextFunction) => {
+      if (isScrape(req)) {
+        void serveMetrics(metrics, token, req, res);
+      } else {
+        next();
+      }
+    });
+  }
+  app.use(httpMetricsMiddleware(metrics));
+}

@@ -1,0 +1,43 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Metrics } from '../metrics/metrics.js';
+import { toStorageError } from './storage.errors.js';
+
+interface WithMetadata {
+  $metadata?: { attempts?: number };
+}
+
+const operations = new Map<string | undefined, string>();
+
+/** `PutObjectCommand` → `PutObject`, computed once per command. */
+function operationName(commandName: string | undefined): string {
+  let name = operations.get(commandName);
+  if (name === undefined) {
+    name = (commandName ?? 'Unknown').replace(/Command$/, '');
+    operations.set(commandName, name);
+  }
+  return name;
+}
+
+/**
+ * Counts and times every call the client sends, retries included (one call, `$metadata.attempts` from the SDK's
+ * retry middleware). Outcome: `success` or the StorageError code the failure maps to, so the label set is bounded.
+ */
+export function instrumentS3Client(client: S3Client, metrics: Metrics): void {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const start = performance.now();
+      const operation = operationName(context.commandName);
+      try {
+        const result = await next(args);
+        const attempts = (result.output as WithMetadata).$metadata?.attempts ?? 1;
+        metrics.recordS3(operation, 'success', (performance.now() - start) / 1000, attempts);
+        return result;
+      } catch (error) {
+        const attempts = (error as WithMetadata | undefined)?.$metadata?.attempts ?? 1;
+        metrics.recordS3(operation, toStorageError(error).code, (performance.now() - start) / 1000, attempts);
+        throw error;
+      }
+    },
+    { step: 'initialize', name: 'serviceMetrics', priority: 'high' },
+  );
+}
