@@ -192,6 +192,7 @@ describe('deployment kit', () => {
       const prebuilt = valid(dockerrunSchema, JSON.parse(read('deploy/prebuilt/Dockerrun.aws.json')));
       expect(prebuilt.Ports).toEqual(dockerrun.Ports);
       expect(prebuilt.Image?.Name).toBe('IMAGE_URI'); // the README's sed puts the pushed image there
+      expect(read('README.md')).toContain(`sed "s|IMAGE_URI|$image|" deploy/prebuilt/Dockerrun.aws.json`);
     });
 
     it('should copy only files that exist, and keep secrets and local data out of the build context', () => {
@@ -323,6 +324,12 @@ describe('deployment kit', () => {
         },
       });
       expect(options['aws:elbv2:listener:default']?.ListenerEnabled).not.toBe('false');
+      // The placeholder the walkthrough's sed replaces, or (once replaced) one real ACM certificate ARN.
+      const placeholder = 'arn:aws:acm:REGION:ACCOUNT_ID:certificate/CERTIFICATE_ID';
+      expect(read('README.md')).toContain(`sed -i 's|${placeholder}|`);
+      const certificate = options['aws:elbv2:listener:443'].SSLCertificateArns;
+      const real = /^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]{36}$/;
+      expect(certificate === placeholder || real.test(certificate)).toBe(true);
     });
 
     it('should set environment defaults the service knows and accepts', () => {
