@@ -1,8 +1,10 @@
 # syntax=docker/dockerfile:1
-# Elastic Beanstalk "Docker running on 64bit Amazon Linux 2023" builds this on the instance (see Dockerrun.aws.json).
+# Elastic Beanstalk "Docker running on 64bit Amazon Linux 2023" builds this on the instance (see Dockerrun.aws.json),
+# or you build it once and push it to ECR (README, Deploy: a prebuilt image). The base image is Docker's official
+# node image from its Amazon ECR Public mirror: the same image, without Docker Hub's anonymous pull-rate limit.
 
 # Compile the TypeScript with the dev dependencies.
-FROM node:24-bookworm-slim AS build
+FROM public.ecr.aws/docker/library/node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -11,12 +13,12 @@ COPY src ./src
 RUN npm run build
 
 # Production dependencies only: no s3rver, no compilers, no test tools.
-FROM node:24-bookworm-slim AS dependencies
+FROM public.ecr.aws/docker/library/node:24-bookworm-slim AS dependencies
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
-FROM node:24-bookworm-slim
+FROM public.ecr.aws/docker/library/node:24-bookworm-slim
 ENV NODE_ENV=production \
     PORT=3000
 WORKDIR /app

@@ -10,4 +10,6 @@ export default {
   // S3_TEST_BACKEND=rgw: one Ceph RGW for the whole run (nothing to do on the default, s3rver).
   globalSetup: '<rootDir>/test/support/backend-setup.ts',
   globalTeardown: '<rootDir>/test/support/backend-teardown.ts',
+  // Jest's summary, then the suites that skipped themselves and why (Chromium missing, s3rver-only suites on RGW).
+  reporters: ['default', '<rootDir>/test/support/skipped-reporter.ts'],
 };

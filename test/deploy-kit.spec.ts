@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
@@ -37,12 +38,29 @@ const healthPath = (): string => {
 
 // ---------- .ebextensions ----------
 type OptionSettings = Record<string, Record<string, string>>;
+/** CloudFormation resources a config file adds or overrides (checked where they are used). */
+type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
 interface EbConfig {
   option_settings: OptionSettings;
+  Resources?: Resources;
 }
 const ebSchema: JSONSchemaType<EbConfig> = {
   type: 'object',
   properties: {
+    Resources: {
+      type: 'object',
+      nullable: true,
+      required: [],
+      additionalProperties: {
+        type: 'object',
+        properties: {
+          Type: { type: 'string', pattern: '^AWS::[A-Za-z0-9]+::[A-Za-z0-9]+$' },
+          Properties: { type: 'object', required: [] },
+        },
+        required: ['Type', 'Properties'],
+        additionalProperties: false,
+      },
+    },
     option_settings: {
       type: 'object',
       propertyNames: { pattern: '^aws:[a-z0-9:-]+$' },
@@ -60,23 +78,34 @@ const ebSchema: JSONSchemaType<EbConfig> = {
 };
 const ebFiles = readdirSync(path.join(ROOT, '.ebextensions')).filter((f) => f.endsWith('.config'));
 const options: OptionSettings = {};
+const ebResources: Resources = {};
 for (const file of ebFiles) {
   const config = valid(ebSchema, loadYaml(read(`.ebextensions/${file}`)));
   for (const [namespace, values] of Object.entries(config.option_settings)) {
     options[namespace] = { ...options[namespace], ...values };
   }
+  Object.assign(ebResources, config.Resources);
 }
 const ebEnv = options['aws:elasticbeanstalk:application:environment'] ?? {};
 
 // ---------- Dockerrun.aws.json ----------
 interface DockerrunV1 {
   AWSEBDockerrunVersion: '1';
+  /** Only in the prebuilt-image bundle (deploy/prebuilt/): the image EB pulls instead of building the Dockerfile. */
+  Image?: { Name: string; Update: 'true' | 'false' };
   Ports: { ContainerPort: string; HostPort?: string }[];
 }
 const dockerrunSchema: JSONSchemaType<DockerrunV1> = {
   type: 'object',
   properties: {
     AWSEBDockerrunVersion: { type: 'string', const: '1' },
+    Image: {
+      type: 'object',
+      nullable: true,
+      properties: { Name: { type: 'string', minLength: 1 }, Update: { type: 'string', enum: ['true', 'false'] } },
+      required: ['Name', 'Update'],
+      additionalProperties: false,
+    },
     Ports: {
       type: 'array',
       minItems: 1,
@@ -110,11 +139,13 @@ describe('deployment kit', () => {
       scripts: Record<string, string>;
     };
 
-    it('should build in several stages on the Node major the project runs on', () => {
+    it("should build in several stages on the Node major the project runs on, from ECR Public's mirror", () => {
       expect(froms.length).toBeGreaterThanOrEqual(2);
       const nodeMajor = /\d+/.exec(packageJson.devDependencies.node)?.[0];
       for (const from of froms) {
-        expect(from.getImageName()).toBe('node');
+        // Docker's official image, from Amazon ECR Public: no Docker Hub pull-rate limit on every new instance.
+        expect(from.getRegistry()).toBe('public.ecr.aws');
+        expect(from.getImageName()).toBe('docker/library/node');
         expect(from.getImageTag()).toMatch(new RegExp(`^${nodeMajor}-`));
       }
     });
@@ -158,7 +189,12 @@ describe('deployment kit', () => {
       expect(args('ENV').join(' ')).toMatch(new RegExp(`PORT=${port}\\b`));
       const dockerrun = valid(dockerrunSchema, JSON.parse(read('Dockerrun.aws.json')));
       expect(dockerrun.Ports[0].ContainerPort).toBe(port);
+      expect(dockerrun.Image).toBeUndefined(); // the source bundle builds the Dockerfile
       expect(ebEnv.PORT).toBe(port);
+      const prebuilt = valid(dockerrunSchema, JSON.parse(read('deploy/prebuilt/Dockerrun.aws.json')));
+      expect(prebuilt.Ports).toEqual(dockerrun.Ports);
+      expect(prebuilt.Image?.Name).toBe('IMAGE_URI'); // the README's sed puts the pushed image there
+      expect(read('README.md')).toContain(`sed "s|IMAGE_URI|$image|" deploy/prebuilt/Dockerrun.aws.json`);
     });
 
     it('should copy only files that exist, and keep secrets and local data out of the build context', () => {
@@ -237,14 +273,65 @@ describe('deployment kit', () => {
       expect(options['aws:elasticbeanstalk:application']['Application Healthcheck URL']).toBe(healthPath());
     });
 
-    it('should turn on enhanced health, log streaming, rolling deployments and IMDSv2 only', () => {
+    it('should turn on enhanced health, log streaming and IMDSv2 only', () => {
       expect(options).toMatchObject({
         'aws:elasticbeanstalk:healthreporting:system': { SystemType: 'enhanced' },
         'aws:elasticbeanstalk:cloudwatch:logs': { StreamLogs: 'true' },
-        'aws:elasticbeanstalk:command': { DeploymentPolicy: 'Rolling' },
-        'aws:autoscaling:updatepolicy:rollingupdate': { RollingUpdateEnabled: 'true', RollingUpdateType: 'Health' },
         'aws:autoscaling:launchconfiguration': { DisableIMDSv1: 'true' },
       });
+    });
+
+    it('should deploy and replace instances without taking capacity away, even from a single instance', () => {
+      // Rolling (or AllAtOnce) with one instance takes that instance out of service: downtime.
+      expect(options['aws:elasticbeanstalk:command']).toEqual({
+        DeploymentPolicy: 'RollingWithAdditionalBatch',
+        BatchSizeType: 'Fixed',
+        BatchSize: '1',
+      });
+      // Instance replacement (new instance profile, instance type): new instances are healthy before old ones go.
+      expect(options['aws:autoscaling:updatepolicy:rollingupdate']).toEqual({
+        RollingUpdateEnabled: 'true',
+        RollingUpdateType: 'Immutable',
+      });
+    });
+
+    it('should listen with HTTPS on 443 and redirect port 80 to it at the load balancer', () => {
+      expect(options['aws:elbv2:listener:443']).toEqual({
+        ListenerEnabled: 'true',
+        Protocol: 'HTTPS',
+        // The placeholder the walkthrough replaces, or a real ACM certificate: one ARN, not a list left empty.
+        SSLCertificateArns: expect.stringMatching(/^arn:aws:acm:[a-zA-Z0-9-_]+:[A-Z0-9_]+:certificate\/[\w-]+$/),
+        SSLPolicy: expect.stringMatching(/^ELBSecurityPolicy-TLS13-1-2-/),
+      });
+      // EB's own port-80 listener resource, overridden (AWS's sample alb-http-to-https-redirection.config).
+      expect(ebResources.AWSEBV2LoadBalancerListener).toEqual({
+        Type: 'AWS::ElasticLoadBalancingV2::Listener',
+        Properties: {
+          LoadBalancerArn: { Ref: 'AWSEBV2LoadBalancer' },
+          Port: 80,
+          Protocol: 'HTTP',
+          DefaultActions: [
+            {
+              Type: 'redirect',
+              RedirectConfig: {
+                Protocol: 'HTTPS',
+                Port: '443',
+                Host: '#{host}',
+                Path: '/#{path}',
+                Query: '#{query}',
+                StatusCode: 'HTTP_301',
+              },
+            },
+          ],
+        },
+      });
+      expect(options['aws:elbv2:listener:default']?.ListenerEnabled).not.toBe('false');
+      // The placeholder the walkthrough's sed replaces, or (once replaced) one real ACM certificate ARN.
+      const placeholder = 'arn:aws:acm:REGION:ACCOUNT_ID:certificate/CERTIFICATE_ID';
+      expect(read('README.md')).toContain(`sed -i 's|${placeholder}|`);
+      const certificate = options['aws:elbv2:listener:443'].SSLCertificateArns;
+      const real = /^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]{36}$/;
+      expect(certificate === placeholder || real.test(certificate)).toBe(true);
     });
 
     it('should set environment defaults the service knows and accepts', () => {
@@ -291,16 +378,90 @@ describe('deployment kit', () => {
       expect(directives.get('client_body_timeout')).toBe(`${idleMs / 1000}s`);
     });
 
-    it('should have an executable, valid hook that sets the IMDSv2 hop limit to 2', () => {
-      const hook = '.platform/hooks/prebuild/01-imds-hop-limit.sh';
-      expect(statSync(path.join(ROOT, hook)).mode & 0o111).toBe(0o111);
-      const script = read(hook);
-      expect(script.startsWith('#!/usr/bin/env bash\n')).toBe(true);
-      expect(script).toMatch(/set -euo pipefail/);
-      expect(spawnSync('bash', ['-n', path.join(ROOT, hook)]).status).toBe(0);
-      expect(script).toMatch(
-        /modify-instance-metadata-options[^\n]*\\\n[^\n]*--http-tokens required --http-put-response-hop-limit 2/,
-      );
+    describe('the IMDSv2 hop-limit hook', () => {
+      const hook = path.join(ROOT, '.platform/hooks/prebuild/01-imds-hop-limit.sh');
+      let bin: string;
+      beforeEach(() => {
+        bin = mkdtempSync(path.join(tmpdir(), 'hook-bin-'));
+      });
+      afterEach(() => rmSync(bin, { recursive: true, force: true }));
+
+      /** A stand-in command on the hook's PATH (bash script body). */
+      const tool = (name: string, body: string): void => {
+        writeFileSync(path.join(bin, name), `#!${BASH}\n${body}\n`);
+        chmodSync(path.join(bin, name), 0o755);
+      };
+      const BASH = spawnSync('bash', ['-c', 'command -v bash'], { encoding: 'utf8' }).stdout.trim();
+      /** The metadata service as curl would see it on an instance. */
+      const fakeCurl = () =>
+        tool(
+          'curl',
+          `case "$*" in
+            *api/token*) echo token-1 ;;
+            *meta-data/instance-id) echo i-0abc ;;
+            *meta-data/placement/region) echo eu-west-1 ;;
+            *) exit 22 ;;
+          esac`,
+        );
+      // Only the stand-ins: no real aws or curl from this machine.
+      const run = () => spawnSync(BASH, [hook], { env: { PATH: bin }, encoding: 'utf8' });
+
+      it('should be executable bash that stops at the first error', () => {
+        expect(statSync(hook).mode & 0o111).toBe(0o111);
+        const script = readFileSync(hook, 'utf8');
+        expect(script.startsWith('#!/usr/bin/env bash\n')).toBe(true);
+        expect(script).toMatch(/^set -euo pipefail$/m);
+        expect(spawnSync('bash', ['-n', hook]).status).toBe(0);
+      });
+
+      it('should set tokens required and hop limit 2 on this instance, in its region', () => {
+        fakeCurl();
+        tool('aws', `echo "$*" > ${bin}/aws-args`);
+        const result = run();
+        expect(result.stderr).toBe('');
+        expect(result.status).toBe(0);
+        expect(readFileSync(path.join(bin, 'aws-args'), 'utf8').trim().split(/\s+/)).toEqual([
+          'ec2',
+          'modify-instance-metadata-options',
+          '--region',
+          'eu-west-1',
+          '--instance-id',
+          'i-0abc',
+          '--http-endpoint',
+          'enabled',
+          '--http-tokens',
+          'required',
+          '--http-put-response-hop-limit',
+          '2',
+        ]);
+        expect(result.stdout).toMatch(/i-0abc: tokens required \(IMDSv2 only\), hop limit 2/);
+      });
+
+      it('should fail the deployment, saying why, without the AWS CLI', () => {
+        fakeCurl();
+        const result = run();
+        expect(result.status).not.toBe(0);
+        expect(result.stderr).toMatch(/hop limit NOT raised: the AWS CLI \(aws\) is not installed/);
+        expect(result.stderr).toMatch(/health checks get 400/);
+      });
+
+      it('should fail the deployment, naming the permission, when the call is refused', () => {
+        fakeCurl();
+        tool('aws', 'echo "An error occurred (UnauthorizedOperation)" >&2; exit 254');
+        const result = run();
+        expect(result.status).not.toBe(0);
+        expect(result.stderr).toMatch(
+          /refused for i-0abc: does the instance role grant\s+ec2:ModifyInstanceMetadataOptions/,
+        );
+      });
+
+      it('should fail the deployment when the metadata service does not answer', () => {
+        tool('curl', 'exit 28');
+        tool('aws', 'exit 0');
+        const result = run();
+        expect(result.status).not.toBe(0);
+        expect(result.stderr).toMatch(/the instance metadata service did not answer/);
+      });
     });
   });
 
@@ -499,23 +660,40 @@ describe('deployment kit', () => {
       }
     });
 
-    it('should give the instance what Elastic Beanstalk and the hop-limit hook need, and no wildcard action', () => {
+    it("should leave EB's needs to AWSElasticBeanstalkWebTier and EB's service role, and use no wildcard action", () => {
       const actions = policy.Statement.flatMap((s) => s.Action);
-      expect(actions).toEqual(
-        expect.arrayContaining([
-          'cloudwatch:PutMetricData',
-          'logs:CreateLogGroup',
-          'logs:CreateLogStream',
-          'logs:PutLogEvents',
-          'ec2:DescribeInstances',
-          'elasticloadbalancing:DescribeTargetHealth',
-          'ec2:ModifyInstanceMetadataOptions',
-        ]),
-      );
       expect(actions.filter((a) => a.endsWith('*'))).toEqual([]);
-      const hop = policy.Statement.find((s) => s.Action.includes('ec2:ModifyInstanceMetadataOptions'))!;
-      expect(hop.Resource).not.toBe('*');
-      expect(hop.Condition).toBeDefined();
+      // AWSElasticBeanstalkWebTier (attached in the walkthrough) grants EB's bucket, logs, X-Ray and health reporting;
+      // EB's service role describes instances and target health. A copy here would only drift from AWS's.
+      expect(
+        actions.filter((a) => /^(logs|xray|elasticbeanstalk|elasticloadbalancing):|^ec2:Describe/.test(a)),
+      ).toEqual([]);
+      expect(policy.Statement.flatMap(resources).filter((r) => r.includes(':::elasticbeanstalk-'))).toEqual([]);
+      const walkthrough = read('README.md');
+      expect(walkthrough).toMatch(
+        /attach-role-policy [^\n]*\\\n\s*--policy-arn arn:aws:iam::aws:policy\/AWSElasticBeanstalkWebTier\n/,
+      );
+    });
+
+    it('should let an instance raise the hop limit only on instances of its own environment', () => {
+      const hop = policy.Statement.filter((s) => s.Action.includes('ec2:ModifyInstanceMetadataOptions'));
+      expect(hop).toEqual([
+        expect.objectContaining({
+          Action: ['ec2:ModifyInstanceMetadataOptions'],
+          Resource: 'arn:aws:ec2:*:*:instance/*',
+          // EB tags every instance of an environment with its name; an exact match, not StringLike "*".
+          Condition: { StringEquals: { 'aws:ResourceTag/elasticbeanstalk:environment-name': 'ENVIRONMENT_NAME' } },
+        }),
+      ]);
+    });
+
+    it("should have every placeholder filled by the walkthrough's sed", () => {
+      const placeholders = [...new Set(read('deploy/iam-policy.json').match(/\b[A-Z][A-Z_]{3,}\b/g))].sort();
+      expect(placeholders).toEqual(['BUCKET_NAME', 'ENVIRONMENT_NAME']);
+      const sed = /sed ((?:-e '[^']+' ?)+)\\?\s*deploy\/iam-policy\.json/.exec(read('README.md'));
+      expect(sed).not.toBeNull();
+      const filled = [...sed![1].matchAll(/s\/([A-Z_]+)\//g)].map((m) => m[1]).sort();
+      expect(filled).toEqual(placeholders);
     });
   });
 });
