@@ -75,12 +75,15 @@ export function parametersFromFields(fields: Readonly<Record<string, string>>, r
   };
 }
 
+/** Trims spaces and tabs only (RFC 9110 OWS): a CR or LF anywhere stays, to be refused. */
+const trimOws = (value: string): string => value.replace(/^[ \t]+|[ \t]+$/g, '');
+
 /** Validates a `Cache-Control` to store; undefined stays undefined (the service default applies). */
 export function cacheControl(value: string | undefined, what: string): string | undefined {
   if (value === undefined) {
     return undefined;
   }
-  const trimmed = value.trim();
+  const trimmed = trimOws(value);
   if (!isCacheControl(trimmed)) {
     throw new BadRequestException(
       `${what} must be a list of cache directives (RFC 9111, e.g. "public, max-age=3600") in printable ASCII, ` +
@@ -112,7 +115,7 @@ export function userMetadata(entries: readonly [string, string][], what: string)
         `${what}${shown}: this metadata name is ${name in metadata ? 'repeated' : 'reserved'}`,
       );
     }
-    const value = raw.trim();
+    const value = trimOws(raw);
     if (value === '' || !PRINTABLE_ASCII.test(value)) {
       throw new BadRequestException(
         `${what}${shown}: a metadata value must be printable US-ASCII and not empty (percent-encode anything else)`,
