@@ -33,16 +33,44 @@ const OBJECT_HEADERS = {
   'Last-Modified': header('When the object was last written (HTTP date).'),
   'Accept-Ranges': header('Always `bytes`.', true, '^bytes$'),
   'Content-Disposition': header(
-    '`inline` for images, audio, video, PDF, plain text and JSON; `attachment` for anything else or with `download=1`.',
+    '`inline` for images, audio, video, PDF, plain text and JSON; `attachment` for anything else or with `download=1`. ' +
+      'The file name is the one stored at upload, else the last segment of the key.',
     true,
     '^(inline|attachment)',
   ),
   'Content-Security-Policy': header("`default-src 'none'; sandbox`: stored files are never active content."),
+  'Cache-Control': header(
+    'The `Cache-Control` stored with the object (from its upload, or `DEFAULT_CACHE_CONTROL`); absent when none.',
+    false,
+  ),
   'X-Content-Type-Options': header('`nosniff`.', true, '^nosniff$'),
 };
 const CONTENT_RANGE = {
   'Content-Range': header('The bytes sent, e.g. `bytes 0-99/1000`.', true, '^bytes \\d+-\\d+/\\d+$'),
 };
+
+/** Read by both object routes: stored metadata comes back as one `X-Meta-<name>` header per entry. */
+const METADATA_NOTE =
+  'User metadata stored with the object comes back as `X-Meta-<name>` headers (names in lower case), one per entry.';
+
+/** The object parameters of `PUT /files/{key}`: Cache-Control, the download name, and `X-Meta-*` (documented in text). */
+const ApiObjectParameterHeaders = () =>
+  applyDecorators(
+    ApiHeader({
+      name: 'Cache-Control',
+      required: false,
+      description:
+        'Stored with the object and served back on GET and HEAD: RFC 9111 directives, printable ASCII, at most 512 ' +
+        'characters (default `DEFAULT_CACHE_CONTROL`).',
+    }),
+    ApiHeader({
+      name: 'Content-Disposition',
+      required: false,
+      description:
+        "`attachment` or `inline` with a `filename` (UTF-8 as `filename*=UTF-8''…`): the name downloads are offered " +
+        'under, cleaned like an uploaded file name.',
+    }),
+  );
 
 const BINARY = { '*/*': { schema: { type: 'string', format: 'binary' } } } as const;
 
@@ -115,7 +143,13 @@ export const ApiFilesTags = () => applyDecorators(ApiTags('files'), ApiExtraMode
 
 export const ApiUploadMultipart = () =>
   applyDecorators(
-    ApiOperation({ summary: 'Upload a file (multipart/form-data), streamed to S3' }),
+    ApiOperation({
+      summary: 'Upload a file (multipart/form-data), streamed to S3',
+      description:
+        'Object parameters come as form fields before the file part: `cacheControl`, `fileName` (the download name) ' +
+        'and `x-meta-<name>` (user metadata: at most 10, names a-z 0-9 -, values printable ASCII, 1024 bytes in all). ' +
+        '`X-Meta-*` request headers are refused here.',
+    }),
     ApiConsumes('multipart/form-data'),
     ApiBody({
       schema: {
@@ -124,6 +158,17 @@ export const ApiUploadMultipart = () =>
         properties: {
           key: { ...string, description: 'The key; default `<uuid>/<sanitised file name>`. Put it before `file`.' },
           overwrite: { type: 'boolean', description: '`false`: 409 if the key exists. Put it before `file`.' },
+          cacheControl: {
+            ...string,
+            maxLength: 512,
+            description: 'Stored `Cache-Control` (RFC 9111 directives). Put it before `file`.',
+          },
+          fileName: {
+            ...string,
+            minLength: 1,
+            maxLength: 255,
+            description: 'The name downloads are offered under (UTF-8). Put it before `file`.',
+          },
           file: { type: 'string', format: 'binary', description: 'The file, exactly one part.' },
         },
       },
@@ -143,8 +188,14 @@ export const ApiUploadMultipart = () =>
 
 export const ApiUploadRaw = () =>
   applyDecorators(
-    ApiOperation({ summary: 'Upload a file as the raw body, streamed to S3 with its Content-Type' }),
+    ApiOperation({
+      summary: 'Upload a file as the raw body, streamed to S3 with its Content-Type',
+      description:
+        'User metadata: `X-Meta-<name>: <value>` headers, stored and served back on GET and HEAD (at most 10; names ' +
+        'a-z, 0-9 and -; values printable US-ASCII, not empty; 1024 bytes of names and values in all; each sent once).',
+    }),
     ApiFileKey(),
+    ApiObjectParameterHeaders(),
     ApiConsumes('application/octet-stream', '*/*'),
     ApiBody({ schema: { type: 'string', format: 'binary' } }),
     ApiHeader({
@@ -169,7 +220,7 @@ export const ApiList = () =>
 
 export const ApiDownload = () =>
   applyDecorators(
-    ApiOperation({ summary: 'Download a file (streamed), or one byte range of it' }),
+    ApiOperation({ summary: 'Download a file (streamed), or one byte range of it', description: METADATA_NOTE }),
     ApiFileKey(),
     ApiReadHeaders(),
     ApiResponse({ status: 200, description: 'The object.', content: BINARY, headers: OBJECT_HEADERS }),
@@ -186,7 +237,7 @@ export const ApiDownload = () =>
 
 export const ApiHead = () =>
   applyDecorators(
-    ApiOperation({ summary: 'The headers of a download, without the body' }),
+    ApiOperation({ summary: 'The headers of a download, without the body', description: METADATA_NOTE }),
     ApiFileKey(),
     ApiReadHeaders(),
     ApiResponse({ status: 200, description: 'The object exists.', headers: OBJECT_HEADERS }),

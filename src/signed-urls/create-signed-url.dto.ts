@@ -62,6 +62,7 @@ export class CreateSignedUrlDto {
    * characters), signed; default `DEFAULT_CACHE_CONTROL`.
    * @example "public, max-age=86400"
    */
+  @ApiPropertyOptional({ maxLength: MAX_CACHE_CONTROL_LENGTH })
   @IsOptional()
   @IsString()
   @MaxLength(MAX_CACHE_CONTROL_LENGTH)

@@ -10,7 +10,10 @@ export interface paths {
         /** List keys, a page at a time */
         get: operations["list"];
         put?: never;
-        /** Upload a file (multipart/form-data), streamed to S3 */
+        /**
+         * Upload a file (multipart/form-data), streamed to S3
+         * @description Object parameters come as form fields before the file part: `cacheControl`, `fileName` (the download name) and `x-meta-<name>` (user metadata: at most 10, names a-z 0-9 -, values printable ASCII, 1024 bytes in all). `X-Meta-*` request headers are refused here.
+         */
         post: operations["uploadMultipart"];
         delete?: never;
         options?: never;
@@ -25,15 +28,24 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Download a file (streamed), or one byte range of it */
+        /**
+         * Download a file (streamed), or one byte range of it
+         * @description User metadata stored with the object comes back as `X-Meta-<name>` headers (names in lower case), one per entry.
+         */
         get: operations["download"];
-        /** Upload a file as the raw body, streamed to S3 with its Content-Type */
+        /**
+         * Upload a file as the raw body, streamed to S3 with its Content-Type
+         * @description User metadata: `X-Meta-<name>: <value>` headers, stored and served back on GET and HEAD (at most 10; names a-z, 0-9 and -; values printable US-ASCII, not empty; 1024 bytes of names and values in all; each sent once).
+         */
         put: operations["uploadRaw"];
         post?: never;
         /** Delete a file (idempotent) */
         delete: operations["remove"];
         options?: never;
-        /** The headers of a download, without the body */
+        /**
+         * The headers of a download, without the body
+         * @description User metadata stored with the object comes back as `X-Meta-<name>` headers (names in lower case), one per entry.
+         */
         head: operations["head"];
         patch?: never;
         trace?: never;
@@ -95,6 +107,12 @@ export interface components {
     schemas: {
         CreateSignedUrlDto: {
             /**
+             * @description Uploads only: the `Cache-Control` stored with the object (RFC 9111 directives, printable ASCII, at most 512
+             *     characters), signed; default `DEFAULT_CACHE_CONTROL`.
+             * @example public, max-age=86400
+             */
+            cacheControl?: string;
+            /**
              * @description Uploads only: the `Content-Type` the upload must send (one media type, RFC 9110), signed into the URL in its
              *     canonical form (default `application/octet-stream`).
              * @example image/png
@@ -103,7 +121,8 @@ export interface components {
             /** @description Lifetime in seconds, 1 to 604800 (7 days); default `SIGNED_URL_TTL_SECONDS`. */
             expiresIn?: number;
             /**
-             * @description Downloads only: S3 serves the object as an attachment with this file name.
+             * @description Downloads: S3 serves the object as an attachment with this file name. Uploads: the file name stored with the
+             *     object (its `Content-Disposition`, signed), which downloads are then offered under.
              * @example report.pdf
              */
             fileName?: string;
@@ -117,6 +136,17 @@ export interface components {
              *     form whose policy's `content-length-range` makes S3 refuse bigger files.
              */
             maxBytes?: number;
+            /**
+             * @description Uploads only: user metadata stored with the object and served back as `X-Meta-<name>` headers, signed (the upload
+             *     sends them as `x-amz-meta-<name>`). Names: a-z, 0-9 and `-`; values: printable US-ASCII; at most 10 entries and
+             *     1024 bytes of names and values together.
+             * @example {
+             *       "owner": "42"
+             *     }
+             */
+            metadata?: {
+                [key: string]: string;
+            };
             /**
              * @description `download`: a GET URL. `upload`: a PUT URL, or a POST form when `maxBytes` is set.
              * @enum {string}
@@ -307,11 +337,15 @@ export interface operations {
         requestBody: {
             content: {
                 "multipart/form-data": {
+                    /** @description Stored `Cache-Control` (RFC 9111 directives). Put it before `file`. */
+                    cacheControl?: string;
                     /**
                      * Format: binary
                      * @description The file, exactly one part.
                      */
                     file: Blob;
+                    /** @description The name downloads are offered under (UTF-8). Put it before `file`. */
+                    fileName?: string;
                     /** @description The key; default `<uuid>/<sanitised file name>`. Put it before `file`. */
                     key?: string;
                     /** @description `false`: 409 if the key exists. Put it before `file`. */
@@ -447,7 +481,9 @@ export interface operations {
                 headers: {
                     /** @description Always `bytes`. */
                     "Accept-Ranges": string;
-                    /** @description `inline` for images, audio, video, PDF, plain text and JSON; `attachment` for anything else or with `download=1`. */
+                    /** @description The `Cache-Control` stored with the object (from its upload, or `DEFAULT_CACHE_CONTROL`); absent when none. */
+                    "Cache-Control"?: string;
+                    /** @description `inline` for images, audio, video, PDF, plain text and JSON; `attachment` for anything else or with `download=1`. The file name is the one stored at upload, else the last segment of the key. */
                     "Content-Disposition": string;
                     /** @description Bytes in this response: the object, or the range. */
                     "Content-Length": string;
@@ -472,7 +508,9 @@ export interface operations {
                 headers: {
                     /** @description Always `bytes`. */
                     "Accept-Ranges": string;
-                    /** @description `inline` for images, audio, video, PDF, plain text and JSON; `attachment` for anything else or with `download=1`. */
+                    /** @description The `Cache-Control` stored with the object (from its upload, or `DEFAULT_CACHE_CONTROL`); absent when none. */
+                    "Cache-Control"?: string;
+                    /** @description `inline` for images, audio, video, PDF, plain text and JSON; `attachment` for anything else or with `download=1`. The file name is the one stored at upload, else the last segment of the key. */
                     "Content-Disposition": string;
                     /** @description Bytes in this response: the object, or the range. */
                     "Content-Length": string;
@@ -578,6 +616,10 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description Stored with the object and served back on GET and HEAD: RFC 9111 directives, printable ASCII, at most 512 characters (default `DEFAULT_CACHE_CONTROL`). */
+                "Cache-Control"?: string;
+                /** @description `attachment` or `inline` with a `filename` (UTF-8 as `filename*=UTF-8''…`): the name downloads are offered under, cleaned like an uploaded file name. */
+                "Content-Disposition"?: string;
                 /** @description `*`: 412 instead of replacing an existing object. */
                 "If-None-Match"?: string;
                 /** @description `*` (an object must exist) or quoted ETags, compared strongly: 412 unless one is the current ETag. A value that is neither is a 400. */
@@ -818,7 +860,9 @@ export interface operations {
                 headers: {
                     /** @description Always `bytes`. */
                     "Accept-Ranges": string;
-                    /** @description `inline` for images, audio, video, PDF, plain text and JSON; `attachment` for anything else or with `download=1`. */
+                    /** @description The `Cache-Control` stored with the object (from its upload, or `DEFAULT_CACHE_CONTROL`); absent when none. */
+                    "Cache-Control"?: string;
+                    /** @description `inline` for images, audio, video, PDF, plain text and JSON; `attachment` for anything else or with `download=1`. The file name is the one stored at upload, else the last segment of the key. */
                     "Content-Disposition": string;
                     /** @description Bytes in this response: the object, or the range. */
                     "Content-Length": string;
@@ -841,7 +885,9 @@ export interface operations {
                 headers: {
                     /** @description Always `bytes`. */
                     "Accept-Ranges": string;
-                    /** @description `inline` for images, audio, video, PDF, plain text and JSON; `attachment` for anything else or with `download=1`. */
+                    /** @description The `Cache-Control` stored with the object (from its upload, or `DEFAULT_CACHE_CONTROL`); absent when none. */
+                    "Cache-Control"?: string;
+                    /** @description `inline` for images, audio, video, PDF, plain text and JSON; `attachment` for anything else or with `download=1`. The file name is the one stored at upload, else the last segment of the key. */
                     "Content-Disposition": string;
                     /** @description Bytes in this response: the object, or the range. */
                     "Content-Length": string;
