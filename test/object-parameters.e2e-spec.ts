@@ -382,6 +382,26 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
       }
     });
 
+    // s3rver and AWS S3 answer InvalidStorageClass; Ceph RGW a bare InvalidArgument (README).
+    if (testBackend() !== 'rgw') {
+      it('should answer 502 naming the settings when S3 refuses the storage class, and store nothing', async () => {
+        const { app: refused, url: refusedUrl } = await startApp(
+          s3Env(s3.endpoint, s3.bucket, { S3_STORAGE_CLASS: 'GLACIER_IR' }),
+        );
+        try {
+          const key = randomKey();
+          const res = await request(refusedUrl)
+            .put(`/files/${encodeKey(key)}`)
+            .send('x')
+            .expect(502);
+          expect((res.body as { message: string }).message).toMatch(/InvalidStorageClass.*S3_STORAGE_CLASS/);
+          expect(await objectExists(s3.s3, s3.bucket, key)).toBe(false);
+        } finally {
+          await refused.close();
+        }
+      });
+    }
+
     if (testBackend() === 'rgw') {
       it('should have RGW encrypt the objects with the KMS key (PutObject and multipart)', async () => {
         const keys = [randomKey(), randomKey()];
