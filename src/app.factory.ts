@@ -65,6 +65,9 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestExp
         'If-Unmodified-Since',
         'If-Range',
         'X-Request-Id',
+        // Object parameters of PUT /files/{key} (X-Meta-* names cannot be listed ahead: README, Object parameters).
+        'Cache-Control',
+        'Content-Disposition',
       ],
       exposedHeaders: CORS_EXPOSED_HEADERS,
       maxAge: 600,

@@ -40,9 +40,15 @@ async function hex(buffer) {
   const digest = await crypto.subtle.digest('SHA-256', buffer);
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
-window.transfer = async (key, maxBytes) => {
+window.transfer = async (key, maxBytes, parameters) => {
   const file = document.getElementById('file').files[0];
-  const upload = await sign({ key, operation: 'upload', contentType: file.type, ...(maxBytes ? { maxBytes } : {}) });
+  const upload = await sign({
+    key,
+    operation: 'upload',
+    contentType: file.type,
+    ...(maxBytes ? { maxBytes } : {}),
+    ...parameters,
+  });
   let uploaded;
   try {
     uploaded = await send(upload, file);
@@ -110,14 +116,24 @@ describeInBrowser('In a real browser (headless Chromium)', () => {
     expect(browser.offLoopback).toEqual([]);
   });
 
-  async function transfer(file: Buffer, mimeType: string, key: string, maxBytes?: number): Promise<TransferResult> {
+  async function transfer(
+    file: Buffer,
+    mimeType: string,
+    key: string,
+    maxBytes?: number,
+    parameters: Record<string, unknown> = {},
+  ): Promise<TransferResult> {
     await page.goto(webAppOrigin);
     await page.setInputFiles('#file', { name: key.split('/').pop()!, mimeType, buffer: file });
     return page.evaluate(
       // Runs in the page, where globalThis is its window.
-      ([k, max]) =>
-        (globalThis as unknown as { transfer(k: string, m?: number): Promise<TransferResult> }).transfer(k, max),
-      [key, maxBytes] as const,
+      ([k, max, p]) =>
+        (
+          globalThis as unknown as {
+            transfer(k: string, m?: number, p?: Record<string, unknown>): Promise<TransferResult>;
+          }
+        ).transfer(k, max, p),
+      [key, maxBytes, parameters] as const,
     );
   }
 
@@ -224,5 +240,21 @@ describeInBrowser('In a real browser (headless Chromium)', () => {
       size: data.length,
       sha256: sha256(data),
     });
+  });
+
+  it('should send the signed object parameters from the browser (CORS preflight included), which S3 stores', async () => {
+    await allowPageOrigin();
+    const key = randomKey('notes.txt');
+    const data = randomBytes(1000);
+    const parameters = { cacheControl: 'private, max-age=60', fileName: 'Notes €.txt', metadata: { owner: '42' } };
+    const result = await transfer(data, 'text/plain', key, undefined, parameters);
+    expect(result).toMatchObject({ uploadMethod: 'PUT', uploadStatus: 200, sha256: sha256(data) });
+    const head = await s3.s3.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }));
+    expect(head).toMatchObject({ CacheControl: 'private, max-age=60', Metadata: { owner: '42' } });
+    const viaService = await request(url)
+      .head(`/files/${encodeKey(key)}`)
+      .expect(200);
+    expect(viaService.headers['x-meta-owner']).toBe('42');
+    expect(viaService.headers['content-disposition']).toMatch(/filename\*=UTF-8''Notes%20%E2%82%AC\.txt$/);
   });
 });

@@ -695,5 +695,18 @@ describe('deployment kit', () => {
       const filled = [...sed![1].matchAll(/s\/([A-Z_]+)\//g)].map((m) => m[1]).sort();
       expect(filled).toEqual(placeholders);
     });
+
+    it('should grant KMS only in the SSE-KMS snippet: the data-key actions S3 needs, on one key, through S3 only', () => {
+      expect(policy.Statement.flatMap((s) => s.Action).filter((a) => a.startsWith('kms:'))).toEqual([]);
+      const kms = valid(policySchema, JSON.parse(read('deploy/iam-policy-kms.json')));
+      expect(kms.Statement).toHaveLength(1);
+      const [statement] = kms.Statement;
+      // PutObject and CreateMultipartUpload generate a data key; GetObject and CompleteMultipartUpload decrypt it.
+      expect([...statement.Action].sort()).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
+      expect(resources(statement)).toEqual(['arn:aws:kms:REGION:ACCOUNT_ID:key/KEY_ID']);
+      expect(statement.Condition).toEqual({ StringEquals: { 'kms:ViaService': 's3.REGION.amazonaws.com' } });
+      // The service asks for SSE-KMS only when configured to.
+      expect(toAppConfig(validateEnvironment(REQUIRED)).objects.sse).toBeUndefined();
+    });
   });
 });

@@ -116,13 +116,42 @@ const headers = fc.record(
     Expect: fc.constant('100-continue'),
     'X-Forwarded-For': printable(30),
     'Transfer-Encoding': fc.constantFrom('chunked', 'gzip', 'chunked, chunked', 'identity'),
+    // Object parameters (PUT): valid, malformed, non-ASCII (sent as latin1 bytes) or random.
+    'Cache-Control': fc.oneof(
+      fc.constantFrom('no-store', 'public, max-age=60', 'a="b', ',', 'max-age=1;x', 'caf\u00e9', 'x'.repeat(600)),
+      printable(40),
+    ),
+    'Content-Disposition': fc.oneof(
+      fc.constantFrom(
+        'attachment; filename="a.txt"',
+        "inline; filename*=UTF-8''%E2%82%AC%20a.txt",
+        "attachment; filename*=UTF-8''%FF%FE",
+        'attachment; filename="../../x"',
+        'attachment',
+        'form-data; name="file"',
+        'attachment; filename="caf\u00e9"',
+      ),
+      printable(40),
+    ),
+    'X-Meta-Owner': fc.oneof(printable(40), fc.constantFrom('', 'Z\u00fcrich', 'x'.repeat(1100))),
+    'X-Meta-Bad_Name': printable(5),
+    'X-Meta-Upload-Marker': printable(5),
   },
   { requiredKeys: [] },
 );
 
 const formPart = fc
   .record({
-    name: fc.constantFrom('file', 'key', 'overwrite', 'other'),
+    name: fc.constantFrom(
+      'file',
+      'key',
+      'overwrite',
+      'other',
+      'cacheControl',
+      'fileName',
+      'x-meta-owner',
+      'x-meta-a_b',
+    ),
     fileName: fc.option(printable(20).map((n) => n.replace(/"/g, ''))),
     content: fc.oneof(printable(40), fc.constantFrom('../x', 'k/ok.txt', 'false', 'true')),
   })

@@ -65,8 +65,11 @@ describe('Generated client (openapi-typescript + openapi-fetch)', () => {
 
     const csv = Buffer.from('a,b\n1,2\n');
     const put = await client.PUT('/files/{key}', {
-      params: { path: { key: `${folder}/sub/data.csv` } },
-      headers: { 'Content-Type': 'text/csv' },
+      params: {
+        path: { key: `${folder}/sub/data.csv` },
+        header: { 'Cache-Control': 'private, max-age=60', 'Content-Disposition': 'attachment; filename="report.csv"' },
+      },
+      headers: { 'Content-Type': 'text/csv', 'X-Meta-Owner': '42' },
       body: new Blob([csv]),
       bodySerializer: (body) => body,
     });
@@ -91,6 +94,9 @@ describe('Generated client (openapi-typescript + openapi-fetch)', () => {
     });
     expect(range.response.status).toBe(206);
     expect(range.data).toBe('a,b');
+    expect(range.response.headers.get('cache-control')).toBe('private, max-age=60');
+    expect(range.response.headers.get('content-disposition')).toBe('attachment; filename=report.csv');
+    expect(range.response.headers.get('x-meta-owner')).toBe('42');
 
     const signed = await client.POST('/signed-urls', {
       body: { key: `${folder}/sub/data.csv`, operation: 'download', expiresIn: 60 },

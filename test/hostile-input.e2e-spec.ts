@@ -775,4 +775,53 @@ describe('Hostile input (e2e)', () => {
       );
     });
   });
+
+  describe('object parameters (property-based)', () => {
+    const name = fc.oneof(
+      { weight: 6, arbitrary: fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9-]{0,10}[A-Za-z0-9]$/) },
+      { weight: 1, arbitrary: fc.stringMatching(/^[A-Za-z0-9._!~-]{1,70}$/) },
+    );
+    const byte = fc.oneof(
+      { weight: 8, arbitrary: fc.integer({ min: 0x20, max: 0x7e }) },
+      { weight: 1, arbitrary: fc.integer({ min: 0x80, max: 0xff }) },
+      { weight: 1, arbitrary: fc.constant(0x09) },
+    );
+    const value = fc.oneof(
+      { weight: 5, arbitrary: fc.stringMatching(/^[\x20-\x7e]{0,150}$/) },
+      { weight: 1, arbitrary: fc.array(byte, { maxLength: 120 }).map((codes) => String.fromCharCode(...codes)) },
+    );
+    const metadata = fc.uniqueArray(fc.tuple(name, value), { maxLength: 12, selector: ([n]) => n.toLowerCase() });
+    const cacheControl = fc.option(
+      fc.oneof(value, fc.constantFrom('no-store', 'public, max-age=60', 'a="b, c"', 'x=""', ' max-age=1 ')),
+    );
+    const ows = (v: string) => v.replace(/^[ \t]+|[ \t]+$/g, '');
+
+    it('should store and serve back exactly what it accepts, and store nothing it refuses with 400', async () => {
+      let accepted = 0;
+      await fc.assert(
+        fc.asyncProperty(metadata, cacheControl, async (entries, cc) => {
+          const key = `meta-${randomBytes(6).toString('hex')}`;
+          const headers =
+            entries.map(([name, v]) => `X-Meta-${name}: ${v}\r\n`).join('') +
+            (cc === null ? '' : `Cache-Control: ${cc}\r\n`);
+          const res = await raw(Buffer.from(line('PUT', `/files/${key}`, headers, 'data'), 'latin1'));
+          if (res.status === 400) {
+            expectJsonError(res, 400);
+            expect((await send(`${url}/files/${key}`, { method: 'HEAD' })).status).toBe(404);
+            return;
+          }
+          expect(res.status).toBe(201);
+          accepted++;
+          const got = await send(`${url}/files/${key}`, { method: 'HEAD' });
+          const served = Object.fromEntries(Object.entries(got.headers).filter(([n]) => n.startsWith('x-meta-')));
+          expect(served).toEqual(
+            Object.fromEntries(entries.map(([name, v]) => [`x-meta-${name.toLowerCase()}`, ows(v)])),
+          );
+          expect(got.headers['cache-control']).toBe(cc === null ? undefined : ows(cc));
+        }),
+        { numRuns: 150 },
+      );
+      expect(accepted).toBeGreaterThan(0);
+    });
+  });
 });

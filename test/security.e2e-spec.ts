@@ -115,7 +115,7 @@ describe('Host guard, headers, CORS and health (e2e through the real app)', () =
       expect(res.headers['access-control-allow-origin']).toBe('https://app.example.com');
       expect(res.headers['access-control-allow-headers']).toMatch(/Authorization/);
       // A browser app can send the conditional headers of safe updates and resumed downloads.
-      for (const name of ['If-Match', 'If-Unmodified-Since', 'If-Range']) {
+      for (const name of ['If-Match', 'If-Unmodified-Since', 'If-Range', 'Cache-Control', 'Content-Disposition']) {
         expect(String(res.headers['access-control-allow-headers']).split(',')).toContain(name);
       }
       const get = await request(url)

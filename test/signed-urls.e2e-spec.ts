@@ -341,7 +341,7 @@ describe(`Signed URLs (e2e against ${testBackend()})`, () => {
       ['expiresIn as a string', { key: 'a', operation: 'download', expiresIn: '60' }, /expiresIn/],
       ['maxBytes on a download', { key: 'a', operation: 'download', maxBytes: 10 }, /uploads/],
       ['a contentType on a download', { key: 'a', operation: 'download', contentType: 'text/plain' }, /uploads/],
-      ['a fileName on an upload', { key: 'a', operation: 'upload', fileName: 'a.txt' }, /downloads/],
+      ['a cacheControl on a download', { key: 'a', operation: 'download', cacheControl: 'no-store' }, /uploads/],
       ['maxBytes over MAX_UPLOAD_BYTES', { key: 'a', operation: 'upload', maxBytes: 1024 * 1024 + 1 }, /maxBytes/],
       ['a malformed contentType', { key: 'a', operation: 'upload', contentType: 'text/html\r\nX: y' }, /contentType/],
       ...['text/plain; charset=utf-8, text/html', 'image/png;a=b,text/html', 'text/plain; a="é"', 'a/b; c=d; C=e'].map(

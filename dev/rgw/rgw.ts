@@ -55,6 +55,9 @@ function freePort(): Promise<number> {
   });
 }
 
+/** The one key of RGW's test KMS. */
+export const RGW_TEST_KMS_KEY_ID = 'testkey-1';
+
 function config(dir: string, fsid: string, monPort: number, rgwPort: number, memoryBytes: number): string {
   return `[global]
 fsid = ${fsid}
@@ -94,6 +97,11 @@ rgw enable usage log = false
 # Deleted and overwritten objects' data is freed by garbage collection, by default 2 h later: memstore would fill.
 rgw gc obj min wait = 60
 rgw gc processor period = 30
+# SSE-KMS over plain HTTP with RGW's built-in test key store (never for production): S3_SSE=aws:kms with
+# S3_SSE_KMS_KEY_ID=${RGW_TEST_KMS_KEY_ID} encrypts for real. RGW 16 has no SSE-S3 (AES256).
+rgw crypt require ssl = false
+rgw crypt s3 kms backend = testing
+rgw crypt s3 kms encryption keys = ${RGW_TEST_KMS_KEY_ID}=${Buffer.alloc(32, 7).toString('base64')}
 `;
 }
 

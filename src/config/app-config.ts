@@ -1,3 +1,4 @@
+import type { ObjectSettings } from '../storage/object-settings.js';
 import type { Environment } from './environment.js';
 
 export type LogLevel = NonNullable<Environment['LOG_LEVEL']>;
@@ -32,6 +33,8 @@ export abstract class AppConfig {
     /** Static keys, or undefined for the SDK's default chain (instance role on EB). */
     readonly credentials?: StaticCredentials;
   };
+  /** Encryption, storage class and default Cache-Control of every write. */
+  abstract readonly objects: ObjectSettings;
   abstract readonly uploads: {
     readonly maxBytes: number;
     readonly partSize: number;
@@ -131,6 +134,12 @@ export function toAppConfig(env: Environment): AppConfig {
       requestTimeoutMs: env.S3_REQUEST_TIMEOUT_MS ?? 30000,
       maxAttempts: env.S3_MAX_ATTEMPTS ?? 3,
       credentials,
+    },
+    objects: {
+      sse: env.S3_SSE,
+      sseKmsKeyId: env.S3_SSE_KMS_KEY_ID,
+      storageClass: env.S3_STORAGE_CLASS,
+      defaultCacheControl: env.DEFAULT_CACHE_CONTROL?.trim(),
     },
     uploads: {
       maxBytes: env.MAX_UPLOAD_BYTES ?? 5 * 1024 ** 3,

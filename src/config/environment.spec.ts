@@ -56,6 +56,18 @@ describe(validateEnvironment.name, () => {
       { ...minimal, METRICS_PORT: '9464', METRICS_HOST: '127.0.0.1', METRICS_TOKEN: 'm'.repeat(32) },
     ],
     ['a metrics port 0 beside PORT 0 (tests)', { ...minimal, PORT: '0', METRICS_PORT: '0' }],
+    [
+      'SSE-KMS with a key, a storage class and a default Cache-Control',
+      {
+        ...minimal,
+        S3_SSE: 'aws:kms',
+        S3_SSE_KMS_KEY_ID: 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+        S3_STORAGE_CLASS: 'INTELLIGENT_TIERING',
+        DEFAULT_CACHE_CONTROL: 'private, max-age=3600, stale-while-revalidate="60"',
+      },
+    ],
+    ['SSE-S3', { ...minimal, S3_SSE: 'AES256' }],
+    ['SSE-KMS without a key (the AWS managed one)', { ...minimal, S3_SSE: 'aws:kms' }],
   ])('should accept %s', (_name, env) => {
     expect(problems(env)).toEqual([]);
   });
@@ -97,6 +109,24 @@ describe(validateEnvironment.name, () => {
     ['a short cursor secret', { ...minimal, CURSOR_SECRET: 'short' }, ['CURSOR_SECRET']],
     ['an unknown docs exposure', { ...minimal, DOCS: 'private' }, ['DOCS']],
     ['an If-Match mode S3 does not have', { ...minimal, S3_IF_MATCH: 'yes' }, ['S3_IF_MATCH']],
+    ['an unknown encryption', { ...minimal, S3_SSE: 'aws:kms:dsse' }, ['S3_SSE']],
+    [
+      'a KMS key without SSE-KMS',
+      { ...minimal, S3_SSE: 'AES256', S3_SSE_KMS_KEY_ID: 'alias/files' },
+      ['S3_SSE_KMS_KEY_ID'],
+    ],
+    ['a KMS key id with a space', { ...minimal, S3_SSE: 'aws:kms', S3_SSE_KMS_KEY_ID: 'a b' }, ['S3_SSE_KMS_KEY_ID']],
+    [
+      'an archive storage class (not readable without a restore)',
+      { ...minimal, S3_STORAGE_CLASS: 'GLACIER' },
+      ['S3_STORAGE_CLASS'],
+    ],
+    ['a lower-case storage class', { ...minimal, S3_STORAGE_CLASS: 'standard' }, ['S3_STORAGE_CLASS']],
+    [
+      'a default Cache-Control that is no directive list',
+      { ...minimal, DEFAULT_CACHE_CONTROL: 'max-age=1;' },
+      ['DEFAULT_CACHE_CONTROL'],
+    ],
     ['a part size under 5 MiB', { ...minimal, UPLOAD_PART_SIZE: '1024' }, ['UPLOAD_PART_SIZE']],
     ['an idle timeout under 100 ms', { ...minimal, UPLOAD_IDLE_TIMEOUT_MS: '10' }, ['UPLOAD_IDLE_TIMEOUT_MS']],
     ['no connections allowed', { ...minimal, MAX_CONNECTIONS: '0' }, ['MAX_CONNECTIONS']],
@@ -169,6 +199,10 @@ describe(validateEnvironment.name, () => {
       'S3_PREFIX',
       'S3_CHECKSUMS',
       'S3_IF_MATCH',
+      'S3_SSE',
+      'S3_SSE_KMS_KEY_ID',
+      'S3_STORAGE_CLASS',
+      'DEFAULT_CACHE_CONTROL',
       'S3_CONNECT_TIMEOUT_MS',
       'S3_REQUEST_TIMEOUT_MS',
       'S3_MAX_ATTEMPTS',

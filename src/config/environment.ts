@@ -18,6 +18,7 @@ import {
   validateSync,
   type ValidationError,
 } from 'class-validator';
+import { isCacheControl, SSE_MODES, STORAGE_CLASSES } from '../storage/object-settings.js';
 import { MAX_PARTS } from '../storage/part-size.js';
 import { toAppConfig } from './app-config.js';
 
@@ -90,6 +91,41 @@ export class Environment {
   @IsOptional()
   @IsIn(['quoted', 'unquoted', 'off'], { message: 'must be quoted, unquoted or off' })
   S3_IF_MATCH?: 'quoted' | 'unquoted' | 'off';
+
+  /** Server-side encryption asked for on every write (the bucket's default encryption applies otherwise). */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsIn(SSE_MODES, { message: `must be ${SSE_MODES.join(' or ')}` })
+  S3_SSE?: (typeof SSE_MODES)[number];
+
+  @Transform(emptyToUndefined)
+  @ValidateIf((env: Environment) => env.S3_SSE_KMS_KEY_ID !== undefined)
+  @ValidateBy({
+    name: 'needsKms',
+    validator: {
+      validate: (_value: unknown, args) => (args?.object as Environment).S3_SSE === 'aws:kms',
+      defaultMessage: () => 'is only used with S3_SSE=aws:kms',
+    },
+  })
+  @Matches(/^[\w:/.-]{1,2048}$/, { message: 'must be a KMS key id, key ARN, alias name or alias ARN' })
+  S3_SSE_KMS_KEY_ID?: string;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsIn(STORAGE_CLASSES, { message: `must be one of ${STORAGE_CLASSES.join(', ')}` })
+  S3_STORAGE_CLASS?: (typeof STORAGE_CLASSES)[number];
+
+  /** Stored with every object whose upload names no Cache-Control. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @ValidateBy({
+    name: 'isCacheControl',
+    validator: {
+      validate: (value: unknown) => typeof value === 'string' && isCacheControl(value.trim()),
+      defaultMessage: () => 'must be a list of cache directives (RFC 9111), e.g. "private, max-age=3600"',
+    },
+  })
+  DEFAULT_CACHE_CONTROL?: string;
 
   @IsOptional()
   @Transform(toInteger)

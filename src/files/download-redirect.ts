@@ -19,12 +19,13 @@ export function redirectResponseHeaders(
   key: string,
   storedType: string,
   attachment: boolean,
+  fileName = downloadName(key),
 ): { contentType: string; contentDisposition: string } {
   const parsed = parseMediaType(storedType);
   const contentType = typeof parsed === 'object' && !isActive(parsed.value) ? parsed.value : 'application/octet-stream';
   const inline = !attachment && isInline(contentType);
   return {
     contentType,
-    contentDisposition: contentDisposition(downloadName(key), { type: inline ? 'inline' : 'attachment' }),
+    contentDisposition: contentDisposition(fileName, { type: inline ? 'inline' : 'attachment' }),
   };
 }

@@ -16,6 +16,7 @@ import {
 import { create as contentDisposition } from 'content-disposition';
 import type { Request, Response } from 'express';
 import { AppConfig } from '../config/app-config.js';
+import { isCacheControl } from '../storage/object-settings.js';
 import { StorageError } from '../storage/storage.errors.js';
 import {
   StorageService,
@@ -52,6 +53,13 @@ import {
 import { ListFilesQuery } from './list-files.query.js';
 import { isInline, parseMediaType } from './media-type.js';
 import { receiveMultipart } from './multipart-upload.js';
+import {
+  METADATA_PREFIX,
+  parametersFromFields,
+  parametersFromHeaders,
+  servedMetadata,
+  storedFileName,
+} from './object-parameters.js';
 import { downloadName, fileLocation, generateKey } from './upload-name.js';
 
 @ApiFilesTags()
@@ -78,6 +86,7 @@ export class FilesController {
         const requested = part.fields.key ?? queryKey;
         const key = this.keys.transform(requested ?? generateKey(part.fileName));
         const overwrite = parseOverwrite(part.fields.overwrite ?? queryOverwrite);
+        const parameters = parametersFromFields(part.fields, req);
         try {
           return await this.storage.upload({
             key,
@@ -87,6 +96,7 @@ export class FilesController {
             precondition,
             maxBytes: this.config.uploads.maxBytes,
             size,
+            parameters,
           });
         } catch (error) {
           if (error instanceof StorageError && error.code === 'PreconditionFailed' && !precondition) {
@@ -114,6 +124,7 @@ export class FilesController {
     }
     const contentType = uploadedType(singleHeader(req, 'content-type'), 'Content-Type');
     const precondition = writePrecondition(req);
+    const parameters = parametersFromHeaders(req);
     req.on('error', () => undefined); // surfaced by the upload's pipeline
     req.on('close', () => {
       if (!req.complete) {
@@ -130,6 +141,7 @@ export class FilesController {
         maxBytes: this.config.uploads.maxBytes,
         size,
         reportCreated: true,
+        parameters,
       }),
     );
     res.status(result.created ? HttpStatus.CREATED : HttpStatus.OK);
@@ -286,7 +298,12 @@ export class FilesController {
     const signed = await this.storage.signDownload({
       key,
       expiresIn: REDIRECT_TTL_SECONDS,
-      ...redirectResponseHeaders(key, object.contentType, attachment),
+      ...redirectResponseHeaders(
+        key,
+        object.contentType,
+        attachment,
+        storedFileName(object.contentDisposition) ?? downloadName(key),
+      ),
     });
     // Each answer carries a fresh signature: a cached one would outlive it.
     res.status(HttpStatus.FOUND).setHeader('Cache-Control', 'no-store');
@@ -295,7 +312,7 @@ export class FilesController {
   }
 
   private writeHeaders(res: Response, object: Omit<ObjectStream, 'body'>, download: boolean): void {
-    const fileName = downloadName(object.key);
+    const fileName = storedFileName(object.contentDisposition) ?? downloadName(object.key);
     // What the browser reads is what was judged: the stored type, parsed and written back canonical.
     const parsed = parseMediaType(object.contentType);
     const contentType = typeof parsed === 'string' ? 'application/octet-stream' : parsed.value;
@@ -312,6 +329,12 @@ export class FilesController {
       res.setHeader('Content-Range', object.contentRange);
     }
     res.setHeader('Content-Disposition', contentDisposition(fileName, { type: attachment ? 'attachment' : 'inline' }));
+    if (object.cacheControl && isCacheControl(object.cacheControl)) {
+      res.setHeader('Cache-Control', object.cacheControl);
+    }
+    for (const [name, value] of servedMetadata(object.metadata)) {
+      res.setHeader(METADATA_PREFIX + name, value);
+    }
     // Stored files are data, never active content of this origin.
     res.setHeader('Content-Security-Policy', "default-src 'none'; sandbox");
     res.setHeader('X-Content-Type-Options', 'nosniff');

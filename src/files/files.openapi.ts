@@ -34,16 +34,44 @@ const OBJECT_HEADERS = {
   'Last-Modified': header('When the object was last written (HTTP date).'),
   'Accept-Ranges': header('Always `bytes`.', true, '^bytes$'),
   'Content-Disposition': header(
-    '`inline` for images, audio, video, PDF, plain text and JSON; `attachment` for anything else or with `download=1`.',
+    '`inline` for images, audio, video, PDF, plain text and JSON; `attachment` for anything else or with `download=1`. ' +
+      'The file name is the one stored at upload, else the last segment of the key.',
     true,
     '^(inline|attachment)',
   ),
   'Content-Security-Policy': header("`default-src 'none'; sandbox`: stored files are never active content."),
+  'Cache-Control': header(
+    'The `Cache-Control` stored with the object (from its upload, or `DEFAULT_CACHE_CONTROL`); absent when none.',
+    false,
+  ),
   'X-Content-Type-Options': header('`nosniff`.', true, '^nosniff$'),
 };
 const CONTENT_RANGE = {
   'Content-Range': header('The bytes sent, e.g. `bytes 0-99/1000`.', true, '^bytes \\d+-\\d+/\\d+$'),
 };
+
+/** Read by both object routes: stored metadata comes back as one `X-Meta-<name>` header per entry. */
+const METADATA_NOTE =
+  'User metadata stored with the object comes back as `X-Meta-<name>` headers (names in lower case), one per entry.';
+
+/** The object parameters of `PUT /files/{key}`: Cache-Control, the download name, and `X-Meta-*` (documented in text). */
+const ApiObjectParameterHeaders = () =>
+  applyDecorators(
+    ApiHeader({
+      name: 'Cache-Control',
+      required: false,
+      description:
+        'Stored with the object and served back on GET and HEAD: RFC 9111 directives, printable ASCII, at most 512 ' +
+        'characters (default `DEFAULT_CACHE_CONTROL`).',
+    }),
+    ApiHeader({
+      name: 'Content-Disposition',
+      required: false,
+      description:
+        "`attachment` or `inline` with a `filename` (UTF-8 as `filename*=UTF-8''…`): the name downloads are offered " +
+        'under, cleaned like an uploaded file name.',
+    }),
+  );
 
 const BINARY = { '*/*': { schema: { type: 'string', format: 'binary' } } } as const;
 
@@ -134,7 +162,10 @@ export const ApiUploadMultipart = () =>
       description:
         'Give the key in the query, `POST /files?key=photos%2F2026%2Fa.jpg`, as the examples do. The form fields ' +
         '`key` and `overwrite` work too, but only before the `file` part: the file is streamed to S3 as it arrives, ' +
-        'so a field after it is a 400. Generated clients write form fields in the order of the body object.',
+        'so a field after it is a 400. Generated clients write form fields in the order of the body object. ' +
+        'Object parameters come as form fields before the file part: `cacheControl`, `fileName` (the download name) ' +
+        'and `x-meta-<name>` (user metadata: at most 10, names a-z 0-9 -, values printable ASCII, 1024 bytes in all). ' +
+        '`X-Meta-*` request headers are refused here.',
     }),
     ApiConsumes('multipart/form-data'),
     ApiBody({
@@ -144,6 +175,17 @@ export const ApiUploadMultipart = () =>
         properties: {
           key: { ...string, description: 'The key, as in the query; only before `file`.' },
           overwrite: { type: 'boolean', description: '`false`: 409 if the key exists; only before `file`.' },
+          cacheControl: {
+            ...string,
+            maxLength: 512,
+            description: 'Stored `Cache-Control` (RFC 9111 directives). Only before `file`.',
+          },
+          fileName: {
+            ...string,
+            minLength: 1,
+            maxLength: 255,
+            description: 'The name downloads are offered under (UTF-8). Only before `file`.',
+          },
           file: { type: 'string', format: 'binary', description: 'The file, exactly one part.' },
         },
       },
@@ -172,9 +214,12 @@ export const ApiUploadRaw = () =>
       summary: 'Upload a file as the raw body, streamed to S3 with its Content-Type',
       description:
         'The `Content-Type` is stored and served back: one media type such as `image/png`, or none for ' +
-        '`application/octet-stream`. A wildcard (`*/*`, `image/*`), a list or an unparsable value is a 400.',
+        '`application/octet-stream`. A wildcard (`*/*`, `image/*`), a list or an unparsable value is a 400. ' +
+        'User metadata: `X-Meta-<name>: <value>` headers, stored and served back on GET and HEAD (at most 10; names ' +
+        'a-z, 0-9 and -; values printable US-ASCII, not empty; 1024 bytes of names and values in all; each sent once).',
     }),
     ApiFileKey(),
+    ApiObjectParameterHeaders(),
     // In this order: generated clients send the first one.
     ApiConsumes('application/octet-stream', '*/*'),
     ApiBody({ schema: { type: 'string', format: 'binary' } }),
@@ -207,7 +252,8 @@ export const ApiDownload = () =>
         'minutes, after a HEAD: a missing key is still a 404, a matching `If-None-Match` / `If-Modified-Since` a 304, ' +
         'an unsatisfiable range a 416. The client re-sends `Range` to S3; S3 answers with the type and disposition ' +
         'chosen here (active content as an `application/octet-stream` attachment). `Range` with `If-Range` is ' +
-        "always streamed (`If-Range` is not in S3's documented API). Clients must not send the `Authorization` header on to S3.",
+        "always streamed (`If-Range` is not in S3's documented API). Clients must not send the `Authorization` header on to S3. " +
+        METADATA_NOTE,
     }),
     ApiFileKey(),
     ApiReadHeaders(),
@@ -233,7 +279,7 @@ export const ApiDownload = () =>
 
 export const ApiHead = () =>
   applyDecorators(
-    ApiOperation({ summary: 'The headers of a download, without the body' }),
+    ApiOperation({ summary: 'The headers of a download, without the body', description: METADATA_NOTE }),
     ApiFileKey(),
     ApiReadHeaders(),
     ApiResponse({ status: 200, description: 'The object exists.', headers: OBJECT_HEADERS }),

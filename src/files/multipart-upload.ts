@@ -4,6 +4,7 @@ import { BadRequestException, HttpException } from '@nestjs/common';
 import busboy from 'busboy';
 import type { Request } from 'express';
 import { StorageError } from '../storage/storage.errors.js';
+import { isParameterField } from './object-parameters.js';
 
 export interface FilePart {
   readonly stream: Readable;
@@ -16,7 +17,7 @@ export interface FilePart {
 
 /**
  * Streams a multipart/form-data request with exactly one file part named `file` into `onFile`, without buffering
- * it. Fields that shape the upload (`key`, `overwrite`) must come before the file part. Any problem (bad body,
+ * it. Fields that shape the upload (`key`, `overwrite`, object parameters) must come before the file part. Any problem (bad body,
  * client gone, a second file, more than `maxBytes` in the whole body) destroys the file stream, which makes the
  * upload abort.
  */
@@ -65,7 +66,7 @@ export function receiveMultipart<T>(
     parser.on('field', (name, value, info) => {
       if (info.nameTruncated || info.valueTruncated) {
         fail(new BadRequestException(`form field "${name.slice(0, 100)}" is too long`));
-      } else if (upload && (name === 'key' || name === 'overwrite')) {
+      } else if (upload && (name === 'key' || name === 'overwrite' || isParameterField(name))) {
         fail(new BadRequestException(`form field "${name}" must come before the file part, or go in the query`));
       } else {
         fields[name] = value;

@@ -1,5 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, MaxLength, Min } from 'class-validator';
+import { MAX_METADATA_ENTRIES } from '../files/object-parameters.js';
+import { MAX_CACHE_CONTROL_LENGTH } from '../storage/object-settings.js';
 import { MAX_SIGNED_URL_SECONDS } from '../storage/signed-request.js';
 
 const NO_CONTROL_CHARACTERS = /^[^\u0000-\u001f\u007f-\u009f]*$/;
@@ -45,7 +47,8 @@ export class CreateSignedUrlDto {
   maxBytes?: number;
 
   /**
-   * Downloads only: S3 serves the object as an attachment with this file name.
+   * Downloads: S3 serves the object as an attachment with this file name. Uploads: the file name stored with the
+   * object (its `Content-Disposition`, signed), which downloads are then offered under.
    * @example "report.pdf"
    */
   @IsOptional()
@@ -53,4 +56,30 @@ export class CreateSignedUrlDto {
   @Length(1, 255)
   @Matches(NO_CONTROL_CHARACTERS, { message: 'fileName must not contain control characters' })
   fileName?: string;
+
+  /**
+   * Uploads only: the `Cache-Control` stored with the object (RFC 9111 directives, printable ASCII, at most 512
+   * characters), signed; default `DEFAULT_CACHE_CONTROL`.
+   * @example "public, max-age=86400"
+   */
+  @ApiPropertyOptional({ maxLength: MAX_CACHE_CONTROL_LENGTH })
+  @IsOptional()
+  @IsString()
+  @MaxLength(MAX_CACHE_CONTROL_LENGTH)
+  cacheControl?: string;
+
+  /**
+   * Uploads only: user metadata stored with the object and served back as `X-Meta-<name>` headers, signed (the upload
+   * sends them as `x-amz-meta-<name>`). Names: a-z, 0-9 and `-`; values: printable US-ASCII; at most 10 entries and
+   * 1024 bytes of names and values together.
+   * @example {"owner": "42"}
+   */
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    maxProperties: MAX_METADATA_ENTRIES,
+  })
+  @IsOptional()
+  @IsObject()
+  metadata?: Record<string, string>;
 }

@@ -4,6 +4,7 @@ import { create as contentDisposition } from 'content-disposition';
 import { AppConfig } from '../config/app-config.js';
 import { KeyPipe } from '../files/file-key.js';
 import { isActive, isInline, parseMediaType } from '../files/media-type.js';
+import { cacheControl, storedDisposition, storedFileName, userMetadata } from '../files/object-parameters.js';
 import { downloadName, withoutFormatCharacters } from '../files/upload-name.js';
 import { Access, AllowReadOnly, type AccessLevel } from '../security/access.decorators.js';
 import type { SignedRequest } from '../storage/signed-request.js';
@@ -50,34 +51,36 @@ export class SignedUrlsController {
    * content, an unreadable type or a missing object is `application/octet-stream`.
    */
   private async signDownload(body: CreateSignedUrlDto, expiresIn: number): Promise<SignedRequest> {
-    if (body.contentType !== undefined || body.maxBytes !== undefined) {
-      throw new BadRequestException('contentType and maxBytes only apply to uploads');
+    if (
+      body.contentType !== undefined ||
+      body.maxBytes !== undefined ||
+      body.cacheControl !== undefined ||
+      body.metadata !== undefined
+    ) {
+      throw new BadRequestException('contentType, maxBytes, cacheControl and metadata only apply to uploads');
     }
-    const stored = await this.storage.head(body.key).then(
-      (object) => object.contentType,
-      (error: unknown) => {
-        if (error instanceof StorageError && error.code === 'NotFound') {
-          return undefined;
-        }
-        throw error;
-      },
-    );
-    const parsed = stored === undefined ? undefined : parseMediaType(stored);
+    const object = await this.storage.head(body.key).catch((error: unknown) => {
+      if (error instanceof StorageError && error.code === 'NotFound') {
+        return undefined;
+      }
+      throw error;
+    });
+    const parsed = object === undefined ? undefined : parseMediaType(object.contentType);
     const type = typeof parsed === 'object' && !isActive(parsed.value) ? parsed.value : 'application/octet-stream';
     const inline = body.fileName === undefined && isInline(type);
-    const fileName = withoutFormatCharacters(body.fileName ?? '') || downloadName(body.key);
+    const storedName = storedFileName(object?.contentDisposition);
+    const fileName = withoutFormatCharacters(body.fileName ?? '') || storedName || downloadName(body.key);
+    // S3 would answer with the stored disposition (an attachment): an inline type with a stored name says inline.
+    const disposition = inline ? (storedName ? 'inline' : undefined) : 'attachment';
     return this.storage.signDownload({
       key: body.key,
       expiresIn,
       contentType: type,
-      contentDisposition: inline ? undefined : contentDisposition(fileName, { type: 'attachment' }),
+      contentDisposition: disposition && contentDisposition(fileName, { type: disposition }),
     });
   }
 
   private signUpload(body: CreateSignedUrlDto, expiresIn: number): Promise<SignedRequest> {
-    if (body.fileName !== undefined) {
-      throw new BadRequestException('fileName only applies to downloads');
-    }
     if (body.maxBytes !== undefined && body.maxBytes > this.maxUploadBytes) {
       throw new BadRequestException(`maxBytes must not be greater than ${this.maxUploadBytes}`);
     }
@@ -97,6 +100,23 @@ export class SignedUrlsController {
       expiresIn,
       contentType: contentType.value,
       maxBytes: body.maxBytes,
+      parameters: {
+        cacheControl: cacheControl(body.cacheControl, 'cacheControl'),
+        contentDisposition: body.fileName === undefined ? undefined : storedDisposition(body.fileName),
+        metadata: body.metadata === undefined ? undefined : signedMetadata(body.metadata),
+      },
     });
   }
+}
+
+/** The `metadata` of a signing request: string values only, then the same rules as `X-Meta-*` headers. */
+function signedMetadata(metadata: Record<string, unknown>): Record<string, string> | undefined {
+  const entries = Object.entries(metadata);
+  if (entries.some(([, value]) => typeof value !== 'string')) {
+    throw new BadRequestException('metadata values must be strings');
+  }
+  return userMetadata(
+    entries.map(([name, value]) => [name.toLowerCase(), value as string]),
+    'metadata.',
+  );
 }

@@ -1,3 +1,5 @@
+import type { ObjectParameters } from './object-settings.js';
+
 export interface SignDownloadInput {
   readonly key: string;
   /** Requested lifetime in seconds (at most 7 days). */
@@ -15,13 +17,15 @@ export interface SignUploadInput {
   readonly contentType: string;
   /** When set, a POST policy whose `content-length-range` makes S3 refuse bigger files. */
   readonly maxBytes?: number;
+  /** Signed too (headers of a PUT, fields of a POST), with the service-wide encryption and storage class. */
+  readonly parameters?: ObjectParameters;
 }
 
 /** A request a client makes straight to S3. */
 export interface SignedRequest {
   readonly url: string;
   readonly method: 'GET' | 'PUT' | 'POST';
-  /** Headers the request must carry (the signed `Content-Type` of a PUT). */
+  /** Headers the request must carry, exactly (a PUT's signed `Content-Type` and object parameters). */
   readonly headers?: Record<string, string>;
   /** Form fields to send, in order, before the `file` part (POST policy). */
   readonly fields?: Record<string, string>;

@@ -33,6 +33,8 @@ describe(toStorageError.name, () => {
     ['ETIMEDOUT', Object.assign(new Error('x'), { code: 'ETIMEDOUT' }), 'Timeout', 504],
     ['an abort', sdkError('AbortError'), 'Aborted', 400],
     ['InvalidArgument', sdkError('InvalidArgument', 400), 'InvalidInput', 400],
+    ['InvalidStorageClass (S3_STORAGE_CLASS)', sdkError('InvalidStorageClass', 400), 'BadGateway', 502],
+    ['a KMS key S3 cannot use (S3_SSE_KMS_KEY_ID)', sdkError('KMS.NotFoundException', 400), 'BadGateway', 502],
     ['InternalError', sdkError('InternalError', 500), 'BadGateway', 502],
     ['NoSuchUpload', sdkError('NoSuchUpload', 404), 'BadGateway', 502],
     ['ExpiredToken', sdkError('ExpiredToken', 400), 'AccessDenied', 502],

@@ -124,6 +124,14 @@ export function toStorageError(error: unknown, key?: string): StorageError {
     const why = name && name !== 'Unknown' ? name : '403: wrong credentials or no permission';
     return new StorageError('AccessDenied', `storage refused access to ${what} (${why})`, { cause: error });
   }
+  // The service's own write settings refused (a class the bucket lacks, an unusable KMS key): the operator's to fix.
+  if (name === 'InvalidStorageClass' || name.startsWith('KMS.')) {
+    return new StorageError(
+      'BadGateway',
+      `storage refused the service's write settings (${name}): check S3_STORAGE_CLASS, S3_SSE and S3_SSE_KMS_KEY_ID`,
+      { cause: error },
+    );
+  }
   // An error without a code (a HEAD has no body) cannot be blamed on the client: keys were validated before S3.
   if ((status === 400 && name !== 'Unknown') || name === 'InvalidArgument') {
     return new StorageError('InvalidInput', `storage rejected the request (${name || status})`, { cause: error });

@@ -16,6 +16,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import { ListCursors } from './list-cursor.js';
+import { writeHeaders, writeParameters, type ObjectParameters, type ObjectSettings } from './object-settings.js';
 import { partSizeFor } from './part-size.js';
 import { StorageError, toBucketError, toStorageError } from './storage.errors.js';
 import {
@@ -41,6 +42,10 @@ export interface ObjectStream extends ObjectInfo {
   readonly contentLength: number;
   /** Set for a range response, e.g. `bytes 0-99/1000`. */
   readonly contentRange?: string;
+  readonly cacheControl?: string;
+  readonly contentDisposition?: string;
+  /** User metadata (lower-case names, without `x-amz-meta-`), the service's own marker left out. */
+  readonly metadata: Readonly<Record<string, string>>;
 }
 
 export interface UploadInput {
@@ -57,6 +62,8 @@ export interface UploadInput {
   readonly reportCreated?: boolean;
   /** Write only if this holds for the current object (undefined: none); see `Precondition`. */
   readonly precondition?: Precondition;
+  /** Cache-Control, Content-Disposition and user metadata stored with the object (validated by the caller). */
+  readonly parameters?: ObjectParameters;
 }
 
 type Current = Pick<ObjectInfo, 'etag' | 'lastModified'>;
@@ -102,6 +109,7 @@ export class StorageService implements OnApplicationShutdown {
   private readonly bucket: string;
   private readonly prefix: string;
   private readonly cursors: ListCursors;
+  private readonly settings: ObjectSettings;
 
   constructor(
     @Inject(S3_CLIENT) private readonly client: S3Client,
@@ -111,6 +119,15 @@ export class StorageService implements OnApplicationShutdown {
     this.bucket = config.s3.bucket;
     this.prefix = config.s3.prefix;
     this.cursors = new ListCursors(config.cursorSecret, JSON.stringify([this.bucket, this.prefix]));
+    this.settings = config.objects;
+  }
+
+  /**
+   * The service-wide write settings (encryption, storage class, default Cache-Control) with `parameters`, as
+   * PutObject / CreateMultipartUpload / CopyObject (with `MetadataDirective: 'REPLACE'`) parameters.
+   */
+  writeParams(parameters?: ObjectParameters) {
+    return writeParameters(this.settings, parameters);
   }
 
   /**
@@ -145,7 +162,8 @@ export class StorageService implements OnApplicationShutdown {
         Key: this.prefix + input.key,
         Body: counter,
         ContentType: input.contentType,
-        Metadata: { [UPLOAD_MARKER]: marker },
+        ...writeParameters(this.settings, input.parameters),
+        Metadata: { ...input.parameters?.metadata, [UPLOAD_MARKER]: marker },
         ...(input.ifNoneMatch || (input.precondition && !current) ? { IfNoneMatch: '*' } : {}),
         ...(input.precondition && current ? this.ifMatch(current) : {}),
       },
@@ -307,14 +325,24 @@ export class StorageService implements OnApplicationShutdown {
   async signUpload(input: SignUploadInput): Promise<SignedRequest> {
     const window = await this.signingWindow(input.expiresIn);
     const key = this.prefix + input.key;
+    const headers = { 'Content-Type': input.contentType, ...writeHeaders(this.settings, input.parameters) };
     if (input.maxBytes === undefined) {
-      const command = new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentType: input.contentType });
+      const command = new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        ContentType: input.contentType,
+        ...writeParameters(this.settings, input.parameters),
+        Metadata: input.parameters?.metadata,
+      });
+      const names = Object.keys(headers).map((name) => name.toLowerCase());
       const url = await getSignedUrl(this.signer, command, {
         expiresIn: window.seconds,
         signingDate: window.signedAt,
-        signableHeaders: new Set(['content-type']),
+        signableHeaders: new Set(names),
+        // Signed as headers the upload must send, not moved into the query, where not every S3 applies them.
+        unhoistableHeaders: new Set(names.filter((name) => name.startsWith('x-amz-'))),
       });
-      return { url, method: 'PUT', headers: { 'Content-Type': input.contentType }, expiresAt: window.expiresAt };
+      return { url, method: 'PUT', headers, expiresAt: window.expiresAt };
     }
     if (key.includes('${filename}')) {
       // S3 would replace it with the uploaded file's name: the policy would allow any key with this prefix.
@@ -324,7 +352,8 @@ export class StorageService implements OnApplicationShutdown {
       Bucket: this.bucket,
       Key: key,
       Conditions: [['content-length-range', 0, input.maxBytes]],
-      Fields: { 'Content-Type': input.contentType },
+      // Each field is also an exact-match condition of the policy.
+      Fields: headers,
       Expires: window.seconds,
     });
     const policy = JSON.parse(Buffer.from(post.fields.Policy, 'base64').toString('utf8')) as { expiration: string };
@@ -428,7 +457,15 @@ function objectMetadata(key: string, out: HeadObjectCommandOutput): Omit<ObjectS
     contentType: out.ContentType ?? 'application/octet-stream',
     etag: out.ETag ?? '',
     lastModified: out.LastModified ?? new Date(0),
+    cacheControl: out.CacheControl,
+    contentDisposition: out.ContentDisposition,
+    metadata: userMetadata(out.Metadata),
   };
+}
+
+function userMetadata(metadata: Record<string, string> | undefined): Record<string, string> {
+  const { [UPLOAD_MARKER]: _marker, ...user } = metadata ?? {};
+  return user;
 }
 
 const totalSize = (contentRange: string | undefined): number | undefined => {

@@ -36,6 +36,7 @@ function storage(client: S3Client, ifMatch: AppConfig['s3']['ifMatch'] = 'quoted
   const config = {
     s3: { bucket: 'b', prefix: 'tenant/', ifMatch },
     uploads: { partSize: 5 * MiB, queueSize: 2 },
+    objects: {},
     cursorSecret: 's'.repeat(32),
   } as AppConfig;
   return new StorageService(client, config, client);

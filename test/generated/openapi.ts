@@ -12,7 +12,7 @@ export interface paths {
         put?: never;
         /**
          * Upload a file (multipart/form-data), streamed to S3
-         * @description Give the key in the query, `POST /files?key=photos%2F2026%2Fa.jpg`, as the examples do. The form fields `key` and `overwrite` work too, but only before the `file` part: the file is streamed to S3 as it arrives, so a field after it is a 400. Generated clients write form fields in the order of the body object.
+         * @description Give the key in the query, `POST /files?key=photos%2F2026%2Fa.jpg`, as the examples do. The form fields `key` and `overwrite` work too, but only before the `file` part: the file is streamed to S3 as it arrives, so a field after it is a 400. Generated clients write form fields in the order of the body object. Object parameters come as form fields before the file part: `cacheControl`, `fileName` (the download name) and `x-meta-<name>` (user metadata: at most 10, names a-z 0-9 -, values printable ASCII, 1024 bytes in all). `X-Meta-*` request headers are refused here.
          */
         post: operations["uploadMultipart"];
         delete?: never;
@@ -50,19 +50,22 @@ export interface paths {
         };
         /**
          * Download a file (streamed, or by redirect to S3), or one byte range of it
-         * @description With `redirect=1` (or `DOWNLOAD_MODE=redirect`) the answer is a 302 to a presigned S3 URL valid for 5 minutes, after a HEAD: a missing key is still a 404, a matching `If-None-Match` / `If-Modified-Since` a 304, an unsatisfiable range a 416. The client re-sends `Range` to S3; S3 answers with the type and disposition chosen here (active content as an `application/octet-stream` attachment). `Range` with `If-Range` is always streamed (`If-Range` is not in S3's documented API). Clients must not send the `Authorization` header on to S3.
+         * @description With `redirect=1` (or `DOWNLOAD_MODE=redirect`) the answer is a 302 to a presigned S3 URL valid for 5 minutes, after a HEAD: a missing key is still a 404, a matching `If-None-Match` / `If-Modified-Since` a 304, an unsatisfiable range a 416. The client re-sends `Range` to S3; S3 answers with the type and disposition chosen here (active content as an `application/octet-stream` attachment). `Range` with `If-Range` is always streamed (`If-Range` is not in S3's documented API). Clients must not send the `Authorization` header on to S3. User metadata stored with the object comes back as `X-Meta-<name>` headers (names in lower case), one per entry.
          */
         get: operations["download"];
         /**
          * Upload a file as the raw body, streamed to S3 with its Content-Type
-         * @description The `Content-Type` is stored and served back: one media type such as `image/png`, or none for `application/octet-stream`. A wildcard (`*\/*`, `image/*`), a list or an unparsable value is a 400.
+         * @description The `Content-Type` is stored and served back: one media type such as `image/png`, or none for `application/octet-stream`. A wildcard (`*\/*`, `image/*`), a list or an unparsable value is a 400. User metadata: `X-Meta-<name>: <value>` headers, stored and served back on GET and HEAD (at most 10; names a-z, 0-9 and -; values printable US-ASCII, not empty; 1024 bytes of names and values in all; each sent once).
          */
         put: operations["uploadRaw"];
         post?: never;
         /** Delete a file (idempotent) */
         delete: operations["remove"];
         options?: never;
-        /** The headers of a download, without the body */
+        /**
+         * The headers of a download, without the body
+         * @description User metadata stored with the object comes back as `X-Meta-<name>` headers (names in lower case), one per entry.
+         */
         head: operations["head"];
         patch?: never;
         trace?: never;
@@ -173,6 +176,12 @@ export interface components {
         };
         CreateSignedUrlDto: {
             /**
+             * @description Uploads only: the `Cache-Control` stored with the object (RFC 9111 directives, printable ASCII, at most 512
+             *     characters), signed; default `DEFAULT_CACHE_CONTROL`.
+             * @example public, max-age=86400
+             */
+            cacheControl?: string;
+            /**
              * @description Uploads only: the `Content-Type` the upload must send (one media type, RFC 9110), signed into the URL in its
              *     canonical form (default `application/octet-stream`).
              * @example image/png
@@ -181,7 +190,8 @@ export interface components {
             /** @description Lifetime in seconds, 1 to 604800 (7 days); default `SIGNED_URL_TTL_SECONDS`. */
             expiresIn?: number;
             /**
-             * @description Downloads only: S3 serves the object as an attachment with this file name.
+             * @description Downloads: S3 serves the object as an attachment with this file name. Uploads: the file name stored with the
+             *     object (its `Content-Disposition`, signed), which downloads are then offered under.
              * @example report.pdf
              */
             fileName?: string;
@@ -195,6 +205,17 @@ export interface components {
              *     form whose policy's `content-length-range` makes S3 refuse bigger files.
              */
             maxBytes?: number;
+            /**
+             * @description Uploads only: user metadata stored with the object and served back as `X-Meta-<name>` headers, signed (the upload
+             *     sends them as `x-amz-meta-<name>`). Names: a-z, 0-9 and `-`; values: printable US-ASCII; at most 10 entries and
+             *     1024 bytes of names and values together.
+             * @example {
+             *       "owner": "42"
+             *     }
+             */
+            metadata?: {
+                [key: string]: string;
+            };
             /**
              * @description `download`: a GET URL. `upload`: a PUT URL, or a POST form when `maxBytes` is set.
              * @enum {string}
@@ -435,11 +456,15 @@ export interface operations {
         requestBody: {
             content: {
                 "multipart/form-data": {
+                    /** @description Stored `Cache-Control` (RFC 9111 directives). Only before `file`. */
+                    cacheControl?: string;
                     /**
                      * Format: binary
                      * @description The file, exactly one part.
                      */
                     file: Blob;
+                    /** @description The name downloads are offered under (UTF-8). Only before `file`. */
+                    fileName?: string;
                     /** @description The key, as in the query; only before `file`. */
                     key?: string;
                     /** @description `false`: 409 if the key exists; only before `file`. */
@@ -677,7 +702,9 @@ export interface operations {
                 headers: {
                     /** @description Always `bytes`. */
                     "Accept-Ranges": string;
-                    /** @description `inline` for images, audio, video, PDF, plain text and JSON; `attachment` for anything else or with `download=1`. */
+                    /** @description The `Cache-Control` stored with the object (from its upload, or `DEFAULT_CACHE_CONTROL`); absent when none. */
+                    "Cache-Control"?: string;
+                    /** @description `inline` for images, audio, video, PDF, plain text and JSON; `attachment` for anything else or with `download=1`. The file name is the one stored at upload, else the last segment of the key. */
                     "Content-Disposition": string;
                     /** @description Bytes in this response: the object, or the range. */
                     "Content-Length": string;
@@ -702,7 +729,9 @@ export interface operations {
                 headers: {
                     /** @description Always `bytes`. */
                     "Accept-Ranges": string;
-                    /** @description `inline` for images, audio, video, PDF, plain text and JSON; `attachment` for anything else or with `download=1`. */
+                    /** @description The `Cache-Control` stored with the object (from its upload, or `DEFAULT_CACHE_CONTROL`); absent when none. */
+                    "Cache-Control"?: string;
+                    /** @description `inline` for images, audio, video, PDF, plain text and JSON; `attachment` for anything else or with `download=1`. The file name is the one stored at upload, else the last segment of the key. */
                     "Content-Disposition": string;
                     /** @description Bytes in this response: the object, or the range. */
                     "Content-Length": string;
@@ -819,6 +848,10 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description Stored with the object and served back on GET and HEAD: RFC 9111 directives, printable ASCII, at most 512 characters (default `DEFAULT_CACHE_CONTROL`). */
+                "Cache-Control"?: string;
+                /** @description `attachment` or `inline` with a `filename` (UTF-8 as `filename*=UTF-8''…`): the name downloads are offered under, cleaned like an uploaded file name. */
+                "Content-Disposition"?: string;
                 /** @description `*`: 412 instead of replacing an existing object. */
                 "If-None-Match"?: string;
                 /** @description `*` (an object must exist) or quoted ETags, compared strongly: 412 unless one is the current ETag. A value that is neither is a 400. */
@@ -1061,7 +1094,9 @@ export interface operations {
                 headers: {
                     /** @description Always `bytes`. */
                     "Accept-Ranges": string;
-                    /** @description `inline` for images, audio, video, PDF, plain text and JSON; `attachment` for anything else or with `download=1`. */
+                    /** @description The `Cache-Control` stored with the object (from its upload, or `DEFAULT_CACHE_CONTROL`); absent when none. */
+                    "Cache-Control"?: string;
+                    /** @description `inline` for images, audio, video, PDF, plain text and JSON; `attachment` for anything else or with `download=1`. The file name is the one stored at upload, else the last segment of the key. */
                     "Content-Disposition": string;
                     /** @description Bytes in this response: the object, or the range. */
                     "Content-Length": string;
@@ -1084,7 +1119,9 @@ export interface operations {
                 headers: {
                     /** @description Always `bytes`. */
                     "Accept-Ranges": string;
-                    /** @description `inline` for images, audio, video, PDF, plain text and JSON; `attachment` for anything else or with `download=1`. */
+                    /** @description The `Cache-Control` stored with the object (from its upload, or `DEFAULT_CACHE_CONTROL`); absent when none. */
+                    "Cache-Control"?: string;
+                    /** @description `inline` for images, audio, video, PDF, plain text and JSON; `attachment` for anything else or with `download=1`. The file name is the one stored at upload, else the last segment of the key. */
                     "Content-Disposition": string;
                     /** @description Bytes in this response: the object, or the range. */
                     "Content-Length": string;

@@ -10,6 +10,8 @@ export interface RecordedRequest {
   /** The key id of `Authorization: AWS4-HMAC-SHA256 Credential=<key id>/…`. */
   keyId?: string;
   securityToken?: string;
+  /** The request's headers as received. */
+  headers: IncomingHttpHeaders;
 }
 
 export interface RecordingProxy {
@@ -50,6 +52,7 @@ export async function startRecordingProxy(
       path: req.url ?? '',
       keyId: /Credential=([^/]+)\//.exec(authorization)?.[1],
       securityToken: req.headers['x-amz-security-token'] as string | undefined,
+      headers: req.headers,
     });
     void resign(signer, req.method ?? 'GET', req.url ?? '/', req.headers).then(
       (headers) => {
