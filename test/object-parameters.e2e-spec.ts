@@ -343,6 +343,34 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
       expect(sha256(got.body as Buffer)).toBe(sha256(data));
     });
 
+    it('should send encryption and storage class with CopyObject, keeping the source Cache-Control', async () => {
+      const from = randomKey('source.txt');
+      const to = randomKey('copy.txt');
+      await request(configuredUrl)
+        .put(`/files/${encodeKey(from)}`)
+        .set('Cache-Control', 'public, max-age=60')
+        .send(Buffer.from('copy me'))
+        .expect(201);
+      await request(configuredUrl)
+        .post(`/files/${encodeKey(from)}/copy`)
+        .send({ to })
+        .expect(201);
+
+      const copy = writes(to).find((r) => r.method === 'PUT' && r.headers['x-amz-copy-source'])!;
+      expect(copy.headers).toMatchObject({
+        'x-amz-server-side-encryption': 'aws:kms',
+        'x-amz-server-side-encryption-aws-kms-key-id': kmsKeyId,
+        'x-amz-storage-class': 'STANDARD',
+        'x-amz-metadata-directive': 'COPY',
+      });
+      expect((await head(to)).CacheControl).toBe('public, max-age=60');
+      const got = await request(configuredUrl)
+        .get(`/files/${encodeKey(to)}`)
+        .buffer()
+        .expect(200);
+      expect((got.body as Buffer).toString()).toBe('copy me');
+    });
+
     it('should sign the encryption and storage class into PUT and POST uploads, which S3 accepts', async () => {
       const settings = {
         'Cache-Control': 'private, max-age=600',

@@ -54,9 +54,7 @@ export function writeParameters(settings: ObjectSettings, parameters: ObjectPara
   return {
     ...(cacheControl ? { CacheControl: cacheControl } : {}),
     ...(parameters.contentDisposition ? { ContentDisposition: parameters.contentDisposition } : {}),
-    ...(settings.sse ? { ServerSideEncryption: settings.sse } : {}),
-    ...(settings.sse === 'aws:kms' && settings.sseKmsKeyId ? { SSEKMSKeyId: settings.sseKmsKeyId } : {}),
-    ...(settings.storageClass ? { StorageClass: settings.storageClass } : {}),
+    ...storageParameters(settings),
   };
 }
 
@@ -86,4 +84,13 @@ export function writeHeaders(settings: ObjectSettings, parameters: ObjectParamet
     headers['x-amz-storage-class'] = p.StorageClass;
   }
   return headers;
+}
+
+/** Encryption and storage class alone: what a copy adds to the source's own headers and metadata. */
+export function storageParameters(settings: ObjectSettings) {
+  return {
+    ...(settings.sse ? { ServerSideEncryption: settings.sse } : {}),
+    ...(settings.sse === 'aws:kms' && settings.sseKmsKeyId ? { SSEKMSKeyId: settings.sseKmsKeyId } : {}),
+    ...(settings.storageClass ? { StorageClass: settings.storageClass } : {}),
+  };
 }
