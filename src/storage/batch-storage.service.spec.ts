@@ -43,6 +43,7 @@ function fakeS3(answers: Record<string, Answer | Answer[]>) {
 function batch(client: S3Client): BatchStorageService {
   const config = {
     s3: { bucket: 'b', prefix: 'tenant/', ifMatch: 'quoted' },
+    objects: {},
     uploads: { partSize: 5 * MiB, queueSize: 2 },
     copyMultipartThreshold: 5 * MiB,
   } as AppConfig;

@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Inject, Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
+import { storageParameters } from './object-settings.js';
 import { partSizeFor } from './part-size.js';
 import { StorageError, toStorageError } from './storage.errors.js';
 import type { Precondition, UploadResult } from './storage.service.js';
@@ -136,6 +137,7 @@ export class BatchStorageService {
         Key: this.prefix + input.to,
         CopySource: this.copySource(input.from),
         MetadataDirective: 'COPY',
+        ...storageParameters(this.config.objects),
         ...this.sourceMatch(etag),
         ...(input.overwrite ? {} : { IfNoneMatch: '*' }),
       }),
@@ -160,6 +162,7 @@ export class BatchStorageService {
         ContentEncoding: source.ContentEncoding,
         ContentLanguage: source.ContentLanguage,
         Metadata: source.Metadata,
+        ...storageParameters(this.config.objects),
       }),
     );
     try {
@@ -257,5 +260,4 @@ const alreadyExists = (): StorageError =>
   new StorageError('AlreadyExists', 'an object with the target key already exists (overwrite=false)');
 
 /** Ceph RGW answers CopyObject's ETag without its quotes; HTTP and the rest of the API have them. */
-const quoted = (etag: string | undefined): string | undefined =>
-  etag && !etag.startsWith('"') ? `"${etag}"` : etag;
+const quoted = (etag: string | undefined): string | undefined => (etag && !etag.startsWith('"') ? `"${etag}"` : etag);
