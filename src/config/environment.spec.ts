@@ -94,6 +94,12 @@ describe(validateEnvironment.name, () => {
     ['a part size under 5 MiB', { ...minimal, UPLOAD_PART_SIZE: '1024' }, ['UPLOAD_PART_SIZE']],
     ['an idle timeout under 100 ms', { ...minimal, UPLOAD_IDLE_TIMEOUT_MS: '10' }, ['UPLOAD_IDLE_TIMEOUT_MS']],
     ['no connections allowed', { ...minimal, MAX_CONNECTIONS: '0' }, ['MAX_CONNECTIONS']],
+    ['an upload memory budget under 5 MiB', { ...minimal, UPLOAD_MEMORY_BYTES: '1024' }, ['UPLOAD_MEMORY_BYTES']],
+    [
+      'an upload memory budget smaller than one part',
+      { ...minimal, UPLOAD_MEMORY_BYTES: String(16 * 1024 ** 2), UPLOAD_PART_SIZE: String(32 * 1024 ** 2) },
+      ['UPLOAD_MEMORY_BYTES'],
+    ],
     [
       'an upload limit over 10,000 default parts',
       { ...minimal, MAX_UPLOAD_BYTES: String(80 * 1024 ** 3) },
@@ -177,6 +183,7 @@ describe(validateEnvironment.name, () => {
       'UPLOAD_PART_SIZE',
       'UPLOAD_QUEUE_SIZE',
       'UPLOAD_IDLE_TIMEOUT_MS',
+      'UPLOAD_MEMORY_BYTES',
       'MAX_CONNECTIONS',
     ]);
   });
