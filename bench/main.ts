@@ -220,7 +220,7 @@ async function main(): Promise<void> {
 }
 
 // A hung transfer must not hang CI: the whole run is bounded (exit handlers stop the processes and clean up).
-const limitMinutes = args.quick ? 5 : 30;
+const limitMinutes = args.quick ? 5 : 45;
 setTimeout(() => {
   log(`bench failed: not finished after ${limitMinutes} minutes`);
   process.exit(1);
