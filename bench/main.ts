@@ -3,8 +3,9 @@
  *                  [--env KEY=VALUE]... [--node-option FLAG]... [--cpu-prof]
  *                  [--compare path/to/main.js] [--baseline-env KEY=VALUE]... [--baseline-node-option FLAG]...
  *
- * Starts the development S3 server (s3rver) and the compiled service (production mode, loopback), then measures every scenario
- * through the service and directly against S3 with the AWS SDK, alternating, and prints medians and ratios.
+ * Starts the development S3 server (s3rver), the compiled service (production mode, loopback) and the floor (bare
+ * node:http + busboy + the SDK, bench/floor-server.ts), then measures every scenario through the service, the floor
+ * and directly against S3 with the AWS SDK, alternating, and prints medians, ratios and CPU per GiB / per request.
  * `--compare` and `--baseline-*` add a second service ("baseline": another build, or the same build with other
  * settings) measured in the same rounds, for before/after comparisons of a tuning change.
  * Fails only on real errors (a checksum mismatch, an HTTP error, a crash), never on a ratio.
@@ -98,6 +99,8 @@ function productionNodeOptions(): string[] {
 const nodeOptions = [...productionNodeOptions(), ...args['node-option']];
 const builds = [
   { name: 'service', mainJs: path.join(root, 'dist/main.js'), env: serviceEnv, nodeOptions },
+  // Bare Node with the same S3 calls, settings and options: what the service's ratios are judged against.
+  { name: 'floor', mainJs: path.join(root, 'bench/floor-server.ts'), env: serviceEnv, nodeOptions },
   ...(withBaseline
     ? [
         {
@@ -217,7 +220,7 @@ async function main(): Promise<void> {
 }
 
 // A hung transfer must not hang CI: the whole run is bounded (exit handlers stop the processes and clean up).
-const limitMinutes = args.quick ? 5 : 30;
+const limitMinutes = args.quick ? 5 : 45;
 setTimeout(() => {
   log(`bench failed: not finished after ${limitMinutes} minutes`);
   process.exit(1);

@@ -43,61 +43,101 @@ const fmt = (value: number, digits?: number): string => {
 
 const range = (s: Summary): string => `${fmt(s.median)} [${fmt(s.min)}–${fmt(s.max)}]`;
 
-/** Every target of the issue that this run can judge, service by service. */
+const GiB = 1024 ** 3;
+const FLOOR = 'floor';
+const DIRECT = 'direct';
+
+const valueOf = (runs: Runs): Summary => summarize(runs.samples.map((s) => s.value));
+
+/** CPU seconds per GiB moved (transfers) or CPU milliseconds per request (load runs), median over the runs. */
+function cpuPerUnit(runs: Runs): { value: number; unit: string } {
+  const perRun = runs.samples.map((sample, i) => {
+    const cpu = runs.cpuSeconds[i] ?? NaN;
+    if (sample.bytes) {
+      return cpu / (sample.bytes / GiB);
+    }
+    return sample.requests ? (1000 * cpu) / sample.requests : NaN;
+  });
+  return { value: summarize(perRun).median, unit: runs.samples[0]?.bytes ? 's/GiB' : 'ms/req' };
+}
+
+/** The processes under test other than the floor: `service`, and `baseline` when comparing. */
+const servicesOf = (result: ScenarioResult): Runs[] =>
+  result.runs.filter((r) => r.target !== FLOOR && r.target !== DIRECT);
+
+/** Every target of issue 11 that this run can judge, service by service (reported, never failing the run). */
 export function checkTargets(
   results: readonly ScenarioResult[],
   memory: readonly MemoryRow[],
   services: readonly string[],
 ): TargetCheck[] {
   const checks: TargetCheck[] = [];
+  const idle = (target: string) => memory.find((r) => r.target === target && r.operation === 'idle')?.peakRssMiB;
   for (const result of results) {
-    const direct = result.runs.find((r) => r.target === 'direct')!;
-    const directValue = summarize(direct.samples.map((s) => s.value)).median;
-    const directP99 = summarize(direct.samples.map((s) => s.p99Ms ?? NaN)).median;
-    for (const runs of result.runs.filter((r) => services.includes(r.target))) {
+    const floor = result.runs.find((r) => r.target === FLOOR);
+    const direct = result.runs.find((r) => r.target === DIRECT);
+    for (const runs of servicesOf(result).filter((r) => services.includes(r.target))) {
       const label = `${runs.target}: ${result.title}`;
-      const ratio = summarize(runs.samples.map((s) => s.value)).median / directValue;
-      if (result.targets.ratio !== undefined) {
+      const { directRatio, floorRatio, floorCpuRatio, peakRssMiB, peakOverIdleMiB } = result.targets;
+      if (direct && directRatio !== undefined) {
+        const ratio = valueOf(runs).median / valueOf(direct).median;
         checks.push({
-          what: `${label}, ${result.unit} ratio`,
+          what: `${label}, ${result.unit} ÷ direct S3`,
           actual: ratio,
-          limit: `≥ ${result.targets.ratio}`,
-          met: ratio >= result.targets.ratio,
+          limit: `≥ ${directRatio}`,
+          met: ratio >= directRatio,
         });
       }
-      if (result.targets.p99Ratio !== undefined) {
-        const p99 = summarize(runs.samples.map((s) => s.p99Ms ?? NaN)).median / directP99;
+      if (floor && floorRatio !== undefined) {
+        const ratio = valueOf(runs).median / valueOf(floor).median;
         checks.push({
-          what: `${label}, p99 latency ratio`,
-          actual: p99,
-          limit: `≤ ${result.targets.p99Ratio}`,
-          met: p99 <= result.targets.p99Ratio,
+          what: `${label}, ${result.unit} ÷ floor`,
+          actual: ratio,
+          limit: `≥ ${floorRatio}`,
+          met: ratio >= floorRatio,
+        });
+      }
+      if (floor && floorCpuRatio !== undefined) {
+        const cpu = cpuPerUnit(runs);
+        const ratio = cpu.value / cpuPerUnit(floor).value;
+        checks.push({
+          what: `${label}, CPU ${cpu.unit} ÷ floor`,
+          actual: ratio,
+          limit: `≤ ${floorCpuRatio}`,
+          met: ratio <= floorCpuRatio,
         });
       }
       const rss = peak(runs);
-      if (rss !== null) {
-        checks.push({ what: `${label}, peak RSS MiB`, actual: rss, limit: '≤ 150', met: rss <= 150 });
+      if (rss !== null && peakRssMiB !== undefined) {
+        checks.push({ what: `${label}, peak RSS MiB`, actual: rss, limit: `≤ ${peakRssMiB}`, met: rss <= peakRssMiB });
+      }
+      const idleRss = idle(runs.target);
+      if (rss !== null && peakOverIdleMiB !== undefined && idleRss !== undefined && idleRss !== null) {
+        checks.push({
+          what: `${label}, peak RSS above idle, MiB`,
+          actual: rss - idleRss,
+          limit: `≤ ${peakOverIdleMiB}`,
+          met: rss - idleRss <= peakOverIdleMiB,
+        });
       }
     }
   }
-  const puts = memory.filter((row) => row.operation === 'PUT' && row.peakRssMiB !== null);
-  for (const row of memory.filter((r) => r.peakRssMiB !== null)) {
-    checks.push({
-      what: `memory profile: ${row.operation} ${row.sizeMiB} MiB, peak RSS MiB`,
-      actual: row.peakRssMiB!,
-      limit: '≤ 150',
-      met: row.peakRssMiB! <= 150,
-    });
-  }
-  if (puts.length >= 2) {
-    const [smallest, largest] = [puts[0], puts[puts.length - 1]];
-    const growth = largest.peakRssMiB! - smallest.peakRssMiB!;
-    checks.push({
-      what: `memory profile: PUT peak RSS ${largest.sizeMiB} MiB minus ${smallest.sizeMiB} MiB`,
-      actual: growth,
-      limit: '≤ 16',
-      met: growth <= 16,
-    });
+  for (const service of services.filter((name) => name !== FLOOR)) {
+    const idleRss = idle(service);
+    if (idleRss !== undefined && idleRss !== null) {
+      checks.push({ what: `${service}: idle RSS MiB`, actual: idleRss, limit: '≤ 110', met: idleRss <= 110 });
+    }
+    const puts = memory.filter((r) => r.target === service && r.operation === 'PUT' && r.peakRssMiB !== null);
+    if (puts.length >= 2) {
+      const [smallest, largest] = [puts[0], puts[puts.length - 1]];
+      const growth = largest.peakRssMiB! - smallest.peakRssMiB!;
+      checks.push({
+        what: `${service}: PUT peak RSS, ${largest.sizeMiB} MiB minus ${smallest.sizeMiB} MiB`,
+        actual: growth,
+        limit: '≤ 10',
+        met: growth <= 10,
+      });
+    }
   }
   return checks;
 }
@@ -108,75 +148,74 @@ export function renderTables(
   memory: readonly MemoryRow[],
   checks: readonly TargetCheck[],
 ): string {
-  const services = results[0]?.runs.filter((r) => r.target !== 'direct').map((r) => r.target) ?? [];
+  const services = results[0] ? servicesOf(results[0]).map((r) => r.target) : [];
+  const hasFloor = results[0]?.runs.some((r) => r.target === FLOOR) ?? false;
+  const measured = [...services, ...(hasFloor ? [FLOOR] : [])];
   const header = [
     'scenario',
     'unit',
-    ...services.flatMap((s) => [`${s} median [range]`, `${s} / direct`]),
+    ...services.flatMap((s) => [`${s} median [range]`, ...(hasFloor ? [`${s} ÷ floor`] : []), `${s} ÷ direct`]),
+    ...(hasFloor ? ['floor median [range]', 'floor ÷ direct'] : []),
     'direct median [range]',
-    ...services.map((s) => `${s} peak RSS MiB`),
-    ...services.map((s) => `CPU s per run: ${s} · S3 · client`),
-    'CPU s per run (direct): S3 · client',
+    `CPU per GiB or request: ${measured.join(' · ')}`,
+    `peak RSS MiB: ${measured.join(' · ')}`,
   ];
   const rows: string[][] = [];
   for (const result of results) {
-    const direct = result.runs.find((r) => r.target === 'direct')!;
-    const serviceRuns = services.map((name) => result.runs.find((r) => r.target === name)!);
-    const value = (runs: Runs) => summarize(runs.samples.map((s) => s.value));
-    const p99 = (runs: Runs) => summarize(runs.samples.map((s) => s.p99Ms ?? NaN));
-    const cpu = (runs: Runs) =>
-      [runs.cpuSeconds, runs.s3CpuSeconds, runs.clientCpuSeconds]
-        .filter((values) => values.length > 0)
-        .map((values) => fmt(summarize(values).median))
-        .join(' · ');
+    const byName = (name: string) => result.runs.find((r) => r.target === name)!;
+    const direct = valueOf(byName(DIRECT)).median;
+    const floor = hasFloor ? valueOf(byName(FLOOR)).median : NaN;
+    const cpu = measured.map((name) => cpuPerUnit(byName(name)));
     rows.push([
       result.title,
       result.unit,
-      ...serviceRuns.flatMap((runs) => [range(value(runs)), fmt(value(runs).median / value(direct).median)]),
-      range(value(direct)),
-      ...serviceRuns.map((runs) => fmt(peak(runs) ?? NaN, 0)),
-      ...serviceRuns.map(cpu),
-      cpu(direct),
+      ...services.flatMap((name) => {
+        const value = valueOf(byName(name));
+        return [range(value), ...(hasFloor ? [fmt(value.median / floor)] : []), fmt(value.median / direct)];
+      }),
+      ...(hasFloor ? [range(valueOf(byName(FLOOR))), fmt(floor / direct)] : []),
+      range(valueOf(byName(DIRECT))),
+      `${cpu.map((c) => fmt(c.value)).join(' · ')} ${cpu[0]?.unit ?? ''}`,
+      measured.map((name) => fmt(peak(byName(name)) ?? NaN, 0)).join(' · '),
     ]);
-    if (result.targets.p99Ratio !== undefined) {
-      rows.push([
-        `↳ p99 latency (p50 ${serviceRuns.map((r) => fmt(summarize(r.samples.map((s) => s.p50Ms ?? NaN)).median)).join(' / ')} vs ${fmt(summarize(direct.samples.map((s) => s.p50Ms ?? NaN)).median)} direct)`,
-        'ms',
-        ...serviceRuns.flatMap((runs) => [range(p99(runs)), fmt(p99(runs).median / p99(direct).median)]),
-        range(p99(direct)),
-        ...serviceRuns.map(() => ''),
-        ...serviceRuns.map(() => ''),
-        '',
-      ]);
-    }
   }
   const sections = rows.length > 0 ? [markdownTable(header, rows)] : [];
   if (memory.length > 0) {
-    const sizes = [...new Set(memory.map((row) => row.sizeMiB))];
-    const cell = (operation: MemoryRow['operation'], size: number, pick: (row: MemoryRow) => number) => {
-      const row = memory.find((r) => r.operation === operation && r.sizeMiB === size);
-      return row ? fmt(pick(row), 0) : '–';
-    };
+    const targets = [...new Set(memory.map((row) => row.target))];
+    const sizes = [...new Set(memory.filter((r) => r.operation !== 'idle').map((row) => row.sizeMiB))];
+    const cell = (operation: MemoryRow['operation'], size: number, pick: (row: MemoryRow) => number) =>
+      targets
+        .map((target) => {
+          const row = memory.find((r) => r.target === target && r.operation === operation && r.sizeMiB === size);
+          return row ? fmt(pick(row), 0) : '–';
+        })
+        .join(' · ');
+    const each = targets.join(' · ');
     sections.push(
       markdownTable(
         [
           'object size',
-          'PUT peak RSS MiB',
-          'POST form peak RSS MiB',
-          'GET peak RSS MiB',
-          'PUT MiB/s',
-          'POST form MiB/s',
-          'GET MiB/s',
+          `PUT peak RSS MiB: ${each}`,
+          `POST form peak RSS MiB: ${each}`,
+          `GET peak RSS MiB: ${each}`,
+          `PUT MiB/s: ${each}`,
+          `POST form MiB/s: ${each}`,
+          `GET MiB/s: ${each}`,
         ],
-        sizes.map((size) => [
-          `${size} MiB`,
-          cell('PUT', size, (r) => r.peakRssMiB ?? NaN),
-          cell('POST form', size, (r) => r.peakRssMiB ?? NaN),
-          cell('GET', size, (r) => r.peakRssMiB ?? NaN),
-          cell('PUT', size, (r) => r.mibPerSecond),
-          cell('POST form', size, (r) => r.mibPerSecond),
-          cell('GET', size, (r) => r.mibPerSecond),
-        ]),
+        [
+          ...(memory.some((r) => r.operation === 'idle')
+            ? [['idle', cell('idle', 0, (r) => r.peakRssMiB ?? NaN), '', '', '', '', '']]
+            : []),
+          ...sizes.map((size) => [
+            `${size} MiB`,
+            cell('PUT', size, (r) => r.peakRssMiB ?? NaN),
+            cell('POST form', size, (r) => r.peakRssMiB ?? NaN),
+            cell('GET', size, (r) => r.peakRssMiB ?? NaN),
+            cell('PUT', size, (r) => r.mibPerSecond),
+            cell('POST form', size, (r) => r.mibPerSecond),
+            cell('GET', size, (r) => r.mibPerSecond),
+          ]),
+        ],
       ),
     );
   }

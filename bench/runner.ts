@@ -33,7 +33,9 @@ export interface ScenarioResult {
 }
 
 export interface MemoryRow {
-  readonly operation: 'PUT' | 'POST form' | 'GET';
+  /** The process measured (`service`, `floor`, `baseline`). */
+  readonly target: string;
+  readonly operation: 'idle' | 'PUT' | 'POST form' | 'GET';
   readonly sizeMiB: number;
   readonly peakRssMiB: number | null;
   readonly cpuSeconds: number;
@@ -156,8 +158,9 @@ export async function runScenarios(scenarios: readonly Scenario[], options: Runn
 }
 
 /**
- * Peak RSS of the service over uploads and downloads of growing size: memory must not grow with the file. Every
- * transfer gets a freshly started service, so each peak starts from the same baseline.
+ * Idle RSS after warm-up, then peak RSS over uploads and downloads of growing size, for every process under test:
+ * memory must not grow with the file. Every transfer gets freshly started processes, so each peak starts from the
+ * same baseline.
  */
 export async function profileMemory(options: RunnerOptions, sizes: readonly number[]): Promise<MemoryRow[]> {
   const rows: MemoryRow[] = [];
@@ -166,34 +169,46 @@ export async function profileMemory(options: RunnerOptions, sizes: readonly numb
     size: number,
     run: (client: ServiceClient) => Promise<void>,
   ) => {
-    const [service] = await launchWarm(options);
+    const services = await launchWarm(options);
     try {
-      const meter = new ProcessMeter(service.process.pid);
-      meter.start();
-      const start = performance.now();
-      await run(service.client);
-      const seconds = (performance.now() - start) / 1000;
-      const usage = meter.stop();
-      service.process.assertAlive();
-      const row = {
-        operation,
-        sizeMiB: size / MiB,
-        peakRssMiB: usage.peakRssMiB,
-        cpuSeconds: usage.cpuSeconds,
-        mibPerSecond: size / MiB / seconds,
-      };
-      options.log(`memory: ${operation} ${row.sizeMiB} MiB, peak RSS ${row.peakRssMiB?.toFixed(1)} MiB`);
-      rows.push(row);
+      for (const service of services) {
+        const meter = new ProcessMeter(service.process.pid);
+        meter.start();
+        const start = performance.now();
+        await run(service.client);
+        const seconds = (performance.now() - start) / 1000;
+        const usage = meter.stop();
+        service.process.assertAlive();
+        const row = {
+          target: service.process.name,
+          operation,
+          sizeMiB: size / MiB,
+          peakRssMiB: usage.peakRssMiB,
+          cpuSeconds: usage.cpuSeconds,
+          mibPerSecond: size / MiB / seconds,
+        };
+        options.log(
+          `memory: ${row.target} ${operation} ${row.sizeMiB} MiB, peak RSS ${row.peakRssMiB?.toFixed(1)} MiB`,
+        );
+        rows.push(row);
+      }
     } finally {
-      await shutdown([service]);
+      await shutdown(services);
     }
   };
+  // Idle: what the process holds between requests once warm (a collection has had time to run).
+  await measure('idle', 0, () => new Promise((resolve) => setTimeout(resolve, 3000)));
   for (const size of sizes) {
-    const key = `memory/${size / MiB}.bin`;
-    await measure('PUT', size, (client) => putRaw(client, key, size));
-    await measure('GET', size, async (client) => checkDigest(`GET ${key}`, await client.download(key), size));
-    await measure('POST form', size, (client) => postForm(client, key, size));
-    checkDigest(`POST ${key}`, await options.direct.download(key), size);
+    const key = (client: ServiceClient) => `memory/${client.name}/${size / MiB}.bin`;
+    await measure('PUT', size, (client) => putRaw(client, key(client), size));
+    await measure('GET', size, async (client) =>
+      checkDigest(`GET ${key(client)}`, await client.download(key(client)), size),
+    );
+    await measure('POST form', size, (client) => postForm(client, key(client), size));
+    for (const row of rows.filter((r) => r.operation === 'POST form' && r.sizeMiB === size / MiB)) {
+      const stored = `memory/${row.target}/${size / MiB}.bin`;
+      checkDigest(`POST ${stored}`, await options.direct.download(stored), size);
+    }
   }
   return rows;
 }

@@ -1,7 +1,6 @@
 import { ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import helmet from 'helmet';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
 import { AppConfig } from './config/app-config.js';
@@ -9,6 +8,7 @@ import type { ConfigModuleOptions } from './config/config.module.js';
 import { answerClientErrors } from './errors/client-error.js';
 import { HttpErrorFilter } from './errors/http-error.filter.js';
 import { GracefulShutdown } from './health/graceful-shutdown.js';
+import { frontDoor, securityHeaders } from './http/front-door.js';
 import { idleBodyTimeout } from './http/request-body.js';
 import { installMetrics } from './metrics/metrics.module.js';
 import { serveIndex, setupOpenApi } from './openapi/openapi.js';
@@ -41,16 +41,20 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestExp
   app.useLogger(app.get(PinoLogger));
   app.flushLogs();
   installMetrics(app);
-  app.use(app.get(GracefulShutdown).middleware);
-  app.use(idleBodyTimeout(config.uploads.idleTimeoutMs));
   app.getHttpServer().maxConnections = config.maxConnections;
   app.disable('x-powered-by');
   // EB's nginx and the load balancer: X-Forwarded-For/-Proto are believed only from these peers (-Host: HostGuard).
   app.set('trust proxy', config.trustProxy);
   app.set('query parser', 'simple');
-  app.use(helmet());
-  app.use(app.get(HostGuard).middleware);
-  app.use(checkRequestTarget);
+  app.use(
+    frontDoor([
+      app.get(GracefulShutdown).middleware,
+      idleBodyTimeout(config.uploads.idleTimeoutMs),
+      securityHeaders(),
+      app.get(HostGuard).middleware,
+      checkRequestTarget,
+    ]),
+  );
   if (config.corsOrigins.length > 0) {
     app.enableCors({
       origin: config.corsOrigins.includes('*') ? '*' : [...config.corsOrigins],

@@ -41,6 +41,8 @@ export abstract class AppConfig {
     readonly queueSize: number;
     /** A request body that sends nothing for this long is cut (nginx's client_body_timeout). */
     readonly idleTimeoutMs: number;
+    /** Upload bytes all uploads together may hold in memory; more waits (backpressure). */
+    readonly memoryBytes: number;
   };
   /** Copies of objects larger than this are multipart (UploadPartCopy in parts of `uploads.partSize`). */
   abstract readonly copyMultipartThreshold: number;
@@ -146,6 +148,8 @@ export function toAppConfig(env: Environment): AppConfig {
       partSize: env.UPLOAD_PART_SIZE ?? 8 * 1024 * 1024,
       queueSize: env.UPLOAD_QUEUE_SIZE ?? 2,
       idleTimeoutMs: env.UPLOAD_IDLE_TIMEOUT_MS ?? 60_000,
+      // A t3.micro (1 GiB) runs the service in ~120 MiB; this leaves room for the OS, nginx and the EB agents.
+      memoryBytes: env.UPLOAD_MEMORY_BYTES ?? Math.max(64 * 1024 * 1024, env.UPLOAD_PART_SIZE ?? 0),
     },
     copyMultipartThreshold: env.COPY_MULTIPART_THRESHOLD ?? 5 * 1024 ** 3,
     // Above EB nginx's 1024 worker_connections; each upload holds about (UPLOAD_QUEUE_SIZE + 2) parts of memory.

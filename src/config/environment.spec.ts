@@ -136,6 +136,12 @@ describe(validateEnvironment.name, () => {
       { ...minimal, COPY_MULTIPART_THRESHOLD: String(5 * 1024 ** 3 + 1) },
       ['COPY_MULTIPART_THRESHOLD'],
     ],
+    ['an upload memory budget under 5 MiB', { ...minimal, UPLOAD_MEMORY_BYTES: '1024' }, ['UPLOAD_MEMORY_BYTES']],
+    [
+      'an upload memory budget smaller than one part',
+      { ...minimal, UPLOAD_MEMORY_BYTES: String(16 * 1024 ** 2), UPLOAD_PART_SIZE: String(32 * 1024 ** 2) },
+      ['UPLOAD_MEMORY_BYTES'],
+    ],
     [
       'an upload limit over 10,000 default parts',
       { ...minimal, MAX_UPLOAD_BYTES: String(80 * 1024 ** 3) },
@@ -232,6 +238,7 @@ describe(validateEnvironment.name, () => {
       'UPLOAD_QUEUE_SIZE',
       'COPY_MULTIPART_THRESHOLD',
       'UPLOAD_IDLE_TIMEOUT_MS',
+      'UPLOAD_MEMORY_BYTES',
       'MAX_CONNECTIONS',
     ]);
   });

@@ -327,6 +327,12 @@ export class Environment {
 
   @IsOptional()
   @Transform(toInteger)
+  @IsInt({ message: 'must be a whole number of bytes' })
+  @Min(5 * 1024 * 1024, { message: 'must be at least 5 MiB (one part of the smallest size S3 allows)' })
+  UPLOAD_MEMORY_BYTES?: number;
+
+  @IsOptional()
+  @Transform(toInteger)
   @IsInt({ message: 'must be a whole number' })
   @Min(1)
   @Max(1_000_000)
@@ -353,15 +359,23 @@ export const ENVIRONMENT_VARIABLES: readonly string[] = getMetadataStorage()
   .map((m) => m.propertyName)
   .filter((name, i, all) => all.indexOf(name) === i);
 
-/** A body of unknown length (chunked, a form part) must fit in 10,000 parts of UPLOAD_PART_SIZE. */
+/**
+ * A body of unknown length (chunked, a form part) must fit in 10,000 parts of UPLOAD_PART_SIZE, and the upload
+ * memory budget must hold at least one part.
+ */
 function uploadSizeProblems(env: Environment): string[] {
-  const { maxBytes, partSize } = toAppConfig(env).uploads;
+  const { maxBytes, partSize, memoryBytes } = toAppConfig(env).uploads;
+  const memory =
+    memoryBytes < partSize
+      ? ['UPLOAD_MEMORY_BYTES is smaller than UPLOAD_PART_SIZE: an upload needs room for at least one part']
+      : [];
   return maxBytes > partSize * MAX_PARTS
     ? [
         `MAX_UPLOAD_BYTES is more than ${MAX_PARTS} parts of UPLOAD_PART_SIZE can carry for a body of unknown ` +
           `length: raise UPLOAD_PART_SIZE to at least MAX_UPLOAD_BYTES / ${MAX_PARTS} (rounded up), or lower MAX_UPLOAD_BYTES`,
+        ...memory,
       ]
-    : [];
+    : memory;
 }
 
 /** Validates the raw environment; throws one error listing every problem by name and reason, never by value. */
@@ -372,7 +386,7 @@ export function validateEnvironment(raw: Record<string, unknown>): Environment {
   const env = plainToInstance(Environment, known);
   const errors = validateSync(env, { validationError: { target: false, value: false } });
   const problems = flatten(errors);
-  if (!errors.some((e) => e.property === 'MAX_UPLOAD_BYTES' || e.property === 'UPLOAD_PART_SIZE')) {
+  if (!errors.some((e) => ['MAX_UPLOAD_BYTES', 'UPLOAD_PART_SIZE', 'UPLOAD_MEMORY_BYTES'].includes(e.property))) {
     problems.push(...uploadSizeProblems(env));
   }
   if (problems.length > 0) {

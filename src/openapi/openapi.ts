@@ -90,7 +90,9 @@ export function serveIndex(app: NestExpressApplication): void {
     },
   };
   app.use((req: Request, res: Response, next: NextFunction) => {
-    if (req.path !== '/' || (req.method !== 'GET' && req.method !== 'HEAD')) {
+    // req.url, not req.path: this runs for every request, and req.path parses the URL each time.
+    const url = req.url;
+    if ((url !== '/' && !url.startsWith('/?')) || (req.method !== 'GET' && req.method !== 'HEAD')) {
       next();
     } else if (!config.production && config.docs === 'public') {
       res.redirect(302, `/${DOCS_PATH}`);

@@ -27,6 +27,7 @@ import {
   type SignUploadInput,
 } from './signed-request.js';
 import { S3_CLIENT, S3_SIGNING_CLIENT } from './storage.tokens.js';
+import { type UploadLease, UploadMemory } from './upload-memory.js';
 
 export interface ObjectInfo {
   readonly key: string;
@@ -110,6 +111,8 @@ export class StorageService implements OnApplicationShutdown {
   private readonly prefix: string;
   private readonly cursors: ListCursors;
   private readonly settings: ObjectSettings;
+  /** Shared by every upload of the process (UPLOAD_MEMORY_BYTES). */
+  readonly uploadMemory: UploadMemory;
 
   constructor(
     @Inject(S3_CLIENT) private readonly client: S3Client,
@@ -120,6 +123,7 @@ export class StorageService implements OnApplicationShutdown {
     this.prefix = config.s3.prefix;
     this.cursors = new ListCursors(config.cursorSecret, JSON.stringify([this.bucket, this.prefix]));
     this.settings = config.objects;
+    this.uploadMemory = new UploadMemory(config.uploads?.memoryBytes ?? Number.MAX_SAFE_INTEGER);
   }
 
   /**
@@ -144,7 +148,9 @@ export class StorageService implements OnApplicationShutdown {
     if (input.precondition && !input.precondition(current)) {
       throw preconditionFailed();
     }
-    const counter = new ByteLimit(input.maxBytes);
+    const partSize = partSizeFor(input.size, this.config.uploads.partSize);
+    const lease = this.uploadMemory.lease(partSize, input.size);
+    const counter = new ByteLimit(input.maxBytes, lease);
     // Any end of the body other than a clean one (client gone, bad form, over the limit) errors `counter`,
     // which makes lib-storage abort the multipart upload. The body itself is left open (unpiped, not destroyed):
     // the caller still answers on its connection, and reads the rest of it so that the client sees the answer.
@@ -167,10 +173,11 @@ export class StorageService implements OnApplicationShutdown {
         ...(input.ifNoneMatch || (input.precondition && !current) ? { IfNoneMatch: '*' } : {}),
         ...(input.precondition && current ? this.ifMatch(current) : {}),
       },
-      partSize: partSizeFor(input.size, this.config.uploads.partSize),
+      partSize,
       queueSize: this.config.uploads.queueSize,
       leavePartsOnError: false,
     });
+    upload.on('httpUploadProgress', (progress) => lease.uploaded(progress.loaded ?? 0));
     try {
       const result = await upload.done();
       // Ceph RGW's CompleteMultipartUpload answers an empty ETag; HeadObject has the stored one.
@@ -195,6 +202,8 @@ export class StorageService implements OnApplicationShutdown {
         };
       }
       throw toStorageError(counter.failure ?? error, input.key);
+    } finally {
+      lease.close();
     }
   }
 
@@ -473,12 +482,18 @@ const totalSize = (contentRange: string | undefined): number | undefined => {
   return total && /^\d+$/.test(total) ? Number(total) : undefined;
 };
 
-/** Counts bytes and fails the stream as soon as more than `max` pass. */
+/**
+ * Counts bytes and fails the stream as soon as more than `max` pass; each chunk waits for room in the upload memory
+ * budget first (while it waits, the body is not read: backpressure to the client).
+ */
 class ByteLimit extends Transform {
   bytes = 0;
   failure?: StorageError;
 
-  constructor(private readonly max: number) {
+  constructor(
+    private readonly max: number,
+    private readonly lease: UploadLease,
+  ) {
     super();
   }
 
@@ -493,6 +508,6 @@ class ByteLimit extends Transform {
       callback(this.failure);
       return;
     }
-    callback(null, chunk);
+    this.lease.admit(chunk.length).then(() => callback(null, chunk), callback);
   }
 }
