@@ -115,7 +115,13 @@ export const ApiFilesTags = () => applyDecorators(ApiTags('files'), ApiExtraMode
 
 export const ApiUploadMultipart = () =>
   applyDecorators(
-    ApiOperation({ summary: 'Upload a file (multipart/form-data), streamed to S3' }),
+    ApiOperation({
+      summary: 'Upload a file (multipart/form-data), streamed to S3',
+      description:
+        'With an API key, or with an upload-session token (`Authorization: Bearer <token>`, e.g. from ' +
+        "`@uppy/xhr-upload`): then the key must be in the session's scope (default `<keyPrefix><uuid>/<file name>`), " +
+        'the file at most its `maxBytes` (413) and of one of its `contentTypes` (415).',
+    }),
     ApiConsumes('multipart/form-data'),
     ApiBody({
       schema: {
@@ -138,7 +144,7 @@ export const ApiUploadMultipart = () =>
     ApiPreconditions(),
     ApiResponse({ status: 201, description: 'Stored.', type: StoredFile, headers: LOCATION }),
     ApiKeyAuth({ writes: true }),
-    ApiErrors([400, 409, 412, 413, ...STORAGE_ERRORS]),
+    ApiErrors([400, 409, 412, 413, 415, ...STORAGE_ERRORS]),
   );
 
 export const ApiUploadRaw = () =>

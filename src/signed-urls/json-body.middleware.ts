@@ -33,26 +33,30 @@ function checkDepth(_req: unknown, _res: unknown, body: Buffer): void {
   }
 }
 
-const parseJson = json({ limit: JSON_BODY_LIMIT, strict: true, verify: checkDepth });
-
 /**
- * Parses a JSON body for the routes it is applied to (the app parses no bodies itself, so uploads stay streams).
- * Malformed or too deeply nested JSON is a 400 that says so (not the parser's message); an oversized body is
- * body-parser's 413.
+ * Parses a JSON body of at most `limit` for the routes it is applied to (the app parses no bodies itself, so uploads
+ * stay streams). Malformed or too deeply nested JSON is a 400 that says so (not the parser's message); an oversized
+ * body is body-parser's 413.
  */
-export function jsonBody(req: Request, res: Response, next: NextFunction): void {
-  if (!req.is('application/json')) {
-    next(new UnsupportedMediaTypeException('the request body must be JSON (Content-Type: application/json)'));
-    return;
-  }
-  parseJson(req, res, (error?: unknown) => {
-    const type = (error as { type?: string } | undefined)?.type;
-    if (type === 'entity.parse.failed') {
-      next(new BadRequestException('request body is not valid JSON'));
-    } else if (type === 'entity.verify.failed') {
-      next(new BadRequestException(`request body nests deeper than ${JSON_MAX_DEPTH} levels`));
-    } else {
-      next(error);
+export function jsonBodyUpTo(limit: string): (req: Request, res: Response, next: NextFunction) => void {
+  const parseJson = json({ limit, strict: true, verify: checkDepth });
+  return (req, res, next) => {
+    if (!req.is('application/json')) {
+      next(new UnsupportedMediaTypeException('the request body must be JSON (Content-Type: application/json)'));
+      return;
     }
-  });
+    parseJson(req, res, (error?: unknown) => {
+      const type = (error as { type?: string } | undefined)?.type;
+      if (type === 'entity.parse.failed') {
+        next(new BadRequestException('request body is not valid JSON'));
+      } else if (type === 'entity.verify.failed') {
+        next(new BadRequestException(`request body nests deeper than ${JSON_MAX_DEPTH} levels`));
+      } else {
+        next(error);
+      }
+    });
+  };
 }
+
+/** A JSON body of at most `JSON_BODY_LIMIT` (signing requests). */
+export const jsonBody = jsonBodyUpTo(JSON_BODY_LIMIT);

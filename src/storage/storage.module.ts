@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
+import { DirectUploads } from './direct-uploads.js';
 import { StorageReporter } from './storage.reporter.js';
 import { createCredentialSource, createS3Client, type CredentialSource } from './s3-client.factory.js';
 import { StorageService } from './storage.service.js';
@@ -25,7 +26,8 @@ import { CREDENTIAL_SOURCE, S3_CLIENT, S3_SIGNING_CLIENT } from './storage.token
     },
     StorageService,
     StorageReporter,
+    DirectUploads,
   ],
-  exports: [StorageService],
+  exports: [StorageService, DirectUploads],
 })
 export class StorageModule {}

@@ -20,8 +20,9 @@ describe(UploadSessionTokens.name, () => {
     expect(tokens.read(tokens.issue(single), NOW)).toEqual(single);
   });
 
-  it('should refuse an expired token', () => {
+  it('should refuse an expired token, unless asked to ignore expiry', () => {
     expect(tokens.read(tokens.issue(session), session.expiresAt)).toBe('expired');
+    expect(tokens.read(tokens.issue(session), null)).toEqual(session);
   });
 
   it('should refuse a token with a changed scope or signature', () => {

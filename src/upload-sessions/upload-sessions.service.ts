@@ -64,11 +64,12 @@ export class UploadSessions implements OnModuleInit {
   }
 
   /**
-   * The session of a token this deployment issued.
-   * @throws UnauthorizedException (401) for a malformed, forged or expired token
+   * The session of a token this deployment issued. `evenExpired` is only for freeing what a session left (aborting
+   * its multipart upload): an expired token is still authentic.
+   * @throws UnauthorizedException (401) for a malformed, forged or (unless `evenExpired`) expired token
    */
-  verify(token: string): UploadSession {
-    const session = this.tokens.read(token);
+  verify(token: string, evenExpired = false): UploadSession {
+    const session = this.tokens.read(token, evenExpired ? null : Date.now());
     switch (session) {
       case 'malformed':
         throw new UnauthorizedException('this is not an upload-session token');
