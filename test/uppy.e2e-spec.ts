@@ -117,8 +117,15 @@ describeInBrowser(`Uppy in a real browser (e2e against ${testBackend()})`, () =>
 
   it('should upload 64 MiB in parts straight to S3 with @uppy/aws-s3, readable byte-exact through GET /files', async () => {
     const session = await newSession({ keyPrefix: 'uppy/', contentTypes: ['video/*'] });
-    const result = await toS3(session.url, true, { size: BIG, name: 'film ü.mp4', type: 'video/mp4' });
+    // The service runs in this process: its RSS while Uppy uploads (the bytes go straight to S3, not through it).
+    const baseline = process.memoryUsage.rss();
+    let peak = baseline;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 50);
+    const result = await toS3(session.url, true, { size: BIG, name: 'film ü.mp4', type: 'video/mp4' }).finally(() =>
+      clearInterval(sampler),
+    );
     report('multipart', result);
+    console.log(`test process (service in it) RSS: ${baseline >> 20} MiB before, peak ${peak >> 20} MiB during`);
     expect(result.failed).toEqual([]);
     expect(result.successful).toEqual([
       {

@@ -152,8 +152,9 @@ export class DirectUploads {
     try {
       return await run();
     } catch (error) {
-      const name = (error as { name?: string } | undefined)?.name;
-      if (name === 'NoSuchUpload') {
+      const { name, $metadata } = (error ?? {}) as { name?: string; $metadata?: { httpStatusCode?: number } };
+      // Ceph RGW lists the parts of an aborted upload as a 404 NoSuchKey.
+      if (name === 'NoSuchUpload' || (name !== 'NoSuchBucket' && $metadata?.httpStatusCode === 404)) {
         throw new StorageError('NotFound', 'no such upload: it was aborted, completed or never started', {
           cause: error,
         });
