@@ -6,6 +6,7 @@ import { LoggingModule } from './logging/logging.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { SecurityModule } from './security/security.module.js';
 import { SignedUrlsModule } from './signed-urls/signed-urls.module.js';
+import { UploadSessionsModule } from './upload-sessions/upload-sessions.module.js';
 
 @Module({})
 export class AppModule {
@@ -20,6 +21,7 @@ export class AppModule {
         HealthModule,
         FilesModule,
         SignedUrlsModule,
+        UploadSessionsModule,
       ],
     };
   }

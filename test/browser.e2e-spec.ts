@@ -178,7 +178,14 @@ describeInBrowser('In a real browser (headless Chromium)', () => {
       'POST /files',
       'POST /signed-urls',
       'PUT /files/{key}',
-    ]);
+      'DELETE /upload-sessions/{token}/s3/multipart/{uploadId}',
+      'GET /upload-sessions/{token}/s3/multipart/{uploadId}',
+      'GET /upload-sessions/{token}/s3/multipart/{uploadId}/{partNumber}',
+      'GET /upload-sessions/{token}/s3/params',
+      'POST /upload-sessions',
+      'POST /upload-sessions/{token}/s3/multipart',
+      'POST /upload-sessions/{token}/s3/multipart/{uploadId}/complete',
+    ].sort());
     await expect(page.locator('.opblock-tag-section h3').allTextContents()).resolves.toEqual(
       expect.arrayContaining([expect.stringMatching(/^files/), expect.stringMatching(/^signed-urls/)]),
     );

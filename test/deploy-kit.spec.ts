@@ -555,6 +555,7 @@ describe('deployment kit', () => {
         'API_KEYS_READONLY',
         'CURSOR_SECRET',
         'METRICS_TOKEN',
+        'UPLOAD_SESSION_SECRET',
       ]) {
         expect(env[name]).toMatch(/^replace-with-/);
       }

@@ -68,27 +68,38 @@ describe('OpenAPI document', () => {
     const operations = Object.entries(OPENAPI_DOCUMENT.paths).flatMap(([route, item]) =>
       Object.entries(item).map(([method, operation]) => ({ route, method, ...operation })),
     );
-    expect(operations.map((o) => `${o.method.toUpperCase()} ${o.route} ${o.operationId}`).sort()).toEqual([
-      'DELETE /files/{key} remove',
-      'GET /files list',
-      'GET /files/{key} download',
-      'GET /health check',
-      'GET /health/live live',
-      'HEAD /files/{key} head',
-      'POST /files uploadMultipart',
-      'POST /files/delete removeMany',
-      'POST /files/{key}/copy copy',
-      'POST /files/{key}/move move',
-      'POST /signed-urls createSignedUrl',
-      'PUT /files/{key} uploadRaw',
-    ]);
+    expect(operations.map((o) => `${o.method.toUpperCase()} ${o.route} ${o.operationId}`).sort()).toEqual(
+      [
+        'DELETE /files/{key} remove',
+        'GET /files list',
+        'GET /files/{key} download',
+        'GET /health check',
+        'GET /health/live live',
+        'HEAD /files/{key} head',
+        'POST /files uploadMultipart',
+        'POST /files/delete removeMany',
+        'POST /files/{key}/copy copy',
+        'POST /files/{key}/move move',
+        'POST /signed-urls createSignedUrl',
+        'PUT /files/{key} uploadRaw',
+        'DELETE /upload-sessions/{token}/s3/multipart/{uploadId} abortMultipartUpload',
+        'GET /upload-sessions/{token}/s3/multipart/{uploadId} listUploadParts',
+        'GET /upload-sessions/{token}/s3/multipart/{uploadId}/{partNumber} signUploadPart',
+        'GET /upload-sessions/{token}/s3/params signPostPolicy',
+        'POST /upload-sessions createUploadSession',
+        'POST /upload-sessions/{token}/s3/multipart createMultipartUpload',
+        'POST /upload-sessions/{token}/s3/multipart/{uploadId}/complete completeMultipartUpload',
+      ].sort(),
+    );
     for (const operation of operations) {
-      const isPublic = operation.route.startsWith('/health');
-      expect(operation.security).toEqual(isPublic ? [{}] : [{ apiKey: [] }]);
-      expect(Object.keys(operation.responses)).toEqual(expect.arrayContaining(isPublic ? ['400'] : ['400', '401']));
+      const isHealth = operation.route.startsWith('/health');
+      // The upload-session token in the path is the credential.
+      const isSessionUrl = operation.route.startsWith('/upload-sessions/{token}/');
+      expect(operation.security).toEqual(isHealth || isSessionUrl ? [{}] : [{ apiKey: [] }]);
+      expect(Object.keys(operation.responses)).toEqual(expect.arrayContaining(isHealth ? ['400'] : ['400', '401']));
       for (const [status, response] of Object.entries(operation.responses)) {
         // HEAD errors have no body; health answers 503 with Terminus's own JSON.
-        if (Number(status) >= 400 && operation.method !== 'head' && !(isPublic && status === '503')) {
+        if (Number(status) >= 400 && operation.method !== 'head' && !(isHealth && status === '503')) {
           expect(response.content).toEqual({
             'application/json': { schema: { $ref: '#/components/schemas/ErrorResponse' } },
           });

@@ -322,6 +322,35 @@ function fillGaps(store: Store): Middleware {
     };
   }
 
+  /** ListParts, in one page (a development upload never holds 1000 parts); s3rver has none. */
+  async function listParts(ctx: Context, bucket: string, key: string, uploadId: string, dir: string): Promise<void> {
+    const numbers = (await readdir(dir))
+      .filter((name) => /^\d+$/.test(name))
+      .map(Number)
+      .sort((a, b) => a - b);
+    const parts = [];
+    for (const number of numbers) {
+      const partPath = path.join(dir, String(number));
+      const [md5, info] = await Promise.all([readFile(`${partPath}.md5`, 'utf8'), stat(partPath)]).catch(() => []);
+      if (md5 && info) {
+        parts.push({ PartNumber: number, LastModified: info.mtime.toISOString(), ETag: `"${md5}"`, Size: info.size });
+      }
+    }
+    ctx.body = {
+      ListPartsResult: {
+        '@': { xmlns: 'http://s3.amazonaws.com/doc/2006-03-01/' },
+        Bucket: bucket,
+        Key: key,
+        UploadId: uploadId,
+        PartNumberMarker: 0,
+        NextPartNumberMarker: parts.at(-1)?.PartNumber ?? 0,
+        MaxParts: 1000,
+        IsTruncated: false,
+        Part: parts,
+      },
+    };
+  }
+
   /** Turns any single range into the explicit `bytes=start-end` form s3rver handles correctly. */
   async function normalizeRange(ctx: Context, bucket: string, key: string): Promise<void> {
     const header = ctx.get('range');
@@ -388,6 +417,9 @@ function fillGaps(store: Store): Middleware {
         await rm(uploadDir, { recursive: true, force: true });
         ctx.status = 204;
         return;
+      }
+      if (method === 'GET') {
+        return listParts(ctx, bucket, key, uploadId, uploadDir);
       }
       const partNumber = text(ctx.query['partNumber']);
       if (method === 'PUT' && !(/^\d{1,5}$/.test(partNumber) && +partNumber >= 1 && +partNumber <= 10000)) {

@@ -17,7 +17,9 @@ import { create as contentDisposition } from 'content-disposition';
 import type { Request, Response } from 'express';
 import { AppConfig } from '../config/app-config.js';
 import { isCacheControl } from '../storage/object-settings.js';
+import { AcceptsUploadSession } from '../security/access.decorators.js';
 import { StorageError } from '../storage/storage.errors.js';
+import { UploadSessions } from '../upload-sessions/upload-sessions.service.js';
 import {
   StorageService,
   type ObjectStream,
@@ -62,6 +64,9 @@ import {
 } from './object-parameters.js';
 import { downloadName, fileLocation, generateKey } from './upload-name.js';
 
+/** More than the form fields and part headers `receiveMultipart` accepts around a file. */
+const FORM_ENVELOPE_BYTES = 512 * 1024;
+
 @ApiFilesTags()
 @Controller('files')
 export class FilesController {
@@ -69,9 +74,13 @@ export class FilesController {
     private readonly storage: StorageService,
     private readonly config: AppConfig,
     private readonly keys: KeyPipe,
+    private readonly sessions: UploadSessions,
   ) {}
 
+  // Also with an upload-session token: the key, size and type then stay within its scope. (A doc comment here would
+  // become the operation's summary.)
   @Post()
+  @AcceptsUploadSession()
   @ApiUploadMultipart()
   async uploadMultipart(
     @Req() req: Request,
@@ -81,20 +90,27 @@ export class FilesController {
   ): Promise<StoredFile> {
     const precondition = writePrecondition(req);
     const size = this.declaredSize(req, res);
+    const session = req.uploadSession;
+    const maxBytes = session?.maxBytes ?? this.config.uploads.maxBytes;
+    // A session's maxBytes bounds the file, the form around it may add its fields; MAX_UPLOAD_BYTES bounds the body.
+    const maxBodyBytes = Math.min(this.config.uploads.maxBytes, maxBytes + (session ? FORM_ENVELOPE_BYTES : 0));
     const result = await this.receive(res, () =>
-      receiveMultipart(req, this.config.uploads.maxBytes, async (part) => {
+      receiveMultipart(req, maxBodyBytes, async (part) => {
         const requested = part.fields.key ?? queryKey;
-        const key = this.keys.transform(requested ?? generateKey(part.fileName));
+        const key = session
+          ? this.sessions.keyFor(session, part.fileName, requested)
+          : this.keys.transform(requested ?? generateKey(part.fileName));
         const overwrite = parseOverwrite(part.fields.overwrite ?? queryOverwrite);
         const parameters = parametersFromFields(part.fields, req);
+        const contentType = uploadedType(part.mimeType, "the file part's Content-Type");
         try {
           return await this.storage.upload({
             key,
             body: part.stream,
-            contentType: uploadedType(part.mimeType, "the file part's Content-Type"),
+            contentType: session ? this.sessions.checkType(session, contentType, false) : contentType,
             ifNoneMatch: !overwrite,
             precondition,
-            maxBytes: this.config.uploads.maxBytes,
+            maxBytes,
             size,
             parameters,
           });

@@ -1,6 +1,7 @@
 import { Module, RequestMethod, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
 import { jsonBody, jsonBodyUpTo } from '../signed-urls/json-body.middleware.js';
 import { StorageModule } from '../storage/storage.module.js';
+import { UploadSessionsModule } from '../upload-sessions/upload-sessions.module.js';
 import { KeyPipe } from './file-key.js';
 import { FilesBatchController } from './files-batch.controller.js';
 import { FilesController } from './files.controller.js';
@@ -9,7 +10,7 @@ import { FilesController } from './files.controller.js';
 export const BATCH_JSON_LIMIT = '4mb';
 
 @Module({
-  imports: [StorageModule],
+  imports: [StorageModule, UploadSessionsModule],
   // First, so that `POST /files/delete` and `/files/{key}/copy` win over any `/files/{key}` route.
   controllers: [FilesBatchController, FilesController],
   providers: [KeyPipe],

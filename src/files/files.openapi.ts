@@ -165,7 +165,10 @@ export const ApiUploadMultipart = () =>
         'so a field after it is a 400. Generated clients write form fields in the order of the body object. ' +
         'Object parameters come as form fields before the file part: `cacheControl`, `fileName` (the download name) ' +
         'and `x-meta-<name>` (user metadata: at most 10, names a-z 0-9 -, values printable ASCII, 1024 bytes in all). ' +
-        '`X-Meta-*` request headers are refused here.',
+        '`X-Meta-*` request headers are refused here. ' +
+        'With an API key, or with an upload-session token (`Authorization: Bearer <token>`, e.g. from ' +
+        "`@uppy/xhr-upload`): then the key must be in the session's scope (default `<keyPrefix><uuid>/<file name>`), " +
+        'the file at most its `maxBytes` (413) and of one of its `contentTypes` (415).',
     }),
     ApiConsumes('multipart/form-data'),
     ApiBody({
@@ -205,7 +208,7 @@ export const ApiUploadMultipart = () =>
     ApiPreconditions(),
     ApiResponse({ status: 201, description: 'Stored.', type: StoredFile, headers: LOCATION }),
     ApiKeyAuth({ writes: true }),
-    ApiErrors([400, 409, 412, 413, ...STORAGE_ERRORS]),
+    ApiErrors([400, 409, 412, 413, 415, ...STORAGE_ERRORS]),
   );
 
 export const ApiUploadRaw = () =>

@@ -7,12 +7,12 @@ import { API_KEY_SCHEME } from './openapi.js';
 const ERRORS = {
   400: 'Bad key or input, or a `Host` not in `ALLOWED_HOSTS`: the message says what is wrong.',
   401: 'Missing or unknown API key (when API keys are configured).',
-  403: 'A read-only API key tried to write (or to sign an upload).',
+  403: 'A read-only API key tried to write (or to sign an upload), or an upload-session token was used outside its scope.',
   404: 'No object with this key.',
   409: '`overwrite=false` and an object with this key exists.',
   412: 'A precondition does not hold: `If-Match` or `If-Unmodified-Since` (the object changed or is missing), or `If-None-Match: *` and an object with this key exists.',
   413: 'The body is larger than allowed (`MAX_UPLOAD_BYTES` for uploads).',
-  415: 'The body is not `application/json`.',
+  415: 'The body is not `application/json`, or the media type of an upload is not one its upload session allows.',
   416: 'The range is not satisfiable; `Content-Range: bytes */<size>` says the size.',
   502: 'S3 refused the service (access denied, no such bucket) or failed.',
   503: 'S3 cannot be reached, or its credentials cannot be resolved; try again.',
@@ -54,7 +54,10 @@ export function ApiPublic() {
   return applyDecorators(ApiSecurity({}), ApiErrors([400]));
 }
 
-/** The bearer API key, with its 401, and 403 for routes that write. */
+/**
+ * The bearer API key, with its 401, and 403 for a read-only key on a route that writes, or an upload-session token
+ * (which only uploads within its scope) on any route.
+ */
 export function ApiKeyAuth(options: { writes: boolean; body?: boolean }) {
-  return applyDecorators(ApiBearerAuth(API_KEY_SCHEME), ApiErrors(options.writes ? [401, 403] : [401], options));
+  return applyDecorators(ApiBearerAuth(API_KEY_SCHEME), ApiErrors([401, 403], options));
 }

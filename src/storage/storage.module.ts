@@ -3,6 +3,7 @@ import { AppConfig } from '../config/app-config.js';
 import { BatchStorageService } from './batch-storage.service.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { METRICS } from '../metrics/metrics.module.js';
+import { DirectUploads } from './direct-uploads.js';
 import { StorageReporter } from './storage.reporter.js';
 import { createCredentialSource, createS3Client, type CredentialSource } from './s3-client.factory.js';
 import { instrumentS3Client } from './s3-metrics.js';
@@ -40,7 +41,8 @@ import { CREDENTIAL_SOURCE, S3_CLIENT, S3_SIGNING_CLIENT } from './storage.token
     StorageService,
     BatchStorageService,
     StorageReporter,
+    DirectUploads,
   ],
-  exports: [StorageService, BatchStorageService],
+  exports: [StorageService, BatchStorageService, DirectUploads],
 })
 export class StorageModule {}

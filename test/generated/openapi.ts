@@ -12,7 +12,7 @@ export interface paths {
         put?: never;
         /**
          * Upload a file (multipart/form-data), streamed to S3
-         * @description Give the key in the query, `POST /files?key=photos%2F2026%2Fa.jpg`, as the examples do. The form fields `key` and `overwrite` work too, but only before the `file` part: the file is streamed to S3 as it arrives, so a field after it is a 400. Generated clients write form fields in the order of the body object. Object parameters come as form fields before the file part: `cacheControl`, `fileName` (the download name) and `x-meta-<name>` (user metadata: at most 10, names a-z 0-9 -, values printable ASCII, 1024 bytes in all). `X-Meta-*` request headers are refused here.
+         * @description Give the key in the query, `POST /files?key=photos%2F2026%2Fa.jpg`, as the examples do. The form fields `key` and `overwrite` work too, but only before the `file` part: the file is streamed to S3 as it arrives, so a field after it is a 400. Generated clients write form fields in the order of the body object. Object parameters come as form fields before the file part: `cacheControl`, `fileName` (the download name) and `x-meta-<name>` (user metadata: at most 10, names a-z 0-9 -, values printable ASCII, 1024 bytes in all). `X-Meta-*` request headers are refused here. With an API key, or with an upload-session token (`Authorization: Bearer <token>`, e.g. from `@uppy/xhr-upload`): then the key must be in the session's scope (default `<keyPrefix><uuid>/<file name>`), the file at most its `maxBytes` (413) and of one of its `contentTypes` (415).
          */
         post: operations["uploadMultipart"];
         delete?: never;
@@ -161,10 +161,149 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/upload-sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start an upload session: a scoped, expiring token a browser uploads with instead of an API key
+         * @description Called by your backend with a read-write API key. The token is stateless (signed with `UPLOAD_SESSION_SECRET`), so every instance accepts it until it expires; it only authorises uploads within its scope: `POST /files` and tus with `Authorization: Bearer <token>`, and the Uppy Companion S3 routes under `url`. Never reads, deletes or listings.
+         */
+        post: operations["createUploadSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/upload-sessions/{token}/s3/multipart": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a multipart upload straight to S3 (Companion)
+         * @description The service picks the key in the session scope from `filename`. Under a session URL (`url` of `POST /upload-sessions`), for `@uppy/aws-s3` with `companionEndpoint` set to it. The token in the path is the credential: 401 when it is forged or expired, 403 for a key or upload outside the session.
+         */
+        post: operations["createMultipartUpload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/upload-sessions/{token}/s3/multipart/{uploadId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the parts S3 holds (Companion, when resuming)
+         * @description A bare array. Under a session URL (`url` of `POST /upload-sessions`), for `@uppy/aws-s3` with `companionEndpoint` set to it. The token in the path is the credential: 401 when it is forged or expired, 403 for a key or upload outside the session.
+         */
+        get: operations["listUploadParts"];
+        put?: never;
+        post?: never;
+        /**
+         * Abort a multipart upload and free its parts (Companion)
+         * @description Idempotent: an upload already gone is not an error. Under a session URL (`url` of `POST /upload-sessions`), for `@uppy/aws-s3` with `companionEndpoint` set to it. The token in the path is the credential: 401 when it is forged or expired, 403 for a key or upload outside the session.
+         */
+        delete: operations["abortMultipartUpload"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/upload-sessions/{token}/s3/multipart/{uploadId}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Complete a multipart upload (Companion)
+         * @description Every part must be one S3 holds with that ETag (quoted or not), in ascending order, at most the session `maxBytes` in all. A refused completion aborts the upload. Under a session URL (`url` of `POST /upload-sessions`), for `@uppy/aws-s3` with `companionEndpoint` set to it. The token in the path is the credential: 401 when it is forged or expired, 403 for a key or upload outside the session.
+         */
+        post: operations["completeMultipartUpload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/upload-sessions/{token}/s3/multipart/{uploadId}/{partNumber}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Sign the PUT of one part (Companion)
+         * @description Part numbers go up to what the session `maxBytes` allows in parts of 5 MiB or more; 413 once the other parts hold `maxBytes`; 404 when the upload was aborted or completed. Under a session URL (`url` of `POST /upload-sessions`), for `@uppy/aws-s3` with `companionEndpoint` set to it. The token in the path is the credential: 401 when it is forged or expired, 403 for a key or upload outside the session.
+         */
+        get: operations["signUploadPart"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/upload-sessions/{token}/s3/params": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Sign a POST policy for one form upload straight to S3 (Companion)
+         * @description The service picks the key in the session scope from `filename`; S3 refuses a file over the session `maxBytes`. Under a session URL (`url` of `POST /upload-sessions`), for `@uppy/aws-s3` with `companionEndpoint` set to it. The token in the path is the credential: 401 when it is forged or expired, 403 for a key or upload outside the session.
+         */
+        get: operations["signPostPolicy"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        CompleteMultipartDto: {
+            parts: components["schemas"]["CompletedPart"][];
+        };
+        CompletedPart: {
+            /** @description As the part's PUT answered it (unquoted, as Uppy sends it) or as listed (quoted). */
+            ETag: string;
+            PartNumber: number;
+        };
+        CompletedUpload: {
+            bucket: string;
+            /** @description The object's key in the bucket (with `S3_PREFIX`). */
+            key: string;
+            /** @description The object's URL in the bucket. */
+            location: string;
+        };
         CopyFileDto: {
             /** @description `false`: 409 if an object with the target key exists (default `true`: replace it). */
             overwrite?: boolean;
@@ -173,6 +312,16 @@ export interface components {
              * @example archive/2026/a b.jpg
              */
             to: string;
+        };
+        CreateMultipartDto: {
+            /** @description The file's name; the service picks the key from it within the session's scope. */
+            filename: string;
+            /** @description Uppy's file metadata; not stored. */
+            metadata?: {
+                [key: string]: unknown;
+            };
+            /** @description The file's media type (default `application/octet-stream`). */
+            type?: string;
         };
         CreateSignedUrlDto: {
             /**
@@ -221,6 +370,35 @@ export interface components {
              * @enum {string}
              */
             operation: "download" | "upload";
+        };
+        CreateUploadSessionDto: {
+            /**
+             * @description Media types an upload may declare: `type/subtype` or `type/*`; default any. Uploads straight to S3 still may
+             *     not declare active content (HTML, SVG, XML, JavaScript...) unless `SIGNED_UPLOAD_ACTIVE_CONTENT=true`.
+             * @example [
+             *       "image/*",
+             *       "application/pdf"
+             *     ]
+             */
+            contentTypes?: string[];
+            /**
+             * @description Lifetime in seconds, 1 to 86400; default 3600.
+             * @default 3600
+             */
+            expiresIn: number;
+            /**
+             * @description The one key this session may write (validated as in the Files API, not URL-encoded). Give `key` or `keyPrefix`.
+             * @example avatars/42.png
+             */
+            key?: string;
+            /**
+             * @description Every upload of this session lands at `<keyPrefix><uuid>/<file name>`, the name chosen by the service as
+             *     `POST /files` does. `""` allows the whole bucket (under `S3_PREFIX`). Give `key` or `keyPrefix`.
+             * @example users/42/
+             */
+            keyPrefix?: string;
+            /** @description The largest file one upload may create, in bytes; default and maximum `MAX_UPLOAD_BYTES`. */
+            maxBytes?: number;
         };
         DeleteFilesDto: {
             /**
@@ -285,6 +463,12 @@ export interface components {
             /** @description Size in bytes. */
             size: number;
         };
+        ListedPart: {
+            /** @description Quoted, as S3 lists it. */
+            ETag: string;
+            PartNumber: number;
+            Size: number;
+        };
         MovedFile: {
             /**
              * @description The `Content-Type` stored with the object.
@@ -310,6 +494,24 @@ export interface components {
             /** @description Why the source was kept. */
             sourceError?: components["schemas"]["ErrorResponse"];
         };
+        PostPolicy: {
+            /** Format: date-time */
+            expiresAt: string;
+            /** @description `key` is the object's key in the bucket (with `S3_PREFIX`). */
+            fields: {
+                [key: string]: string;
+            };
+            /** @enum {string} */
+            method: "POST";
+            /** @description The bucket's URL. */
+            url: string;
+        };
+        SignedPart: {
+            /** Format: date-time */
+            expiresAt: string;
+            /** @description PUT the part's bytes here, with no `Content-Type`; S3 answers its `ETag`. */
+            url: string;
+        };
         SignedUrl: {
             /**
              * Format: date-time
@@ -329,9 +531,15 @@ export interface components {
              * @description The HTTP method to use.
              * @enum {string}
              */
-            method: "GET" | "PUT" | "POST";
+            method: "POST" | "GET" | "PUT";
             /** @description The S3 URL to send the request to. */
             url: string;
+        };
+        StartedMultipart: {
+            /** @description The object's key in the bucket (with `S3_PREFIX`): pass it back as `?key=`. */
+            key: string;
+            /** @description The upload's id, bound to this session and key. */
+            uploadId: string;
         };
         StoredFile: {
             /**
@@ -348,6 +556,28 @@ export interface components {
             key: string;
             /** @description Size in bytes. */
             size: number;
+        };
+        UploadSessionDto: {
+            /**
+             * Format: date-time
+             * @description When the token stops working.
+             */
+            expiresAt: string;
+            scope: components["schemas"]["UploadSessionScope"];
+            /** @description Send as `Authorization: Bearer <token>` to `POST /files` or the tus endpoint. */
+            token: string;
+            /** @description The session URL: Uppy's `companionEndpoint` for `@uppy/aws-s3` (it embeds the token). */
+            url: string;
+        };
+        UploadSessionScope: {
+            /** @description Allowed media types; absent: any. */
+            contentTypes?: string[];
+            /** @description The one key the session may write. */
+            key?: string;
+            /** @description The prefix of every key the session writes. */
+            keyPrefix?: string;
+            /** @description The largest file one upload may create, in bytes. */
+            maxBytes: number;
         };
     };
     responses: never;
@@ -399,6 +629,15 @@ export interface operations {
                 headers: {
                     /** @description `Bearer error="…"` */
                     "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A read-only API key tried to write (or to sign an upload), or an upload-session token was used outside its scope. */
+            403: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -504,7 +743,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A read-only API key tried to write (or to sign an upload). */
+            /** @description A read-only API key tried to write (or to sign an upload), or an upload-session token was used outside its scope. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -533,6 +772,15 @@ export interface operations {
             };
             /** @description The body is larger than allowed (`MAX_UPLOAD_BYTES` for uploads). */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is not `application/json`, or the media type of an upload is not one its upload session allows. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -613,7 +861,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A read-only API key tried to write (or to sign an upload). */
+            /** @description A read-only API key tried to write (or to sign an upload), or an upload-session token was used outside its scope. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -631,7 +879,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The body is not `application/json`. */
+            /** @description The body is not `application/json`, or the media type of an upload is not one its upload session allows. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -793,6 +1041,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description A read-only API key tried to write (or to sign an upload), or an upload-session token was used outside its scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description No object with this key. */
             404: {
                 headers: {
@@ -912,7 +1169,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A read-only API key tried to write (or to sign an upload). */
+            /** @description A read-only API key tried to write (or to sign an upload), or an upload-session token was used outside its scope. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1014,7 +1271,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A read-only API key tried to write (or to sign an upload). */
+            /** @description A read-only API key tried to write (or to sign an upload), or an upload-session token was used outside its scope. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1166,6 +1423,13 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description A read-only API key tried to write (or to sign an upload), or an upload-session token was used outside its scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description No object with this key. */
             404: {
                 headers: {
@@ -1259,7 +1523,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A read-only API key tried to write (or to sign an upload). */
+            /** @description A read-only API key tried to write (or to sign an upload), or an upload-session token was used outside its scope. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1304,7 +1568,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The body is not `application/json`. */
+            /** @description The body is not `application/json`, or the media type of an upload is not one its upload session allows. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1396,7 +1660,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A read-only API key tried to write (or to sign an upload). */
+            /** @description A read-only API key tried to write (or to sign an upload), or an upload-session token was used outside its scope. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1441,7 +1705,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The body is not `application/json`. */
+            /** @description The body is not `application/json`, or the media type of an upload is not one its upload session allows. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1837,7 +2101,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A read-only API key tried to write (or to sign an upload). */
+            /** @description A read-only API key tried to write (or to sign an upload), or an upload-session token was used outside its scope. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1855,7 +2119,677 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The body is not `application/json`. */
+            /** @description The body is not `application/json`, or the media type of an upload is not one its upload session allows. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 refused the service (access denied, no such bucket) or failed. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 cannot be reached, or its credentials cannot be resolved; try again. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    createUploadSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateUploadSessionDto"];
+            };
+        };
+        responses: {
+            /** @description The session. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadSessionDto"];
+                };
+            };
+            /** @description Bad key or input, or a `Host` not in `ALLOWED_HOSTS`: the message says what is wrong. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or unknown API key (when API keys are configured). */
+            401: {
+                headers: {
+                    /** @description `Bearer error="…"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A read-only API key tried to write (or to sign an upload), or an upload-session token was used outside its scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is larger than allowed (`MAX_UPLOAD_BYTES` for uploads). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is not `application/json`, or the media type of an upload is not one its upload session allows. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    createMultipartUpload: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The upload-session token. */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateMultipartDto"];
+            };
+        };
+        responses: {
+            /** @description The upload. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StartedMultipart"];
+                };
+            };
+            /** @description Bad key or input, or a `Host` not in `ALLOWED_HOSTS`: the message says what is wrong. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or unknown API key (when API keys are configured). */
+            401: {
+                headers: {
+                    /** @description `Bearer error="…"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A read-only API key tried to write (or to sign an upload), or an upload-session token was used outside its scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is larger than allowed (`MAX_UPLOAD_BYTES` for uploads). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is not `application/json`, or the media type of an upload is not one its upload session allows. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 refused the service (access denied, no such bucket) or failed. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 cannot be reached, or its credentials cannot be resolved; try again. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    listUploadParts: {
+        parameters: {
+            query: {
+                /** @description As returned by `POST …/s3/multipart`. */
+                key: string;
+            };
+            header?: never;
+            path: {
+                /** @description The upload-session token. */
+                token: string;
+                /** @description As returned by `POST …/s3/multipart`. */
+                uploadId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The parts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListedPart"][];
+                };
+            };
+            /** @description Bad key or input, or a `Host` not in `ALLOWED_HOSTS`: the message says what is wrong. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or unknown API key (when API keys are configured). */
+            401: {
+                headers: {
+                    /** @description `Bearer error="…"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A read-only API key tried to write (or to sign an upload), or an upload-session token was used outside its scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No object with this key. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 refused the service (access denied, no such bucket) or failed. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 cannot be reached, or its credentials cannot be resolved; try again. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    abortMultipartUpload: {
+        parameters: {
+            query: {
+                /** @description As returned by `POST …/s3/multipart`. */
+                key: string;
+            };
+            header?: never;
+            path: {
+                /** @description The upload-session token. */
+                token: string;
+                /** @description As returned by `POST …/s3/multipart`. */
+                uploadId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Aborted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad key or input, or a `Host` not in `ALLOWED_HOSTS`: the message says what is wrong. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or unknown API key (when API keys are configured). */
+            401: {
+                headers: {
+                    /** @description `Bearer error="…"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A read-only API key tried to write (or to sign an upload), or an upload-session token was used outside its scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 refused the service (access denied, no such bucket) or failed. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 cannot be reached, or its credentials cannot be resolved; try again. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    completeMultipartUpload: {
+        parameters: {
+            query: {
+                /** @description As returned by `POST …/s3/multipart`. */
+                key: string;
+            };
+            header?: never;
+            path: {
+                /** @description The upload-session token. */
+                token: string;
+                /** @description As returned by `POST …/s3/multipart`. */
+                uploadId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CompleteMultipartDto"];
+            };
+        };
+        responses: {
+            /** @description The stored object. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CompletedUpload"];
+                };
+            };
+            /** @description Bad key or input, or a `Host` not in `ALLOWED_HOSTS`: the message says what is wrong. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or unknown API key (when API keys are configured). */
+            401: {
+                headers: {
+                    /** @description `Bearer error="…"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A read-only API key tried to write (or to sign an upload), or an upload-session token was used outside its scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No object with this key. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is larger than allowed (`MAX_UPLOAD_BYTES` for uploads). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is not `application/json`, or the media type of an upload is not one its upload session allows. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 refused the service (access denied, no such bucket) or failed. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 cannot be reached, or its credentials cannot be resolved; try again. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    signUploadPart: {
+        parameters: {
+            query: {
+                /** @description As returned by `POST …/s3/multipart`. */
+                key: string;
+            };
+            header?: never;
+            path: {
+                /** @description The upload-session token. */
+                token: string;
+                /** @description As returned by `POST …/s3/multipart`. */
+                uploadId: string;
+                /** @description 1 to 10000, and at most `ceil(maxBytes / 5 MiB)`. */
+                partNumber: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The URL to PUT the part to. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignedPart"];
+                };
+            };
+            /** @description Bad key or input, or a `Host` not in `ALLOWED_HOSTS`: the message says what is wrong. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or unknown API key (when API keys are configured). */
+            401: {
+                headers: {
+                    /** @description `Bearer error="…"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A read-only API key tried to write (or to sign an upload), or an upload-session token was used outside its scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No object with this key. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is larger than allowed (`MAX_UPLOAD_BYTES` for uploads). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 refused the service (access denied, no such bucket) or failed. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 cannot be reached, or its credentials cannot be resolved; try again. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    signPostPolicy: {
+        parameters: {
+            query?: {
+                filename?: string;
+                /** @description The file media type (checked against the session). */
+                type?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The upload-session token. */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The form to POST to S3. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostPolicy"];
+                };
+            };
+            /** @description Bad key or input, or a `Host` not in `ALLOWED_HOSTS`: the message says what is wrong. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or unknown API key (when API keys are configured). */
+            401: {
+                headers: {
+                    /** @description `Bearer error="…"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A read-only API key tried to write (or to sign an upload), or an upload-session token was used outside its scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is not `application/json`, or the media type of an upload is not one its upload session allows. */
             415: {
                 headers: {
                     [name: string]: unknown;

@@ -1,0 +1,226 @@
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Delete,
+  ForbiddenException,
+  Get,
+  HttpCode,
+  HttpStatus,
+  Param,
+  PayloadTooLargeException,
+  Post,
+  Query,
+} from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
+import { AppConfig } from '../config/app-config.js';
+import { Public } from '../security/access.decorators.js';
+import { DirectUploads } from '../storage/direct-uploads.js';
+import { MAX_PARTS, MIN_PART_SIZE } from '../storage/part-size.js';
+import { StorageService } from '../storage/storage.service.js';
+import {
+  CompleteMultipartDto,
+  CreateMultipartDto,
+  type CompletedUpload,
+  type ListedPart,
+  type PostPolicy,
+  type SignedPart,
+  type StartedMultipart,
+} from './companion-s3.dto.js';
+import {
+  ApiAbortMultipart,
+  ApiComplete,
+  ApiCreateMultipart,
+  ApiListParts,
+  ApiParams,
+  ApiSignPart,
+} from './companion-s3.openapi.js';
+import { UploadSessions, type UploadSession } from './upload-sessions.service.js';
+
+/** S3 accepts at most 5 GiB in one POST. */
+const MAX_SINGLE_UPLOAD_BYTES = 5 * 1024 ** 3;
+const PART_NUMBER = /^[1-9]\d{0,4}$/;
+
+const unquote = (etag: string): string => etag.replace(/^"+|"+$/g, '');
+
+/**
+ * Uppy Companion's S3 routes under a session URL, so stock `@uppy/aws-s3` (checked against 6.3.1) uploads straight to
+ * S3 with `companionEndpoint` set to the session URL. The token in the path is the credential (Uppy sends no auth
+ * header); every route checks it and keeps the upload in the session's scope.
+ */
+@ApiTags('upload-sessions')
+@Controller('upload-sessions/:token/s3')
+@Public()
+export class CompanionS3Controller {
+  constructor(
+    private readonly sessions: UploadSessions,
+    private readonly uploads: DirectUploads,
+    private readonly storage: StorageService,
+    private readonly config: AppConfig,
+  ) {}
+
+  @Get('params')
+  @ApiParams()
+  async signPostPolicy(
+    @Param('token') token: string,
+    @Query('filename') filename?: string,
+    @Query('type') type?: string,
+  ): Promise<PostPolicy> {
+    const session = this.sessions.verify(token);
+    const key = this.sessions.keyFor(session, text(filename, 'filename'));
+    const contentType = this.sessions.checkType(session, text(type, 'type'), true);
+    const signed = await this.storage.signUpload({
+      key,
+      expiresIn: this.expiresIn(session),
+      contentType,
+      maxBytes: Math.min(session.maxBytes, MAX_SINGLE_UPLOAD_BYTES),
+    });
+    return { method: 'POST', url: signed.url, fields: signed.fields ?? {}, expiresAt: signed.expiresAt };
+  }
+
+  @Post('multipart')
+  @HttpCode(HttpStatus.OK)
+  @ApiCreateMultipart()
+  async createMultipartUpload(
+    @Param('token') token: string,
+    @Body() body: CreateMultipartDto,
+  ): Promise<StartedMultipart> {
+    const session = this.sessions.verify(token);
+    const key = this.sessions.keyFor(session, body.filename);
+    const contentType = this.sessions.checkType(session, body.type, true);
+    const s3UploadId = await this.uploads.start(key, contentType);
+    return { key: this.uploads.bucketKey(key), uploadId: this.sessions.bindUpload(session, key, s3UploadId) };
+  }
+
+  // Signs a part only while the upload's other parts leave room under the session's maxBytes.
+  @Get('multipart/:uploadId/:partNumber')
+  @ApiSignPart()
+  async signUploadPart(
+    @Param('token') token: string,
+    @Param('uploadId') uploadId: string,
+    @Param('partNumber') partNumber: string,
+    @Query('key') bucketKey?: string,
+  ): Promise<SignedPart> {
+    const { session, key, s3UploadId } = this.upload(token, uploadId, bucketKey);
+    const number = PART_NUMBER.test(partNumber) ? Number(partNumber) : 0;
+    const maxParts = Math.min(MAX_PARTS, Math.max(1, Math.ceil(session.maxBytes / MIN_PART_SIZE)));
+    if (number < 1 || number > maxParts) {
+      throw new BadRequestException(
+        `partNumber must be a whole number from 1 to ${maxParts} (parts other than the last are at least 5 MiB, ` +
+          `and this session allows ${session.maxBytes} bytes)`,
+      );
+    }
+    const others = (await this.uploads.parts(key, s3UploadId))
+      .filter((part) => part.PartNumber !== number)
+      .reduce((sum, part) => sum + part.Size, 0);
+    if (others >= session.maxBytes) {
+      throw new PayloadTooLargeException(
+        `this upload already holds ${others} bytes: the session allows ${session.maxBytes}`,
+      );
+    }
+    const signed = await this.uploads.signPart(key, s3UploadId, number, this.expiresIn(session));
+    return { url: signed.url, expiresAt: signed.expiresAt };
+  }
+
+  @Get('multipart/:uploadId')
+  @ApiListParts()
+  listUploadParts(
+    @Param('token') token: string,
+    @Param('uploadId') uploadId: string,
+    @Query('key') bucketKey?: string,
+  ): Promise<ListedPart[]> {
+    const { key, s3UploadId } = this.upload(token, uploadId, bucketKey);
+    return this.uploads.parts(key, s3UploadId);
+  }
+
+  // Completes from parts S3 holds with these ETags, at most maxBytes in all. A refused completion aborts the upload,
+  // so nothing is left behind; an object over maxBytes (a part replaced since the check) is deleted.
+  @Post('multipart/:uploadId/complete')
+  @HttpCode(HttpStatus.OK)
+  @ApiComplete()
+  async completeMultipartUpload(
+    @Param('token') token: string,
+    @Param('uploadId') uploadId: string,
+    @Body() body: CompleteMultipartDto,
+    @Query('key') bucketKey?: string,
+  ): Promise<CompletedUpload> {
+    const { session, key, s3UploadId } = this.upload(token, uploadId, bucketKey);
+    const parts = body.parts.map((part) => ({ PartNumber: part.PartNumber, ETag: `"${unquote(part.ETag)}"` }));
+    let location: string;
+    try {
+      const stored = new Map((await this.uploads.parts(key, s3UploadId)).map((part) => [part.PartNumber, part]));
+      let total = 0;
+      parts.forEach((part, i) => {
+        if (i > 0 && part.PartNumber <= parts[i - 1].PartNumber) {
+          throw new BadRequestException('parts must be listed once each, in ascending PartNumber order');
+        }
+        const held = stored.get(part.PartNumber);
+        if (!held || unquote(held.ETag) !== unquote(part.ETag)) {
+          throw new BadRequestException(`part ${part.PartNumber}: no part with this ETag was uploaded`);
+        }
+        total += held.Size;
+      });
+      if (total > session.maxBytes) {
+        throw new PayloadTooLargeException(`the upload holds ${total} bytes: the session allows ${session.maxBytes}`);
+      }
+      location = await this.uploads.complete(key, s3UploadId, parts);
+    } catch (error) {
+      await this.uploads.abort(key, s3UploadId).catch(() => undefined);
+      throw error;
+    }
+    const object = await this.storage.head(key);
+    if (object.size > session.maxBytes) {
+      await this.storage.remove(key);
+      throw new PayloadTooLargeException(
+        `the object has ${object.size} bytes: the session allows ${session.maxBytes}; it was deleted`,
+      );
+    }
+    return { location, key: this.uploads.bucketKey(key), bucket: this.config.s3.bucket };
+  }
+
+  @Delete('multipart/:uploadId')
+  @HttpCode(HttpStatus.NO_CONTENT)
+  @ApiAbortMultipart()
+  async abortMultipartUpload(
+    @Param('token') token: string,
+    @Param('uploadId') uploadId: string,
+    @Query('key') bucketKey?: string,
+  ): Promise<void> {
+    // Uppy aborts also after the session expired; freeing the parts only needs the token to be authentic.
+    const { key, s3UploadId } = this.upload(token, uploadId, bucketKey, true);
+    await this.uploads.abort(key, s3UploadId);
+  }
+
+  /** The session, and the upload it started: its key (from the bucket key Uppy passes back) and S3's upload id. */
+  private upload(
+    token: string,
+    uploadId: string,
+    bucketKey: string | undefined,
+    evenExpired = false,
+  ): { session: UploadSession; key: string; s3UploadId: string } {
+    const session = this.sessions.verify(token, evenExpired);
+    const given = text(bucketKey, 'key');
+    if (!given) {
+      throw new BadRequestException('the key query parameter is required');
+    }
+    const apiKey = this.uploads.apiKey(given);
+    if (apiKey === undefined) {
+      throw new ForbiddenException("key is outside this upload session's scope (not under S3_PREFIX)");
+    }
+    const key = this.sessions.keyFor(session, undefined, apiKey);
+    return { session, key, s3UploadId: this.sessions.s3UploadId(session, key, uploadId) };
+  }
+
+  /** Signatures live no longer than the session, nor than signed URLs do. */
+  private expiresIn(session: UploadSession): number {
+    return Math.min(this.sessions.secondsLeft(session), this.config.signedUrlTtlSeconds);
+  }
+}
+
+/** A query parameter sent at most once. */
+function text(value: unknown, name: string): string | undefined {
+  if (value !== undefined && typeof value !== 'string') {
+    throw new BadRequestException(`${name} must be given once`);
+  }
+  return value;
+}
