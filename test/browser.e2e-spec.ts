@@ -168,24 +168,29 @@ describeInBrowser('In a real browser (headless Chromium)', () => {
             `${b.querySelector('.opblock-summary-method')?.textContent} ${b.querySelector('.opblock-summary-path')?.getAttribute('data-path')}`,
         ),
       );
-    expect(operations.sort()).toEqual([
-      'DELETE /files/{key}',
-      'GET /files',
-      'GET /files/{key}',
-      'GET /health',
-      'GET /health/live',
-      'HEAD /files/{key}',
-      'POST /files',
-      'POST /signed-urls',
-      'PUT /files/{key}',
-      'DELETE /upload-sessions/{token}/s3/multipart/{uploadId}',
-      'GET /upload-sessions/{token}/s3/multipart/{uploadId}',
-      'GET /upload-sessions/{token}/s3/multipart/{uploadId}/{partNumber}',
-      'GET /upload-sessions/{token}/s3/params',
-      'POST /upload-sessions',
-      'POST /upload-sessions/{token}/s3/multipart',
-      'POST /upload-sessions/{token}/s3/multipart/{uploadId}/complete',
-    ].sort());
+    expect(operations.sort()).toEqual(
+      [
+        'DELETE /files/{key}',
+        'GET /files',
+        'GET /files/{key}',
+        'GET /health',
+        'GET /health/live',
+        'HEAD /files/{key}',
+        'POST /files',
+        'POST /files/delete',
+        'POST /files/{key}/copy',
+        'POST /files/{key}/move',
+        'POST /signed-urls',
+        'PUT /files/{key}',
+        'DELETE /upload-sessions/{token}/s3/multipart/{uploadId}',
+        'GET /upload-sessions/{token}/s3/multipart/{uploadId}',
+        'GET /upload-sessions/{token}/s3/multipart/{uploadId}/{partNumber}',
+        'GET /upload-sessions/{token}/s3/params',
+        'POST /upload-sessions',
+        'POST /upload-sessions/{token}/s3/multipart',
+        'POST /upload-sessions/{token}/s3/multipart/{uploadId}/complete',
+      ].sort(),
+    );
     await expect(page.locator('.opblock-tag-section h3').allTextContents()).resolves.toEqual(
       expect.arrayContaining([expect.stringMatching(/^files/), expect.stringMatching(/^signed-urls/)]),
     );
