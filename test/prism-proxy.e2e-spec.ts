@@ -210,6 +210,30 @@ describe('Stoplight Prism validating proxy (third-party check of openapi.json)',
     const key = `${dir}/notes.txt`;
     const text = 'Plain ASCII text: Prism proxies bodies as text.\n';
     const putKey = `${dir}/raw/report.txt`;
+    // An upload session, and two multipart uploads of it made directly (not through Prism): one with a part
+    // already in S3 to complete, one to abort. Prism then sees every session route, good and bad.
+    const json = { 'Content-Type': 'application/json' };
+    const direct = async <T>(route: string, init?: RequestInit) =>
+      (await (await fetch(serviceUrl + route, init)).json()) as T;
+    const session = await direct<{ url: string }>('/upload-sessions', {
+      method: 'POST',
+      headers: { ...auth(), ...json },
+      body: JSON.stringify({ keyPrefix: `${dir}/session/` }),
+    });
+    expect(session).toHaveProperty('url');
+    const s3Routes = `${new URL(session.url).pathname}/s3`;
+    const startMultipart = () =>
+      direct<{ key: string; uploadId: string }>(`${s3Routes}/multipart`, {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ filename: 'parts.txt', type: 'text/plain' }),
+      });
+    const multipart = (upload: { key: string; uploadId: string }, rest = '') =>
+      `${s3Routes}/multipart/${encodeURIComponent(upload.uploadId)}${rest}?key=${encodeURIComponent(upload.key)}`;
+    const toComplete = await startMultipart();
+    const toAbort = await startMultipart();
+    const signedPart = await direct<{ url: string }>(multipart(toComplete, '/1'));
+    const etag = (await fetch(signedPart.url, { method: 'PUT', body: text })).headers.get('etag')!.replace(/"/g, '');
     const exchanges: Exchange[] = [
       // health
       { operation: 'check', name: 'health', method: 'GET', path: '/health', status: 200 },
@@ -587,6 +611,106 @@ describe('Stoplight Prism validating proxy (third-party check of openapi.json)',
         body: JSON.stringify({ keys: [] }),
         status: 400,
         documentRefuses: true,
+      },
+      // upload sessions and their Companion-compatible S3 routes
+      {
+        operation: 'createUploadSession',
+        name: 'an upload session',
+        method: 'POST',
+        path: '/upload-sessions',
+        headers: { ...auth(), 'Content-Type': 'application/json' },
+        body: JSON.stringify({ key: `${dir}/avatar.png`, maxBytes: 1000, contentTypes: ['image/*'] }),
+        status: 201,
+      },
+      {
+        operation: 'createUploadSession',
+        name: 'a read-only key asking for a session',
+        method: 'POST',
+        path: '/upload-sessions',
+        headers: { ...auth(READ_ONLY_KEY), 'Content-Type': 'application/json' },
+        body: JSON.stringify({ key: `${dir}/avatar.png` }),
+        status: 403,
+      },
+      {
+        operation: 'signPostPolicy',
+        name: 'a POST policy',
+        method: 'GET',
+        path: `${s3Routes}/params?filename=form.txt&type=text%2Fplain`,
+        status: 200,
+      },
+      {
+        operation: 'signPostPolicy',
+        name: 'active content',
+        method: 'GET',
+        path: `${s3Routes}/params?filename=page.html&type=text%2Fhtml`,
+        status: 400,
+      },
+      {
+        operation: 'createMultipartUpload',
+        name: 'start a multipart upload',
+        method: 'POST',
+        path: `${s3Routes}/multipart`,
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ filename: 'big.txt', type: 'text/plain', metadata: { name: 'big.txt' } }),
+        status: 200,
+      },
+      {
+        operation: 'createMultipartUpload',
+        name: 'no file name',
+        method: 'POST',
+        path: `${s3Routes}/multipart`,
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ type: 'text/plain' }),
+        status: 400,
+        documentRefuses: true,
+      },
+      {
+        operation: 'signUploadPart',
+        name: 'sign a part',
+        method: 'GET',
+        path: multipart(toComplete, '/1'),
+        status: 200,
+      },
+      {
+        operation: 'signUploadPart',
+        name: 'an uploadId of another key',
+        method: 'GET',
+        path: `${s3Routes}/multipart/${encodeURIComponent(toComplete.uploadId)}/1?key=${encodeURIComponent(`${toComplete.key}x`)}`,
+        status: 403,
+      },
+      { operation: 'listUploadParts', name: 'list the parts', method: 'GET', path: multipart(toComplete), status: 200 },
+      {
+        operation: 'listUploadParts',
+        name: 'a forged uploadId',
+        method: 'GET',
+        path: multipart({ ...toComplete, uploadId: `${toComplete.uploadId}x` }),
+        status: 403,
+      },
+      {
+        operation: 'completeMultipartUpload',
+        name: 'a wrong ETag (which aborts the upload)',
+        method: 'POST',
+        path: multipart(toAbort, '/complete'),
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ parts: [{ PartNumber: 1, ETag: '0123456789abcdef0123456789abcdef' }] }),
+        status: 400,
+      },
+      {
+        operation: 'completeMultipartUpload',
+        name: 'complete',
+        method: 'POST',
+        path: multipart(toComplete, '/complete'),
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ parts: [{ PartNumber: 1, ETag: etag }] }),
+        status: 200,
+      },
+      { operation: 'abortMultipartUpload', name: 'abort', method: 'DELETE', path: multipart(toAbort), status: 204 },
+      {
+        operation: 'abortMultipartUpload',
+        name: 'a forged uploadId',
+        method: 'DELETE',
+        path: multipart({ ...toAbort, uploadId: `${toAbort.uploadId}x` }),
+        status: 403,
       },
       // remove
       {
