@@ -26,6 +26,15 @@ const CORS_EXPOSED_HEADERS = [
   'Accept-Ranges',
   'Last-Modified',
   'X-Request-Id',
+  // tus (/uploads): a browser client reads the offset, the upload's URL and its expiry.
+  'Upload-Offset',
+  'Upload-Length',
+  'Upload-Expires',
+  'Upload-Metadata',
+  'Tus-Resumable',
+  'Tus-Version',
+  'Tus-Extension',
+  'Tus-Max-Size',
 ];
 
 /** Builds the whole service, configured exactly as in production; tests use it too. */
@@ -52,7 +61,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestExp
   if (config.corsOrigins.length > 0) {
     app.enableCors({
       origin: config.corsOrigins.includes('*') ? '*' : [...config.corsOrigins],
-      methods: ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'],
+      methods: ['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE'],
       allowedHeaders: [
         'Authorization',
         'Content-Type',
@@ -63,6 +72,11 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestExp
         'If-Unmodified-Since',
         'If-Range',
         'X-Request-Id',
+        'Tus-Resumable',
+        'Upload-Length',
+        'Upload-Defer-Length',
+        'Upload-Offset',
+        'Upload-Metadata',
       ],
       exposedHeaders: CORS_EXPOSED_HEADERS,
       maxAge: 600,

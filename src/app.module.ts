@@ -5,6 +5,7 @@ import { HealthModule } from './health/health.module.js';
 import { LoggingModule } from './logging/logging.module.js';
 import { SecurityModule } from './security/security.module.js';
 import { SignedUrlsModule } from './signed-urls/signed-urls.module.js';
+import { UploadsModule } from './uploads/uploads.module.js';
 
 @Module({})
 export class AppModule {
@@ -18,6 +19,7 @@ export class AppModule {
         HealthModule,
         FilesModule,
         SignedUrlsModule,
+        UploadsModule,
       ],
     };
   }

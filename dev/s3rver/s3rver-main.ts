@@ -317,6 +317,34 @@ function fillGaps(store: Store): Middleware {
     };
   }
 
+  /** ListParts, in one page (S3 pages by 1000; a development server never holds that many). */
+  async function listParts(ctx: Context, bucket: string, key: string, uploadId: string, dir: string): Promise<void> {
+    const numbers = (await readdir(dir))
+      .filter((name) => /^\d+$/.test(name))
+      .map(Number)
+      .sort((a, b) => a - b);
+    const parts = await Promise.all(
+      numbers.map(async (number) => {
+        const file = path.join(dir, String(number));
+        const [md5, info] = await Promise.all([readFile(`${file}.md5`, 'utf8'), stat(file)]);
+        return { PartNumber: number, LastModified: info.mtime.toISOString(), ETag: `"${md5}"`, Size: info.size };
+      }),
+    );
+    ctx.body = {
+      ListPartsResult: {
+        '@': { xmlns: 'http://s3.amazonaws.com/doc/2006-03-01/' },
+        Bucket: bucket,
+        Key: key,
+        UploadId: uploadId,
+        PartNumberMarker: 0,
+        NextPartNumberMarker: numbers.at(-1) ?? 0,
+        MaxParts: 1000,
+        IsTruncated: false,
+        Part: parts,
+      },
+    };
+  }
+
   /** Turns any single range into the explicit `bytes=start-end` form s3rver handles correctly. */
   async function normalizeRange(ctx: Context, bucket: string, key: string): Promise<void> {
     const header = ctx.get('range');
@@ -360,6 +388,9 @@ function fillGaps(store: Store): Middleware {
         await rm(uploadDir, { recursive: true, force: true });
         ctx.status = 204;
         return;
+      }
+      if (method === 'GET') {
+        return listParts(ctx, bucket, key, uploadId, uploadDir);
       }
       const partNumber = text(ctx.query['partNumber']);
       if (method === 'PUT' && !(/^\d{1,5}$/.test(partNumber) && +partNumber >= 1 && +partNumber <= 10000)) {

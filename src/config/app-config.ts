@@ -39,6 +39,13 @@ export abstract class AppConfig {
     /** A request body that sends nothing for this long is cut (nginx's client_body_timeout). */
     readonly idleTimeoutMs: number;
   };
+  /** tus uploads at /uploads. */
+  abstract readonly tus: {
+    /** An upload expires this long after its creation; then the cleanup removes its parts and bookkeeping. */
+    readonly expirySeconds: number;
+    /** Parts written to temporary files and sent to S3 at once, across all tus uploads of the process. */
+    readonly partsInFlight: number;
+  };
   /** Open connections the server accepts at once (`server.maxConnections`). */
   abstract readonly maxConnections: number;
   abstract readonly signedUrlTtlSeconds: number;
@@ -123,6 +130,10 @@ export function toAppConfig(env: Environment): AppConfig {
       partSize: env.UPLOAD_PART_SIZE ?? 8 * 1024 * 1024,
       queueSize: env.UPLOAD_QUEUE_SIZE ?? 2,
       idleTimeoutMs: env.UPLOAD_IDLE_TIMEOUT_MS ?? 60_000,
+    },
+    tus: {
+      expirySeconds: env.TUS_EXPIRY_SECONDS ?? 86400,
+      partsInFlight: env.TUS_PARTS_IN_FLIGHT ?? 4,
     },
     // Above EB nginx's 1024 worker_connections; each upload holds about (UPLOAD_QUEUE_SIZE + 2) parts of memory.
     maxConnections: env.MAX_CONNECTIONS ?? 2048,

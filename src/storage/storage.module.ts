@@ -26,6 +26,6 @@ import { CREDENTIAL_SOURCE, S3_CLIENT, S3_SIGNING_CLIENT } from './storage.token
     StorageService,
     StorageReporter,
   ],
-  exports: [StorageService],
+  exports: [StorageService, CREDENTIAL_SOURCE],
 })
 export class StorageModule {}
