@@ -5,6 +5,7 @@ import { HealthModule } from './health/health.module.js';
 import { LoggingModule } from './logging/logging.module.js';
 import { SecurityModule } from './security/security.module.js';
 import { SignedUrlsModule } from './signed-urls/signed-urls.module.js';
+import { UploadSessionsModule } from './upload-sessions/upload-sessions.module.js';
 import { UploadsModule } from './uploads/uploads.module.js';
 
 @Module({})
@@ -19,6 +20,7 @@ export class AppModule {
         HealthModule,
         FilesModule,
         SignedUrlsModule,
+        UploadSessionsModule,
         UploadsModule,
       ],
     };

@@ -324,6 +324,7 @@ describe('deployment kit', () => {
         'API_KEYS',
         'API_KEYS_READONLY',
         'CURSOR_SECRET',
+        'UPLOAD_SESSION_SECRET',
       ]) {
         expect(env[name]).toMatch(/^replace-with-/);
       }

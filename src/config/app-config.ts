@@ -61,6 +61,11 @@ export abstract class AppConfig {
   abstract readonly corsOrigins: readonly string[];
   /** Signs list cursors (HMAC key material): CURSOR_SECRET, or else derived from the API keys. */
   abstract readonly cursorSecret: string;
+  /**
+   * Signs upload-session tokens (HMAC key material): UPLOAD_SESSION_SECRET, or else derived from the API keys;
+   * undefined when neither is set (development: the service then signs with a random per-process secret).
+   */
+  abstract readonly uploadSessionSecret?: string;
   /** Who may read /docs and /docs-json: anyone, any API key, or nobody (not served). */
   abstract readonly docs: 'public' | 'key' | 'off';
   /** How long in-flight requests may run on after SIGTERM before the process exits anyway. */
@@ -146,6 +151,8 @@ export function toAppConfig(env: Environment): AppConfig {
     useForwardedHost: env.USE_X_FORWARDED_HOST ?? false,
     corsOrigins: list(env.CORS_ORIGINS),
     cursorSecret: env.CURSOR_SECRET ?? defaultCursorSecret(env),
+    uploadSessionSecret:
+      env.UPLOAD_SESSION_SECRET ?? (list(env.API_KEYS).length > 0 ? defaultCursorSecret(env) : undefined),
     docs: env.DOCS ?? (env.NODE_ENV === 'production' ? 'off' : 'public'),
     // Under the 10 s Docker gives a container between SIGTERM and SIGKILL.
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS ?? 8000,

@@ -201,6 +201,12 @@ export class Environment {
   @Matches(/^[\x21-\x7e]{32,}$/, { message: 'must be 32+ printable ASCII characters, e.g. from: openssl rand -hex 32' })
   CURSOR_SECRET?: string;
 
+  /** Signs upload-session tokens; every instance behind one load balancer needs the same value. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^[\x21-\x7e]{32,}$/, { message: 'must be 32+ printable ASCII characters, e.g. from: openssl rand -hex 32' })
+  UPLOAD_SESSION_SECRET?: string;
+
   @Transform(emptyToUndefined)
   @IsOptional()
   @IsIn(['public', 'key', 'off'], { message: 'must be public, key or off' })

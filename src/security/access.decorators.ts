@@ -13,6 +13,7 @@ declare module 'express-serve-static-core' {
 
 export const IS_PUBLIC = 'security:public';
 export const ALLOW_READ_ONLY = 'security:allow-read-only';
+export const ACCEPTS_UPLOAD_SESSION = 'security:accepts-upload-session';
 
 /** The route needs no API key (health checks). The Host check still applies. */
 export const Public = () => SetMetadata(IS_PUBLIC, true);
@@ -22,6 +23,13 @@ export const Public = () => SetMetadata(IS_PUBLIC, true);
  * asked with `@Access()` itself). Without it, a read-only key gets 403 on any method but GET and HEAD.
  */
 export const AllowReadOnly = () => SetMetadata(ALLOW_READ_ONLY, true);
+
+/**
+ * An upload route that also takes an upload-session token (`Authorization: Bearer <token>`): the guard verifies it
+ * and sets `req.uploadSession`, and the handler must keep the upload within its scope. Anywhere else a session
+ * token is a 403.
+ */
+export const AcceptsUploadSession = () => SetMetadata(ACCEPTS_UPLOAD_SESSION, true);
 
 /** The access level of the request's API key, as a handler parameter. */
 export const Access = createParamDecorator(

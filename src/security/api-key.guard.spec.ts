@@ -1,11 +1,13 @@
-import { Controller, Get, Post } from '@nestjs/common';
+import { Controller, Get, Post, Req } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
+import type { Request } from 'express';
 import request from 'supertest';
 import { AppConfig } from '../config/app-config.js';
 import { HttpErrorFilter } from '../errors/http-error.filter.js';
-import { Access, AllowReadOnly, Public, type AccessLevel } from './access.decorators.js';
+import { UploadSessions } from '../upload-sessions/upload-sessions.service.js';
+import { AcceptsUploadSession, Access, AllowReadOnly, Public, type AccessLevel } from './access.decorators.js';
 import { ApiKeyGuard } from './api-key.guard.js';
 import { ApiKeyRing } from './api-keys.js';
 
@@ -51,6 +53,12 @@ class ProbeController {
     return { access };
   }
 
+  @Post('upload')
+  @AcceptsUploadSession()
+  upload(@Access() access: AccessLevel, @Req() req: Request) {
+    return { access, key: req.uploadSession?.key };
+  }
+
   @Public()
   @Get('public')
   open() {
@@ -58,11 +66,23 @@ class ProbeController {
   }
 }
 
+const config = (keys: { readWrite: string[]; readOnly: string[] }) =>
+  ({ apiKeys: keys, s3: { bucket: 'b', prefix: '' }, uploadSessionSecret: 's'.repeat(32) }) as unknown as AppConfig;
+
+/** A token for `key` from the same secret as `appWith`'s. */
+const sessionToken = (key: string, expiresIn = 60) =>
+  new UploadSessions(config({ readWrite: [], readOnly: [] })).issue({
+    key,
+    maxBytes: 10,
+    expiresAt: Date.now() + expiresIn * 1000,
+  }).token;
+
 async function appWith(keys: { readWrite: string[]; readOnly: string[] }): Promise<NestExpressApplication> {
   const moduleRef = await Test.createTestingModule({
     controllers: [ProbeController],
     providers: [
-      { provide: AppConfig, useValue: { apiKeys: keys } },
+      { provide: AppConfig, useValue: config(keys) },
+      UploadSessions,
       { provide: APP_GUARD, useClass: ApiKeyGuard },
     ],
   }).compile();
@@ -133,5 +153,52 @@ describe(ApiKeyGuard.name, () => {
     } finally {
       await open.close();
     }
+  });
+
+  describe('with an upload-session token', () => {
+    it('should accept it on an @AcceptsUploadSession() route, with its session and no access level', async () => {
+      const res = await request(app.getHttpServer())
+        .post('/probe/upload')
+        .set(bearer(sessionToken('a.txt')));
+      expect(res.status).toBe(201);
+      expect(res.body).toEqual({ access: 'read-only', key: 'a.txt' });
+    });
+
+    it.each([
+      ['get', '/probe'],
+      ['post', '/probe'],
+      ['post', '/probe/sign'],
+    ])('should answer 403 to it on %s %s', async (method, path) => {
+      const res = await request(app.getHttpServer())
+        [method as 'get' | 'post'](path)
+        .set(bearer(sessionToken('a.txt')))
+        .expect(403);
+      expect(res.body.message).toContain('upload-session token only authorises uploads');
+    });
+
+    it.each([
+      ['a forged one', () => sessionToken('a.txt').slice(0, -2) + 'AA', 'not valid'],
+      ['an expired one', () => sessionToken('a.txt', -1), 'expired'],
+      ['a malformed one', () => 'us1.nonsense', 'not an upload-session token'],
+    ])('should answer 401 to %s', async (_name, token, message) => {
+      const res = await request(app.getHttpServer()).post('/probe/upload').set(bearer(token())).expect(401);
+      expect(res.body.message).toContain(message);
+    });
+
+    it('should hold its scope also when no API keys are configured (development)', async () => {
+      const open = await appWith({ readWrite: [], readOnly: [] });
+      try {
+        await request(open.getHttpServer())
+          .get('/probe')
+          .set(bearer(sessionToken('a.txt')))
+          .expect(403);
+        await request(open.getHttpServer())
+          .post('/probe/upload')
+          .set(bearer(sessionToken('b.txt')))
+          .expect(201, { access: 'read-only', key: 'b.txt' });
+      } finally {
+        await open.close();
+      }
+    });
   });
 });

@@ -10,7 +10,8 @@ import {
 import { Reflector } from '@nestjs/core';
 import type { NextFunction, Request, Response } from 'express';
 import { AppConfig } from '../config/app-config.js';
-import { ALLOW_READ_ONLY, IS_PUBLIC } from './access.decorators.js';
+import { isSessionToken, UploadSessions } from '../upload-sessions/upload-sessions.service.js';
+import { ACCEPTS_UPLOAD_SESSION, ALLOW_READ_ONLY, IS_PUBLIC } from './access.decorators.js';
 import { ApiKeyRing } from './api-keys.js';
 
 const READ_METHODS = new Set(['GET', 'HEAD']);
@@ -19,6 +20,8 @@ const BEARER = /^Bearer +(\S+) *$/i;
 /**
  * `Authorization: Bearer <key>` from API_KEYS (read-write) or API_KEYS_READONLY: 401 without a key or with an
  * unknown one, 403 for a read-only key on a write. Routes opt out with `@Public()`. Keys never reach a message.
+ * An upload-session token is accepted only on `@AcceptsUploadSession()` routes (also without API_KEYS, so its scope
+ * always holds), a 403 anywhere else.
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate, OnModuleInit {
@@ -28,6 +31,7 @@ export class ApiKeyGuard implements CanActivate, OnModuleInit {
   constructor(
     private readonly reflector: Reflector,
     config: AppConfig,
+    private readonly sessions: UploadSessions,
   ) {
     this.keys = new ApiKeyRing(config.apiKeys.readWrite, config.apiKeys.readOnly);
   }
@@ -48,12 +52,21 @@ export class ApiKeyGuard implements CanActivate, OnModuleInit {
       return true;
     }
     const req = context.switchToHttp().getRequest<Request>();
+    const header = req.headers.authorization;
+    const presented = header === undefined ? undefined : BEARER.exec(header)?.[1];
+    if (presented !== undefined && isSessionToken(presented) && this.keys.levelOf(presented) === undefined) {
+      if (!this.reflector.getAllAndOverride<boolean>(ACCEPTS_UPLOAD_SESSION, targets)) {
+        throw new ForbiddenException(
+          'an upload-session token only authorises uploads within its scope (POST /files, tus, its own URL)',
+        );
+      }
+      req.uploadSession = this.sessions.verify(presented);
+      return true;
+    }
     if (!this.keys.enabled) {
       req.accessLevel = 'read-write';
       return true;
     }
-    const header = req.headers.authorization;
-    const presented = header === undefined ? undefined : BEARER.exec(header)?.[1];
     if (presented === undefined) {
       this.challenge(context, 'invalid_request');
       throw new UnauthorizedException(

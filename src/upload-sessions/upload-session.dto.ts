@@ -1,0 +1,33 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+
+/** What an upload session allows. */
+export class UploadSessionScope {
+  /** The one key the session may write. */
+  @ApiPropertyOptional()
+  key?: string;
+
+  /** The prefix of every key the session writes. */
+  @ApiPropertyOptional()
+  keyPrefix?: string;
+
+  /** The largest file one upload may create, in bytes. */
+  maxBytes!: number;
+
+  /** Allowed media types; absent: any. */
+  @ApiPropertyOptional({ type: [String] })
+  contentTypes?: string[];
+}
+
+/** A scoped, expiring capability to upload, for a browser that must never hold an API key. */
+export class UploadSessionDto {
+  /** Send as `Authorization: Bearer <token>` to `POST /files` or the tus endpoint. */
+  token!: string;
+
+  /** The session URL: Uppy's `companionEndpoint` for `@uppy/aws-s3` (it embeds the token). */
+  url!: string;
+
+  /** When the token stops working. */
+  expiresAt!: Date;
+
+  scope!: UploadSessionScope;
+}

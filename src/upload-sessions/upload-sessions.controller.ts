@@ -1,0 +1,58 @@
+import { BadRequestException, Body, Controller, Post, Req } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
+import type { Request } from 'express';
+import { AppConfig } from '../config/app-config.js';
+import { keyProblem } from '../files/file-key.js';
+import { CreateUploadSessionDto, DEFAULT_SESSION_SECONDS } from './create-upload-session.dto.js';
+import type { UploadSessionDto } from './upload-session.dto.js';
+import { ApiCreateUploadSession } from './upload-sessions.openapi.js';
+import { UploadSessions } from './upload-sessions.service.js';
+
+@ApiTags('upload-sessions')
+@Controller('upload-sessions')
+export class UploadSessionsController {
+  private readonly prefixBytes: number;
+
+  constructor(
+    private readonly sessions: UploadSessions,
+    private readonly config: AppConfig,
+  ) {
+    this.prefixBytes = Buffer.byteLength(config.s3.prefix, 'utf8');
+  }
+
+  // A read-write API key only: the global guard answers 403 to a read-only key and to an upload-session token.
+  @Post()
+  @ApiCreateUploadSession()
+  createUploadSession(@Body() body: CreateUploadSessionDto, @Req() req: Request): UploadSessionDto {
+    if ((body.key === undefined) === (body.keyPrefix === undefined)) {
+      throw new BadRequestException('give exactly one of key and keyPrefix');
+    }
+    const problem =
+      body.key !== undefined
+        ? keyProblem(body.key, this.prefixBytes)
+        : body.keyPrefix === ''
+          ? undefined
+          : keyProblem(body.keyPrefix ?? '', this.prefixBytes, true);
+    if (problem) {
+      throw new BadRequestException(body.key !== undefined ? problem : problem.replace(/^key/, 'keyPrefix'));
+    }
+    const limit = this.config.uploads.maxBytes;
+    if (body.maxBytes !== undefined && body.maxBytes > limit) {
+      throw new BadRequestException(`maxBytes must not be greater than ${limit} (MAX_UPLOAD_BYTES)`);
+    }
+    const contentTypes = body.contentTypes && [...new Set(body.contentTypes.map((t) => t.toLowerCase()))];
+    const scope = {
+      ...(body.key !== undefined ? { key: body.key } : { keyPrefix: body.keyPrefix }),
+      maxBytes: body.maxBytes ?? limit,
+      ...(contentTypes ? { contentTypes } : {}),
+    };
+    const expiresIn = body.expiresIn ?? DEFAULT_SESSION_SECONDS;
+    const { token, session } = this.sessions.issue({ ...scope, expiresAt: Date.now() + expiresIn * 1000 });
+    return {
+      token,
+      url: `${req.protocol}://${req.get('host')}/upload-sessions/${token}`,
+      expiresAt: new Date(session.expiresAt),
+      scope,
+    };
+  }
+}
