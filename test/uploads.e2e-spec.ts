@@ -292,6 +292,102 @@ describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
     });
   });
 
+  describe('with an upload-session token', () => {
+    const session = async (scope: Record<string, unknown>): Promise<string> => {
+      const res = await request(url).post('/upload-sessions').set(auth()).send(scope).expect(201);
+      return (res.body as { token: string }).token;
+    };
+    const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+
+    it('should upload with tus-js-client under the session prefix', async () => {
+      const token = await session({ keyPrefix: 'users/42/', maxBytes: 8 * MiB, contentTypes: ['image/*'] });
+      const data = randomBytes(6 * MiB);
+      const done = await tusUpload(`${url}/uploads`, data, {
+        headers: bearer(token),
+        filename: 'cat.png',
+        filetype: 'image/png',
+      });
+      const key = keyOf(done.url);
+      expect(key).toMatch(/^users\/42\/[0-9a-f-]{36}\/cat\.png$/);
+      const res = await request(url)
+        .get(`/files/${encodeKey(key)}`)
+        .set(auth())
+        .buffer(true)
+        .parse(binaryParser);
+      expect(res.status).toBe(200);
+      expect(res.headers['content-type']).toBe('image/png');
+      expect(sha256(res.body as Buffer)).toBe(sha256(data));
+    });
+
+    it('should hold the session to its size, types and scope', async () => {
+      const token = await session({ keyPrefix: 'users/7/', maxBytes: 1000, contentTypes: ['image/*'] });
+      const post = (headers: Record<string, string>) =>
+        send(`${url}/uploads`, { method: 'POST', headers: { ...bearer(token), ...TUS, ...headers } });
+      const png = Buffer.from('image/png').toString('base64');
+      const html = Buffer.from('text/html').toString('base64');
+      expect((await post({ 'Upload-Length': '1001', 'Upload-Metadata': `filetype ${png}` })).status).toBe(413);
+      expect((await post({ 'Upload-Length': '10', 'Upload-Metadata': `filetype ${html}` })).status).toBe(415);
+      expect((await post({ 'Upload-Defer-Length': '1', 'Upload-Metadata': `filetype ${png}` })).status).toBe(201);
+      // An upload made with an API key, outside the session's prefix, is out of its reach.
+      const other = await create(url, 10);
+      for (const method of ['HEAD', 'DELETE']) {
+        expect((await send(`${url}${other}`, { method, headers: { ...bearer(token), ...TUS } })).status).toBe(403);
+      }
+      expect((await patch(url, other, 0, Buffer.alloc(10), bearer(token))).status).toBe(403);
+      // Never a read, a list or a delete of files.
+      expect((await send(`${url}/files`, { headers: bearer(token) })).status).toBe(403);
+    });
+
+    it('should write exactly the key of a key session, one upload at a time', async () => {
+      const key = randomKey('avatar.png');
+      const token = await session({ key, maxBytes: 100 });
+      const post = () =>
+        send(`${url}/uploads`, { method: 'POST', headers: { ...bearer(token), ...TUS, 'Upload-Length': '5' } });
+      const first = await post();
+      expect(first.status).toBe(201);
+      const path = String(first.headers.location);
+      expect(keyOf(`http://x${path}`)).toBe(key);
+      // A second upload to the key while the first is unfinished would orphan the first's parts.
+      expect((await post()).status).toBe(409);
+      expect((await patch(url, path, 0, Buffer.from('hello'), bearer(token))).status).toBe(204);
+      expect(await objectExists(s3.s3, s3.bucket, key)).toBe(true);
+      // Once finished, the key may be written again.
+      const again = await post();
+      expect(again.status).toBe(201);
+      expect(
+        (
+          await send(`${url}${String(again.headers.location)}`, {
+            method: 'DELETE',
+            headers: { ...bearer(token), ...TUS },
+          })
+        ).status,
+      ).toBe(204);
+    });
+
+    it.each([
+      ['a forged token', (t: string) => `${t.slice(0, -2)}${t.endsWith('AA') ? 'BB' : 'AA'}`],
+      ['a token with another signature', (t: string) => `${t.split('.').slice(0, -1).join('.')}.x`],
+    ])('should answer 401 to %s', async (_name, forge) => {
+      const token = forge(await session({ keyPrefix: 'users/9/' }));
+      const res = await send(`${url}/uploads`, {
+        method: 'POST',
+        headers: { ...bearer(token), ...TUS, 'Upload-Length': '1' },
+      });
+      expect(res.status).toBe(401);
+    });
+
+    it('should answer 401 once the session has expired', async () => {
+      const token = await session({ keyPrefix: 'users/8/', expiresIn: 1 });
+      const path = String(
+        (await send(`${url}/uploads`, { method: 'POST', headers: { ...bearer(token), ...TUS, 'Upload-Length': '3' } }))
+          .headers.location,
+      );
+      await new Promise((r) => setTimeout(r, 2100));
+      expect((await patch(url, path, 0, Buffer.from('abc'), bearer(token))).status).toBe(401);
+      expect((await send(`${url}${path}`, { method: 'DELETE', headers: { ...auth(), ...TUS } })).status).toBe(204);
+    });
+  });
+
   it('should answer CORS preflights and expose the tus headers to the allowed origin', async () => {
     const preflight = await send(`${url}/uploads/abc`, {
       method: 'OPTIONS',

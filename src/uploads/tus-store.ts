@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { S3Store, type Options } from '@tus/s3-store';
-import { ERRORS } from '@tus/server';
+import { ERRORS, type Upload } from '@tus/server';
 import { TusError } from './tus-error.js';
 
 const isMissing = (error: unknown): boolean => {
@@ -29,6 +29,23 @@ export class ServiceS3Store extends S3Store {
 
   protected override partKey(id: string, isIncomplete = false): string {
     return isIncomplete ? `${this.reserved}${hashOf(id)}.part` : id;
+  }
+
+  /**
+   * A key can be asked for twice (an upload session for one key): while an upload to it is unfinished, another is
+   * refused (its `.info` would replace the first's, whose parts then nothing would clean up); once finished, its
+   * bookkeeping makes way. One read of the `.info` per creation.
+   */
+  override async create(upload: Upload): Promise<Upload> {
+    const earlier = await this.getUpload(upload.id).catch(() => undefined);
+    if (earlier !== undefined) {
+      if (earlier.offset !== earlier.size) {
+        throw new TusError(409, 'an upload to this key is in progress: resume it, or terminate it first');
+      }
+      await this.client.deleteObject({ Bucket: this.bucket, Key: this.infoKey(upload.id) });
+      await this.clearCache(upload.id);
+    }
+    return super.create(upload);
   }
 
   /** Aborts the multipart upload and deletes the `.info` and `.part` objects; never the object at the key. */

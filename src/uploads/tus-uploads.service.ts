@@ -1,6 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import {
+  HttpException,
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
 import type { Server } from '@tus/server';
+import type { Request } from 'express';
 import { AppConfig } from '../config/app-config.js';
 import { keyProblem } from '../files/file-key.js';
 import { parseMediaType } from '../files/media-type.js';
@@ -9,6 +17,7 @@ import { RESERVED_PREFIX } from '../storage/reserved-keys.js';
 import { s3ClientConfig, type CredentialSource } from '../storage/s3-client.factory.js';
 import { StorageService } from '../storage/storage.service.js';
 import { CREDENTIAL_SOURCE } from '../storage/storage.tokens.js';
+import { UploadSessions, type UploadSession } from '../upload-sessions/upload-sessions.service.js';
 import { tusError } from './tus-error.js';
 import type { TusPolicy } from './tus-server.js';
 
@@ -37,6 +46,7 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
     private readonly config: AppConfig,
     @Inject(CREDENTIAL_SOURCE) private readonly credentials: CredentialSource,
     private readonly storage: StorageService,
+    private readonly sessions: UploadSessions,
   ) {
     this.prefix = config.s3.prefix;
     this.prefixBytes = Buffer.byteLength(this.prefix, 'utf8');
@@ -86,8 +96,18 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
     return this.cleaning;
   }
 
-  name(_req: IncomingMessage, metadata: Record<string, string | null> | undefined): string {
-    const key = generateKey(metadata?.filename ?? metadata?.name ?? undefined);
+  /**
+   * Whether this request may touch the upload at `segment` (the URL's last segment, decoded): with an upload-session
+   * token, only an upload within the session's scope. API keys were checked by the guard.
+   */
+  allows(req: Request, segment: string): boolean {
+    return req.uploadSession === undefined || this.sessions.inScope(req.uploadSession, segment);
+  }
+
+  name(req: IncomingMessage, metadata: Record<string, string | null> | undefined): string {
+    const fileName = metadata?.filename ?? metadata?.name ?? undefined;
+    const session = sessionOf(req);
+    const key = session ? asTusError(() => this.sessions.keyFor(session, fileName)) : generateKey(fileName);
     const problem = keyProblem(key, this.prefixBytes);
     if (problem) {
       throw tusError(400, problem);
@@ -103,10 +123,15 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
     return `${UPLOADS_PATH}/${encodeURIComponent(id.slice(this.prefix.length))}`;
   }
 
-  metadata(_req: IncomingMessage, metadata: Record<string, string | null> | undefined): Record<string, string | null> {
+  metadata(req: IncomingMessage, metadata: Record<string, string | null> | undefined): Record<string, string | null> {
     // `contentType` and `cacheControl` are what the store writes on the object: only the service sets them.
     const { contentType: _type, cacheControl: _cache, ...rest } = metadata ?? {};
     const declared = rest.filetype ?? rest.type ?? '';
+    const session = sessionOf(req);
+    if (session) {
+      // Served through GET /files (sandboxed), as POST /files: the session's types apply, not the signed-URL rule.
+      return { ...rest, contentType: asTusError(() => this.sessions.checkType(session, declared, false)) };
+    }
     if (declared === '') {
       return { ...rest, contentType: 'application/octet-stream' };
     }
@@ -117,8 +142,8 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
     return { ...rest, contentType: parsed.value };
   }
 
-  maxSize(_req: IncomingMessage): number {
-    return this.config.uploads.maxBytes;
+  maxSize(req: IncomingMessage): number {
+    return sessionOf(req)?.maxBytes ?? this.config.uploads.maxBytes;
   }
 
   private load(): Promise<Server> {
@@ -143,5 +168,19 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
       this.server = undefined;
     });
     return this.server;
+  }
+}
+
+const sessionOf = (req: IncomingMessage): UploadSession | undefined => (req as Request).uploadSession;
+
+/** The sessions' own 4xx answers (out of scope, type not allowed...), in the shape tus sends. */
+function asTusError<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    if (error instanceof HttpException) {
+      throw tusError(error.getStatus(), error.message);
+    }
+    throw error;
   }
 }

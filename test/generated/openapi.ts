@@ -89,6 +89,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/upload-sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start an upload session: a scoped, expiring token a browser uploads with instead of an API key
+         * @description Called by your backend with a read-write API key. The token is stateless (signed with `UPLOAD_SESSION_SECRET`), so every instance accepts it until it expires; it only authorises uploads within its scope: `POST /files` and tus with `Authorization: Bearer <token>`, and the Uppy Companion S3 routes under `url`. Never reads, deletes or listings.
+         */
+        post: operations["createUploadSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -122,6 +142,35 @@ export interface components {
              * @enum {string}
              */
             operation: "download" | "upload";
+        };
+        CreateUploadSessionDto: {
+            /**
+             * @description Media types an upload may declare: `type/subtype` or `type/*`; default any. Uploads straight to S3 still may
+             *     not declare active content (HTML, SVG, XML, JavaScript...) unless `SIGNED_UPLOAD_ACTIVE_CONTENT=true`.
+             * @example [
+             *       "image/*",
+             *       "application/pdf"
+             *     ]
+             */
+            contentTypes?: string[];
+            /**
+             * @description Lifetime in seconds, 1 to 86400; default 3600.
+             * @default 3600
+             */
+            expiresIn: number;
+            /**
+             * @description The one key this session may write (validated as in the Files API, not URL-encoded). Give `key` or `keyPrefix`.
+             * @example avatars/42.png
+             */
+            key?: string;
+            /**
+             * @description Every upload of this session lands at `<keyPrefix><uuid>/<file name>`, the name chosen by the service as
+             *     `POST /files` does. `""` allows the whole bucket (under `S3_PREFIX`). Give `key` or `keyPrefix`.
+             * @example users/42/
+             */
+            keyPrefix?: string;
+            /** @description The largest file one upload may create, in bytes; default and maximum `MAX_UPLOAD_BYTES`. */
+            maxBytes?: number;
         };
         ErrorResponse: {
             /**
@@ -199,6 +248,28 @@ export interface components {
             key: string;
             /** @description Size in bytes. */
             size: number;
+        };
+        UploadSessionDto: {
+            /**
+             * Format: date-time
+             * @description When the token stops working.
+             */
+            expiresAt: string;
+            scope: components["schemas"]["UploadSessionScope"];
+            /** @description Send as `Authorization: Bearer <token>` to `POST /files` or the tus endpoint. */
+            token: string;
+            /** @description The session URL: Uppy's `companionEndpoint` for `@uppy/aws-s3` (it embeds the token). */
+            url: string;
+        };
+        UploadSessionScope: {
+            /** @description Allowed media types; absent: any. */
+            contentTypes?: string[];
+            /** @description The one key the session may write. */
+            key?: string;
+            /** @description The prefix of every key the session writes. */
+            keyPrefix?: string;
+            /** @description The largest file one upload may create, in bytes. */
+            maxBytes: number;
         };
     };
     responses: never;
@@ -1332,6 +1403,77 @@ export interface operations {
             };
             /** @description S3 did not answer in time. */
             504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    createUploadSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateUploadSessionDto"];
+            };
+        };
+        responses: {
+            /** @description The session. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadSessionDto"];
+                };
+            };
+            /** @description Bad key or input, or a `Host` not in `ALLOWED_HOSTS`: the message says what is wrong. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or unknown API key (when API keys are configured). */
+            401: {
+                headers: {
+                    /** @description `Bearer error="…"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A read-only API key tried to write (or to sign an upload). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is larger than allowed (`MAX_UPLOAD_BYTES` for uploads). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is not `application/json`. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
