@@ -95,6 +95,9 @@ describe(validateEnvironment.name, () => {
     ['a part size under 5 MiB', { ...minimal, UPLOAD_PART_SIZE: '1024' }, ['UPLOAD_PART_SIZE']],
     ['an idle timeout under 100 ms', { ...minimal, UPLOAD_IDLE_TIMEOUT_MS: '10' }, ['UPLOAD_IDLE_TIMEOUT_MS']],
     ['no connections allowed', { ...minimal, MAX_CONNECTIONS: '0' }, ['MAX_CONNECTIONS']],
+    ['a tus expiry of 0', { ...minimal, TUS_EXPIRY_SECONDS: '0' }, ['TUS_EXPIRY_SECONDS']],
+    ['a tus expiry in days', { ...minimal, TUS_EXPIRY_SECONDS: '1d' }, ['TUS_EXPIRY_SECONDS']],
+    ['no tus parts in flight', { ...minimal, TUS_PARTS_IN_FLIGHT: '0' }, ['TUS_PARTS_IN_FLIGHT']],
     [
       'an upload limit over 10,000 default parts',
       { ...minimal, MAX_UPLOAD_BYTES: String(80 * 1024 ** 3) },
@@ -180,6 +183,8 @@ describe(validateEnvironment.name, () => {
       'UPLOAD_QUEUE_SIZE',
       'UPLOAD_IDLE_TIMEOUT_MS',
       'MAX_CONNECTIONS',
+      'TUS_EXPIRY_SECONDS',
+      'TUS_PARTS_IN_FLIGHT',
     ]);
   });
 });
