@@ -15,6 +15,7 @@ import { parseMediaType } from '../files/media-type.js';
 import { generateKey } from '../files/upload-name.js';
 import { RESERVED_PREFIX } from '../storage/reserved-keys.js';
 import { s3ClientConfig, type CredentialSource } from '../storage/s3-client.factory.js';
+import { toStorageError } from '../storage/storage.errors.js';
 import { StorageService } from '../storage/storage.service.js';
 import { CREDENTIAL_SOURCE } from '../storage/storage.tokens.js';
 import { UploadSessions, type UploadSession } from '../upload-sessions/upload-sessions.service.js';
@@ -56,7 +57,7 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
     this.timer = setInterval(
       () => {
         this.removeExpired().catch((error: unknown) => {
-          this.logger.warn(`cleanup of expired uploads failed: ${(error as Error).message}`);
+          this.logger.warn(`cleanup of expired uploads failed: ${toStorageError(error).message}`);
         });
       },
       cleanupIntervalMs(this.config.tus.expirySeconds * 1000),
