@@ -27,6 +27,15 @@ const CORS_EXPOSED_HEADERS = [
   'Accept-Ranges',
   'Last-Modified',
   'X-Request-Id',
+  // tus (/uploads): a browser client reads the offset, the upload's URL and its expiry.
+  'Upload-Offset',
+  'Upload-Length',
+  'Upload-Expires',
+  'Upload-Metadata',
+  'Tus-Resumable',
+  'Tus-Version',
+  'Tus-Extension',
+  'Tus-Max-Size',
 ];
 
 /** Builds the whole service, configured exactly as in production; tests use it too. */
@@ -58,7 +67,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestExp
   if (config.corsOrigins.length > 0) {
     app.enableCors({
       origin: config.corsOrigins.includes('*') ? '*' : [...config.corsOrigins],
-      methods: ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'],
+      methods: ['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE'],
       allowedHeaders: [
         'Authorization',
         'Content-Type',
@@ -72,6 +81,11 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestExp
         // Object parameters of PUT /files/{key} (X-Meta-* names cannot be listed ahead: README, Object parameters).
         'Cache-Control',
         'Content-Disposition',
+        'Tus-Resumable',
+        'Upload-Length',
+        'Upload-Defer-Length',
+        'Upload-Offset',
+        'Upload-Metadata',
       ],
       exposedHeaders: CORS_EXPOSED_HEADERS,
       maxAge: 600,

@@ -7,6 +7,7 @@ import { MetricsModule } from './metrics/metrics.module.js';
 import { SecurityModule } from './security/security.module.js';
 import { SignedUrlsModule } from './signed-urls/signed-urls.module.js';
 import { UploadSessionsModule } from './upload-sessions/upload-sessions.module.js';
+import { UploadsModule } from './uploads/uploads.module.js';
 
 @Module({})
 export class AppModule {
@@ -22,6 +23,7 @@ export class AppModule {
         FilesModule,
         SignedUrlsModule,
         UploadSessionsModule,
+        UploadsModule,
       ],
     };
   }

@@ -46,6 +46,13 @@ export abstract class AppConfig {
   };
   /** Copies of objects larger than this are multipart (UploadPartCopy in parts of `uploads.partSize`). */
   abstract readonly copyMultipartThreshold: number;
+  /** tus uploads at /uploads. */
+  abstract readonly tus: {
+    /** An upload expires this long after its creation; then the cleanup removes its parts and bookkeeping. */
+    readonly expirySeconds: number;
+    /** Parts written to temporary files and sent to S3 at once, across all tus uploads of the process. */
+    readonly partsInFlight: number;
+  };
   /** Open connections the server accepts at once (`server.maxConnections`). */
   abstract readonly maxConnections: number;
   abstract readonly signedUrlTtlSeconds: number;
@@ -157,6 +164,10 @@ export function toAppConfig(env: Environment): AppConfig {
       memoryBytes: env.UPLOAD_MEMORY_BYTES ?? Math.max(64 * 1024 * 1024, env.UPLOAD_PART_SIZE ?? 0),
     },
     copyMultipartThreshold: env.COPY_MULTIPART_THRESHOLD ?? 5 * 1024 ** 3,
+    tus: {
+      expirySeconds: env.TUS_EXPIRY_SECONDS ?? 86400,
+      partsInFlight: env.TUS_PARTS_IN_FLIGHT ?? 4,
+    },
     // Above EB nginx's 1024 worker_connections; each upload holds about (UPLOAD_QUEUE_SIZE + 2) parts of memory.
     maxConnections: env.MAX_CONNECTIONS ?? 2048,
     signedUrlTtlSeconds: env.SIGNED_URL_TTL_SECONDS ?? 900,

@@ -143,6 +143,9 @@ describe(validateEnvironment.name, () => {
       { ...minimal, UPLOAD_MEMORY_BYTES: String(16 * 1024 ** 2), UPLOAD_PART_SIZE: String(32 * 1024 ** 2) },
       ['UPLOAD_MEMORY_BYTES'],
     ],
+    ['a tus expiry of 0', { ...minimal, TUS_EXPIRY_SECONDS: '0' }, ['TUS_EXPIRY_SECONDS']],
+    ['a tus expiry in days', { ...minimal, TUS_EXPIRY_SECONDS: '1d' }, ['TUS_EXPIRY_SECONDS']],
+    ['no tus parts in flight', { ...minimal, TUS_PARTS_IN_FLIGHT: '0' }, ['TUS_PARTS_IN_FLIGHT']],
     [
       'an upload limit over 10,000 default parts',
       { ...minimal, MAX_UPLOAD_BYTES: String(80 * 1024 ** 3) },
@@ -242,6 +245,8 @@ describe(validateEnvironment.name, () => {
       'UPLOAD_IDLE_TIMEOUT_MS',
       'UPLOAD_MEMORY_BYTES',
       'MAX_CONNECTIONS',
+      'TUS_EXPIRY_SECONDS',
+      'TUS_PARTS_IN_FLIGHT',
     ]);
   });
 });

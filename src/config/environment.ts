@@ -343,6 +343,20 @@ export class Environment {
   @Min(1)
   @Max(1_000_000)
   MAX_CONNECTIONS?: number;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @IsInt({ message: 'must be a whole number of seconds' })
+  @Min(1)
+  @Max(30 * 86400)
+  TUS_EXPIRY_SECONDS?: number;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @IsInt({ message: 'must be a whole number' })
+  @Min(1)
+  @Max(64)
+  TUS_PARTS_IN_FLIGHT?: number;
 }
 
 export class ConfigValidationError extends Error {

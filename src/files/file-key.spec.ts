@@ -15,6 +15,8 @@ describe(KeyPipe.name, () => {
     ['caf%C3%A9.txt', 'café.txt'],
     ['...hidden', '...hidden'],
     ['a.b/c..d', 'a.b/c..d'],
+    ['.tusk/a', '.tusk/a'],
+    ['a/.tus/b', 'a/.tus/b'],
   ])('should accept %s as %s', (raw, key) => {
     expect(parseKey(raw, 0)).toBe(key);
   });
@@ -35,6 +37,9 @@ describe(KeyPipe.name, () => {
     ['%C0%AE%C0%AE/x', /percent-encoded/], // overlong UTF-8 for "."
     ['%ZZ', /percent-encoded/],
     ['k'.repeat(1025), /1024/],
+    ['.tus/abc.info', /reserved/],
+    ['.tus%2Fabc.part', /reserved/],
+    ['.tus', /reserved/],
   ])('should reject %s', (raw, reason) => {
     expect(() => parseKey(raw, 0)).toThrow(BadRequestException);
     expect(() => parseKey(raw, 0)).toThrow(reason);

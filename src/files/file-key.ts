@@ -7,6 +7,7 @@ import {
 } from '@nestjs/common';
 import type { Request } from 'express';
 import { AppConfig } from '../config/app-config.js';
+import { isReservedKey, RESERVED_PREFIX } from '../storage/reserved-keys.js';
 
 /** S3's own limit on a key, counted with `S3_PREFIX`. */
 export const MAX_KEY_BYTES = 1024;
@@ -29,6 +30,9 @@ export function keyProblem(key: string, prefixBytes: number, allowPartial = fals
   }
   if (key.startsWith('/')) {
     return 'key must not start with /';
+  }
+  if (isReservedKey(key)) {
+    return `key must not start with ${RESERVED_PREFIX} (reserved for resumable uploads in progress)`;
   }
   const segments = key.split('/');
   // A list prefix may end with `/` ("folder/") but otherwise follows the key rules.

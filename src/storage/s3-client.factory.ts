@@ -1,6 +1,6 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { S3Client } from '@aws-sdk/client-s3';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import {
   fromContainerMetadata,
   fromEnv,
@@ -139,8 +139,17 @@ export function createS3Client(
   source: CredentialSource,
   checksums: AppConfig['s3']['checksums'] = s3.checksums,
 ): S3Client {
+  return new S3Client(s3ClientConfig(s3, source, checksums));
+}
+
+/** The settings of every S3 client of the service (also given to the tus store, which builds its own client). */
+export function s3ClientConfig(
+  s3: AppConfig['s3'],
+  source: CredentialSource,
+  checksums: AppConfig['s3']['checksums'] = s3.checksums,
+): S3ClientConfig {
   const agentOptions = { keepAlive: true, maxSockets: 256 };
-  return new S3Client({
+  return {
     region: s3.region,
     endpoint: s3.endpoint,
     forcePathStyle: s3.forcePathStyle,
@@ -156,5 +165,5 @@ export function createS3Client(
       httpAgent: new HttpAgent(agentOptions),
       httpsAgent: new HttpsAgent(agentOptions),
     },
-  });
+  };
 }

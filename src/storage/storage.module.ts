@@ -43,6 +43,6 @@ import { CREDENTIAL_SOURCE, S3_CLIENT, S3_SIGNING_CLIENT } from './storage.token
     StorageReporter,
     DirectUploads,
   ],
-  exports: [StorageService, BatchStorageService, DirectUploads],
+  exports: [StorageService, BatchStorageService, DirectUploads, CREDENTIAL_SOURCE],
 })
 export class StorageModule {}

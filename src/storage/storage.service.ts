@@ -18,6 +18,7 @@ import { AppConfig } from '../config/app-config.js';
 import { ListCursors } from './list-cursor.js';
 import { writeHeaders, writeParameters, type ObjectParameters, type ObjectSettings } from './object-settings.js';
 import { partSizeFor } from './part-size.js';
+import { isReservedKey, RESERVED_PREFIX } from './reserved-keys.js';
 import { StorageError, toBucketError, toStorageError } from './storage.errors.js';
 import {
   signingWindow,
@@ -252,19 +253,37 @@ export class StorageService implements OnApplicationShutdown {
         }),
       );
       const strip = (k: string): string => k.slice(this.prefix.length);
+      // The service's own objects are left out, so a page may hold fewer than `limit` items.
       return {
-        items: (out.Contents ?? []).map((o) => ({
-          key: strip(o.Key ?? ''),
-          size: o.Size ?? 0,
-          etag: o.ETag ?? '',
-          lastModified: (o.LastModified ?? new Date(0)).toISOString(),
-        })),
-        prefixes: (out.CommonPrefixes ?? []).map((p) => strip(p.Prefix ?? '')),
+        items: (out.Contents ?? [])
+          .map((o) => ({
+            key: strip(o.Key ?? ''),
+            size: o.Size ?? 0,
+            etag: o.ETag ?? '',
+            lastModified: (o.LastModified ?? new Date(0)).toISOString(),
+          }))
+          .filter((item) => !isReservedKey(item.key)),
+        prefixes: (out.CommonPrefixes ?? []).map((p) => strip(p.Prefix ?? '')).filter((p) => !isReservedKey(p)),
         nextCursor:
           out.IsTruncated && out.NextContinuationToken
             ? this.cursors.encode({ t: out.NextContinuationToken, p: prefix, d: delimiter })
             : null,
       };
+    } catch (error) {
+      throw toStorageError(error);
+    }
+  }
+
+  /**
+   * Whether anything is kept under the reserved prefix (tus bookkeeping): one small list request.
+   * @throws StorageError Unavailable | Timeout | AccessDenied
+   */
+  async hasReservedObjects(): Promise<boolean> {
+    try {
+      const out = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + RESERVED_PREFIX, MaxKeys: 1 }),
+      );
+      return (out.KeyCount ?? out.Contents?.length ?? 0) > 0;
     } catch (error) {
       throw toStorageError(error);
     }

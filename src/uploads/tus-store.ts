@@ -1,0 +1,137 @@
+import { createHash } from 'node:crypto';
+import { S3Store, type Options } from '@tus/s3-store';
+import { ERRORS, type Upload } from '@tus/server';
+import { TusError } from './tus-error.js';
+
+const isMissing = (error: unknown): boolean => {
+  const name = (error as { name?: string; Code?: string } | undefined)?.name;
+  return name === 'NoSuchKey' || name === 'NoSuchUpload' || name === 'NotFound';
+};
+
+/**
+ * `@tus/s3-store` with its bookkeeping out of the user's files: the upload's id is the object key (under
+ * `S3_PREFIX`), so the multipart upload completes in place, while the `.info` and `.part` objects live under the
+ * reserved prefix, named by a hash of the key. Termination and expiry remove all three.
+ */
+export class ServiceS3Store extends S3Store {
+  /** `S3_PREFIX` + the reserved prefix: every `.info` and `.part` object is under it. */
+  private readonly reserved: string;
+
+  constructor(options: Options & { reservedPrefix: string }) {
+    const { reservedPrefix, ...rest } = options;
+    super(rest);
+    this.reserved = reservedPrefix;
+  }
+
+  protected override infoKey(id: string): string {
+    return `${this.reserved}${hashOf(id)}.info`;
+  }
+
+  protected override partKey(id: string, isIncomplete = false): string {
+    return isIncomplete ? `${this.reserved}${hashOf(id)}.part` : id;
+  }
+
+  /**
+   * A key can be asked for twice (an upload session for one key): while an upload to it is unfinished, another is
+   * refused (its `.info` would replace the first's, whose parts then nothing would clean up); once finished, its
+   * bookkeeping makes way. One read of the `.info` per creation.
+   */
+  override async create(upload: Upload): Promise<Upload> {
+    const earlier = await this.getUpload(upload.id).catch(() => undefined);
+    if (earlier !== undefined) {
+      if (earlier.offset !== earlier.size) {
+        throw new TusError(409, 'an upload to this key is in progress: resume it, or terminate it first');
+      }
+      await this.client.deleteObject({ Bucket: this.bucket, Key: this.infoKey(upload.id) });
+      await this.clearCache(upload.id);
+    }
+    return super.create(upload);
+  }
+
+  /** Aborts the multipart upload and deletes the `.info` and `.part` objects; never the object at the key. */
+  override async remove(id: string): Promise<void> {
+    let uploadId: string;
+    try {
+      uploadId = (await this.getMetadata(id))['upload-id'];
+    } catch (error) {
+      if (isMissing(error)) {
+        throw new TusError(ERRORS.FILE_NOT_FOUND.status_code, ERRORS.FILE_NOT_FOUND.body.trim());
+      }
+      throw error;
+    }
+    await this.abort(id, uploadId);
+    await this.client.deleteObjects({
+      Bucket: this.bucket,
+      Delete: { Objects: [{ Key: this.infoKey(id) }, { Key: this.partKey(id, true) }], Quiet: true },
+    });
+    await this.clearCache(id);
+  }
+
+  /**
+   * Removes every upload created more than the expiration period ago, finished or not: its multipart upload (if
+   * unfinished), `.info` and `.part`. Only the reserved prefix is listed, so no other multipart upload of the bucket
+   * is touched. Age is the `.info` object's Last-Modified (whole seconds), never earlier than the creation the
+   * handlers go by, give or take that second.
+   */
+  override async deleteExpired(): Promise<number> {
+    const expiration = this.getExpiration();
+    if (expiration === 0) {
+      return 0;
+    }
+    let deleted = 0;
+    let token: string | undefined;
+    do {
+      const page = await this.client.listObjectsV2({
+        Bucket: this.bucket,
+        Prefix: this.reserved,
+        ContinuationToken: token,
+      });
+      const now = Date.now();
+      const expired = (page.Contents ?? []).filter(
+        (o) =>
+          o.Key !== undefined && o.LastModified !== undefined && now > o.LastModified.getTime() + 1000 + expiration,
+      );
+      for (const info of expired.filter((o) => o.Key?.endsWith('.info'))) {
+        await this.abortFromInfo(info.Key as string);
+      }
+      if (expired.length > 0) {
+        await this.client.deleteObjects({
+          Bucket: this.bucket,
+          Delete: { Objects: expired.map((o) => ({ Key: o.Key })), Quiet: true },
+        });
+        deleted += expired.length;
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return deleted;
+  }
+
+  private async abortFromInfo(infoKey: string): Promise<void> {
+    try {
+      const info = await this.client.getObject({ Bucket: this.bucket, Key: infoKey });
+      const { id } = JSON.parse((await info.Body?.transformToString()) ?? '{}') as { id?: string };
+      const uploadId = info.Metadata?.['upload-id'];
+      if (id && uploadId) {
+        await this.abort(id, uploadId);
+        await this.clearCache(id);
+      }
+    } catch (error) {
+      if (!isMissing(error)) {
+        throw error;
+      }
+    }
+  }
+
+  /** A finished or already aborted upload is no longer there to abort. */
+  private async abort(id: string, uploadId: string): Promise<void> {
+    try {
+      await this.client.abortMultipartUpload({ Bucket: this.bucket, Key: id, UploadId: uploadId });
+    } catch (error) {
+      if (!isMissing(error)) {
+        throw error;
+      }
+    }
+  }
+}
+
+const hashOf = (id: string): string => createHash('sha256').update(id).digest('base64url');

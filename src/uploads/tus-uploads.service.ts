@@ -1,0 +1,187 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  HttpException,
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
+import type { Server } from '@tus/server';
+import type { Request } from 'express';
+import { AppConfig } from '../config/app-config.js';
+import { keyProblem } from '../files/file-key.js';
+import { parseMediaType } from '../files/media-type.js';
+import { generateKey } from '../files/upload-name.js';
+import { RESERVED_PREFIX } from '../storage/reserved-keys.js';
+import { s3ClientConfig, type CredentialSource } from '../storage/s3-client.factory.js';
+import { toStorageError } from '../storage/storage.errors.js';
+import { StorageService } from '../storage/storage.service.js';
+import { CREDENTIAL_SOURCE } from '../storage/storage.tokens.js';
+import { UploadSessions, type UploadSession } from '../upload-sessions/upload-sessions.service.js';
+import { tusError } from './tus-error.js';
+import type { TusPolicy } from './tus-server.js';
+
+export const UPLOADS_PATH = '/uploads';
+
+/** Response headers a browser needs to read from tus answers (besides tus's own list). */
+export const TUS_EXPOSED_HEADERS = ['Upload-Expires', 'X-Request-Id'];
+
+/** The cleanup runs this often: a fraction of the expiry, at least once a second, at most every 15 minutes. */
+const cleanupIntervalMs = (expiryMs: number): number => Math.min(Math.max(expiryMs / 4, 1000), 15 * 60_000);
+
+/**
+ * tus 1.0 at /uploads: `@tus/server` with the S3 store, built on first use (its import costs memory at boot), and
+ * the cleanup of expired uploads. The policy says what the service decides: keys, types, sizes.
+ */
+@Injectable()
+export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('Uploads');
+  private readonly prefix: string;
+  private readonly prefixBytes: number;
+  private server?: Promise<Server>;
+  private timer?: NodeJS.Timeout;
+  private cleaning?: Promise<number>;
+
+  constructor(
+    private readonly config: AppConfig,
+    @Inject(CREDENTIAL_SOURCE) private readonly credentials: CredentialSource,
+    private readonly storage: StorageService,
+    private readonly sessions: UploadSessions,
+  ) {
+    this.prefix = config.s3.prefix;
+    this.prefixBytes = Buffer.byteLength(this.prefix, 'utf8');
+  }
+
+  onModuleInit(): void {
+    this.timer = setInterval(
+      () => {
+        this.removeExpired().catch((error: unknown) => {
+          this.logger.warn(`cleanup of expired uploads failed: ${toStorageError(error).message}`);
+        });
+      },
+      cleanupIntervalMs(this.config.tus.expirySeconds * 1000),
+    );
+    this.timer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Answers one tus request (the Nest controller has checked who may make it). */
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const server = await this.load();
+    await server.handle(req, res);
+  }
+
+  /**
+   * Removes uploads older than TUS_EXPIRY_SECONDS, with their multipart upload and bookkeeping. Before this process
+   * has loaded tus, one small list of the reserved prefix tells whether there is anything to clean.
+   */
+  removeExpired(): Promise<number> {
+    this.cleaning ??= (async () => {
+      try {
+        if (this.server === undefined && !(await this.storage.hasReservedObjects())) {
+          return 0;
+        }
+        const removed = await (await this.load()).datastore.deleteExpired();
+        if (removed > 0) {
+          this.logger.log(`removed ${removed} objects of expired uploads`);
+        }
+        return removed;
+      } finally {
+        this.cleaning = undefined;
+      }
+    })();
+    return this.cleaning;
+  }
+
+  /**
+   * Whether this request may touch the upload at `segment` (the URL's last segment, decoded): with an upload-session
+   * token, only an upload within the session's scope. API keys were checked by the guard.
+   */
+  allows(req: Request, segment: string): boolean {
+    return req.uploadSession === undefined || this.sessions.inScope(req.uploadSession, segment);
+  }
+
+  name(req: IncomingMessage, metadata: Record<string, string | null> | undefined): string {
+    const fileName = metadata?.filename ?? metadata?.name ?? undefined;
+    const session = sessionOf(req);
+    const key = session ? asTusError(() => this.sessions.keyFor(session, fileName)) : generateKey(fileName);
+    const problem = keyProblem(key, this.prefixBytes);
+    if (problem) {
+      throw tusError(400, problem);
+    }
+    return this.prefix + key;
+  }
+
+  idOf(segment: string): string | undefined {
+    return keyProblem(segment, this.prefixBytes) === undefined ? this.prefix + segment : undefined;
+  }
+
+  urlOf(id: string): string {
+    return `${UPLOADS_PATH}/${encodeURIComponent(id.slice(this.prefix.length))}`;
+  }
+
+  metadata(req: IncomingMessage, metadata: Record<string, string | null> | undefined): Record<string, string | null> {
+    // `contentType` and `cacheControl` are what the store writes on the object: only the service sets them.
+    const { contentType: _type, cacheControl: _cache, ...rest } = metadata ?? {};
+    const declared = rest.filetype ?? rest.type ?? '';
+    const session = sessionOf(req);
+    if (session) {
+      // Served through GET /files (sandboxed), as POST /files: the session's types apply, not the signed-URL rule.
+      return { ...rest, contentType: asTusError(() => this.sessions.checkType(session, declared, false)) };
+    }
+    if (declared === '') {
+      return { ...rest, contentType: 'application/octet-stream' };
+    }
+    const parsed = parseMediaType(declared);
+    if (typeof parsed === 'string') {
+      throw tusError(400, `Upload-Metadata filetype ${parsed}`);
+    }
+    return { ...rest, contentType: parsed.value };
+  }
+
+  maxSize(req: IncomingMessage): number {
+    return sessionOf(req)?.maxBytes ?? this.config.uploads.maxBytes;
+  }
+
+  private load(): Promise<Server> {
+    this.server ??= import('./tus-server.js').then(({ createTusServer }) =>
+      createTusServer(
+        {
+          path: UPLOADS_PATH,
+          bucket: this.config.s3.bucket,
+          reservedPrefix: this.prefix + RESERVED_PREFIX,
+          // As the presigning client: the store's part bodies are temporary files, checksummed by S3 where it must.
+          s3: s3ClientConfig(this.config.s3, this.credentials, 'WHEN_REQUIRED'),
+          partSize: this.config.uploads.partSize,
+          partsInFlight: this.config.tus.partsInFlight,
+          expiryMs: this.config.tus.expirySeconds * 1000,
+          exposedHeaders: TUS_EXPOSED_HEADERS,
+        },
+        this,
+      ),
+    );
+    // A failed import is tried again on the next request rather than kept.
+    this.server.catch(() => {
+      this.server = undefined;
+    });
+    return this.server;
+  }
+}
+
+const sessionOf = (req: IncomingMessage): UploadSession | undefined => (req as Request).uploadSession;
+
+/** The sessions' own 4xx answers (out of scope, type not allowed...), in the shape tus sends. */
+function asTusError<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    if (error instanceof HttpException) {
+      throw tusError(error.getStatus(), error.message);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,56 @@
+import { Controller, Delete, ForbiddenException, Head, Options, Patch, Post, Req, Res } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import { AcceptsUploadSession, Public } from '../security/access.decorators.js';
+import { TusUploads } from './tus-uploads.service.js';
+
+/**
+ * tus 1.0 (creation, creation-with-upload, creation-defer-length, termination, expiration) at /uploads, answered by
+ * `@tus/server`. Outside the OpenAPI document: tus is a protocol of headers that its own clients speak (README).
+ * Every request but OPTIONS needs a read-write API key (HEAD too: it reveals an upload's progress) or an
+ * upload-session token, which only reaches uploads within its scope.
+ */
+@ApiExcludeController()
+@AcceptsUploadSession()
+@Controller('uploads')
+export class UploadsController {
+  constructor(private readonly tus: TusUploads) {}
+
+  @Post()
+  create(@Req() req: Request, @Res() res: Response): Promise<void> {
+    return this.answer(req, res);
+  }
+
+  @Head(':id')
+  offset(@Req() req: Request, @Res() res: Response): Promise<void> {
+    return this.answer(req, res);
+  }
+
+  @Patch(':id')
+  append(@Req() req: Request, @Res() res: Response): Promise<void> {
+    return this.answer(req, res);
+  }
+
+  @Delete(':id')
+  terminate(@Req() req: Request, @Res() res: Response): Promise<void> {
+    return this.answer(req, res);
+  }
+
+  /** tus discovery (Tus-Version, Tus-Extension, Tus-Max-Size); a CORS preflight is answered before it. */
+  @Public()
+  @Options(['', ':id'])
+  discover(@Req() req: Request, @Res() res: Response): Promise<void> {
+    return this.tus.handle(req, res);
+  }
+
+  private answer(req: Request, res: Response): Promise<void> {
+    if (req.uploadSession === undefined && req.accessLevel !== 'read-write') {
+      throw new ForbiddenException('this API key is read-only: tus uploads need a read-write key');
+    }
+    const id = req.params.id as string | undefined;
+    if (id !== undefined && !this.tus.allows(req, id)) {
+      throw new ForbiddenException("this upload is outside the upload session's scope");
+    }
+    return this.tus.handle(req, res);
+  }
+}

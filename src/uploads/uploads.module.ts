@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { StorageModule } from '../storage/storage.module.js';
+import { UploadSessionsModule } from '../upload-sessions/upload-sessions.module.js';
+import { TusUploads } from './tus-uploads.service.js';
+import { UploadsController } from './uploads.controller.js';
+
+/** Resumable uploads through the service: tus 1.0 at /uploads. */
+@Module({
+  imports: [StorageModule, UploadSessionsModule],
+  controllers: [UploadsController],
+  providers: [TusUploads],
+  exports: [TusUploads],
+})
+export class UploadsModule {}
