@@ -343,6 +343,29 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
       expect(sha256(got.body as Buffer)).toBe(sha256(data));
     });
 
+    it('should send them with the CreateMultipartUpload of an upload session (Uppy multipart)', async () => {
+      const session = (
+        await request(configuredUrl).post('/upload-sessions').send({ keyPrefix: 'sessions/' }).expect(201)
+      ).body as { url: string };
+      const routes = `${new URL(session.url).pathname}/s3/multipart`;
+      const created = await request(configuredUrl)
+        .post(routes)
+        .send({ filename: 'big.bin', type: 'application/octet-stream' })
+        .expect(200);
+      const { key, uploadId } = created.body as { key: string; uploadId: string };
+
+      const create = writes(key).find((r) => r.method === 'POST' && /[?&]uploads(=|&|$)/.test(r.path))!;
+      expect(create.headers).toMatchObject({
+        'x-amz-server-side-encryption': 'aws:kms',
+        'x-amz-server-side-encryption-aws-kms-key-id': kmsKeyId,
+        'x-amz-storage-class': 'STANDARD',
+        'cache-control': 'private, max-age=600',
+      });
+      await request(configuredUrl)
+        .delete(`${routes}/${encodeURIComponent(uploadId)}?key=${encodeURIComponent(key)}`)
+        .expect(204);
+    });
+
     it('should send encryption and storage class with CopyObject, keeping the source Cache-Control', async () => {
       const from = randomKey('source.txt');
       const to = randomKey('copy.txt');

@@ -9,6 +9,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Inject, Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
+import { writeParameters, type ObjectSettings } from './object-settings.js';
 import { signingWindow, type SignedRequest } from './signed-request.js';
 import { StorageError, toStorageError } from './storage.errors.js';
 import { S3_CLIENT, S3_SIGNING_CLIENT } from './storage.tokens.js';
@@ -28,6 +29,7 @@ export interface StoredPart {
 export class DirectUploads {
   private readonly bucket: string;
   private readonly prefix: string;
+  private readonly settings: ObjectSettings;
 
   constructor(
     @Inject(S3_CLIENT) private readonly client: S3Client,
@@ -36,6 +38,7 @@ export class DirectUploads {
   ) {
     this.bucket = config.s3.bucket;
     this.prefix = config.s3.prefix;
+    this.settings = config.objects;
   }
 
   /** The object's key in the bucket (with `S3_PREFIX`), as a client talking to S3 sees it. */
@@ -55,7 +58,13 @@ export class DirectUploads {
   async start(key: string, contentType: string): Promise<string> {
     const out = await this.call(() =>
       this.client.send(
-        new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.prefix + key, ContentType: contentType }),
+        new CreateMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: this.prefix + key,
+          ContentType: contentType,
+          // Encryption, storage class and the default Cache-Control, as on every other write.
+          ...writeParameters(this.settings),
+        }),
       ),
     );
     if (!out.UploadId) {
