@@ -235,6 +235,12 @@ describe(`Files API (e2e against ${testBackend()})`, () => {
         .expect(200);
     });
 
+    it('should ignore an If-Modified-Since past the year 9999 (not an HTTP-date) on GET and HEAD', async () => {
+      // Found by the fuzz suite on RGW, which answers such a HeadObject with a bare 400 (then a 502 here).
+      await request(url).head(path).set('If-Modified-Since', 'Sat, 01 Jan 10000 00:00:00 GMT').expect(200);
+      await request(url).get(path).set('If-Modified-Since', 'Sat, 01 Jan 10000 00:00:00 GMT').expect(200);
+    });
+
     it('should send an attachment with an RFC 5987 file name when download=1', async () => {
       const res = await request(url).get(`${path}?download=1`).expect(200);
       expect(res.headers['content-disposition']).toBe(

@@ -68,6 +68,8 @@ describe(parseHttpDate.name, () => {
   it('should parse an HTTP date and ignore garbage', () => {
     expect(parseHttpDate('Wed, 21 Oct 2015 07:28:00 GMT')?.toISOString()).toBe('2015-10-21T07:28:00.000Z');
     expect(parseHttpDate('yesterday')).toBeUndefined();
+    expect(parseHttpDate('Sat, 01 Jan 10000 00:00:00 GMT')).toBeUndefined();
+    expect(parseHttpDate('Fri, 31 Dec 9999 23:59:59 GMT')?.toISOString()).toBe('9999-12-31T23:59:59.000Z');
     expect(parseHttpDate(undefined)).toBeUndefined();
     expect(parseHttpDate('x'.repeat(100))).toBeUndefined();
   });

@@ -78,8 +78,11 @@ export function parseHttpDate(header: string | undefined): Date | undefined {
     return undefined;
   }
   const time = Date.parse(header);
-  return Number.isNaN(time) ? undefined : new Date(time);
+  // An HTTP-date has a four-digit year; a later one is not a date S3 can be asked about (RGW answers a bare 400).
+  return Number.isNaN(time) || time > LAST_HTTP_DATE ? undefined : new Date(time);
 }
+
+const LAST_HTTP_DATE = Date.UTC(9999, 11, 31, 23, 59, 59);
 
 /** An If-Match that is neither `*` nor a list of entity tags: refused (400) rather than ignored, as it guards writes. */
 export const INVALID_IF_MATCH = Symbol('invalid If-Match');
