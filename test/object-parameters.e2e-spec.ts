@@ -374,10 +374,11 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
         .set('Cache-Control', 'public, max-age=60')
         .send(Buffer.from('copy me'))
         .expect(201);
-      await request(configuredUrl)
+      // Ceph RGW 16 does not implement copying SSE-KMS objects (501 NotImplemented); AWS S3 and s3rver do.
+      const copied = await request(configuredUrl)
         .post(`/files/${encodeKey(from)}/copy`)
         .send({ to })
-        .expect(201);
+        .expect(testBackend() === 'rgw' ? 502 : 201);
 
       const copy = writes(to).find((r) => r.method === 'PUT' && r.headers['x-amz-copy-source'])!;
       expect(copy.headers).toMatchObject({
@@ -386,6 +387,10 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
         'x-amz-storage-class': 'STANDARD',
         'x-amz-metadata-directive': 'COPY',
       });
+      if (testBackend() === 'rgw') {
+        expect((copied.body as { message: string }).message).toMatch(/NotImplemented/);
+        return;
+      }
       expect((await head(to)).CacheControl).toBe('public, max-age=60');
       const got = await request(configuredUrl)
         .get(`/files/${encodeKey(to)}`)
