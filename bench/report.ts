@@ -164,8 +164,11 @@ export function renderTables(
   for (const result of results) {
     const byName = (name: string) => result.runs.find((r) => r.target === name)!;
     const direct = valueOf(byName(DIRECT)).median;
-    const floor = hasFloor ? valueOf(byName(FLOOR)).median : NaN;
-    const cpu = measured.map((name) => cpuPerUnit(byName(name)));
+    // A scenario the floor cannot run (downloads by redirect) has no floor runs: its cells are '–'.
+    const floorRuns = result.runs.find((r) => r.target === FLOOR);
+    const floor = floorRuns ? valueOf(floorRuns).median : NaN;
+    const ran = measured.filter((name) => result.runs.some((r) => r.target === name));
+    const cpu = measured.map((name) => (ran.includes(name) ? cpuPerUnit(byName(name)) : undefined));
     rows.push([
       result.title,
       result.unit,
@@ -173,10 +176,10 @@ export function renderTables(
         const value = valueOf(byName(name));
         return [range(value), ...(hasFloor ? [fmt(value.median / floor)] : []), fmt(value.median / direct)];
       }),
-      ...(hasFloor ? [range(valueOf(byName(FLOOR))), fmt(floor / direct)] : []),
+      ...(hasFloor ? [floorRuns ? range(valueOf(floorRuns)) : '–', fmt(floor / direct)] : []),
       range(valueOf(byName(DIRECT))),
-      `${cpu.map((c) => fmt(c.value)).join(' · ')} ${cpu[0]?.unit ?? ''}`,
-      measured.map((name) => fmt(peak(byName(name)) ?? NaN, 0)).join(' · '),
+      `${cpu.map((c) => fmt(c?.value ?? NaN)).join(' · ')} ${cpu[0]?.unit ?? ''}`,
+      measured.map((name) => (ran.includes(name) ? fmt(peak(byName(name)) ?? NaN, 0) : '–')).join(' · '),
     ]);
   }
   const sections = rows.length > 0 ? [markdownTable(header, rows)] : [];

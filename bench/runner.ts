@@ -97,12 +97,14 @@ export async function runScenarios(scenarios: readonly Scenario[], options: Runn
     const services = await launchWarm(options);
     try {
       const targets: Target[] = [
-        ...services.map((service) => ({
-          name: service.process.name,
-          meter: new ProcessMeter(service.process.pid),
-          service,
-          run: (s: Scenario, round: number) => s.service(service.client, round),
-        })),
+        ...services
+          .filter((service) => !(scenario.withoutFloor && service.process.name === 'floor'))
+          .map((service) => ({
+            name: service.process.name,
+            meter: new ProcessMeter(service.process.pid),
+            service,
+            run: (s: Scenario, round: number) => s.service(service.client, round),
+          })),
         { name: 'direct', run: (s: Scenario, round: number) => s.direct(options.direct, round) },
       ];
       const runs = new Map<string, Runs>(

@@ -50,6 +50,8 @@ export interface Scenario {
   readonly title: string;
   readonly unit: string;
   readonly targets: Targets;
+  /** The floor has no such mode (downloads by redirect): the scenario runs the service and direct S3 only. */
+  readonly withoutFloor?: boolean;
   setup?(): Promise<void>;
   service(client: ServiceClient, round: number): Promise<Sample>;
   direct(client: DirectClient, round: number): Promise<Sample>;
@@ -123,6 +125,7 @@ export function createScenarios(ctx: ScenarioContext): Scenario[] {
       title: `download ${mib(size)} by redirect (302 to S3)`,
       unit: 'MiB/s',
       targets: { directRatio: 0.9 },
+      withoutFloor: true,
       setup: () => direct.upload('bench-source/large.bin', payloadStream(size)),
       service: (client) =>
         throughput(size, async () =>
