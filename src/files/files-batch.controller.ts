@@ -16,13 +16,13 @@ import { statusOf } from '../errors/http-error.filter.js';
 import type { ErrorResponse } from '../errors/error-response.dto.js';
 import { BatchStorageService, type CopyResult } from '../storage/batch-storage.service.js';
 import { StorageError } from '../storage/storage.errors.js';
-import { StorageService, type Precondition } from '../storage/storage.service.js';
+import { StorageService } from '../storage/storage.service.js';
 import { CopyFileDto, DeleteFilesDto, type DeletedFiles, type MovedFile } from './batch-files.dto.js';
 import type { StoredFile } from './file.dto.js';
 import { decodeKey, KeyPipe } from './file-key.js';
 import { ApiFilesTags } from './files.openapi.js';
 import { ApiCopy, ApiMove, ApiRemoveMany } from './files-batch.openapi.js';
-import { INVALID_IF_MATCH, parseHttpDate, parseIfMatch, preconditionsHold } from './http-conditions.js';
+import { writePrecondition } from './files.controller.js';
 import { fileLocation } from './upload-name.js';
 
 /**
@@ -110,7 +110,7 @@ export class FilesBatchController {
     if (to === from) {
       throw new BadRequestException('to must differ from the source key');
     }
-    return this.batch.copy({ from, to, overwrite: body.overwrite ?? true, precondition: sourcePrecondition(req) });
+    return this.batch.copy({ from, to, overwrite: body.overwrite ?? true, precondition: writePrecondition(req) });
   }
 
   /** The key, or a 400 whose message names the field. */
@@ -121,19 +121,6 @@ export class FilesBatchController {
       throw error instanceof BadRequestException ? new BadRequestException(`${field}: ${error.message}`) : error;
     }
   }
-}
-
-/** If-Match and If-Unmodified-Since, on the source, as on a write (`FilesController`). */
-function sourcePrecondition(req: Request): Precondition | undefined {
-  const ifMatch = parseIfMatch(req.headers['if-match']);
-  if (ifMatch === INVALID_IF_MATCH) {
-    throw new BadRequestException('If-Match must be "*" or a list of quoted entity tags (ETags)');
-  }
-  const ifUnmodifiedSince = ifMatch ? undefined : parseHttpDate(req.headers['if-unmodified-since']);
-  if (!ifMatch && !ifUnmodifiedSince) {
-    return undefined;
-  }
-  return (current) => preconditionsHold({ ifMatch, ifUnmodifiedSince }, current);
 }
 
 /** The error body a request for this key alone would have answered. */

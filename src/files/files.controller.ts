@@ -358,7 +358,7 @@ export class FilesController {
 }
 
 /** If-Match and If-Unmodified-Since as a check of the current object, or undefined when neither is sent. */
-function writePrecondition(req: Request): Precondition | undefined {
+export function writePrecondition(req: Request): Precondition | undefined {
   const ifMatch = parseIfMatch(req.headers['if-match']);
   if (ifMatch === INVALID_IF_MATCH) {
     throw new BadRequestException('If-Match must be "*" or a list of quoted entity tags (ETags)');
