@@ -10,7 +10,6 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
@@ -28,7 +27,8 @@ import {
   type SignUploadInput,
 } from './signed-request.js';
 import { S3_CLIENT, S3_SIGNING_CLIENT } from './storage.tokens.js';
-import { type UploadLease, UploadMemory } from './upload-memory.js';
+import { UploadMemory } from './upload-memory.js';
+import { writeObject } from './object-writer.js';
 
 export interface ObjectInfo {
   readonly key: string;
@@ -140,7 +140,13 @@ export class StorageService implements OnApplicationShutdown {
    * @throws StorageError TooLarge | PreconditionFailed | Aborted | Unavailable | Timeout | AccessDenied | BadGateway
    */
   async upload(input: UploadInput): Promise<UploadResult> {
-    const checked = input.ifNoneMatch || input.reportCreated || input.precondition;
+    // A body that fits one PutObject learns whether its key was new from S3's conditional write instead of a HEAD;
+    // a larger one checks first, so that a refused upload is refused before its body is sent.
+    const single = input.size !== undefined && input.size <= this.config.uploads.partSize;
+    const s3Conditions = this.config.s3.ifMatch !== 'off';
+    const detectCreated = single && s3Conditions && input.reportCreated && !input.ifNoneMatch && !input.precondition;
+    const checked =
+      !detectCreated && (input.reportCreated || input.precondition || (input.ifNoneMatch && !(single && s3Conditions)));
     const current = checked ? await this.current(input.key) : undefined;
     const existing = checked ? current !== undefined : undefined;
     if (existing && input.ifNoneMatch) {
@@ -149,62 +155,59 @@ export class StorageService implements OnApplicationShutdown {
     if (input.precondition && !input.precondition(current)) {
       throw preconditionFailed();
     }
-    const partSize = partSizeFor(input.size, this.config.uploads.partSize);
-    const lease = this.uploadMemory.lease(partSize, input.size);
-    const counter = new ByteLimit(input.maxBytes, lease);
+    const counter = new ByteLimit(input.maxBytes);
     // Any end of the body other than a clean one (client gone, bad form, over the limit) errors `counter`,
-    // which makes lib-storage abort the multipart upload. The body itself is left open (unpiped, not destroyed):
-    // the caller still answers on its connection, and reads the rest of it so that the client sees the answer.
+    // which aborts the multipart upload. The body itself is left open (unpiped, not destroyed): the caller still
+    // answers on its connection, and reads the rest of it so that the client sees the answer.
     input.body.pipe(counter);
+    // Errors reach the upload through its reader; this keeps one that comes before the reader starts from crashing.
+    counter.on('error', () => undefined);
     finished(input.body, { writable: false }, (error) => {
       if (error) {
         counter.destroy(error);
       }
     });
     const marker = randomUUID();
-    const upload = new Upload({
-      client: this.client,
-      params: {
-        Bucket: this.bucket,
-        Key: this.prefix + input.key,
-        Body: counter,
-        ContentType: input.contentType,
-        ...writeParameters(this.settings, input.parameters),
-        Metadata: { ...input.parameters?.metadata, [UPLOAD_MARKER]: marker },
-        ...(input.ifNoneMatch || (input.precondition && !current) ? { IfNoneMatch: '*' } : {}),
-        ...(input.precondition && current ? this.ifMatch(current) : {}),
-      },
-      partSize,
-      queueSize: this.config.uploads.queueSize,
-      leavePartsOnError: false,
+    const answer = (etag: string, created: boolean | undefined): UploadResult => ({
+      key: input.key,
+      size: counter.bytes,
+      contentType: input.contentType,
+      etag,
+      created: created ?? (existing === undefined ? undefined : !existing),
     });
-    upload.on('httpUploadProgress', (progress) => lease.uploaded(progress.loaded ?? 0));
     try {
-      const result = await upload.done();
+      const result = await writeObject({
+        client: this.client,
+        params: {
+          Bucket: this.bucket,
+          Key: this.prefix + input.key,
+          ContentType: input.contentType,
+          ...writeParameters(this.settings, input.parameters),
+          Metadata: { ...input.parameters?.metadata, [UPLOAD_MARKER]: marker },
+        },
+        conditions: {
+          ...(input.ifNoneMatch || (input.precondition && !current) ? { IfNoneMatch: '*' } : {}),
+          ...(input.precondition && current ? this.ifMatch(current) : {}),
+        },
+        body: counter,
+        partSize: partSizeFor(input.size, this.config.uploads.partSize),
+        size: input.size,
+        queueSize: this.config.uploads.queueSize,
+        memory: this.uploadMemory,
+        cancelled: () => counter.destroyed,
+        detectCreated,
+        writtenHere: () => this.writtenBy(input.key, marker),
+      });
       // Ceph RGW's CompleteMultipartUpload answers an empty ETag; HeadObject has the stored one.
-      const etag = result.ETag || (await this.writtenBy(input.key, marker));
-      return {
-        key: input.key,
-        size: counter.bytes,
-        contentType: input.contentType,
-        etag: etag ?? '',
-        created: existing === undefined ? undefined : !existing,
-      };
+      const etag = result.etag || (await this.writtenBy(input.key, marker));
+      return answer(etag ?? '', result.created);
     } catch (error) {
       // S3 may have carried out a write whose answer was lost; the SDK's retry then fails (NoSuchUpload, 412...).
       const etag = counter.failure ? undefined : await this.writtenBy(input.key, marker);
       if (etag !== undefined) {
-        return {
-          key: input.key,
-          size: counter.bytes,
-          contentType: input.contentType,
-          etag,
-          created: existing === undefined ? undefined : !existing,
-        };
+        return answer(etag, undefined);
       }
       throw toStorageError(counter.failure ?? error, input.key);
-    } finally {
-      lease.close();
     }
   }
 
@@ -501,18 +504,12 @@ const totalSize = (contentRange: string | undefined): number | undefined => {
   return total && /^\d+$/.test(total) ? Number(total) : undefined;
 };
 
-/**
- * Counts bytes and fails the stream as soon as more than `max` pass; each chunk waits for room in the upload memory
- * budget first (while it waits, the body is not read: backpressure to the client).
- */
+/** Counts bytes and fails the stream as soon as more than `max` pass. */
 class ByteLimit extends Transform {
   bytes = 0;
   failure?: StorageError;
 
-  constructor(
-    private readonly max: number,
-    private readonly lease: UploadLease,
-  ) {
+  constructor(private readonly max: number) {
     super();
   }
 
@@ -527,6 +524,6 @@ class ByteLimit extends Transform {
       callback(this.failure);
       return;
     }
-    this.lease.admit(chunk.length).then(() => callback(null, chunk), callback);
+    callback(null, chunk);
   }
 }

@@ -193,3 +193,153 @@ describe(`${StorageService.name} preconditions`, () => {
     expect(sent.map((s) => s.command)).toEqual(['HeadObjectCommand']);
   });
 });
+
+describe(`${StorageService.name} created or replaced`, () => {
+  const rejected = (status: number) => () => {
+    throw Object.assign(new Error(`status ${status}`), {
+      name: 'PreconditionFailed',
+      $metadata: { httpStatusCode: status },
+    });
+  };
+  const small = (text: string) => ({
+    key: 'small.txt',
+    body: Readable.from([Buffer.from(text)]),
+    contentType: 'text/plain',
+    maxBytes: MiB,
+    size: text.length,
+    reportCreated: true,
+  });
+  const bodyText = (input: Record<string, unknown>) => Buffer.from(input.Body as Uint8Array).toString();
+
+  it('should tell a new key from S3 conditional write, without a HEAD', async () => {
+    const { client, sent } = fakeS3({ PutObjectCommand: () => ({ ETag: '"new"' }) });
+    const result = await storage(client).upload(small('hello'));
+    expect(result).toMatchObject({ created: true, etag: '"new"', size: 5 });
+    expect(sent.map((s) => [s.command, s.input.IfNoneMatch, bodyText(s.input)])).toEqual([
+      ['PutObjectCommand', '*', 'hello'],
+    ]);
+  });
+
+  it.each([412, 409])(
+    'should write again without the condition when S3 answers %d, and report a replacement',
+    async (status) => {
+      let calls = 0;
+      const { client, sent } = fakeS3({
+        PutObjectCommand: () => (calls++ === 0 ? rejected(status)() : { ETag: '"replaced"' }),
+      });
+      const result = await storage(client).upload(small('hello'));
+      expect(result).toMatchObject({ created: false, etag: '"replaced"' });
+      expect(sent.map((s) => [s.command, s.input.IfNoneMatch, bodyText(s.input)])).toEqual([
+        ['PutObjectCommand', '*', 'hello'],
+        ['PutObjectCommand', undefined, 'hello'],
+      ]);
+    },
+  );
+
+  it('should report a new key when a retried conditional write is refused because its lost first attempt wrote it', async () => {
+    let head: () => object = () => ({});
+    const { client, sent } = fakeS3({
+      PutObjectCommand: () => {
+        throw Object.assign(new Error('412'), { $metadata: { httpStatusCode: 412, attempts: 2 } });
+      },
+      HeadObjectCommand: () => head(),
+    });
+    head = headOfWritten('"mine"')(sent);
+    const result = await storage(client).upload(small('hello'));
+    expect(result).toMatchObject({ created: true, etag: '"mine"' });
+    expect(sent.map((s) => s.command)).toEqual(['PutObjectCommand', 'HeadObjectCommand']);
+  });
+
+  it('should refuse an existing key with overwrite off from the conditional write alone', async () => {
+    const { client, sent } = fakeS3({ PutObjectCommand: rejected(412), HeadObjectCommand: () => ({}) });
+    await expect(
+      storage(client).upload({ ...small('hello'), reportCreated: false, ifNoneMatch: true }),
+    ).rejects.toMatchObject({ code: 'PreconditionFailed' });
+    expect(sent.map((s) => s.command)).toEqual(['PutObjectCommand', 'HeadObjectCommand']); // the marker check
+  });
+
+  it.each([
+    ['a body larger than a part', { size: 6 * MiB }, 'quoted'],
+    ['a body of unknown size', { size: undefined }, 'quoted'],
+    ['an S3 without conditional writes (S3_IF_MATCH=off)', {}, 'off'],
+  ] as const)('should ask with a HEAD first for %s', async (_, change, ifMatch) => {
+    const { client, sent } = fakeS3({
+      HeadObjectCommand: () => ({ ETag: '"old"' }),
+      PutObjectCommand: () => ({ ETag: '"new"' }),
+    });
+    const result = await storage(client, ifMatch).upload({ ...small('hello'), ...change });
+    expect(result.created).toBe(false);
+    expect(sent.map((s) => [s.command, s.input.IfNoneMatch])).toEqual([
+      ['HeadObjectCommand', undefined],
+      ['PutObjectCommand', undefined],
+    ]);
+  });
+});
+
+describe(`${StorageService.name} multipart parts`, () => {
+  it('should send every part from pooled buffers, and give all of them back', async () => {
+    const body = Buffer.alloc(12 * MiB + 3);
+    for (let i = 0; i < body.length; i += 4096) {
+      body[i] = i % 251;
+    }
+    const received: Buffer[] = [];
+    const { client } = fakeS3({
+      CreateMultipartUploadCommand: () => ({ UploadId: 'upload-1' }),
+      UploadPartCommand: (input) => {
+        received[Number(input.PartNumber) - 1] = Buffer.from(input.Body as Uint8Array);
+        return { ETag: `"part-${String(input.PartNumber)}"` };
+      },
+      CompleteMultipartUploadCommand: (input) => {
+        expect(input.MultipartUpload).toEqual({
+          Parts: [1, 2, 3].map((n) => ({ PartNumber: n, ETag: `"part-${n}"` })),
+        });
+        return { ETag: '"all-3"' };
+      },
+    });
+    const service = storage(client);
+    const chunks = Array.from({ length: Math.ceil(body.length / 65536) }, (_, i) =>
+      body.subarray(i * 65536, (i + 1) * 65536),
+    );
+    const result = await service.upload({
+      key: 'big.bin',
+      body: Readable.from(chunks),
+      contentType: 'a/b',
+      maxBytes: 20 * MiB,
+    });
+    expect(result).toMatchObject({ etag: '"all-3"', size: body.length });
+    expect(received.map((part) => part.length)).toEqual([5 * MiB, 5 * MiB, 2 * MiB + 3]);
+    expect(Buffer.concat(received).equals(body)).toBe(true);
+    expect(service.uploadMemory.inUse).toBe(0);
+  });
+
+  it('should abort the multipart upload when a part fails, once no part is in flight', async () => {
+    const { client, sent } = fakeS3({
+      CreateMultipartUploadCommand: () => ({ UploadId: 'upload-1' }),
+      UploadPartCommand: (input) => {
+        if (input.PartNumber === 2) {
+          throw Object.assign(new Error('boom'), { $metadata: { httpStatusCode: 500 } });
+        }
+        return { ETag: '"p"' };
+      },
+      AbortMultipartUploadCommand: () => ({}),
+      HeadObjectCommand: () => {
+        throw Object.assign(new Error('not found'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } });
+      },
+    });
+    const service = storage(client);
+    await expect(
+      service.upload({
+        key: 'big.bin',
+        body: Readable.from([Buffer.alloc(16 * MiB)]),
+        contentType: 'a/b',
+        maxBytes: 20 * MiB,
+      }),
+    ).rejects.toBeDefined();
+    expect(sent.map((s) => s.command).filter((c) => c !== 'UploadPartCommand')).toEqual([
+      'CreateMultipartUploadCommand',
+      'AbortMultipartUploadCommand',
+      'HeadObjectCommand',
+    ]);
+    expect(service.uploadMemory.inUse).toBe(0);
+  });
+});

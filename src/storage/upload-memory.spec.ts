@@ -1,84 +1,79 @@
 import { UploadMemory } from './upload-memory.js';
 
 const MiB = 1024 * 1024;
-const CHUNK = 64 * 1024;
 
 /** Lets every settled promise run its callbacks. */
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
-/** Admits chunks until `bytes` have passed; `passed` says how far it got. */
-function feed(admit: (bytes: number) => Promise<void>, bytes: number) {
-  const state = { passed: 0, done: Promise.resolve() };
-  state.done = (async () => {
-    while (state.passed < bytes) {
-      await admit(CHUNK);
-      state.passed += CHUNK;
-    }
-  })();
-  return state;
-}
-
 describe(UploadMemory.name, () => {
-  it('should make an upload over the budget wait until another returns memory', async () => {
+  it('should make an upload over the budget wait until another gives a buffer back', async () => {
     const memory = new UploadMemory(16 * MiB);
-    const first = memory.lease(8 * MiB);
-    const second = memory.lease(8 * MiB);
-    const third = memory.lease(8 * MiB);
-    const a = feed((n) => first.admit(n), 8 * MiB);
-    const b = feed((n) => second.admit(n), 8 * MiB);
-    const c = feed((n) => third.admit(n), CHUNK);
+    const first = await memory.acquire(8 * MiB);
+    await memory.acquire(8 * MiB);
+    let third: Buffer | undefined;
+    void memory.acquire(8 * MiB).then((buffer) => (third = buffer));
     await settle();
-    expect([a.passed, b.passed, c.passed]).toEqual([8 * MiB, 8 * MiB, 0]);
+    expect(third).toBeUndefined();
     expect(memory.inUse).toBe(16 * MiB);
 
-    first.uploaded(8 * MiB);
-    await c.done;
-    expect(c.passed).toBe(CHUNK);
+    memory.release(first!);
+    await settle();
+    expect(third).toBe(first); // the same memory, reused
     expect(memory.inUse).toBe(16 * MiB);
   });
 
-  it('should let a chunk that starts within the reservation run past it, so a held part can always be cut', async () => {
+  it('should charge a body of known size only its size, and not keep small buffers', async () => {
     const memory = new UploadMemory(8 * MiB);
-    const lease = memory.lease(8 * MiB);
-    // lib-storage cuts an 8 MiB part only once it holds more than 8 MiB: the chunk after a full part must pass.
-    const upload = feed((n) => lease.admit(n), 8 * MiB + CHUNK);
-    await settle();
-    expect(upload.passed).toBe(8 * MiB + CHUNK);
-    const next = feed((n) => lease.admit(n), CHUNK);
-    await settle();
-    expect(next.passed).toBe(0);
-    lease.uploaded(8 * MiB);
-    await next.done;
-    expect(memory.inUse).toBe(8 * MiB);
-  });
-
-  it('should reserve only what a body of known size needs', async () => {
-    const memory = new UploadMemory(8 * MiB);
-    const small = Array.from({ length: 100 }, () => memory.lease(8 * MiB, 4096));
-    await Promise.all(small.map((lease) => lease.admit(4096)));
+    const small = await Promise.all(Array.from({ length: 100 }, () => memory.acquire(4096)));
+    expect(small.every((buffer) => buffer?.length === 4096)).toBe(true);
     expect(memory.inUse).toBe(100 * 4096);
-    small.forEach((lease) => lease.close());
+    small.forEach((buffer) => memory.release(buffer!));
     expect(memory.inUse).toBe(0);
+    const again = await memory.acquire(4096);
+    expect(small).not.toContain(again);
   });
 
-  it('should serve waiters in order and give everything back on close, also what is still awaited', async () => {
+  it('should grant a buffer larger than the whole budget when nothing else is held', async () => {
+    const memory = new UploadMemory(4 * MiB);
+    const big = await memory.acquire(8 * MiB);
+    expect(big?.length).toBe(8 * MiB);
+    let next: Buffer | undefined;
+    void memory.acquire(MiB).then((buffer) => (next = buffer));
+    await settle();
+    expect(next).toBeUndefined();
+    memory.release(big!);
+    await settle();
+    expect(next?.length).toBe(MiB);
+  });
+
+  it('should serve waiters in order and skip those that ended while they waited', async () => {
     const memory = new UploadMemory(8 * MiB);
-    const holder = memory.lease(8 * MiB);
-    await holder.admit(CHUNK);
-    const big = memory.lease(8 * MiB);
-    const gone = memory.lease(8 * MiB);
+    const held = await memory.acquire(8 * MiB);
     const order: string[] = [];
-    void big.admit(CHUNK).then(() => order.push('big'));
-    void gone.admit(CHUNK).then(() => order.push('gone'));
+    let gone = false;
+    void memory.acquire(8 * MiB).then((buffer) => order.push(`big:${buffer?.length}`));
+    void memory.acquire(MiB, () => gone).then((buffer) => order.push(`gone:${buffer?.length}`));
+    void memory.acquire(MiB).then((buffer) => order.push(`small:${buffer?.length}`));
     await settle();
     expect(order).toEqual([]);
 
-    gone.close(); // its client went away while it waited
-    holder.close();
+    gone = true; // its client went away while it waited
+    memory.release(held!);
     await settle();
-    expect(order).toEqual(['big', 'gone']);
+    expect(order).toEqual([`big:${8 * MiB}`, 'gone:undefined']);
     expect(memory.inUse).toBe(8 * MiB);
-    big.close();
-    expect(memory.inUse).toBe(0);
+  });
+
+  it('should keep free buffers within the budget, dropping those of another size to make room', async () => {
+    const memory = new UploadMemory(16 * MiB);
+    const a = (await memory.acquire(8 * MiB))!;
+    const b = (await memory.acquire(8 * MiB))!;
+    memory.release(a);
+    memory.release(b);
+    const other = await memory.acquire(16 * MiB);
+    expect(other?.length).toBe(16 * MiB);
+    expect(memory.inUse).toBe(16 * MiB);
+    memory.release(other!);
+    expect(await memory.acquire(16 * MiB)).toBe(other);
   });
 });

@@ -1,105 +1,104 @@
+/** Part buffers at least this large are kept for reuse; smaller ones (small bodies of known size) are not. */
+const POOLED_BYTES = 1024 * 1024;
+/** Free buffers are dropped after this long without an upload asking for one, so an idle service gives them back. */
+const IDLE_TRIM_MS = 10_000;
+
+interface Waiter {
+  readonly bytes: number;
+  readonly grant: (buffer: Buffer | undefined) => void;
+  readonly cancelled: () => boolean;
+}
+
 /**
- * The process-wide budget of upload bytes held in memory (UPLOAD_MEMORY_BYTES): bytes read from clients and not yet
- * accepted by S3. An upload reserves room one part at a time before it reads more; when the budget is spent it
- * waits, so it stops reading its body and TCP slows its client down (backpressure) instead of memory growing.
- * Waiters are served in order, so a steady stream of small uploads cannot starve a large one.
+ * The process-wide budget of upload bytes held in memory (UPLOAD_MEMORY_BYTES), as a pool of part buffers: bytes read
+ * from clients and not yet accepted by S3 live in buffers taken from here and given back once S3 has the part. When
+ * the budget is spent an upload waits for a buffer, so it stops reading its body and TCP slows its client down
+ * (backpressure) instead of memory growing. Waiters are served in order, so a steady stream of small uploads cannot
+ * starve a large one.
+ *
+ * Reusing the buffers is what keeps memory flat: a fresh 8 MiB buffer per part lives outside the JS heap until a
+ * full garbage collection, which V8 runs only after tens of MiB of such memory have piled up.
  */
 export class UploadMemory {
-  private available: number;
-  private readonly waiting: { bytes: number; grant: (granted: boolean) => void; cancelled: () => boolean }[] = [];
+  private used = 0;
+  private readonly free = new Map<number, Buffer[]>();
+  private freeBytes = 0;
+  private readonly waiting: Waiter[] = [];
+  private trim?: NodeJS.Timeout;
 
-  constructor(readonly limit: number) {
-    this.available = limit;
-  }
+  constructor(readonly limit: number) {}
 
-  /** Bytes currently reserved by uploads. */
+  /** Bytes currently held by uploads. */
   get inUse(): number {
-    return this.limit - this.available;
-  }
-
-  /** A lease for one upload with parts of `partSize` bytes and, when known, at most `size` bytes in all. */
-  lease(partSize: number, size?: number): UploadLease {
-    return new UploadLease(this, Math.min(partSize, this.limit), size);
+    return this.used;
   }
 
   /**
-   * Resolves with true once `bytes` (at most the whole budget) are reserved, or with false, reserving nothing, when
-   * `cancelled` says the upload ended while it waited.
+   * Resolves with a buffer of `bytes` once the budget has room for it, or with undefined when `cancelled` says the
+   * upload ended while it waited. A buffer larger than the whole budget is granted when nothing else is held.
    */
-  acquire(bytes: number, cancelled: () => boolean = () => false): Promise<boolean> {
-    if (this.waiting.length === 0 && bytes <= this.available) {
-      this.available -= bytes;
-      return Promise.resolve(true);
+  acquire(bytes: number, cancelled: () => boolean = () => false): Promise<Buffer | undefined> {
+    if (this.waiting.length === 0 && this.fits(bytes)) {
+      return Promise.resolve(this.take(bytes));
     }
     return new Promise((grant) => this.waiting.push({ bytes, grant, cancelled }));
   }
 
-  release(bytes: number): void {
-    this.available += bytes;
-    while (this.waiting.length > 0 && (this.waiting[0].cancelled() || this.waiting[0].bytes <= this.available)) {
+  /** Gives back a buffer from `acquire`; the caller must not touch it afterwards. */
+  release(buffer: Buffer): void {
+    this.used -= this.charge(buffer.length);
+    if (buffer.length >= POOLED_BYTES && this.used + this.freeBytes + buffer.length <= this.limit) {
+      this.freeList(buffer.length).push(buffer);
+      this.freeBytes += buffer.length;
+    }
+    while (this.waiting.length > 0 && (this.waiting[0].cancelled() || this.fits(this.waiting[0].bytes))) {
       const next = this.waiting.shift()!;
-      const granted = !next.cancelled();
-      if (granted) {
-        this.available -= next.bytes;
-      }
-      next.grant(granted);
+      next.grant(next.cancelled() ? undefined : this.take(next.bytes));
     }
-  }
-}
-
-/**
- * One upload's share of the budget. `admit` is called before each chunk goes on to the part buffers; `uploaded`
- * with the bytes S3 has accepted so far; `close` when the upload ends in any way, returning all it holds.
- */
-export class UploadLease {
-  private reserved = 0;
-  private released = 0;
-  private admitted = 0;
-  private closed = false;
-
-  constructor(
-    private readonly memory: UploadMemory,
-    private readonly unit: number,
-    private readonly size?: number,
-  ) {}
-
-  /**
-   * Waits until the upload may take `bytes` more. A chunk that starts within the reservation passes even if it
-   * runs past it: lib-storage cuts a part only once it holds more than a part, so without that overdraft every
-   * upload could sit on a full part, waiting for room that only a finished part frees.
-   */
-  async admit(bytes: number): Promise<void> {
-    while (!this.closed && (this.reserved === 0 || this.admitted > this.reserved)) {
-      const left = this.size === undefined ? 0 : this.size - this.reserved;
-      const want = left > 0 ? Math.min(this.unit, left) : this.unit;
-      if (!(await this.memory.acquire(want, () => this.closed))) {
-        return;
-      }
-      if (this.closed) {
-        // Closed between the grant and now.
-        this.memory.release(want);
-        return;
-      }
-      this.reserved += want;
-    }
-    this.admitted += bytes;
-  }
-
-  /** S3 has accepted `total` bytes of this upload: that much of the reservation goes back to the budget. */
-  uploaded(total: number): void {
-    const upTo = Math.min(total, this.reserved);
-    if (!this.closed && upTo > this.released) {
-      this.memory.release(upTo - this.released);
-      this.released = upTo;
+    if (this.freeBytes > 0 && this.waiting.length === 0) {
+      this.scheduleTrim();
     }
   }
 
-  /** Returns what the upload holds; a reservation it still waits for is dropped. */
-  close(): void {
-    if (!this.closed) {
-      this.closed = true;
-      this.memory.release(this.reserved - this.released);
-      this.released = this.reserved;
+  private charge(bytes: number): number {
+    return Math.min(bytes, this.limit);
+  }
+
+  private fits(bytes: number): boolean {
+    return this.used + this.charge(bytes) <= this.limit;
+  }
+
+  private take(bytes: number): Buffer {
+    this.used += this.charge(bytes);
+    const pooled = this.free.get(bytes)?.pop();
+    if (pooled) {
+      this.freeBytes -= bytes;
+      return pooled;
     }
+    // Free buffers of other sizes make room for this one.
+    for (const [size, buffers] of this.free) {
+      while (buffers.length > 0 && this.used + this.freeBytes > this.limit) {
+        buffers.pop();
+        this.freeBytes -= size;
+      }
+    }
+    return Buffer.allocUnsafe(bytes);
+  }
+
+  private freeList(bytes: number): Buffer[] {
+    let list = this.free.get(bytes);
+    if (!list) {
+      list = [];
+      this.free.set(bytes, list);
+    }
+    return list;
+  }
+
+  private scheduleTrim(): void {
+    clearTimeout(this.trim);
+    this.trim = setTimeout(() => {
+      this.free.clear();
+      this.freeBytes = 0;
+    }, IDLE_TRIM_MS).unref();
   }
 }

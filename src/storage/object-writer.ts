@@ -1,0 +1,248 @@
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  type CompletedPart,
+  CreateMultipartUploadCommand,
+  type CreateMultipartUploadCommandInput,
+  PutObjectCommand,
+  type S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { MAX_PARTS } from './part-size.js';
+import type { UploadMemory } from './upload-memory.js';
+
+/** What PutObject and CreateMultipartUpload share (bucket, key, type, write settings, metadata). */
+export type ObjectParams = CreateMultipartUploadCommandInput;
+
+/** S3's conditions on the write (checked by PutObject, or by CompleteMultipartUpload). */
+export interface WriteConditions {
+  readonly IfNoneMatch?: string;
+  readonly IfMatch?: string;
+}
+
+export interface WriteInput {
+  readonly client: S3Client;
+  readonly params: ObjectParams;
+  readonly conditions: WriteConditions;
+  /** The body; its iterator is not resumed once the write has failed. */
+  readonly body: AsyncIterable<Buffer>;
+  readonly partSize: number;
+  /** The body's length or an upper bound: a smaller body takes a buffer of just that size. */
+  readonly size?: number;
+  /** Parts sent to S3 at once. */
+  readonly queueSize: number;
+  readonly memory: UploadMemory;
+  /** True once the body has failed: a wait for memory then ends. */
+  readonly cancelled: () => boolean;
+  /**
+   * A body that fits one PutObject is first written with `If-None-Match: *`, and written again without it if S3
+   * answers 412: `created` then tells whether the key was new, without a HEAD before every small upload.
+   */
+  readonly detectCreated?: boolean;
+  /** The ETag of the object if this write stored it (its marker), else undefined. */
+  readonly writtenHere?: () => Promise<string | undefined>;
+}
+
+export interface WriteResult {
+  readonly etag?: string;
+  /** Set when `detectCreated` could tell (the body fitted one PutObject). */
+  readonly created?: boolean;
+  /** The SDK sent the request that created the object more than once (its first answer may have been lost). */
+  readonly retried?: boolean;
+}
+
+/**
+ * Streams a body to S3: one PutObject when it fits a part, else a multipart upload with `queueSize` parts in flight,
+ * aborted on any failure. Each part is copied into a buffer of the process-wide `UploadMemory` pool and that buffer
+ * goes back to the pool once S3 has the part (or the SDK has given up on it), so memory stays flat however large the
+ * body. lib-storage's `Upload` concatenates every part into a fresh buffer, which is why it is not used here.
+ */
+export async function writeObject(input: WriteInput): Promise<WriteResult> {
+  const reader = new BodyReader(input.body[Symbol.asyncIterator]());
+  const firstSize = Math.min(input.partSize, input.size ?? Infinity);
+  let buffer = await input.memory.acquire(firstSize, input.cancelled);
+  if (!buffer) {
+    return reader.failed();
+  }
+  try {
+    let filled = await reader.fill(buffer);
+    if (filled < buffer.length || !(await reader.hasMore())) {
+      return await putObject(input, buffer.subarray(0, filled));
+    }
+    if (buffer.length < input.partSize) {
+      // The body is longer than its declared bound: grow the first part to a whole one.
+      const whole = await input.memory.acquire(input.partSize, input.cancelled);
+      if (!whole) {
+        return reader.failed();
+      }
+      buffer.copy(whole);
+      input.memory.release(buffer);
+      buffer = whole;
+      filled += await reader.fill(buffer.subarray(filled));
+    }
+    const first = buffer;
+    buffer = undefined;
+    return await multipartUpload(input, reader, first, filled);
+  } catch (error) {
+    reader.close();
+    throw error;
+  } finally {
+    if (buffer) {
+      input.memory.release(buffer);
+    }
+  }
+}
+
+async function putObject(input: WriteInput, body: Buffer): Promise<WriteResult> {
+  const send = (conditions: WriteConditions) =>
+    input.client.send(new PutObjectCommand({ ...input.params, ...conditions, Body: body, ContentLength: body.length }));
+  if (!input.detectCreated) {
+    const out = await send(input.conditions);
+    return { etag: out.ETag, retried: (out.$metadata.attempts ?? 1) > 1 };
+  }
+  try {
+    const out = await send({ IfNoneMatch: '*' });
+    return { etag: out.ETag, created: true, retried: (out.$metadata.attempts ?? 1) > 1 };
+  } catch (error) {
+    // 412: the key exists. 409 (AWS): another conditional write to the key is in progress; this one then replaces.
+    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (status !== 412 && status !== 409) {
+      throw error;
+    }
+    // A retried request may have been refused because its first attempt, whose answer was lost, wrote the object.
+    const attempts = (error as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1;
+    const etag = attempts > 1 ? await input.writtenHere?.() : undefined;
+    if (etag !== undefined) {
+      return { etag, created: true };
+    }
+    const out = await send({});
+    return { etag: out.ETag, created: false, retried: (out.$metadata.attempts ?? 1) > 1 };
+  }
+}
+
+async function multipartUpload(
+  input: WriteInput,
+  reader: BodyReader,
+  first: Buffer,
+  firstFilled: number,
+): Promise<WriteResult> {
+  const { client, memory } = input;
+  const { Bucket, Key } = input.params;
+  let buffer: Buffer | undefined = first;
+  let uploadId: string | undefined;
+  const parts: CompletedPart[] = [];
+  const inFlight = new Set<Promise<void>>();
+  let failure: { error: unknown } | undefined;
+  try {
+    ({ UploadId: uploadId } = await client.send(new CreateMultipartUploadCommand(input.params)));
+    let filled = firstFilled;
+    for (let partNumber = 1; buffer; partNumber++) {
+      if (partNumber > MAX_PARTS) {
+        throw new Error(`the body needs more than ${MAX_PARTS} parts of ${input.partSize} bytes`);
+      }
+      const held: Buffer = buffer;
+      const sent: Promise<void> = client
+        .send(
+          new UploadPartCommand({
+            Bucket,
+            Key,
+            UploadId: uploadId,
+            PartNumber: partNumber,
+            Body: held.subarray(0, filled),
+            ContentLength: filled,
+          }),
+        )
+        .then(
+          (out) => void (parts[partNumber - 1] = { PartNumber: partNumber, ETag: out.ETag }),
+          (error: unknown) => void (failure ??= { error }),
+        )
+        .finally(() => {
+          memory.release(held);
+          inFlight.delete(sent);
+        });
+      inFlight.add(sent);
+      buffer = undefined;
+      while (inFlight.size >= input.queueSize && !failure) {
+        await Promise.race(inFlight);
+      }
+      if (failure) {
+        throw failure.error;
+      }
+      if (filled < held.length || !(await reader.hasMore())) {
+        break;
+      }
+      buffer = await memory.acquire(input.partSize, input.cancelled);
+      if (!buffer) {
+        return reader.failed();
+      }
+      filled = await reader.fill(buffer);
+    }
+    await Promise.all(inFlight);
+    if (failure) {
+      throw failure.error;
+    }
+    const out = await client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket,
+        Key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: parts },
+        ...input.conditions,
+      }),
+    );
+    uploadId = undefined;
+    return { etag: out.ETag, retried: (out.$metadata.attempts ?? 1) > 1 };
+  } finally {
+    if (buffer) {
+      memory.release(buffer);
+    }
+    // Every part buffer goes back to the pool before the upload ends, and no part outlives the abort.
+    await Promise.all(inFlight);
+    if (uploadId) {
+      await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId: uploadId })).catch(() => undefined);
+    }
+  }
+}
+
+/** Copies the body's chunks into part buffers; a chunk that spans two parts is split. */
+class BodyReader {
+  private pending?: Buffer;
+  private done = false;
+
+  constructor(private readonly chunks: AsyncIterator<Buffer>) {}
+
+  /** Fills `target` from the body; fewer bytes than its length means the body has ended. */
+  async fill(target: Buffer): Promise<number> {
+    let filled = 0;
+    while (filled < target.length && (await this.hasMore())) {
+      const chunk = this.pending!;
+      const copied = chunk.copy(target, filled);
+      filled += copied;
+      this.pending = copied < chunk.length ? chunk.subarray(copied) : undefined;
+    }
+    return filled;
+  }
+
+  async hasMore(): Promise<boolean> {
+    while (!this.pending && !this.done) {
+      const next = await this.chunks.next();
+      if (next.done) {
+        this.done = true;
+      } else if (next.value.length > 0) {
+        this.pending = next.value;
+      }
+    }
+    return this.pending !== undefined;
+  }
+
+  /** Stops reading: the body stream is destroyed (not the request it is piped from). */
+  close(): void {
+    void this.chunks.return?.().catch(() => undefined);
+  }
+
+  /** A wait for memory ended because the body failed: that failure is the answer. */
+  async failed(): Promise<never> {
+    await this.chunks.next();
+    throw new Error('the upload ended while it waited for memory');
+  }
+}
