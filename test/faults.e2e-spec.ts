@@ -5,7 +5,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { encodeKey, eventually, randomKey, s3Env, sha256, startApp } from './support/app.js';
 import { FaultProxy, type FaultMode } from './support/fault-proxy.js';
 import { multipartBody, send, type HttpResult } from './support/http.js';
-import { listMultipartUploads, objectExists, startS3Server, type TestS3Server } from './support/s3-server.js';
+import { liveMultipartUploads, objectExists, startS3Server, type TestS3Server } from './support/s3-server.js';
 
 const MiB = 1024 * 1024;
 const REQUEST_TIMEOUT_MS = 1500;
@@ -184,7 +184,7 @@ describe('Faults between the service and S3 (e2e)', () => {
       await proxy.setMode({ kind: 'stall', direction: 'upstream', afterBytes: MiB });
       expectJsonError(await put(key, randomBytes(12 * MiB)), 504);
       await proxy.setMode({ kind: 'pass' });
-      expect(await listMultipartUploads(s3.s3, s3.bucket, key)).toEqual([]);
+      expect(await liveMultipartUploads(s3.s3, s3.bucket, key)).toEqual([]);
       expect(await stored(key)).toBe(false);
       await expectServing();
     });
@@ -204,7 +204,7 @@ describe('Faults between the service and S3 (e2e)', () => {
         expectJsonError(res, 503);
         expect(proxy.stats.cuts).toBeGreaterThan(0);
         await proxy.setMode({ kind: 'pass' });
-        expect(await listMultipartUploads(s3.s3, s3.bucket, key)).toEqual([]);
+        expect(await liveMultipartUploads(s3.s3, s3.bucket, key)).toEqual([]);
         expect(await stored(key)).toBe(false);
         await expectServing();
         expect((await send(`${url}/health/`)).status).toBe(200);
@@ -224,7 +224,7 @@ describe('Faults between the service and S3 (e2e)', () => {
       expect(res.status).toBe(201);
       expect(proxy.stats.cuts).toBe(cutsBefore + 1);
       expect(await storedSha256(key)).toBe(sha256(data));
-      expect(await listMultipartUploads(s3.s3, s3.bucket, key)).toEqual([]);
+      expect(await liveMultipartUploads(s3.s3, s3.bucket, key)).toEqual([]);
     });
   });
 

@@ -322,6 +322,9 @@ describe(`${StorageService.name} multipart parts`, () => {
         return { ETag: '"p"' };
       },
       AbortMultipartUploadCommand: () => ({}),
+      ListPartsCommand: () => {
+        throw Object.assign(new Error('gone'), { name: 'NoSuchUpload', $metadata: { httpStatusCode: 404 } });
+      },
       HeadObjectCommand: () => {
         throw Object.assign(new Error('not found'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } });
       },
@@ -338,8 +341,38 @@ describe(`${StorageService.name} multipart parts`, () => {
     expect(sent.map((s) => s.command).filter((c) => c !== 'UploadPartCommand')).toEqual([
       'CreateMultipartUploadCommand',
       'AbortMultipartUploadCommand',
+      'ListPartsCommand',
       'HeadObjectCommand',
     ]);
     expect(service.uploadMemory.inUse).toBe(0);
+  });
+
+  it('should abort again while S3 still has the upload (a part it was receiving brought it back)', async () => {
+    let listed = 0;
+    const { client, sent } = fakeS3({
+      CreateMultipartUploadCommand: () => ({ UploadId: 'upload-1' }),
+      UploadPartCommand: () => {
+        throw Object.assign(new Error('boom'), { $metadata: { httpStatusCode: 500 } });
+      },
+      AbortMultipartUploadCommand: () => ({}),
+      ListPartsCommand: () => {
+        if (listed++ === 0) {
+          return { Parts: [{ PartNumber: 2 }] };
+        }
+        throw Object.assign(new Error('gone'), { name: 'NoSuchUpload', $metadata: { httpStatusCode: 404 } });
+      },
+      HeadObjectCommand: () => ({}),
+    });
+    await expect(
+      storage(client).upload({
+        key: 'big.bin',
+        body: Readable.from([Buffer.alloc(12 * MiB)]),
+        contentType: 'a/b',
+        maxBytes: 20 * MiB,
+      }),
+    ).rejects.toBeDefined();
+    expect(
+      sent.map((s) => s.command).filter((c) => c === 'AbortMultipartUploadCommand' || c === 'ListPartsCommand'),
+    ).toEqual(['AbortMultipartUploadCommand', 'ListPartsCommand', 'AbortMultipartUploadCommand', 'ListPartsCommand']);
   });
 });

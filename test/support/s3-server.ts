@@ -5,6 +5,7 @@ import {
   DeleteObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  ListPartsCommand,
   ListObjectsV2Command,
   type MultipartUpload,
   PutBucketCorsCommand,
@@ -191,6 +192,24 @@ async function emptyAndRemoveBucket(s3: S3Client, bucket: string): Promise<void>
 export async function listMultipartUploads(s3: S3Client, bucket: string, prefix?: string): Promise<MultipartUpload[]> {
   const { Uploads = [] } = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix }));
   return Uploads;
+}
+
+/**
+ * The multipart uploads under `prefix` that still exist. Ceph RGW can keep listing an upload that was aborted while
+ * it was still receiving a part the service had given up on (a stale bucket-index entry): ListParts then answers
+ * NoSuchKey, and the upload holds nothing and can never complete.
+ */
+export async function liveMultipartUploads(s3: S3Client, bucket: string, prefix?: string): Promise<MultipartUpload[]> {
+  const listed = await listMultipartUploads(s3, bucket, prefix);
+  const live = await Promise.all(
+    listed.map((upload) =>
+      s3.send(new ListPartsCommand({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId })).then(
+        () => true,
+        (error: { name?: string }) => error.name !== 'NoSuchKey' && error.name !== 'NoSuchUpload',
+      ),
+    ),
+  );
+  return listed.filter((_, i) => live[i]);
 }
 
 /** Whether `key` is in the bucket, asked of S3 directly (not through the service). */
