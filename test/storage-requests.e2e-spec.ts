@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { toAppConfig } from '../src/config/app-config.js';
 import { validateEnvironment } from '../src/config/environment.js';
 import { StorageService } from '../src/storage/storage.service.js';
@@ -33,14 +34,22 @@ describe(StorageService.name, () => {
     await s3?.stop();
   });
 
-  const upload = (key: string, options: { reportCreated?: boolean; ifNoneMatch?: boolean } = {}) =>
-    storage.upload({
+  const BODY = 'four kibibytes would do as well';
+  const upload = (
+    key: string,
+    options: { reportCreated?: boolean; ifNoneMatch?: boolean; size?: number; body?: string } = {},
+  ) => {
+    const { body, ...rest } = options;
+    return storage.upload({
       key,
-      body: Readable.from([Buffer.from('four kibibytes would do as well')]),
+      body: Readable.from([Buffer.from(body ?? BODY)]),
       contentType: 'text/plain',
       maxBytes: 1024,
-      ...options,
+      ...rest,
     });
+  };
+  const stored = async (key: string) =>
+    (await s3.s3.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }))).Body!.transformToString();
 
   it('should upload a small body with one PutObject when nobody needs to know whether the key existed', async () => {
     const result = await upload(randomKey());
@@ -49,7 +58,30 @@ describe(StorageService.name, () => {
     expect(result.created).toBeUndefined();
   });
 
-  it('should ask S3 whether the key exists first when the caller needs created or replaced', async () => {
+  it('should tell a new key from a replaced one by a conditional write when the body fits one part', async () => {
+    const key = randomKey();
+
+    expect((await upload(key, { reportCreated: true, size: BODY.length })).created).toBe(true);
+    expect(calls).toEqual(['PutObjectCommand']);
+    calls = [];
+    expect((await upload(key, { reportCreated: true, size: 7, body: 'replace' })).created).toBe(false);
+    expect(calls).toEqual(['PutObjectCommand', 'PutObjectCommand']); // refused (412), then written
+    expect(await stored(key)).toBe('replace');
+  });
+
+  it('should refuse an existing key by the conditional write alone when the body fits one part', async () => {
+    const key = randomKey();
+    await upload(key);
+    calls = [];
+
+    await expect(upload(key, { ifNoneMatch: true, size: 7, body: 'refused' })).rejects.toMatchObject({
+      code: 'PreconditionFailed',
+    });
+    expect(calls).toEqual(['PutObjectCommand', 'HeadObjectCommand']); // the write, then: was it ours?
+    expect(await stored(key)).toBe(BODY);
+  });
+
+  it('should ask S3 whether the key exists first when the size is unknown and the caller needs created or replaced', async () => {
     const key = randomKey();
 
     expect((await upload(key, { reportCreated: true })).created).toBe(true);
@@ -57,7 +89,7 @@ describe(StorageService.name, () => {
     expect(calls).toEqual(['HeadObjectCommand', 'PutObjectCommand', 'HeadObjectCommand', 'PutObjectCommand']);
   });
 
-  it('should check the key before sending the body when overwrites are refused', async () => {
+  it('should check the key before sending a body of unknown size when overwrites are refused', async () => {
     const key = randomKey();
     await upload(key);
     calls = [];
