@@ -332,7 +332,7 @@ export class FilesController {
     // What the browser reads is what was judged: the stored type, parsed and written back canonical.
     const parsed = parseMediaType(object.contentType);
     const contentType = typeof parsed === 'string' ? 'application/octet-stream' : parsed.value;
-    const attachment = download || !isInline(contentType);
+    const attachment = download || typeof parsed === 'string' || !isInline(parsed);
     res.status(object.contentRange ? HttpStatus.PARTIAL_CONTENT : HttpStatus.OK);
     res.setHeader('Content-Type', contentType);
     res.setHeader('Content-Length', String(object.contentLength));

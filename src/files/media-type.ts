@@ -63,9 +63,9 @@ const INLINE =
 const ACTIVE =
   /^(text\/html|[^/]+\/([^/]+\+)?xml|[^/]+\/xml-[^/]+|text\/xsl|[^/]+\/(x-)?(java|ecma|j|live)script[\d.]*|application\/x-shockwave-flash|multipart\/x-mixed-replace|message\/rfc822)$/;
 
-/** Whether a browser may show this stored type inline; an unparsable one never. */
-export function isInline(contentType: string): boolean {
-  const parsed = parseMediaType(contentType);
+/** Whether a browser may show this stored type (or one parsed already) inline; an unparsable one never. */
+export function isInline(contentType: string | MediaType): boolean {
+  const parsed = typeof contentType === 'string' ? parseMediaType(contentType) : contentType;
   return typeof parsed !== 'string' && INLINE.test(parsed.essence);
 }
 

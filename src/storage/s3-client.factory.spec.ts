@@ -8,7 +8,7 @@ import type { AwsCredentialIdentity } from '@aws-sdk/types';
 import { startFakeImds, type FakeImds } from '../../test/support/fake-imds.js';
 import { toAppConfig } from '../config/app-config.js';
 import { validateEnvironment } from '../config/environment.js';
-import { createCredentialSource, type CredentialSource } from './s3-client.factory.js';
+import { createCredentialSource, createS3Client, type CredentialSource } from './s3-client.factory.js';
 
 /** Every variable the SDK's credential providers read, so none of the machine's own can answer. */
 const CREDENTIAL_VARIABLES = [
@@ -149,5 +149,21 @@ describe(createCredentialSource.name, () => {
   it('should fail when no step has credentials', async () => {
     process.env.AWS_EC2_METADATA_DISABLED = 'true';
     await expect(resolve(createCredentialSource(chainConfig))).rejects.toThrow(/^no credentials from the environment/);
+  });
+});
+
+describe(createS3Client.name, () => {
+  it('should leave out the SDK logging middleware, which only feeds its no-op logger', () => {
+    const config = toAppConfig(
+      validateEnvironment({ S3_BUCKET: 'bucket', AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret' }),
+    ).s3;
+    const client = createS3Client(config, createCredentialSource(config));
+    try {
+      const stack = client.middlewareStack.identify().join('\n');
+      expect(stack).not.toMatch(/loggerMiddleware/);
+      expect(stack).toMatch(/httpSigningMiddleware/);
+    } finally {
+      client.destroy();
+    }
   });
 });

@@ -139,7 +139,11 @@ export function createS3Client(
   source: CredentialSource,
   checksums: AppConfig['s3']['checksums'] = s3.checksums,
 ): S3Client {
-  return new S3Client(s3ClientConfig(s3, source, checksums));
+  const client = new S3Client(s3ClientConfig(s3, source, checksums));
+  // The client has no logger (the SDK's no-op one): its logging middleware would still build a filtered copy of
+  // every command's input and output, per request, only to hand them to that no-op.
+  client.middlewareStack.remove('loggerMiddleware');
+  return client;
 }
 
 /** The settings of every S3 client of the service (also given to the tus store, which builds its own client). */
