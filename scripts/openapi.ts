@@ -1,7 +1,7 @@
 /**
  * `npm run openapi`: regenerates the OpenAPI artefacts the repository commits, in order:
- *   1. src/metadata.ts — the @nestjs/swagger plugin metadata (DTO properties, comments), loaded at run time so
- *      Jest (swc, no compiler plugins) documents exactly what `nest build` (with the plugin) does;
+ *   1. src/metadata.ts — the @nestjs/swagger plugin metadata (DTO properties, comments), loaded when the document
+ *      is built; neither `nest build` nor Jest runs the plugin (it would load @nestjs/swagger at boot);
  *   2. `nest build`, then openapi.json from the compiled app, keys sorted;
  *   3. test/generated/openapi.ts — TypeScript types for the generated-client test (openapi-typescript).
  * The drift tests in test/openapi.e2e-spec.ts regenerate 1 and 3 in memory and compare.
@@ -21,7 +21,7 @@ export const METADATA_FILE = path.join(ROOT, 'src', 'metadata.ts');
 export const DOCUMENT_FILE = path.join(ROOT, 'openapi.json');
 export const CLIENT_TYPES_FILE = path.join(ROOT, 'test', 'generated', 'openapi.ts');
 
-/** The same options as the plugin entry in nest-cli.json. */
+/** The @nestjs/swagger plugin's options (DTO files by suffix, descriptions from comments, class-validator rules). */
 export const PLUGIN_OPTIONS = {
   classValidatorShim: true,
   introspectComments: true,

@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty } from '../openapi/swagger-decorators.js';
 import type { ErrorBody } from './http-error.filter.js';
 
 /** Every error the service answers: `{statusCode, error, message}`, never a stack trace or a secret. */

@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty } from '../openapi/swagger-decorators.js';
 
 /** An object as stored, answered by uploads. */
 export class StoredFile {

@@ -1,5 +1,5 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiHeader, ApiOperation, ApiParam, ApiResponse } from '@nestjs/swagger';
+import { ApiHeader, ApiOperation, ApiParam, ApiResponse } from '../openapi/swagger-decorators.js';
 import { ApiErrors, ApiKeyAuth, STORAGE_ERRORS } from '../openapi/api-responses.js';
 import { DeletedFiles, MovedFile } from './batch-files.dto.js';
 import { StoredFile } from './file.dto.js';

@@ -1,4 +1,5 @@
 import { applyDecorators } from '@nestjs/common';
+import type { HeaderObject } from '@nestjs/swagger';
 import {
   ApiBody,
   ApiConsumes,
@@ -9,8 +10,7 @@ import {
   ApiQuery,
   ApiResponse,
   ApiTags,
-  type HeaderObject,
-} from '@nestjs/swagger';
+} from '../openapi/swagger-decorators.js';
 import { ApiErrors, ApiKeyAuth, STORAGE_ERRORS } from '../openapi/api-responses.js';
 import { FLAG_VALUES } from './download-options.js';
 import { FileList, StoredFile } from './file.dto.js';

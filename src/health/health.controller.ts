@@ -1,11 +1,21 @@
-import { Controller, Get, Res, ServiceUnavailableException } from '@nestjs/common';
+import { applyDecorators, Controller, Get, Res, ServiceUnavailableException } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, type HealthCheckResult } from '@nestjs/terminus';
-import { ApiTags } from '@nestjs/swagger';
+import { ApiTags, withSwagger } from '../openapi/swagger-decorators.js';
 import type { Response } from 'express';
 import { ApiPublic } from '../openapi/api-responses.js';
 import { Public } from '../security/access.decorators.js';
 import { StorageHealthIndicator } from '../storage/storage.health.js';
 import { GracefulShutdown } from './graceful-shutdown.js';
+
+/**
+ * Terminus's `@HealthCheck()` (a no-cache header, and the 200 and 503 schemas in the OpenAPI document) with its
+ * documentation deferred: it loads `@nestjs/swagger`, which the service only needs to build the document.
+ */
+const HealthCheckRoute = () =>
+  applyDecorators(
+    HealthCheck({ noCache: true, swaggerDocumentation: false }),
+    withSwagger(() => HealthCheck({ noCache: false, swaggerDocumentation: true })),
+  );
 
 /** EB's health check (`/health/`) and a process-only liveness probe. No API key; the Host check applies. */
 @Public()
@@ -22,14 +32,14 @@ export class HealthController {
 
   /** 200 while the process serves and the bucket answers; 503 (never 500) otherwise or while shutting down. */
   @Get()
-  @HealthCheck()
+  @HealthCheckRoute()
   check(@Res({ passthrough: true }) res: Response): Promise<HealthCheckResult> {
     return this.run(res, [() => this.process(), () => this.storage.check()]);
   }
 
   /** 200 while the process serves; S3 is not asked. */
   @Get('live')
-  @HealthCheck()
+  @HealthCheckRoute()
   live(@Res({ passthrough: true }) res: Response): Promise<HealthCheckResult> {
     return this.run(res, [() => this.process()]);
   }

@@ -1,5 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiBearerAuth, ApiResponse, ApiSecurity, type HeadersObject } from '@nestjs/swagger';
+import type { HeadersObject } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiResponse, ApiSecurity } from './swagger-decorators.js';
 import { ErrorResponse } from '../errors/error-response.dto.js';
 import { API_KEY_SCHEME } from './openapi.js';
 

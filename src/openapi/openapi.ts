@@ -1,10 +1,11 @@
 import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { NextFunction, Request, Response } from 'express';
-import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import type { OpenAPIObject } from '@nestjs/swagger';
 import { AppConfig } from '../config/app-config.js';
 import metadata from '../metadata.js';
 import { ApiKeyGuard } from '../security/api-key.guard.js';
+import { loadSwagger } from './swagger-decorators.js';
 
 /** As in package.json (a test checks): the compiled app may run without package.json beside it. */
 export const API_VERSION = '0.1.0';
@@ -21,9 +22,11 @@ segment. Errors are JSON \`{statusCode, error, message}\`.`;
 
 /**
  * The OpenAPI 3 document, keys sorted so the committed openapi.json is stable. The plugin metadata
- * (src/metadata.ts) makes it the same under \`nest build\` (compiler plugin) and under Jest (swc, no plugin).
+ * (src/metadata.ts, from `npm run openapi`) stands in for the @nestjs/swagger compiler plugin, which `nest build`
+ * does not run: the plugin would make every controller import `@nestjs/swagger` at boot (see swagger-decorators.ts).
  */
 export async function createOpenApiDocument(app: INestApplication): Promise<OpenAPIObject> {
+  const { DocumentBuilder, SwaggerModule } = await loadSwagger();
   await SwaggerModule.loadPluginMetadata(metadata);
   const config = new DocumentBuilder()
     .setTitle('s3-file-service')
@@ -64,6 +67,7 @@ export async function setupOpenApi(app: NestExpressApplication): Promise<void> {
     app.use([`/${DOCS_PATH}`, `/${DOCS_JSON_PATH}`], app.get(ApiKeyGuard).requireAnyKey);
   }
   const document = await createOpenApiDocument(app);
+  const { SwaggerModule } = await import('@nestjs/swagger');
   SwaggerModule.setup(DOCS_PATH, app, document, {
     jsonDocumentUrl: DOCS_JSON_PATH,
     raw: ['json'],

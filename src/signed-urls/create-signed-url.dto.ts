@@ -1,4 +1,4 @@
-import { ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiPropertyOptional } from '../openapi/swagger-decorators.js';
 import { IsIn, IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, MaxLength, Min } from 'class-validator';
 import { MAX_METADATA_ENTRIES } from '../files/object-parameters.js';
 import { MAX_CACHE_CONTROL_LENGTH } from '../storage/object-settings.js';

@@ -1,4 +1,4 @@
-import { ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiPropertyOptional } from '../openapi/swagger-decorators.js';
 
 /** A request to make straight to S3, without going through this service. */
 export class SignedUrl {

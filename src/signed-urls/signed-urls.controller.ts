@@ -1,5 +1,5 @@
 import { BadRequestException, Body, Controller, ForbiddenException, Post } from '@nestjs/common';
-import { ApiTags } from '@nestjs/swagger';
+import { ApiTags } from '../openapi/swagger-decorators.js';
 import { create as contentDisposition } from 'content-disposition';
 import { AppConfig } from '../config/app-config.js';
 import { KeyPipe } from '../files/file-key.js';

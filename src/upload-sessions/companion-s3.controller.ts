@@ -12,7 +12,7 @@ import {
   Post,
   Query,
 } from '@nestjs/common';
-import { ApiTags } from '@nestjs/swagger';
+import { ApiTags } from '../openapi/swagger-decorators.js';
 import { AppConfig } from '../config/app-config.js';
 import { Public } from '../security/access.decorators.js';
 import { DirectUploads } from '../storage/direct-uploads.js';

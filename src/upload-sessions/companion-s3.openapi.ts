@@ -1,5 +1,5 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiSecurity } from '@nestjs/swagger';
+import { ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiSecurity } from '../openapi/swagger-decorators.js';
 import { ApiErrors, STORAGE_ERRORS } from '../openapi/api-responses.js';
 import { CompletedUpload, ListedPart, PostPolicy, SignedPart, StartedMultipart } from './companion-s3.dto.js';
 

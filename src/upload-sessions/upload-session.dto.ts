@@ -1,4 +1,4 @@
-import { ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiPropertyOptional } from '../openapi/swagger-decorators.js';
 
 /** What an upload session allows. */
 export class UploadSessionScope {

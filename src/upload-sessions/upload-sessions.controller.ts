@@ -1,5 +1,5 @@
 import { BadRequestException, Body, Controller, Post, Req } from '@nestjs/common';
-import { ApiTags } from '@nestjs/swagger';
+import { ApiTags } from '../openapi/swagger-decorators.js';
 import type { Request } from 'express';
 import { AppConfig } from '../config/app-config.js';
 import { keyProblem } from '../files/file-key.js';

@@ -1,5 +1,5 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiOperation, ApiResponse } from '@nestjs/swagger';
+import { ApiOperation, ApiResponse } from '../openapi/swagger-decorators.js';
 import { ApiErrors, ApiKeyAuth } from '../openapi/api-responses.js';
 import { UploadSessionDto } from './upload-session.dto.js';
 

@@ -1,5 +1,5 @@
 import { Controller, Delete, ForbiddenException, Head, Options, Patch, Post, Req, Res } from '@nestjs/common';
-import { ApiExcludeController } from '@nestjs/swagger';
+import { ApiExcludeController } from '../openapi/swagger-decorators.js';
 import type { Request, Response } from 'express';
 import { AcceptsUploadSession, Public } from '../security/access.decorators.js';
 import { TusUploads } from './tus-uploads.service.js';
