@@ -1,15 +1,12 @@
 import type { AddressInfo } from 'node:net';
 import { Logger } from '@nestjs/common';
 import { createApp, listen } from './app.factory.js';
-import { releaseBootMemory } from './boot-memory.js';
 import { ConfigValidationError } from './config/environment.js';
 import { shutdownOnSignal } from './health/shutdown-on-signal.js';
 
 try {
   const app = await createApp();
   shutdownOnSignal(app);
-  await app.init();
-  releaseBootMemory();
   await listen(app);
   // The bound port, which differs from the configured one for PORT=0.
   const { port } = app.getHttpServer().address() as AddressInfo;
