@@ -21,11 +21,16 @@ export function redirectResponseHeaders(
   attachment: boolean,
   fileName = downloadName(key),
 ): { contentType: string; contentDisposition: string } {
-  const parsed = parseMediaType(storedType);
-  const contentType = typeof parsed === 'object' && !isActive(parsed.value) ? parsed.value : 'application/octet-stream';
-  const inline = !attachment && isInline(contentType);
+  const { contentType, inline } = signedDownloadType(storedType, attachment);
   return {
     contentType,
     contentDisposition: contentDisposition(fileName, { type: inline ? 'inline' : 'attachment' }),
   };
+}
+
+/** The type a signed GET pins for an object of `storedType`, and whether the browser may show it inline. */
+export function signedDownloadType(storedType: string, attachment: boolean): { contentType: string; inline: boolean } {
+  const parsed = parseMediaType(storedType);
+  const contentType = typeof parsed === 'object' && !isActive(parsed.value) ? parsed.value : 'application/octet-stream';
+  return { contentType, inline: !attachment && isInline(contentType) };
 }

@@ -3,7 +3,8 @@ import { ApiTags } from '../openapi/swagger-decorators.js';
 import { create as contentDisposition } from 'content-disposition';
 import { AppConfig } from '../config/app-config.js';
 import { KeyPipe } from '../files/file-key.js';
-import { isActive, isInline, parseMediaType } from '../files/media-type.js';
+import { signedDownloadType } from '../files/download-redirect.js';
+import { isActive, parseMediaType } from '../files/media-type.js';
 import { cacheControl, storedDisposition, storedFileName, userMetadata } from '../files/object-parameters.js';
 import { downloadName, withoutFormatCharacters } from '../files/upload-name.js';
 import { Access, AllowReadOnly, type AccessLevel } from '../security/access.decorators.js';
@@ -65,9 +66,10 @@ export class SignedUrlsController {
       }
       throw error;
     });
-    const parsed = object === undefined ? undefined : parseMediaType(object.contentType);
-    const type = typeof parsed === 'object' && !isActive(parsed.value) ? parsed.value : 'application/octet-stream';
-    const inline = body.fileName === undefined && isInline(type);
+    const { contentType: type, inline } = signedDownloadType(
+      object?.contentType ?? 'application/octet-stream',
+      body.fileName !== undefined,
+    );
     const storedName = storedFileName(object?.contentDisposition);
     const fileName = withoutFormatCharacters(body.fileName ?? '') || storedName || downloadName(body.key);
     // S3 would answer with the stored disposition (an attachment): an inline type with a stored name says inline.

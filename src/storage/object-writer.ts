@@ -52,8 +52,6 @@ export interface WriteResult {
   readonly etag?: string;
   /** Set when `detectCreated` could tell (the body fitted one PutObject). */
   readonly created?: boolean;
-  /** The SDK sent the request that created the object more than once (its first answer may have been lost). */
-  readonly retried?: boolean;
 }
 
 /**
@@ -103,11 +101,11 @@ async function putObject(input: WriteInput, body: Buffer): Promise<WriteResult> 
     input.client.send(new PutObjectCommand({ ...input.params, ...conditions, Body: body, ContentLength: body.length }));
   if (!input.detectCreated) {
     const out = await send(input.conditions);
-    return { etag: out.ETag, retried: (out.$metadata.attempts ?? 1) > 1 };
+    return { etag: out.ETag };
   }
   try {
     const out = await send({ IfNoneMatch: '*' });
-    return { etag: out.ETag, created: true, retried: (out.$metadata.attempts ?? 1) > 1 };
+    return { etag: out.ETag, created: true };
   } catch (error) {
     // 412: the key exists. 409 (AWS): another conditional write to the key is in progress; this one then replaces.
     const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
@@ -121,7 +119,7 @@ async function putObject(input: WriteInput, body: Buffer): Promise<WriteResult> 
       return { etag, created: true };
     }
     const out = await send({});
-    return { etag: out.ETag, created: false, retried: (out.$metadata.attempts ?? 1) > 1 };
+    return { etag: out.ETag, created: false };
   }
 }
 
@@ -196,7 +194,7 @@ async function multipartUpload(
       }),
     );
     uploadId = undefined;
-    return { etag: out.ETag, retried: (out.$metadata.attempts ?? 1) > 1 };
+    return { etag: out.ETag };
   } finally {
     if (buffer) {
       memory.release(buffer);
