@@ -375,4 +375,28 @@ describe(`${StorageService.name} multipart parts`, () => {
       sent.map((s) => s.command).filter((c) => c === 'AbortMultipartUploadCommand' || c === 'ListPartsCommand'),
     ).toEqual(['AbortMultipartUploadCommand', 'ListPartsCommand', 'AbortMultipartUploadCommand', 'ListPartsCommand']);
   });
+
+  it('should grow the first part to a whole one when the body outruns the size it was declared with', async () => {
+    const body = Buffer.alloc(6 * MiB, 7);
+    const received: number[] = [];
+    const { client } = fakeS3({
+      CreateMultipartUploadCommand: () => ({ UploadId: 'upload-1' }),
+      UploadPartCommand: (input) => {
+        received.push((input.Body as Uint8Array).length);
+        return { ETag: `"p${String(input.PartNumber)}"` };
+      },
+      CompleteMultipartUploadCommand: () => ({ ETag: '"all-2"' }),
+    });
+    const service = storage(client);
+    const result = await service.upload({
+      key: 'big.bin',
+      body: Readable.from([body.subarray(0, 1000), body.subarray(1000)]),
+      contentType: 'a/b',
+      maxBytes: 20 * MiB,
+      size: 1000,
+    });
+    expect(result).toMatchObject({ etag: '"all-2"', size: 6 * MiB });
+    expect(received).toEqual([5 * MiB, MiB]);
+    expect(service.uploadMemory.inUse).toBe(0);
+  });
 });
