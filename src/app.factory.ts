@@ -78,7 +78,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestExp
         'If-Unmodified-Since',
         'If-Range',
         'X-Request-Id',
-        // Object parameters of PUT /files/{key} (X-Meta-* names cannot be listed ahead: README, Object parameters).
+        // Object parameters of PUT /files/{key} (X-Meta-* names cannot be listed ahead: docs/api.md, Object parameters).
         'Cache-Control',
         'Content-Disposition',
         'Tus-Resumable',

@@ -193,8 +193,10 @@ describe('deployment kit', () => {
       expect(ebEnv.PORT).toBe(port);
       const prebuilt = valid(dockerrunSchema, JSON.parse(read('deploy/prebuilt/Dockerrun.aws.json')));
       expect(prebuilt.Ports).toEqual(dockerrun.Ports);
-      expect(prebuilt.Image?.Name).toBe('IMAGE_URI'); // the README's sed puts the pushed image there
-      expect(read('README.md')).toContain(`sed "s|IMAGE_URI|$image|" deploy/prebuilt/Dockerrun.aws.json`);
+      expect(prebuilt.Image?.Name).toBe('IMAGE_URI'); // the walkthrough's sed puts the pushed image there
+      expect(read('docs/elastic-beanstalk.md')).toContain(
+        `sed "s|IMAGE_URI|$image|" deploy/prebuilt/Dockerrun.aws.json`,
+      );
     });
 
     it('should copy only files that exist, and keep secrets and local data out of the build context', () => {
@@ -328,7 +330,7 @@ describe('deployment kit', () => {
       expect(options['aws:elbv2:listener:default']?.ListenerEnabled).not.toBe('false');
       // The placeholder the walkthrough's sed replaces, or (once replaced) one real ACM certificate ARN.
       const placeholder = 'arn:aws:acm:REGION:ACCOUNT_ID:certificate/CERTIFICATE_ID';
-      expect(read('README.md')).toContain(`sed -i 's|${placeholder}|`);
+      expect(read('docs/elastic-beanstalk.md')).toContain(`sed -i 's|${placeholder}|`);
       const certificate = options['aws:elbv2:listener:443'].SSLCertificateArns;
       const real = /^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]{36}$/;
       expect(certificate === placeholder || real.test(certificate)).toBe(true);
@@ -667,7 +669,7 @@ describe('deployment kit', () => {
         actions.filter((a) => /^(logs|xray|elasticbeanstalk|elasticloadbalancing):|^ec2:Describe/.test(a)),
       ).toEqual([]);
       expect(policy.Statement.flatMap(resources).filter((r) => r.includes(':::elasticbeanstalk-'))).toEqual([]);
-      const walkthrough = read('README.md');
+      const walkthrough = read('docs/elastic-beanstalk.md');
       expect(walkthrough).toMatch(
         /attach-role-policy [^\n]*\\\n\s*--policy-arn arn:aws:iam::aws:policy\/AWSElasticBeanstalkWebTier\n/,
       );
@@ -688,7 +690,7 @@ describe('deployment kit', () => {
     it("should have every placeholder filled by the walkthrough's sed", () => {
       const placeholders = [...new Set(read('deploy/iam-policy.json').match(/\b[A-Z][A-Z_]{3,}\b/g))].sort();
       expect(placeholders).toEqual(['BUCKET_NAME', 'ENVIRONMENT_NAME']);
-      const sed = /sed ((?:-e '[^']+' ?)+)\\?\s*deploy\/iam-policy\.json/.exec(read('README.md'));
+      const sed = /sed ((?:-e '[^']+' ?)+)\\?\s*deploy\/iam-policy\.json/.exec(read('docs/elastic-beanstalk.md'));
       expect(sed).not.toBeNull();
       const filled = [...sed![1].matchAll(/s\/([A-Z_]+)\//g)].map((m) => m[1]).sort();
       expect(filled).toEqual(placeholders);

@@ -247,7 +247,7 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
       expect(res.status).toBeLessThan(300);
       const stored = await head(key);
       expect(stored.Metadata).toEqual({ owner: '42' });
-      // Ceph RGW 16 keeps x-amz-meta-* from a POST form but drops Cache-Control and Content-Disposition (README).
+      // Ceph RGW 16 keeps x-amz-meta-* from a POST form but drops Cache-Control and Content-Disposition (docs).
       if (testBackend() !== 'rgw') {
         expect(stored.CacheControl).toBe('public, max-age=60');
         expect(stored.ContentDisposition).toMatch(/filename\*=UTF-8''Bilan%20%E2%82%AC\.txt/);
@@ -428,7 +428,7 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
       expect((await fetch(post.url, { method: 'POST', body: form })).status).toBeLessThan(300);
       for (const key of [putKey, postKey]) {
         const stored = await head(key);
-        // Ceph RGW 16 drops Cache-Control from a POST form (README); the fields above carry it.
+        // Ceph RGW 16 drops Cache-Control from a POST form (docs); the fields above carry it.
         expect(stored.CacheControl).toBe(
           key === postKey && testBackend() === 'rgw' ? undefined : 'private, max-age=600',
         );
@@ -438,7 +438,7 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
       }
     });
 
-    // s3rver and AWS S3 answer InvalidStorageClass; Ceph RGW a bare InvalidArgument (README).
+    // s3rver and AWS S3 answer InvalidStorageClass; Ceph RGW a bare InvalidArgument (docs).
     if (testBackend() !== 'rgw') {
       it('should answer 502 naming the settings when S3 refuses the storage class, and store nothing', async () => {
         const { app: refused, url: refusedUrl } = await startApp(

@@ -12,13 +12,12 @@ import { randomKey, s3Env, sha256, startApp } from './support/app.js';
 import { describeInBrowser, launchBrowser, type TestBrowser } from './support/browser.js';
 import { objectExists, startS3Server, type TestS3Server } from './support/s3-server.js';
 
-/** The README's examples, run as written: the code blocks of its "Examples: Python and the browser" section. */
-const README = readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../README.md'), 'utf8');
-const section = README.slice(README.indexOf('## Examples: Python and the browser'));
+/** The documented examples, run as written: the code blocks of docs/examples.md. */
+const section = readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../docs/examples.md'), 'utf8');
 const codeBlock = (language: string): string => {
   const match = new RegExp('```' + language + '\\n([\\s\\S]*?)\\n```').exec(section);
   if (!match) {
-    throw new Error(`no ${language} block in the README's examples section`);
+    throw new Error(`no ${language} block in docs/examples.md`);
   }
   return match[1];
 };

@@ -14,7 +14,7 @@ export function s3Env(endpoint: string, bucket: string, extra: Record<string, st
     S3_CONNECT_TIMEOUT_MS: '1000',
     S3_REQUEST_TIMEOUT_MS: '5000',
     UPLOAD_PART_SIZE: String(5 * 1024 * 1024),
-    // Ceph RGW compares If-Match on PutObject with the ETag unquoted (README, Security).
+    // Ceph RGW compares If-Match on PutObject with the ETag unquoted (docs/security.md).
     ...(testBackend() === 'rgw' ? { S3_IF_MATCH: 'unquoted' } : {}),
     ...extra,
   };
