@@ -63,8 +63,8 @@ async function main(): Promise<void> {
     stdio: 'inherit',
   });
   const { renderOpenApiDocument } = (await import(
-    pathToFileURL(path.join(ROOT, 'dist', 'openapi', 'openapi-file.js')).href
-  )) as typeof import('../src/openapi/openapi-file.js');
+    pathToFileURL(path.join(ROOT, 'dist', 'openapi-document.js')).href
+  )) as typeof import('../src/openapi-document.js');
   const document = await renderOpenApiDocument();
   writeFileSync(DOCUMENT_FILE, document);
   writeFileSync(CLIENT_TYPES_FILE, await generateClientTypes(document));

@@ -1,5 +1,5 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { FLAG_VALUES } from '../src/files/download-options.js';
+import { FLAG_VALUES } from '../src/http/download-options.js';
 import { encodeKey, randomKey, s3Env, startApp } from './support/app.js';
 import { OPENAPI_DOCUMENT, request } from './support/openapi.js';
 import { objectExists, startS3Server, testBackend, type TestS3Server } from './support/s3-server.js';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
-import { renderOpenApiDocument } from '../src/openapi/openapi-file.js';
+import { renderOpenApiDocument } from '../src/openapi-document.js';
 import {
   CLIENT_TYPES_FILE,
   DOCUMENT_FILE,

@@ -1,4 +1,4 @@
-import type { ObjectSettings } from '../storage/object-settings.js';
+import type { ObjectSettings } from './s3-options.js';
 import type { Environment } from './environment.js';
 
 export type LogLevel = NonNullable<Environment['LOG_LEVEL']>;

@@ -18,8 +18,7 @@ import {
   validateSync,
   type ValidationError,
 } from 'class-validator';
-import { isCacheControl, SSE_MODES, STORAGE_CLASSES } from '../storage/object-settings.js';
-import { MAX_PARTS } from '../storage/part-size.js';
+import { isCacheControl, MAX_PARTS, SSE_MODES, STORAGE_CLASSES } from './s3-options.js';
 import { toAppConfig } from './app-config.js';
 
 const toBoolean = ({ value }: { value: unknown }): unknown => {

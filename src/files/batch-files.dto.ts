@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '../openapi/swagger-decorators.js';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsOptional, IsString } from 'class-validator';
-import { ErrorResponse } from '../errors/error-response.dto.js';
+import { ErrorResponse } from '../openapi/error-response.dto.js';
 import { MAX_DELETE_KEYS } from '../storage/batch-storage.service.js';
 import { StoredFile } from './file.dto.js';
 

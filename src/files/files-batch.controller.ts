@@ -12,18 +12,18 @@ import {
   Res,
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { statusOf } from '../errors/http-error.filter.js';
-import type { ErrorResponse } from '../errors/error-response.dto.js';
+import { statusOf } from '../http/http-error.filter.js';
+import type { ErrorResponse } from '../openapi/error-response.dto.js';
 import { BatchStorageService, type CopyResult } from '../storage/batch-storage.service.js';
 import { StorageError } from '../storage/storage.errors.js';
 import { StorageService } from '../storage/storage.service.js';
 import { CopyFileDto, DeleteFilesDto, type DeletedFiles, type MovedFile } from './batch-files.dto.js';
 import type { StoredFile } from './file.dto.js';
-import { decodeKey, KeyPipe } from './file-key.js';
+import { decodeKey, KeyPipe } from '../http/file-key.js';
 import { ApiFilesTags } from './files.openapi.js';
 import { ApiCopy, ApiMove, ApiRemoveMany } from './files-batch.openapi.js';
 import { writePrecondition } from './files.controller.js';
-import { fileLocation } from './upload-name.js';
+import { fileLocation } from '../http/upload-name.js';
 
 /**
  * The source key of `/files/{key}/copy` and `/files/{key}/move`, from the raw URL (decoded exactly once, as

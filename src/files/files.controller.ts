@@ -16,10 +16,10 @@ import {
 import { create as contentDisposition } from 'content-disposition';
 import type { Request, Response } from 'express';
 import { AppConfig } from '../config/app-config.js';
-import { isCacheControl } from '../storage/object-settings.js';
+import { isCacheControl } from '../config/s3-options.js';
 import { AcceptsUploadSession } from '../security/access.decorators.js';
 import { StorageError } from '../storage/storage.errors.js';
-import { UploadSessions } from '../upload-sessions/upload-sessions.service.js';
+import { UploadSessions } from '../security/upload-sessions.service.js';
 import {
   StorageService,
   type ObjectStream,
@@ -27,10 +27,10 @@ import {
   type ReadConditions,
   type UploadResult,
 } from '../storage/storage.service.js';
-import { downloadOptions } from './download-options.js';
-import { REDIRECT_TTL_SECONDS, redirectResponseHeaders } from './download-redirect.js';
+import { downloadOptions } from '../http/download-options.js';
+import { REDIRECT_TTL_SECONDS, redirectResponseHeaders } from '../http/download-redirect.js';
 import type { FileList, StoredFile } from './file.dto.js';
-import { FileKey, KeyPipe } from './file-key.js';
+import { FileKey, KeyPipe } from '../http/file-key.js';
 import {
   ApiDownload,
   ApiFilesTags,
@@ -51,9 +51,9 @@ import {
   parseRange,
   preconditionsHold,
   UNSATISFIABLE_RANGE,
-} from './http-conditions.js';
+} from '../http/http-conditions.js';
 import { ListFilesQuery } from './list-files.query.js';
-import { isInline, parseMediaType } from './media-type.js';
+import { isInline, parseMediaType } from '../http/media-type.js';
 import { receiveMultipart } from './multipart-upload.js';
 import {
   METADATA_PREFIX,
@@ -61,8 +61,8 @@ import {
   parametersFromHeaders,
   servedMetadata,
   storedFileName,
-} from './object-parameters.js';
-import { downloadName, fileLocation, generateKey } from './upload-name.js';
+} from '../http/object-parameters.js';
+import { downloadName, fileLocation, generateKey } from '../http/upload-name.js';
 
 /** More than the form fields and part headers `receiveMultipart` accepts around a file. */
 const FORM_ENVELOPE_BYTES = 512 * 1024;

@@ -1,8 +1,8 @@
 import { Module, RequestMethod, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
-import { jsonBody, jsonBodyUpTo } from '../signed-urls/json-body.middleware.js';
+import { jsonBody, jsonBodyUpTo } from '../http/json-body.middleware.js';
+import { SecurityModule } from '../security/security.module.js';
 import { StorageModule } from '../storage/storage.module.js';
-import { UploadSessionsModule } from '../upload-sessions/upload-sessions.module.js';
-import { KeyPipe } from './file-key.js';
+import { KeyPipe } from '../http/file-key.js';
 import { FilesBatchController } from './files-batch.controller.js';
 import { FilesController } from './files.controller.js';
 
@@ -10,11 +10,10 @@ import { FilesController } from './files.controller.js';
 export const BATCH_JSON_LIMIT = '4mb';
 
 @Module({
-  imports: [StorageModule, UploadSessionsModule],
+  imports: [StorageModule, SecurityModule],
   // First, so that `POST /files/delete` and `/files/{key}/copy` win over any `/files/{key}` route.
   controllers: [FilesBatchController, FilesController],
   providers: [KeyPipe],
-  exports: [KeyPipe],
 })
 export class FilesModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {

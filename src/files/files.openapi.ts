@@ -12,7 +12,7 @@ import {
   ApiTags,
 } from '../openapi/swagger-decorators.js';
 import { ApiErrors, ApiKeyAuth, STORAGE_ERRORS } from '../openapi/api-responses.js';
-import { FLAG_VALUES } from './download-options.js';
+import { FLAG_VALUES } from '../http/download-options.js';
 import { FileList, StoredFile } from './file.dto.js';
 
 const string = { type: 'string' } as const;

@@ -4,7 +4,7 @@ import { BadRequestException, HttpException } from '@nestjs/common';
 import busboy from 'busboy';
 import type { Request } from 'express';
 import { StorageError } from '../storage/storage.errors.js';
-import { isParameterField } from './object-parameters.js';
+import { isParameterField } from '../http/object-parameters.js';
 
 export interface FilePart {
   readonly stream: Readable;

@@ -1,7 +1,7 @@
 import { applyDecorators } from '@nestjs/common';
 import type { HeadersObject } from '@nestjs/swagger';
 import { ApiBearerAuth, ApiResponse, ApiSecurity } from './swagger-decorators.js';
-import { ErrorResponse } from '../errors/error-response.dto.js';
+import { ErrorResponse } from './error-response.dto.js';
 import { API_KEY_SCHEME } from './openapi.js';
 
 /** The error statuses the service answers, and when. */

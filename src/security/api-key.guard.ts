@@ -10,7 +10,7 @@ import {
 import { Reflector } from '@nestjs/core';
 import type { NextFunction, Request, Response } from 'express';
 import { AppConfig } from '../config/app-config.js';
-import { isSessionToken, UploadSessions } from '../upload-sessions/upload-sessions.service.js';
+import { isSessionToken, UploadSessions } from './upload-sessions.service.js';
 import { ACCEPTS_UPLOAD_SESSION, ALLOW_READ_ONLY, IS_PUBLIC } from './access.decorators.js';
 import { ApiKeyRing } from './api-keys.js';
 

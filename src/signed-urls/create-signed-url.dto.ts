@@ -1,7 +1,7 @@
 import { ApiPropertyOptional } from '../openapi/swagger-decorators.js';
 import { IsIn, IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, MaxLength, Min } from 'class-validator';
-import { MAX_METADATA_ENTRIES } from '../files/object-parameters.js';
-import { MAX_CACHE_CONTROL_LENGTH } from '../storage/object-settings.js';
+import { MAX_METADATA_ENTRIES } from '../http/object-parameters.js';
+import { MAX_CACHE_CONTROL_LENGTH } from '../config/s3-options.js';
 import { MAX_SIGNED_URL_SECONDS } from '../storage/signed-request.js';
 
 const NO_CONTROL_CHARACTERS = /^[^\u0000-\u001f\u007f-\u009f]*$/;

@@ -2,11 +2,11 @@ import { BadRequestException, Body, Controller, ForbiddenException, Post } from 
 import { ApiTags } from '../openapi/swagger-decorators.js';
 import { create as contentDisposition } from 'content-disposition';
 import { AppConfig } from '../config/app-config.js';
-import { KeyPipe } from '../files/file-key.js';
-import { signedDownloadType } from '../files/download-redirect.js';
-import { isActive, parseMediaType } from '../files/media-type.js';
-import { cacheControl, storedDisposition, storedFileName, userMetadata } from '../files/object-parameters.js';
-import { downloadName, withoutFormatCharacters } from '../files/upload-name.js';
+import { KeyPipe } from '../http/file-key.js';
+import { signedDownloadType } from '../http/download-redirect.js';
+import { isActive, parseMediaType } from '../http/media-type.js';
+import { cacheControl, storedDisposition, storedFileName, userMetadata } from '../http/object-parameters.js';
+import { downloadName, withoutFormatCharacters } from '../http/upload-name.js';
 import { Access, AllowReadOnly, type AccessLevel } from '../security/access.decorators.js';
 import type { SignedRequest } from '../storage/signed-request.js';
 import { StorageError } from '../storage/storage.errors.js';

@@ -1,11 +1,12 @@
 import { Module, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
-import { FilesModule } from '../files/files.module.js';
+import { KeyPipe } from '../http/file-key.js';
 import { StorageModule } from '../storage/storage.module.js';
-import { jsonBody } from './json-body.middleware.js';
+import { jsonBody } from '../http/json-body.middleware.js';
 import { SignedUrlsController } from './signed-urls.controller.js';
 
 @Module({
-  imports: [StorageModule, FilesModule],
+  imports: [StorageModule],
+  providers: [KeyPipe],
   controllers: [SignedUrlsController],
 })
 export class SignedUrlsModule implements NestModule {

@@ -9,7 +9,8 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Inject, Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
-import { writeParameters, type ObjectSettings } from './object-settings.js';
+import type { ObjectSettings } from '../config/s3-options.js';
+import { writeParameters } from './object-settings.js';
 import { signingWindow, type SignedRequest } from './signed-request.js';
 import { StorageError, toStorageError } from './storage.errors.js';
 import { S3_CLIENT, S3_SIGNING_CLIENT } from './storage.tokens.js';

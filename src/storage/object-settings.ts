@@ -1,43 +1,4 @@
-/**
- * Storage classes a write may ask for. GLACIER and DEEP_ARCHIVE are left out on purpose: their objects cannot be
- * read back without a restore, so every download of them would fail; EXPRESS_ONEZONE and OUTPOSTS need other buckets.
- */
-export const STORAGE_CLASSES = [
-  'STANDARD',
-  'STANDARD_IA',
-  'ONEZONE_IA',
-  'INTELLIGENT_TIERING',
-  'GLACIER_IR',
-  'REDUCED_REDUNDANCY',
-] as const;
-export type StorageClass = (typeof STORAGE_CLASSES)[number];
-
-export const SSE_MODES = ['AES256', 'aws:kms'] as const;
-export type SseMode = (typeof SSE_MODES)[number];
-
-/** Longest `Cache-Control` stored with an object. */
-export const MAX_CACHE_CONTROL_LENGTH = 512;
-
-const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
-const QUOTED = '"(?:[\\t \\x21\\x23-\\x5b\\x5d-\\x7e]|\\\\[\\t \\x21-\\x7e])*"';
-const DIRECTIVE = `${TOKEN}(?:=(?:${TOKEN}|${QUOTED}))?`;
-/** RFC 9111 5.2: `Cache-Control = #cache-directive`, directives `token [ "=" ( token / quoted-string ) ]`. */
-const CACHE_CONTROL = new RegExp(`^${DIRECTIVE}(?:[ \\t]*,[ \\t]*${DIRECTIVE})*$`);
-
-/** Whether `value` is a `Cache-Control` fit to store and serve: RFC 9111 syntax, printable ASCII, bounded. */
-export function isCacheControl(value: string): boolean {
-  return value.length <= MAX_CACHE_CONTROL_LENGTH && CACHE_CONTROL.test(value);
-}
-
-/** What every write carries, from the service's configuration (`S3_SSE`, `S3_STORAGE_CLASS`...). */
-export interface ObjectSettings {
-  readonly sse?: SseMode;
-  /** With `sse: 'aws:kms'` only; unset means the account's AWS managed key (`aws/s3`). */
-  readonly sseKmsKeyId?: string;
-  readonly storageClass?: StorageClass;
-  /** Stored with objects whose upload names none. */
-  readonly defaultCacheControl?: string;
-}
+import type { ObjectSettings } from '../config/s3-options.js';
 
 /** Per-object parameters of one write. */
 export interface ObjectParameters {

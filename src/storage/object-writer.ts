@@ -10,7 +10,7 @@ import {
   type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { MAX_PARTS } from './part-size.js';
+import { MAX_PARTS } from '../config/s3-options.js';
 
 const ABORT_ATTEMPTS = 3;
 const ABORT_RECHECK_MS = 250;

@@ -1,7 +1,4 @@
-/** S3's limits for one multipart upload. */
-export const MAX_PARTS = 10_000;
-export const MIN_PART_SIZE = 5 * 1024 * 1024;
-export const MAX_PART_SIZE = 5 * 1024 ** 3;
+import { MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE } from '../config/s3-options.js';
 
 const MiB = 1024 * 1024;
 

@@ -1,4 +1,4 @@
-import { statusOf } from '../errors/http-error.filter.js';
+import { statusOf } from '../http/http-error.filter.js';
 import { toBucketError, toStorageError, type StorageErrorCode } from './storage.errors.js';
 
 const sdkError = (name: string, status?: number, extra: Record<string, unknown> = {}) =>

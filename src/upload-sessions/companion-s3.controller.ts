@@ -16,7 +16,7 @@ import { ApiTags } from '../openapi/swagger-decorators.js';
 import { AppConfig } from '../config/app-config.js';
 import { Public } from '../security/access.decorators.js';
 import { DirectUploads } from '../storage/direct-uploads.js';
-import { MAX_PARTS, MIN_PART_SIZE } from '../storage/part-size.js';
+import { MAX_PARTS, MIN_PART_SIZE } from '../config/s3-options.js';
 import { StorageService } from '../storage/storage.service.js';
 import {
   CompleteMultipartDto,
@@ -35,7 +35,7 @@ import {
   ApiParams,
   ApiSignPart,
 } from './companion-s3.openapi.js';
-import { UploadSessions, type UploadSession } from './upload-sessions.service.js';
+import { UploadSessions, type UploadSession } from '../security/upload-sessions.service.js';
 
 /** S3 accepts at most 5 GiB in one POST. */
 const MAX_SINGLE_UPLOAD_BYTES = 5 * 1024 ** 3;

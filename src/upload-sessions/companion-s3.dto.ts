@@ -11,7 +11,7 @@ import {
   MaxLength,
   ValidateNested,
 } from 'class-validator';
-import { MAX_PARTS } from '../storage/part-size.js';
+import { MAX_PARTS } from '../config/s3-options.js';
 
 /** `POST /s3/multipart`, as `@uppy/aws-s3` sends it. */
 export class CreateMultipartDto {

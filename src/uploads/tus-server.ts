@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { Logger } from '@nestjs/common';
 import { ERRORS, MemoryLocker, Server, type ServerOptions } from '@tus/server';
-import { statusOf } from '../errors/http-error.filter.js';
+import { statusOf } from '../http/http-error.filter.js';
 import { toStorageError } from '../storage/storage.errors.js';
 import { tusError } from './tus-error.js';
 import { ServiceS3Store } from './tus-store.js';

@@ -10,15 +10,15 @@ import {
 import type { Server } from '@tus/server';
 import type { Request } from 'express';
 import { AppConfig } from '../config/app-config.js';
-import { keyProblem } from '../files/file-key.js';
-import { parseMediaType } from '../files/media-type.js';
-import { generateKey } from '../files/upload-name.js';
+import { keyProblem } from '../http/file-key.js';
+import { parseMediaType } from '../http/media-type.js';
+import { generateKey } from '../http/upload-name.js';
 import { RESERVED_PREFIX } from '../storage/reserved-keys.js';
 import { s3ClientConfig, type CredentialSource } from '../storage/s3-client.factory.js';
 import { toStorageError } from '../storage/storage.errors.js';
 import { StorageService } from '../storage/storage.service.js';
 import { CREDENTIAL_SOURCE } from '../storage/storage.tokens.js';
-import { UploadSessions, type UploadSession } from '../upload-sessions/upload-sessions.service.js';
+import { UploadSessions, type UploadSession } from '../security/upload-sessions.service.js';
 import { tusError } from './tus-error.js';
 import type { TusPolicy } from './tus-server.js';
 

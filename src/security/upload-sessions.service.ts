@@ -9,9 +9,9 @@ import {
 } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { AppConfig } from '../config/app-config.js';
-import { keyProblem } from '../files/file-key.js';
-import { isActive, parseMediaType } from '../files/media-type.js';
-import { generateKey } from '../files/upload-name.js';
+import { keyProblem } from '../http/file-key.js';
+import { isActive, parseMediaType } from '../http/media-type.js';
+import { generateKey } from '../http/upload-name.js';
 import { TOKEN_PREFIX, UploadSessionTokens, type UploadSession } from './upload-session-token.js';
 
 export type { UploadSession } from './upload-session-token.js';

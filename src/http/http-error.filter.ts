@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { ArgumentsHost, Catch, HttpException, HttpStatus, Logger, type ExceptionFilter } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { closeAfterAnswer } from '../http/request-body.js';
+import { closeAfterAnswer } from './request-body.js';
 import { StorageError, type StorageErrorCode } from '../storage/storage.errors.js';
 
 export interface ErrorBody {

@@ -1,7 +1,8 @@
 import { BadRequestException } from '@nestjs/common';
 import { create as contentDisposition, parse as parseContentDisposition } from 'content-disposition';
 import type { IncomingMessage } from 'node:http';
-import { isCacheControl, MAX_CACHE_CONTROL_LENGTH, type ObjectParameters } from '../storage/object-settings.js';
+import { isCacheControl, MAX_CACHE_CONTROL_LENGTH } from '../config/s3-options.js';
+import type { ObjectParameters } from '../storage/object-settings.js';
 import { sanitiseFileName, withoutFormatCharacters } from './upload-name.js';
 
 /** At most this many `X-Meta-*` entries per object. */

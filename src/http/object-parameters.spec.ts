@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { BadRequestException } from '@nestjs/common';
-import { isCacheControl, writeHeaders, writeParameters } from '../storage/object-settings.js';
+import { isCacheControl } from '../config/s3-options.js';
+import { writeHeaders, writeParameters } from '../storage/object-settings.js';
 import {
   parametersFromFields,
   parametersFromHeaders,

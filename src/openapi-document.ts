@@ -1,5 +1,5 @@
-import { createApp } from '../app.factory.js';
-import { createOpenApiDocument } from './openapi.js';
+import { createApp } from './app.factory.js';
+import { createOpenApiDocument } from './openapi/openapi.js';
 
 /** Enough configuration to build the app without reaching any S3 server (nothing is contacted before listen). */
 const OFFLINE_ENV = {
