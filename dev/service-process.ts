@@ -56,9 +56,11 @@ export interface ServiceProcess {
 const MAX_TEXT = 1_000_000;
 const MAX_LOGS = 20_000;
 const QUIET = new Set(['fatal', 'error', 'warn', 'silent']);
+/** The service's "listening on http://localhost:N" line, or the bench floor's "listening on port N". */
+const LISTENING = /listening on (?:port |http:\/\/[^\s:/]+:)(\d+)/;
 
 /**
- * Starts the built service as a child process and waits for its "listening on port N" log line. The one way the
+ * Starts the built service as a child process and waits for its "listening on http://localhost:N" log line. The one way the
  * tests, the bench and `npm start` run the service. LOG_LEVEL is raised to `info` if set quieter, since the port
  * comes from that line.
  */
@@ -143,6 +145,8 @@ export async function startServiceProcess(options: ServiceProcessOptions): Promi
     }
   });
 
+  // Output already echoed (npm start) is not repeated in the error.
+  const output = (): string => (options.echo ? ' (its output is above)' : `; output:\n${text.slice(-3000)}`);
   const waitForLog = async (match: (line: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> => {
     const until = Date.now() + timeoutMs;
     for (;;) {
@@ -152,10 +156,10 @@ export async function startServiceProcess(options: ServiceProcessOptions): Promi
         return found;
       }
       if (ended()) {
-        throw new Error(`the service exited before the expected log line; output:\n${text.slice(-3000)}`);
+        throw new Error(`the service exited before the expected log line${output()}`);
       }
       if (Date.now() > until) {
-        throw new Error(`no matching log line within ${timeoutMs} ms; output:\n${text.slice(-3000)}`);
+        throw new Error(`no matching log line within ${timeoutMs} ms${output()}`);
       }
       await Promise.race([new Promise((resolve) => setTimeout(resolve, 20)), exited]);
     }
@@ -172,8 +176,8 @@ export async function startServiceProcess(options: ServiceProcessOptions): Promi
 
   let port: number;
   try {
-    const listening = await waitForLog((l) => /listening on port \d+/.test(l.msg), startTimeoutMs);
-    port = Number(/listening on port (\d+)/.exec(listening.msg)?.[1]);
+    const listening = await waitForLog((l) => LISTENING.test(l.msg), startTimeoutMs);
+    port = Number(LISTENING.exec(listening.msg)?.[1]);
   } catch (error) {
     await stop(0);
     throw error;

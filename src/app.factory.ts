@@ -1,4 +1,4 @@
-import { ValidationPipe } from '@nestjs/common';
+import { Logger, ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Logger as PinoLogger } from 'nestjs-pino';
@@ -10,6 +10,7 @@ import { HttpErrorFilter } from './http/http-error.filter.js';
 import { GracefulShutdown } from './health/graceful-shutdown.js';
 import { frontDoor, securityHeaders } from './http/front-door.js';
 import { idleBodyTimeout } from './http/request-body.js';
+import { ServiceLogger } from './logging/service-logger.js';
 import { installMetrics } from './metrics/metrics.module.js';
 import { serveIndex, setupOpenApi } from './openapi/openapi.js';
 import { HostGuard } from './security/host.guard.js';
@@ -47,8 +48,11 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestExp
     bufferLogs: true,
   });
   const config = app.get(AppConfig);
-  app.useLogger(app.get(PinoLogger));
+  app.useLogger(new ServiceLogger(app.get(PinoLogger)));
   app.flushLogs();
+  for (const warning of config.warnings) {
+    new Logger('Config').warn(warning);
+  }
   installMetrics(app);
   app.getHttpServer().maxConnections = config.maxConnections;
   app.disable('x-powered-by');

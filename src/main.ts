@@ -1,16 +1,29 @@
+import { existsSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { parseEnv } from 'node:util';
 import { Logger } from '@nestjs/common';
 import { createApp, listen } from './app.factory.js';
-import { ConfigValidationError } from './config/environment.js';
+import { AppConfig } from './config/app-config.js';
+import { ConfigValidationError, validateEnvironment } from './config/environment.js';
 import { shutdownOnSignal } from './health/shutdown-on-signal.js';
+import { DOCS_JSON_PATH, DOCS_PATH } from './openapi/openapi.js';
 
 try {
+  // Checked before Nest starts, so that a bad environment prints its list once, without a stack trace.
+  const dotEnv = existsSync('.env') ? parseEnv(readFileSync('.env', 'utf8')) : {};
+  validateEnvironment({ ...dotEnv, ...process.env });
   const app = await createApp();
   shutdownOnSignal(app);
   await listen(app);
   // The bound port, which differs from the configured one for PORT=0.
   const { port } = app.getHttpServer().address() as AddressInfo;
-  new Logger('Bootstrap').log(`s3-file-service listening on port ${port}`);
+  const origin = `http://localhost:${port}`;
+  const { docs } = app.get(AppConfig);
+  const description =
+    docs === 'off'
+      ? 'the API description (/docs) is off: DOCS=public or DOCS=key serves it'
+      : `the API description is at ${origin}/${DOCS_PATH} (OpenAPI: /${DOCS_JSON_PATH}${docs === 'key' ? ', with an API key' : ''})`;
+  new Logger('Bootstrap').log(`s3-file-service listening on ${origin}; ${description}`);
 } catch (error) {
   if (error instanceof ConfigValidationError) {
     console.error(error.message);

@@ -344,7 +344,7 @@ describe('deployment kit', () => {
       expect(config).toMatchObject({
         production: true,
         allowedHostsFromEc2: true,
-        trustProxy: 'loopback, uniquelocal',
+        trustProxy: 'loopback,uniquelocal',
         // Neither EB's nginx nor the load balancer sets X-Forwarded-Host: a client-written one must not count.
         useForwardedHost: false,
         docs: 'off',
@@ -555,9 +555,8 @@ describe('deployment kit', () => {
         'AWS_SESSION_TOKEN',
         'API_KEYS',
         'API_KEYS_READONLY',
-        'CURSOR_SECRET',
         'METRICS_TOKEN',
-        'UPLOAD_SESSION_SECRET',
+        'SIGNING_SECRET',
       ]) {
         expect(env[name]).toMatch(/^replace-with-/);
       }

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -104,6 +106,27 @@ describe('npm start (dev/start.ts, e2e)', () => {
       expect(await launcher.exited).toBe(1);
       await eventually(() => gone(service), 15_000);
       expect(launcher.output()).toMatch(/the development S3 stopped unexpectedly/);
+    });
+  });
+
+  describe('with a bad environment', () => {
+    it.each([
+      ['without S3_BUCKET (the development S3 first)', {}],
+      ['with S3_BUCKET (the service alone)', { S3_BUCKET: 'my-bucket' }],
+    ])('should print the problems once, without a stack trace, and exit 1, %s', async (_name, env) => {
+      const child = spawn(process.execPath, [START], {
+        cwd,
+        env: { HOME: cwd, PATH: process.env.PATH, PORT: '0', MAX_UPLOAD_BYTES: '10MB', ...env },
+      });
+      let output = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+      const [code] = (await once(child, 'close')) as [number];
+      expect(code).toBe(1);
+      expect(output.match(/Invalid configuration/g)).toHaveLength(1);
+      expect(output.match(/MAX_UPLOAD_BYTES/g)).toEqual(['MAX_UPLOAD_BYTES']);
+      expect(output).toContain('MAX_UPLOAD_BYTES must be a whole number of bytes');
+      expect(output).not.toMatch(/^\s+at /m);
     });
   });
 

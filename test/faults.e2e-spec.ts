@@ -35,7 +35,7 @@ describe('Faults between the service and S3 (e2e)', () => {
     ({ app, url } = await startApp(
       s3Env(proxy.endpoint, s3.bucket, {
         S3_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
-        S3_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
+        AWS_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
         MAX_UPLOAD_BYTES: String(64 * MiB),
       }),
     ));

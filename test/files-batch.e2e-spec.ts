@@ -58,7 +58,7 @@ describe(`Batch delete, copy and move (e2e against ${testBackend()})`, () => {
   beforeAll(async () => {
     s3 = await startS3Server();
     ({ app, url } = await startApp(env()));
-    ({ app: partsApp, url: partsUrl } = await startApp(env({ COPY_MULTIPART_THRESHOLD: String(5 * MiB) })));
+    ({ app: partsApp, url: partsUrl } = await startApp(env(), { copyMultipartThreshold: 5 * MiB }));
   });
 
   afterAll(async () => {
@@ -259,7 +259,7 @@ describe(`Batch delete, copy and move (e2e against ${testBackend()})`, () => {
         .expect(403);
     });
 
-    it('should copy an object above COPY_MULTIPART_THRESHOLD in parts (UploadPartCopy), leaving no upload', async () => {
+    it('should copy an object above the copy threshold in parts (UploadPartCopy), leaving no upload', async () => {
       const from = randomKey('big.bin');
       const to = randomKey('big-copy.bin');
       const data = randomBytes(11 * MiB + 5);

@@ -85,7 +85,7 @@ describe('Prometheus metrics (e2e)', () => {
           METRICS_TOKEN: TOKEN,
           API_KEYS: API_KEY,
           ALLOWED_HOSTS: HOST,
-          S3_MAX_ATTEMPTS: '3',
+          AWS_MAX_ATTEMPTS: '3',
         }),
       ));
     });

@@ -76,9 +76,9 @@ describe('Request bodies (e2e)', () => {
 
   beforeAll(async () => {
     s3 = await startS3Server();
-    ({ app, url } = await startApp(
-      s3Env(s3.endpoint, s3.bucket, { MAX_UPLOAD_BYTES: String(LIMIT), UPLOAD_IDLE_TIMEOUT_MS: String(IDLE_MS) }),
-    ));
+    ({ app, url } = await startApp(s3Env(s3.endpoint, s3.bucket, { MAX_UPLOAD_BYTES: String(LIMIT) }), {
+      idleTimeoutMs: IDLE_MS,
+    }));
     port = Number(new URL(url).port);
   });
 
@@ -293,12 +293,12 @@ describe('Request bodies (e2e)', () => {
 
     beforeAll(async () => {
       let limitedUrl: string;
-      ({ app: limited, url: limitedUrl } = await startApp(s3Env(s3.endpoint, s3.bucket, { MAX_CONNECTIONS: '3' })));
+      ({ app: limited, url: limitedUrl } = await startApp(s3Env(s3.endpoint, s3.bucket), { maxConnections: 3 }));
       limitedPort = Number(new URL(limitedUrl).port);
     });
     afterAll(async () => limited?.close());
 
-    it('should refuse connections beyond MAX_CONNECTIONS and serve again once one closes', async () => {
+    it('should refuse connections beyond the connection limit and serve again once one closes', async () => {
       const open = await Promise.all(
         [1, 2, 3].map(async () => {
           const socket = connect(limitedPort, '127.0.0.1');

@@ -30,7 +30,7 @@ describe('Secrets on error paths (e2e)', () => {
       s3Env(proxy.endpoint, s3.bucket, {
         LOG_LEVEL: 'trace',
         S3_REQUEST_TIMEOUT_MS: '500',
-        S3_MAX_ATTEMPTS: '2',
+        AWS_MAX_ATTEMPTS: '2',
         AWS_ACCESS_KEY_ID: KEY_ID,
         AWS_SECRET_ACCESS_KEY: SECRET,
         AWS_SESSION_TOKEN: SESSION_TOKEN,

@@ -152,7 +152,7 @@ describe('Host guard, headers, CORS and health (e2e through the real app)', () =
     });
 
     it('should answer 503 with the details, not 500, when the bucket cannot be reached', async () => {
-      const broken = await startApp(s3Env('http://127.0.0.1:9', s3.bucket, { S3_MAX_ATTEMPTS: '1' }));
+      const broken = await startApp(s3Env('http://127.0.0.1:9', s3.bucket, { AWS_MAX_ATTEMPTS: '1' }));
       try {
         const res = await request(broken.url).get('/health/').expect(503);
         expect(res.body).toMatchObject({

@@ -39,9 +39,9 @@ describe(`Signed URLs (e2e against ${testBackend()})`, () => {
       s3Env(s3.endpoint, s3.bucket, {
         SIGNED_URL_TTL_SECONDS: String(TTL_SECONDS),
         MAX_UPLOAD_BYTES: String(1024 * 1024),
-        // The SDK's AWS default, under which it would presign a PUT with the checksum of an empty body.
-        S3_CHECKSUMS: 'WHEN_SUPPORTED',
       }),
+      // The SDK's AWS default, under which it would presign a PUT with the checksum of an empty body.
+      { checksums: 'WHEN_SUPPORTED' },
     ));
   });
 

@@ -40,7 +40,7 @@ describe(`Upload sessions (e2e against ${testBackend()})`, () => {
         API_KEYS_READONLY: RO,
         S3_PREFIX: PREFIX,
         MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES),
-        UPLOAD_SESSION_SECRET: 'u'.repeat(32),
+        SIGNING_SECRET: 'u'.repeat(32),
       }),
     ));
   });

@@ -424,7 +424,7 @@ describe(`tus expiry (e2e against ${testBackend()})`, () => {
 
   beforeAll(async () => {
     s3 = await startS3Server();
-    ({ app, url } = await startApp(s3Env(s3.endpoint, s3.bucket, { ...KEYS, TUS_EXPIRY_SECONDS: '2' })));
+    ({ app, url } = await startApp(s3Env(s3.endpoint, s3.bucket, KEYS), { tusExpirySeconds: 2 }));
   });
 
   afterAll(async () => {

@@ -14,6 +14,8 @@ export interface StaticCredentials {
  * Every default is set here, in `toAppConfig`.
  */
 export abstract class AppConfig {
+  /** Problems that do not stop the boot (a removed variable still set), logged once at boot. */
+  abstract readonly warnings: readonly string[];
   abstract readonly production: boolean;
   abstract readonly port: number;
   abstract readonly logLevel: LogLevel;
@@ -68,10 +70,10 @@ export abstract class AppConfig {
   /** Django's USE_X_FORWARDED_HOST: the trusted proxy's `X-Forwarded-Host` replaces `Host` for the Host check. */
   abstract readonly useForwardedHost: boolean;
   abstract readonly corsOrigins: readonly string[];
-  /** Signs list cursors (HMAC key material): CURSOR_SECRET, or else derived from the API keys. */
+  /** Signs list cursors (HMAC key material): from SIGNING_SECRET, or else from the API keys. */
   abstract readonly cursorSecret: string;
   /**
-   * Signs upload-session tokens (HMAC key material): UPLOAD_SESSION_SECRET, or else derived from the API keys;
+   * Signs upload-session tokens (HMAC key material): from SIGNING_SECRET, or else from the API keys;
    * undefined when neither is set (development: the service then signs with a random per-process secret).
    */
   abstract readonly uploadSessionSecret?: string;
@@ -93,11 +95,51 @@ export abstract class AppConfig {
   abstract readonly imdsEndpoint: string;
 }
 
-const list = (value: string | undefined): string[] =>
-  (value ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
+/**
+ * Values with a sound default that only tests and benchmarks change: options of `createApp`, not environment
+ * variables (an operator never needs them, and each one would be another thing to get wrong).
+ */
+export interface Tuning {
+  readonly checksums?: AppConfig['s3']['checksums'];
+  readonly ifMatch?: AppConfig['s3']['ifMatch'];
+  readonly connectTimeoutMs?: number;
+  readonly uploadQueueSize?: number;
+  readonly idleTimeoutMs?: number;
+  readonly copyMultipartThreshold?: number;
+  readonly tusExpirySeconds?: number;
+  readonly tusPartsInFlight?: number;
+  readonly maxConnections?: number;
+  readonly shutdownTimeoutMs?: number;
+}
+
+/** Variables earlier versions read, and what took their place: a boot warning names them, never a failed boot. */
+export const REMOVED_VARIABLES: Readonly<Record<string, string>> = {
+  S3_CHECKSUMS: 'checksums follow S3_ENDPOINT: WHEN_SUPPORTED on AWS S3, WHEN_REQUIRED on other S3 servers',
+  S3_IF_MATCH: 'the service detects how its backend compares If-Match',
+  S3_CONNECT_TIMEOUT_MS: 'a fixed 3 s connect timeout (S3_REQUEST_TIMEOUT_MS still applies)',
+  S3_MAX_ATTEMPTS: "AWS_MAX_ATTEMPTS, the AWS SDK's standard name",
+  CURSOR_SECRET: 'SIGNING_SECRET',
+  UPLOAD_SESSION_SECRET: 'SIGNING_SECRET',
+  UPLOAD_QUEUE_SIZE: 'a fixed 2 parts in flight per upload (UPLOAD_MEMORY_BYTES bounds the total)',
+  COPY_MULTIPART_THRESHOLD: "S3's own limit: copies above 5 GiB are multipart",
+  UPLOAD_IDLE_TIMEOUT_MS: 'a fixed 60 s (keep nginx client_body_timeout at 60 s)',
+  MAX_CONNECTIONS: 'a fixed 2048 connections',
+  TUS_EXPIRY_SECONDS: 'a fixed 24 h expiry of tus uploads',
+  TUS_PARTS_IN_FLIGHT: 'derived from UPLOAD_MEMORY_BYTES and UPLOAD_PART_SIZE',
+  SHUTDOWN_TIMEOUT_MS: "a fixed 8 s drain after SIGTERM (under Docker's 10 s)",
+};
+
+/** One warning per removed variable still set, in `REMOVED_VARIABLES` order. */
+export const removedVariableWarnings = (raw: Record<string, unknown>): string[] =>
+  Object.entries(REMOVED_VARIABLES)
+    .filter(([name]) => raw[name] !== undefined)
+    .map(([name, replacement]) => `${name} is no longer read and has no effect: replaced by ${replacement}`);
+
+/**
+ * A list setting: items separated by commas or spaces. EB's environment properties and `eb create --envvars` do
+ * not keep commas, so spaces work everywhere.
+ */
+export const list = (value: string | undefined): string[] => (value ?? '').split(/[\s,]+/).filter((s) => s.length > 0);
 
 const normalisePrefix = (prefix: string | undefined): string => {
   const trimmed = (prefix ?? '').replace(/^\/+|\/+$/g, '');
@@ -111,17 +153,21 @@ const parseTrustProxy = (value: string | undefined): boolean | number | string =
   if (value === 'true') {
     return true;
   }
-  return /^\d+$/.test(value) ? Number(value) : value;
+  // Express reads a list of addresses and subnets separated by commas.
+  return /^\d+$/.test(value) ? Number(value) : list(value).join(',');
 };
 
 /**
- * Without CURSOR_SECRET, cursors are signed with what every instance of one deployment already shares and a client
- * does not know in full: all the API keys. Rotating them invalidates cursors in flight (a 400; list again).
+ * Without SIGNING_SECRET, cursors and sessions are signed with what every instance of one deployment already shares
+ * and a client does not know in full: all the API keys. Rotating them invalidates cursors and sessions in flight.
  */
-const defaultCursorSecret = (env: Environment): string =>
+const defaultSigningSecret = (env: Environment): string =>
   JSON.stringify([list(env.API_KEYS).sort(), list(env.API_KEYS_READONLY).sort()]);
 
-export function toAppConfig(env: Environment): AppConfig {
+/** One secret, two uses: each gets key material of its own, so a MAC made for one is never valid for the other. */
+const signingKey = (secret: string, use: 'cursors' | 'upload-sessions'): string => `${use}:${secret}`;
+
+export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: readonly string[] = []): AppConfig {
   const endpoint = env.S3_ENDPOINT;
   const credentials =
     env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
@@ -131,7 +177,12 @@ export function toAppConfig(env: Environment): AppConfig {
           ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
         }
       : undefined;
+  const signingSecret = env.SIGNING_SECRET ?? defaultSigningSecret(env);
+  const partSize = env.UPLOAD_PART_SIZE ?? 8 * 1024 * 1024;
+  // A t3.micro (1 GiB) runs the service in ~120 MiB; this leaves room for the OS, nginx and the EB agents.
+  const memoryBytes = env.UPLOAD_MEMORY_BYTES ?? Math.max(64 * 1024 * 1024, partSize);
   return {
+    warnings,
     production: env.NODE_ENV === 'production',
     port: env.PORT ?? 3000,
     logLevel: env.LOG_LEVEL ?? 'info',
@@ -142,11 +193,11 @@ export function toAppConfig(env: Environment): AppConfig {
       forcePathStyle: env.S3_FORCE_PATH_STYLE ?? endpoint !== undefined,
       prefix: normalisePrefix(env.S3_PREFIX),
       // S3-compatible servers mostly store the SDK's default aws-chunked checksum bodies verbatim.
-      checksums: env.S3_CHECKSUMS ?? (endpoint ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED'),
-      ifMatch: env.S3_IF_MATCH ?? 'quoted',
-      connectTimeoutMs: env.S3_CONNECT_TIMEOUT_MS ?? 3000,
+      checksums: tuning.checksums ?? (endpoint ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED'),
+      ifMatch: tuning.ifMatch ?? 'quoted',
+      connectTimeoutMs: tuning.connectTimeoutMs ?? 3000,
       requestTimeoutMs: env.S3_REQUEST_TIMEOUT_MS ?? 30000,
-      maxAttempts: env.S3_MAX_ATTEMPTS ?? 3,
+      maxAttempts: env.AWS_MAX_ATTEMPTS ?? 3,
       credentials,
     },
     objects: {
@@ -157,19 +208,19 @@ export function toAppConfig(env: Environment): AppConfig {
     },
     uploads: {
       maxBytes: env.MAX_UPLOAD_BYTES ?? 5 * 1024 ** 3,
-      partSize: env.UPLOAD_PART_SIZE ?? 8 * 1024 * 1024,
-      queueSize: env.UPLOAD_QUEUE_SIZE ?? 2,
-      idleTimeoutMs: env.UPLOAD_IDLE_TIMEOUT_MS ?? 60_000,
-      // A t3.micro (1 GiB) runs the service in ~120 MiB; this leaves room for the OS, nginx and the EB agents.
-      memoryBytes: env.UPLOAD_MEMORY_BYTES ?? Math.max(64 * 1024 * 1024, env.UPLOAD_PART_SIZE ?? 0),
+      partSize,
+      queueSize: tuning.uploadQueueSize ?? 2,
+      idleTimeoutMs: tuning.idleTimeoutMs ?? 60_000,
+      memoryBytes,
     },
-    copyMultipartThreshold: env.COPY_MULTIPART_THRESHOLD ?? 5 * 1024 ** 3,
+    copyMultipartThreshold: tuning.copyMultipartThreshold ?? 5 * 1024 ** 3,
     tus: {
-      expirySeconds: env.TUS_EXPIRY_SECONDS ?? 86400,
-      partsInFlight: env.TUS_PARTS_IN_FLIGHT ?? 4,
+      expirySeconds: tuning.tusExpirySeconds ?? 86400,
+      // What the upload memory holds in parts, at least 1: tus parts come from temporary files, not the pool.
+      partsInFlight: tuning.tusPartsInFlight ?? Math.max(1, Math.floor(memoryBytes / partSize / 2)),
     },
     // Above EB nginx's 1024 worker_connections; each upload holds about (UPLOAD_QUEUE_SIZE + 2) parts of memory.
-    maxConnections: env.MAX_CONNECTIONS ?? 2048,
+    maxConnections: tuning.maxConnections ?? 2048,
     signedUrlTtlSeconds: env.SIGNED_URL_TTL_SECONDS ?? 900,
     signedUploadActiveContent: env.SIGNED_UPLOAD_ACTIVE_CONTENT ?? false,
     downloadMode: env.DOWNLOAD_MODE ?? 'proxy',
@@ -179,9 +230,11 @@ export function toAppConfig(env: Environment): AppConfig {
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     useForwardedHost: env.USE_X_FORWARDED_HOST ?? false,
     corsOrigins: list(env.CORS_ORIGINS),
-    cursorSecret: env.CURSOR_SECRET ?? defaultCursorSecret(env),
+    cursorSecret: signingKey(signingSecret, 'cursors'),
     uploadSessionSecret:
-      env.UPLOAD_SESSION_SECRET ?? (list(env.API_KEYS).length > 0 ? defaultCursorSecret(env) : undefined),
+      env.SIGNING_SECRET !== undefined || list(env.API_KEYS).length > 0
+        ? signingKey(signingSecret, 'upload-sessions')
+        : undefined,
     docs: env.DOCS ?? (env.NODE_ENV === 'production' ? 'off' : 'public'),
     metrics: {
       enabled: env.METRICS_PORT !== undefined || env.METRICS_TOKEN !== undefined,
@@ -191,7 +244,7 @@ export function toAppConfig(env: Environment): AppConfig {
       token: env.METRICS_TOKEN,
     },
     // Under the 10 s Docker gives a container between SIGTERM and SIGKILL.
-    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS ?? 8000,
+    shutdownTimeoutMs: tuning.shutdownTimeoutMs ?? 8000,
     imdsEndpoint: (env.AWS_EC2_METADATA_SERVICE_ENDPOINT ?? 'http://169.254.169.254').replace(/\/+$/, ''),
   };
 }

@@ -1,11 +1,13 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { ConfigModule as NestConfigModule, ConfigService } from '@nestjs/config';
-import { AppConfig, toAppConfig } from './app-config.js';
+import { AppConfig, removedVariableWarnings, toAppConfig, type Tuning } from './app-config.js';
 import { validateEnvironment } from './environment.js';
 
 export interface ConfigModuleOptions {
   /** The environment to validate instead of `process.env` + `.env` (tests). */
   readonly env?: Record<string, string | undefined>;
+  /** Values only tests and benchmarks change (see `Tuning`). */
+  readonly tuning?: Tuning;
 }
 
 @Global()
@@ -19,7 +21,10 @@ export class ConfigModule {
           ignoreEnvFile: options.env !== undefined,
           skipProcessEnv: true,
           // Returned under one object key so @nestjs/config copies nothing back into process.env.
-          validate: (loaded) => ({ app: toAppConfig(validateEnvironment(options.env ?? loaded)) }),
+          validate: (loaded) => {
+            const raw = options.env ?? loaded;
+            return { app: toAppConfig(validateEnvironment(raw), options.tuning, removedVariableWarnings(raw)) };
+          },
         }),
       ],
       providers: [

@@ -1,4 +1,4 @@
-import { toAppConfig } from './app-config.js';
+import { removedVariableWarnings, toAppConfig } from './app-config.js';
 import { ConfigValidationError, ENVIRONMENT_VARIABLES, validateEnvironment } from './environment.js';
 
 /** The one variable every environment needs. */
@@ -39,7 +39,10 @@ describe(validateEnvironment.name, () => {
       'an S3-compatible endpoint',
       { S3_BUCKET: 'b-1', S3_ENDPOINT: 'http://127.0.0.1:9000', S3_FORCE_PATH_STYLE: 'true' },
     ],
-    ['ETags sent to S3 without quotes (Ceph RGW)', { ...minimal, S3_IF_MATCH: 'unquoted' }],
+    [
+      'lists separated by spaces, as EB keeps them',
+      { ...production, ALLOWED_HOSTS: 'api.example.com .example.com', API_KEYS: `${'k'.repeat(16)} ${'j'.repeat(16)}` },
+    ],
     ['empty optional values', { ...minimal, S3_PREFIX: '', S3_ENDPOINT: '', CORS_ORIGINS: '' }],
     [
       'numbers and booleans as text',
@@ -50,7 +53,7 @@ describe(validateEnvironment.name, () => {
       { ...minimal, MAX_UPLOAD_BYTES: String(5 * 1024 ** 4), UPLOAD_PART_SIZE: String(525 * 1024 ** 2) },
     ],
     ['X-Forwarded-Host from a trusted proxy', { ...minimal, TRUST_PROXY: 'loopback', USE_X_FORWARDED_HOST: 'true' }],
-    ['a cursor secret and docs behind a key', { ...production, CURSOR_SECRET: 'c'.repeat(32), DOCS: 'key' }],
+    ['a signing secret and docs behind a key', { ...production, SIGNING_SECRET: 'c'.repeat(32), DOCS: 'key' }],
     [
       'a metrics port on loopback with a token',
       { ...minimal, METRICS_PORT: '9464', METRICS_HOST: '127.0.0.1', METRICS_TOKEN: 'm'.repeat(32) },
@@ -106,10 +109,8 @@ describe(validateEnvironment.name, () => {
       ['USE_X_FORWARDED_HOST'],
     ],
     ['a bad X-Forwarded-Host switch', { ...minimal, USE_X_FORWARDED_HOST: 'maybe' }, ['USE_X_FORWARDED_HOST']],
-    ['a short cursor secret', { ...minimal, CURSOR_SECRET: 'short' }, ['CURSOR_SECRET']],
-    ['a short upload-session secret', { ...minimal, UPLOAD_SESSION_SECRET: 'short' }, ['UPLOAD_SESSION_SECRET']],
+    ['a short signing secret', { ...minimal, SIGNING_SECRET: 'short' }, ['SIGNING_SECRET']],
     ['an unknown docs exposure', { ...minimal, DOCS: 'private' }, ['DOCS']],
-    ['an If-Match mode S3 does not have', { ...minimal, S3_IF_MATCH: 'yes' }, ['S3_IF_MATCH']],
     ['an unknown encryption', { ...minimal, S3_SSE: 'aws:kms:dsse' }, ['S3_SSE']],
     [
       'a KMS key without SSE-KMS',
@@ -129,23 +130,12 @@ describe(validateEnvironment.name, () => {
       ['DEFAULT_CACHE_CONTROL'],
     ],
     ['a part size under 5 MiB', { ...minimal, UPLOAD_PART_SIZE: '1024' }, ['UPLOAD_PART_SIZE']],
-    ['an idle timeout under 100 ms', { ...minimal, UPLOAD_IDLE_TIMEOUT_MS: '10' }, ['UPLOAD_IDLE_TIMEOUT_MS']],
-    ['no connections allowed', { ...minimal, MAX_CONNECTIONS: '0' }, ['MAX_CONNECTIONS']],
-    ['a copy threshold under 5 MiB', { ...minimal, COPY_MULTIPART_THRESHOLD: '1024' }, ['COPY_MULTIPART_THRESHOLD']],
-    [
-      'a copy threshold over 5 GiB',
-      { ...minimal, COPY_MULTIPART_THRESHOLD: String(5 * 1024 ** 3 + 1) },
-      ['COPY_MULTIPART_THRESHOLD'],
-    ],
     ['an upload memory budget under 5 MiB', { ...minimal, UPLOAD_MEMORY_BYTES: '1024' }, ['UPLOAD_MEMORY_BYTES']],
     [
       'an upload memory budget smaller than one part',
       { ...minimal, UPLOAD_MEMORY_BYTES: String(16 * 1024 ** 2), UPLOAD_PART_SIZE: String(32 * 1024 ** 2) },
       ['UPLOAD_MEMORY_BYTES'],
     ],
-    ['a tus expiry of 0', { ...minimal, TUS_EXPIRY_SECONDS: '0' }, ['TUS_EXPIRY_SECONDS']],
-    ['a tus expiry in days', { ...minimal, TUS_EXPIRY_SECONDS: '1d' }, ['TUS_EXPIRY_SECONDS']],
-    ['no tus parts in flight', { ...minimal, TUS_PARTS_IN_FLIGHT: '0' }, ['TUS_PARTS_IN_FLIGHT']],
     [
       'an upload limit over 10,000 default parts',
       { ...minimal, MAX_UPLOAD_BYTES: String(80 * 1024 ** 3) },
@@ -160,11 +150,7 @@ describe(validateEnvironment.name, () => {
     ['a metrics port equal to PORT', { ...minimal, PORT: '8080', METRICS_PORT: '8080' }, ['METRICS_PORT']],
     ['a metrics host that is a name', { ...minimal, METRICS_HOST: 'metrics.example.com' }, ['METRICS_HOST']],
     ['a short metrics token', { ...minimal, METRICS_TOKEN: 'short' }, ['METRICS_TOKEN']],
-    [
-      'several problems at once',
-      { ...minimal, PORT: 'x', LOG_LEVEL: 'y', S3_CHECKSUMS: 'z' },
-      ['PORT', 'LOG_LEVEL', 'S3_CHECKSUMS'],
-    ],
+    ['several problems at once', { ...minimal, PORT: 'x', LOG_LEVEL: 'y', DOCS: 'z' }, ['PORT', 'LOG_LEVEL', 'DOCS']],
   ])('should reject %s, naming every variable', (_name, env, names) => {
     const found = problems(env);
     expect(
@@ -175,8 +161,24 @@ describe(validateEnvironment.name, () => {
     ).toEqual([...names].sort());
   });
 
+  it.each([
+    [
+      'a size with a unit',
+      { ...minimal, MAX_UPLOAD_BYTES: '10MB' },
+      ['MAX_UPLOAD_BYTES must be a whole number of bytes'],
+    ],
+    ['a port that is no number', { ...minimal, PORT: 'x' }, ['PORT must be a whole number']],
+    [
+      'production without hosts and keys',
+      { ...minimal, NODE_ENV: 'production' },
+      ['ALLOWED_HOSTS is required when NODE_ENV=production', 'API_KEYS is required when NODE_ENV=production'],
+    ],
+  ])('should give only the reason that applies for %s', (_name, env, expected) => {
+    expect(problems(env)).toEqual(expected);
+  });
+
   it('should say, when the bucket is missing, that npm start provides a development S3', () => {
-    expect(problems({}).join('\n')).toMatch(/^S3_BUCKET is required .*`npm start`/m);
+    expect(problems({})).toEqual([expect.stringMatching(/^S3_BUCKET is required .*`npm start`/)]);
   });
 
   it('should name both variables when the upload limit does not fit in 10,000 parts', () => {
@@ -207,15 +209,12 @@ describe(validateEnvironment.name, () => {
       'S3_ENDPOINT',
       'S3_FORCE_PATH_STYLE',
       'S3_PREFIX',
-      'S3_CHECKSUMS',
-      'S3_IF_MATCH',
       'S3_SSE',
       'S3_SSE_KMS_KEY_ID',
       'S3_STORAGE_CLASS',
       'DEFAULT_CACHE_CONTROL',
-      'S3_CONNECT_TIMEOUT_MS',
       'S3_REQUEST_TIMEOUT_MS',
-      'S3_MAX_ATTEMPTS',
+      'AWS_MAX_ATTEMPTS',
       'AWS_ACCESS_KEY_ID',
       'AWS_SECRET_ACCESS_KEY',
       'AWS_SESSION_TOKEN',
@@ -230,24 +229,45 @@ describe(validateEnvironment.name, () => {
       'TRUST_PROXY',
       'USE_X_FORWARDED_HOST',
       'CORS_ORIGINS',
-      'CURSOR_SECRET',
-      'UPLOAD_SESSION_SECRET',
+      'SIGNING_SECRET',
       'DOCS',
       'METRICS_PORT',
       'METRICS_HOST',
       'METRICS_TOKEN',
       'LOG_LEVEL',
-      'SHUTDOWN_TIMEOUT_MS',
       'AWS_EC2_METADATA_SERVICE_ENDPOINT',
       'UPLOAD_PART_SIZE',
-      'UPLOAD_QUEUE_SIZE',
-      'COPY_MULTIPART_THRESHOLD',
-      'UPLOAD_IDLE_TIMEOUT_MS',
       'UPLOAD_MEMORY_BYTES',
-      'MAX_CONNECTIONS',
-      'TUS_EXPIRY_SECONDS',
-      'TUS_PARTS_IN_FLIGHT',
     ]);
+  });
+});
+
+describe('the settings', () => {
+  it("should be at most 30 of the service's own (the AWS SDK's standard AWS_* variables aside)", () => {
+    expect(ENVIRONMENT_VARIABLES.filter((name) => !name.startsWith('AWS_')).length).toBeLessThanOrEqual(30);
+  });
+
+  it('should warn about a removed variable still set, naming what replaced it, and boot anyway', () => {
+    const raw = { ...minimal, UPLOAD_SESSION_SECRET: 'u'.repeat(32), S3_IF_MATCH: 'unquoted' };
+    const warnings = removedVariableWarnings(raw);
+    expect(warnings).toEqual([
+      expect.stringMatching(/^S3_IF_MATCH is no longer read .*detects/),
+      expect.stringMatching(/^UPLOAD_SESSION_SECRET is no longer read .*SIGNING_SECRET/),
+    ]);
+    expect(toAppConfig(validateEnvironment(raw), {}, warnings).warnings).toEqual(warnings);
+    expect(warnings.join('\n')).not.toContain('u'.repeat(32));
+  });
+
+  it('should read lists separated by commas, spaces or both', () => {
+    const config = toAppConfig(
+      validateEnvironment({
+        ...minimal,
+        ALLOWED_HOSTS: 'a.example.com, b.example.com c.example.com',
+        TRUST_PROXY: 'loopback uniquelocal',
+      }),
+    );
+    expect(config.allowedHosts).toEqual(['a.example.com', 'b.example.com', 'c.example.com']);
+    expect(config.trustProxy).toBe('loopback,uniquelocal');
   });
 });
 

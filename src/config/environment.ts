@@ -83,14 +83,6 @@ export class Environment {
   @Matches(/^[^\\\u0000-\u001f\u007f]+$/, { message: 'must not contain control characters or backslashes' })
   S3_PREFIX?: string;
 
-  @IsOptional()
-  @IsIn(['WHEN_REQUIRED', 'WHEN_SUPPORTED'])
-  S3_CHECKSUMS?: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
-
-  @IsOptional()
-  @IsIn(['quoted', 'unquoted', 'off'], { message: 'must be quoted, unquoted or off' })
-  S3_IF_MATCH?: 'quoted' | 'unquoted' | 'off';
-
   /** Server-side encryption asked for on every write (the bucket's default encryption applies otherwise). */
   @Transform(emptyToUndefined)
   @IsOptional()
@@ -130,20 +122,15 @@ export class Environment {
   @Transform(toInteger)
   @IsInt({ message: 'must be a whole number of milliseconds' })
   @Min(100)
-  S3_CONNECT_TIMEOUT_MS?: number;
-
-  @IsOptional()
-  @Transform(toInteger)
-  @IsInt({ message: 'must be a whole number of milliseconds' })
-  @Min(100)
   S3_REQUEST_TIMEOUT_MS?: number;
 
+  /** The AWS SDK's own setting (its standard name), read here so it is validated and reported like the others. */
   @IsOptional()
   @Transform(toInteger)
   @IsInt({ message: 'must be a whole number' })
   @Min(1)
   @Max(10)
-  S3_MAX_ATTEMPTS?: number;
+  AWS_MAX_ATTEMPTS?: number;
 
   @Transform(emptyToUndefined)
   @ValidateIf((env: Environment) => env.AWS_ACCESS_KEY_ID !== undefined || env.AWS_SECRET_ACCESS_KEY !== undefined)
@@ -163,7 +150,9 @@ export class Environment {
   @Transform(emptyToUndefined)
   @ValidateIf((env: Environment) => isProduction(env) || env.ALLOWED_HOSTS !== undefined)
   @IsString({ message: 'is required when NODE_ENV=production' })
-  @Matches(/^\s*[^,\s]+(\s*,\s*[^,\s]+)*\s*$/, { message: 'must be a comma-separated list of host names' })
+  @Matches(/^[\s,]*[^,\s]+([\s,]+[^,\s]+)*[\s,]*$/, {
+    message: 'must be a list of host names (commas or spaces between)',
+  })
   ALLOWED_HOSTS?: string;
 
   @IsOptional()
@@ -174,15 +163,15 @@ export class Environment {
   @Transform(emptyToUndefined)
   @ValidateIf((env: Environment) => isProduction(env) || env.API_KEYS !== undefined)
   @IsString({ message: 'is required when NODE_ENV=production' })
-  @Matches(/^\s*[A-Za-z0-9._~+/=-]{16,}(\s*,\s*[A-Za-z0-9._~+/=-]{16,})*\s*$/, {
-    message: 'must be a comma-separated list of keys of 16+ characters (A-Z a-z 0-9 . _ ~ + / = -)',
+  @Matches(/^[\s,]*[A-Za-z0-9._~+/=-]{16,}([\s,]+[A-Za-z0-9._~+/=-]{16,})*[\s,]*$/, {
+    message: 'must be a list of keys of 16+ characters (A-Z a-z 0-9 . _ ~ + / = -), commas or spaces between',
   })
   API_KEYS?: string;
 
   @Transform(emptyToUndefined)
   @IsOptional()
-  @Matches(/^\s*[A-Za-z0-9._~+/=-]{16,}(\s*,\s*[A-Za-z0-9._~+/=-]{16,})*\s*$/, {
-    message: 'must be a comma-separated list of keys of 16+ characters (A-Z a-z 0-9 . _ ~ + / = -)',
+  @Matches(/^[\s,]*[A-Za-z0-9._~+/=-]{16,}([\s,]+[A-Za-z0-9._~+/=-]{16,})*[\s,]*$/, {
+    message: 'must be a list of keys of 16+ characters (A-Z a-z 0-9 . _ ~ + / = -), commas or spaces between',
   })
   API_KEYS_READONLY?: string;
 
@@ -213,7 +202,7 @@ export class Environment {
   @Transform(emptyToUndefined)
   @IsOptional()
   @Matches(/^(true|false|\d+|[\w.:/,\s-]+)$/, {
-    message: 'must be true, false, a hop count, or a comma list of trusted addresses/subnets',
+    message: 'must be true, false, a hop count, or a list of trusted addresses/subnets',
   })
   TRUST_PROXY?: string;
 
@@ -236,17 +225,14 @@ export class Environment {
   @IsString()
   CORS_ORIGINS?: string;
 
-  /** Signs list cursors; every instance behind one load balancer needs the same value. */
+  /**
+   * Signs list cursors and upload-session tokens (each with a key of its own derived from it); every instance behind
+   * one load balancer needs the same value.
+   */
   @Transform(emptyToUndefined)
   @IsOptional()
   @Matches(/^[\x21-\x7e]{32,}$/, { message: 'must be 32+ printable ASCII characters, e.g. from: openssl rand -hex 32' })
-  CURSOR_SECRET?: string;
-
-  /** Signs upload-session tokens; every instance behind one load balancer needs the same value. */
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @Matches(/^[\x21-\x7e]{32,}$/, { message: 'must be 32+ printable ASCII characters, e.g. from: openssl rand -hex 32' })
-  UPLOAD_SESSION_SECRET?: string;
+  SIGNING_SECRET?: string;
 
   @Transform(emptyToUndefined)
   @IsOptional()
@@ -285,13 +271,6 @@ export class Environment {
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
-  @IsOptional()
-  @Transform(toInteger)
-  @IsInt({ message: 'must be a whole number of milliseconds' })
-  @Min(0)
-  @Max(600_000)
-  SHUTDOWN_TIMEOUT_MS?: number;
-
   /** Also read by the AWS SDK itself, so the instance-role credentials and the EC2 address come from one place. */
   @Transform(emptyToUndefined)
   @IsOptional()
@@ -310,52 +289,9 @@ export class Environment {
 
   @IsOptional()
   @Transform(toInteger)
-  @IsInt({ message: 'must be a whole number' })
-  @Min(1)
-  @Max(64)
-  UPLOAD_QUEUE_SIZE?: number;
-
-  /** Copies of larger objects are multipart (UploadPartCopy); S3's CopyObject stops at 5 GiB. */
-  @IsOptional()
-  @Transform(toInteger)
-  @IsInt({ message: 'must be a whole number of bytes' })
-  @Min(5 * 1024 * 1024, { message: 'must be at least 5 MiB (the S3 minimum part size)' })
-  @Max(5 * 1024 ** 3, { message: 'must be at most 5 GiB (the largest object CopyObject copies)' })
-  COPY_MULTIPART_THRESHOLD?: number;
-
-  @IsOptional()
-  @Transform(toInteger)
-  @IsInt({ message: 'must be a whole number of milliseconds' })
-  @Min(100)
-  @Max(3_600_000)
-  UPLOAD_IDLE_TIMEOUT_MS?: number;
-
-  @IsOptional()
-  @Transform(toInteger)
   @IsInt({ message: 'must be a whole number of bytes' })
   @Min(5 * 1024 * 1024, { message: 'must be at least 5 MiB (one part of the smallest size S3 allows)' })
   UPLOAD_MEMORY_BYTES?: number;
-
-  @IsOptional()
-  @Transform(toInteger)
-  @IsInt({ message: 'must be a whole number' })
-  @Min(1)
-  @Max(1_000_000)
-  MAX_CONNECTIONS?: number;
-
-  @IsOptional()
-  @Transform(toInteger)
-  @IsInt({ message: 'must be a whole number of seconds' })
-  @Min(1)
-  @Max(30 * 86400)
-  TUS_EXPIRY_SECONDS?: number;
-
-  @IsOptional()
-  @Transform(toInteger)
-  @IsInt({ message: 'must be a whole number' })
-  @Min(1)
-  @Max(64)
-  TUS_PARTS_IN_FLIGHT?: number;
 }
 
 export class ConfigValidationError extends Error {
@@ -365,8 +301,15 @@ export class ConfigValidationError extends Error {
   }
 }
 
+/**
+ * One reason per variable: the check listed first on the property (required, whole number...), which class-validator
+ * runs last; a value that fails it fails the narrower checks below it too, and those would only confuse.
+ */
 const flatten = (errors: ValidationError[]): string[] =>
-  errors.flatMap((e) => Object.values(e.constraints ?? {}).map((reason) => describe(e.property, reason)));
+  errors.flatMap((e) => {
+    const reason = Object.values(e.constraints ?? {}).at(-1);
+    return reason === undefined ? [] : [describe(e.property, reason)];
+  });
 
 /** class-validator messages start with the property name; keep the name, drop any echoed value. */
 const describe = (name: string, reason: string): string =>

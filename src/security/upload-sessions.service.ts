@@ -50,7 +50,7 @@ export class UploadSessions implements OnModuleInit {
     // Production cannot get here: it requires API_KEYS, from which the secret is derived when it is not set.
     if (this.randomSecret) {
       this.logger.warn(
-        'UPLOAD_SESSION_SECRET and API_KEYS are not set: upload-session tokens are signed with a random secret of ' +
+        'SIGNING_SECRET and API_KEYS are not set: upload-session tokens are signed with a random secret of ' +
           'this process (development only; they stop working on restart and on other instances)',
       );
     }

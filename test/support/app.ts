@@ -3,6 +3,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Response } from 'supertest';
 import { devS3ServiceEnv } from '../../dev/s3-client.ts';
 import { createApp } from '../../src/app.factory.js';
+import type { Tuning } from '../../src/config/app-config.js';
 import { testBackend, testCredentials } from './s3-server.js';
 
 /** The environment of an app that talks to the given S3-compatible server. */
@@ -11,18 +12,28 @@ export function s3Env(endpoint: string, bucket: string, extra: Record<string, st
     NODE_ENV: 'test',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...devS3ServiceEnv(endpoint, bucket, testCredentials()),
-    S3_CONNECT_TIMEOUT_MS: '1000',
     S3_REQUEST_TIMEOUT_MS: '5000',
     UPLOAD_PART_SIZE: String(5 * 1024 * 1024),
+    ...extra,
+  };
+}
+
+/** What every test app runs with: a short connect timeout, and the If-Match form of the backend. */
+export function testTuning(extra: Tuning = {}): Tuning {
+  return {
+    connectTimeoutMs: 1000,
     // Ceph RGW compares If-Match on PutObject with the ETag unquoted (docs/security.md).
-    ...(testBackend() === 'rgw' ? { S3_IF_MATCH: 'unquoted' } : {}),
+    ...(testBackend() === 'rgw' ? { ifMatch: 'unquoted' } : {}),
     ...extra,
   };
 }
 
 /** Boots the real app (same wiring as production) on a free loopback port. */
-export async function startApp(env: Record<string, string>): Promise<{ app: NestExpressApplication; url: string }> {
-  const app = await createApp({ env });
+export async function startApp(
+  env: Record<string, string>,
+  tuning: Tuning = {},
+): Promise<{ app: NestExpressApplication; url: string }> {
+  const app = await createApp({ env, tuning: testTuning(tuning) });
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address() as { port: number };
   return { app, url: `http://127.0.0.1:${address.port}` };

@@ -77,7 +77,7 @@ export async function ensureBuilt(): Promise<void> {
 
 /**
  * Builds if needed, then starts `node dist/main.js` with exactly `env` (plus PORT=0) in an empty working directory
- * (no stray `.env`), and waits for its "listening on port" line.
+ * (no stray `.env`), and waits for its "listening on" line.
  */
 export async function startBuiltService(
   env: Record<string, string>,
