@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Upload, type HttpRequest, type HttpResponse } from 'tus-js-client';
@@ -98,6 +99,25 @@ const patch = (
     },
     body,
   });
+
+/** One request whose target is sent byte for byte as given (no URL parsing on the client side). */
+function sendTarget(
+  base: string,
+  target: string,
+  method: string,
+  headers: Record<string, string>,
+  body?: Buffer,
+): Promise<{ status: number; headers: Record<string, unknown> }> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: hostname, port, path: target, method, headers, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
   let s3: TestS3Server;
@@ -385,6 +405,89 @@ describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
       await new Promise((r) => setTimeout(r, 2100));
       expect((await patch(url, path, 0, Buffer.from('abc'), bearer(token))).status).toBe(401);
       expect((await send(`${url}${path}`, { method: 'DELETE', headers: { ...auth(), ...TUS } })).status).toBe(204);
+    });
+  });
+
+  describe('an upload id smuggled past the scope check in the request target', () => {
+    // Each target names `mine` to the router; a parser that takes the last `/` segment of the whole URL sees `victim`.
+    const targets = (mine: string, victim: string): string[] => [
+      `/uploads/${mine}?/${victim}`,
+      `/uploads/${mine}?/${victim}/`,
+      `/uploads/${mine}/?/${victim}`,
+      `/uploads/${mine}?x=1&y=/${victim}`,
+      `/uploads/${mine}?//${victim}`,
+      `/uploads/${mine}?;/${victim}`,
+      `/uploads/${mine};/${victim}`,
+      `/uploads/${mine}#/${victim}`,
+      `/uploads/${mine}?#/${victim}`,
+      `/uploads/${mine}%3F/${victim}`,
+      `/uploads/${mine}%3F%2F${victim}`,
+      `/uploads/${mine}?%2F${victim}`,
+      `/uploads/${mine}%2F?/${victim}`,
+      `/uploads//${victim}`,
+      `//uploads/${mine}?/${victim}`,
+      `/uploads/${mine}//?/${victim}`,
+    ];
+
+    const session = async (scope: Record<string, unknown>): Promise<string> => {
+      const res = await request(url).post('/upload-sessions').set(auth()).send(scope).expect(201);
+      return (res.body as { token: string }).token;
+    };
+
+    it.each([
+      ['an API key', async () => ({ credential: auth(), mine: randomKey('mine.txt') })],
+      [
+        'an upload-session token for another key',
+        async () => {
+          const mine = randomKey('mine.txt');
+          return { credential: { Authorization: `Bearer ${await session({ key: mine })}` }, mine };
+        },
+      ],
+      [
+        'an upload-session token for another prefix',
+        async () => {
+          const prefix = `t-${randomBytes(6).toString('hex')}/`;
+          const token = await session({ keyPrefix: prefix });
+          return { credential: { Authorization: `Bearer ${token}` }, mine: `${prefix}mine.txt` };
+        },
+      ],
+    ])('should act on the id it checked, never the smuggled one, with %s', async (_name, given) => {
+      const { credential, mine } = await given();
+      const secret = Buffer.from('victim-secret.txt').toString('base64');
+      // Unfinished after a smuggled PATCH, so a smuggled DELETE could still terminate it.
+      const victimPath = await create(url, 12, `filename ${secret}`);
+      expect((await patch(url, victimPath, 0, Buffer.from('GOOD'))).status).toBe(204);
+      const victim = victimPath.slice('/uploads/'.length);
+
+      for (const target of targets(encodeURIComponent(mine), victim)) {
+        const head = await sendTarget(url, target, 'HEAD', { ...credential, ...TUS });
+        const write = await sendTarget(
+          url,
+          target,
+          'PATCH',
+          { ...credential, ...TUS, 'Upload-Offset': '4', 'Content-Type': 'application/offset+octet-stream' },
+          Buffer.from('EVIL'),
+        );
+        const remove = await sendTarget(url, target, 'DELETE', { ...credential, ...TUS });
+        // `mine` has no upload: nothing to find, write or remove.
+        const refused = (status: number) => ([400, 403, 404].includes(status) ? 'refused' : status);
+        expect({ target, answers: [head, write, remove].map((r) => refused(r.status)) }).toEqual({
+          target,
+          answers: ['refused', 'refused', 'refused'],
+        });
+        expect(JSON.stringify(head.headers)).not.toContain(secret);
+        // The victim's upload is as it was.
+        const check = await send(`${url}${victimPath}`, { method: 'HEAD', headers: { ...auth(), ...TUS } });
+        expect([target, check.status, check.headers['upload-offset']]).toEqual([target, 200, '4']);
+      }
+      expect((await patch(url, victimPath, 4, Buffer.from('DONE-ALL'))).status).toBe(204);
+      const file = await request(url)
+        .get(`/files/${encodeKey(keyOf(`http://x${victimPath}`))}`)
+        .set(auth())
+        .buffer(true)
+        .parse(binaryParser)
+        .expect(200);
+      expect((file.body as Buffer).toString()).toBe('GOODDONE-ALL');
     });
   });
 

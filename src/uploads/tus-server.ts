@@ -12,8 +12,11 @@ import { ServiceS3Store } from './tus-store.js';
 export interface TusPolicy {
   /** The bucket key (with `S3_PREFIX`) of a new upload; throws a `TusError` for bad metadata. */
   name(req: IncomingMessage, metadata: Record<string, string | null> | undefined): string;
-  /** The bucket key of an upload URL's last segment (decoded), or undefined for an id this service never issues. */
-  idOf(segment: string): string | undefined;
+  /**
+   * The bucket key of the upload this request names: the one the controller checked, never one read again from the
+   * URL (whose query or fragment may hold another); undefined for an id this service never issues.
+   */
+  idOf(req: IncomingMessage): string | undefined;
   /** The URL path of an upload. */
   urlOf(id: string): string;
   /** The upload's metadata as stored: `contentType` set from `filetype`; throws a `TusError` if refused. */
@@ -58,7 +61,7 @@ export function createTusServer(settings: TusSettings, policy: TusPolicy): Serve
     maxSize: (req) => policy.maxSize(nodeRequest(req)),
     namingFunction: (req, metadata) => policy.name(nodeRequest(req), metadata),
     generateUrl: (_req, { id }) => policy.urlOf(id),
-    getFileIdFromRequest: (_req, lastPath) => (lastPath === undefined ? undefined : policy.idOf(lastPath)),
+    getFileIdFromRequest: (req) => policy.idOf(nodeRequest(req)),
     onUploadCreate: (req, upload) => Promise.resolve({ metadata: policy.metadata(nodeRequest(req), upload.metadata) }),
     onUploadFinish: async (_req, upload) => {
       // S3 completes a multipart upload only with a part; tus never writes to an empty upload, so this does.

@@ -40,6 +40,8 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
   private readonly prefix: string;
   private readonly prefixBytes: number;
   private server?: Promise<Server>;
+  /** The upload key (without `S3_PREFIX`) each request was checked for: the only id tus acts on. */
+  private readonly checked = new WeakMap<IncomingMessage, string>();
   private timer?: NodeJS.Timeout;
   private cleaning?: Promise<number>;
 
@@ -69,8 +71,14 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
     clearInterval(this.timer);
   }
 
-  /** Answers one tus request (the Nest controller has checked who may make it). */
-  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /**
+   * Answers one tus request (the Nest controller has checked who may make it); `key` is the upload the controller
+   * checked, from the route's path parameter, and the only one this request can reach.
+   */
+  async handle(req: IncomingMessage, res: ServerResponse, key?: string): Promise<void> {
+    if (key !== undefined) {
+      this.checked.set(req, key);
+    }
     const server = await this.load();
     await server.handle(req, res);
   }
@@ -98,11 +106,11 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
   }
 
   /**
-   * Whether this request may touch the upload at `segment` (the URL's last segment, decoded): with an upload-session
+   * Whether this request may touch the upload at `key` (the route's path parameter, decoded): with an upload-session
    * token, only an upload within the session's scope. API keys were checked by the guard.
    */
-  allows(req: Request, segment: string): boolean {
-    return req.uploadSession === undefined || this.sessions.inScope(req.uploadSession, segment);
+  allows(req: Request, key: string): boolean {
+    return req.uploadSession === undefined || this.sessions.inScope(req.uploadSession, key);
   }
 
   name(req: IncomingMessage, metadata: Record<string, string | null> | undefined): string {
@@ -116,8 +124,9 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
     return this.prefix + key;
   }
 
-  idOf(segment: string): string | undefined {
-    return keyProblem(segment, this.prefixBytes) === undefined ? this.prefix + segment : undefined;
+  idOf(req: IncomingMessage): string | undefined {
+    const key = this.checked.get(req);
+    return key !== undefined && keyProblem(key, this.prefixBytes) === undefined ? this.prefix + key : undefined;
   }
 
   urlOf(id: string): string {
