@@ -435,7 +435,7 @@ describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
     };
 
     it.each([
-      ['an API key', async () => ({ credential: auth(), mine: randomKey('mine.txt') })],
+      ['an API key', () => Promise.resolve({ credential: auth(), mine: randomKey('mine.txt') })],
       [
         'an upload-session token for another key',
         async () => {
