@@ -1,14 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Upload, type HttpRequest, type HttpResponse } from 'tus-js-client';
+import { RGW_TEST_KMS_KEY_ID } from '../dev/rgw/rgw.ts';
 import { TusUploads } from '../src/uploads/tus-uploads.service.js';
 import { binaryParser, encodeKey, eventually, randomKey, s3Env, sha256, startApp } from './support/app.js';
 import { FaultProxy } from './support/fault-proxy.js';
 import { send } from './support/http.js';
 import { request } from './support/openapi.js';
+import { startRecordingProxy, type RecordingProxy } from './support/recording-proxy.js';
 import {
   listMultipartUploads,
   objectExists,
@@ -517,6 +519,84 @@ describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
       headers: { ...auth(), ...TUS, 'Upload-Length': '1', Origin: 'https://evil.example' },
     });
     expect(other.headers['access-control-allow-origin']).toBeUndefined();
+  });
+});
+
+describe(`tus writes with S3_SSE, S3_STORAGE_CLASS and DEFAULT_CACHE_CONTROL (e2e against ${testBackend()})`, () => {
+  let s3: TestS3Server;
+  let proxy: RecordingProxy;
+  let app: NestExpressApplication;
+  let url: string;
+  // RGW 16 implements SSE-KMS (with its test key store: dev/rgw) but not SSE-S3.
+  const kmsKeyId = testBackend() === 'rgw' ? RGW_TEST_KMS_KEY_ID : 'alias/files';
+  const settings = {
+    'x-amz-server-side-encryption': 'aws:kms',
+    'x-amz-server-side-encryption-aws-kms-key-id': kmsKeyId,
+    'x-amz-storage-class': 'STANDARD',
+  };
+
+  beforeAll(async () => {
+    s3 = await startS3Server();
+    proxy = await startRecordingProxy(s3.endpoint);
+    ({ app, url } = await startApp(
+      s3Env(proxy.endpoint, s3.bucket, {
+        ...KEYS,
+        S3_SSE: 'aws:kms',
+        S3_SSE_KMS_KEY_ID: kmsKeyId,
+        // The one class every backend here knows (RGW's default placement has no other).
+        S3_STORAGE_CLASS: 'STANDARD',
+        DEFAULT_CACHE_CONTROL: 'private, max-age=600',
+      }),
+    ));
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await proxy?.close();
+    await s3?.stop();
+  });
+
+  const head = (key: string) => s3.s3.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }));
+
+  it('should write the file, its .info and its .part with the settings', async () => {
+    const data = randomBytes(8 * MiB);
+    const path = await create(url, data.length);
+    const key = keyOf(`http://x${path}`);
+    // One 5 MiB part, and 1 MiB left as the `.part` object until the rest arrives.
+    expect((await patch(url, path, 0, data.subarray(0, 6 * MiB))).status).toBe(204);
+
+    const create_ = proxy.requests.find(
+      (r) => r.method === 'POST' && r.path.split('?')[0].endsWith(`/${encodeKey(key)}`) && /[?&]uploads\b/.test(r.path),
+    );
+    expect(create_?.headers).toMatchObject({ ...settings, 'cache-control': 'private, max-age=600' });
+    const bookkeeping = proxy.requests.filter((r) => r.method === 'PUT' && r.path.includes('/.tus/'));
+    expect(bookkeeping.map((r) => r.path.split('?')[0].split('.').pop()).sort()).toEqual(['info', 'part']);
+    for (const put of bookkeeping) {
+      expect(put.headers).toMatchObject(settings);
+    }
+    const reserved = await reservedObjects(s3.s3, s3.bucket);
+    expect(reserved).toHaveLength(2);
+    if (testBackend() === 'rgw') {
+      for (const object of reserved) {
+        expect(await head(object)).toMatchObject({ ServerSideEncryption: 'aws:kms', SSEKMSKeyId: kmsKeyId });
+      }
+    }
+
+    // The rest: the store reads the encrypted `.part` back and completes the upload.
+    expect((await patch(url, path, 6 * MiB, data.subarray(6 * MiB))).status).toBe(204);
+    const stored = await head(key);
+    expect(stored.CacheControl).toBe('private, max-age=600');
+    if (testBackend() === 'rgw') {
+      expect(stored).toMatchObject({ ServerSideEncryption: 'aws:kms', SSEKMSKeyId: kmsKeyId });
+    }
+    const file = await request(url)
+      .get(`/files/${encodeKey(key)}`)
+      .set(auth())
+      .buffer(true)
+      .parse(binaryParser)
+      .expect(200);
+    expect(file.headers['cache-control']).toBe('private, max-age=600');
+    expect(sha256(file.body as Buffer)).toBe(sha256(data));
   });
 });
 

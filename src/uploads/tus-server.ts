@@ -4,6 +4,7 @@ import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { Logger } from '@nestjs/common';
 import { ERRORS, MemoryLocker, Server, type ServerOptions } from '@tus/server';
 import { statusOf } from '../http/http-error.filter.js';
+import type { ObjectSettings } from '../config/s3-options.js';
 import { toStorageError } from '../storage/storage.errors.js';
 import { tusError } from './tus-error.js';
 import { ServiceS3Store } from './tus-store.js';
@@ -30,6 +31,8 @@ export interface TusSettings {
   /** Where the store keeps `.info` and `.part` objects: `S3_PREFIX` + the reserved prefix. */
   readonly reservedPrefix: string;
   readonly s3: S3ClientConfig;
+  /** `S3_SSE`, `S3_STORAGE_CLASS`, `DEFAULT_CACHE_CONTROL`: carried by every object the store writes. */
+  readonly objects: ObjectSettings;
   readonly partSize: number;
   readonly partsInFlight: number;
   readonly expiryMs: number;
@@ -45,6 +48,7 @@ const nodeRequest = (req: Request): IncomingMessage =>
 export function createTusServer(settings: TusSettings, policy: TusPolicy): Server {
   const datastore = new ServiceS3Store({
     reservedPrefix: settings.reservedPrefix,
+    objects: settings.objects,
     partSize: settings.partSize,
     // One permit per part being written to a temporary file and sent to S3, shared by all uploads of this process.
     maxConcurrentPartUploads: settings.partsInFlight,

@@ -165,6 +165,7 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
           reservedPrefix: this.prefix + RESERVED_PREFIX,
           // As the presigning client: the store's part bodies are temporary files, checksummed by S3 where it must.
           s3: s3ClientConfig(this.config.s3, this.credentials, 'WHEN_REQUIRED'),
+          objects: this.config.objects,
           partSize: this.config.uploads.partSize,
           partsInFlight: this.config.tus.partsInFlight,
           expiryMs: this.config.tus.expirySeconds * 1000,
