@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Upload, type HttpRequest, type HttpResponse } from 'tus-js-client';
@@ -636,19 +639,82 @@ describe(`tus expiry (e2e against ${testBackend()})`, () => {
   });
 });
 
-describe(`tus-js-client resumes a 64 MiB upload cut midway (built service, e2e against ${testBackend()})`, () => {
+/** The bytes of the regular files in `dir` now (files that vanish while counted count 0). */
+async function bytesIn(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(dir)) {
+    total += await stat(join(dir, name)).then(
+      (s) => s.size,
+      () => 0,
+    );
+  }
+  return total;
+}
+
+/** Samples `dir` until the returned function is called; that resolves with the largest total seen. */
+function watchPeak(dir: string): () => Promise<number> {
+  let peak = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      peak = Math.max(peak, await bytesIn(dir));
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  })();
+  return async () => {
+    running = false;
+    await loop;
+    return peak;
+  };
+}
+
+/**
+ * A PATCH that declares `length` bytes and sends one every `everyMs`: resolves with the status the service answers
+ * (0 if it only closed the connection), or `'still dripping'` when `stop` is called first.
+ */
+function drip(port: number, path: string, length: number, everyMs: number) {
+  const socket = connect(port, '127.0.0.1');
+  socket.write(
+    `PATCH ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${RW}\r\nTus-Resumable: 1.0.0\r\n` +
+      `Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: ${length}\r\n\r\n`,
+  );
+  const timer = setInterval(() => socket.write('x'), everyMs);
+  let answer = '';
+  socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+  socket.on('error', () => undefined);
+  const done = new Promise<number | 'still dripping'>((resolve) => {
+    socket.on('close', () => {
+      clearInterval(timer);
+      resolve(stopped ? 'still dripping' : Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0));
+    });
+  });
+  let stopped = false;
+  return {
+    done,
+    stop: () => {
+      stopped = answer === '';
+      socket.destroy();
+    },
+  };
+}
+
+describe(`tus on a built service: resuming, the temp dir, slow clients (e2e against ${testBackend()})`, () => {
   let s3: TestS3Server;
   let build: ServiceBuild;
   let service: ServiceProcess;
   let proxy: FaultProxy;
+  /** The service's TMPDIR: where @tus/s3-store writes its temporary files. */
+  let tmp: string;
 
   beforeAll(async () => {
     s3 = await startS3Server();
     build = await buildService();
+    tmp = await mkdtemp(join(tmpdir(), 'tus-tmp-'));
     service = await startService(build, {
-      ...s3Env(s3.endpoint, s3.bucket, KEYS),
+      ...s3Env(s3.endpoint, s3.bucket, { ...KEYS, MAX_UPLOAD_BYTES: String(100 * MiB) }),
       LOG_LEVEL: 'warn',
       PORT: '0',
+      TMPDIR: tmp,
       // As `npm run start:prod` runs it.
       NODE_OPTIONS: '--max-semi-space-size=8',
     });
@@ -660,7 +726,84 @@ describe(`tus-js-client resumes a 64 MiB upload cut midway (built service, e2e a
     await service?.stop();
     await build?.remove();
     await s3?.stop();
+    await rm(tmp, { recursive: true, force: true });
   });
+
+  // Defaults: TUS_PARTS_IN_FLIGHT 4; UPLOAD_PART_SIZE is 5 MiB here (s3Env).
+  const partsInFlight = 4;
+  const partSize = 5 * MiB;
+
+  it('should keep the temp dir within TUS_PARTS_IN_FLIGHT × (part size + 5 MiB) under 20 concurrent PATCHes', async () => {
+    // Twenty uploads, each with 4.5 MiB pending as its `.part` object (under S3's 5 MiB part minimum).
+    const pending = 4.5 * MiB;
+    const paths: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const path = await create(service.url, 10 * MiB);
+      expect((await patch(service.url, path, 0, randomBytes(pending))).status).toBe(204);
+      paths.push(path);
+    }
+    // The store removes a part's file just after it answers.
+    await eventually(async () => (await bytesIn(tmp)) === 0);
+
+    const peak = watchPeak(tmp);
+    const busy: number[] = [];
+    const answers = await Promise.all(
+      paths.map(async (path) => {
+        // A 503 is the service saying "busy, retry": tus clients do, after Retry-After.
+        for (;;) {
+          const res = await patch(service.url, path, pending, randomBytes(MiB));
+          if (res.status !== 503) {
+            return [res.status, res.headers['upload-offset']];
+          }
+          busy.push(Number(res.headers['retry-after']));
+          await new Promise((r) => setTimeout(r, Number(res.headers['retry-after']) * 1000));
+        }
+      }),
+    );
+    const seen = await peak();
+    console.log(
+      `tus temp dir under 20 concurrent PATCHes on uploads with a 4.5 MiB .part: peak ${(seen / MiB).toFixed(1)} MiB, ` +
+        `${busy.length} answers 503`,
+    );
+    expect(answers).toEqual(paths.map(() => [204, String(pending + MiB)]));
+    expect(busy.every((seconds) => seconds === 1)).toBe(true);
+    // The sampler saw the files (a pending part at least), and never more than the bound.
+    expect(seen).toBeGreaterThanOrEqual(pending);
+    expect(seen).toBeLessThanOrEqual(partsInFlight * (partSize + 5 * MiB));
+    await eventually(async () => (await bytesIn(tmp)) === 0);
+    for (const path of paths) {
+      expect((await send(`${service.url}${path}`, { method: 'DELETE', headers: { ...auth(), ...TUS } })).status).toBe(
+        204,
+      );
+    }
+  }, 120_000);
+
+  it('should finish a normal tus upload within seconds beside six dripping PATCHes', async () => {
+    const drippers: ReturnType<typeof drip>[] = [];
+    for (let i = 0; i < 6; i++) {
+      drippers.push(drip(service.port, await create(service.url, MiB), MiB, 2000));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    const started = Date.now();
+    const data = randomBytes(6 * MiB);
+    const finished = await tusUpload(`${service.url}/uploads`, data).finally(() => drippers.forEach((d) => d.stop()));
+    const seconds = (Date.now() - started) / 1000;
+    const uploadUrl = finished.url;
+    const ends = await Promise.all(drippers.map((d) => d.done));
+    console.log(
+      `tus 6 MiB upload beside 6 dripping PATCHes: ${seconds.toFixed(1)} s; drippers ended ${ends.join(', ')}`,
+    );
+    expect(seconds).toBeLessThan(12);
+    const res = await request(service.url)
+      .get(`/files/${encodeKey(keyOf(uploadUrl))}`)
+      .set(auth())
+      .buffer(true)
+      .parse(binaryParser)
+      .expect(200);
+    expect(sha256(res.body as Buffer)).toBe(sha256(data));
+    // A cut PATCH leaves no temporary file behind.
+    await eventually(async () => (await bytesIn(tmp)) === 0);
+  }, 60_000);
 
   const peakRss = async (): Promise<number> => {
     const status = await readFile(`/proc/${service.pid}/status`, 'utf8');

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import type { S3 } from '@aws-sdk/client-s3';
 import { S3Store, type Options } from '@tus/s3-store';
 import { ERRORS, type Upload } from '@tus/server';
@@ -33,6 +34,25 @@ export class ServiceS3Store extends S3Store {
 
   protected override partKey(id: string, isIncomplete = false): string {
     return isIncomplete ? `${this.reserved}${hashOf(id)}.part` : id;
+  }
+
+  /**
+   * The pending `.part` as a temporary file, removed once read or once its reader closes: the library removes it on
+   * the reader's end or error only, so a request cut midway left it in the temp dir.
+   */
+  protected override async downloadIncompletePart(id: string) {
+    const part = await super.downloadIncompletePart(id);
+    if (part === undefined) {
+      return undefined;
+    }
+    return {
+      ...part,
+      createReader: (options: { cleanUpOnEnd: boolean }) => {
+        const reader = part.createReader(options);
+        reader.once('close', () => void rm(part.path, { force: true }).catch(() => undefined));
+        return reader;
+      },
+    };
   }
 
   /**
