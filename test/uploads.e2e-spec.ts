@@ -1,13 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Upload, type HttpRequest, type HttpResponse } from 'tus-js-client';
+import { RGW_TEST_KMS_KEY_ID } from '../dev/rgw/rgw.ts';
 import { TusUploads } from '../src/uploads/tus-uploads.service.js';
 import { binaryParser, encodeKey, eventually, randomKey, s3Env, sha256, startApp } from './support/app.js';
 import { FaultProxy } from './support/fault-proxy.js';
 import { send } from './support/http.js';
 import { request } from './support/openapi.js';
+import { startRecordingProxy, type RecordingProxy } from './support/recording-proxy.js';
 import {
   listMultipartUploads,
   objectExists,
@@ -98,6 +104,25 @@ const patch = (
     },
     body,
   });
+
+/** One request whose target is sent byte for byte as given (no URL parsing on the client side). */
+function sendTarget(
+  base: string,
+  target: string,
+  method: string,
+  headers: Record<string, string>,
+  body?: Buffer,
+): Promise<{ status: number; headers: Record<string, unknown> }> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: hostname, port, path: target, method, headers, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
   let s3: TestS3Server;
@@ -388,6 +413,89 @@ describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
     });
   });
 
+  describe('an upload id smuggled past the scope check in the request target', () => {
+    // Each target names `mine` to the router; a parser that takes the last `/` segment of the whole URL sees `victim`.
+    const targets = (mine: string, victim: string): string[] => [
+      `/uploads/${mine}?/${victim}`,
+      `/uploads/${mine}?/${victim}/`,
+      `/uploads/${mine}/?/${victim}`,
+      `/uploads/${mine}?x=1&y=/${victim}`,
+      `/uploads/${mine}?//${victim}`,
+      `/uploads/${mine}?;/${victim}`,
+      `/uploads/${mine};/${victim}`,
+      `/uploads/${mine}#/${victim}`,
+      `/uploads/${mine}?#/${victim}`,
+      `/uploads/${mine}%3F/${victim}`,
+      `/uploads/${mine}%3F%2F${victim}`,
+      `/uploads/${mine}?%2F${victim}`,
+      `/uploads/${mine}%2F?/${victim}`,
+      `/uploads//${victim}`,
+      `//uploads/${mine}?/${victim}`,
+      `/uploads/${mine}//?/${victim}`,
+    ];
+
+    const session = async (scope: Record<string, unknown>): Promise<string> => {
+      const res = await request(url).post('/upload-sessions').set(auth()).send(scope).expect(201);
+      return (res.body as { token: string }).token;
+    };
+
+    it.each([
+      ['an API key', () => Promise.resolve({ credential: auth(), mine: randomKey('mine.txt') })],
+      [
+        'an upload-session token for another key',
+        async () => {
+          const mine = randomKey('mine.txt');
+          return { credential: { Authorization: `Bearer ${await session({ key: mine })}` }, mine };
+        },
+      ],
+      [
+        'an upload-session token for another prefix',
+        async () => {
+          const prefix = `t-${randomBytes(6).toString('hex')}/`;
+          const token = await session({ keyPrefix: prefix });
+          return { credential: { Authorization: `Bearer ${token}` }, mine: `${prefix}mine.txt` };
+        },
+      ],
+    ])('should act on the id it checked, never the smuggled one, with %s', async (_name, given) => {
+      const { credential, mine } = await given();
+      const secret = Buffer.from('victim-secret.txt').toString('base64');
+      // Unfinished after a smuggled PATCH, so a smuggled DELETE could still terminate it.
+      const victimPath = await create(url, 12, `filename ${secret}`);
+      expect((await patch(url, victimPath, 0, Buffer.from('GOOD'))).status).toBe(204);
+      const victim = victimPath.slice('/uploads/'.length);
+
+      for (const target of targets(encodeURIComponent(mine), victim)) {
+        const head = await sendTarget(url, target, 'HEAD', { ...credential, ...TUS });
+        const write = await sendTarget(
+          url,
+          target,
+          'PATCH',
+          { ...credential, ...TUS, 'Upload-Offset': '4', 'Content-Type': 'application/offset+octet-stream' },
+          Buffer.from('EVIL'),
+        );
+        const remove = await sendTarget(url, target, 'DELETE', { ...credential, ...TUS });
+        // `mine` has no upload: nothing to find, write or remove.
+        const refused = (status: number) => ([400, 403, 404].includes(status) ? 'refused' : status);
+        expect({ target, answers: [head, write, remove].map((r) => refused(r.status)) }).toEqual({
+          target,
+          answers: ['refused', 'refused', 'refused'],
+        });
+        expect(JSON.stringify(head.headers)).not.toContain(secret);
+        // The victim's upload is as it was.
+        const check = await send(`${url}${victimPath}`, { method: 'HEAD', headers: { ...auth(), ...TUS } });
+        expect([target, check.status, check.headers['upload-offset']]).toEqual([target, 200, '4']);
+      }
+      expect((await patch(url, victimPath, 4, Buffer.from('DONE-ALL'))).status).toBe(204);
+      const file = await request(url)
+        .get(`/files/${encodeKey(keyOf(`http://x${victimPath}`))}`)
+        .set(auth())
+        .buffer(true)
+        .parse(binaryParser)
+        .expect(200);
+      expect((file.body as Buffer).toString()).toBe('GOODDONE-ALL');
+    });
+  });
+
   it('should answer CORS preflights and expose the tus headers to the allowed origin', async () => {
     const preflight = await send(`${url}/uploads/abc`, {
       method: 'OPTIONS',
@@ -414,6 +522,84 @@ describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
       headers: { ...auth(), ...TUS, 'Upload-Length': '1', Origin: 'https://evil.example' },
     });
     expect(other.headers['access-control-allow-origin']).toBeUndefined();
+  });
+});
+
+describe(`tus writes with S3_SSE, S3_STORAGE_CLASS and DEFAULT_CACHE_CONTROL (e2e against ${testBackend()})`, () => {
+  let s3: TestS3Server;
+  let proxy: RecordingProxy;
+  let app: NestExpressApplication;
+  let url: string;
+  // RGW 16 implements SSE-KMS (with its test key store: dev/rgw) but not SSE-S3.
+  const kmsKeyId = testBackend() === 'rgw' ? RGW_TEST_KMS_KEY_ID : 'alias/files';
+  const settings = {
+    'x-amz-server-side-encryption': 'aws:kms',
+    'x-amz-server-side-encryption-aws-kms-key-id': kmsKeyId,
+    'x-amz-storage-class': 'STANDARD',
+  };
+
+  beforeAll(async () => {
+    s3 = await startS3Server();
+    proxy = await startRecordingProxy(s3.endpoint);
+    ({ app, url } = await startApp(
+      s3Env(proxy.endpoint, s3.bucket, {
+        ...KEYS,
+        S3_SSE: 'aws:kms',
+        S3_SSE_KMS_KEY_ID: kmsKeyId,
+        // The one class every backend here knows (RGW's default placement has no other).
+        S3_STORAGE_CLASS: 'STANDARD',
+        DEFAULT_CACHE_CONTROL: 'private, max-age=600',
+      }),
+    ));
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await proxy?.close();
+    await s3?.stop();
+  });
+
+  const head = (key: string) => s3.s3.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }));
+
+  it('should write the file, its .info and its .part with the settings', async () => {
+    const data = randomBytes(8 * MiB);
+    const path = await create(url, data.length);
+    const key = keyOf(`http://x${path}`);
+    // One 5 MiB part, and 1 MiB left as the `.part` object until the rest arrives.
+    expect((await patch(url, path, 0, data.subarray(0, 6 * MiB))).status).toBe(204);
+
+    const create_ = proxy.requests.find(
+      (r) => r.method === 'POST' && r.path.split('?')[0].endsWith(`/${encodeKey(key)}`) && /[?&]uploads\b/.test(r.path),
+    );
+    expect(create_?.headers).toMatchObject({ ...settings, 'cache-control': 'private, max-age=600' });
+    const bookkeeping = proxy.requests.filter((r) => r.method === 'PUT' && r.path.includes('/.tus/'));
+    expect(bookkeeping.map((r) => r.path.split('?')[0].split('.').pop()).sort()).toEqual(['info', 'part']);
+    for (const put of bookkeeping) {
+      expect(put.headers).toMatchObject(settings);
+    }
+    const reserved = await reservedObjects(s3.s3, s3.bucket);
+    expect(reserved).toHaveLength(2);
+    if (testBackend() === 'rgw') {
+      for (const object of reserved) {
+        expect(await head(object)).toMatchObject({ ServerSideEncryption: 'aws:kms', SSEKMSKeyId: kmsKeyId });
+      }
+    }
+
+    // The rest: the store reads the encrypted `.part` back and completes the upload.
+    expect((await patch(url, path, 6 * MiB, data.subarray(6 * MiB))).status).toBe(204);
+    const stored = await head(key);
+    expect(stored.CacheControl).toBe('private, max-age=600');
+    if (testBackend() === 'rgw') {
+      expect(stored).toMatchObject({ ServerSideEncryption: 'aws:kms', SSEKMSKeyId: kmsKeyId });
+    }
+    const file = await request(url)
+      .get(`/files/${encodeKey(key)}`)
+      .set(auth())
+      .buffer(true)
+      .parse(binaryParser)
+      .expect(200);
+    expect(file.headers['cache-control']).toBe('private, max-age=600');
+    expect(sha256(file.body as Buffer)).toBe(sha256(data));
   });
 });
 
@@ -453,19 +639,87 @@ describe(`tus expiry (e2e against ${testBackend()})`, () => {
   });
 });
 
-describe(`tus-js-client resumes a 64 MiB upload cut midway (built service, e2e against ${testBackend()})`, () => {
+/** The bytes of the regular files in `dir` now (files that vanish while counted count 0). */
+async function bytesIn(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(dir)) {
+    total += await stat(join(dir, name)).then(
+      (s) => s.size,
+      () => 0,
+    );
+  }
+  return total;
+}
+
+/** Samples `dir` until the returned function is called; that resolves with the largest total seen. */
+function watchPeak(dir: string): () => Promise<number> {
+  let peak = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      peak = Math.max(peak, await bytesIn(dir));
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  })();
+  return async () => {
+    running = false;
+    await loop;
+    return peak;
+  };
+}
+
+/**
+ * A PATCH that declares `length` bytes and sends one every `everyMs`: resolves with the status the service answers
+ * (0 if it only closed the connection), or `'still dripping'` when `stop` is called first.
+ */
+function drip(port: number, path: string, length: number, everyMs: number) {
+  const socket = connect(port, '127.0.0.1');
+  socket.write(
+    `PATCH ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${RW}\r\nTus-Resumable: 1.0.0\r\n` +
+      `Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: ${length}\r\n\r\n`,
+  );
+  const timer = setInterval(() => socket.write('x'), everyMs);
+  let answer = '';
+  socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+  socket.on('error', () => undefined);
+  const done = new Promise<number | 'still dripping'>((resolve) => {
+    socket.on('close', () => {
+      clearInterval(timer);
+      resolve(stopped ? 'still dripping' : Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0));
+    });
+  });
+  let stopped = false;
+  return {
+    done,
+    stop: () => {
+      stopped = answer === '';
+      socket.destroy();
+    },
+  };
+}
+
+describe(`tus on a built service: resuming, the temp dir, slow clients (e2e against ${testBackend()})`, () => {
   let s3: TestS3Server;
   let build: ServiceBuild;
   let service: ServiceProcess;
   let proxy: FaultProxy;
+  /** The service's TMPDIR: where @tus/s3-store writes its temporary files. */
+  let tmp: string;
 
   beforeAll(async () => {
     s3 = await startS3Server();
     build = await buildService();
+    tmp = await mkdtemp(join(tmpdir(), 'tus-tmp-'));
     service = await startService(build, {
-      ...s3Env(s3.endpoint, s3.bucket, KEYS),
+      // 40 MiB of upload memory in 5 MiB parts: 4 tus writers at once (memory / part size / 2).
+      ...s3Env(s3.endpoint, s3.bucket, {
+        ...KEYS,
+        MAX_UPLOAD_BYTES: String(100 * MiB),
+        UPLOAD_MEMORY_BYTES: String(40 * MiB),
+      }),
       LOG_LEVEL: 'warn',
       PORT: '0',
+      TMPDIR: tmp,
       // As `npm run start:prod` runs it.
       NODE_OPTIONS: '--max-semi-space-size=8',
     });
@@ -477,7 +731,84 @@ describe(`tus-js-client resumes a 64 MiB upload cut midway (built service, e2e a
     await service?.stop();
     await build?.remove();
     await s3?.stop();
+    await rm(tmp, { recursive: true, force: true });
   });
+
+  // UPLOAD_MEMORY_BYTES 40 MiB and UPLOAD_PART_SIZE 5 MiB (s3Env): 4 tus writers at once.
+  const partsInFlight = 4;
+  const partSize = 5 * MiB;
+
+  it('should keep the temp dir within tus writers × (part size + 5 MiB) under 20 concurrent PATCHes', async () => {
+    // Twenty uploads, each with 4.5 MiB pending as its `.part` object (under S3's 5 MiB part minimum).
+    const pending = 4.5 * MiB;
+    const paths: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const path = await create(service.url, 10 * MiB);
+      expect((await patch(service.url, path, 0, randomBytes(pending))).status).toBe(204);
+      paths.push(path);
+    }
+    // The store removes a part's file just after it answers.
+    await eventually(async () => (await bytesIn(tmp)) === 0);
+
+    const peak = watchPeak(tmp);
+    const busy: number[] = [];
+    const answers = await Promise.all(
+      paths.map(async (path) => {
+        // A 503 is the service saying "busy, retry": tus clients do, after Retry-After.
+        for (;;) {
+          const res = await patch(service.url, path, pending, randomBytes(MiB));
+          if (res.status !== 503) {
+            return [res.status, res.headers['upload-offset']];
+          }
+          busy.push(Number(res.headers['retry-after']));
+          await new Promise((r) => setTimeout(r, Number(res.headers['retry-after']) * 1000));
+        }
+      }),
+    );
+    const seen = await peak();
+    console.log(
+      `tus temp dir under 20 concurrent PATCHes on uploads with a 4.5 MiB .part: peak ${(seen / MiB).toFixed(1)} MiB, ` +
+        `${busy.length} answers 503`,
+    );
+    expect(answers).toEqual(paths.map(() => [204, String(pending + MiB)]));
+    expect(busy.every((seconds) => seconds === 1)).toBe(true);
+    // The sampler saw the files (a pending part at least), and never more than the bound.
+    expect(seen).toBeGreaterThanOrEqual(pending);
+    expect(seen).toBeLessThanOrEqual(partsInFlight * (partSize + 5 * MiB));
+    await eventually(async () => (await bytesIn(tmp)) === 0);
+    for (const path of paths) {
+      expect((await send(`${service.url}${path}`, { method: 'DELETE', headers: { ...auth(), ...TUS } })).status).toBe(
+        204,
+      );
+    }
+  }, 120_000);
+
+  it('should finish a normal tus upload within seconds beside six dripping PATCHes', async () => {
+    const drippers: ReturnType<typeof drip>[] = [];
+    for (let i = 0; i < 6; i++) {
+      drippers.push(drip(service.port, await create(service.url, MiB), MiB, 2000));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    const started = Date.now();
+    const data = randomBytes(6 * MiB);
+    const finished = await tusUpload(`${service.url}/uploads`, data).finally(() => drippers.forEach((d) => d.stop()));
+    const seconds = (Date.now() - started) / 1000;
+    const uploadUrl = finished.url;
+    const ends = await Promise.all(drippers.map((d) => d.done));
+    console.log(
+      `tus 6 MiB upload beside 6 dripping PATCHes: ${seconds.toFixed(1)} s; drippers ended ${ends.join(', ')}`,
+    );
+    expect(seconds).toBeLessThan(12);
+    const res = await request(service.url)
+      .get(`/files/${encodeKey(keyOf(uploadUrl))}`)
+      .set(auth())
+      .buffer(true)
+      .parse(binaryParser)
+      .expect(200);
+    expect(sha256(res.body as Buffer)).toBe(sha256(data));
+    // A cut PATCH leaves no temporary file behind.
+    await eventually(async () => (await bytesIn(tmp)) === 0);
+  }, 60_000);
 
   const peakRss = async (): Promise<number> => {
     const status = await readFile(`/proc/${service.pid}/status`, 'utf8');

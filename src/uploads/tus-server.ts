@@ -4,6 +4,7 @@ import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { Logger } from '@nestjs/common';
 import { ERRORS, MemoryLocker, Server, type ServerOptions } from '@tus/server';
 import { statusOf } from '../http/http-error.filter.js';
+import type { ObjectSettings } from '../config/s3-options.js';
 import { toStorageError } from '../storage/storage.errors.js';
 import { tusError } from './tus-error.js';
 import { ServiceS3Store } from './tus-store.js';
@@ -12,8 +13,11 @@ import { ServiceS3Store } from './tus-store.js';
 export interface TusPolicy {
   /** The bucket key (with `S3_PREFIX`) of a new upload; throws a `TusError` for bad metadata. */
   name(req: IncomingMessage, metadata: Record<string, string | null> | undefined): string;
-  /** The bucket key of an upload URL's last segment (decoded), or undefined for an id this service never issues. */
-  idOf(segment: string): string | undefined;
+  /**
+   * The bucket key of the upload this request names: the one the controller checked, never one read again from the
+   * URL (whose query or fragment may hold another); undefined for an id this service never issues.
+   */
+  idOf(req: IncomingMessage): string | undefined;
   /** The URL path of an upload. */
   urlOf(id: string): string;
   /** The upload's metadata as stored: `contentType` set from `filetype`; throws a `TusError` if refused. */
@@ -27,6 +31,8 @@ export interface TusSettings {
   /** Where the store keeps `.info` and `.part` objects: `S3_PREFIX` + the reserved prefix. */
   readonly reservedPrefix: string;
   readonly s3: S3ClientConfig;
+  /** `S3_SSE`, `S3_STORAGE_CLASS`, `DEFAULT_CACHE_CONTROL`: carried by every object the store writes. */
+  readonly objects: ObjectSettings;
   readonly partSize: number;
   readonly partsInFlight: number;
   readonly expiryMs: number;
@@ -42,6 +48,7 @@ const nodeRequest = (req: Request): IncomingMessage =>
 export function createTusServer(settings: TusSettings, policy: TusPolicy): Server {
   const datastore = new ServiceS3Store({
     reservedPrefix: settings.reservedPrefix,
+    objects: settings.objects,
     partSize: settings.partSize,
     // One permit per part being written to a temporary file and sent to S3, shared by all uploads of this process.
     maxConcurrentPartUploads: settings.partsInFlight,
@@ -58,7 +65,7 @@ export function createTusServer(settings: TusSettings, policy: TusPolicy): Serve
     maxSize: (req) => policy.maxSize(nodeRequest(req)),
     namingFunction: (req, metadata) => policy.name(nodeRequest(req), metadata),
     generateUrl: (_req, { id }) => policy.urlOf(id),
-    getFileIdFromRequest: (_req, lastPath) => (lastPath === undefined ? undefined : policy.idOf(lastPath)),
+    getFileIdFromRequest: (req) => policy.idOf(nodeRequest(req)),
     onUploadCreate: (req, upload) => Promise.resolve({ metadata: policy.metadata(nodeRequest(req), upload.metadata) }),
     onUploadFinish: async (_req, upload) => {
       // S3 completes a multipart upload only with a part; tus never writes to an empty upload, so this does.

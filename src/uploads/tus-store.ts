@@ -1,6 +1,10 @@
 import { createHash } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import type { S3 } from '@aws-sdk/client-s3';
 import { S3Store, type Options } from '@tus/s3-store';
 import { ERRORS, type Upload } from '@tus/server';
+import type { ObjectSettings } from '../config/s3-options.js';
+import { storageParameters, writeParameters } from '../storage/object-settings.js';
 import { TusError } from './tus-error.js';
 
 const isMissing = (error: unknown): boolean => {
@@ -17,10 +21,11 @@ export class ServiceS3Store extends S3Store {
   /** `S3_PREFIX` + the reserved prefix: every `.info` and `.part` object is under it. */
   private readonly reserved: string;
 
-  constructor(options: Options & { reservedPrefix: string }) {
-    const { reservedPrefix, ...rest } = options;
+  constructor(options: Options & { reservedPrefix: string; objects: ObjectSettings }) {
+    const { reservedPrefix, objects, ...rest } = options;
     super(rest);
     this.reserved = reservedPrefix;
+    addWriteSettings(this.client, objects);
   }
 
   protected override infoKey(id: string): string {
@@ -29,6 +34,25 @@ export class ServiceS3Store extends S3Store {
 
   protected override partKey(id: string, isIncomplete = false): string {
     return isIncomplete ? `${this.reserved}${hashOf(id)}.part` : id;
+  }
+
+  /**
+   * The pending `.part` as a temporary file, removed once read or once its reader closes: the library removes it on
+   * the reader's end or error only, so a request cut midway left it in the temp dir.
+   */
+  protected override async downloadIncompletePart(id: string) {
+    const part = await super.downloadIncompletePart(id);
+    if (part === undefined) {
+      return undefined;
+    }
+    return {
+      ...part,
+      createReader: (options: { cleanUpOnEnd: boolean }) => {
+        const reader = part.createReader(options);
+        reader.once('close', () => void rm(part.path, { force: true }).catch(() => undefined));
+        return reader;
+      },
+    };
   }
 
   /**
@@ -132,6 +156,26 @@ export class ServiceS3Store extends S3Store {
       }
     }
   }
+}
+
+/**
+ * The service's write settings on every object the store writes: encryption, storage class and the default
+ * Cache-Control on the multipart upload that becomes the file; encryption and storage class on the `.info` and `.part`
+ * objects (PutObject), so a bucket policy that requires encryption accepts them too.
+ */
+function addWriteSettings(client: S3, settings: ObjectSettings): void {
+  client.middlewareStack.add(
+    (next, context) => (args) => {
+      const input = args.input as { CacheControl?: string };
+      if (context.commandName === 'CreateMultipartUploadCommand') {
+        Object.assign(input, writeParameters(settings, { cacheControl: input.CacheControl }));
+      } else if (context.commandName === 'PutObjectCommand') {
+        Object.assign(input, storageParameters(settings));
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: 'serviceWriteSettings' },
+  );
 }
 
 const hashOf = (id: string): string => createHash('sha256').update(id).digest('base64url');

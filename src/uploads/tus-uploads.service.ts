@@ -20,12 +20,16 @@ import { StorageService } from '../storage/storage.service.js';
 import { CREDENTIAL_SOURCE } from '../storage/storage.tokens.js';
 import { UploadSessions, type UploadSession } from '../security/upload-sessions.service.js';
 import { tusError } from './tus-error.js';
+import { Slots } from './tus-slots.js';
 import type { TusPolicy } from './tus-server.js';
 
 export const UPLOADS_PATH = '/uploads';
 
 /** Response headers a browser needs to read from tus answers (besides tus's own list). */
 export const TUS_EXPOSED_HEADERS = ['Upload-Expires', 'X-Request-Id'];
+
+/** How long a request that writes waits for a slot before it is answered 503 (tus clients retry it). */
+const SLOT_WAIT_MS = 2000;
 
 /** The cleanup runs this often: a fraction of the expiry, at least once a second, at most every 15 minutes. */
 const cleanupIntervalMs = (expiryMs: number): number => Math.min(Math.max(expiryMs / 4, 1000), 15 * 60_000);
@@ -40,6 +44,13 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
   private readonly prefix: string;
   private readonly prefixBytes: number;
   private server?: Promise<Server>;
+  /** The upload key (without `S3_PREFIX`) each request was checked for: the only id tus acts on. */
+  private readonly checked = new WeakMap<IncomingMessage, string>();
+  /**
+   * Requests that write (PATCH, POST with data) at once: each can download its upload's pending `.part` (under
+   * 5 MiB) to the temp dir before the store takes a part permit, so their number bounds that disk.
+   */
+  private readonly writers: Slots;
   private timer?: NodeJS.Timeout;
   private cleaning?: Promise<number>;
 
@@ -51,6 +62,7 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
   ) {
     this.prefix = config.s3.prefix;
     this.prefixBytes = Buffer.byteLength(this.prefix, 'utf8');
+    this.writers = new Slots(config.tus.partsInFlight);
   }
 
   onModuleInit(): void {
@@ -69,10 +81,38 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
     clearInterval(this.timer);
   }
 
-  /** Answers one tus request (the Nest controller has checked who may make it). */
-  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /**
+   * Answers one tus request (the Nest controller has checked who may make it); `key` is the upload the controller
+   * checked, from the route's path parameter, and the only one this request can reach.
+   */
+  async handle(req: IncomingMessage, res: ServerResponse, key?: string): Promise<void> {
+    if (key !== undefined) {
+      this.checked.set(req, key);
+    }
     const server = await this.load();
-    await server.handle(req, res);
+    if (!writes(req)) {
+      await server.handle(req, res);
+      return;
+    }
+    const release = await this.writers.take(SLOT_WAIT_MS);
+    if (release === undefined) {
+      const body = 'every upload slot of this instance is busy; retry shortly\n';
+      res.writeHead(503, {
+        'Tus-Resumable': '1.0.0',
+        'Retry-After': '1',
+        'Content-Type': 'text/plain; charset=utf-8',
+        'Content-Length': Buffer.byteLength(body),
+      });
+      res.end(body);
+      return;
+    }
+    // A response whose client is gone may never finish: its close frees the slot too.
+    res.once('close', release);
+    try {
+      await server.handle(req, res);
+    } finally {
+      release();
+    }
   }
 
   /**
@@ -98,11 +138,11 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
   }
 
   /**
-   * Whether this request may touch the upload at `segment` (the URL's last segment, decoded): with an upload-session
+   * Whether this request may touch the upload at `key` (the route's path parameter, decoded): with an upload-session
    * token, only an upload within the session's scope. API keys were checked by the guard.
    */
-  allows(req: Request, segment: string): boolean {
-    return req.uploadSession === undefined || this.sessions.inScope(req.uploadSession, segment);
+  allows(req: Request, key: string): boolean {
+    return req.uploadSession === undefined || this.sessions.inScope(req.uploadSession, key);
   }
 
   name(req: IncomingMessage, metadata: Record<string, string | null> | undefined): string {
@@ -116,8 +156,9 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
     return this.prefix + key;
   }
 
-  idOf(segment: string): string | undefined {
-    return keyProblem(segment, this.prefixBytes) === undefined ? this.prefix + segment : undefined;
+  idOf(req: IncomingMessage): string | undefined {
+    const key = this.checked.get(req);
+    return key !== undefined && keyProblem(key, this.prefixBytes) === undefined ? this.prefix + key : undefined;
   }
 
   urlOf(id: string): string {
@@ -156,6 +197,7 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
           reservedPrefix: this.prefix + RESERVED_PREFIX,
           // As the presigning client: the store's part bodies are temporary files, checksummed by S3 where it must.
           s3: s3ClientConfig(this.config.s3, this.credentials, 'WHEN_REQUIRED'),
+          objects: this.config.objects,
           partSize: this.config.uploads.partSize,
           partsInFlight: this.config.tus.partsInFlight,
           expiryMs: this.config.tus.expirySeconds * 1000,
@@ -171,6 +213,11 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
     return this.server;
   }
 }
+
+/** A request whose body tus writes to the store: PATCH, or POST with the creation-with-upload body. */
+const writes = (req: IncomingMessage): boolean =>
+  (req.method === 'PATCH' || req.method === 'POST') &&
+  req.headers['content-type']?.toLowerCase().startsWith('application/offset+octet-stream') === true;
 
 const sessionOf = (req: IncomingMessage): UploadSession | undefined => (req as Request).uploadSession;
 

@@ -47,10 +47,11 @@ export class UploadsController {
     if (req.uploadSession === undefined && req.accessLevel !== 'read-write') {
       throw new ForbiddenException('this API key is read-only: tus uploads need a read-write key');
     }
-    const id = req.params.id as string | undefined;
-    if (id !== undefined && !this.tus.allows(req, id)) {
+    // The one reading of the upload's id: tus acts on this key, whatever else the request target holds.
+    const key = req.params.id as string | undefined;
+    if (key !== undefined && !this.tus.allows(req, key)) {
       throw new ForbiddenException("this upload is outside the upload session's scope");
     }
-    return this.tus.handle(req, res);
+    return this.tus.handle(req, res, key);
   }
 }

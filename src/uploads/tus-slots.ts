@@ -1,0 +1,47 @@
+/**
+ * A fixed number of slots with a bounded wait: `take` resolves with a release function, or with undefined when no
+ * slot frees within the wait (the caller answers "busy" rather than queueing without end behind slow clients).
+ */
+export class Slots {
+  private free: number;
+  private readonly waiters: (() => void)[] = [];
+
+  constructor(count: number) {
+    this.free = count;
+  }
+
+  take(waitMs: number): Promise<(() => void) | undefined> {
+    if (this.free > 0) {
+      this.free--;
+      return Promise.resolve(this.releaser());
+    }
+    return new Promise((resolve) => {
+      const grant = (): void => {
+        clearTimeout(timer);
+        resolve(this.releaser());
+      };
+      const timer = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(grant), 1);
+        resolve(undefined);
+      }, waitMs);
+      this.waiters.push(grant);
+    });
+  }
+
+  /** Releasing twice releases once; a released slot goes to the longest waiter. */
+  private releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) {
+        return;
+      }
+      released = true;
+      const next = this.waiters.shift();
+      if (next) {
+        next();
+      } else {
+        this.free++;
+      }
+    };
+  }
+}
