@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, request, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { createApp } from '../src/app.factory.js';
@@ -328,6 +329,44 @@ describe('Prometheus metrics (e2e)', () => {
       // Closed with the app.
       await expect(send(metricsUrl, { timeoutMs: 2000 })).rejects.toThrow(/ECONNREFUSED/);
     });
+
+    /** This machine's addresses other than loopback, where a listener on every address would answer. */
+    const outsideAddresses = (): string[] =>
+      Object.values(networkInterfaces())
+        .flat()
+        .filter((i) => i !== undefined && !i.internal && i.family === 'IPv4')
+        .map((i) => i!.address);
+
+    it('should listen on loopback only by default, so no one else reaches metrics without a token', async () => {
+      const { app, metricsUrl } = await startWith({});
+      try {
+        const { address, port } = app.get(MetricsServer).address()!;
+        expect(address).toBe('127.0.0.1');
+        expect((await send(`${metricsUrl}/metrics`)).status).toBe(200);
+        for (const outside of outsideAddresses()) {
+          await expect(send(`http://${outside}:${port}/metrics`, { timeoutMs: 2000 })).rejects.toThrow(/ECONNREFUSED/);
+        }
+      } finally {
+        await app.close();
+      }
+    });
+
+    it('should listen on the address METRICS_PORT names, and refuse to boot there without METRICS_TOKEN', async () => {
+      await expect(createApp({ env: s3Env(s3.endpoint, s3.bucket, { METRICS_PORT: '0.0.0.0:0' }) })).rejects.toThrow(
+        'METRICS_TOKEN is required when METRICS_PORT listens on an address other than loopback',
+      );
+      const { app } = await startWith({ METRICS_PORT: '0.0.0.0:0', METRICS_TOKEN: TOKEN });
+      try {
+        const { address, port } = app.get(MetricsServer).address()!;
+        expect(address).toBe('0.0.0.0');
+        for (const host of ['127.0.0.1', ...outsideAddresses()]) {
+          expect((await send(`http://${host}:${port}/metrics`)).status).toBe(401);
+          expect((await send(`http://${host}:${port}/metrics`, { headers: bearer(TOKEN) })).status).toBe(200);
+        }
+      } finally {
+        await app.close();
+      }
+    });
   });
 
   it('should stop the boot with a clear error when METRICS_PORT is taken', async () => {
@@ -335,7 +374,7 @@ describe('Prometheus metrics (e2e)', () => {
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     const { port } = taken.address() as AddressInfo;
     const app = await createApp({
-      env: s3Env(s3.endpoint, s3.bucket, { METRICS_PORT: String(port), METRICS_HOST: '127.0.0.1' }),
+      env: s3Env(s3.endpoint, s3.bucket, { METRICS_PORT: String(port) }),
     });
     try {
       await expect(app.listen(0, '127.0.0.1')).rejects.toThrow(

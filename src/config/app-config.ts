@@ -1,3 +1,4 @@
+import { BlockList, isIP } from 'node:net';
 import type { ObjectSettings } from './s3-options.js';
 import type { Environment } from './environment.js';
 
@@ -81,7 +82,8 @@ export abstract class AppConfig {
   abstract readonly docs: 'public' | 'key' | 'off';
   /**
    * Prometheus metrics: off unless METRICS_PORT or METRICS_TOKEN is set. With a port, GET /metrics is served only
-   * there (the token, if set, required there too); with only a token, on the main port behind that token.
+   * there (the token, if set, required there too; on loopback unless METRICS_PORT names an address, which then needs
+   * the token); with only a token, on the main port behind that token.
    */
   abstract readonly metrics: {
     readonly enabled: boolean;
@@ -146,6 +148,25 @@ const normalisePrefix = (prefix: string | undefined): string => {
   return trimmed ? `${trimmed}/` : '';
 };
 
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/**
+ * METRICS_PORT: `9464` listens on loopback only; `<IP address>:9464` (`0.0.0.0:9464`, `[::]:9464`) listens there.
+ * Undefined when the value is neither.
+ */
+export function parseMetricsListen(value: string): { host: string; port: number; loopback: boolean } | undefined {
+  const match = /^(?:(?:\[([0-9A-Fa-f:.]+)\]|([0-9.]+)):)?(\d{1,5})$/.exec(value.trim());
+  const host = match?.[1] ?? match?.[2] ?? '127.0.0.1';
+  const port = Number(match?.[3]);
+  const family = isIP(host);
+  if (!match || port > 65535 || family === 0) {
+    return undefined;
+  }
+  return { host, port, loopback: LOOPBACK.check(host, family === 4 ? 'ipv4' : 'ipv6') };
+}
+
 const parseTrustProxy = (value: string | undefined): boolean | number | string => {
   if (value === undefined || value === 'false') {
     return false;
@@ -168,6 +189,7 @@ const defaultSigningSecret = (env: Environment): string =>
 const signingKey = (secret: string, use: 'cursors' | 'upload-sessions'): string => `${use}:${secret}`;
 
 export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: readonly string[] = []): AppConfig {
+  const metricsListen = env.METRICS_PORT === undefined ? undefined : parseMetricsListen(env.METRICS_PORT);
   const endpoint = env.S3_ENDPOINT;
   const credentials =
     env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
@@ -238,9 +260,8 @@ export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: rea
     docs: env.DOCS ?? (env.NODE_ENV === 'production' ? 'off' : 'public'),
     metrics: {
       enabled: env.METRICS_PORT !== undefined || env.METRICS_TOKEN !== undefined,
-      port: env.METRICS_PORT,
-      // All interfaces: in a container, loopback cannot be reached from the host (the usual scraper's place).
-      host: env.METRICS_HOST ?? '0.0.0.0',
+      port: metricsListen?.port,
+      host: metricsListen?.host ?? '127.0.0.1',
       token: env.METRICS_TOKEN,
     },
     // Under the 10 s Docker gives a container between SIGTERM and SIGKILL.

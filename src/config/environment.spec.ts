@@ -54,9 +54,12 @@ describe(validateEnvironment.name, () => {
     ],
     ['X-Forwarded-Host from a trusted proxy', { ...minimal, TRUST_PROXY: 'loopback', USE_X_FORWARDED_HOST: 'true' }],
     ['a signing secret and docs behind a key', { ...production, SIGNING_SECRET: 'c'.repeat(32), DOCS: 'key' }],
+    ['a metrics port on loopback with a token', { ...minimal, METRICS_PORT: '9464', METRICS_TOKEN: 'm'.repeat(32) }],
+    ['a metrics port on loopback without a token', { ...minimal, METRICS_PORT: '9464' }],
+    ['a metrics port on an explicit loopback address', { ...minimal, METRICS_PORT: '[::1]:9464' }],
     [
-      'a metrics port on loopback with a token',
-      { ...minimal, METRICS_PORT: '9464', METRICS_HOST: '127.0.0.1', METRICS_TOKEN: 'm'.repeat(32) },
+      'a metrics port on every address with a token',
+      { ...minimal, METRICS_PORT: '0.0.0.0:9464', METRICS_TOKEN: 'm'.repeat(32) },
     ],
     ['a metrics port 0 beside PORT 0 (tests)', { ...minimal, PORT: '0', METRICS_PORT: '0' }],
     [
@@ -148,7 +151,25 @@ describe(validateEnvironment.name, () => {
     ],
     ['a metrics port equal to the default PORT', { ...minimal, METRICS_PORT: '3000' }, ['METRICS_PORT']],
     ['a metrics port equal to PORT', { ...minimal, PORT: '8080', METRICS_PORT: '8080' }, ['METRICS_PORT']],
-    ['a metrics host that is a name', { ...minimal, METRICS_HOST: 'metrics.example.com' }, ['METRICS_HOST']],
+    ['a metrics port equal to PORT on an address', { ...minimal, METRICS_PORT: '127.0.0.1:3000' }, ['METRICS_PORT']],
+    ['a metrics host that is a name', { ...minimal, METRICS_PORT: 'metrics.example.com:9464' }, ['METRICS_PORT']],
+    ['a metrics port out of range', { ...minimal, METRICS_PORT: '65536' }, ['METRICS_PORT']],
+    ['a metrics address without a port', { ...minimal, METRICS_PORT: '0.0.0.0' }, ['METRICS_PORT']],
+    [
+      'a metrics port on every address without a token',
+      { ...minimal, METRICS_PORT: '0.0.0.0:9464' },
+      ['METRICS_TOKEN'],
+    ],
+    [
+      'a metrics port on every IPv6 address without a token',
+      { ...minimal, METRICS_PORT: '[::]:9464' },
+      ['METRICS_TOKEN'],
+    ],
+    [
+      'a metrics port on an instance address without a token',
+      { ...minimal, METRICS_PORT: '10.0.0.5:9464' },
+      ['METRICS_TOKEN'],
+    ],
     ['a short metrics token', { ...minimal, METRICS_TOKEN: 'short' }, ['METRICS_TOKEN']],
     ['several problems at once', { ...minimal, PORT: 'x', LOG_LEVEL: 'y', DOCS: 'z' }, ['PORT', 'LOG_LEVEL', 'DOCS']],
   ])('should reject %s, naming every variable', (_name, env, names) => {
@@ -232,7 +253,6 @@ describe(validateEnvironment.name, () => {
       'SIGNING_SECRET',
       'DOCS',
       'METRICS_PORT',
-      'METRICS_HOST',
       'METRICS_TOKEN',
       'LOG_LEVEL',
       'AWS_EC2_METADATA_SERVICE_ENDPOINT',
@@ -293,14 +313,17 @@ describe(toAppConfig.name, () => {
       trustProxy: false,
       useForwardedHost: false,
       docs: 'public',
-      metrics: { enabled: false, port: undefined, host: '0.0.0.0', token: undefined },
+      metrics: { enabled: false, port: undefined, host: '127.0.0.1', token: undefined },
     });
     expect(toAppConfig(validateEnvironment(production)).docs).toBe('off');
     expect(toAppConfig(validateEnvironment(production)).metrics.enabled).toBe(false);
     expect(toAppConfig(validateEnvironment({ ...minimal, METRICS_PORT: '9464' })).metrics).toMatchObject({
       enabled: true,
       port: 9464,
+      host: '127.0.0.1',
     });
+    const everywhere = { ...minimal, METRICS_PORT: '[::]:9464', METRICS_TOKEN: 't'.repeat(16) };
+    expect(toAppConfig(validateEnvironment(everywhere)).metrics).toMatchObject({ port: 9464, host: '::' });
     expect(toAppConfig(validateEnvironment({ ...minimal, METRICS_TOKEN: 't'.repeat(16) })).metrics).toMatchObject({
       enabled: true,
       port: undefined,

@@ -4,7 +4,6 @@ import {
   IsEmpty,
   IsIn,
   IsInt,
-  IsIP,
   IsOptional,
   IsString,
   IsUrl,
@@ -19,7 +18,7 @@ import {
   type ValidationError,
 } from 'class-validator';
 import { isCacheControl, MAX_PARTS, SSE_MODES, STORAGE_CLASSES } from './s3-options.js';
-import { toAppConfig } from './app-config.js';
+import { parseMetricsListen, toAppConfig } from './app-config.js';
 
 const toBoolean = ({ value }: { value: unknown }): unknown => {
   if (typeof value !== 'string') {
@@ -40,6 +39,8 @@ const emptyToUndefined = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' && value.trim() === '' ? undefined : value;
 
 const isProduction = (env: Environment): boolean => env.NODE_ENV === 'production';
+const metricsBeyondLoopback = (env: Environment): boolean =>
+  typeof env.METRICS_PORT === 'string' && parseMetricsListen(env.METRICS_PORT)?.loopback === false;
 
 /** Every variable the service reads, with its rules. Defaults live in `app-config.ts`. */
 export class Environment {
@@ -239,31 +240,46 @@ export class Environment {
   @IsIn(['public', 'key', 'off'], { message: 'must be public, key or off' })
   DOCS?: 'public' | 'key' | 'off';
 
-  /** A separate listener that serves only GET /metrics (Prometheus); unset: no such listener. */
+  /**
+   * A separate listener that serves only GET /metrics (Prometheus); unset: no such listener. `9464` listens on
+   * loopback; `0.0.0.0:9464` (any IP address) listens there, and then METRICS_TOKEN is required.
+   */
+  @Transform(emptyToUndefined)
   @IsOptional()
-  @Transform(toInteger)
-  @IsInt({ message: 'must be a whole number' })
-  @Min(0)
-  @Max(65535)
+  @ValidateBy({
+    name: 'metricsListen',
+    validator: {
+      validate: (value: unknown) => typeof value === 'string' && parseMetricsListen(value) !== undefined,
+      defaultMessage: () => 'must be a port (0-65535) on loopback, or <IP address>:<port> such as 0.0.0.0:9464',
+    },
+  })
   @ValidateBy({
     name: 'notThePort',
     validator: {
-      validate: (value: unknown, args) => value === 0 || value !== ((args?.object as Environment).PORT ?? 3000),
+      validate: (value: unknown, args) => {
+        const port = typeof value === 'string' ? parseMetricsListen(value)?.port : undefined;
+        return port === undefined || port === 0 || port !== ((args?.object as Environment).PORT ?? 3000);
+      },
       defaultMessage: () => 'must differ from PORT (the metrics listener is separate from the API)',
     },
   })
-  METRICS_PORT?: number;
+  METRICS_PORT?: string;
 
+  /**
+   * Bearer token for GET /metrics: on the main port without METRICS_PORT, required on the metrics port if set, and
+   * required when METRICS_PORT listens beyond loopback.
+   */
   @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsIP(undefined, { message: 'must be an IP address to listen on, such as 0.0.0.0 or 127.0.0.1' })
-  METRICS_HOST?: string;
-
-  /** Bearer token for GET /metrics: on the main port without METRICS_PORT, required on the metrics port if set. */
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @Matches(/^[A-Za-z0-9._~+/=-]{16,}$/, {
-    message: 'must be 16+ characters (A-Z a-z 0-9 . _ ~ + / = -), e.g. from: openssl rand -hex 32',
+  @ValidateIf((env: Environment) => env.METRICS_TOKEN !== undefined || metricsBeyondLoopback(env))
+  @ValidateBy({
+    name: 'metricsToken',
+    validator: {
+      validate: (value: unknown) => typeof value === 'string' && /^[A-Za-z0-9._~+/=-]{16,}$/.test(value),
+      defaultMessage: (args) =>
+        args?.value === undefined
+          ? 'is required when METRICS_PORT listens on an address other than loopback'
+          : 'must be 16+ characters (A-Z a-z 0-9 . _ ~ + / = -), e.g. from: openssl rand -hex 32',
+    },
   })
   METRICS_TOKEN?: string;
 

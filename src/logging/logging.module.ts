@@ -6,6 +6,7 @@ import { LoggerModule } from 'nestjs-pino';
 import { stdSerializers, stdTimeFunctions } from 'pino';
 import type { Options } from 'pino-http';
 import { AppConfig } from '../config/app-config.js';
+import { redactCapabilities } from './redact.js';
 
 /** A caller's request id is kept when it looks like one (EB's nginx and the ALB pass it on); else a new UUID. */
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -38,6 +39,9 @@ export function requestLogOptions(config: AppConfig): Options {
   return {
     level: config.logLevel,
     timestamp: stdTimeFunctions.isoTime,
+    // Every line of the process (requests, errors, warnings) passes here: a session token in a URL path becomes its
+    // fingerprint, whoever wrote it.
+    hooks: { streamWrite: redactCapabilities },
     // A safety net: the serializers below never emit headers.
     redact: {
       paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-amz-security-token"]'],

@@ -19,7 +19,10 @@ import { Metrics } from './metrics.js';
 /** DI token: the `Metrics`, or null when metrics are off (nothing recorded, prom-client not loaded). */
 export const METRICS = Symbol('METRICS');
 
-/** The METRICS_PORT listener: GET /metrics only, no Host check, no API keys (the token, if set, is required). */
+/**
+ * The METRICS_PORT listener: GET /metrics only, no Host check, no API keys (the token, if set, is required). On
+ * loopback unless METRICS_PORT names an address, which configuration allows only with METRICS_TOKEN.
+ */
 @Injectable()
 export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Metrics');
@@ -65,7 +68,8 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
     });
     this.server = server;
     const bound = this.address()?.port ?? port;
-    this.logger.log(`Prometheus metrics on http://${host}:${bound}/metrics${token ? ' (bearer token required)' : ''}`);
+    const origin = `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
+    this.logger.log(`Prometheus metrics on ${origin}/metrics${token ? ' (bearer token required)' : ''}`);
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -116,7 +116,7 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
   }
 
   /**
-   * Removes uploads older than TUS_EXPIRY_SECONDS, with their multipart upload and bookkeeping. Before this process
+   * Removes uploads past their expiry (24 h), with their multipart upload and bookkeeping. Before this process
    * has loaded tus, one small list of the reserved prefix tells whether there is anything to clean.
    */
   removeExpired(): Promise<number> {

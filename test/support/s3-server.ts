@@ -10,6 +10,7 @@ import {
   type MultipartUpload,
   PutBucketCorsCommand,
   type S3Client,
+  type S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -212,10 +213,18 @@ export async function liveMultipartUploads(s3: S3Client, bucket: string, prefix?
   return listed.filter((_, i) => live[i]);
 }
 
-/** Whether `key` is in the bucket, asked of S3 directly (not through the service). */
-export function objectExists(s3: S3Client, bucket: string, key: string): Promise<boolean> {
-  return s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })).then(
-    () => true,
-    () => false,
-  );
+/**
+ * Whether `key` is in the bucket, asked of S3 directly (not through the service). Only S3's "not found" is false:
+ * any other failure (S3 down, access refused) throws, so "nothing was stored" cannot pass without an answer.
+ */
+export async function objectExists(s3: S3Client, bucket: string, key: string): Promise<boolean> {
+  try {
+    await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return true;
+  } catch (error) {
+    if ((error as S3ServiceException).$metadata?.httpStatusCode === 404) {
+      return false;
+    }
+    throw error;
+  }
 }

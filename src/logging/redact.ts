@@ -1,0 +1,40 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Capabilities that reach the service in a URL and must never reach a log: upload-session tokens
+ * (`us1.<scope>.<mac>`, a bearer credential for up to 24 h that cannot be revoked), wherever they appear and however
+ * the path spells them (percent-encoded dots, any case of `/upload-sessions/`), and S3-style signatures in a query.
+ */
+const SESSION_SEGMENT = /(\/upload-sessions\/)([^/?#"\\\s]+)/gi;
+const TOKEN = /(?<![\w%-])us1(?:\.|%2e)[\w%-]+(?:\.|%2e)[\w%-]+/gi;
+const SIGNED_QUERY = /((?:X-Amz-(?:Signature|Credential|Security-Token)|Signature|AWSAccessKeyId)=)[^&#"\\\s]+/gi;
+
+/** What may need redacting: a cheap test before any regular expression runs (most log lines have none of these). */
+const SUSPECT = /us1|upload-sessions|signature|credential|security-token|awsaccesskeyid/i;
+
+/**
+ * A short, stable name for a token, so lines about one session can be told apart and correlated: the first 8 hex
+ * digits of the SHA-256 of the token as sent (percent-decoded). `printf %s "$TOKEN" | sha256sum | cut -c1-8` gives it.
+ */
+export function tokenFingerprint(token: string): string {
+  let decoded = token;
+  try {
+    decoded = decodeURIComponent(token);
+  } catch {
+    // A malformed escape: fingerprint what was sent.
+  }
+  return createHash('sha256').update(decoded).digest('hex').slice(0, 8);
+}
+
+const redactedToken = (token: string): string => `us1.…#${tokenFingerprint(token)}`;
+
+/** The text with every upload-session token and URL signature replaced (a token by its fingerprint). */
+export function redactCapabilities(text: string): string {
+  if (!SUSPECT.test(text)) {
+    return text;
+  }
+  return text
+    .replace(SESSION_SEGMENT, (_match, route: string, token: string) => route + redactedToken(token))
+    .replace(TOKEN, redactedToken)
+    .replace(SIGNED_QUERY, '$1[redacted]');
+}

@@ -1,0 +1,30 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { objectExists, startS3Server, testBackend, type TestS3Server } from './s3-server.js';
+
+/** "Nothing was stored" assertions rest on objectExists: false must mean "no such key", never "S3 did not answer". */
+describe(`${objectExists.name} (against ${testBackend()})`, () => {
+  let s3: TestS3Server;
+
+  beforeAll(async () => {
+    s3 = await startS3Server();
+    await s3.s3.send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'here.txt', Body: 'x' }));
+  });
+
+  afterAll(async () => {
+    await s3?.stop();
+  });
+
+  it('should say true for a stored key and false for a missing one', async () => {
+    expect(await objectExists(s3.s3, s3.bucket, 'here.txt')).toBe(true);
+    expect(await objectExists(s3.s3, s3.bucket, 'not-here.txt')).toBe(false);
+  });
+
+  it('should throw, not answer false, when S3 cannot be reached', async () => {
+    await s3.halt();
+    try {
+      await expect(objectExists(s3.s3, s3.bucket, 'not-here.txt')).rejects.toThrow(/ECONNREFUSED/);
+    } finally {
+      await s3.restart();
+    }
+  });
+});
