@@ -63,6 +63,8 @@ export abstract class AppConfig {
   abstract readonly allowedHosts: readonly string[];
   abstract readonly allowedHostsFromEc2: boolean;
   abstract readonly apiKeys: { readonly readWrite: readonly string[]; readonly readOnly: readonly string[] };
+  /** Folders whose files anyone may read (GET, HEAD) without an API key; each ends with `/`. */
+  abstract readonly publicPrefixes: readonly string[];
   /** Express `trust proxy` value. */
   abstract readonly trustProxy: boolean | number | string;
   /** Django's USE_X_FORWARDED_HOST: the trusted proxy's `X-Forwarded-Host` replaces `Host` for the Host check. */
@@ -93,11 +95,10 @@ export abstract class AppConfig {
   abstract readonly imdsEndpoint: string;
 }
 
-const list = (value: string | undefined): string[] =>
-  (value ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
+/** List values: commas, or spaces (which Elastic Beanstalk's environment properties keep). */
+export const LIST_SEPARATOR = /[\s,]+/;
+
+const list = (value: string | undefined): string[] => (value ?? '').split(LIST_SEPARATOR).filter((s) => s.length > 0);
 
 const normalisePrefix = (prefix: string | undefined): string => {
   const trimmed = (prefix ?? '').replace(/^\/+|\/+$/g, '');
@@ -176,6 +177,7 @@ export function toAppConfig(env: Environment): AppConfig {
     allowedHosts: list(env.ALLOWED_HOSTS).map((h) => h.toLowerCase()),
     allowedHostsFromEc2: env.ALLOWED_HOSTS_FROM_EC2 ?? false,
     apiKeys: { readWrite: list(env.API_KEYS), readOnly: list(env.API_KEYS_READONLY) },
+    publicPrefixes: list(env.PUBLIC_PREFIXES).map((p) => (p.endsWith('/') ? p : `${p}/`)),
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     useForwardedHost: env.USE_X_FORWARDED_HOST ?? false,
     corsOrigins: list(env.CORS_ORIGINS),
