@@ -66,6 +66,8 @@ export abstract class AppConfig {
   abstract readonly allowedHosts: readonly string[];
   abstract readonly allowedHostsFromEc2: boolean;
   abstract readonly apiKeys: { readonly readWrite: readonly string[]; readonly readOnly: readonly string[] };
+  /** Folders whose files anyone may read (GET, HEAD) without an API key; each ends with `/`. */
+  abstract readonly publicPrefixes: readonly string[];
   /** Express `trust proxy` value. */
   abstract readonly trustProxy: boolean | number | string;
   /** Django's USE_X_FORWARDED_HOST: the trusted proxy's `X-Forwarded-Host` replaces `Host` for the Host check. */
@@ -249,6 +251,7 @@ export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: rea
     allowedHosts: list(env.ALLOWED_HOSTS).map((h) => h.toLowerCase()),
     allowedHostsFromEc2: env.ALLOWED_HOSTS_FROM_EC2 ?? false,
     apiKeys: { readWrite: list(env.API_KEYS), readOnly: list(env.API_KEYS_READONLY) },
+    publicPrefixes: list(env.PUBLIC_PREFIXES).map((p) => (p.endsWith('/') ? p : `${p}/`)),
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     useForwardedHost: env.USE_X_FORWARDED_HOST ?? false,
     corsOrigins: list(env.CORS_ORIGINS),

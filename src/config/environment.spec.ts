@@ -72,6 +72,7 @@ describe(validateEnvironment.name, () => {
         DEFAULT_CACHE_CONTROL: 'private, max-age=3600, stale-while-revalidate="60"',
       },
     ],
+    ['public folders, with commas and spaces', { ...minimal, PUBLIC_PREFIXES: 'public/, media/avatars  a.b/...c' }],
     ['SSE-S3', { ...minimal, S3_SSE: 'AES256' }],
     ['SSE-KMS without a key (the AWS managed one)', { ...minimal, S3_SSE: 'aws:kms' }],
   ])('should accept %s', (_name, env) => {
@@ -89,6 +90,13 @@ describe(validateEnvironment.name, () => {
       { NODE_ENV: 'production' },
       ['S3_BUCKET', 'ALLOWED_HOSTS', 'API_KEYS'],
     ],
+    ...['/public/', 'public//x', 'public/../private', './', '..', 'a\\b', 'a\u0000b', '.tus/', 'ok/ .tus'].map(
+      (prefix): [string, Record<string, string>, string[]] => [
+        `a public folder ${JSON.stringify(prefix)}`,
+        { ...minimal, PUBLIC_PREFIXES: prefix },
+        ['PUBLIC_PREFIXES'],
+      ],
+    ),
     ['a bad port', { ...minimal, PORT: 'eighty' }, ['PORT']],
     ['a port out of range', { ...minimal, PORT: '70000' }, ['PORT']],
     ['a bad bucket name', { S3_BUCKET: 'Not_A_Bucket' }, ['S3_BUCKET']],
@@ -243,6 +251,7 @@ describe(validateEnvironment.name, () => {
       'ALLOWED_HOSTS_FROM_EC2',
       'API_KEYS',
       'API_KEYS_READONLY',
+      'PUBLIC_PREFIXES',
       'MAX_UPLOAD_BYTES',
       'SIGNED_URL_TTL_SECONDS',
       'SIGNED_UPLOAD_ACTIVE_CONTENT',
@@ -338,6 +347,7 @@ describe(toAppConfig.name, () => {
         S3_PREFIX: '/uploads/',
         API_KEYS: ` ${'a'.repeat(16)} , ${'b'.repeat(16)} `,
         ALLOWED_HOSTS: 'API.example.com, .Example.org',
+        PUBLIC_PREFIXES: ' public, media/avatars/ Public',
         TRUST_PROXY: 'true',
         AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE',
         AWS_SECRET_ACCESS_KEY: 'secret',
@@ -349,5 +359,8 @@ describe(toAppConfig.name, () => {
     expect(config.apiKeys.readWrite).toEqual(['a'.repeat(16), 'b'.repeat(16)]);
     expect(config.allowedHosts).toEqual(['api.example.com', '.example.org']);
     expect(config.trustProxy).toBe(true);
+    // Folders end with `/` (so `public/` never covers `publicity/`); case is kept, as S3 keys are case-sensitive.
+    expect(config.publicPrefixes).toEqual(['public/', 'media/avatars/', 'Public/']);
+    expect(toAppConfig(validateEnvironment(minimal)).publicPrefixes).toEqual([]);
   });
 });

@@ -18,7 +18,7 @@ import {
   type ValidationError,
 } from 'class-validator';
 import { isCacheControl, MAX_PARTS, SSE_MODES, STORAGE_CLASSES } from './s3-options.js';
-import { parseMetricsListen, toAppConfig } from './app-config.js';
+import { list, parseMetricsListen, toAppConfig } from './app-config.js';
 
 const toBoolean = ({ value }: { value: unknown }): unknown => {
   if (typeof value !== 'string') {
@@ -37,6 +37,20 @@ const toInteger = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value;
 const emptyToUndefined = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' && value.trim() === '' ? undefined : value;
+
+const CONTROL_OR_BACKSLASH = /[\\\u0000-\u001f\u007f-\u009f]/;
+
+/** A folder of keys, as the key rules allow one (`src/files/file-key.ts`), `/` at the end optional; or empty. */
+const isFolderOrEmpty = (entry: string): boolean => {
+  if (entry === '') {
+    return true;
+  }
+  const segments = entry.replace(/\/$/, '').split('/');
+  return (
+    segments[0] !== '.tus' &&
+    segments.every((s) => s !== '' && s !== '.' && s !== '..' && !CONTROL_OR_BACKSLASH.test(s))
+  );
+};
 
 const isProduction = (env: Environment): boolean => env.NODE_ENV === 'production';
 const metricsBeyondLoopback = (env: Environment): boolean =>
@@ -175,6 +189,20 @@ export class Environment {
     message: 'must be a list of keys of 16+ characters (A-Z a-z 0-9 . _ ~ + / = -), commas or spaces between',
   })
   API_KEYS_READONLY?: string;
+
+  /** Folders (`public/`, `media/avatars/`) whose files anyone may read (GET, HEAD) without an API key. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @ValidateBy({
+    name: 'isFolderList',
+    validator: {
+      validate: (value: unknown) => typeof value === 'string' && list(value).every(isFolderOrEmpty),
+      defaultMessage: () =>
+        'must be folders such as public/ or media/avatars/, separated by commas or spaces (no leading /, no empty, ' +
+        '. or .. segments, no backslashes or control characters, not .tus/)',
+    },
+  })
+  PUBLIC_PREFIXES?: string;
 
   @IsOptional()
   @Transform(toInteger)

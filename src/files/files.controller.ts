@@ -17,7 +17,7 @@ import { create as contentDisposition } from 'content-disposition';
 import type { Request, Response } from 'express';
 import { AppConfig } from '../config/app-config.js';
 import { isCacheControl } from '../config/s3-options.js';
-import { AcceptsUploadSession } from '../security/access.decorators.js';
+import { AcceptsUploadSession, PublicRead } from '../security/access.decorators.js';
 import { StorageError } from '../storage/storage.errors.js';
 import { UploadSessions } from '../security/upload-sessions.service.js';
 import {
@@ -30,7 +30,7 @@ import {
 import { downloadOptions } from '../http/download-options.js';
 import { REDIRECT_TTL_SECONDS, redirectResponseHeaders } from '../http/download-redirect.js';
 import type { FileList, StoredFile } from './file.dto.js';
-import { FileKey, KeyPipe } from '../http/file-key.js';
+import { FileKey, isPublicKey, KeyPipe, ReadKey } from '../http/file-key.js';
 import {
   ApiDownload,
   ApiFilesTags,
@@ -66,6 +66,9 @@ import { downloadName, fileLocation, generateKey } from '../http/upload-name.js'
 
 /** More than the form fields and part headers `receiveMultipart` accepts around a file. */
 const FORM_ENVELOPE_BYTES = 512 * 1024;
+
+/** Public reads of an object that stores no Cache-Control: caches revalidate (a 304) after five minutes. */
+export const PUBLIC_CACHE_CONTROL = 'public, max-age=300';
 
 @ApiFilesTags()
 @Controller('files')
@@ -174,21 +177,24 @@ export class FilesController {
   }
 
   @Get('*key')
+  @PublicRead()
   @ApiDownload()
-  async download(@FileKey() key: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+  async download(@ReadKey() key: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     if (req.method === 'HEAD') {
       // Express lets this route, registered first, answer HEAD too: a HEAD must cost a HeadObject, not a GetObject.
       return this.head(key, req, res);
     }
     const options = downloadOptions(req, this.config.downloadMode);
-    if (options.redirect) {
+    const publicRead = this.publicRead(key, req, res);
+    // Public answers are streamed: a redirect would hand out a short-lived URL that caches must not keep.
+    if (options.redirect && !publicRead) {
       return this.redirect(key, req, res, options.attachment);
     }
     const object = await this.read(req, res, (conditions) => this.storage.openStream(key, conditions));
     if (!object) {
       return;
     }
-    this.writeHeaders(res, object, options.attachment);
+    this.writeHeaders(res, object, options.attachment, publicRead);
     try {
       // Ends the S3 stream (freeing its socket) if the client goes away, and cuts the response if S3 does.
       await pipeline(object.body, res);
@@ -198,13 +204,15 @@ export class FilesController {
   }
 
   @Head('*key')
+  @PublicRead()
   @ApiHead()
-  async head(@FileKey() key: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+  async head(@ReadKey() key: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     // Answered here in either mode: what a proxied GET would send, without signing a URL nobody follows.
     const { attachment } = downloadOptions(req, this.config.downloadMode);
+    const publicRead = this.publicRead(key, req, res);
     const object = await this.read(req, res, (conditions) => this.storage.head(key, conditions));
     if (object) {
-      this.writeHeaders(res, object, attachment);
+      this.writeHeaders(res, object, attachment, publicRead);
       res.end();
     }
   }
@@ -214,6 +222,19 @@ export class FilesController {
   @ApiRemove()
   async remove(@FileKey() key: string, @Req() req: Request): Promise<void> {
     await this.storage.remove(key, writePrecondition(req));
+  }
+
+  /**
+   * Whether this is a read without an API key of a key under PUBLIC_PREFIXES (also in development without API_KEYS).
+   * Its answers, 304s included, may be embedded by any origin (an `<img>` elsewhere); it is counted apart.
+   */
+  private publicRead(key: string, req: Request, res: Response): boolean {
+    if (req.headers.authorization !== undefined || !isPublicKey(this.config.publicPrefixes, key)) {
+      return false;
+    }
+    req.publicRead = true;
+    res.setHeader('Cross-Origin-Resource-Policy', 'cross-origin');
+    return true;
   }
 
   /** The declared `Content-Length` (undefined when chunked); over the limit is a 413 before any byte is read. */
@@ -327,7 +348,13 @@ export class FilesController {
     res.end();
   }
 
-  private writeHeaders(res: Response, object: Omit<ObjectStream, 'body'>, download: boolean): void {
+  /** A public read gets a shared-cache default and no user metadata (`X-Meta-*`: owners, ids...). */
+  private writeHeaders(
+    res: Response,
+    object: Omit<ObjectStream, 'body'>,
+    download: boolean,
+    publicRead: boolean,
+  ): void {
     const fileName = storedFileName(object.contentDisposition) ?? downloadName(object.key);
     // What the browser reads is what was judged: the stored type, parsed and written back canonical.
     const parsed = parseMediaType(object.contentType);
@@ -347,9 +374,13 @@ export class FilesController {
     res.setHeader('Content-Disposition', contentDisposition(fileName, { type: attachment ? 'attachment' : 'inline' }));
     if (object.cacheControl && isCacheControl(object.cacheControl)) {
       res.setHeader('Cache-Control', object.cacheControl);
+    } else if (publicRead) {
+      res.setHeader('Cache-Control', PUBLIC_CACHE_CONTROL);
     }
-    for (const [name, value] of servedMetadata(object.metadata)) {
-      res.setHeader(METADATA_PREFIX + name, value);
+    if (!publicRead) {
+      for (const [name, value] of servedMetadata(object.metadata)) {
+        res.setHeader(METADATA_PREFIX + name, value);
+      }
     }
     // Stored files are data, never active content of this origin.
     res.setHeader('Content-Security-Policy', "default-src 'none'; sandbox");

@@ -1,6 +1,7 @@
-import { BadRequestException } from '@nestjs/common';
+import { BadRequestException, UnauthorizedException } from '@nestjs/common';
+import type { Request, Response } from 'express';
 import type { AppConfig } from '../config/app-config.js';
-import { decodeKey, KeyPipe, keyProblem } from './file-key.js';
+import { decodeKey, isPublicKey, KeyPipe, keyProblem, ReadKeyPipe } from './file-key.js';
 
 /** A path key through the route's decoding and `KeyPipe`, with an `S3_PREFIX` of `prefixBytes` bytes. */
 const parseKey = (path: string, prefixBytes: number): string =>
@@ -66,5 +67,54 @@ describe(KeyPipe.name, () => {
     expect(keyProblem('photos/', 0, true)).toBeUndefined();
     expect(keyProblem('photos/', 0)).toBeDefined();
     expect(keyProblem('../', 0, true)).toBeDefined();
+  });
+});
+
+describe(ReadKeyPipe.name, () => {
+  const config = { s3: { prefix: '' }, publicPrefixes: ['public/', 'media/avatars/'] } as unknown as AppConfig;
+  const pipe = new ReadKeyPipe(new KeyPipe(config), config);
+
+  function read(path: string, anonymous: boolean): { key?: string; error?: unknown; challenge?: unknown } {
+    const headers: Record<string, string> = {};
+    const res = { setHeader: (name: string, value: string) => (headers[name] = value) } as unknown as Response;
+    try {
+      return { key: pipe.transform({ key: decodeKey(path), req: { anonymous } as Request, res }) };
+    } catch (error) {
+      return { error, challenge: headers['WWW-Authenticate'] };
+    }
+  }
+
+  it.each(['public/a.png', 'public%2Fa.png', 'media/avatars/42.png', 'public/%EF%BC%8E%EF%BC%8E/a'])(
+    'should give an anonymous read the public key %s',
+    (path) => {
+      expect(read(path, true).key).toBe(decodeKey(path));
+    },
+  );
+
+  it.each(['private/a.png', 'Public/a.png', 'publicity/a.png', 'public', 'media/a.png', 'media/avatars'])(
+    'should refuse an anonymous read of %s with the 401 challenge',
+    (path) => {
+      const { error, challenge } = read(path, true);
+      expect(error).toBeInstanceOf(UnauthorizedException);
+      expect(challenge).toBe('Bearer error="invalid_request"');
+    },
+  );
+
+  it.each(['public/../private/a', 'public/%2e%2e/private/a', 'public%2F..%2Fprivate', 'public%5C..%5Cprivate'])(
+    'should apply the key rules first: %s is a 400',
+    (path) => {
+      expect(read(path, true).error).toBeInstanceOf(BadRequestException);
+    },
+  );
+
+  it('should give a keyed read any key', () => {
+    expect(read('private/a.png', false).key).toBe('private/a.png');
+  });
+
+  it('should match folders exactly and case-sensitively', () => {
+    expect(isPublicKey(['public/'], 'public/a')).toBe(true);
+    expect(isPublicKey(['public/'], 'publicity/a')).toBe(false);
+    expect(isPublicKey(['public/'], 'PUBLIC/a')).toBe(false);
+    expect(isPublicKey([], 'public/a')).toBe(false);
   });
 });

@@ -4,8 +4,9 @@ import {
   type ExecutionContext,
   Injectable,
   type PipeTransform,
+  UnauthorizedException,
 } from '@nestjs/common';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import { AppConfig } from '../config/app-config.js';
 import { isReservedKey, RESERVED_PREFIX } from '../storage/reserved-keys.js';
 
@@ -90,14 +91,59 @@ function valid(key: string, problem: string | undefined): string {
 
 /**
  * The object key of a `/files/{key}` route, taken from the raw URL so it is decoded exactly once
- * (Express decodes wildcard segments itself, which would turn `%252F` into `/`), then checked by `KeyPipe`.
+ * (Express decodes wildcard segments itself, which would turn `%252F` into `/`).
  */
-const pathKey = createParamDecorator((_data: unknown, ctx: ExecutionContext): string => {
-  const req = ctx.switchToHttp().getRequest<Request>();
+function keyInPath(req: Request): string {
   const path = req.originalUrl.split('?')[0] ?? '';
   const marker = '/files/';
   const at = path.indexOf(marker);
   return decodeKey(at === -1 ? '' : path.slice(at + marker.length));
+}
+
+const pathKey = createParamDecorator((_data: unknown, ctx: ExecutionContext): string =>
+  keyInPath(ctx.switchToHttp().getRequest<Request>()),
+);
+
+/** The key of a `/files/{key}` route, checked by `KeyPipe`. */
+export const FileKey = (): ParameterDecorator => pathKey(undefined, KeyPipe);
+
+/** Whether a key is in one of the public folders (each ends with `/`, so `public/` never covers `publicity/x`). */
+export const isPublicKey = (publicPrefixes: readonly string[], key: string): boolean =>
+  publicPrefixes.some((prefix) => key.startsWith(prefix));
+
+interface ReadTarget {
+  readonly key: string;
+  readonly req: Request;
+  readonly res: Response;
+}
+
+/**
+ * `KeyPipe`, then, for a request the API-key guard let in without a key (`req.anonymous`, `@PublicRead()`), the
+ * public check on its result: the very string the service then asks S3 for (after decoding once and the key rules),
+ * never another spelling of it. Anything else is the guard's 401.
+ */
+@Injectable()
+export class ReadKeyPipe implements PipeTransform<ReadTarget, string> {
+  constructor(
+    private readonly keys: KeyPipe,
+    private readonly config: AppConfig,
+  ) {}
+
+  transform({ key, req, res }: ReadTarget): string {
+    const checked = this.keys.transform(key);
+    if (req.anonymous && !isPublicKey(this.config.publicPrefixes, checked)) {
+      res.setHeader('WWW-Authenticate', 'Bearer error="invalid_request"');
+      throw new UnauthorizedException('an API key is required: send "Authorization: Bearer <key>"');
+    }
+    return checked;
+  }
+}
+
+const readTarget = createParamDecorator((_data: unknown, ctx: ExecutionContext): ReadTarget => {
+  const http = ctx.switchToHttp();
+  const req = http.getRequest<Request>();
+  return { key: keyInPath(req), req, res: http.getResponse<Response>() };
 });
 
-export const FileKey = (): ParameterDecorator => pathKey(undefined, KeyPipe);
+/** The key of `GET`/`HEAD /files/{key}` (`@PublicRead()` routes): `FileKey`, and public only for anonymous reads. */
+export const ReadKey = (): ParameterDecorator => readTarget(undefined, ReadKeyPipe);

@@ -59,7 +59,13 @@ export function requestLogOptions(config: AppConfig): Options {
     // (headers included) on every request, only for these to pick three fields from the copy.
     wrapSerializers: false,
     serializers: {
-      req: (req: IncomingMessage & { id?: string }) => ({ id: req.id, method: req.method, path: pathOf(req) }),
+      req: (req: IncomingMessage & { id?: string; anonymous?: boolean; publicRead?: boolean }) => ({
+        id: req.id,
+        method: req.method,
+        path: pathOf(req),
+        // A read without an API key (PUBLIC_PREFIXES): who asked is unknown, and that is what the line says.
+        ...(req.anonymous || req.publicRead ? { anonymous: true } : {}),
+      }),
       res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
       err: (error: Error) => {
         const { name, message } = stdSerializers.err(error) as { name?: string; message: string };

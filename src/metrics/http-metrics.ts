@@ -91,8 +91,12 @@ export function httpMetricsMiddleware(metrics: Metrics): (req: Request, res: Res
       const bytesOut = written - seen.written;
       seen.read = read;
       seen.written = written;
+      const method = METHODS.has(req.method) ? req.method : 'other';
+      if (req.anonymous || req.publicRead) {
+        metrics.recordAnonymousRead(method, res.statusCode);
+      }
       metrics.recordHttp({
-        method: METHODS.has(req.method) ? req.method : 'other',
+        method,
         route: routeLabel(req),
         status: res.statusCode,
         seconds: (performance.now() - start) / 1000,

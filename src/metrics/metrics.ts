@@ -68,6 +68,7 @@ export class Metrics {
   // Nested by label, each key a string the caller already holds (route templates are cached), so no key is built.
   private readonly http = new Map<string, Map<string, Map<number, Series>>>();
   private readonly s3 = new Map<string, Map<string, Series>>();
+  private readonly anonymousReads = new Map<string, Map<number, { labels: Labels; value: number }>>();
 
   static async create(): Promise<Metrics> {
     return new Metrics(await import('prom-client'));
@@ -110,6 +111,12 @@ export class Metrics {
       () => sumBy(http(), ['method', 'route'], 2),
     );
     this.add(
+      'http_anonymous_reads_total',
+      'counter',
+      'GET and HEAD /files/{key} without an API key (PUBLIC_PREFIXES), by method and status: 401 for a key not public',
+      () => [...this.anonymousReads.values()].flatMap((m) => [...m.values()]),
+    );
+    this.add(
       'http_uploads_in_flight',
       'gauge',
       'File uploads being received now (PUT /files/{key}, POST /files, tus PATCH /uploads/...)',
@@ -148,6 +155,12 @@ export class Metrics {
     if (!x.complete) {
       series.extra[2]++;
     }
+  }
+
+  /** A GET or HEAD of a file without an API key, let in for PUBLIC_PREFIXES; also counted by `recordHttp`. */
+  recordAnonymousRead(method: string, status: number): void {
+    const byStatus = getOrSet(this.anonymousReads, method, () => new Map<number, { labels: Labels; value: number }>());
+    getOrSet(byStatus, status, () => ({ labels: { method, status }, value: 0 })).value++;
   }
 
   recordS3(operation: string, outcome: string, seconds: number, attempts: number): void {

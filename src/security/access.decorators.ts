@@ -8,15 +8,27 @@ declare module 'express-serve-static-core' {
   interface Request {
     /** Set by the API-key guard before any handler runs. */
     accessLevel?: AccessLevel;
+    /** Set by the API-key guard: a `@PublicRead()` route let in without any Authorization header. */
+    anonymous?: boolean;
+    /** Set by the files controller: a read served to a request without an API key under PUBLIC_PREFIXES. */
+    publicRead?: boolean;
   }
 }
 
 export const IS_PUBLIC = 'security:public';
 export const ALLOW_READ_ONLY = 'security:allow-read-only';
 export const ACCEPTS_UPLOAD_SESSION = 'security:accepts-upload-session';
+export const PUBLIC_READ = 'security:public-read';
 
 /** The route needs no API key (health checks). The Host check still applies. */
 export const Public = () => SetMetadata(IS_PUBLIC, true);
+
+/**
+ * GET/HEAD of one file: with PUBLIC_PREFIXES set, a request without an Authorization header gets in as
+ * `req.anonymous`, and the route must then serve it only a key under those prefixes (`ReadKey` does, on the key it
+ * reads). A wrong or malformed key is still a 401.
+ */
+export const PublicRead = () => SetMetadata(PUBLIC_READ, true);
 
 /**
  * A non-GET/HEAD route that read-only keys may call too (e.g. POST /signed-urls, which then checks what is

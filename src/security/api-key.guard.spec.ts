@@ -7,7 +7,14 @@ import request from 'supertest';
 import { AppConfig } from '../config/app-config.js';
 import { HttpErrorFilter } from '../http/http-error.filter.js';
 import { UploadSessions } from './upload-sessions.service.js';
-import { AcceptsUploadSession, Access, AllowReadOnly, Public, type AccessLevel } from './access.decorators.js';
+import {
+  AcceptsUploadSession,
+  Access,
+  AllowReadOnly,
+  Public,
+  PublicRead,
+  type AccessLevel,
+} from './access.decorators.js';
 import { ApiKeyGuard } from './api-key.guard.js';
 import { ApiKeyRing } from './api-keys.js';
 
@@ -64,10 +71,27 @@ class ProbeController {
   open() {
     return { open: true };
   }
+
+  @PublicRead()
+  @Get('read')
+  readPublic(@Req() req: Request) {
+    return { anonymous: req.anonymous ?? false, access: req.accessLevel ?? null };
+  }
+
+  @PublicRead()
+  @Post('read')
+  writePublic() {
+    return { written: true };
+  }
 }
 
-const config = (keys: { readWrite: string[]; readOnly: string[] }) =>
-  ({ apiKeys: keys, s3: { bucket: 'b', prefix: '' }, uploadSessionSecret: 's'.repeat(32) }) as unknown as AppConfig;
+const config = (keys: { readWrite: string[]; readOnly: string[] }, publicPrefixes: string[] = []) =>
+  ({
+    apiKeys: keys,
+    publicPrefixes,
+    s3: { bucket: 'b', prefix: '' },
+    uploadSessionSecret: 's'.repeat(32),
+  }) as unknown as AppConfig;
 
 /** A token for `key` from the same secret as `appWith`'s. */
 const sessionToken = (key: string, expiresIn = 60) =>
@@ -77,11 +101,14 @@ const sessionToken = (key: string, expiresIn = 60) =>
     expiresAt: Date.now() + expiresIn * 1000,
   }).token;
 
-async function appWith(keys: { readWrite: string[]; readOnly: string[] }): Promise<NestExpressApplication> {
+async function appWith(
+  keys: { readWrite: string[]; readOnly: string[] },
+  publicPrefixes: string[] = [],
+): Promise<NestExpressApplication> {
   const moduleRef = await Test.createTestingModule({
     controllers: [ProbeController],
     providers: [
-      { provide: AppConfig, useValue: config(keys) },
+      { provide: AppConfig, useValue: config(keys, publicPrefixes) },
       UploadSessions,
       { provide: APP_GUARD, useClass: ApiKeyGuard },
     ],
@@ -153,6 +180,37 @@ describe(ApiKeyGuard.name, () => {
     } finally {
       await open.close();
     }
+  });
+
+  describe('on a @PublicRead() route', () => {
+    it('should let a request without an Authorization header in, as anonymous, with PUBLIC_PREFIXES set', async () => {
+      const open = await appWith({ readWrite: [RW], readOnly: [] }, ['public/']);
+      try {
+        const server = open.getHttpServer();
+        await request(server).get('/probe/read').expect(200, { anonymous: true, access: null });
+        await request(server)
+          .get('/probe/read')
+          .set(bearer(RW))
+          .expect(200, { anonymous: false, access: 'read-write' });
+        // Any Authorization header is checked as anywhere: a wrong key is no way around it.
+        await request(server).get('/probe/read').set(bearer('unknown-key-0123456789')).expect(401);
+        await request(server).get('/probe/read').set('Authorization', '').expect(401);
+        await request(server)
+          .get('/probe/read')
+          .set(bearer(sessionToken('public/a.png')))
+          .expect(403);
+        // Only GET and HEAD: a write there is refused whatever the route says.
+        await request(server).post('/probe/read').expect(401);
+        await request(server).get('/probe').expect(401);
+      } finally {
+        await open.close();
+      }
+    });
+
+    it('should answer 401 as before without PUBLIC_PREFIXES', async () => {
+      const res = await request(app.getHttpServer()).get('/probe/read').expect(401);
+      expect(res.headers['www-authenticate']).toBe('Bearer error="invalid_request"');
+    });
   });
 
   describe('with an upload-session token', () => {

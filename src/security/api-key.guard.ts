@@ -11,7 +11,7 @@ import { Reflector } from '@nestjs/core';
 import type { NextFunction, Request, Response } from 'express';
 import { AppConfig } from '../config/app-config.js';
 import { isSessionToken, UploadSessions } from './upload-sessions.service.js';
-import { ACCEPTS_UPLOAD_SESSION, ALLOW_READ_ONLY, IS_PUBLIC } from './access.decorators.js';
+import { ACCEPTS_UPLOAD_SESSION, ALLOW_READ_ONLY, IS_PUBLIC, PUBLIC_READ } from './access.decorators.js';
 import { ApiKeyRing } from './api-keys.js';
 
 const READ_METHODS = new Set(['GET', 'HEAD']);
@@ -19,7 +19,8 @@ const BEARER = /^Bearer +(\S+) *$/i;
 
 /**
  * `Authorization: Bearer <key>` from API_KEYS (read-write) or API_KEYS_READONLY: 401 without a key or with an
- * unknown one, 403 for a read-only key on a write. Routes opt out with `@Public()`. Keys never reach a message.
+ * unknown one, 403 for a read-only key on a write. Routes opt out with `@Public()`, or with `@PublicRead()` for
+ * requests without an Authorization header (the route then serves only PUBLIC_PREFIXES). Keys never reach a message.
  * An upload-session token is accepted only on `@AcceptsUploadSession()` routes (also without API_KEYS, so its scope
  * always holds), a 403 anywhere else.
  */
@@ -27,6 +28,7 @@ const BEARER = /^Bearer +(\S+) *$/i;
 export class ApiKeyGuard implements CanActivate, OnModuleInit {
   private readonly logger = new Logger('Security');
   private readonly keys: ApiKeyRing;
+  private readonly publicReads: boolean;
 
   constructor(
     private readonly reflector: Reflector,
@@ -34,6 +36,7 @@ export class ApiKeyGuard implements CanActivate, OnModuleInit {
     private readonly sessions: UploadSessions,
   ) {
     this.keys = new ApiKeyRing(config.apiKeys.readWrite, config.apiKeys.readOnly);
+    this.publicReads = config.publicPrefixes.length > 0;
   }
 
   onModuleInit(): void {
@@ -68,6 +71,15 @@ export class ApiKeyGuard implements CanActivate, OnModuleInit {
       return true;
     }
     if (presented === undefined) {
+      if (
+        header === undefined &&
+        this.publicReads &&
+        READ_METHODS.has(req.method) &&
+        this.reflector.getAllAndOverride<boolean>(PUBLIC_READ, targets)
+      ) {
+        req.anonymous = true;
+        return true;
+      }
       this.challenge(context, 'invalid_request');
       throw new UnauthorizedException(
         header === undefined
