@@ -1,5 +1,6 @@
 import type { ObjectSettings } from './s3-options.js';
 import type { Environment } from './environment.js';
+import { splitList } from './list.js';
 
 export type LogLevel = NonNullable<Environment['LOG_LEVEL']>;
 
@@ -64,7 +65,7 @@ export abstract class AppConfig {
   abstract readonly allowedHostsFromEc2: boolean;
   abstract readonly apiKeys: { readonly readWrite: readonly string[]; readonly readOnly: readonly string[] };
   /** Express `trust proxy` value. */
-  abstract readonly trustProxy: boolean | number | string;
+  abstract readonly trustProxy: boolean | number | readonly string[];
   /** Django's USE_X_FORWARDED_HOST: the trusted proxy's `X-Forwarded-Host` replaces `Host` for the Host check. */
   abstract readonly useForwardedHost: boolean;
   abstract readonly corsOrigins: readonly string[];
@@ -93,25 +94,20 @@ export abstract class AppConfig {
   abstract readonly imdsEndpoint: string;
 }
 
-const list = (value: string | undefined): string[] =>
-  (value ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-
 const normalisePrefix = (prefix: string | undefined): string => {
   const trimmed = (prefix ?? '').replace(/^\/+|\/+$/g, '');
   return trimmed ? `${trimmed}/` : '';
 };
 
-const parseTrustProxy = (value: string | undefined): boolean | number | string => {
+const parseTrustProxy = (value: string | undefined): boolean | number | readonly string[] => {
   if (value === undefined || value === 'false') {
     return false;
   }
   if (value === 'true') {
     return true;
   }
-  return /^\d+$/.test(value) ? Number(value) : value;
+  // Express splits a string on commas only; a list of addresses and names works whatever the separators were.
+  return /^\d+$/.test(value) ? Number(value) : splitList(value);
 };
 
 /**
@@ -119,7 +115,7 @@ const parseTrustProxy = (value: string | undefined): boolean | number | string =
  * does not know in full: all the API keys. Rotating them invalidates cursors in flight (a 400; list again).
  */
 const defaultCursorSecret = (env: Environment): string =>
-  JSON.stringify([list(env.API_KEYS).sort(), list(env.API_KEYS_READONLY).sort()]);
+  JSON.stringify([splitList(env.API_KEYS).sort(), splitList(env.API_KEYS_READONLY).sort()]);
 
 export function toAppConfig(env: Environment): AppConfig {
   const endpoint = env.S3_ENDPOINT;
@@ -173,15 +169,15 @@ export function toAppConfig(env: Environment): AppConfig {
     signedUrlTtlSeconds: env.SIGNED_URL_TTL_SECONDS ?? 900,
     signedUploadActiveContent: env.SIGNED_UPLOAD_ACTIVE_CONTENT ?? false,
     downloadMode: env.DOWNLOAD_MODE ?? 'proxy',
-    allowedHosts: list(env.ALLOWED_HOSTS).map((h) => h.toLowerCase()),
+    allowedHosts: splitList(env.ALLOWED_HOSTS).map((h) => h.toLowerCase()),
     allowedHostsFromEc2: env.ALLOWED_HOSTS_FROM_EC2 ?? false,
-    apiKeys: { readWrite: list(env.API_KEYS), readOnly: list(env.API_KEYS_READONLY) },
+    apiKeys: { readWrite: splitList(env.API_KEYS), readOnly: splitList(env.API_KEYS_READONLY) },
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     useForwardedHost: env.USE_X_FORWARDED_HOST ?? false,
-    corsOrigins: list(env.CORS_ORIGINS),
+    corsOrigins: splitList(env.CORS_ORIGINS),
     cursorSecret: env.CURSOR_SECRET ?? defaultCursorSecret(env),
     uploadSessionSecret:
-      env.UPLOAD_SESSION_SECRET ?? (list(env.API_KEYS).length > 0 ? defaultCursorSecret(env) : undefined),
+      env.UPLOAD_SESSION_SECRET ?? (splitList(env.API_KEYS).length > 0 ? defaultCursorSecret(env) : undefined),
     docs: env.DOCS ?? (env.NODE_ENV === 'production' ? 'off' : 'public'),
     metrics: {
       enabled: env.METRICS_PORT !== undefined || env.METRICS_TOKEN !== undefined,

@@ -20,6 +20,7 @@ import {
 } from 'class-validator';
 import { isCacheControl, MAX_PARTS, SSE_MODES, STORAGE_CLASSES } from './s3-options.js';
 import { toAppConfig } from './app-config.js';
+import { LIST_FORM, splitList } from './list.js';
 
 const toBoolean = ({ value }: { value: unknown }): unknown => {
   if (typeof value !== 'string') {
@@ -40,6 +41,19 @@ const emptyToUndefined = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' && value.trim() === '' ? undefined : value;
 
 const isProduction = (env: Environment): boolean => env.NODE_ENV === 'production';
+
+const API_KEY = /^[A-Za-z0-9._~+/=-]{16,}$/;
+
+/** A list setting (see `list.ts`): at least one item, every item matching `item`. */
+const IsListOf = (item: RegExp, what: string) =>
+  ValidateBy({
+    name: 'isListOf',
+    validator: {
+      validate: (value: unknown) =>
+        typeof value === 'string' && splitList(value).length > 0 && splitList(value).every((i) => item.test(i)),
+      defaultMessage: () => `must be ${LIST_FORM} of ${what}`,
+    },
+  });
 
 /** Every variable the service reads, with its rules. Defaults live in `app-config.ts`. */
 export class Environment {
@@ -163,7 +177,7 @@ export class Environment {
   @Transform(emptyToUndefined)
   @ValidateIf((env: Environment) => isProduction(env) || env.ALLOWED_HOSTS !== undefined)
   @IsString({ message: 'is required when NODE_ENV=production' })
-  @Matches(/^\s*[^,\s]+(\s*,\s*[^,\s]+)*\s*$/, { message: 'must be a comma-separated list of host names' })
+  @IsListOf(/^[^\s,;]+$/, 'host names')
   ALLOWED_HOSTS?: string;
 
   @IsOptional()
@@ -174,16 +188,12 @@ export class Environment {
   @Transform(emptyToUndefined)
   @ValidateIf((env: Environment) => isProduction(env) || env.API_KEYS !== undefined)
   @IsString({ message: 'is required when NODE_ENV=production' })
-  @Matches(/^\s*[A-Za-z0-9._~+/=-]{16,}(\s*,\s*[A-Za-z0-9._~+/=-]{16,})*\s*$/, {
-    message: 'must be a comma-separated list of keys of 16+ characters (A-Z a-z 0-9 . _ ~ + / = -)',
-  })
+  @IsListOf(API_KEY, 'keys of 16+ characters (A-Z a-z 0-9 . _ ~ + / = -)')
   API_KEYS?: string;
 
   @Transform(emptyToUndefined)
   @IsOptional()
-  @Matches(/^\s*[A-Za-z0-9._~+/=-]{16,}(\s*,\s*[A-Za-z0-9._~+/=-]{16,})*\s*$/, {
-    message: 'must be a comma-separated list of keys of 16+ characters (A-Z a-z 0-9 . _ ~ + / = -)',
-  })
+  @IsListOf(API_KEY, 'keys of 16+ characters (A-Z a-z 0-9 . _ ~ + / = -)')
   API_KEYS_READONLY?: string;
 
   @IsOptional()
@@ -212,8 +222,8 @@ export class Environment {
 
   @Transform(emptyToUndefined)
   @IsOptional()
-  @Matches(/^(true|false|\d+|[\w.:/,\s-]+)$/, {
-    message: 'must be true, false, a hop count, or a comma list of trusted addresses/subnets',
+  @Matches(/^(true|false|\d+|[\w.:/,;\s-]+)$/, {
+    message: `must be true, false, a hop count, or ${LIST_FORM} of trusted addresses/subnets`,
   })
   TRUST_PROXY?: string;
 
