@@ -370,6 +370,8 @@ describe('deployment kit', () => {
         expect(`${idle}s`).toBe(nginxDirective('proxy_read_timeout'));
         expect(`${idle}s`).toBe(nginxDirective('proxy_send_timeout'));
         expect(idle).toBeGreaterThan(60); // the default, which cut silent copies and big completes
+        // nginx keeps an idle connection from the load balancer open longer than the load balancer does.
+        expect(Number(/^(\d+)s$/.exec(nginxDirective('keepalive_timeout') ?? '')?.[1])).toBeGreaterThan(idle);
         expect(idle).toBeLessThanOrEqual(4000); // the ALB's maximum
       }
       expect(walkthrough()).toMatch(/eb create [^\n]*--elb-type application/);
