@@ -632,7 +632,10 @@ describe('deployment kit', () => {
         metric_declaration: { dimensions: string[][]; metric_selectors: string[] }[];
       }
       const { log_group_name: logGroup, emf_processor: emf } = agent.logs.metrics_collected.prometheus;
+      // AWSElasticBeanstalkWebTier lets the instance write under /aws/elasticbeanstalk* but not create a log group:
+      // the operations guide creates this one beforehand.
       expect(logGroup).toMatch(/^\/aws\/elasticbeanstalk\//);
+      expect(read('docs/operations.md')).toContain(`aws logs create-log-group --log-group-name ${logGroup}\n`);
       const metrics = await Metrics.create();
       metrics.recordHttp({
         method: 'GET',

@@ -6,7 +6,7 @@
 # embedded-metric-format logs to /aws/elasticbeanstalk/s3-file-service/prometheus, from which CloudWatch makes metrics
 # in the namespace s3-file-service. AWSElasticBeanstalkWebTier's CloudWatchLogsAccess statement lets the instance write
 # to log groups under /aws/elasticbeanstalk (CreateLogStream, PutLogEvents) but not create one (no
-# logs:CreateLogGroup): create this group once beforehand (docs/elastic-beanstalk.md, Metrics in CloudWatch).
+# logs:CreateLogGroup): create this group once beforehand (docs/operations.md, CloudWatch on Elastic Beanstalk).
 set -euo pipefail
 
 token=$(/opt/elasticbeanstalk/bin/get-config environment -k METRICS_TOKEN 2>/dev/null || true)
