@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Elastic Beanstalk "Docker running on 64bit Amazon Linux 2023" builds this on the instance (see Dockerrun.aws.json),
 # or you build it once and push it to ECR (README, Deploy: a prebuilt image). The base image is Docker's official
 # node image from its Amazon ECR Public mirror: the same image, without Docker Hub's anonymous pull-rate limit.

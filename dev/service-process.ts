@@ -21,6 +21,11 @@ export interface ServiceProcessOptions {
   readonly logFile?: string;
   /** Also copy the service's output to this process's stdout and stderr (for `npm start`). */
   readonly echo?: boolean;
+  /**
+   * A command that runs node for us, such as `['ip', 'netns', 'exec', 'ns1']` to start the service in a network
+   * namespace. It must exec node in place (same pid), so `pid` and `rss()` stay the service's.
+   */
+  readonly launcher?: readonly string[];
   /** In its own process group: a terminal's Ctrl-C then reaches only the parent, which decides what to signal. */
   readonly detached?: boolean;
   readonly startTimeoutMs?: number;
@@ -68,7 +73,8 @@ export async function startServiceProcess(options: ServiceProcessOptions): Promi
   const { env, startTimeoutMs = 30_000 } = options;
   const args = [...(options.inspect ? ['--inspect=127.0.0.1:0'] : []), ...(options.nodeOptions ?? []), options.main];
   const log = options.logFile === undefined ? undefined : openSync(options.logFile, 'a');
-  const child = spawn(process.execPath, args, {
+  const [command, ...prefix] = [...(options.launcher ?? []), process.execPath];
+  const child = spawn(command, [...prefix, ...args], {
     cwd: options.cwd,
     env: {
       PATH: process.env.PATH ?? '',

@@ -88,6 +88,50 @@ for (const file of ebFiles) {
 }
 const ebEnv = options['aws:elasticbeanstalk:application:environment'] ?? {};
 
+// ---------- .elasticbeanstalk/saved_configs (eb create --cfg) ----------
+interface SavedConfig {
+  EnvironmentConfigurationMetadata: { Description: string };
+  EnvironmentTier: { Type: 'Standard'; Name: 'WebServer' };
+  AWSConfigurationTemplateVersion: '1.1.0.0';
+  OptionSettings: OptionSettings;
+}
+const savedConfigSchema: JSONSchemaType<SavedConfig> = {
+  type: 'object',
+  properties: {
+    EnvironmentConfigurationMetadata: {
+      type: 'object',
+      properties: { Description: { type: 'string', minLength: 1 } },
+      required: ['Description'],
+      additionalProperties: false,
+    },
+    EnvironmentTier: {
+      type: 'object',
+      properties: { Type: { type: 'string', const: 'Standard' }, Name: { type: 'string', const: 'WebServer' } },
+      required: ['Type', 'Name'],
+      additionalProperties: false,
+    },
+    AWSConfigurationTemplateVersion: { type: 'string', const: '1.1.0.0' },
+    OptionSettings: ebSchema.properties!.option_settings as never,
+  },
+  required: [
+    'EnvironmentConfigurationMetadata',
+    'EnvironmentTier',
+    'AWSConfigurationTemplateVersion',
+    'OptionSettings',
+  ],
+  additionalProperties: false,
+};
+const SAVED_CONFIG = 's3-file-service';
+const savedConfig = valid(
+  savedConfigSchema,
+  loadYaml(read(`.elasticbeanstalk/saved_configs/${SAVED_CONFIG}.cfg.yml`)),
+).OptionSettings;
+/** A directive of the kit's nginx configuration (.platform/nginx/conf.d/uploads.conf). */
+const nginxDirective = (name: string): string | undefined =>
+  new RegExp(`^\\s*${name}\\s+([^;#]+);`, 'm').exec(read('.platform/nginx/conf.d/uploads.conf'))?.[1].trim();
+/** The walkthrough (docs/elastic-beanstalk.md), where the EB CLI commands are. */
+const walkthrough = (): string => read('docs/elastic-beanstalk.md');
+
 // ---------- Dockerrun.aws.json ----------
 interface DockerrunV1 {
   AWSEBDockerrunVersion: '1';
@@ -166,6 +210,14 @@ describe('deployment kit', () => {
       expect(install).toMatch(/--omit=dev/);
       expect(args('RUN')).toEqual([]); // nothing installed or built in the final image itself
       expect(args('ENV').join(' ')).toMatch(/NODE_ENV=production/);
+    });
+
+    it('should need no BuildKit frontend from Docker Hub, and be built for x86 instances when prebuilt', () => {
+      // A `# syntax=` parser directive makes every on-instance build pull a frontend image from Docker Hub.
+      expect(read('Dockerfile')).not.toMatch(/^#\s*syntax\s*=/im);
+      expect(dockerfile.getDirectives()).toEqual([]);
+      const build = /^docker buildx build [^\n]*$/m.exec(walkthrough())?.[0];
+      expect(build).toMatch(/ --platform linux\/amd64 /);
     });
 
     it('should run as a non-root user', () => {
@@ -266,13 +318,14 @@ describe('deployment kit', () => {
   });
 
   describe('.ebextensions', () => {
-    it('should check the health route the service serves, on the load balancer and single instances', () => {
+    it('should check the health route the service serves, on the load balancer', () => {
       expect(healthPath()).toBe('/health/');
       expect(options['aws:elasticbeanstalk:environment:process:default']).toMatchObject({
         HealthCheckPath: healthPath(),
         MatcherHTTPCode: '200',
       });
-      expect(options['aws:elasticbeanstalk:application']['Application Healthcheck URL']).toBe(healthPath());
+      // Ignored by both single-instance environments and Application Load Balancers: not set at all.
+      expect(options['aws:elasticbeanstalk:application']).toBeUndefined();
     });
 
     it('should turn on enhanced health, log streaming and IMDSv2 only', () => {
@@ -294,6 +347,78 @@ describe('deployment kit', () => {
       expect(options['aws:autoscaling:updatepolicy:rollingupdate']).toEqual({
         RollingUpdateEnabled: 'true',
         RollingUpdateType: 'Immutable',
+      });
+    });
+
+    it("should leave the application's 4xx out of enhanced health, in the rules document's documented shape", () => {
+      for (const settings of [options, savedConfig]) {
+        const health = settings['aws:elasticbeanstalk:healthreporting:system'];
+        expect(Object.keys(health).sort()).toEqual(['ConfigDocument', 'SystemType']);
+        // AWS, "Configuring enhanced health rules": Version 1, Rules.Environment.Application.ApplicationRequests4xx.
+        expect(JSON.parse(health.ConfigDocument)).toEqual({
+          Version: 1,
+          Rules: { Environment: { Application: { ApplicationRequests4xx: { Enabled: false } } } },
+        });
+      }
+    });
+
+    it("should be an Application Load Balancer whose idle timeout matches nginx's proxy timeouts", () => {
+      for (const settings of [options, savedConfig]) {
+        expect(settings['aws:elasticbeanstalk:environment']).toEqual({ LoadBalancerType: 'application' });
+        const idle = Number(settings['aws:elbv2:loadbalancer'].IdleTimeout);
+        // The longest silence the service allows itself behind nginx: the load balancer must not cut it sooner.
+        expect(`${idle}s`).toBe(nginxDirective('proxy_read_timeout'));
+        expect(`${idle}s`).toBe(nginxDirective('proxy_send_timeout'));
+        expect(idle).toBeGreaterThan(60); // the default, which cut silent copies and big completes
+        // nginx keeps an idle connection from the load balancer open longer than the load balancer does.
+        expect(Number(/^(\d+)s$/.exec(nginxDirective('keepalive_timeout') ?? '')?.[1])).toBeGreaterThan(idle);
+        expect(idle).toBeLessThanOrEqual(4000); // the ALB's maximum
+      }
+      expect(walkthrough()).toMatch(/eb create [^\n]*--elb-type application/);
+    });
+
+    describe('saved configuration (eb create --cfg)', () => {
+      /** What `eb create` without --cfg sets directly on the environment (EB CLI, add_client_defaults). */
+      const CLIENT_DEFAULTS: Record<string, string[]> = {
+        'aws:elasticbeanstalk:command': ['BatchSize', 'BatchSizeType'],
+        'aws:autoscaling:updatepolicy:rollingupdate': ['RollingUpdateEnabled', 'RollingUpdateType'],
+        'aws:elasticbeanstalk:healthreporting:system': ['SystemType'],
+      };
+
+      it("should hold every option the EB CLI's client defaults would otherwise override, as .ebextensions sets it", () => {
+        for (const [namespace, names] of Object.entries(CLIENT_DEFAULTS)) {
+          for (const name of names) {
+            expect({ namespace, name, value: savedConfig[namespace]?.[name] }).toEqual({
+              namespace,
+              name,
+              value: options[namespace][name],
+            });
+          }
+        }
+        expect(savedConfig['aws:elasticbeanstalk:command'].DeploymentPolicy).toBe('RollingWithAdditionalBatch');
+        // Everything in it agrees with .ebextensions, so an environment made without it behaves the same.
+        for (const [namespace, values] of Object.entries(savedConfig)) {
+          expect(options[namespace]).toMatchObject(values);
+        }
+      });
+
+      it('should hold no environment property (secrets never go into a committed file)', () => {
+        expect(savedConfig['aws:elasticbeanstalk:application:environment']).toBeUndefined();
+      });
+
+      it('should be used by the walkthrough, with everything the first boot needs passed at creation', () => {
+        const create = /^\s*eb create (?:[^\n]*\\\n)*[^\n]*/m.exec(walkthrough())?.[0] ?? '';
+        expect(create).toContain(`--cfg ${SAVED_CONFIG}`);
+        // .ebextensions sets NODE_ENV=production: without these the container exits at its first boot.
+        const envvars = /--envvars "([^"]+)"/.exec(create)?.[1] ?? '';
+        const names = envvars.split(',').map((pair) => pair.split('=')[0].trim());
+        // The key comes from `npm run -s keygen` (it prints API_KEYS=<key>) through a shell variable.
+        const keyVariable = /^\s*(\w+)=\$\(npm run -s keygen\)/m.exec(walkthrough())?.[1];
+        expect(names).toEqual(expect.arrayContaining(['S3_BUCKET', 'ALLOWED_HOSTS', `$${keyVariable}`]));
+        // `eb create --envvars` splits on commas: a list value must use spaces.
+        const allowedHosts = envvars.split(',').find((pair) => pair.trim().startsWith('ALLOWED_HOSTS='));
+        expect(allowedHosts).toMatch(/^\s*ALLOWED_HOSTS=\S+( \S+)+$/);
+        expect(walkthrough()).toMatch(/4,096 bytes/);
       });
     });
 
@@ -344,11 +469,13 @@ describe('deployment kit', () => {
       expect(config).toMatchObject({
         production: true,
         allowedHostsFromEc2: true,
-        trustProxy: 'loopback,uniquelocal',
+        trustProxy: ['loopback', 'uniquelocal'],
         // Neither EB's nginx nor the load balancer sets X-Forwarded-Host: a client-written one must not count.
         useForwardedHost: false,
         docs: 'off',
       });
+      // EB's documented character set for environment properties has no comma: lists are separated by spaces.
+      expect(Object.values(ebEnv).filter((value) => value.includes(','))).toEqual([]);
       // The health check must answer well before the load balancer gives up on it.
       expect(Number(options['aws:elasticbeanstalk:environment:process:default'].HealthCheckTimeout)).toBeGreaterThan(2);
     });
@@ -375,8 +502,8 @@ describe('deployment kit', () => {
       expect(directives.get('proxy_request_buffering')).toBe('off');
     });
 
-    it("should cut idle request bodies in nginx after the service's UPLOAD_IDLE_TIMEOUT_MS", () => {
-      const idleMs = Number(ebEnv.UPLOAD_IDLE_TIMEOUT_MS ?? defaults.uploads.idleTimeoutMs);
+    it("should cut idle request bodies in nginx after the service's idle body timeout", () => {
+      const idleMs = defaults.uploads.idleTimeoutMs;
       expect(directives.get('client_body_timeout')).toBe(`${idleMs / 1000}s`);
     });
 
@@ -505,7 +632,10 @@ describe('deployment kit', () => {
         metric_declaration: { dimensions: string[][]; metric_selectors: string[] }[];
       }
       const { log_group_name: logGroup, emf_processor: emf } = agent.logs.metrics_collected.prometheus;
+      // AWSElasticBeanstalkWebTier lets the instance write under /aws/elasticbeanstalk* but not create a log group:
+      // the operations guide creates this one beforehand.
       expect(logGroup).toMatch(/^\/aws\/elasticbeanstalk\//);
+      expect(read('docs/operations.md')).toContain(`aws logs create-log-group --log-group-name ${logGroup}\n`);
       const metrics = await Metrics.create();
       metrics.recordHttp({
         method: 'GET',
@@ -566,9 +696,10 @@ describe('deployment kit', () => {
   describe('deploy/iam-policy.json', () => {
     interface Statement {
       Sid: string;
-      Effect: 'Allow';
+      Effect: 'Allow' | 'Deny';
       Action: string[];
-      Resource: string | string[];
+      Resource?: string | string[];
+      NotResource?: string[];
       Condition?: Record<string, Record<string, string>>;
     }
     interface Policy {
@@ -586,14 +717,24 @@ describe('deployment kit', () => {
             type: 'object',
             properties: {
               Sid: { type: 'string', pattern: '^[A-Za-z0-9]+$' },
-              Effect: { type: 'string', const: 'Allow' },
-              Action: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^[a-z0-9-]+:[A-Za-z]+\\*?$' } },
+              Effect: { type: 'string', enum: ['Allow', 'Deny'] },
+              Action: {
+                type: 'array',
+                minItems: 1,
+                items: { type: 'string', pattern: '^[a-z0-9-]+:([A-Za-z]+\\*?|\\*)$' },
+              },
               Resource: {
                 oneOf: [
                   { type: 'string', pattern: '^(\\*|arn:aws:.+)$' },
                   { type: 'array', minItems: 1, items: { type: 'string', pattern: '^arn:aws:.+$' } },
                 ],
               } as never,
+              NotResource: {
+                type: 'array',
+                nullable: true,
+                minItems: 1,
+                items: { type: 'string', pattern: '^arn:aws:.+$' },
+              },
               Condition: {
                 type: 'object',
                 nullable: true,
@@ -601,7 +742,7 @@ describe('deployment kit', () => {
                 additionalProperties: { type: 'object', required: [], additionalProperties: { type: 'string' } },
               },
             },
-            required: ['Sid', 'Effect', 'Action', 'Resource'],
+            required: ['Sid', 'Effect', 'Action'],
             additionalProperties: false,
           },
         },
@@ -610,7 +751,9 @@ describe('deployment kit', () => {
       additionalProperties: false,
     };
     const policy = valid(policySchema, JSON.parse(read('deploy/iam-policy.json')));
-    const resources = (s: Statement) => [s.Resource].flat();
+    const resources = (s: Statement) => [s.Resource ?? []].flat();
+    const allows = policy.Statement.filter((s) => s.Effect === 'Allow');
+    const denies = policy.Statement.filter((s) => s.Effect === 'Deny');
 
     /** The IAM action each SDK call needs (S3 API reference, "Permissions"). */
     const IAM_ACTIONS: Record<string, string[]> = {
@@ -649,29 +792,68 @@ describe('deployment kit', () => {
       expect(unmapped).toEqual([]); // add the call's IAM action to IAM_ACTIONS and to the policy
       const needed = new Set([...calls].flatMap((c) => IAM_ACTIONS[c]));
 
-      const onBucket = policy.Statement.filter((s) => resources(s).some((r) => r.includes(':::BUCKET_NAME')));
+      const onBucket = allows.filter((s) => resources(s).some((r) => r.includes(':::BUCKET_NAME')));
       const granted = onBucket.flatMap((s) => s.Action);
       expect([...new Set(granted)].sort()).toEqual([...needed].sort());
       expect(granted).toHaveLength(new Set(granted).size);
       for (const statement of onBucket) {
         const bucketLevel = statement.Action.every((a) => a === 's3:ListBucket' || a.startsWith('s3:ListBucket'));
-        expect(resources(statement)).toEqual([bucketLevel ? 'arn:aws:s3:::BUCKET_NAME' : 'arn:aws:s3:::BUCKET_NAME/*']);
+        // Objects only under S3_PREFIX (OBJECT_PREFIX: the prefix, or nothing), lists only of that prefix: a credential
+        // used by one tenant's service reads no other tenant's objects in a shared bucket.
+        expect(resources(statement)).toEqual([
+          bucketLevel ? 'arn:aws:s3:::BUCKET_NAME' : 'arn:aws:s3:::BUCKET_NAME/OBJECT_PREFIX*',
+        ]);
+        // HeadBucket (the health check) sends no prefix, hence IfExists; every list the service sends has one.
+        expect(statement.Condition).toEqual(
+          bucketLevel ? { StringLikeIfExists: { 's3:prefix': 'OBJECT_PREFIX*' } } : undefined,
+        );
       }
     });
 
-    it("should leave EB's needs to AWSElasticBeanstalkWebTier and EB's service role, and use no wildcard action", () => {
-      const actions = policy.Statement.flatMap((s) => s.Action);
+    it("should leave EB's needs to AWSElasticBeanstalkWebTier and EB's service role, and allow no wildcard action", () => {
+      const actions = allows.flatMap((s) => s.Action);
       expect(actions.filter((a) => a.endsWith('*'))).toEqual([]);
       // AWSElasticBeanstalkWebTier (attached in the walkthrough) grants EB's bucket, logs, X-Ray and health reporting;
       // EB's service role describes instances and target health. A copy here would only drift from AWS's.
       expect(
         actions.filter((a) => /^(logs|xray|elasticbeanstalk|elasticloadbalancing):|^ec2:Describe/.test(a)),
       ).toEqual([]);
-      expect(policy.Statement.flatMap(resources).filter((r) => r.includes(':::elasticbeanstalk-'))).toEqual([]);
-      const walkthrough = read('docs/elastic-beanstalk.md');
-      expect(walkthrough).toMatch(
+      expect(allows.flatMap(resources).filter((r) => r.includes(':::elasticbeanstalk-'))).toEqual([]);
+      expect(walkthrough()).toMatch(
         /attach-role-policy [^\n]*\\\n\s*--policy-arn arn:aws:iam::aws:policy\/AWSElasticBeanstalkWebTier\n/,
       );
+    });
+
+    it('should name its resources in exactly one way per statement', () => {
+      for (const statement of policy.Statement) {
+        expect([statement.Resource, statement.NotResource].filter((r) => r !== undefined)).toHaveLength(1);
+      }
+    });
+
+    it('should deny what AWSElasticBeanstalkWebTier v9 grants and the container must never use', () => {
+      expect(denies).toEqual([
+        {
+          Sid: 'DenyModelsAndMarketplace',
+          Effect: 'Deny',
+          Action: ['bedrock:*', 'aws-marketplace:*'],
+          Resource: '*',
+        },
+        {
+          // Every bucket of this account but the service's and EB's own in this region (this application's source
+          // bundles and EB's resources/ there): not other regions' EB buckets, not other applications' bundles.
+          Sid: 'DenyOtherBucketsOfThisAccount',
+          Effect: 'Deny',
+          Action: ['s3:*'],
+          NotResource: [
+            'arn:aws:s3:::BUCKET_NAME',
+            'arn:aws:s3:::BUCKET_NAME/*',
+            'arn:aws:s3:::elasticbeanstalk-REGION-ACCOUNT_ID',
+            'arn:aws:s3:::elasticbeanstalk-REGION-ACCOUNT_ID/APPLICATION_NAME/*',
+            'arn:aws:s3:::elasticbeanstalk-REGION-ACCOUNT_ID/resources/*',
+          ],
+          Condition: { StringEquals: { 'aws:ResourceAccount': 'ACCOUNT_ID' } },
+        },
+      ]);
     });
 
     it('should let an instance raise the hop limit only on instances of its own environment', () => {
@@ -688,10 +870,17 @@ describe('deployment kit', () => {
 
     it("should have every placeholder filled by the walkthrough's sed", () => {
       const placeholders = [...new Set(read('deploy/iam-policy.json').match(/\b[A-Z][A-Z_]{3,}\b/g))].sort();
-      expect(placeholders).toEqual(['BUCKET_NAME', 'ENVIRONMENT_NAME']);
-      const sed = /sed ((?:-e '[^']+' ?)+)\\?\s*deploy\/iam-policy\.json/.exec(read('docs/elastic-beanstalk.md'));
+      expect(placeholders).toEqual([
+        'ACCOUNT_ID',
+        'APPLICATION_NAME',
+        'BUCKET_NAME',
+        'ENVIRONMENT_NAME',
+        'OBJECT_PREFIX',
+        'REGION',
+      ]);
+      const sed = /sed ((?:-e '[^']+' (?:\\\n\s*)?)+)deploy\/iam-policy\.json/.exec(walkthrough());
       expect(sed).not.toBeNull();
-      const filled = [...sed![1].matchAll(/s\/([A-Z_]+)\//g)].map((m) => m[1]).sort();
+      const filled = [...sed![1].matchAll(/s([/|])([A-Z_]+)\1/g)].map((m) => m[2]).sort();
       expect(filled).toEqual(placeholders);
     });
 

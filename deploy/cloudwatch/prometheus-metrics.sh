@@ -3,8 +3,10 @@
 # platforms run for log streaming. Opt-in: copy this file to .platform/hooks/postdeploy/ and
 # .platform/confighooks/postdeploy/ (so a changed METRICS_TOKEN is picked up), then set METRICS_TOKEN (README, Metrics).
 # The agent scrapes GET /metrics through EB's nginx on 127.0.0.1:80 with the token, once a minute, and writes
-# embedded-metric-format logs to /aws/elasticbeanstalk/s3-file-service/prometheus (allowed by deploy/iam-policy.json's
-# log statement), from which CloudWatch makes metrics in the namespace s3-file-service.
+# embedded-metric-format logs to /aws/elasticbeanstalk/s3-file-service/prometheus, from which CloudWatch makes metrics
+# in the namespace s3-file-service. AWSElasticBeanstalkWebTier's CloudWatchLogsAccess statement lets the instance write
+# to log groups under /aws/elasticbeanstalk (CreateLogStream, PutLogEvents) but not create one (no
+# logs:CreateLogGroup): create this group once beforehand (docs/operations.md, CloudWatch on Elastic Beanstalk).
 set -euo pipefail
 
 token=$(/opt/elasticbeanstalk/bin/get-config environment -k METRICS_TOKEN 2>/dev/null || true)

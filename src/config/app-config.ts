@@ -1,6 +1,7 @@
 import { BlockList, isIP } from 'node:net';
 import type { ObjectSettings } from './s3-options.js';
 import type { Environment } from './environment.js';
+import { splitList } from './list.js';
 
 export type LogLevel = NonNullable<Environment['LOG_LEVEL']>;
 
@@ -69,7 +70,7 @@ export abstract class AppConfig {
   /** Folders whose files anyone may read (GET, HEAD) without an API key; each ends with `/`. */
   abstract readonly publicPrefixes: readonly string[];
   /** Express `trust proxy` value. */
-  abstract readonly trustProxy: boolean | number | string;
+  abstract readonly trustProxy: boolean | number | readonly string[];
   /** Django's USE_X_FORWARDED_HOST: the trusted proxy's `X-Forwarded-Host` replaces `Host` for the Host check. */
   abstract readonly useForwardedHost: boolean;
   abstract readonly corsOrigins: readonly string[];
@@ -169,15 +170,15 @@ export function parseMetricsListen(value: string): { host: string; port: number;
   return { host, port, loopback: LOOPBACK.check(host, family === 4 ? 'ipv4' : 'ipv6') };
 }
 
-const parseTrustProxy = (value: string | undefined): boolean | number | string => {
+const parseTrustProxy = (value: string | undefined): boolean | number | readonly string[] => {
   if (value === undefined || value === 'false') {
     return false;
   }
   if (value === 'true') {
     return true;
   }
-  // Express reads a list of addresses and subnets separated by commas.
-  return /^\d+$/.test(value) ? Number(value) : list(value).join(',');
+  // Express splits a string on commas only; a list of addresses and names works whatever the separators were.
+  return /^\d+$/.test(value) ? Number(value) : splitList(value);
 };
 
 /**
@@ -185,7 +186,7 @@ const parseTrustProxy = (value: string | undefined): boolean | number | string =
  * and a client does not know in full: all the API keys. Rotating them invalidates cursors and sessions in flight.
  */
 const defaultSigningSecret = (env: Environment): string =>
-  JSON.stringify([list(env.API_KEYS).sort(), list(env.API_KEYS_READONLY).sort()]);
+  JSON.stringify([splitList(env.API_KEYS).sort(), splitList(env.API_KEYS_READONLY).sort()]);
 
 /** One secret, two uses: each gets key material of its own, so a MAC made for one is never valid for the other. */
 const signingKey = (secret: string, use: 'cursors' | 'upload-sessions'): string => `${use}:${secret}`;
@@ -248,16 +249,16 @@ export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: rea
     signedUrlTtlSeconds: env.SIGNED_URL_TTL_SECONDS ?? 900,
     signedUploadActiveContent: env.SIGNED_UPLOAD_ACTIVE_CONTENT ?? false,
     downloadMode: env.DOWNLOAD_MODE ?? 'proxy',
-    allowedHosts: list(env.ALLOWED_HOSTS).map((h) => h.toLowerCase()),
+    allowedHosts: splitList(env.ALLOWED_HOSTS).map((h) => h.toLowerCase()),
     allowedHostsFromEc2: env.ALLOWED_HOSTS_FROM_EC2 ?? false,
-    apiKeys: { readWrite: list(env.API_KEYS), readOnly: list(env.API_KEYS_READONLY) },
-    publicPrefixes: list(env.PUBLIC_PREFIXES).map((p) => (p.endsWith('/') ? p : `${p}/`)),
+    apiKeys: { readWrite: splitList(env.API_KEYS), readOnly: splitList(env.API_KEYS_READONLY) },
+    publicPrefixes: splitList(env.PUBLIC_PREFIXES).map((p) => (p.endsWith('/') ? p : `${p}/`)),
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     useForwardedHost: env.USE_X_FORWARDED_HOST ?? false,
-    corsOrigins: list(env.CORS_ORIGINS),
+    corsOrigins: splitList(env.CORS_ORIGINS),
     cursorSecret: signingKey(signingSecret, 'cursors'),
     uploadSessionSecret:
-      env.SIGNING_SECRET !== undefined || list(env.API_KEYS).length > 0
+      env.SIGNING_SECRET !== undefined || splitList(env.API_KEYS).length > 0
         ? signingKey(signingSecret, 'upload-sessions')
         : undefined,
     docs: env.DOCS ?? (env.NODE_ENV === 'production' ? 'off' : 'public'),

@@ -296,7 +296,7 @@ describe('the settings', () => {
       }),
     );
     expect(config.allowedHosts).toEqual(['a.example.com', 'b.example.com', 'c.example.com']);
-    expect(config.trustProxy).toBe('loopback,uniquelocal');
+    expect(config.trustProxy).toEqual(['loopback', 'uniquelocal']);
   });
 });
 
@@ -362,5 +362,42 @@ describe(toAppConfig.name, () => {
     // Folders end with `/` (so `public/` never covers `publicity/`); case is kept, as S3 keys are case-sensitive.
     expect(config.publicPrefixes).toEqual(['public/', 'media/avatars/', 'Public/']);
     expect(toAppConfig(validateEnvironment(minimal)).publicPrefixes).toEqual([]);
+  });
+
+  // Elastic Beanstalk's environment properties leave out the comma and `eb create --envvars` splits on it.
+  it.each([
+    ['commas', ','],
+    ['spaces', ' '],
+    ['semicolons', ';'],
+    ['a mix with runs of separators', ' ;, \t'],
+  ])('should read every list setting separated by %s', (_name, separator) => {
+    const [a, b] = ['a'.repeat(16), 'b'.repeat(16)];
+    const env = {
+      ...production,
+      ALLOWED_HOSTS: ['files.example.com', '.example.org', '10.0.0.1'].join(separator),
+      API_KEYS: [a, b].join(separator),
+      API_KEYS_READONLY: [b, a].join(separator),
+      TRUST_PROXY: ['loopback', 'uniquelocal', '203.0.113.0/24'].join(separator),
+      CORS_ORIGINS: ['https://app.example.com', 'http://localhost:5173'].join(separator),
+    };
+    expect(problems(env)).toEqual([]);
+    const config = toAppConfig(validateEnvironment(env));
+    expect(config.allowedHosts).toEqual(['files.example.com', '.example.org', '10.0.0.1']);
+    expect(config.apiKeys).toEqual({ readWrite: [a, b], readOnly: [b, a] });
+    expect(config.trustProxy).toEqual(['loopback', 'uniquelocal', '203.0.113.0/24']);
+    expect(config.corsOrigins).toEqual(['https://app.example.com', 'http://localhost:5173']);
+  });
+
+  it.each([
+    ['only separators', ' , ; ', ['ALLOWED_HOSTS', 'API_KEYS']],
+    ['a short key among good ones', `${'a'.repeat(16)} short`, ['API_KEYS']],
+  ])('should refuse a list of %s', (_name, value, names) => {
+    const found = problems({
+      ...production,
+      ALLOWED_HOSTS: names.includes('ALLOWED_HOSTS') ? value : 'x',
+      API_KEYS: value,
+    });
+    expect(found.map((p) => p.split(' ')[0])).toEqual(names);
+    expect(found.join('\n')).not.toContain('short');
   });
 });

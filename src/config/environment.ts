@@ -18,7 +18,8 @@ import {
   type ValidationError,
 } from 'class-validator';
 import { isCacheControl, MAX_PARTS, SSE_MODES, STORAGE_CLASSES } from './s3-options.js';
-import { list, parseMetricsListen, toAppConfig } from './app-config.js';
+import { parseMetricsListen, toAppConfig } from './app-config.js';
+import { LIST_FORM, splitList } from './list.js';
 
 const toBoolean = ({ value }: { value: unknown }): unknown => {
   if (typeof value !== 'string') {
@@ -55,6 +56,19 @@ const isFolderOrEmpty = (entry: string): boolean => {
 const isProduction = (env: Environment): boolean => env.NODE_ENV === 'production';
 const metricsBeyondLoopback = (env: Environment): boolean =>
   typeof env.METRICS_PORT === 'string' && parseMetricsListen(env.METRICS_PORT)?.loopback === false;
+
+const API_KEY = /^[A-Za-z0-9._~+/=-]{16,}$/;
+
+/** A list setting (see `list.ts`): at least one item, every item matching `item`. */
+const IsListOf = (item: RegExp, what: string) =>
+  ValidateBy({
+    name: 'isListOf',
+    validator: {
+      validate: (value: unknown) =>
+        typeof value === 'string' && splitList(value).length > 0 && splitList(value).every((i) => item.test(i)),
+      defaultMessage: () => `must be ${LIST_FORM} of ${what}`,
+    },
+  });
 
 /** Every variable the service reads, with its rules. Defaults live in `app-config.ts`. */
 export class Environment {
@@ -165,9 +179,7 @@ export class Environment {
   @Transform(emptyToUndefined)
   @ValidateIf((env: Environment) => isProduction(env) || env.ALLOWED_HOSTS !== undefined)
   @IsString({ message: 'is required when NODE_ENV=production' })
-  @Matches(/^[\s,]*[^,\s]+([\s,]+[^,\s]+)*[\s,]*$/, {
-    message: 'must be a list of host names (commas or spaces between)',
-  })
+  @IsListOf(/^[^\s,;]+$/, 'host names')
   ALLOWED_HOSTS?: string;
 
   @IsOptional()
@@ -178,16 +190,12 @@ export class Environment {
   @Transform(emptyToUndefined)
   @ValidateIf((env: Environment) => isProduction(env) || env.API_KEYS !== undefined)
   @IsString({ message: 'is required when NODE_ENV=production' })
-  @Matches(/^[\s,]*[A-Za-z0-9._~+/=-]{16,}([\s,]+[A-Za-z0-9._~+/=-]{16,})*[\s,]*$/, {
-    message: 'must be a list of keys of 16+ characters (A-Z a-z 0-9 . _ ~ + / = -), commas or spaces between',
-  })
+  @IsListOf(API_KEY, 'keys of 16+ characters (A-Z a-z 0-9 . _ ~ + / = -)')
   API_KEYS?: string;
 
   @Transform(emptyToUndefined)
   @IsOptional()
-  @Matches(/^[\s,]*[A-Za-z0-9._~+/=-]{16,}([\s,]+[A-Za-z0-9._~+/=-]{16,})*[\s,]*$/, {
-    message: 'must be a list of keys of 16+ characters (A-Z a-z 0-9 . _ ~ + / = -), commas or spaces between',
-  })
+  @IsListOf(API_KEY, 'keys of 16+ characters (A-Z a-z 0-9 . _ ~ + / = -)')
   API_KEYS_READONLY?: string;
 
   /** Folders (`public/`, `media/avatars/`) whose files anyone may read (GET, HEAD) without an API key. */
@@ -196,7 +204,7 @@ export class Environment {
   @ValidateBy({
     name: 'isFolderList',
     validator: {
-      validate: (value: unknown) => typeof value === 'string' && list(value).every(isFolderOrEmpty),
+      validate: (value: unknown) => typeof value === 'string' && splitList(value).every(isFolderOrEmpty),
       defaultMessage: () =>
         'must be folders such as public/ or media/avatars/, separated by commas or spaces (no leading /, no empty, ' +
         '. or .. segments, no backslashes or control characters, not .tus/)',
@@ -230,8 +238,8 @@ export class Environment {
 
   @Transform(emptyToUndefined)
   @IsOptional()
-  @Matches(/^(true|false|\d+|[\w.:/,\s-]+)$/, {
-    message: 'must be true, false, a hop count, or a list of trusted addresses/subnets',
+  @Matches(/^(true|false|\d+|[\w.:/,;\s-]+)$/, {
+    message: `must be true, false, a hop count, or ${LIST_FORM} of trusted addresses/subnets`,
   })
   TRUST_PROXY?: string;
 

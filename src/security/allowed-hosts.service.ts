@@ -1,15 +1,21 @@
-import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import { ImdsClient } from './imds.client.js';
 
 /** Django's default when DEBUG is on and ALLOWED_HOSTS is empty: only this machine. */
 const DEVELOPMENT_HOSTS = ['.localhost', '127.0.0.1', '[::1]'];
 
+/** After a failed instance-IP lookup: wait 1 s, then twice as long each time, at most 30 s, until it succeeds. */
+const RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 30_000;
+
 /** The ALLOWED_HOSTS patterns, plus the instance's private IPv4 when ALLOWED_HOSTS_FROM_EC2 asks for it. */
 @Injectable()
-export class AllowedHosts implements OnModuleInit {
+export class AllowedHosts implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('Security');
   private list: readonly string[];
+  private retry?: NodeJS.Timeout;
+  private stopped = false;
 
   constructor(
     private readonly config: AppConfig,
@@ -23,7 +29,11 @@ export class AllowedHosts implements OnModuleInit {
     return this.list;
   }
 
-  /** Runs before the server listens, so the EB health checker is never refused by a half-booted instance. */
+  /**
+   * Runs before the server listens, so the EB health checker is never refused by a half-booted instance. When the
+   * first lookup fails (the hop-limit hook's change may still be "pending" when the container starts), the lookup
+   * goes on in the background until it succeeds, so health checks recover without a restart.
+   */
   async onModuleInit(): Promise<void> {
     if (this.config.allowedHosts.length === 0) {
       this.logger.warn(`ALLOWED_HOSTS is not set: only ${DEVELOPMENT_HOSTS.join(', ')} are accepted as Host`);
@@ -32,15 +42,47 @@ export class AllowedHosts implements OnModuleInit {
       return;
     }
     try {
-      const ip = await this.imds.localIpv4();
-      this.list = [...this.list, ip];
-      this.logger.log(`ALLOWED_HOSTS_FROM_EC2: added this instance's private IPv4 ${ip}`);
+      this.add(await this.imds.localIpv4(), 1);
     } catch (error) {
       this.logger.warn(
         `ALLOWED_HOSTS_FROM_EC2: could not read this instance's private IPv4 (${(error as Error).message}); ` +
-          'requests with the instance IP as Host, such as the Elastic Beanstalk health check, will be refused. ' +
-          'In Docker on EC2 the likely cause is the IMDSv2 hop limit of 1 (see .platform/hooks).',
+          'until it can, requests with the instance IP as Host, such as the Elastic Beanstalk health check, are ' +
+          `refused. Trying again every ${RETRY_FIRST_MS / 1000}-${RETRY_MAX_MS / 1000} s. In Docker on EC2 the ` +
+          'likely cause is the IMDSv2 hop limit of 1 (see .platform/hooks).',
       );
+      this.schedule(2);
     }
+  }
+
+  onModuleDestroy(): void {
+    this.stopped = true;
+    clearTimeout(this.retry);
+  }
+
+  private schedule(attempt: number): void {
+    const delay = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (attempt - 2));
+    // Unref'd: a pending retry never holds the process open on shutdown.
+    this.retry = setTimeout(() => void this.tryAgain(attempt), delay).unref();
+  }
+
+  private async tryAgain(attempt: number): Promise<void> {
+    try {
+      const ip = await this.imds.localIpv4();
+      if (!this.stopped) {
+        this.add(ip, attempt);
+      }
+    } catch {
+      if (!this.stopped) {
+        this.schedule(attempt + 1);
+      }
+    }
+  }
+
+  private add(ip: string, attempt: number): void {
+    this.list = [...this.list, ip];
+    this.logger.log(
+      `ALLOWED_HOSTS_FROM_EC2: added this instance's private IPv4 ${ip}` +
+        (attempt > 1 ? ` (lookup ${attempt}; requests with it as Host are accepted from now on)` : ''),
+    );
   }
 }

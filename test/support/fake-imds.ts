@@ -41,6 +41,8 @@ export interface FakeImds {
   /** Every credentials set handed out, in order (one entry per fetch). */
   served: ImdsCredentials[];
   rotate(): ImdsCredentials;
+  /** Start or stop dropping token responses: the hop limit of 1, then the hop-limit hook's change applied. */
+  setDropTokenResponses(drop: boolean): void;
   close(): Promise<void>;
 }
 
@@ -59,6 +61,7 @@ export async function startFakeImds(options: FakeImdsOptions = {}): Promise<Fake
   const served: ImdsCredentials[] = [];
   const held = new Set<ServerResponse>();
   let current = newCredentials(ttlMs);
+  let dropTokenResponses = options.dropTokenResponses ?? false;
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '').split('?')[0];
@@ -69,7 +72,7 @@ export async function startFakeImds(options: FakeImdsOptions = {}): Promise<Fake
       res.end(body);
     };
     if (req.method === 'PUT' && path === '/latest/api/token') {
-      if (options.dropTokenResponses) {
+      if (dropTokenResponses) {
         held.add(res);
         return;
       }
@@ -118,6 +121,9 @@ export async function startFakeImds(options: FakeImdsOptions = {}): Promise<Fake
     rotate() {
       current = newCredentials(ttlMs);
       return current;
+    },
+    setDropTokenResponses(drop: boolean) {
+      dropTokenResponses = drop;
     },
     async close() {
       for (const res of held) {

@@ -5,6 +5,9 @@
 # health check is a 400, so the instance could never become healthy: this hook fails the deployment instead, with
 # the reason, in /var/log/eb-hooks.log and the environment's events.
 # Runs on the instance (as root) before the container starts; needs ec2:ModifyInstanceMetadataOptions (deploy/).
+# The change applies asynchronously (the call answers "pending"). The hook does not wait for "applied": reading the
+# state needs ec2:DescribeInstances, which cannot be limited to one instance and which the container would then hold
+# too; instead the service keeps retrying its instance-IP lookup, and the SDK its credentials, until IMDS answers.
 set -euo pipefail
 
 fail() {
