@@ -37,7 +37,7 @@ function defect(
 }
 
 // The development S3 holds to it since its store writes aside and renames under a per-object lock
-// (dev/s3rver/s3rver-store.ts); before, every run failed: 16 to 34 defects per 12 s, bodies cut to another object's
+// (dev/s3rver/s3rver-store.ts); before, each of 5 runs failed with 16 to 32 defects, bodies cut to another object's
 // length or served under another object's ETag or metadata. RGW holds to it by design.
 describe('Object writes under concurrent PUT, GET and DELETE', () => {
   let server: TestS3Server;
