@@ -128,10 +128,10 @@ export function makeStoreAtomic(store: Store): void {
   }
 
   /**
-   * Writes the small files aside, then renames everything into place under the lock of `id` (the first target is
-   * the main file: its directory is made, again if a delete of a sibling removed it meanwhile).
+   * Writes the small files aside, then renames everything into place under the target's lock (its directory is
+   * made, again if a delete of a sibling removed it meanwhile).
    */
-  async function commit(id: string, temp: string, target: string, extras: Record<string, string>): Promise<void> {
+  async function commit(temp: string, target: string, extras: Record<string, string>): Promise<void> {
     const renames: [string, string][] = [[temp, target]];
     try {
       for (const [file, text] of Object.entries(extras)) {
@@ -139,7 +139,7 @@ export function makeStoreAtomic(store: Store): void {
         renames.push([extraTemp, file]);
         await writeFile(extraTemp, text);
       }
-      await locked(id, async () => {
+      await locked(target, async () => {
         for (let attempt = 1; ; attempt++) {
           await mkdir(path.dirname(target), { recursive: true });
           try {
@@ -163,7 +163,7 @@ export function makeStoreAtomic(store: Store): void {
 
   function commitObject(bucket: string, key: string, temp: string, metadata: Record<string, string>, md5: string) {
     const target = files(bucket, key);
-    return commit(target.object, temp, target.object, {
+    return commit(temp, target.object, {
       [target.md5]: md5,
       [target.metadata]: JSON.stringify(storedMetadata(metadata), null, 2),
     });
@@ -238,7 +238,7 @@ export function makeStoreAtomic(store: Store): void {
   store.putPart = async (bucket, uploadId, partNumber, content) => {
     const partPath = path.join(uploadsDir(bucket), uploadId, partNumber);
     const { temp, size, md5 } = await writeAside(content);
-    await commit(partPath, temp, partPath, { [`${partPath}.md5`]: md5 });
+    await commit(temp, partPath, { [`${partPath}.md5`]: md5 });
     return { size, md5 };
   };
 
