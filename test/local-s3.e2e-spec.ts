@@ -150,6 +150,30 @@ describeOnS3rver(LocalS3Server.name, () => {
     expect((await read(to)).bytes.toString()).toBe('copied');
   });
 
+  it('should give a copy with new metadata over an existing object the ETag of its new bytes', async () => {
+    const from = newKey();
+    const to = newKey();
+    await put(from, 'new bytes');
+    await put(to, 'old bytes');
+
+    await s3.send(
+      new CopyObjectCommand({
+        Bucket: bucket,
+        Key: to,
+        CopySource: copySource(from),
+        MetadataDirective: 'REPLACE',
+        Metadata: { copied: 'yes' },
+      }),
+    );
+
+    const copy = await read(to);
+    expect([copy.bytes.toString(), copy.ETag, copy.Metadata]).toEqual([
+      'new bytes',
+      `"${createHash('md5').update('new bytes').digest('hex')}"`,
+      { copied: 'yes' },
+    ]);
+  });
+
   it('should copy ranges of an object into parts (UploadPartCopy) and complete them byte for byte', async () => {
     const from = newKey('big ?#');
     const data = randomBytes(5 * 1024 * 1024 + 10);

@@ -7,19 +7,18 @@
  * Prints `{"port":N}` on stdout once listening. Development and tests only (never compiled into dist/): Node runs
  * it type-stripped, so it uses erasable TypeScript only and imports its siblings by their `.ts` names.
  */
-import { createCipheriv, createHash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer, IncomingMessage, type RequestListener } from 'node:http';
+import { createCipheriv } from 'node:crypto';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { createServer, type RequestListener } from 'node:http';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { createPostObjectHandler, type PostObjectDependencies } from './s3rver-post-object.ts';
 import * as sigv4 from './s3rver-sigv4.ts';
+import { createKeyedLock, makeStoreAtomic, type Store } from './s3rver-store.ts';
 
 interface Context {
   method: string;
@@ -39,32 +38,6 @@ interface Context {
 type Next = () => Promise<void>;
 type Middleware = (ctx: Context, next: Next) => Promise<void>;
 
-interface WriteResult {
-  size: number;
-  md5: string;
-}
-interface StoredObject {
-  bucket: string;
-  key: string;
-  content: Readable | Buffer | null;
-  metadata: Record<string, string>;
-  range?: { start: number; end: number };
-}
-interface Part {
-  number: number;
-  etag: string;
-}
-interface Store {
-  rootDirectory: string;
-  getBucket(bucket: string): Promise<object | null>;
-  existsObject(bucket: string, key: string): Promise<boolean>;
-  getResourcePath(bucket: string, key: string | undefined, resource: string): string;
-  putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5: string): Promise<void>;
-  getObject(bucket: string, key: string, options?: { start?: number; end?: number }): Promise<StoredObject | null>;
-  putObject(object: StoredObject): Promise<WriteResult>;
-  putPart(bucket: string, uploadId: string, partNumber: string, content: Readable): Promise<WriteResult>;
-  putObjectMultipart(bucket: string, uploadId: string, parts: Part[]): Promise<WriteResult>;
-}
 interface S3rverOptions {
   directory: string;
   silent: boolean;
@@ -111,7 +84,6 @@ const CORS_CONFIG =
 const MAX_SEGMENT_BYTES = 255;
 const MAX_LAST_SEGMENT_BYTES = MAX_SEGMENT_BYTES - '._S3rver_metadata.json'.length;
 const MAX_KEY_BYTES = 1024;
-const MIN_PART_BYTES = 5 * 1024 * 1024;
 
 const noSuchUpload = (uploadId: string) =>
   new S3Error(
@@ -147,114 +119,6 @@ function keyFitsOnDisk(key: string): boolean {
   );
 }
 
-/** Replaces s3rver's in-place writes, which keep a body cut short (and crash on write errors). */
-function patchStore(store: Store): void {
-  const uploadsDir = (bucket: string) => store.getResourcePath(bucket, undefined, 'uploads');
-
-  async function writeAtomically(target: string, content: Readable | Buffer): Promise<WriteResult> {
-    // Temporary files live in the root: s3rver only lists directories there as buckets.
-    const temp = path.join(store.rootDirectory, `.incoming-${randomUUID()}`);
-    const source = Buffer.isBuffer(content) ? Readable.from([content]) : content;
-    const md5 = createHash('md5');
-    let size = 0;
-    const measure = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        md5.update(chunk);
-        size += chunk.length;
-        callback(null, chunk);
-      },
-    });
-    try {
-      await pipeline(source, measure, createWriteStream(temp));
-      if (source instanceof IncomingMessage && !source.complete) {
-        throw new S3Error('IncompleteBody', 'You did not provide the number of bytes specified by Content-Length.');
-      }
-      await mkdir(path.dirname(target), { recursive: true });
-      await rename(temp, target);
-    } catch (err) {
-      await rm(temp, { force: true });
-      throw err;
-    }
-    return { size, md5: md5.digest('hex') };
-  }
-
-  store.putObject = async (object) => {
-    const target = store.getResourcePath(object.bucket, object.key, 'object');
-    const result = await writeAtomically(target, object.content ?? Buffer.alloc(0));
-    await store.putMetadata(object.bucket, object.key, object.metadata, result.md5);
-    return result;
-  };
-
-  store.putPart = async (bucket, uploadId, partNumber, content) => {
-    const partPath = path.join(uploadsDir(bucket), uploadId, partNumber);
-    const result = await writeAtomically(partPath, content);
-    await writeFile(`${partPath}.md5`, result.md5);
-    return result;
-  };
-
-  // Replaces s3rver's version, which crashes on a missing part and gives the ETag of a single PUT; like S3, this
-  // checks the parts and answers the multipart ETag "<md5 of the part md5s>-<part count>".
-  store.putObjectMultipart = async (bucket, uploadId, parts) => {
-    const dir = path.join(uploadsDir(bucket), uploadId);
-    const digests: Buffer[] = [];
-    for (const [index, part] of parts.entries()) {
-      if (index > 0 && part.number <= parts[index - 1].number) {
-        throw new S3Error('InvalidPartOrder', 'The list of parts was not in ascending order.');
-      }
-      const partPath = path.join(dir, String(part.number));
-      const [md5, size] = await Promise.all([
-        readFile(`${partPath}.md5`, 'utf8').catch(() => undefined),
-        stat(partPath).then(
-          (info) => info.size,
-          () => 0,
-        ),
-      ]);
-      if (md5 !== part.etag) {
-        throw new S3Error('InvalidPart', 'One or more of the specified parts could not be found.', {
-          PartNumber: part.number,
-        });
-      }
-      if (index < parts.length - 1 && size < MIN_PART_BYTES) {
-        throw new S3Error('EntityTooSmall', 'Your proposed upload is smaller than the minimum allowed object size.', {
-          PartNumber: part.number,
-          ProposedSize: size,
-          MinSizeAllowed: MIN_PART_BYTES,
-        });
-      }
-      digests.push(Buffer.from(md5, 'hex'));
-    }
-    const [key, metadata] = await Promise.all([
-      readFile(path.join(dir, 'key'), 'utf8'),
-      readFile(path.join(dir, 'metadata'), 'utf8').then((json) => JSON.parse(json) as Record<string, string>),
-    ]);
-    const files = parts.map((part) => path.join(dir, String(part.number)));
-    const body = Readable.from(
-      (async function* () {
-        for (const file of files) {
-          yield* createReadStream(file);
-        }
-      })(),
-    );
-    const { size } = await writeAtomically(store.getResourcePath(bucket, key, 'object'), body);
-    const etag = `${createHash('md5').update(Buffer.concat(digests)).digest('hex')}-${parts.length}`;
-    await store.putMetadata(bucket, key, metadata, etag);
-    await rm(dir, { recursive: true, force: true });
-    return { size, md5: etag };
-  };
-
-  // s3rver reads a range ending at byte 0 ("bytes=0-0") as "to the end".
-  const getObject = store.getObject.bind(store);
-  store.getObject = async (bucket, key, options) => {
-    const object = await getObject(bucket, key, options);
-    if (object?.range && object.content instanceof Readable && options?.end === 0) {
-      object.content.destroy();
-      object.range.end = 0;
-      object.content = createReadStream(store.getResourcePath(bucket, key, 'object'), { start: 0, end: 0 });
-    }
-    return object;
-  };
-}
-
 /** Koa middleware placed before s3rver's router: the operations and checks s3rver lacks. */
 function fillGaps(store: Store): Middleware {
   const cors = corsMiddleware();
@@ -264,19 +128,7 @@ function fillGaps(store: Store): Middleware {
     S3Object,
     verifyPolicy: (fields, bucket) => checkSignature(() => sigv4.verifyPostPolicy(fields, bucket, secretFor)),
   });
-  const locks = new Map<string, Promise<void>>();
-
-  async function serialize(id: string, task: () => Promise<void>): Promise<void> {
-    const run = (locks.get(id) ?? Promise.resolve()).catch(() => undefined).then(task);
-    locks.set(id, run);
-    try {
-      await run;
-    } finally {
-      if (locks.get(id) === run) {
-        locks.delete(id);
-      }
-    }
-  }
+  const serialize = createKeyedLock();
 
   async function requireBucket(bucket: string): Promise<void> {
     if (!(await store.getBucket(bucket))) {
@@ -517,7 +369,7 @@ async function main(): Promise<void> {
     vhostBuckets: false,
     configureBuckets: values.bucket.map((name) => ({ name, configs: values.cors ? [CORS_CONFIG] : [] })),
   });
-  patchStore(app.store);
+  makeStoreAtomic(app.store);
   // The last middleware is s3rver's router.
   app.middleware.splice(app.middleware.length - 1, 0, fillGaps(app.store));
 
