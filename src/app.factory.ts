@@ -9,7 +9,7 @@ import { answerClientErrors } from './http/client-error.js';
 import { HttpErrorFilter } from './http/http-error.filter.js';
 import { GracefulShutdown } from './health/graceful-shutdown.js';
 import { frontDoor, securityHeaders } from './http/front-door.js';
-import { idleBodyTimeout } from './http/request-body.js';
+import { requestBodyRules } from './http/request-body.js';
 import { ServiceLogger } from './logging/service-logger.js';
 import { installMetrics } from './metrics/metrics.module.js';
 import { serveIndex, setupOpenApi } from './openapi/openapi.js';
@@ -62,7 +62,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestExp
   app.use(
     frontDoor([
       app.get(GracefulShutdown).middleware,
-      idleBodyTimeout(config.uploads.idleTimeoutMs),
+      requestBodyRules({ ...config.requestBodies, idleMs: config.uploads.idleTimeoutMs }),
       securityHeaders(),
       app.get(HostGuard).middleware,
       checkRequestTarget,

@@ -11,6 +11,22 @@ export interface StaticCredentials {
   readonly sessionToken?: string;
 }
 
+/** The rules for request bodies that have no variable: fixed defaults, changed by tests through `createApp`. */
+export interface RequestBodyRules {
+  /**
+   * ASP.NET Core Kestrel's MinRequestBodyDataRate: while the service waits for a body, the client must have sent at
+   * least `bytesPerSecond` on average over that waiting time, once `graceMs` of it has passed (0 turns it off).
+   */
+  readonly minRate: { readonly bytesPerSecond: number; readonly graceMs: number };
+  /**
+   * nginx's lingering close after an early answer: the rest of the body is read and discarded for at most `timeMs`
+   * (lingering_time), and while the client sends something at least every `timeoutMs` (lingering_timeout).
+   */
+  readonly lingering: { readonly timeMs: number; readonly timeoutMs: number };
+  /** How long an upload waits for upload memory (UPLOAD_MEMORY_BYTES) before it is answered 503. */
+  readonly memoryWaitMs: number;
+}
+
 /**
  * The validated, typed configuration. An abstract class so it can be both the type and the DI token.
  * Every default is set here, in `toAppConfig`.
@@ -57,6 +73,7 @@ export abstract class AppConfig {
     /** Parts written to temporary files and sent to S3 at once, across all tus uploads of the process. */
     readonly partsInFlight: number;
   };
+  abstract readonly requestBodies: RequestBodyRules;
   /** Open connections the server accepts at once (`server.maxConnections`). */
   abstract readonly maxConnections: number;
   abstract readonly signedUrlTtlSeconds: number;
@@ -115,6 +132,7 @@ export interface Tuning {
   readonly tusPartsInFlight?: number;
   readonly maxConnections?: number;
   readonly shutdownTimeoutMs?: number;
+  readonly requestBodies?: Partial<RequestBodyRules>;
 }
 
 /** Variables earlier versions read, and what took their place: a boot warning names them, never a failed boot. */
@@ -237,6 +255,13 @@ export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: rea
       queueSize: tuning.uploadQueueSize ?? 2,
       idleTimeoutMs: tuning.idleTimeoutMs ?? 60_000,
       memoryBytes,
+    },
+    requestBodies: {
+      minRate: { bytesPerSecond: 240, graceMs: 5_000 },
+      lingering: { timeMs: 30_000, timeoutMs: 5_000 },
+      // Below the 60 s after which EB's nginx and the load balancer give up on a silent upstream.
+      memoryWaitMs: 15_000,
+      ...tuning.requestBodies,
     },
     copyMultipartThreshold: tuning.copyMultipartThreshold ?? 5 * 1024 ** 3,
     tus: {

@@ -256,7 +256,10 @@ export class FilesController {
     try {
       return await run();
     } catch (error) {
-      res.setHeader('Connection', 'close');
+      // Unless the edge already answered (a body cut for arriving too slowly).
+      if (!res.headersSent) {
+        res.setHeader('Connection', 'close');
+      }
       throw error;
     }
   }

@@ -1,57 +1,122 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
+import type { RequestBodyRules } from '../config/app-config.js';
+import { StorageError } from '../storage/storage.errors.js';
 
-/** How long and how much of an unwanted body is still read after answering, as nginx's lingering close does. */
-export const LINGER_MS = 5_000;
-export const LINGER_BYTES = 8 * 1024 * 1024;
+/** The rules a body is held to, and their timing. */
+export interface BodyRules extends RequestBodyRules {
+  /** A body that sends nothing for this long while the service waits for it is cut (nginx's client_body_timeout). */
+  readonly idleMs: number;
+}
 
-/** The idle check runs this many times per timeout, counting periods (not wall time) a blocked event loop skips. */
+/** Kestrel checks the minimum rate once a second (its heartbeat); a shorter idle timeout checks more often. */
+const TICK_MS = 1000;
+/** The idle check runs at least this many times per idle timeout. */
 const CHECKS_PER_TIMEOUT = 4;
+/**
+ * After a 408 the connection is half-closed and still read this long, so that the answer reaches the client before
+ * the close (a close with unread bytes resets the connection). The upload's memory is given back when it closes.
+ */
+const CUT_LINGERING = { timeMs: 1000, timeoutMs: 1000 };
+
+/** The rules of each request that passed the front door; `closeAfterAnswer` reads its lingering from them. */
+const rulesOf = new WeakMap<IncomingMessage, BodyRules>();
 
 const hasBody = (req: IncomingMessage): boolean =>
   !req.complete && (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length']) > 0);
 
 /**
- * Cuts the connection of a request whose body sends nothing for `idleMs` while the service waits for it (nginx's
- * client_body_timeout). Time the service itself does not read (a slow S3 holding the stream back) does not count.
- * The cut makes the upload reading the body abort.
+ * Cuts, with a 408, a request whose body arrives too slowly while the service waits for it: nothing for `idleMs`
+ * (nginx's client_body_timeout), or less than `minRate.bytesPerSecond` on average once `minRate.graceMs` of waiting
+ * has passed (Kestrel's MinRequestBodyDataRate). As in Kestrel, only time the service is ready to read counts: not
+ * while it holds the body back (a slow S3, no upload memory free), and a late check (a busy event loop) counts as one
+ * period, so the server's own stalls are never blamed on the client. The cut ends the upload reading the body.
  */
-export function idleBodyTimeout(idleMs: number) {
-  return (req: Request, _res: Response, next: NextFunction): void => {
+export function requestBodyRules(rules: BodyRules) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    rulesOf.set(req, rules);
     if (hasBody(req)) {
-      watchIdleBody(req, idleMs);
+      watchBody(req, res, rules);
     }
     next();
   };
 }
 
-function watchIdleBody(req: IncomingMessage, idleMs: number): void {
+function watchBody(req: IncomingMessage, res: ServerResponse, rules: BodyRules): void {
   const socket = req.socket;
-  let bytesRead = socket.bytesRead;
-  let idleChecks = 0;
+  const start = socket.bytesRead;
+  const tickMs = Math.min(TICK_MS, rules.idleMs / CHECKS_PER_TIMEOUT);
+  const { bytesPerSecond, graceMs } = rules.minRate;
+  let last = performance.now();
+  let received = 0;
+  let waitedMs = 0;
+  let idleMs = 0;
   const timer = setInterval(() => {
-    const waitingForClient = !socket.isPaused() && !req.isPaused() && req.readableLength === 0;
-    if (socket.bytesRead !== bytesRead || !waitingForClient) {
-      bytesRead = socket.bytesRead;
-      idleChecks = 0;
-    } else if (++idleChecks >= CHECKS_PER_TIMEOUT) {
+    if (req.complete) {
       stop();
-      socket.destroy();
+      return;
     }
-  }, idleMs / CHECKS_PER_TIMEOUT);
+    const now = performance.now();
+    const elapsed = Math.min(now - last, tickMs);
+    last = now;
+    const total = socket.bytesRead - start;
+    // Ready to read: someone consumes the body, nothing of it waits unread, and Node has not stopped the socket.
+    const waiting = req.readableFlowing === true && req.readableLength === 0 && !socket.isPaused();
+    idleMs = waiting && total === received ? idleMs + elapsed : 0;
+    waitedMs += waiting ? elapsed : 0;
+    received = total;
+    if (idleMs >= rules.idleMs) {
+      cut(req, res, `the request body sent nothing for ${rules.idleMs / 1000} s`);
+    } else if (bytesPerSecond > 0 && waitedMs > graceMs && total / (waitedMs / 1000) < bytesPerSecond) {
+      cut(req, res, `the request body arrived slower than ${bytesPerSecond} bytes per second`);
+    } else {
+      return;
+    }
+    stop();
+  }, tickMs);
   timer.unref();
   const stop = (): void => clearInterval(timer);
   req.once('end', stop);
+  res.once('finish', stop);
   socket.once('close', stop);
 }
 
 /**
- * Answers on a connection whose request body is still arriving, then closes it without losing the answer. Closing a
- * socket with unread bytes makes the kernel reset the connection, and a client still writing (node:http, fetch) then
- * gets EPIPE or ECONNRESET instead of the answer. So: say `Connection: close`, send the answer and half-close, then
- * read and discard the rest of the body for at most `LINGER_MS` and `LINGER_BYTES` before closing.
+ * Answers 408 (unless an answer has started: then the connection is just closed) and closes the connection. Node
+ * forgets a request once its answer is sent, so the upload still reading it is ended here, once the connection is
+ * closed, as the client's abort it is.
  */
-export function closeAfterAnswer(req: IncomingMessage, res: ServerResponse): void {
+function cut(req: IncomingMessage, res: ServerResponse, message: string): void {
+  req.socket.once('close', () => {
+    if (!req.complete && !req.destroyed) {
+      req.destroy(new StorageError('Aborted', message));
+    }
+  });
+  if (res.headersSent) {
+    req.socket.destroy();
+    return;
+  }
+  const statusCode = 408;
+  const json = JSON.stringify({ statusCode, error: STATUS_CODES[statusCode], message });
+  closeAfterAnswer(req, res, CUT_LINGERING);
+  res.statusCode = statusCode;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(json));
+  res.end(json);
+}
+
+/**
+ * Answers on a connection whose request body is still arriving, then closes it without losing the answer. Closing a
+ * socket with unread bytes makes the kernel reset the connection, and a client still writing (node:http, fetch,
+ * Python's requests) then gets EPIPE or ECONNRESET instead of the answer. So, as nginx's lingering close: say
+ * `Connection: close`, send the answer and half-close, then read and discard the rest of the body while the client
+ * keeps sending (at least every `lingering.timeoutMs`), for at most `lingering.timeMs`, however many bytes that is.
+ */
+export function closeAfterAnswer(
+  req: IncomingMessage,
+  res: ServerResponse,
+  lingering = rulesOf.get(req)?.lingering ?? { timeMs: 30_000, timeoutMs: 5_000 },
+): void {
   res.setHeader('Connection', 'close');
   const socket = req.socket;
   if (!hasBody(req) || socket.destroyed) {
@@ -72,13 +137,22 @@ export function closeAfterAnswer(req: IncomingMessage, res: ServerResponse): voi
       return;
     }
     // Counted on the socket: once Node has dumped an unread body, its bytes no longer reach `req`.
-    const start = socket.bytesRead;
-    const deadline = Date.now() + LINGER_MS;
-    const timer = setInterval(() => {
-      if (socket.bytesRead - start > LINGER_BYTES || Date.now() >= deadline) {
-        close();
-      }
-    }, 50).unref();
+    const started = performance.now();
+    let bytesRead = socket.bytesRead;
+    let lastData = started;
+    const timer = setInterval(
+      () => {
+        const now = performance.now();
+        if (socket.bytesRead !== bytesRead) {
+          bytesRead = socket.bytesRead;
+          lastData = now;
+        }
+        if (now - started >= lingering.timeMs || now - lastData >= lingering.timeoutMs) {
+          close();
+        }
+      },
+      Math.min(100, lingering.timeoutMs / 4),
+    ).unref();
     socket.once('close', () => clearInterval(timer));
     req.unpipe();
     req.removeAllListeners('data');

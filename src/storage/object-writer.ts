@@ -12,9 +12,16 @@ import {
 } from '@aws-sdk/client-s3';
 import { MAX_PARTS } from '../config/s3-options.js';
 
+import type { UploadMemory } from './upload-memory.js';
+
 const ABORT_ATTEMPTS = 3;
 const ABORT_RECHECK_MS = 250;
-import type { UploadMemory } from './upload-memory.js';
+/**
+ * A body takes a part buffer from the pool only once it has sent this much of the part (or ended): a client that
+ * drips its body holds no pooled memory. The bytes before that are held as they arrived (Node reads sockets in
+ * chunks of up to 64 KiB, so a client sending at any usual speed passes this with its first chunk).
+ */
+const STAGED_BYTES = 64 * 1024;
 
 /** What PutObject and CreateMultipartUpload share (bucket, key, type, write settings, metadata). */
 export type ObjectParams = CreateMultipartUploadCommandInput;
@@ -63,11 +70,16 @@ export interface WriteResult {
 export async function writeObject(input: WriteInput): Promise<WriteResult> {
   const reader = new BodyReader(input.body[Symbol.asyncIterator]());
   const firstSize = Math.min(input.partSize, input.size ?? Infinity);
-  let buffer = await input.memory.acquire(firstSize, input.cancelled);
-  if (!buffer) {
-    return reader.failed();
-  }
+  let buffer: Buffer | undefined;
   try {
+    // No pooled memory before the body has shown it is arriving.
+    if ((await reader.stage(Math.min(firstSize, STAGED_BYTES))) === 0) {
+      return await putObject(input, Buffer.alloc(0));
+    }
+    buffer = await input.memory.acquire(firstSize, input.cancelled);
+    if (!buffer) {
+      return await reader.failed();
+    }
     let filled = await reader.fill(buffer);
     if (filled < buffer.length || !(await reader.hasMore())) {
       return await putObject(input, buffer.subarray(0, filled));
@@ -76,7 +88,7 @@ export async function writeObject(input: WriteInput): Promise<WriteResult> {
       // The body is longer than its declared bound: grow the first part to a whole one.
       const whole = await input.memory.acquire(input.partSize, input.cancelled);
       if (!whole) {
-        return reader.failed();
+        return await reader.failed();
       }
       buffer.copy(whole);
       input.memory.release(buffer);
@@ -171,7 +183,7 @@ async function multipartUpload(
       if (failure) {
         throw failure.error;
       }
-      if (filled < held.length || !(await reader.hasMore())) {
+      if (filled < held.length || (await reader.stage(Math.min(input.partSize, STAGED_BYTES))) === 0) {
         break;
       }
       buffer = await memory.acquire(input.partSize, input.cancelled);
@@ -228,7 +240,8 @@ async function abortUpload(client: S3Client, upload: AbortMultipartUploadCommand
 
 /** Copies the body's chunks into part buffers; a chunk that spans two parts is split. */
 class BodyReader {
-  private pending?: Buffer;
+  private readonly pending: Buffer[] = [];
+  private pendingBytes = 0;
   private done = false;
 
   constructor(private readonly chunks: AsyncIterator<Buffer>) {}
@@ -237,24 +250,35 @@ class BodyReader {
   async fill(target: Buffer): Promise<number> {
     let filled = 0;
     while (filled < target.length && (await this.hasMore())) {
-      const chunk = this.pending!;
+      const chunk = this.pending[0];
       const copied = chunk.copy(target, filled);
       filled += copied;
-      this.pending = copied < chunk.length ? chunk.subarray(copied) : undefined;
+      this.pendingBytes -= copied;
+      if (copied < chunk.length) {
+        this.pending[0] = chunk.subarray(copied);
+      } else {
+        this.pending.shift();
+      }
     }
     return filled;
   }
 
   async hasMore(): Promise<boolean> {
-    while (!this.pending && !this.done) {
+    return (await this.stage(1)) > 0;
+  }
+
+  /** Reads ahead until `bytes` are waiting or the body has ended; resolves with the bytes waiting. */
+  async stage(bytes: number): Promise<number> {
+    while (this.pendingBytes < bytes && !this.done) {
       const next = await this.chunks.next();
       if (next.done) {
         this.done = true;
       } else if (next.value.length > 0) {
-        this.pending = next.value;
+        this.pending.push(next.value);
+        this.pendingBytes += next.value.length;
       }
     }
-    return this.pending !== undefined;
+    return this.pendingBytes;
   }
 
   /** Stops reading: the body stream is destroyed (not the request it is piped from). */

@@ -125,7 +125,10 @@ export class StorageService implements OnApplicationShutdown {
     this.prefix = config.s3.prefix;
     this.cursors = new ListCursors(config.cursorSecret, JSON.stringify([this.bucket, this.prefix]));
     this.settings = config.objects;
-    this.uploadMemory = new UploadMemory(config.uploads?.memoryBytes ?? Number.MAX_SAFE_INTEGER);
+    this.uploadMemory = new UploadMemory(
+      config.uploads?.memoryBytes ?? Number.MAX_SAFE_INTEGER,
+      config.requestBodies?.memoryWaitMs ?? Infinity,
+    );
   }
 
   /**
@@ -195,7 +198,8 @@ export class StorageService implements OnApplicationShutdown {
         size: input.size,
         queueSize: this.config.uploads.queueSize,
         memory: this.uploadMemory,
-        cancelled: () => counter.destroyed,
+        // Destroyed before its end (a body read to its end is destroyed too, and may still wait for memory).
+        cancelled: () => counter.destroyed && !counter.readableEnded,
         detectCreated,
         writtenHere: () => this.writtenBy(input.key, marker),
       });

@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { AppConfig } from '../config/app-config.js';
 import { StorageService } from './storage.service.js';
@@ -309,6 +309,32 @@ describe(`${StorageService.name} multipart parts`, () => {
     expect(result).toMatchObject({ etag: '"all-3"', size: body.length });
     expect(received.map((part) => part.length)).toEqual([5 * MiB, 5 * MiB, 2 * MiB + 3]);
     expect(Buffer.concat(received).equals(body)).toBe(true);
+    expect(service.uploadMemory.inUse).toBe(0);
+  });
+
+  it('should take a part buffer only once a body has sent 64 KiB of the part, or ended', async () => {
+    const { client } = fakeS3({
+      CreateMultipartUploadCommand: () => ({ UploadId: 'upload-1' }),
+      UploadPartCommand: (input) => ({ ETag: `"part-${String(input.PartNumber)}"` }),
+      CompleteMultipartUploadCommand: () => ({ ETag: '"all-2"' }),
+    });
+    const service = storage(client);
+    const body = new PassThrough();
+    const upload = service.upload({ key: 'slow.bin', body, contentType: 'a/b', maxBytes: 20 * MiB });
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+
+    body.write(Buffer.alloc(1024)); // a client dripping its first bytes holds no pooled memory
+    await settle();
+    expect(service.uploadMemory.inUse).toBe(0);
+    body.write(Buffer.alloc(64 * 1024));
+    await settle();
+    expect(service.uploadMemory.inUse).toBe(5 * MiB);
+
+    body.write(Buffer.alloc(5 * MiB - 65 * 1024 + 1024)); // the first part, and 1 KiB of the next
+    await settle();
+    expect(service.uploadMemory.inUse).toBe(0); // part 1 is with S3; the next is not taken for 1 KiB
+    body.end(Buffer.alloc(64 * 1024));
+    await expect(upload).resolves.toMatchObject({ etag: '"all-2"', size: 5 * MiB + 65 * 1024 });
     expect(service.uploadMemory.inUse).toBe(0);
   });
 

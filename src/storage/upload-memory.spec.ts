@@ -1,3 +1,4 @@
+import { StorageError } from './storage.errors.js';
 import { UploadMemory } from './upload-memory.js';
 
 const MiB = 1024 * 1024;
@@ -75,5 +76,41 @@ describe(UploadMemory.name, () => {
     expect(memory.inUse).toBe(16 * MiB);
     memory.release(other!);
     expect(await memory.acquire(16 * MiB)).toBe(other);
+  });
+
+  it('should refuse a waiter with Unavailable after maxWaitMs, and let the next in line through', async () => {
+    const memory = new UploadMemory(8 * MiB, 50);
+    const held = await memory.acquire(6 * MiB);
+    const big = memory.acquire(8 * MiB);
+    let small: Buffer | undefined;
+    void memory.acquire(MiB).then((buffer) => (small = buffer));
+    await settle();
+    expect(small).toBeUndefined(); // in line behind the big one, though it fits
+
+    await expect(big).rejects.toThrow(StorageError);
+    await expect(big).rejects.toMatchObject({ code: 'Unavailable' });
+    await settle();
+    expect(small?.length).toBe(MiB);
+    expect(memory.inUse).toBe(7 * MiB);
+    memory.release(held!);
+    memory.release(small!);
+    expect(memory.inUse).toBe(0);
+  });
+
+  it('should end the wait of an upload that went away with undefined, not an error', async () => {
+    const memory = new UploadMemory(8 * MiB, 20);
+    await memory.acquire(8 * MiB);
+    await expect(memory.acquire(MiB, () => true)).resolves.toBeUndefined();
+  });
+
+  it('should not refuse a waiter that was granted in time', async () => {
+    const memory = new UploadMemory(8 * MiB, 100);
+    const held = await memory.acquire(8 * MiB);
+    const waiting = memory.acquire(8 * MiB);
+    memory.release(held!);
+    const granted = await waiting;
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(granted).toBe(held);
+    expect(memory.inUse).toBe(8 * MiB);
   });
 });

@@ -1,3 +1,5 @@
+import { StorageError } from './storage.errors.js';
+
 /** Part buffers at least this large are kept for reuse; smaller ones (small bodies of known size) are not. */
 const POOLED_BYTES = 1024 * 1024;
 /** Free buffers are dropped after this long without an upload asking for one, so an idle service gives them back. */
@@ -7,6 +9,7 @@ interface Waiter {
   readonly bytes: number;
   readonly grant: (buffer: Buffer | undefined) => void;
   readonly cancelled: () => boolean;
+  timer?: NodeJS.Timeout;
 }
 
 /**
@@ -14,7 +17,7 @@ interface Waiter {
  * from clients and not yet accepted by S3 live in buffers taken from here and given back once S3 has the part. When
  * the budget is spent an upload waits for a buffer, so it stops reading its body and TCP slows its client down
  * (backpressure) instead of memory growing. Waiters are served in order, so a steady stream of small uploads cannot
- * starve a large one.
+ * starve a large one; one that waits longer than `maxWaitMs` is refused (503), so no request waits for ever.
  *
  * Reusing the buffers is what keeps memory flat: a fresh 8 MiB buffer per part lives outside the JS heap until a
  * full garbage collection, which V8 runs only after tens of MiB of such memory have piled up.
@@ -26,7 +29,10 @@ export class UploadMemory {
   private readonly waiting: Waiter[] = [];
   private trim?: NodeJS.Timeout;
 
-  constructor(readonly limit: number) {}
+  constructor(
+    readonly limit: number,
+    readonly maxWaitMs = Infinity,
+  ) {}
 
   /** Bytes currently held by uploads. */
   get inUse(): number {
@@ -36,12 +42,36 @@ export class UploadMemory {
   /**
    * Resolves with a buffer of `bytes` once the budget has room for it, or with undefined when `cancelled` says the
    * upload ended while it waited. A buffer larger than the whole budget is granted when nothing else is held.
+   * @throws StorageError Unavailable when no room was made within `maxWaitMs`
    */
   acquire(bytes: number, cancelled: () => boolean = () => false): Promise<Buffer | undefined> {
     if (this.waiting.length === 0 && this.fits(bytes)) {
       return Promise.resolve(this.take(bytes));
     }
-    return new Promise((grant) => this.waiting.push({ bytes, grant, cancelled }));
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        bytes,
+        cancelled,
+        grant: (buffer) => {
+          clearTimeout(waiter.timer);
+          resolve(buffer);
+        },
+      };
+      if (Number.isFinite(this.maxWaitMs)) {
+        waiter.timer = setTimeout(() => {
+          this.waiting.splice(this.waiting.indexOf(waiter), 1);
+          if (cancelled()) {
+            resolve(undefined);
+          } else {
+            const seconds = Math.round(this.maxWaitMs / 100) / 10;
+            reject(new StorageError('Unavailable', `no upload memory became free within ${seconds} s, try again`));
+          }
+          // The first in line may have been the one too large to fit: the next ones may fit now.
+          this.serve();
+        }, this.maxWaitMs);
+      }
+      this.waiting.push(waiter);
+    });
   }
 
   /** Gives back a buffer from `acquire`; the caller must not touch it afterwards. */
@@ -51,12 +81,16 @@ export class UploadMemory {
       this.freeList(buffer.length).push(buffer);
       this.freeBytes += buffer.length;
     }
+    this.serve();
+    if (this.freeBytes > 0 && this.waiting.length === 0) {
+      this.scheduleTrim();
+    }
+  }
+
+  private serve(): void {
     while (this.waiting.length > 0 && (this.waiting[0].cancelled() || this.fits(this.waiting[0].bytes))) {
       const next = this.waiting.shift()!;
       next.grant(next.cancelled() ? undefined : this.take(next.bytes));
-    }
-    if (this.freeBytes > 0 && this.waiting.length === 0) {
-      this.scheduleTrim();
     }
   }
 

@@ -112,7 +112,11 @@ export async function rawRequest(port: number, request: string | Buffer, timeout
   // Not `once()`: it rejects on 'error', and a reset after the answer arrived still leaves the answer to read.
   await new Promise((resolve) => socket.once('close', resolve));
   clearTimeout(timer);
-  const received = Buffer.concat(chunks);
+  return parseRawAnswer(Buffer.concat(chunks));
+}
+
+/** The final answer (after any 100 Continue) in the bytes a server sent. */
+export function parseRawAnswer(received: Buffer): RawResponse {
   const all = received.toString('latin1');
   // Skip interim answers (100 Continue) to reach the final one.
   const skipped = /^(HTTP\/1\.[01] 1\d\d[^\r]*\r\n(?:[^\r]+\r\n)*\r\n)*/.exec(all)![0].length;
@@ -148,4 +152,85 @@ export function expectJsonError(
     error: expect.any(String),
     message: expect.any(String),
   });
+}
+
+/**
+ * Opens a raw connection, writes `head` (and then `tick` every `everyMs`, for `forMs` if given), and resolves when the
+ * server ends it: at its FIN (`end`), or at its close (`close`: the connection is half-open until then, so a client
+ * still writing sees the reset). Gives up (destroys it) after `guardMs`.
+ */
+export async function rawUntilClosed(
+  port: number,
+  head: string | Buffer,
+  options: { tick?: { data: Buffer; everyMs: number; forMs?: number }; until?: 'end' | 'close'; guardMs?: number } = {},
+) {
+  const { tick, until = 'end', guardMs = 20_000 } = options;
+  const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  socket.on('error', () => undefined);
+  const received: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => received.push(chunk));
+  await once(socket, 'connect');
+  const started = Date.now();
+  socket.write(head);
+  const timer =
+    tick &&
+    setInterval(() => {
+      if (tick.forMs !== undefined && Date.now() - started >= tick.forMs) {
+        clearInterval(timer);
+      } else if (socket.writable) {
+        socket.write(tick.data);
+      }
+    }, tick.everyMs);
+  const guard = setTimeout(() => socket.destroy(), guardMs);
+  await new Promise((resolve) => {
+    socket.once('close', resolve);
+    if (until === 'end') {
+      socket.once('end', resolve);
+    }
+  });
+  const afterMs = Date.now() - started;
+  clearInterval(timer);
+  clearTimeout(guard);
+  socket.destroy();
+  return { afterMs, answer: Buffer.concat(received).toString('latin1') };
+}
+
+/**
+ * Sends a whole request before reading anything of the answer, as many clients do (Python's requests, curl without
+ * `Expect`): the answer is read only once every byte of `body` is written. With `chunked`, each part is one chunk.
+ * Resolves with the error a write met (a reset: the server closed with bytes unread) and what the server sent.
+ */
+export async function writeAllThenRead(
+  port: number,
+  head: string,
+  body: Buffer[],
+  options: { chunked?: boolean; timeoutMs?: number } = {},
+): Promise<{ writeError?: string; answer: RawResponse }> {
+  const socket = connect({ port, host: '127.0.0.1' });
+  let writeError: string | undefined;
+  socket.on('error', (error: NodeJS.ErrnoException) => (writeError ??= error.code ?? error.message));
+  const received: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => received.push(chunk));
+  socket.pause();
+  await once(socket, 'connect');
+  const guard = setTimeout(() => socket.destroy(), options.timeoutMs ?? 60_000);
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  const frames = options.chunked
+    ? [
+        ...body.flatMap((part) => [Buffer.from(`${part.length.toString(16)}\r\n`), part, Buffer.from('\r\n')]),
+        Buffer.from('0\r\n\r\n'),
+      ]
+    : body;
+  for (const frame of [Buffer.from(head), ...frames]) {
+    if (socket.destroyed) {
+      break;
+    }
+    if (!socket.write(frame)) {
+      await Promise.race([once(socket, 'drain'), closed]);
+    }
+  }
+  socket.resume();
+  await closed;
+  clearTimeout(guard);
+  return { writeError, answer: parseRawAnswer(Buffer.concat(received)) };
 }
