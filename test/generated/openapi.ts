@@ -172,7 +172,7 @@ export interface paths {
         put?: never;
         /**
          * Start an upload session: a scoped, expiring token a browser uploads with instead of an API key
-         * @description Called by your backend with a read-write API key. The token is stateless (signed with `UPLOAD_SESSION_SECRET`), so every instance accepts it until it expires; it only authorises uploads within its scope: `POST /files` and tus with `Authorization: Bearer <token>`, and the Uppy Companion S3 routes under `url`. Never reads, deletes or listings.
+         * @description Called by your backend with a read-write API key. The token is stateless (signed with `SIGNING_SECRET`), so every instance accepts it until it expires; it only authorises uploads within its scope: `POST /files` and tus with `Authorization: Bearer <token>`, and the Uppy Companion S3 routes under `url`. Never reads, deletes or listings.
          */
         post: operations["createUploadSession"];
         delete?: never;
