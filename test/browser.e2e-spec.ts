@@ -189,6 +189,7 @@ describeInBrowser('In a real browser (headless Chromium)', () => {
         'POST /upload-sessions',
         'POST /upload-sessions/{token}/s3/multipart',
         'POST /upload-sessions/{token}/s3/multipart/{uploadId}/complete',
+        'PUT /upload-sessions/{token}/s3/multipart/{uploadId}/{partNumber}',
       ].sort(),
     );
     await expect(page.locator('.opblock-tag-section h3').allTextContents()).resolves.toEqual(

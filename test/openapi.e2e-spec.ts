@@ -89,6 +89,7 @@ describe('OpenAPI document', () => {
         'POST /upload-sessions createUploadSession',
         'POST /upload-sessions/{token}/s3/multipart createMultipartUpload',
         'POST /upload-sessions/{token}/s3/multipart/{uploadId}/complete completeMultipartUpload',
+        'PUT /upload-sessions/{token}/s3/multipart/{uploadId}/{partNumber} uploadPart',
       ].sort(),
     );
     for (const operation of operations) {

@@ -103,7 +103,9 @@ export class FilesController {
         const key = session
           ? this.sessions.keyFor(session, part.fileName, requested)
           : this.keys.transform(requested ?? generateKey(part.fileName));
-        const overwrite = parseOverwrite(part.fields.overwrite ?? queryOverwrite);
+        // A keyPrefix session replaces nothing unless it was created with overwrite: true (a key session may).
+        const mayReplace = session === undefined || session.overwrite;
+        const overwrite = parseOverwrite(part.fields.overwrite ?? queryOverwrite) && mayReplace;
         const parameters = parametersFromFields(part.fields, req);
         const contentType = uploadedType(part.mimeType, "the file part's Content-Type");
         try {
@@ -119,7 +121,12 @@ export class FilesController {
           });
         } catch (error) {
           if (error instanceof StorageError && error.code === 'PreconditionFailed' && !precondition) {
-            throw new StorageError('AlreadyExists', 'an object with this key already exists (overwrite=false)');
+            throw new StorageError(
+              'AlreadyExists',
+              mayReplace
+                ? 'an object with this key already exists (overwrite=false)'
+                : 'an object with this key already exists: this upload session may not replace it',
+            );
           }
           throw error;
         }

@@ -97,6 +97,7 @@ const config = (keys: { readWrite: string[]; readOnly: string[] }, publicPrefixe
 const sessionToken = (key: string, expiresIn = 60) =>
   new UploadSessions(config({ readWrite: [], readOnly: [] })).issue({
     key,
+    overwrite: true,
     maxBytes: 10,
     expiresAt: Date.now() + expiresIn * 1000,
   }).token;

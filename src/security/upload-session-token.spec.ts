@@ -4,6 +4,7 @@ const SECRET = 's'.repeat(32);
 const tokens = new UploadSessionTokens(SECRET, '["bucket",""]');
 const session: UploadSession = {
   keyPrefix: 'users/42/',
+  overwrite: false,
   maxBytes: 1024,
   contentTypes: ['image/*'],
   expiresAt: 2_000_000_000_000,
@@ -16,8 +17,10 @@ describe(UploadSessionTokens.name, () => {
     const token = tokens.issue(session);
     expect(token).toMatch(/^us1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/);
     expect(tokens.read(token, NOW)).toEqual(session);
-    const single = { key: 'a b/ü.png', maxBytes: 1, expiresAt: 2_000_000_000_000, id: 'x' };
+    const single = { key: 'a b/ü.png', overwrite: true, maxBytes: 1, expiresAt: 2_000_000_000_000, id: 'x' };
     expect(tokens.read(tokens.issue(single), NOW)).toEqual(single);
+    const replacing = { ...session, overwrite: true };
+    expect(tokens.read(tokens.issue(replacing), NOW)).toEqual(replacing);
   });
 
   it('should refuse an expired token, unless asked to ignore expiry', () => {

@@ -4,8 +4,10 @@ import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
 export interface UploadSession {
   /** The one key this session may write, or undefined for a `keyPrefix` session. */
   readonly key?: string;
-  /** Every key this session writes starts with this (the service picks `<keyPrefix><uuid>/<file name>`). */
+  /** The folder (ending in `/`, or `""`: all of `S3_PREFIX`) every key this session writes is in. */
   readonly keyPrefix?: string;
+  /** Whether an upload may replace an existing object: always for a `key` session, only if asked for a `keyPrefix`. */
+  readonly overwrite: boolean;
   /** The largest object one upload may create, in bytes (never above `MAX_UPLOAD_BYTES`). */
   readonly maxBytes: number;
   /** Allowed media types: `type/subtype` or `type/*`; undefined allows any type the service accepts. */
@@ -29,6 +31,8 @@ const UPLOAD_MAC_CHARS = 22;
 interface Payload {
   k?: string;
   p?: string;
+  /** 1: a `keyPrefix` session that may replace objects. */
+  o?: 1;
   m: number;
   t?: string[];
   e: number;
@@ -58,6 +62,7 @@ export class UploadSessionTokens {
   issue(session: UploadSession): string {
     const payload: Payload = {
       ...(session.key !== undefined ? { k: session.key } : { p: session.keyPrefix ?? '' }),
+      ...(session.key === undefined && session.overwrite ? { o: 1 as const } : {}),
       m: session.maxBytes,
       ...(session.contentTypes ? { t: [...session.contentTypes] } : {}),
       e: Math.floor(session.expiresAt / 1000),
@@ -88,6 +93,7 @@ export class UploadSessionTokens {
     }
     return {
       ...(payload.k !== undefined ? { key: payload.k } : { keyPrefix: payload.p }),
+      overwrite: payload.k !== undefined || payload.o === 1,
       maxBytes: payload.m,
       ...(payload.t ? { contentTypes: payload.t } : {}),
       expiresAt,

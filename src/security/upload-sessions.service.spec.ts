@@ -11,12 +11,13 @@ const config = (overrides: Partial<AppConfig> = {}) =>
   }) as AppConfig;
 
 const sessions = new UploadSessions(config());
-const prefixed: UploadSession = { keyPrefix: 'users/42/', maxBytes: 10, expiresAt: Date.now() + 60_000, id: 'i' };
-const single: UploadSession = { key: 'avatars/42.png', maxBytes: 10, expiresAt: Date.now() + 60_000, id: 'i' };
+const later = Date.now() + 60_000;
+const prefixed: UploadSession = { keyPrefix: 'users/42/', overwrite: false, maxBytes: 10, expiresAt: later, id: 'i' };
+const single: UploadSession = { key: 'avatars/42.png', overwrite: true, maxBytes: 10, expiresAt: later, id: 'i' };
 
 describe(UploadSessions.name, () => {
   it('should verify what it issued, also on another instance with the same secret', () => {
-    const { token, session } = sessions.issue({ key: 'a', maxBytes: 1, expiresAt: Date.now() + 60_000 });
+    const { token, session } = sessions.issue({ key: 'a', overwrite: true, maxBytes: 1, expiresAt: later });
     expect(new UploadSessions(config()).verify(token)).toEqual(session);
     expect(() => new UploadSessions(config({ uploadSessionSecret: 't'.repeat(32) })).verify(token)).toThrow(
       'not valid',
@@ -26,6 +27,12 @@ describe(UploadSessions.name, () => {
   it('should sign with a random secret per process when none is configured', () => {
     const { token } = new UploadSessions(config({ uploadSessionSecret: undefined })).issue(prefixed);
     expect(() => new UploadSessions(config({ uploadSessionSecret: undefined })).verify(token)).toThrow('not valid');
+  });
+
+  it('should carry whether a keyPrefix session may replace objects; a key session always may', () => {
+    expect(sessions.verify(sessions.issue(prefixed).token).overwrite).toBe(false);
+    expect(sessions.verify(sessions.issue({ ...prefixed, overwrite: true }).token).overwrite).toBe(true);
+    expect(sessions.verify(sessions.issue({ ...single, overwrite: false }).token).overwrite).toBe(true);
   });
 
   it('should read only session tokens from Authorization', () => {
@@ -49,6 +56,16 @@ describe(UploadSessions.name, () => {
       expect(() => sessions.keyFor(single, undefined, 'avatars/42.png.html')).toThrow(ForbiddenException);
       expect(() => sessions.keyFor(prefixed, undefined, 'users/42/../43/x')).toThrow(BadRequestException);
     });
+
+    it('should take a keyPrefix without a trailing / as a folder (a token signed before it was normalised)', () => {
+      const bare = { ...prefixed, keyPrefix: 'users/42' };
+      expect(sessions.keyFor(bare, 'a.png')).toMatch(/^users\/42\/[0-9a-f-]{36}\/a\.png$/);
+      expect(sessions.keyFor(bare, undefined, 'users/42/a.png')).toBe('users/42/a.png');
+      for (const outside of ['users/420/a.png', 'users/42-admin.txt', 'users/42']) {
+        expect(() => sessions.keyFor(bare, undefined, outside)).toThrow(ForbiddenException);
+      }
+      expect(sessions.keyFor({ ...prefixed, keyPrefix: '' }, undefined, 'anything.txt')).toBe('anything.txt');
+    });
   });
 
   describe('checkType', () => {
@@ -59,6 +76,13 @@ describe(UploadSessions.name, () => {
       expect(sessions.checkType(prefixed, '', true)).toBe('application/octet-stream');
       expect(sessions.checkType(images, 'image/png', true)).toBe('image/png');
       expect(sessions.checkType(images, 'application/pdf', true)).toBe('application/pdf');
+    });
+
+    it('should take */* as any type', () => {
+      expect(sessions.checkType({ ...prefixed, contentTypes: ['*/*'] }, 'video/mp4', false)).toBe('video/mp4');
+      expect(sessions.checkType({ ...prefixed, contentTypes: ['*/*'] }, undefined, false)).toBe(
+        'application/octet-stream',
+      );
     });
 
     it('should refuse a type the session does not allow (415), a malformed one (400)', () => {

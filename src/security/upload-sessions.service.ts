@@ -38,6 +38,14 @@ export class UploadSessions implements OnModuleInit {
   private readonly tokens: UploadSessionTokens;
   private readonly prefixBytes: number;
   private readonly randomSecret: boolean;
+  /**
+   * Whether the parts of Companion multipart uploads go through the service (the part URL is the service's, which
+   * streams each part to S3's UploadPart with only its own headers) rather than to a presigned UploadPart URL. A
+   * presigned URL signs only `host`, and a backend that applies unsigned `x-amz-*` headers (Ceph RGW 16) turns it
+   * into an UploadPartCopy of any object the service can read; only where the backend is known to refuse unsigned
+   * headers (AWS) may parts go straight to S3. True (safe everywhere) until that is known.
+   */
+  partsThroughService = true;
 
   constructor(private readonly config: AppConfig) {
     this.randomSecret = config.uploadSessionSecret === undefined;
@@ -96,16 +104,16 @@ export class UploadSessions implements OnModuleInit {
   inScope(session: UploadSession, key: string): boolean {
     return session.key !== undefined
       ? key === session.key
-      : session.keyPrefix !== undefined && key.startsWith(session.keyPrefix);
+      : session.keyPrefix !== undefined && key.startsWith(asFolder(session.keyPrefix));
   }
 
   /**
    * The key an upload of this session writes: the session's key, or `<keyPrefix><uuid>/<file name>` (as `POST /files`
-   * names files). A key the client asks for must be in scope.
+   * names files). A key the client asks for (`POST /files` only) must be in scope.
    * @throws BadRequestException (400) for a key the key rules refuse, ForbiddenException (403) for one out of scope
    */
   keyFor(session: UploadSession, fileName: string | undefined, requested?: string): string {
-    const key = requested ?? session.key ?? `${session.keyPrefix ?? ''}${generateKey(fileName)}`;
+    const key = requested ?? session.key ?? `${asFolder(session.keyPrefix ?? '')}${generateKey(fileName)}`;
     const problem = keyProblem(key, this.prefixBytes);
     if (problem) {
       throw new BadRequestException(problem);
@@ -165,7 +173,11 @@ export class UploadSessions implements OnModuleInit {
 }
 
 const typeMatches = (allowed: string, essence: string): boolean =>
-  allowed.endsWith('/*') ? essence.startsWith(allowed.slice(0, -1)) : allowed === essence;
+  allowed === '*/*' || (allowed.endsWith('/*') ? essence.startsWith(allowed.slice(0, -1)) : allowed === essence);
+
+/** A `keyPrefix` is a folder: `users/42` holds `users/42/a.png`, not `users/420/a.png` nor `users/42-admin.txt`. */
+export const asFolder = (keyPrefix: string): string =>
+  keyPrefix === '' || keyPrefix.endsWith('/') ? keyPrefix : `${keyPrefix}/`;
 
 const describeScope = (session: UploadSession): string =>
-  session.key !== undefined ? `the key ${session.key}` : `keys starting with "${session.keyPrefix}"`;
+  session.key !== undefined ? `the key ${session.key}` : `keys under "${asFolder(session.keyPrefix ?? '')}"`;

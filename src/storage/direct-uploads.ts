@@ -8,6 +8,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Inject, Injectable } from '@nestjs/common';
+import type { Readable } from 'node:stream';
 import { AppConfig } from '../config/app-config.js';
 import type { ObjectSettings } from '../config/s3-options.js';
 import { writeParameters } from './object-settings.js';
@@ -96,6 +97,39 @@ export class DirectUploads {
   }
 
   /**
+   * Streams one part to S3's `UploadPart`, with no header but the ones set here (the client's never reach S3), and
+   * returns its ETag (quoted, as S3 answers it). `body` must hold exactly `size` bytes; it is not buffered, so a failed
+   * part is not retried here (the client retries the PUT). `signal` aborts the request (the client went away).
+   * @throws StorageError NotFound (no such upload) | Aborted | Unavailable | Timeout | AccessDenied | BadGateway
+   */
+  async uploadPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    body: Readable,
+    size: number,
+    signal: AbortSignal,
+  ): Promise<string> {
+    const out = await this.call(() =>
+      this.client.send(
+        new UploadPartCommand({
+          Bucket: this.bucket,
+          Key: this.prefix + key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          Body: body,
+          ContentLength: size,
+        }),
+        { abortSignal: signal },
+      ),
+    );
+    if (!out.ETag) {
+      throw new StorageError('BadGateway', 'storage stored a part without answering its ETag');
+    }
+    return out.ETag;
+  }
+
+  /**
    * Every part S3 holds for the upload, in part-number order.
    * @throws StorageError NotFound (no such upload: aborted, completed or never started) | Unavailable | Timeout
    */
@@ -122,21 +156,28 @@ export class DirectUploads {
   }
 
   /**
-   * Completes the upload from the given parts (ETags quoted); returns the object's URL in the bucket.
-   * @throws StorageError NotFound (no such upload) | InvalidInput (a part S3 does not accept) | Unavailable | Timeout
+   * Completes the upload from the given parts (ETags quoted); `ifNoneMatch`: only if no object has the key.
+   * @throws StorageError NotFound (no such upload) | InvalidInput (a part S3 does not accept) | PreconditionFailed
+   *   (`ifNoneMatch` and the key exists, where S3 checks it) | Unavailable | Timeout
    */
-  async complete(key: string, uploadId: string, parts: { PartNumber: number; ETag: string }[]): Promise<string> {
-    const out = await this.call(() =>
+  async complete(
+    key: string,
+    uploadId: string,
+    parts: { PartNumber: number; ETag: string }[],
+    ifNoneMatch = false,
+  ): Promise<void> {
+    await this.call(() =>
       this.client.send(
         new CompleteMultipartUploadCommand({
           Bucket: this.bucket,
           Key: this.prefix + key,
           UploadId: uploadId,
           MultipartUpload: { Parts: parts },
+          // Honoured by AWS (and the development S3); Ceph RGW 16 ignores it, hence the caller's check before.
+          ...(ifNoneMatch ? { IfNoneMatch: '*' } : {}),
         }),
       ),
     );
-    return out.Location ?? '';
   }
 
   /**

@@ -6,17 +6,24 @@ import {
   ForbiddenException,
   Get,
   HttpCode,
+  HttpException,
   HttpStatus,
   Param,
   PayloadTooLargeException,
   Post,
+  Put,
   Query,
+  Req,
+  Res,
 } from '@nestjs/common';
+import type { Request, Response } from 'express';
 import { ApiTags } from '../openapi/swagger-decorators.js';
 import { AppConfig } from '../config/app-config.js';
+import { fileLocation } from '../http/upload-name.js';
 import { Public } from '../security/access.decorators.js';
 import { DirectUploads } from '../storage/direct-uploads.js';
-import { MAX_PARTS, MIN_PART_SIZE } from '../config/s3-options.js';
+import { MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE } from '../config/s3-options.js';
+import { StorageError } from '../storage/storage.errors.js';
 import { StorageService } from '../storage/storage.service.js';
 import {
   CompleteMultipartDto,
@@ -34,6 +41,7 @@ import {
   ApiListParts,
   ApiParams,
   ApiSignPart,
+  ApiUploadPart,
 } from './companion-s3.openapi.js';
 import { UploadSessions, type UploadSession } from '../security/upload-sessions.service.js';
 
@@ -44,9 +52,10 @@ const PART_NUMBER = /^[1-9]\d{0,4}$/;
 const unquote = (etag: string): string => etag.replace(/^"+|"+$/g, '');
 
 /**
- * Uppy Companion's S3 routes under a session URL, so stock `@uppy/aws-s3` (checked against 6.3.1) uploads straight to
- * S3 with `companionEndpoint` set to the session URL. The token in the path is the credential (Uppy sends no auth
- * header); every route checks it and keeps the upload in the session's scope.
+ * Uppy Companion's S3 routes under a session URL, so stock `@uppy/aws-s3` (checked against 6.3.1) uploads with
+ * `companionEndpoint` set to the session URL: single files straight to S3 (a POST policy), parts through the service
+ * (or straight to S3 where that is safe: `UploadSessions.partsThroughService`). The token in the path is the
+ * credential (Uppy sends no auth header); every route checks it and keeps the upload in the session's scope.
  */
 @ApiTags('upload-sessions')
 @Controller('upload-sessions/:token/s3')
@@ -92,27 +101,25 @@ export class CompanionS3Controller {
     return { key: this.uploads.bucketKey(key), uploadId: this.sessions.bindUpload(session, key, s3UploadId) };
   }
 
-  // Signs a part only while the upload's other parts leave room under the session's maxBytes.
+  // The URL Uppy PUTs a part to: the service's own route below, or (only where the backend refuses unsigned headers
+  // on presigned requests) a presigned UploadPart, signed only while the other parts leave room under maxBytes.
   @Get('multipart/:uploadId/:partNumber')
   @ApiSignPart()
   async signUploadPart(
     @Param('token') token: string,
     @Param('uploadId') uploadId: string,
     @Param('partNumber') partNumber: string,
+    @Req() req: Request,
     @Query('key') bucketKey?: string,
   ): Promise<SignedPart> {
     const { session, key, s3UploadId } = this.upload(token, uploadId, bucketKey);
-    const number = PART_NUMBER.test(partNumber) ? Number(partNumber) : 0;
-    const maxParts = Math.min(MAX_PARTS, Math.max(1, Math.ceil(session.maxBytes / MIN_PART_SIZE)));
-    if (number < 1 || number > maxParts) {
-      throw new BadRequestException(
-        `partNumber must be a whole number from 1 to ${maxParts} (parts other than the last are at least 5 MiB, ` +
-          `and this session allows ${session.maxBytes} bytes)`,
-      );
+    const number = partNumberOf(session, partNumber);
+    if (this.sessions.partsThroughService) {
+      const query = new URLSearchParams({ key: this.uploads.bucketKey(key) });
+      const path = `/upload-sessions/${token}/s3/multipart/${encodeURIComponent(uploadId)}/${number}?${query.toString()}`;
+      return { url: `${req.protocol}://${req.get('host')}${path}`, expiresAt: new Date(session.expiresAt) };
     }
-    const others = (await this.uploads.parts(key, s3UploadId))
-      .filter((part) => part.PartNumber !== number)
-      .reduce((sum, part) => sum + part.Size, 0);
+    const others = await this.otherParts(key, s3UploadId, number);
     if (others >= session.maxBytes) {
       throw new PayloadTooLargeException(
         `this upload already holds ${others} bytes: the session allows ${session.maxBytes}`,
@@ -120,6 +127,55 @@ export class CompanionS3Controller {
     }
     const signed = await this.uploads.signPart(key, s3UploadId, number, this.expiresIn(session));
     return { url: signed.url, expiresAt: signed.expiresAt };
+  }
+
+  // Streams the part to S3's UploadPart with only the service's headers: whatever the client adds (x-amz-copy-source,
+  // x-amz-acl..., as headers or query parameters) never reaches S3, so a part cannot become a copy of another object.
+  @Put('multipart/:uploadId/:partNumber')
+  @ApiUploadPart()
+  async uploadPart(
+    @Param('token') token: string,
+    @Param('uploadId') uploadId: string,
+    @Param('partNumber') partNumber: string,
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+    @Query('key') bucketKey?: string,
+  ): Promise<void> {
+    const { session, key, s3UploadId } = this.upload(token, uploadId, bucketKey);
+    const number = partNumberOf(session, partNumber);
+    const header = req.headers['content-length'];
+    if (header === undefined) {
+      throw new HttpException(
+        'a part needs a Content-Length (chunked bodies are not accepted)',
+        HttpStatus.LENGTH_REQUIRED,
+      );
+    }
+    const size = Number(header);
+    const limit = Math.min(session.maxBytes, MAX_PART_SIZE);
+    if (size > limit) {
+      throw new PayloadTooLargeException(`a part of this session holds at most ${limit} bytes, not ${size}`);
+    }
+    const others = await this.otherParts(key, s3UploadId, number);
+    if (others + size > session.maxBytes) {
+      throw new PayloadTooLargeException(
+        `this upload already holds ${others} bytes in other parts: the session allows ${session.maxBytes}`,
+      );
+    }
+    // A client gone before the whole part arrived aborts the request to S3, which would otherwise wait for the rest.
+    const gone = new AbortController();
+    req.on('error', () => undefined);
+    req.on('close', () => {
+      if (!req.complete) {
+        gone.abort();
+      }
+    });
+    try {
+      res.setHeader('ETag', await this.uploads.uploadPart(key, s3UploadId, number, req, size, gone.signal));
+    } catch (error) {
+      throw gone.signal.aborted
+        ? new StorageError('Aborted', 'the client closed the connection before the part arrived', { cause: error })
+        : error;
+    }
   }
 
   @Get('multipart/:uploadId')
@@ -142,11 +198,11 @@ export class CompanionS3Controller {
     @Param('token') token: string,
     @Param('uploadId') uploadId: string,
     @Body() body: CompleteMultipartDto,
+    @Req() req: Request,
     @Query('key') bucketKey?: string,
   ): Promise<CompletedUpload> {
     const { session, key, s3UploadId } = this.upload(token, uploadId, bucketKey);
     const parts = body.parts.map((part) => ({ PartNumber: part.PartNumber, ETag: `"${unquote(part.ETag)}"` }));
-    let location: string;
     try {
       const stored = new Map((await this.uploads.parts(key, s3UploadId)).map((part) => [part.PartNumber, part]));
       let total = 0;
@@ -163,10 +219,13 @@ export class CompanionS3Controller {
       if (total > session.maxBytes) {
         throw new PayloadTooLargeException(`the upload holds ${total} bytes: the session allows ${session.maxBytes}`);
       }
-      location = await this.uploads.complete(key, s3UploadId, parts);
+      if (!session.overwrite) {
+        await this.refuseExisting(key);
+      }
+      await this.uploads.complete(key, s3UploadId, parts, !session.overwrite);
     } catch (error) {
       await this.uploads.abort(key, s3UploadId).catch(() => undefined);
-      throw error;
+      throw error instanceof StorageError && error.code === 'PreconditionFailed' ? alreadyExists() : error;
     }
     const object = await this.storage.head(key);
     if (object.size > session.maxBytes) {
@@ -175,6 +234,8 @@ export class CompanionS3Controller {
         `the object has ${object.size} bytes: the session allows ${session.maxBytes}; it was deleted`,
       );
     }
+    // S3's Location is not always a URL (Ceph RGW: `host/bucket/key`); the file's URL on this service is.
+    const location = `${req.protocol}://${req.get('host')}${fileLocation(key)}`;
     return { location, key: this.uploads.bucketKey(key), bucket: this.config.s3.bucket };
   }
 
@@ -211,10 +272,55 @@ export class CompanionS3Controller {
     return { session, key, s3UploadId: this.sessions.s3UploadId(session, key, uploadId) };
   }
 
+  /** Bytes S3 holds in the upload's parts other than `partNumber`. */
+  private async otherParts(key: string, s3UploadId: string, partNumber: number): Promise<number> {
+    return (await this.uploads.parts(key, s3UploadId))
+      .filter((part) => part.PartNumber !== partNumber)
+      .reduce((sum, part) => sum + part.Size, 0);
+  }
+
+  /**
+   * A session that may not replace objects checks before completing: S3's own check (If-None-Match on the completion)
+   * is ignored by some backends (Ceph RGW 16), where an object written between this check and the completion is replaced.
+   */
+  private async refuseExisting(key: string): Promise<void> {
+    const exists = await this.storage.head(key).then(
+      () => true,
+      (error: unknown) => {
+        if (error instanceof StorageError && error.code === 'NotFound') {
+          return false;
+        }
+        throw error;
+      },
+    );
+    if (exists) {
+      throw alreadyExists();
+    }
+  }
+
   /** Signatures live no longer than the session, nor than signed URLs do. */
   private expiresIn(session: UploadSession): number {
     return Math.min(this.sessions.secondsLeft(session), this.config.signedUrlTtlSeconds);
   }
+}
+
+const alreadyExists = (): StorageError =>
+  new StorageError('AlreadyExists', 'an object with this key already exists: this upload session may not replace it');
+
+/**
+ * A part number the session allows: parts other than the last are at least 5 MiB, so `ceil(maxBytes / 5 MiB)`.
+ * @throws BadRequestException (400) for anything else
+ */
+function partNumberOf(session: UploadSession, partNumber: string): number {
+  const number = PART_NUMBER.test(partNumber) ? Number(partNumber) : 0;
+  const maxParts = Math.min(MAX_PARTS, Math.max(1, Math.ceil(session.maxBytes / MIN_PART_SIZE)));
+  if (number < 1 || number > maxParts) {
+    throw new BadRequestException(
+      `partNumber must be a whole number from 1 to ${maxParts} (parts other than the last are at least 5 MiB, ` +
+        `and this session allows ${session.maxBytes} bytes)`,
+    );
+  }
+  return number;
 }
 
 /** A query parameter sent at most once. */

@@ -72,7 +72,7 @@ export class StartedMultipart {
 }
 
 export class SignedPart {
-  /** PUT the part's bytes here, with no `Content-Type`; S3 answers its `ETag`. */
+  /** PUT the part's bytes here (the service's part route, or S3); the answer's `ETag` header is the part's. */
   url!: string;
   expiresAt!: Date;
 }
@@ -87,7 +87,7 @@ export class ListedPart {
 }
 
 export class CompletedUpload {
-  /** The object's URL in the bucket. */
+  /** The file's absolute URL on this service (`/files/{key}`, each key segment percent-encoded). */
   location!: string;
   /** The object's key in the bucket (with `S3_PREFIX`). */
   key!: string;

@@ -6,14 +6,18 @@ export class UploadSessionScope {
   @ApiPropertyOptional()
   key?: string;
 
-  /** The prefix of every key the session writes. */
+  /** The folder of every key the session writes (ending in `/`, or `""`). */
   @ApiPropertyOptional()
   keyPrefix?: string;
+
+  /** A `keyPrefix` session: whether its uploads may replace existing objects. */
+  @ApiPropertyOptional()
+  overwrite?: boolean;
 
   /** The largest file one upload may create, in bytes. */
   maxBytes!: number;
 
-  /** Allowed media types; absent: any. */
+  /** Allowed media types (`*\/*`: any); absent: any. */
   @ApiPropertyOptional({ type: [String] })
   contentTypes?: string[];
 }

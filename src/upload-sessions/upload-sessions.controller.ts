@@ -6,7 +6,7 @@ import { keyProblem } from '../http/file-key.js';
 import { CreateUploadSessionDto, DEFAULT_SESSION_SECONDS } from './create-upload-session.dto.js';
 import type { UploadSessionDto } from './upload-session.dto.js';
 import { ApiCreateUploadSession } from './upload-sessions.openapi.js';
-import { UploadSessions } from '../security/upload-sessions.service.js';
+import { asFolder, UploadSessions } from '../security/upload-sessions.service.js';
 
 @ApiTags('upload-sessions')
 @Controller('upload-sessions')
@@ -27,12 +27,16 @@ export class UploadSessionsController {
     if ((body.key === undefined) === (body.keyPrefix === undefined)) {
       throw new BadRequestException('give exactly one of key and keyPrefix');
     }
+    if (body.key !== undefined && body.overwrite !== undefined) {
+      throw new BadRequestException('overwrite is for keyPrefix sessions: a key session may always replace its key');
+    }
+    const keyPrefix = body.keyPrefix === undefined ? undefined : asFolder(body.keyPrefix);
     const problem =
       body.key !== undefined
         ? keyProblem(body.key, this.prefixBytes)
-        : body.keyPrefix === ''
+        : keyPrefix === ''
           ? undefined
-          : keyProblem(body.keyPrefix ?? '', this.prefixBytes, true);
+          : keyProblem(keyPrefix ?? '', this.prefixBytes, true);
     if (problem) {
       throw new BadRequestException(body.key !== undefined ? problem : problem.replace(/^key/, 'keyPrefix'));
     }
@@ -42,12 +46,16 @@ export class UploadSessionsController {
     }
     const contentTypes = body.contentTypes && [...new Set(body.contentTypes.map((t) => t.toLowerCase()))];
     const scope = {
-      ...(body.key !== undefined ? { key: body.key } : { keyPrefix: body.keyPrefix }),
+      ...(body.key !== undefined ? { key: body.key } : { keyPrefix, overwrite: body.overwrite ?? false }),
       maxBytes: body.maxBytes ?? limit,
       ...(contentTypes ? { contentTypes } : {}),
     };
     const expiresIn = body.expiresIn ?? DEFAULT_SESSION_SECONDS;
-    const { token, session } = this.sessions.issue({ ...scope, expiresAt: Date.now() + expiresIn * 1000 });
+    const { token, session } = this.sessions.issue({
+      overwrite: true,
+      ...scope,
+      expiresAt: Date.now() + expiresIn * 1000,
+    });
     return {
       token,
       url: `${req.protocol}://${req.get('host')}/upload-sessions/${token}`,

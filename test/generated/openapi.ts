@@ -236,7 +236,7 @@ export interface paths {
         put?: never;
         /**
          * Complete a multipart upload (Companion)
-         * @description Every part must be one S3 holds with that ETag (quoted or not), in ascending order, at most the session `maxBytes` in all. A refused completion aborts the upload. Under a session URL (`url` of `POST /upload-sessions`), for `@uppy/aws-s3` with `companionEndpoint` set to it. The token in the path is the credential: 401 when it is forged or expired, 403 for a key or upload outside the session.
+         * @description Every part must be one S3 holds with that ETag (quoted or not), in ascending order, at most the session `maxBytes` in all. A session that may not replace objects gets a 409 when the key exists. A refused completion aborts the upload. Under a session URL (`url` of `POST /upload-sessions`), for `@uppy/aws-s3` with `companionEndpoint` set to it. The token in the path is the credential: 401 when it is forged or expired, 403 for a key or upload outside the session.
          */
         post: operations["completeMultipartUpload"];
         delete?: never;
@@ -253,11 +253,15 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Sign the PUT of one part (Companion)
-         * @description Part numbers go up to what the session `maxBytes` allows in parts of 5 MiB or more; 413 once the other parts hold `maxBytes`; 404 when the upload was aborted or completed. Under a session URL (`url` of `POST /upload-sessions`), for `@uppy/aws-s3` with `companionEndpoint` set to it. The token in the path is the credential: 401 when it is forged or expired, 403 for a key or upload outside the session.
+         * The URL to PUT one part to (Companion)
+         * @description The service's own part route (below), which streams the part to S3; where the backend refuses unsigned headers on presigned requests (AWS), a presigned UploadPart straight to S3 instead, signed only while the other parts hold less than `maxBytes` (413). Part numbers go up to what the session `maxBytes` allows in parts of 5 MiB or more; 404 when the upload was aborted or completed. Under a session URL (`url` of `POST /upload-sessions`), for `@uppy/aws-s3` with `companionEndpoint` set to it. The token in the path is the credential: 401 when it is forged or expired, 403 for a key or upload outside the session.
          */
         get: operations["signUploadPart"];
-        put?: never;
+        /**
+         * Upload one part through the service (Companion part URL)
+         * @description The part's bytes, streamed to S3's UploadPart with only the service's own headers: any other header or query parameter (`x-amz-copy-source`, `x-amz-acl`...) is ignored. Needs a `Content-Length` (411) of at most the session `maxBytes` and 5 GiB, and room under `maxBytes` beside the parts S3 already holds (413). Answers the part's `ETag`, as S3 would, for the completion. Under a session URL (`url` of `POST /upload-sessions`), for `@uppy/aws-s3` with `companionEndpoint` set to it. The token in the path is the credential: 401 when it is forged or expired, 403 for a key or upload outside the session.
+         */
+        put: operations["uploadPart"];
         post?: never;
         delete?: never;
         options?: never;
@@ -301,7 +305,7 @@ export interface components {
             bucket: string;
             /** @description The object's key in the bucket (with `S3_PREFIX`). */
             key: string;
-            /** @description The object's URL in the bucket. */
+            /** @description The file's absolute URL on this service (`/files/{key}`, each key segment percent-encoded). */
             location: string;
         };
         CopyFileDto: {
@@ -373,8 +377,8 @@ export interface components {
         };
         CreateUploadSessionDto: {
             /**
-             * @description Media types an upload may declare: `type/subtype` or `type/*`; default any. Uploads straight to S3 still may
-             *     not declare active content (HTML, SVG, XML, JavaScript...) unless `SIGNED_UPLOAD_ACTIVE_CONTENT=true`.
+             * @description Media types an upload may declare: `type/subtype`, `type/*` or `*\/*` (any); default any. Uploads straight to S3
+             *     still may not declare active content (HTML, SVG, XML, JavaScript...) unless `SIGNED_UPLOAD_ACTIVE_CONTENT=true`.
              * @example [
              *       "image/*",
              *       "application/pdf"
@@ -392,13 +396,19 @@ export interface components {
              */
             key?: string;
             /**
-             * @description Every upload of this session lands at `<keyPrefix><uuid>/<file name>`, the name chosen by the service as
-             *     `POST /files` does. `""` allows the whole bucket (under `S3_PREFIX`). Give `key` or `keyPrefix`.
+             * @description The folder this session writes in (`users/42` is taken as `users/42/`); `""` is the whole bucket (under
+             *     `S3_PREFIX`). Uploads land at `<keyPrefix><uuid>/<file name>`, named by the service as `POST /files` names
+             *     files, unless a `POST /files` upload names its own key in the folder. Give `key` or `keyPrefix`.
              * @example users/42/
              */
             keyPrefix?: string;
             /** @description The largest file one upload may create, in bytes; default and maximum `MAX_UPLOAD_BYTES`. */
             maxBytes?: number;
+            /**
+             * @description A `keyPrefix` session only: whether its uploads may replace existing objects (default false: a 409 instead). A
+             *     `key` session may always replace its one key.
+             */
+            overwrite?: boolean;
         };
         DeleteFilesDto: {
             /**
@@ -509,7 +519,7 @@ export interface components {
         SignedPart: {
             /** Format: date-time */
             expiresAt: string;
-            /** @description PUT the part's bytes here, with no `Content-Type`; S3 answers its `ETag`. */
+            /** @description PUT the part's bytes here (the service's part route, or S3); the answer's `ETag` header is the part's. */
             url: string;
         };
         SignedUrl: {
@@ -570,14 +580,16 @@ export interface components {
             url: string;
         };
         UploadSessionScope: {
-            /** @description Allowed media types; absent: any. */
+            /** @description Allowed media types (`*\/*`: any); absent: any. */
             contentTypes?: string[];
             /** @description The one key the session may write. */
             key?: string;
-            /** @description The prefix of every key the session writes. */
+            /** @description The folder of every key the session writes (ending in `/`, or `""`). */
             keyPrefix?: string;
             /** @description The largest file one upload may create, in bytes. */
             maxBytes: number;
+            /** @description A `keyPrefix` session: whether its uploads may replace existing objects. */
+            overwrite?: boolean;
         };
     };
     responses: never;
@@ -752,7 +764,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description `overwrite=false` and an object with this key exists. */
+            /** @description `overwrite=false` (or an upload session that may not replace objects) and an object with this key exists. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1541,7 +1553,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description `overwrite=false` and an object with this key exists. */
+            /** @description `overwrite=false` (or an upload session that may not replace objects) and an object with this key exists. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1678,7 +1690,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description `overwrite=false` and an object with this key exists. */
+            /** @description `overwrite=false` (or an upload session that may not replace objects) and an object with this key exists. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2580,6 +2592,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description `overwrite=false` (or an upload session that may not replace objects) and an object with this key exists. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The body is larger than allowed (`MAX_UPLOAD_BYTES` for uploads). */
             413: {
                 headers: {
@@ -2688,6 +2709,129 @@ export interface operations {
             };
             /** @description No object with this key. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is larger than allowed (`MAX_UPLOAD_BYTES` for uploads). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 refused the service (access denied, no such bucket) or failed. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 cannot be reached, or its credentials cannot be resolved; try again. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description S3 did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    uploadPart: {
+        parameters: {
+            query: {
+                /** @description As returned by `POST …/s3/multipart`. */
+                key: string;
+            };
+            header: {
+                /** @description The part's size in bytes. */
+                "Content-Length": string;
+            };
+            path: {
+                /** @description The upload-session token. */
+                token: string;
+                /** @description As returned by `POST …/s3/multipart`. */
+                uploadId: string;
+                /** @description 1 to 10000, and at most `ceil(maxBytes / 5 MiB)`. */
+                partNumber: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/octet-stream": Blob;
+                "*/*": Blob;
+            };
+        };
+        responses: {
+            /** @description Stored. */
+            200: {
+                headers: {
+                    /** @description The part's ETag (quoted). */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad key or input, or a `Host` not in `ALLOWED_HOSTS`: the message says what is wrong. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or unknown API key (when API keys are configured). */
+            401: {
+                headers: {
+                    /** @description `Bearer error="…"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A read-only API key tried to write (or to sign an upload), or an upload-session token was used outside its scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No object with this key. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No `Content-Length`: this upload needs one (no chunked body). */
+            411: {
                 headers: {
                     [name: string]: unknown;
                 };
