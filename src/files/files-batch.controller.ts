@@ -1,4 +1,3 @@
-import { STATUS_CODES } from 'node:http';
 import {
   BadRequestException,
   Body,
@@ -24,6 +23,7 @@ import { ApiFilesTags } from './files.openapi.js';
 import { ApiCopy, ApiMove, ApiRemoveMany } from './files-batch.openapi.js';
 import { writePrecondition } from './files.controller.js';
 import { fileLocation } from '../http/upload-name.js';
+import { errorBody } from '../http/problem.js';
 
 /**
  * The source key of `/files/{key}/copy` and `/files/{key}/move`, from the raw URL (decoded exactly once, as
@@ -62,7 +62,7 @@ export class FilesBatchController {
       seen.set(key, i);
     });
     const results = (await this.batch.removeMany(body.keys)).map(({ key, error }) =>
-      error ? { key, deleted: false, error: errorBody(error) } : { key, deleted: true },
+      error ? { key, deleted: false, error: keyError(error) } : { key, deleted: true },
     );
     const deleted = results.filter((r) => r.deleted).length;
     return { deleted, failed: results.length - deleted, results };
@@ -101,7 +101,7 @@ export class FilesBatchController {
         error instanceof StorageError && error.code === 'PreconditionFailed'
           ? new StorageError('PreconditionFailed', 'the source changed after it was copied: it was kept')
           : error;
-      return { ...copied, from, sourceDeleted: false, sourceError: errorBody(reason) };
+      return { ...copied, from, sourceDeleted: false, sourceError: keyError(reason) };
     }
   }
 
@@ -124,8 +124,8 @@ export class FilesBatchController {
 }
 
 /** The error body a request for this key alone would have answered. */
-function errorBody(error: unknown): ErrorResponse {
+function keyError(error: unknown): ErrorResponse {
   const statusCode = error instanceof StorageError ? statusOf(error.code) : HttpStatus.BAD_GATEWAY;
   const message = error instanceof StorageError ? error.message : 'storage failed';
-  return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message };
+  return errorBody(statusCode, message);
 }

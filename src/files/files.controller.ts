@@ -63,6 +63,7 @@ import {
   storedFileName,
 } from '../http/object-parameters.js';
 import { downloadName, fileLocation, generateKey } from '../http/upload-name.js';
+import { HttpProblem } from '../http/problem.js';
 
 /** More than the form fields and part headers `receiveMultipart` accepts around a file. */
 const FORM_ENVELOPE_BYTES = 512 * 1024;
@@ -154,7 +155,7 @@ export class FilesController {
     req.on('error', () => undefined); // surfaced by the upload's pipeline
     req.on('close', () => {
       if (!req.complete) {
-        req.destroy(new StorageError('Aborted', 'the client closed the connection before the upload finished'));
+        req.destroy(new HttpProblem(400, 'the client closed the connection before the upload finished'));
       }
     });
     const result = await this.receive(res, () =>
@@ -250,10 +251,7 @@ export class FilesController {
     const declared = header === undefined ? undefined : Number(header);
     if (declared !== undefined && declared > this.config.uploads.maxBytes) {
       res.setHeader('Connection', 'close');
-      throw new StorageError(
-        'TooLarge',
-        `the upload is larger than the limit of ${this.config.uploads.maxBytes} bytes`,
-      );
+      throw new HttpProblem(413, `the upload is larger than the limit of ${this.config.uploads.maxBytes} bytes`);
     }
     return declared;
   }

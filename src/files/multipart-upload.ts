@@ -3,8 +3,8 @@ import { finished } from 'node:stream/promises';
 import { BadRequestException, HttpException } from '@nestjs/common';
 import busboy from 'busboy';
 import type { Request } from 'express';
-import { StorageError } from '../storage/storage.errors.js';
 import { isParameterField } from '../http/object-parameters.js';
+import { HttpProblem } from '../http/problem.js';
 
 export interface FilePart {
   readonly stream: Readable;
@@ -125,7 +125,7 @@ export function receiveMultipart<T>(
     });
     req.on('close', () => {
       if (!req.complete) {
-        fail(new StorageError('Aborted', 'the client closed the connection before the upload finished'));
+        fail(new HttpProblem(400, 'the client closed the connection before the upload finished'));
       }
     });
     // Every byte counts toward the limit, not only the file's: preamble, fields, part headers and epilogue too.
@@ -134,7 +134,7 @@ export function receiveMultipart<T>(
       received += chunk.length;
       recent.push(chunk);
       if (received > maxBytes) {
-        fail(new StorageError('TooLarge', `the upload is larger than the limit of ${maxBytes} bytes`));
+        fail(new HttpProblem(413, `the upload is larger than the limit of ${maxBytes} bytes`));
       }
     };
     req.on('data', count);

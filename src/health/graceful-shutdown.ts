@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import { Injectable } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
+import { sendProblem } from '../http/problem.js';
 
 /**
  * Draining on SIGTERM: new requests get 503 (health checks get their 503 from the health module, so the load
@@ -22,8 +23,7 @@ export class GracefulShutdown {
     if (this.draining) {
       res.shouldKeepAlive = false;
       if (!isHealthPath(req.path)) {
-        res.status(503).setHeader('Retry-After', '5');
-        res.json({ statusCode: 503, error: 'Service Unavailable', message: 'the service is shutting down' });
+        sendProblem(req, res, 503, 'the service is shutting down', { 'Retry-After': '5' });
         return;
       }
     }

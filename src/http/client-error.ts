@@ -1,6 +1,6 @@
-import { STATUS_CODES, type Server, type ServerResponse } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { ErrorBody } from './http-error.filter.js';
+import { errorBody } from './problem.js';
 
 /** Node's parser errors that have their own status; anything else it cannot parse is a 400. */
 const STATUS_BY_CODE: Record<string, number> = {
@@ -28,11 +28,7 @@ export function answerClientErrors(server: Server): void {
       return;
     }
     const statusCode = STATUS_BY_CODE[error.code ?? ''] ?? 400;
-    const body: ErrorBody = {
-      statusCode,
-      error: STATUS_CODES[statusCode] ?? 'Bad Request',
-      message: MESSAGES[statusCode] ?? MESSAGES[400],
-    };
+    const body = errorBody(statusCode, MESSAGES[statusCode] ?? MESSAGES[400]);
     const json = JSON.stringify(body);
     socket.end(
       `HTTP/1.1 ${statusCode} ${body.error}\r\nContent-Type: application/json; charset=utf-8\r\n` +

@@ -3,12 +3,7 @@ import { ArgumentsHost, Catch, HttpException, HttpStatus, Logger, type Exception
 import type { Request, Response } from 'express';
 import { closeAfterAnswer } from './request-body.js';
 import { StorageError, type StorageErrorCode } from '../storage/storage.errors.js';
-
-export interface ErrorBody {
-  statusCode: number;
-  error: string;
-  message: string;
-}
+import { errorBody, HttpProblem } from './problem.js';
 
 export function statusOf(code: StorageErrorCode): number {
   switch (code) {
@@ -72,7 +67,14 @@ export class HttpErrorFilter implements ExceptionFilter {
     if (exception instanceof StorageError && exception.code === 'Unavailable') {
       res.setHeader('Retry-After', '1');
     }
-    const body: ErrorBody = { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message };
+    if (exception instanceof HttpProblem) {
+      for (const [name, value] of Object.entries(exception.headers)) {
+        if (value !== undefined) {
+          res.setHeader(name, value);
+        }
+      }
+    }
+    const body = errorBody(statusCode, message);
     closeAfterAnswer(req, res);
     res.status(statusCode);
     if (statusCode === 304 || req.method === 'HEAD') {
@@ -89,6 +91,9 @@ export class HttpErrorFilter implements ExceptionFilter {
         this.logger.warn(`${req.method} ${req.path}: ${exception.code}: ${exception.message}`);
       }
       return { statusCode, message: exception.message };
+    }
+    if (exception instanceof HttpProblem) {
+      return { statusCode: exception.statusCode, message: exception.message };
     }
     if (exception instanceof HttpException) {
       const response = exception.getResponse();

@@ -1,7 +1,7 @@
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import type { RequestBodyRules } from '../config/app-config.js';
-import { StorageError } from '../storage/storage.errors.js';
+import { HttpProblem, sendProblem } from './problem.js';
 
 /** The rules a body is held to, and their timing. */
 export interface BodyRules extends RequestBodyRules {
@@ -89,20 +89,15 @@ function watchBody(req: IncomingMessage, res: ServerResponse, rules: BodyRules):
 function cut(req: IncomingMessage, res: ServerResponse, message: string): void {
   req.socket.once('close', () => {
     if (!req.complete && !req.destroyed) {
-      req.destroy(new StorageError('Aborted', message));
+      req.destroy(new HttpProblem(400, message));
     }
   });
   if (res.headersSent) {
     req.socket.destroy();
     return;
   }
-  const statusCode = 408;
-  const json = JSON.stringify({ statusCode, error: STATUS_CODES[statusCode], message });
   closeAfterAnswer(req, res, CUT_LINGERING);
-  res.statusCode = statusCode;
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', Buffer.byteLength(json));
-  res.end(json);
+  sendProblem(req, res, 408, message);
 }
 
 /**

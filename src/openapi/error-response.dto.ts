@@ -1,5 +1,5 @@
 import { ApiProperty } from './swagger-decorators.js';
-import type { ErrorBody } from '../http/http-error.filter.js';
+import type { ErrorBody } from '../http/problem.js';
 
 /** Every error the service answers: `{statusCode, error, message}`, never a stack trace or a secret. */
 export class ErrorResponse implements ErrorBody {

@@ -13,6 +13,7 @@ import { AppConfig } from '../config/app-config.js';
 import { isSessionToken, UploadSessions } from './upload-sessions.service.js';
 import { ACCEPTS_UPLOAD_SESSION, ALLOW_READ_ONLY, IS_PUBLIC, PUBLIC_READ } from './access.decorators.js';
 import { ApiKeyRing } from './api-keys.js';
+import { sendProblem } from '../http/problem.js';
 
 const READ_METHODS = new Set(['GET', 'HEAD']);
 const BEARER = /^Bearer +(\S+) *$/i;
@@ -117,9 +118,7 @@ export class ApiKeyGuard implements CanActivate, OnModuleInit {
       'WWW-Authenticate',
       `Bearer error="${presented === undefined ? 'invalid_request' : 'invalid_token'}"`,
     );
-    res
-      .status(401)
-      .json({ statusCode: 401, error: 'Unauthorized', message: 'an API key is required for the API description' });
+    sendProblem(req, res, 401, 'an API key is required for the API description');
   };
 
   private challenge(context: ExecutionContext, error: string): void {

@@ -3,6 +3,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { AppConfig } from '../config/app-config.js';
 import { checkHost, hostsToCheck } from './allowed-hosts.js';
 import { AllowedHosts } from './allowed-hosts.service.js';
+import { sendProblem } from '../http/problem.js';
 
 const LOG_WINDOW_MS = 60_000;
 /** Bounds the memory a flood of random Host values can take. */
@@ -55,7 +56,7 @@ export class HostGuard {
     if (this.shouldLog(refusal.domain ?? '(malformed)')) {
       this.logger.warn(`${refusal.reason} (${req.method} ${req.path}; logged once a minute per host)`);
     }
-    res.status(400).json({ statusCode: 400, error: 'Bad Request', message: refusal.reason });
+    sendProblem(req, res, 400, refusal.reason);
   };
 
   private believesForwardedHost(req: Request): boolean {

@@ -1,4 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
+import { sendProblem } from '../http/problem.js';
 
 /** A name safe and short enough to repeat back in an error message. */
 const PLAIN_NAME = /^[A-Za-z0-9_.-]{1,40}$/;
@@ -52,5 +53,5 @@ export function checkRequestTarget(req: Request, res: Response, next: NextFuncti
     next();
     return;
   }
-  res.status(400).json({ statusCode: 400, error: 'Bad Request', message: problem });
+  sendProblem(req, res, 400, problem);
 }

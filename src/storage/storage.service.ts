@@ -166,8 +166,10 @@ export class StorageService implements OnApplicationShutdown {
     input.body.pipe(counter);
     // Errors reach the upload through its reader; this keeps one that comes before the reader starts from crashing.
     counter.on('error', () => undefined);
+    let bodyFailure: Error | undefined;
     finished(input.body, { writable: false }, (error) => {
       if (error) {
+        bodyFailure = error;
         counter.destroy(error);
       }
     });
@@ -211,6 +213,10 @@ export class StorageService implements OnApplicationShutdown {
       const etag = counter.failure ? undefined : await this.writtenBy(input.key, marker);
       if (etag !== undefined) {
         return answer(etag, undefined);
+      }
+      if (counter.failure === undefined && bodyFailure !== undefined) {
+        // The caller's body failed (client gone, cut for being too slow): not S3's doing.
+        throw new StorageError('Aborted', 'the request body ended before the upload finished', { cause: bodyFailure });
       }
       throw toStorageError(counter.failure ?? error, input.key);
     }

@@ -22,6 +22,7 @@ import { UploadSessions, type UploadSession } from '../security/upload-sessions.
 import { tusError } from './tus-error.js';
 import { Slots } from './tus-slots.js';
 import type { TusPolicy } from './tus-server.js';
+import { sendProblem } from '../http/problem.js';
 
 export const UPLOADS_PATH = '/uploads';
 
@@ -96,14 +97,10 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
     }
     const release = await this.writers.take(SLOT_WAIT_MS);
     if (release === undefined) {
-      const body = 'every upload slot of this instance is busy; retry shortly\n';
-      res.writeHead(503, {
+      sendProblem(req, res, 503, 'every upload slot of this instance is busy; retry shortly', {
         'Tus-Resumable': '1.0.0',
         'Retry-After': '1',
-        'Content-Type': 'text/plain; charset=utf-8',
-        'Content-Length': Buffer.byteLength(body),
       });
-      res.end(body);
       return;
     }
     // A response whose client is gone may never finish: its close frees the slot too.

@@ -1,0 +1,47 @@
+import { STATUS_CODES, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+
+/** The one error body of the service: `{statusCode, error, message}`, never a stack trace or a secret. */
+export interface ErrorBody {
+  statusCode: number;
+  error: string;
+  message: string;
+}
+
+export function errorBody(statusCode: number, message: string): ErrorBody {
+  return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message };
+}
+
+/**
+ * A refusal at the HTTP level that is no storage error (a body too large, a client gone): thrown, and answered by the
+ * error filter like any other error.
+ */
+export class HttpProblem extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+    readonly headers: OutgoingHttpHeaders = {},
+  ) {
+    super(message);
+    this.name = 'HttpProblem';
+  }
+}
+
+/**
+ * Writes an error answer where no exception filter runs (middleware, plain node:http listeners): the same body as
+ * the filter's, no body for HEAD.
+ */
+export function sendProblem(
+  req: { method?: string },
+  res: ServerResponse,
+  statusCode: number,
+  message: string,
+  headers: OutgoingHttpHeaders = {},
+): void {
+  const json = JSON.stringify(errorBody(statusCode, message));
+  res.writeHead(statusCode, {
+    ...headers,
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(json),
+  });
+  res.end(req.method === 'HEAD' ? undefined : json);
+}
