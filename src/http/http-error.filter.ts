@@ -70,7 +70,7 @@ export class HttpErrorFilter implements ExceptionFilter {
       res.setHeader('Content-Range', `bytes */${exception.objectSize}`);
     }
     if (exception instanceof StorageError && exception.code === 'Unavailable') {
-      res.setHeader('Retry-After', '1');
+      res.setHeader('Retry-After', String(exception.retryAfterSeconds ?? 1));
     }
     const body: ErrorBody = { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message };
     closeAfterAnswer(req, res);
