@@ -11,7 +11,7 @@ import { startS3Server, type TestS3Server } from './support/s3-server.js';
 describe(StorageService.name, () => {
   let s3: TestS3Server;
   let storage: StorageService;
-  let calls: string[];
+  let calls: string[] = [];
 
   beforeAll(async () => {
     s3 = await startS3Server();

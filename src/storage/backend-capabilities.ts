@@ -69,7 +69,7 @@ export class FixedCapabilities extends BackendCapabilities {
   }
 
   details(): Record<string, unknown> {
-    return { presignedUnsignedHeaders: this.enforced ? 'refused' : 'applied', conditionalWrites: this.writes };
+    return { presignedUnsignedHeaders: this.enforced ? 'refused' : 'accepted', conditionalWrites: this.writes };
   }
 }
 

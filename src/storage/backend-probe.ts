@@ -33,8 +33,16 @@ export interface ProbeTarget {
 /** A fresh probe's keys: `S3_PREFIX` + the reserved prefix (which the Files API refuses) + a random name. */
 export const probeKeyPrefix = (prefix: string): string => `${prefix}${RESERVED_PREFIX}probe-${randomUUID()}/`;
 
-/** What an unsigned header sent with a presigned PUT did. */
-export type HeaderOutcome = 'refused' | 'ignored' | 'applied';
+/**
+ * What an unsigned header sent with a presigned PUT did: refused (403, as AWS), ignored (the PUT stored its body),
+ * applied, or another answer, which shows the backend acted on the header (e.g. Ceph RGW's 501 to a copy of an
+ * SSE-KMS object), so it counts as unsafe too.
+ */
+export type HeaderOutcome = 'refused' | 'ignored' | 'applied' | `answered ${number}`;
+
+/** Whether no header outcome lets a presigned PUT be turned into something else. */
+export const headersEnforced = (probe: PresignedHeadersProbe): boolean =>
+  [probe.copySource, probe.acl].every((outcome) => outcome === 'refused' || outcome === 'ignored');
 
 export interface PresignedHeadersProbe {
   readonly copySource: HeaderOutcome;
@@ -60,9 +68,10 @@ export async function probePresignedHeaders(target: ProbeTarget): Promise<Presig
   const copySource = async (): Promise<HeaderOutcome> => {
     const key = `${target.keyPrefix}copy`;
     const header = `${target.bucket}/${source.split('/').map(encodeURIComponent).join('/')}`;
-    const answer = await presignedPut(target, key, 'probe target', { 'x-amz-copy-source': header });
-    if (answer.status >= 400) {
-      return 'refused';
+    // Empty, as an attacker's copy would be: the signature does not cover the body (UNSIGNED-PAYLOAD).
+    const answer = await presignedPut(target, key, '', { 'x-amz-copy-source': header });
+    if (answer.status >= 300) {
+      return answer.status === 403 ? 'refused' : `answered ${answer.status}`;
     }
     const stored = await target.client.send(new GetObjectCommand({ Bucket: target.bucket, Key: key }));
     return (await stored.Body?.transformToString()) === sourceBody ? 'applied' : 'ignored';
@@ -70,8 +79,8 @@ export async function probePresignedHeaders(target: ProbeTarget): Promise<Presig
   const acl = async (): Promise<HeaderOutcome> => {
     const key = `${target.keyPrefix}acl`;
     const answer = await presignedPut(target, key, 'probe acl', { 'x-amz-acl': 'public-read' });
-    if (answer.status >= 400) {
-      return 'refused';
+    if (answer.status >= 300) {
+      return answer.status === 403 ? 'refused' : `answered ${answer.status}`;
     }
     const anonymous = await send(answer.url.split('?')[0], { method: 'GET' }, target.timeoutMs);
     return anonymous.status === 200 ? 'applied' : 'ignored';
@@ -115,7 +124,8 @@ async function send(url: string, init: RequestInit, timeoutMs: number): Promise<
     throw new ProbeInconclusive(`no answer (${error instanceof Error ? error.message : String(error)})`);
   }
   const text = await res.text();
-  if (res.status >= 500) {
+  // S3 failing says nothing of the request; 501 Not Implemented does.
+  if (res.status >= 500 && res.status !== 501) {
     throw new ProbeInconclusive(`S3 answered ${res.status}`);
   }
   return { status: res.status, code: /<Code>([^<]+)<\/Code>/.exec(text)?.[1] ?? '' };

@@ -3,6 +3,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { AppConfig } from '../config/app-config.js';
 import { BackendCapabilities, NO_CONDITIONAL_WRITES, type ConditionalWrites } from './backend-capabilities.js';
 import {
+  headersEnforced,
   probeConditionalWrites,
   probeKeyPrefix,
   probePresignedHeaders,
@@ -90,7 +91,7 @@ export class ProbedCapabilities extends BackendCapabilities implements OnApplica
   details(): Record<string, unknown> {
     const writes = this.writes && this.withOverride(this.writes);
     return {
-      presignedUnsignedHeaders: this.headers ? (enforced(this.headers) ? 'refused' : 'applied') : 'unknown',
+      presignedUnsignedHeaders: this.headers ? (enforced(this.headers) ? 'refused' : 'accepted') : 'unknown',
       conditionalWrites: writes
         ? {
             putIfNoneMatch: writes.putIfNoneMatch,
@@ -181,8 +182,7 @@ export class ProbedCapabilities extends BackendCapabilities implements OnApplica
   }
 }
 
-const enforced = (headers: PresignedHeadersProbe): boolean =>
-  headers.copySource !== 'applied' && headers.acl !== 'applied';
+const enforced = headersEnforced;
 
 function describeHeaders(headers: PresignedHeadersProbe): string {
   const outcomes = `x-amz-copy-source ${headers.copySource}, x-amz-acl ${headers.acl}`;
