@@ -366,7 +366,7 @@ describe(`Files API (e2e against ${testBackend()})`, () => {
     });
 
     // The window between the service's check and S3's write: closed where S3 enforces If-Match on PutObject (Ceph
-    // RGW, with S3_IF_MATCH=unquoted), open on s3rver, which ignores it (docs/security.md says so).
+    // RGW, which compares it unquoted: detected), open on s3rver, which ignores it (docs/security.md says so).
     it('should refuse a write when the object changed after the check, where S3 enforces If-Match', async () => {
       const key = randomKey();
       const path = `/files/${encodeKey(key)}`;

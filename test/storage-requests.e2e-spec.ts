@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { toAppConfig } from '../src/config/app-config.js';
 import { validateEnvironment } from '../src/config/environment.js';
+import { ProbedCapabilities } from '../src/storage/probed-capabilities.js';
 import { StorageService } from '../src/storage/storage.service.js';
 import { randomKey, s3Env } from './support/app.js';
 import { startS3Server, type TestS3Server } from './support/s3-server.js';
@@ -10,7 +11,7 @@ import { startS3Server, type TestS3Server } from './support/s3-server.js';
 describe(StorageService.name, () => {
   let s3: TestS3Server;
   let storage: StorageService;
-  let calls: string[];
+  let calls: string[] = [];
 
   beforeAll(async () => {
     s3 = await startS3Server();
@@ -22,8 +23,12 @@ describe(StorageService.name, () => {
       { step: 'initialize' },
     );
     const config = toAppConfig(validateEnvironment(s3Env(s3.endpoint, s3.bucket)));
+    // Both backends honour If-None-Match on PutObject (s3rver through its gap fill): learned by the probe, as at boot.
+    const capabilities = new ProbedCapabilities(s3.s3, config, s3.s3);
+    await capabilities.onApplicationBootstrap();
+    expect(await capabilities.conditionalWrites()).toMatchObject({ putIfNoneMatch: true });
     // The signing client only presigns URLs, which these uploads never do.
-    storage = new StorageService(s3.s3, config, s3.s3);
+    storage = new StorageService(s3.s3, config, s3.s3, capabilities);
   });
 
   beforeEach(() => {

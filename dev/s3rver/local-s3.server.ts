@@ -22,6 +22,8 @@ export interface LocalS3ServerOptions {
   detached?: boolean;
   startTimeoutMs?: number;
   stopTimeoutMs?: number;
+  /** Gap fills switched off, to test a backend without them (see s3rver-main.ts). */
+  without?: readonly ('unsigned-headers' | 'conditions')[];
 }
 
 /**
@@ -78,6 +80,7 @@ export class LocalS3Server {
       ...(cors ? ['--cors'] : []),
       ...(silent ? ['--silent'] : []),
       '--exit-with-parent',
+      ...(this.options.without ?? []).map((fill) => `--without=${fill}`),
     ];
     const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: this.options.detached });
     this.child = child;

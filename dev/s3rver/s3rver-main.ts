@@ -2,7 +2,10 @@
  * The development S3 server: s3rver plus fixes for the S3 behaviour the service relies on.
  *
  *   node --openssl-legacy-provider s3rver-main.ts --directory DIR [--port N] [--bucket NAME]... [--cors]
- *        [--silent] [--exit-with-parent]
+ *        [--silent] [--exit-with-parent] [--without GAP_FILL]...
+ *
+ * `--without` switches a gap fill off, for tests of a backend that lacks it: `unsigned-headers` (presigned requests
+ * then take unsigned x-amz-* headers, as stock s3rver and Ceph RGW do) or `conditions` (If-None-Match ignored).
  *
  * Prints `{"port":N}` on stdout once listening. Development and tests only (never compiled into dist/): Node runs
  * it type-stripped, so it uses erasable TypeScript only and imports its siblings by their `.ts` names.
@@ -120,7 +123,9 @@ function keyFitsOnDisk(key: string): boolean {
 }
 
 /** Koa middleware placed before s3rver's router: the operations and checks s3rver lacks. */
-function fillGaps(store: Store): Middleware {
+export type GapFill = 'unsigned-headers' | 'conditions';
+
+function fillGaps(store: Store, without: ReadonlySet<GapFill>): Middleware {
   const cors = corsMiddleware();
   const postObject = createPostObjectHandler({
     store,
@@ -303,7 +308,7 @@ function fillGaps(store: Store): Middleware {
     const upload = method === 'PUT' && !has('tagging') && !has('acl');
     const proceed = () => next();
     const conditional = (upload && !has('uploadId')) || (method === 'POST' && has('uploadId'));
-    if (!conditional || ctx.get('if-none-match').trim() !== '*') {
+    if (without.has('conditions') || !conditional || ctx.get('if-none-match').trim() !== '*') {
       return proceed();
     }
     // One conditional write at a time per key, so exactly one of two racing creates wins.
@@ -330,6 +335,9 @@ function fillGaps(store: Store): Middleware {
       // s3rver accepts any V4 signature; a presigned URL is verified here (preflights are never signed).
       if (ctx.method !== 'OPTIONS' && 'X-Amz-Algorithm' in ctx.query) {
         checkSignature(() => sigv4.verifyPresignedRequest(ctx, secretFor));
+        if (!without.has('unsigned-headers')) {
+          checkSignature(() => sigv4.refuseUnsignedHeaders(ctx));
+        }
       }
       if (!key && ctx.method === 'POST' && ctx.is('multipart/form-data')) {
         return postObject(ctx, bucket);
@@ -348,6 +356,7 @@ async function main(): Promise<void> {
       cors: { type: 'boolean', default: false },
       silent: { type: 'boolean', default: false },
       'exit-with-parent': { type: 'boolean', default: false },
+      without: { type: 'string', multiple: true, default: [] },
     },
   });
   if (!values.directory) {
@@ -371,7 +380,8 @@ async function main(): Promise<void> {
   });
   makeStoreAtomic(app.store);
   // The last middleware is s3rver's router.
-  app.middleware.splice(app.middleware.length - 1, 0, fillGaps(app.store));
+  const without = new Set(values.without as GapFill[]);
+  app.middleware.splice(app.middleware.length - 1, 0, fillGaps(app.store, without));
 
   await app.configureBuckets();
   // Our own server rather than s3rver's run(), which lets a listen error crash the process.

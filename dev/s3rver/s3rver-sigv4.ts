@@ -181,6 +181,25 @@ export function verifyPresignedRequest(request: PresignedRequest, secretFor: Sec
   }
 }
 
+/**
+ * AWS S3 refuses a presigned request that carries an `x-amz-*` header its signature does not cover ("There were
+ * headers present in the request which were not signed"), so that no header can turn a PUT into a copy
+ * (`x-amz-copy-source`) or an ACL change (`x-amz-acl`). Throws a SignatureFailure naming them.
+ */
+export function refuseUnsignedHeaders(request: PresignedRequest): void {
+  const signed = new Set(
+    (new URLSearchParams(request.querystring).get('X-Amz-SignedHeaders') ?? '').toLowerCase().split(';'),
+  );
+  const unsigned = Object.keys(request.headers).filter(
+    (name) => name.toLowerCase().startsWith('x-amz-') && !signed.has(name.toLowerCase()),
+  );
+  if (unsigned.length > 0) {
+    throw new SignatureFailure('AccessDenied', 'There were headers present in the request which were not signed', {
+      HeadersNotSigned: unsigned.join(', '),
+    });
+  }
+}
+
 type Condition = Record<string, unknown> | unknown[];
 
 /** Form fields S3 never requires a condition for. */

@@ -45,8 +45,11 @@ export abstract class AppConfig {
     /** Normalised: no leading slash, ends with `/`, or empty. */
     readonly prefix: string;
     readonly checksums: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
-    /** How a conditional write passes the ETag to S3: as HEAD gives it, without its quotes (Ceph RGW), or not at all. */
-    readonly ifMatch: 'quoted' | 'unquoted' | 'off';
+    /**
+     * Overrides the detected form of If-Match (ProbedCapabilities): as HEAD gives the ETag, without its quotes (Ceph
+     * RGW), or not at all; undefined: detected.
+     */
+    readonly ifMatch?: 'quoted' | 'unquoted' | 'off';
     readonly connectTimeoutMs: number;
     readonly requestTimeoutMs: number;
     readonly maxAttempts: number;
@@ -237,7 +240,7 @@ export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: rea
       prefix: normalisePrefix(env.S3_PREFIX),
       // S3-compatible servers mostly store the SDK's default aws-chunked checksum bodies verbatim.
       checksums: tuning.checksums ?? (endpoint ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED'),
-      ifMatch: tuning.ifMatch ?? 'quoted',
+      ifMatch: tuning.ifMatch,
       connectTimeoutMs: tuning.connectTimeoutMs ?? 3000,
       requestTimeoutMs: env.S3_REQUEST_TIMEOUT_MS ?? 30000,
       maxAttempts: env.AWS_MAX_ATTEMPTS ?? 3,

@@ -311,7 +311,7 @@ describe(toAppConfig.name, () => {
         region: 'us-east-1',
         prefix: '',
         checksums: 'WHEN_SUPPORTED',
-        ifMatch: 'quoted',
+        ifMatch: undefined,
         credentials: undefined,
       },
       uploads: { maxBytes: 5 * 1024 ** 3 },

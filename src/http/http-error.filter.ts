@@ -65,7 +65,7 @@ export class HttpErrorFilter implements ExceptionFilter {
       res.setHeader('Content-Range', `bytes */${exception.objectSize}`);
     }
     if (exception instanceof StorageError && exception.code === 'Unavailable') {
-      res.setHeader('Retry-After', '1');
+      res.setHeader('Retry-After', String(exception.retryAfterSeconds ?? 1));
     }
     if (exception instanceof HttpProblem) {
       for (const [name, value] of Object.entries(exception.headers)) {

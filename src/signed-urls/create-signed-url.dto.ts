@@ -14,7 +14,10 @@ export class CreateSignedUrlDto {
   @IsString()
   key!: string;
 
-  /** `download`: a GET URL. `upload`: a PUT URL, or a POST form when `maxBytes` is set. */
+  /**
+   * `download`: a GET URL. `upload`: a PUT URL, or a POST form when `maxBytes` is set or when the S3 backend applies
+   * headers a presigned PUT does not sign (Ceph RGW; the service detects it): clients follow `method`.
+   */
   @IsIn(['download', 'upload'])
   operation!: 'download' | 'upload';
 

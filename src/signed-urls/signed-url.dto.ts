@@ -5,7 +5,10 @@ export class SignedUrl {
   /** The S3 URL to send the request to. */
   url!: string;
 
-  /** The HTTP method to use. */
+  /**
+   * The HTTP method to use: `PUT` (send `headers`) or `POST` (a form with `fields`) for an upload, whichever the
+   * service chose for this backend; `GET` for a download.
+   */
   method!: 'GET' | 'PUT' | 'POST';
 
   /** `PUT`: headers the request must carry exactly (the signed `Content-Type`). */

@@ -102,6 +102,7 @@ export class SignedUrlsController {
       expiresIn,
       contentType: contentType.value,
       maxBytes: body.maxBytes,
+      limit: this.maxUploadBytes,
       parameters: {
         cacheControl: cacheControl(body.cacheControl, 'cacheControl'),
         contentDisposition: body.fileName === undefined ? undefined : storedDisposition(body.fileName),

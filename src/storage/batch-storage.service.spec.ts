@@ -1,5 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import type { AppConfig } from '../config/app-config.js';
+import { FixedCapabilities } from './backend-capabilities.js';
 import { BatchStorageService } from './batch-storage.service.js';
 
 const MiB = 1024 * 1024;
@@ -42,12 +43,13 @@ function fakeS3(answers: Record<string, Answer | Answer[]>) {
 
 function batch(client: S3Client): BatchStorageService {
   const config = {
-    s3: { bucket: 'b', prefix: 'tenant/', ifMatch: 'quoted' },
+    s3: { bucket: 'b', prefix: 'tenant/' },
     objects: {},
     uploads: { partSize: 5 * MiB, queueSize: 2 },
     copyMultipartThreshold: 5 * MiB,
   } as AppConfig;
-  return new BatchStorageService(client, config);
+  const writes = { putIfNoneMatch: true, ifMatch: 'quoted', copyIfNoneMatch: true, completeIfNoneMatch: true } as const;
+  return new BatchStorageService(client, config, new FixedCapabilities(writes));
 }
 
 const s3Error = (name: string, status: number): Error =>

@@ -4,13 +4,17 @@ import {
   CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectsCommand,
+  DeleteObjectCommand,
   HeadObjectCommand,
   type HeadObjectCommandOutput,
+  PutObjectCommand,
   UploadPartCopyCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Inject, Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import { AppConfig } from '../config/app-config.js';
+import { BackendCapabilities, ifMatchValue, type ConditionalWrites, type IfMatchForm } from './backend-capabilities.js';
 import { storageParameters } from './object-settings.js';
 import { partSizeFor } from './part-size.js';
 import { StorageError, toStorageError } from './storage.errors.js';
@@ -50,6 +54,7 @@ export class BatchStorageService {
   constructor(
     @Inject(S3_CLIENT) private readonly client: S3Client,
     private readonly config: AppConfig,
+    private readonly capabilities: BackendCapabilities,
   ) {
     this.bucket = config.s3.bucket;
     this.prefix = config.s3.prefix;
@@ -92,11 +97,14 @@ export class BatchStorageService {
   /**
    * Copies `from` to `to` inside the bucket, keeping Content-Type and metadata: CopyObject, or a multipart copy
    * (UploadPartCopy) above `COPY_MULTIPART_THRESHOLD`, aborted on failure. The copy is of the source as checked
-   * (its ETag is passed as x-amz-copy-source-if-match where S3_IF_MATCH allows it).
+   * (its ETag is passed as x-amz-copy-source-if-match). With `overwrite` false, S3 refuses an existing target
+   * (`If-None-Match: *`) where it honours that on the copy; where it does not but honours it on PutObject (Ceph RGW),
+   * an empty conditional PutObject claims the key first, so that of two racing copies only one goes ahead.
    * @throws StorageError NotFound (no source) | AlreadyExists (overwrite false) | PreconditionFailed (the source
    *   does not meet `precondition`, or changed during the copy) | Unavailable | Timeout | AccessDenied | BadGateway
    */
   async copy(input: CopyInput): Promise<CopyResult> {
+    const writes = await this.capabilities.conditionalWrites();
     const source = await this.headObject(input.from);
     if (!source) {
       throw new StorageError('NotFound', 'no object with the source key');
@@ -112,11 +120,15 @@ export class BatchStorageService {
       throw alreadyExists();
     }
     const size = source.ContentLength ?? 0;
+    const multipart = size > this.config.copyMultipartThreshold;
+    const form = this.sourceMatchForm(writes);
+    const s3Refuses = multipart ? writes.completeIfNoneMatch : writes.copyIfNoneMatch;
+    const ifNoneMatch = !input.overwrite && s3Refuses;
+    const claim = !input.overwrite && !s3Refuses && writes.putIfNoneMatch ? await this.claim(input.to) : undefined;
     try {
-      const copiedEtag =
-        size > this.config.copyMultipartThreshold
-          ? await this.multipartCopy(input, source, size)
-          : await this.singleCopy(input, etag);
+      const copiedEtag = multipart
+        ? await this.multipartCopy(input, source, size, form, ifNoneMatch)
+        : await this.singleCopy(input, etag, form, ifNoneMatch);
       return {
         key: input.to,
         size,
@@ -126,11 +138,63 @@ export class BatchStorageService {
         sourceEtag: etag,
       };
     } catch (error) {
+      if (claim !== undefined) {
+        await this.release(input.to, claim, writes);
+      }
       throw await this.explain(toStorageError(error, input.from), input, etag);
     }
   }
 
-  private async singleCopy(input: CopyInput, etag: string): Promise<string | undefined> {
+  /**
+   * Takes the free key `to` with an empty object (a conditional PutObject), which the copy then replaces: readers may
+   * see it empty until then. Returns the claim's marker.
+   * @throws StorageError AlreadyExists (the key was taken since the check) | Unavailable | Timeout | AccessDenied
+   */
+  private async claim(to: string): Promise<string> {
+    const marker = randomUUID();
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.prefix + to,
+          Body: Buffer.alloc(0),
+          ContentLength: 0,
+          ContentType: 'application/octet-stream',
+          Metadata: { [CLAIM_MARKER]: marker },
+          IfNoneMatch: '*',
+          ...storageParameters(this.config.objects),
+        }),
+      );
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      throw status === 412 || status === 409 ? alreadyExists() : toStorageError(error, to);
+    }
+    return marker;
+  }
+
+  /** Deletes the claim of a copy that failed, if it is still there (best effort). */
+  private async release(to: string, marker: string, writes: ConditionalWrites): Promise<void> {
+    const current = await this.headObject(to).catch(() => undefined);
+    if (current?.Metadata?.[CLAIM_MARKER] !== marker) {
+      return;
+    }
+    await this.client
+      .send(
+        new DeleteObjectCommand({
+          Bucket: this.bucket,
+          Key: this.prefix + to,
+          ...(current.ETag && writes.ifMatch ? { IfMatch: ifMatchValue(current.ETag, writes.ifMatch) } : {}),
+        }),
+      )
+      .catch(() => undefined);
+  }
+
+  private async singleCopy(
+    input: CopyInput,
+    etag: string,
+    form: IfMatchForm | undefined,
+    ifNoneMatch: boolean,
+  ): Promise<string | undefined> {
     const out = await this.client.send(
       new CopyObjectCommand({
         Bucket: this.bucket,
@@ -138,8 +202,8 @@ export class BatchStorageService {
         CopySource: this.copySource(input.from),
         MetadataDirective: 'COPY',
         ...storageParameters(this.config.objects),
-        ...this.sourceMatch(etag),
-        ...(input.overwrite ? {} : { IfNoneMatch: '*' }),
+        ...sourceMatch(etag, form),
+        ...(ifNoneMatch ? { IfNoneMatch: '*' } : {}),
       }),
     );
     return quoted(out.CopyObjectResult?.ETag);
@@ -150,6 +214,8 @@ export class BatchStorageService {
     input: CopyInput,
     source: HeadObjectCommandOutput,
     size: number,
+    form: IfMatchForm | undefined,
+    ifNoneMatch: boolean,
   ): Promise<string | undefined> {
     const key = this.prefix + input.to;
     const { UploadId } = await this.client.send(
@@ -182,7 +248,7 @@ export class BatchStorageService {
               PartNumber: n,
               CopySource: this.copySource(input.from),
               CopySourceRange: `bytes=${start}-${end}`,
-              ...this.sourceMatch(source.ETag ?? ''),
+              ...sourceMatch(source.ETag ?? '', form),
             }),
           );
           parts.push({ PartNumber: n, ETag: out.CopyPartResult?.ETag });
@@ -196,7 +262,7 @@ export class BatchStorageService {
           Key: key,
           UploadId,
           MultipartUpload: { Parts: parts },
-          ...(input.overwrite ? {} : { IfNoneMatch: '*' }),
+          ...(ifNoneMatch ? { IfNoneMatch: '*' } : {}),
         }),
       );
       return quoted(out.ETag);
@@ -230,16 +296,12 @@ export class BatchStorageService {
     return `${this.bucket}/${(this.prefix + key).split('/').map(encodeURIComponent).join('/')}`;
   }
 
-  /** x-amz-copy-source-if-match, written as S3_IF_MATCH says the backend compares ETags. */
-  private sourceMatch(etag: string): { CopySourceIfMatch?: string } {
-    switch (this.config.s3.ifMatch) {
-      case 'quoted':
-        return etag ? { CopySourceIfMatch: etag } : {};
-      case 'unquoted':
-        return etag ? { CopySourceIfMatch: etag.replace(/^"(.*)"$/, '$1') } : {};
-      case 'off':
-        return {};
-    }
+  /**
+   * The form of x-amz-copy-source-if-match: the If-Match form the backend honours, else S3's own (quoted), which a
+   * backend that ignores it takes harmlessly; none with the `ifMatch: 'off'` option.
+   */
+  private sourceMatchForm(writes: ConditionalWrites): IfMatchForm | undefined {
+    return writes.ifMatch ?? (this.config.s3.ifMatch === 'off' ? undefined : 'quoted');
   }
 
   /** The object's headers, or undefined when there is none. */
@@ -255,6 +317,12 @@ export class BatchStorageService {
     }
   }
 }
+
+/** User metadata of the empty object that claims a copy's new key (`x-amz-meta-copy-claim`). */
+const CLAIM_MARKER = 'copy-claim';
+
+const sourceMatch = (etag: string, form: IfMatchForm | undefined): { CopySourceIfMatch?: string } =>
+  etag && form ? { CopySourceIfMatch: ifMatchValue(etag, form) } : {};
 
 const alreadyExists = (): StorageError =>
   new StorageError('AlreadyExists', 'an object with the target key already exists (overwrite=false)');

@@ -35,7 +35,10 @@ export interface WriteConditions {
 export interface WriteInput {
   readonly client: S3Client;
   readonly params: ObjectParams;
+  /** Checked by PutObject. */
   readonly conditions: WriteConditions;
+  /** Checked by CompleteMultipartUpload (a backend may honour fewer there); default `conditions`. */
+  readonly multipartConditions?: WriteConditions;
   /** The body; its iterator is not resumed once the write has failed. */
   readonly body: AsyncIterable<Buffer>;
   readonly partSize: number;
@@ -202,7 +205,7 @@ async function multipartUpload(
         Key,
         UploadId: uploadId,
         MultipartUpload: { Parts: parts },
-        ...input.conditions,
+        ...(input.multipartConditions ?? input.conditions),
       }),
     );
     uploadId = undefined;

@@ -17,6 +17,8 @@ export interface SignUploadInput {
   readonly contentType: string;
   /** When set, a POST policy whose `content-length-range` makes S3 refuse bigger files. */
   readonly maxBytes?: number;
+  /** Without `maxBytes`, the bound of a POST policy signed because a PUT is not safe on this backend (default 5 GiB). */
+  readonly limit?: number;
   /** Signed too (headers of a PUT, fields of a POST), with the service-wide encryption and storage class. */
   readonly parameters?: ObjectParameters;
 }

@@ -18,16 +18,19 @@ export class StorageError extends Error {
   readonly objectSize?: number;
   /** For `NotModified`: the object's ETag, which the 304 must carry (RFC 9110 15.4.5), when known. */
   readonly etag?: string;
+  /** For `Unavailable`: when to try again (`Retry-After`), when known. */
+  readonly retryAfterSeconds?: number;
 
   constructor(
     readonly code: StorageErrorCode,
     message: string,
-    options?: { cause?: unknown; objectSize?: number; etag?: string },
+    options?: { cause?: unknown; objectSize?: number; etag?: string; retryAfterSeconds?: number },
   ) {
     super(message, { cause: options?.cause });
     this.name = 'StorageError';
     this.objectSize = options?.objectSize;
     this.etag = options?.etag;
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 }
 

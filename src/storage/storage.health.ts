@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import { BackendCapabilities } from './backend-capabilities.js';
 import { StorageService } from './storage.service.js';
 
 /** Bounded well under EB's 5 s health check timeout. */
@@ -7,7 +8,10 @@ const CHECK_TIMEOUT_MS = 2000;
 /** EB and the load balancer check every few seconds per instance; S3 is asked at most this often. */
 const CACHE_MS = 5000;
 
-/** `storage`: the bucket answers HeadBucket with our credentials. Composed by the health module. */
+/**
+ * `storage`: the bucket answers HeadBucket with our credentials; its details say what the probe learned of the
+ * backend (`presignedUnsignedHeaders`, `conditionalWrites`, `unknown` until probed). Composed by the health module.
+ */
 @Injectable()
 export class StorageHealthIndicator {
   private readonly logger = new Logger('Health');
@@ -16,12 +20,16 @@ export class StorageHealthIndicator {
   constructor(
     private readonly health: HealthIndicatorService,
     private readonly storage: StorageService,
+    private readonly capabilities: BackendCapabilities,
   ) {}
 
   async check(): Promise<HealthIndicatorResult<'storage'>> {
     const result = await this.health
       .check('storage')
-      .attempt(({ signal }) => this.storage.checkBucket(signal))
+      .attempt(async ({ signal }) => {
+        await this.storage.checkBucket(signal);
+        return this.capabilities.details();
+      })
       .withTimeout(CHECK_TIMEOUT_MS)
       .cacheFor(CACHE_MS);
     // Logged on change only: health is checked every few seconds.

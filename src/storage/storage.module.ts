@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
+import { BackendCapabilities } from './backend-capabilities.js';
 import { BatchStorageService } from './batch-storage.service.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { METRICS } from '../metrics/metrics.module.js';
@@ -7,6 +8,7 @@ import { DirectUploads } from './direct-uploads.js';
 import { StorageReporter } from './storage.reporter.js';
 import { createCredentialSource, createS3Client, type CredentialSource } from './s3-client.factory.js';
 import { instrumentS3Client } from './s3-metrics.js';
+import { ProbedCapabilities } from './probed-capabilities.js';
 import { StorageService } from './storage.service.js';
 import { CREDENTIAL_SOURCE, S3_CLIENT, S3_SIGNING_CLIENT } from './storage.tokens.js';
 
@@ -41,8 +43,10 @@ import { CREDENTIAL_SOURCE, S3_CLIENT, S3_SIGNING_CLIENT } from './storage.token
     StorageService,
     BatchStorageService,
     StorageReporter,
+    // After the reporter: its boot lines (bucket, credentials) come before the probe's.
+    { provide: BackendCapabilities, useClass: ProbedCapabilities },
     DirectUploads,
   ],
-  exports: [StorageService, BatchStorageService, DirectUploads, CREDENTIAL_SOURCE],
+  exports: [StorageService, BatchStorageService, DirectUploads, BackendCapabilities, CREDENTIAL_SOURCE],
 })
 export class StorageModule {}

@@ -14,6 +14,7 @@ import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
+import { BackendCapabilities, ifMatchValue, type ConditionalWrites } from './backend-capabilities.js';
 import { ListCursors } from './list-cursor.js';
 import type { ObjectSettings } from '../config/s3-options.js';
 import { writeHeaders, writeParameters, type ObjectParameters } from './object-settings.js';
@@ -29,7 +30,7 @@ import {
 } from './signed-request.js';
 import { S3_CLIENT, S3_SIGNING_CLIENT } from './storage.tokens.js';
 import { UploadMemory } from './upload-memory.js';
-import { writeObject } from './object-writer.js';
+import { writeObject, type WriteInput } from './object-writer.js';
 
 export interface ObjectInfo {
   readonly key: string;
@@ -55,7 +56,7 @@ export interface UploadInput {
   readonly key: string;
   readonly body: Readable;
   readonly contentType: string;
-  /** Refuse to replace an existing object (S3 conditional write, plus a pre-check for backends without it). */
+  /** Refuse to replace an existing object (S3's conditional write where it honours one, else a HEAD first). */
   readonly ifNoneMatch?: boolean;
   /** Bytes allowed; more aborts the upload with `TooLarge`. */
   readonly maxBytes: number;
@@ -73,8 +74,8 @@ type Current = Pick<ObjectInfo, 'etag' | 'lastModified'>;
 
 /**
  * A condition on the current object (undefined: there is none), checked with a HEAD before a write or delete. The
- * write is then made conditional on the object S3 still holding that ETag (`S3_IF_MATCH`), or still being absent,
- * where S3 supports it; elsewhere a change between the check and the write goes unnoticed.
+ * write is then made conditional on the object S3 still holding that ETag, or still being absent, where the backend
+ * honours it (`BackendCapabilities`); elsewhere a change between the check and the write goes unnoticed.
  */
 export type Precondition = (current: Current | undefined) => boolean;
 
@@ -103,6 +104,9 @@ export interface ListResult {
   readonly nextCursor: string | null;
 }
 
+/** S3 accepts at most 5 GiB in one POST. */
+const MAX_POST_BYTES = 5 * 1024 ** 3;
+
 /** User metadata naming the upload that wrote an object (`x-amz-meta-upload-marker`). */
 const UPLOAD_MARKER = 'upload-marker';
 
@@ -120,6 +124,7 @@ export class StorageService implements OnApplicationShutdown {
     @Inject(S3_CLIENT) private readonly client: S3Client,
     private readonly config: AppConfig,
     @Inject(S3_SIGNING_CLIENT) private readonly signer: S3Client,
+    private readonly capabilities: BackendCapabilities,
   ) {
     this.bucket = config.s3.bucket;
     this.prefix = config.s3.prefix;
@@ -144,13 +149,17 @@ export class StorageService implements OnApplicationShutdown {
    * @throws StorageError TooLarge | PreconditionFailed | Aborted | Unavailable | Timeout | AccessDenied | BadGateway
    */
   async upload(input: UploadInput): Promise<UploadResult> {
-    // A body that fits one PutObject learns whether its key was new from S3's conditional write instead of a HEAD;
-    // a larger one checks first, so that a refused upload is refused before its body is sent.
+    const writes =
+      input.ifNoneMatch || input.precondition || input.reportCreated
+        ? await this.capabilities.conditionalWrites()
+        : undefined;
+    // A body that fits one PutObject learns whether its key was new from S3's conditional write instead of a HEAD,
+    // where S3 honours it; a larger one checks first, so that a refused upload is refused before its body is sent.
     const single = input.size !== undefined && input.size <= this.config.uploads.partSize;
-    const s3Conditions = this.config.s3.ifMatch !== 'off';
-    const detectCreated = single && s3Conditions && input.reportCreated && !input.ifNoneMatch && !input.precondition;
+    const putRefuses = writes?.putIfNoneMatch === true;
+    const detectCreated = single && putRefuses && input.reportCreated && !input.ifNoneMatch && !input.precondition;
     const checked =
-      !detectCreated && (input.reportCreated || input.precondition || (input.ifNoneMatch && !(single && s3Conditions)));
+      !detectCreated && (input.reportCreated || input.precondition || (input.ifNoneMatch && !(single && putRefuses)));
     const current = checked ? await this.current(input.key) : undefined;
     const existing = checked ? current !== undefined : undefined;
     if (existing && input.ifNoneMatch) {
@@ -191,10 +200,10 @@ export class StorageService implements OnApplicationShutdown {
           ...writeParameters(this.settings, input.parameters),
           Metadata: { ...input.parameters?.metadata, [UPLOAD_MARKER]: marker },
         },
-        conditions: {
-          ...(input.ifNoneMatch || (input.precondition && !current) ? { IfNoneMatch: '*' } : {}),
-          ...(input.precondition && current ? this.ifMatch(current) : {}),
-        },
+        ...writeConditions(writes, {
+          absent: input.ifNoneMatch || (input.precondition !== undefined && !current),
+          etag: input.precondition && current?.etag,
+        }),
         body: counter,
         partSize: partSizeFor(input.size, this.config.uploads.partSize),
         size: input.size,
@@ -308,6 +317,7 @@ export class StorageService implements OnApplicationShutdown {
    * @throws StorageError PreconditionFailed | Unavailable | Timeout | AccessDenied
    */
   async remove(key: string, precondition?: Precondition): Promise<void> {
+    const writes = precondition ? await this.capabilities.conditionalWrites() : undefined;
     const current = precondition ? await this.current(key) : undefined;
     if (precondition && !precondition(current)) {
       throw preconditionFailed();
@@ -320,7 +330,7 @@ export class StorageService implements OnApplicationShutdown {
         new DeleteObjectCommand({
           Bucket: this.bucket,
           Key: this.prefix + key,
-          ...(current ? this.ifMatch(current) : {}),
+          ...(current?.etag && writes?.ifMatch ? { IfMatch: ifMatchValue(current.etag, writes.ifMatch) } : {}),
         }),
       );
     } catch (error) {
@@ -361,14 +371,18 @@ export class StorageService implements OnApplicationShutdown {
   }
 
   /**
-   * A presigned `PUT` with the Content-Type signed, or with `maxBytes` a POST policy that bounds the size.
-   * @throws StorageError InvalidInput (a POST key with `${filename}`) | Unavailable (no credentials)
+   * A presigned `PUT` with the Content-Type signed; a POST policy that bounds the size instead with `maxBytes`, or
+   * where the backend applies unsigned headers to presigned requests (a PUT could then be turned into a copy of
+   * another object or an ACL change; a POST policy covers every field).
+   * @throws StorageError InvalidInput (a POST key with `${filename}`) | Unavailable (no credentials, or not known yet
+   *   whether the backend refuses unsigned headers)
    */
   async signUpload(input: SignUploadInput): Promise<SignedRequest> {
+    const put = input.maxBytes === undefined && (await this.capabilities.requirePresignedHeadersEnforced());
     const window = await this.signingWindow(input.expiresIn);
     const key = this.prefix + input.key;
     const headers = { 'Content-Type': input.contentType, ...writeHeaders(this.settings, input.parameters) };
-    if (input.maxBytes === undefined) {
+    if (put) {
       const command = new PutObjectCommand({
         Bucket: this.bucket,
         Key: key,
@@ -388,12 +402,12 @@ export class StorageService implements OnApplicationShutdown {
     }
     if (key.includes('${filename}')) {
       // S3 would replace it with the uploaded file's name: the policy would allow any key with this prefix.
-      throw new StorageError('InvalidInput', 'key must not contain ${filename} for an upload with maxBytes');
+      throw new StorageError('InvalidInput', 'key must not contain ${filename} for an upload signed as a POST form');
     }
     const post = await createPresignedPost(this.signer, {
       Bucket: this.bucket,
       Key: key,
-      Conditions: [['content-length-range', 0, input.maxBytes]],
+      Conditions: [['content-length-range', 0, input.maxBytes ?? input.limit ?? MAX_POST_BYTES]],
       // Each field is also an exact-match condition of the policy.
       Fields: headers,
       Expires: window.seconds,
@@ -441,18 +455,6 @@ export class StorageService implements OnApplicationShutdown {
     }
   }
 
-  /** S3's own check that the object is still the one checked. Ceph RGW 16 compares If-Match without the quotes. */
-  private ifMatch(current: Current): { IfMatch?: string } {
-    switch (this.config.s3.ifMatch) {
-      case 'quoted':
-        return current.etag ? { IfMatch: current.etag } : {};
-      case 'unquoted':
-        return current.etag ? { IfMatch: current.etag.replace(/^"(.*)"$/, '$1') } : {};
-      case 'off':
-        return {};
-    }
-  }
-
   /** The ETag of the object if the upload tagged `marker` wrote it, else undefined. */
   private async writtenBy(key: string, marker: string): Promise<string | undefined> {
     try {
@@ -483,6 +485,21 @@ export class StorageService implements OnApplicationShutdown {
       etag: info?.etag || undefined,
     });
   }
+}
+
+/**
+ * The conditions S3 checks on a write (`absent`: the key must be free; `etag`: the object must still have it), each
+ * sent only where the backend honours it: one PutObject, or CompleteMultipartUpload for a multipart upload.
+ */
+function writeConditions(
+  writes: ConditionalWrites | undefined,
+  want: { absent?: boolean; etag?: string | false },
+): Pick<WriteInput, 'conditions' | 'multipartConditions'> {
+  const ifMatch = want.etag && writes?.ifMatch ? { IfMatch: ifMatchValue(want.etag, writes.ifMatch) } : {};
+  return {
+    conditions: { ...(want.absent && writes?.putIfNoneMatch ? { IfNoneMatch: '*' } : {}), ...ifMatch },
+    multipartConditions: { ...(want.absent && writes?.completeIfNoneMatch ? { IfNoneMatch: '*' } : {}), ...ifMatch },
+  };
 }
 
 const preconditionFailed = (): StorageError =>

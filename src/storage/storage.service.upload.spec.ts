@@ -1,6 +1,7 @@
 import { PassThrough, Readable } from 'node:stream';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { AppConfig } from '../config/app-config.js';
+import { FixedCapabilities, NO_CONDITIONAL_WRITES, type ConditionalWrites } from './backend-capabilities.js';
 import { StorageService } from './storage.service.js';
 
 const MiB = 1024 * 1024;
@@ -32,14 +33,20 @@ function fakeS3(answers: Record<string, (input: Record<string, unknown>) => obje
   return { client, sent };
 }
 
-function storage(client: S3Client, ifMatch: AppConfig['s3']['ifMatch'] = 'quoted'): StorageService {
+/** What the backend honours: every condition, with If-Match in this form; `none`: no condition at all. */
+const honouring = (ifMatch: 'quoted' | 'unquoted' | 'none'): ConditionalWrites =>
+  ifMatch === 'none'
+    ? NO_CONDITIONAL_WRITES
+    : { putIfNoneMatch: true, ifMatch, copyIfNoneMatch: true, completeIfNoneMatch: true };
+
+function storage(client: S3Client, ifMatch: 'quoted' | 'unquoted' | 'none' = 'quoted'): StorageService {
   const config = {
-    s3: { bucket: 'b', prefix: 'tenant/', ifMatch },
+    s3: { bucket: 'b', prefix: 'tenant/' },
     uploads: { partSize: 5 * MiB, queueSize: 2 },
     objects: {},
     cursorSecret: 's'.repeat(32),
   } as AppConfig;
-  return new StorageService(client, config, client);
+  return new StorageService(client, config, client, new FixedCapabilities(honouring(ifMatch)));
 }
 
 /** HeadObject as S3 answers it for the object the upload just wrote (its marker in the metadata). */
@@ -115,9 +122,9 @@ describe(`${StorageService.name} preconditions`, () => {
   it.each([
     ['quoted', '"abc"'],
     ['unquoted', 'abc'],
-    ['off', undefined],
+    ['none', undefined],
   ] as const)(
-    'should make a write that passed the check conditional on the ETag checked (S3_IF_MATCH=%s)',
+    'should make a write that passed the check conditional on the ETag checked (If-Match honoured: %s)',
     async (mode, sentTag) => {
       const { client, sent } = fakeS3({ HeadObjectCommand: head, PutObjectCommand: () => ({ ETag: '"new"' }) });
       const checked: unknown[] = [];
@@ -261,7 +268,7 @@ describe(`${StorageService.name} created or replaced`, () => {
   it.each([
     ['a body larger than a part', { size: 6 * MiB }, 'quoted'],
     ['a body of unknown size', { size: undefined }, 'quoted'],
-    ['an S3 without conditional writes (S3_IF_MATCH=off)', {}, 'off'],
+    ['an S3 that honours no condition', {}, 'none'],
   ] as const)('should ask with a HEAD first for %s', async (_, change, ifMatch) => {
     const { client, sent } = fakeS3({
       HeadObjectCommand: () => ({ ETag: '"old"' }),

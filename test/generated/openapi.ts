@@ -153,7 +153,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Sign a URL for a transfer straight between the client and S3 */
+        /**
+         * Sign a URL for a transfer straight between the client and S3
+         * @description An upload is a presigned PUT, or a POST form (policy) with `maxBytes` or where the S3 backend applies headers a presigned PUT does not sign: follow `method`. Until the service knows which (S3 unreachable since boot), an upload without `maxBytes` answers 503 with `Retry-After`.
+         */
         post: operations["createSignedUrl"];
         delete?: never;
         options?: never;
@@ -370,7 +373,8 @@ export interface components {
                 [key: string]: string;
             };
             /**
-             * @description `download`: a GET URL. `upload`: a PUT URL, or a POST form when `maxBytes` is set.
+             * @description `download`: a GET URL. `upload`: a PUT URL, or a POST form when `maxBytes` is set or when the S3 backend applies
+             *     headers a presigned PUT does not sign (Ceph RGW; the service detects it): clients follow `method`.
              * @enum {string}
              */
             operation: "download" | "upload";
@@ -538,7 +542,8 @@ export interface components {
                 [key: string]: string;
             };
             /**
-             * @description The HTTP method to use.
+             * @description The HTTP method to use: `PUT` (send `headers`) or `POST` (a form with `fields`) for an upload, whichever the
+             *     service chose for this backend; `GET` for a download.
              * @enum {string}
              */
             method: "POST" | "GET" | "PUT";

@@ -4,7 +4,7 @@ import type { Response } from 'supertest';
 import { devS3ServiceEnv } from '../../dev/s3-client.ts';
 import { createApp } from '../../src/app.factory.js';
 import type { Tuning } from '../../src/config/app-config.js';
-import { testBackend, testCredentials } from './s3-server.js';
+import { testCredentials } from './s3-server.js';
 
 /** The environment of an app that talks to the given S3-compatible server. */
 export function s3Env(endpoint: string, bucket: string, extra: Record<string, string> = {}): Record<string, string> {
@@ -18,14 +18,9 @@ export function s3Env(endpoint: string, bucket: string, extra: Record<string, st
   };
 }
 
-/** What every test app runs with: a short connect timeout, and the If-Match form of the backend. */
+/** What every test app runs with: a short connect timeout (the If-Match form is detected, as in production). */
 export function testTuning(extra: Tuning = {}): Tuning {
-  return {
-    connectTimeoutMs: 1000,
-    // Ceph RGW compares If-Match on PutObject with the ETag unquoted (docs/security.md).
-    ...(testBackend() === 'rgw' ? { ifMatch: 'unquoted' } : {}),
-    ...extra,
-  };
+  return { connectTimeoutMs: 1000, ...extra };
 }
 
 /** Boots the real app (same wiring as production) on a free loopback port. */

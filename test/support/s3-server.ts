@@ -17,7 +17,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createDevS3Client, S3RVER_CREDENTIALS } from '../../dev/s3-client.ts';
-import { LocalS3Server } from '../../dev/s3rver/local-s3.server.ts';
+import { LocalS3Server, type LocalS3ServerOptions } from '../../dev/s3rver/local-s3.server.ts';
 import { RGW_ENV } from './backend-setup.js';
 import { FaultProxy } from './fault-proxy.js';
 
@@ -60,6 +60,21 @@ export function describeOnS3rver(name: string, fn: () => void): void {
   }
 }
 
+/**
+ * `describe` where the service hands out presigned PUTs: on a backend that applies unsigned headers to presigned
+ * requests (Ceph RGW), it signs POST forms instead (test/backend-capabilities.e2e-spec.ts).
+ */
+export function describeWithPresignedPuts(name: string, fn: () => void): void {
+  if (testBackend() === 's3rver') {
+    describe(name, fn);
+  } else {
+    describe.skip(
+      `${name} [SKIPPED on ${testBackend()}: it applies unsigned headers to presigned PUTs, so uploads are POST forms]`,
+      fn,
+    );
+  }
+}
+
 export interface TestS3Server {
   backend: TestBackend;
   endpoint: string;
@@ -85,16 +100,19 @@ export function randomBucketName(): string {
 
 /**
  * Starts the development S3 server (s3rver) on a free port with a fresh data directory and the given (default: one random) buckets;
- * `cors: false` leaves the buckets without the permissive CORS rule, for a test to set its own. On RGW, creates the
+ * `cors: false` leaves the buckets without the permissive CORS rule, for a test to set its own; `without` switches
+ * gap fills of s3rver off (s3rver only: RGW has none). On RGW, creates the
  * buckets on the run's RGW instead, behind a loopback proxy of this handle's own (whose closing is the outage).
  */
-export async function startS3Server(options: { buckets?: string[]; cors?: boolean } = {}): Promise<TestS3Server> {
+export async function startS3Server(
+  options: { buckets?: string[]; cors?: boolean; without?: LocalS3ServerOptions['without'] } = {},
+): Promise<TestS3Server> {
   const buckets = options.buckets?.length ? options.buckets : [randomBucketName()];
   if (testBackend() === 'rgw') {
     return openRgwBuckets(buckets, options.cors ?? true);
   }
   const directory = await mkdtemp(path.join(tmpdir(), 'local-s3-'));
-  const server = new LocalS3Server({ directory, buckets, cors: options.cors });
+  const server = new LocalS3Server({ directory, buckets, cors: options.cors, without: options.without });
   try {
     await server.start();
   } catch (err) {

@@ -1,0 +1,248 @@
+import { randomUUID } from 'node:crypto';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  type S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { ConditionalWrites, IfMatchForm } from './backend-capabilities.js';
+import { ifMatchValue } from './backend-capabilities.js';
+import type { ObjectSettings } from '../config/s3-options.js';
+import { storageParameters, writeHeaders } from './object-settings.js';
+import { RESERVED_PREFIX } from './reserved-keys.js';
+
+/** Where and how the probe writes: every key it uses starts with `keyPrefix`, under the reserved prefix. */
+export interface ProbeTarget {
+  readonly client: S3Client;
+  /** The presigning client (same endpoint and credentials). */
+  readonly signer: S3Client;
+  readonly bucket: string;
+  readonly keyPrefix: string;
+  /** Encryption and storage class: a bucket policy may refuse writes without them. */
+  readonly settings: ObjectSettings;
+  /** Bound on each request the probe sends itself (presigned requests). */
+  readonly timeoutMs: number;
+}
+
+/** A fresh probe's keys: `S3_PREFIX` + the reserved prefix (which the Files API refuses) + a random name. */
+export const probeKeyPrefix = (prefix: string): string => `${prefix}${RESERVED_PREFIX}probe-${randomUUID()}/`;
+
+/**
+ * What an unsigned header sent with a presigned PUT did: refused (403, as AWS), ignored (the PUT stored its body),
+ * applied, or another answer, which shows the backend acted on the header (e.g. Ceph RGW's 501 to a copy of an
+ * SSE-KMS object), so it counts as unsafe too.
+ */
+export type HeaderOutcome = 'refused' | 'ignored' | 'applied' | `answered ${number}`;
+
+/** Whether no header outcome lets a presigned PUT be turned into something else. */
+export const headersEnforced = (probe: PresignedHeadersProbe): boolean =>
+  [probe.copySource, probe.acl].every((outcome) => outcome === 'refused' || outcome === 'ignored');
+
+export interface PresignedHeadersProbe {
+  readonly copySource: HeaderOutcome;
+  readonly acl: HeaderOutcome;
+}
+
+/** An answer that says nothing about the backend (5xx, no connection): the probe is tried again later. */
+export class ProbeInconclusive extends Error {}
+
+/**
+ * Sends presigned PUTs as a browser could, with a header the signature does not cover: `x-amz-copy-source` naming
+ * another probe object (applied: the object holds that one's bytes), and `x-amz-acl: public-read` (applied: an
+ * anonymous GET reads it). A plain presigned PUT first proves that presigned requests work at all.
+ * @throws ProbeInconclusive | any S3 error of the client's own requests
+ */
+export async function probePresignedHeaders(target: ProbeTarget): Promise<PresignedHeadersProbe> {
+  const source = `${target.keyPrefix}source`;
+  const sourceBody = `probe source ${randomUUID()}`;
+  const control = await presignedPut(target, source, sourceBody, {});
+  if (control.status < 200 || control.status > 299) {
+    throw new ProbeInconclusive(`a presigned PUT without extra headers answered ${control.status} ${control.code}`);
+  }
+  const copySource = async (): Promise<HeaderOutcome> => {
+    const key = `${target.keyPrefix}copy`;
+    const header = `${target.bucket}/${source.split('/').map(encodeURIComponent).join('/')}`;
+    // Empty, as an attacker's copy would be: the signature does not cover the body (UNSIGNED-PAYLOAD).
+    const answer = await presignedPut(target, key, '', { 'x-amz-copy-source': header });
+    if (answer.status >= 300) {
+      return answer.status === 403 ? 'refused' : `answered ${answer.status}`;
+    }
+    const stored = await target.client.send(new GetObjectCommand({ Bucket: target.bucket, Key: key }));
+    return (await stored.Body?.transformToString()) === sourceBody ? 'applied' : 'ignored';
+  };
+  const acl = async (): Promise<HeaderOutcome> => {
+    const key = `${target.keyPrefix}acl`;
+    const answer = await presignedPut(target, key, 'probe acl', { 'x-amz-acl': 'public-read' });
+    if (answer.status >= 300) {
+      return answer.status === 403 ? 'refused' : `answered ${answer.status}`;
+    }
+    const anonymous = await send(answer.url.split('?')[0], { method: 'GET' }, target.timeoutMs);
+    return anonymous.status === 200 ? 'applied' : 'ignored';
+  };
+  const [copyOutcome, aclOutcome] = await Promise.all([copySource(), acl()]);
+  return { copySource: copyOutcome, acl: aclOutcome };
+}
+
+/** A presigned PUT as `StorageService.signUpload` signs one (Content-Type and write settings signed), plus `extra`. */
+async function presignedPut(
+  target: ProbeTarget,
+  key: string,
+  body: string,
+  extra: Record<string, string>,
+): Promise<{ url: string; status: number; code: string }> {
+  const headers = { 'Content-Type': 'text/plain', ...writeHeaders(target.settings) };
+  const names = Object.keys(headers).map((name) => name.toLowerCase());
+  const url = await getSignedUrl(
+    target.signer,
+    new PutObjectCommand({
+      Bucket: target.bucket,
+      Key: key,
+      ContentType: 'text/plain',
+      ...storageParameters(target.settings),
+    }),
+    {
+      expiresIn: 60,
+      signableHeaders: new Set(names),
+      unhoistableHeaders: new Set(names.filter((name) => name.startsWith('x-amz-'))),
+    },
+  );
+  const answer = await send(url, { method: 'PUT', headers: { ...headers, ...extra }, body }, target.timeoutMs);
+  return { url, ...answer };
+}
+
+async function send(url: string, init: RequestInit, timeoutMs: number): Promise<{ status: number; code: string }> {
+  let res: Response;
+  try {
+    res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+  } catch (error) {
+    throw new ProbeInconclusive(`no answer (${error instanceof Error ? error.message : String(error)})`);
+  }
+  const text = await res.text();
+  // S3 failing says nothing of the request; 501 Not Implemented does.
+  if (res.status >= 500 && res.status !== 501) {
+    throw new ProbeInconclusive(`S3 answered ${res.status}`);
+  }
+  return { status: res.status, code: /<Code>([^<]+)<\/Code>/.exec(text)?.[1] ?? '' };
+}
+
+/**
+ * Which write conditions the backend honours, each tried on a probe object of its own: a write whose condition fails
+ * must be refused (412, or 409 from AWS for a conflicting conditional write), and for `If-Match` the write whose
+ * condition holds must also pass, in the quoted and in the unquoted form.
+ * @throws ProbeInconclusive | any S3 error other than a refused condition
+ */
+export async function probeConditionalWrites(target: ProbeTarget): Promise<ConditionalWrites> {
+  const { client, bucket, keyPrefix } = target;
+  const params = { Bucket: bucket, ContentType: 'text/plain', ...storageParameters(target.settings) };
+  const put = (key: string, conditions: { IfNoneMatch?: string; IfMatch?: string } = {}) =>
+    client.send(new PutObjectCommand({ ...params, Key: keyPrefix + key, Body: 'probe', ...conditions }));
+
+  const putIfNoneMatch = async (): Promise<boolean> => {
+    await put('none-match');
+    return refused(() => put('none-match', { IfNoneMatch: '*' }));
+  };
+  const ifMatch = async (): Promise<IfMatchForm | undefined> => {
+    let etag = (await put('match')).ETag ?? '';
+    const attempt = async (tag: string): Promise<boolean> => {
+      try {
+        etag = (await put('match', { IfMatch: tag })).ETag ?? etag;
+        return true;
+      } catch (error) {
+        if (isRefusal(statusOf(error))) {
+          return false;
+        }
+        throw error;
+      }
+    };
+    const wrong = `"${'0'.repeat(32)}"`;
+    for (const form of ['quoted', 'unquoted'] as const) {
+      const wrongRefused = !(await attempt(ifMatchValue(wrong, form)));
+      const rightPasses = await attempt(ifMatchValue(etag, form));
+      if (wrongRefused && rightPasses) {
+        return form;
+      }
+    }
+    return undefined;
+  };
+  const copyIfNoneMatch = async (): Promise<boolean> => {
+    await Promise.all([put('copy-source'), put('copy-target')]);
+    return refused(() =>
+      client.send(
+        new CopyObjectCommand({
+          ...params,
+          Key: `${keyPrefix}copy-target`,
+          CopySource: `${bucket}/${`${keyPrefix}copy-source`.split('/').map(encodeURIComponent).join('/')}`,
+          IfNoneMatch: '*',
+        }),
+      ),
+    );
+  };
+  const completeIfNoneMatch = async (): Promise<boolean> => {
+    const Key = `${keyPrefix}complete`;
+    await put('complete');
+    const { UploadId } = await client.send(new CreateMultipartUploadCommand({ ...params, Key }));
+    try {
+      const part = await client.send(
+        new UploadPartCommand({ Bucket: bucket, Key, UploadId, PartNumber: 1, Body: 'p' }),
+      );
+      return await refused(() =>
+        client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: bucket,
+            Key,
+            UploadId,
+            MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
+            IfNoneMatch: '*',
+          }),
+        ),
+      );
+    } finally {
+      // Nothing to abort once completed; refused, the upload is still there.
+      await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key, UploadId })).catch(() => undefined);
+    }
+  };
+  const [a, b, c, d] = await Promise.all([putIfNoneMatch(), ifMatch(), copyIfNoneMatch(), completeIfNoneMatch()]);
+  return { putIfNoneMatch: a, ifMatch: b, copyIfNoneMatch: c, completeIfNoneMatch: d };
+}
+
+/** Whether a write whose condition does not hold was refused (412, or AWS's 409 ConditionalRequestConflict). */
+async function refused(write: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await write();
+    return false;
+  } catch (error) {
+    const status = statusOf(error);
+    if (status === 412 || status === 409) {
+      return true;
+    }
+    // Another 4xx, or 501 Not Implemented: not a condition this backend checks (the service will not send it).
+    if (isRefusal(status)) {
+      return false;
+    }
+    throw error;
+  }
+}
+
+const isRefusal = (status: number): boolean => (status >= 400 && status < 500) || status === 501;
+
+const statusOf = (error: unknown): number =>
+  (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0;
+
+/** Deletes every probe object (best effort: they are under the reserved prefix, invisible to the Files API). */
+export async function removeProbeObjects(target: ProbeTarget): Promise<void> {
+  const names = ['source', 'copy', 'acl', 'none-match', 'match', 'copy-source', 'copy-target', 'complete'];
+  await target.client
+    .send(
+      new DeleteObjectsCommand({
+        Bucket: target.bucket,
+        Delete: { Objects: names.map((name) => ({ Key: target.keyPrefix + name })), Quiet: true },
+      }),
+    )
+    .catch(() => undefined);
+}
