@@ -115,7 +115,7 @@ describeInBrowser(`Uppy in a real browser (e2e against ${testBackend()})`, () =>
   const report = (what: string, result: PageUpload) =>
     console.log(`${what}: ${result.size} bytes in ${result.millis} ms (${testBackend()})`);
 
-  it('should upload 64 MiB in parts through the service with @uppy/aws-s3, readable byte-exact through GET /files', async () => {
+  it('should upload 64 MiB in parts with @uppy/aws-s3, readable byte-exact through GET /files', async () => {
     const session = await newSession({ keyPrefix: 'uppy/', contentTypes: ['video/*'] });
     // The service runs in this process: its RSS while Uppy uploads (each part streams through it to S3).
     const baseline = process.memoryUsage.rss();
@@ -138,9 +138,12 @@ describeInBrowser(`Uppy in a real browser (e2e against ${testBackend()})`, () =>
     // The file's URL on this service, whatever S3's Location says (Ceph RGW: `host/bucket/key`).
     expect(result.successful[0].uploadURL).toBe(`${url}/files/${encodeKey(key)}`);
     expect(sha256(await readBack(key))).toBe(result.sha256);
-    // max(5 MiB, size / 10000) parts, one URL each, and each part PUT to the service (never a presigned S3 URL).
+    // max(5 MiB, size / 10000) parts, one URL each. Each part is PUT to the service on Ceph RGW, which would apply
+    // unsigned x-amz-* headers on a presigned URL; straight to S3 on the development S3, which refuses them as AWS.
     expect(companionCalls.filter((c) => c.startsWith('GET /s3/multipart/'))).toHaveLength(13);
-    expect(companionCalls.filter((c) => c.startsWith('PUT /s3/multipart/'))).toHaveLength(13);
+    expect(companionCalls.filter((c) => c.startsWith('PUT /s3/multipart/'))).toHaveLength(
+      testBackend() === 'rgw' ? 13 : 0,
+    );
     expect(companionCalls.filter((c) => c.startsWith('POST '))).toHaveLength(2);
     expect(await listMultipartUploads(s3.s3, s3.bucket)).toEqual([]);
   }, 180_000);

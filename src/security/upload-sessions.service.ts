@@ -43,9 +43,10 @@ export class UploadSessions implements OnModuleInit {
    * streams each part to S3's UploadPart with only its own headers) rather than to a presigned UploadPart URL. A
    * presigned URL signs only `host`, and a backend that applies unsigned `x-amz-*` headers (Ceph RGW 16) turns it
    * into an UploadPartCopy of any object the service can read; only where the backend is known to refuse unsigned
-   * headers (AWS) may parts go straight to S3. True (safe everywhere) until that is known.
+   * headers (AWS) may parts go straight to S3. Undefined: the backend's probed answer decides (through the service
+   * until it is known); tests set it to take one path on any backend.
    */
-  partsThroughService = true;
+  partsThroughService: boolean | undefined;
 
   constructor(private readonly config: AppConfig) {
     this.randomSecret = config.uploadSessionSecret === undefined;

@@ -44,6 +44,7 @@ import {
   ApiUploadPart,
 } from './companion-s3.openapi.js';
 import { UploadSessions, type UploadSession } from '../security/upload-sessions.service.js';
+import { BackendCapabilities } from '../storage/backend-capabilities.js';
 
 /** S3 accepts at most 5 GiB in one POST. */
 const MAX_SINGLE_UPLOAD_BYTES = 5 * 1024 ** 3;
@@ -66,6 +67,7 @@ export class CompanionS3Controller {
     private readonly uploads: DirectUploads,
     private readonly storage: StorageService,
     private readonly config: AppConfig,
+    private readonly capabilities: BackendCapabilities,
   ) {}
 
   @Get('params')
@@ -114,7 +116,7 @@ export class CompanionS3Controller {
   ): Promise<SignedPart> {
     const { session, key, s3UploadId } = this.upload(token, uploadId, bucketKey);
     const number = partNumberOf(session, partNumber);
-    if (this.sessions.partsThroughService) {
+    if (this.sessions.partsThroughService ?? this.capabilities.presignedHeadersEnforced() !== true) {
       const query = new URLSearchParams({ key: this.uploads.bucketKey(key) });
       const path = `/upload-sessions/${token}/s3/multipart/${encodeURIComponent(uploadId)}/${number}?${query.toString()}`;
       return { url: `${req.protocol}://${req.get('host')}${path}`, expiresAt: new Date(session.expiresAt) };
