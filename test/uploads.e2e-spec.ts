@@ -572,7 +572,10 @@ describe(`tus writes with S3_SSE, S3_STORAGE_CLASS and DEFAULT_CACHE_CONTROL (e2
       (r) => r.method === 'POST' && r.path.split('?')[0].endsWith(`/${encodeKey(key)}`) && /[?&]uploads\b/.test(r.path),
     );
     expect(create_?.headers).toMatchObject({ ...settings, 'cache-control': 'private, max-age=600' });
-    const bookkeeping = proxy.requests.filter((r) => r.method === 'PUT' && r.path.includes('/.tus/'));
+    // tus's own objects (the backend probe's, also under .tus/, may still be running through the same proxy).
+    const bookkeeping = proxy.requests.filter(
+      (r) => r.method === 'PUT' && r.path.includes('/.tus/') && !r.path.includes('/.tus/probe-'),
+    );
     expect(bookkeeping.map((r) => r.path.split('?')[0].split('.').pop()).sort()).toEqual(['info', 'part']);
     for (const put of bookkeeping) {
       expect(put.headers).toMatchObject(settings);

@@ -4,6 +4,7 @@ import type { Response } from 'supertest';
 import { devS3ServiceEnv } from '../../dev/s3-client.ts';
 import { createApp } from '../../src/app.factory.js';
 import type { Tuning } from '../../src/config/app-config.js';
+import { BackendCapabilities } from '../../src/storage/backend-capabilities.js';
 import { testCredentials } from './s3-server.js';
 
 /** The environment of an app that talks to the given S3-compatible server. */
@@ -30,6 +31,12 @@ export async function startApp(
 ): Promise<{ app: NestExpressApplication; url: string }> {
   const app = await createApp({ env, tuning: testTuning(tuning) });
   await app.listen(0, '127.0.0.1');
+  // The backend probe (reserved keys under .tus/) ends before the tests start, so that a test recording its S3
+  // requests sees only its own. A probe that fails (S3 unreachable on purpose) ends at once.
+  const capabilities = app.get(BackendCapabilities);
+  for (let attempt = 0; attempt < 3 && capabilities.details().conditionalWrites === 'unknown'; attempt++) {
+    await capabilities.conditionalWrites();
+  }
   const address = app.getHttpServer().address() as { port: number };
   return { app, url: `http://127.0.0.1:${address.port}` };
 }
