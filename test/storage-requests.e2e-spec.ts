@@ -3,6 +3,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { toAppConfig } from '../src/config/app-config.js';
 import { validateEnvironment } from '../src/config/environment.js';
 import { ProbedCapabilities } from '../src/storage/probed-capabilities.js';
+import { S3Gateway } from '../src/storage/s3-gateway.js';
 import { StorageService } from '../src/storage/storage.service.js';
 import { randomKey, s3Env } from './support/app.js';
 import { startS3Server, type TestS3Server } from './support/s3-server.js';
@@ -28,7 +29,7 @@ describe(StorageService.name, () => {
     await capabilities.onApplicationBootstrap();
     expect(await capabilities.conditionalWrites()).toMatchObject({ putIfNoneMatch: true });
     // The signing client only presigns URLs, which these uploads never do.
-    storage = new StorageService(s3.s3, config, s3.s3, capabilities);
+    storage = new StorageService(new S3Gateway(s3.s3, config), config, s3.s3, capabilities);
   });
 
   beforeEach(() => {

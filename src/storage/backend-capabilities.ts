@@ -1,3 +1,5 @@
+import { unquote } from './s3-gateway.js';
+
 /** How S3 compares an `If-Match` ETag: as HEAD gives it (quoted, AWS) or without its quotes (Ceph RGW 16). */
 export type IfMatchForm = 'quoted' | 'unquoted';
 
@@ -75,5 +77,5 @@ export class FixedCapabilities extends BackendCapabilities {
 
 /** `etag` in the form the backend compares `If-Match` with. */
 export function ifMatchValue(etag: string, form: IfMatchForm): string {
-  return form === 'quoted' ? etag : etag.replace(/^"(.*)"$/, '$1');
+  return form === 'quoted' ? etag : unquote(etag);
 }

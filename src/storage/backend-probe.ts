@@ -16,6 +16,7 @@ import { ifMatchValue } from './backend-capabilities.js';
 import type { ObjectSettings } from '../config/s3-options.js';
 import { storageParameters, writeHeaders } from './object-settings.js';
 import { RESERVED_PREFIX } from './reserved-keys.js';
+import { copySourceOf } from './s3-gateway.js';
 
 /** Where and how the probe writes: every key it uses starts with `keyPrefix`, under the reserved prefix. */
 export interface ProbeTarget {
@@ -67,9 +68,8 @@ export async function probePresignedHeaders(target: ProbeTarget): Promise<Presig
   }
   const copySource = async (): Promise<HeaderOutcome> => {
     const key = `${target.keyPrefix}copy`;
-    const header = `${target.bucket}/${source.split('/').map(encodeURIComponent).join('/')}`;
     // Empty, as an attacker's copy would be: the signature does not cover the body (UNSIGNED-PAYLOAD).
-    const answer = await presignedPut(target, key, '', { 'x-amz-copy-source': header });
+    const answer = await presignedPut(target, key, '', { 'x-amz-copy-source': copySourceOf(target.bucket, source) });
     if (answer.status >= 300) {
       return answer.status === 403 ? 'refused' : `answered ${answer.status}`;
     }
@@ -177,7 +177,7 @@ export async function probeConditionalWrites(target: ProbeTarget): Promise<Condi
         new CopyObjectCommand({
           ...params,
           Key: `${keyPrefix}copy-target`,
-          CopySource: `${bucket}/${`${keyPrefix}copy-source`.split('/').map(encodeURIComponent).join('/')}`,
+          CopySource: copySourceOf(bucket, `${keyPrefix}copy-source`),
           IfNoneMatch: '*',
         }),
       ),

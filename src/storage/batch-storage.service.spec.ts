@@ -1,6 +1,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import type { AppConfig } from '../config/app-config.js';
 import { FixedCapabilities } from './backend-capabilities.js';
+import { S3Gateway } from './s3-gateway.js';
 import { BatchStorageService } from './batch-storage.service.js';
 
 const MiB = 1024 * 1024;
@@ -49,7 +50,7 @@ function batch(client: S3Client): BatchStorageService {
     copyMultipartThreshold: 5 * MiB,
   } as AppConfig;
   const writes = { putIfNoneMatch: true, ifMatch: 'quoted', copyIfNoneMatch: true, completeIfNoneMatch: true } as const;
-  return new BatchStorageService(client, config, new FixedCapabilities(writes));
+  return new BatchStorageService(new S3Gateway(client, config), config, new FixedCapabilities(writes));
 }
 
 const s3Error = (name: string, status: number): Error =>
@@ -92,6 +93,8 @@ describe(`${BatchStorageService.name}.copy`, () => {
         () => ({ CopyPartResult: { ETag: '"p3"' } }),
       ],
       AbortMultipartUploadCommand: () => ({}),
+      // The abort is checked: the upload is gone.
+      ListPartsCommand: () => s3Error('NoSuchUpload', 404),
     });
     await expect(batch(client).copy({ from: 'a', to: 'b', overwrite: true })).rejects.toMatchObject({
       code: 'BadGateway',

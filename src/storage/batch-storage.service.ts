@@ -1,29 +1,24 @@
 import {
-  AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectsCommand,
   DeleteObjectCommand,
-  HeadObjectCommand,
   type HeadObjectCommandOutput,
   PutObjectCommand,
   UploadPartCopyCommand,
-  type S3Client,
 } from '@aws-sdk/client-s3';
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { AppConfig } from '../config/app-config.js';
 import { BackendCapabilities, ifMatchValue, type ConditionalWrites, type IfMatchForm } from './backend-capabilities.js';
-import { storageParameters } from './object-settings.js';
 import { partSizeFor } from './part-size.js';
+import { copySourceOf, quoted, S3Gateway } from './s3-gateway.js';
 import { StorageError, toStorageError } from './storage.errors.js';
 import type { Precondition, UploadResult } from './storage.service.js';
-import { S3_CLIENT } from './storage.tokens.js';
 
-/** S3's limits: keys per DeleteObjects call, and bytes one CopyObject can copy. */
+/** S3's limit of keys per DeleteObjects call. */
 export const MAX_DELETE_KEYS = 1000;
-export const MAX_COPY_OBJECT_BYTES = 5 * 1024 ** 3;
 
 export interface RemoveManyResult {
   readonly key: string;
@@ -48,17 +43,11 @@ export interface CopyResult extends Omit<UploadResult, 'created'> {
 /** Many keys in one call: DeleteObjects, and server-side copies (CopyObject, or UploadPartCopy above a threshold). */
 @Injectable()
 export class BatchStorageService {
-  private readonly bucket: string;
-  private readonly prefix: string;
-
   constructor(
-    @Inject(S3_CLIENT) private readonly client: S3Client,
+    private readonly s3: S3Gateway,
     private readonly config: AppConfig,
     private readonly capabilities: BackendCapabilities,
-  ) {
-    this.bucket = config.s3.bucket;
-    this.prefix = config.s3.prefix;
-  }
+  ) {}
 
   /**
    * Deletes up to 1000 distinct keys in one DeleteObjects call; a result per key, in the order given. A missing key
@@ -68,11 +57,11 @@ export class BatchStorageService {
   async removeMany(keys: readonly string[]): Promise<RemoveManyResult[]> {
     let out;
     try {
-      out = await this.client.send(
+      out = await this.s3.client.send(
         new DeleteObjectsCommand({
-          Bucket: this.bucket,
+          Bucket: this.s3.bucket,
           // Not Quiet: every key is then reported, so a server that drops one cannot pass it off as deleted.
-          Delete: { Objects: keys.map((key) => ({ Key: this.prefix + key })), Quiet: false },
+          Delete: { Objects: keys.map((key) => ({ Key: this.s3.objectKey(key) })), Quiet: false },
         }),
       );
     } catch (error) {
@@ -81,13 +70,13 @@ export class BatchStorageService {
     const failed = new Map((out.Errors ?? []).map((e) => [e.Key ?? '', e]));
     const deleted = new Set((out.Deleted ?? []).map((d) => d.Key ?? ''));
     return keys.map((key) => {
-      const error = failed.get(this.prefix + key);
+      const error = failed.get(this.s3.objectKey(key));
       if (error) {
         // Per-key errors carry S3's code (AccessDenied, InternalError...): mapped as the same error on DELETE would be.
         const name = error.Code ?? 'InternalError';
         return { key, error: toStorageError({ name, message: error.Message }, key) };
       }
-      if (deleted.has(this.prefix + key)) {
+      if (deleted.has(this.s3.objectKey(key))) {
         return { key };
       }
       return { key, error: new StorageError('BadGateway', 'storage did not report on this key') };
@@ -105,7 +94,7 @@ export class BatchStorageService {
    */
   async copy(input: CopyInput): Promise<CopyResult> {
     const writes = await this.capabilities.conditionalWrites();
-    const source = await this.headObject(input.from);
+    const source = await this.s3.head(input.from);
     if (!source) {
       throw new StorageError('NotFound', 'no object with the source key');
     }
@@ -116,7 +105,7 @@ export class BatchStorageService {
         'the source does not meet the preconditions (If-Match, If-Unmodified-Since)',
       );
     }
-    if (!input.overwrite && (await this.headObject(input.to))) {
+    if (!input.overwrite && (await this.s3.head(input.to))) {
       throw alreadyExists();
     }
     const size = source.ContentLength ?? 0;
@@ -134,7 +123,7 @@ export class BatchStorageService {
         size,
         contentType: source.ContentType ?? 'application/octet-stream',
         // Ceph RGW's CompleteMultipartUpload answers an empty ETag; HeadObject has the stored one.
-        etag: copiedEtag || ((await this.headObject(input.to))?.ETag ?? ''),
+        etag: copiedEtag || ((await this.s3.head(input.to))?.ETag ?? ''),
         sourceEtag: etag,
       };
     } catch (error) {
@@ -153,16 +142,15 @@ export class BatchStorageService {
   private async claim(to: string): Promise<string> {
     const marker = randomUUID();
     try {
-      await this.client.send(
+      await this.s3.client.send(
         new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: this.prefix + to,
+          ...this.s3.at(to),
           Body: Buffer.alloc(0),
           ContentLength: 0,
           ContentType: 'application/octet-stream',
           Metadata: { [CLAIM_MARKER]: marker },
           IfNoneMatch: '*',
-          ...storageParameters(this.config.objects),
+          ...this.s3.storageParameters(),
         }),
       );
     } catch (error) {
@@ -174,15 +162,14 @@ export class BatchStorageService {
 
   /** Deletes the claim of a copy that failed, if it is still there (best effort). */
   private async release(to: string, marker: string, writes: ConditionalWrites): Promise<void> {
-    const current = await this.headObject(to).catch(() => undefined);
+    const current = await this.s3.head(to).catch(() => undefined);
     if (current?.Metadata?.[CLAIM_MARKER] !== marker) {
       return;
     }
-    await this.client
+    await this.s3.client
       .send(
         new DeleteObjectCommand({
-          Bucket: this.bucket,
-          Key: this.prefix + to,
+          ...this.s3.at(to),
           ...(current.ETag && writes.ifMatch ? { IfMatch: ifMatchValue(current.ETag, writes.ifMatch) } : {}),
         }),
       )
@@ -195,13 +182,12 @@ export class BatchStorageService {
     form: IfMatchForm | undefined,
     ifNoneMatch: boolean,
   ): Promise<string | undefined> {
-    const out = await this.client.send(
+    const out = await this.s3.client.send(
       new CopyObjectCommand({
-        Bucket: this.bucket,
-        Key: this.prefix + input.to,
-        CopySource: this.copySource(input.from),
+        ...this.s3.at(input.to),
+        CopySource: copySourceOf(this.s3.bucket, this.s3.objectKey(input.from)),
         MetadataDirective: 'COPY',
-        ...storageParameters(this.config.objects),
+        ...this.s3.storageParameters(),
         ...sourceMatch(etag, form),
         ...(ifNoneMatch ? { IfNoneMatch: '*' } : {}),
       }),
@@ -217,18 +203,17 @@ export class BatchStorageService {
     form: IfMatchForm | undefined,
     ifNoneMatch: boolean,
   ): Promise<string | undefined> {
-    const key = this.prefix + input.to;
-    const { UploadId } = await this.client.send(
+    const target = this.s3.at(input.to);
+    const { UploadId } = await this.s3.client.send(
       new CreateMultipartUploadCommand({
-        Bucket: this.bucket,
-        Key: key,
+        ...target,
         ContentType: source.ContentType,
         CacheControl: source.CacheControl,
         ContentDisposition: source.ContentDisposition,
         ContentEncoding: source.ContentEncoding,
         ContentLanguage: source.ContentLanguage,
         Metadata: source.Metadata,
-        ...storageParameters(this.config.objects),
+        ...this.s3.storageParameters(),
       }),
     );
     try {
@@ -240,13 +225,12 @@ export class BatchStorageService {
         for (let n = next++; n <= count; n = next++) {
           const start = (n - 1) * partSize;
           const end = Math.min(start + partSize, size) - 1;
-          const out = await this.client.send(
+          const out = await this.s3.client.send(
             new UploadPartCopyCommand({
-              Bucket: this.bucket,
-              Key: key,
+              ...target,
               UploadId,
               PartNumber: n,
-              CopySource: this.copySource(input.from),
+              CopySource: copySourceOf(this.s3.bucket, this.s3.objectKey(input.from)),
               CopySourceRange: `bytes=${start}-${end}`,
               ...sourceMatch(source.ETag ?? '', form),
             }),
@@ -256,10 +240,9 @@ export class BatchStorageService {
       };
       await Promise.all(Array.from({ length: Math.min(this.config.uploads.queueSize, count) }, worker));
       parts.sort((a, b) => a.PartNumber - b.PartNumber);
-      const out = await this.client.send(
+      const out = await this.s3.client.send(
         new CompleteMultipartUploadCommand({
-          Bucket: this.bucket,
-          Key: key,
+          ...target,
           UploadId,
           MultipartUpload: { Parts: parts },
           ...(ifNoneMatch ? { IfNoneMatch: '*' } : {}),
@@ -267,9 +250,7 @@ export class BatchStorageService {
       );
       return quoted(out.ETag);
     } catch (error) {
-      await this.client
-        .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId }))
-        .catch(() => undefined);
+      await this.s3.abortMultipart(target.Key, UploadId ?? '').catch(() => undefined);
       throw error;
     }
   }
@@ -282,7 +263,7 @@ export class BatchStorageService {
     if (error.code !== 'PreconditionFailed') {
       return error;
     }
-    const now = await this.headObject(input.from).catch(() => undefined);
+    const now = await this.s3.head(input.from).catch(() => undefined);
     if (!input.overwrite && now?.ETag === etag) {
       return alreadyExists();
     }
@@ -291,30 +272,12 @@ export class BatchStorageService {
     });
   }
 
-  /** The x-amz-copy-source value: the bucket and the key, URL-encoded per segment. */
-  private copySource(key: string): string {
-    return `${this.bucket}/${(this.prefix + key).split('/').map(encodeURIComponent).join('/')}`;
-  }
-
   /**
    * The form of x-amz-copy-source-if-match: the If-Match form the backend honours, else S3's own (quoted), which a
    * backend that ignores it takes harmlessly; none with the `ifMatch: 'off'` option.
    */
   private sourceMatchForm(writes: ConditionalWrites): IfMatchForm | undefined {
     return writes.ifMatch ?? (this.config.s3.ifMatch === 'off' ? undefined : 'quoted');
-  }
-
-  /** The object's headers, or undefined when there is none. */
-  private async headObject(key: string): Promise<HeadObjectCommandOutput | undefined> {
-    try {
-      return await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
-    } catch (error) {
-      const mapped = toStorageError(error, key);
-      if (mapped.code === 'NotFound') {
-        return undefined;
-      }
-      throw mapped;
-    }
   }
 }
 
@@ -326,6 +289,3 @@ const sourceMatch = (etag: string, form: IfMatchForm | undefined): { CopySourceI
 
 const alreadyExists = (): StorageError =>
   new StorageError('AlreadyExists', 'an object with the target key already exists (overwrite=false)');
-
-/** Ceph RGW answers CopyObject's ETag without its quotes; HTTP and the rest of the API have them. */
-const quoted = (etag: string | undefined): string | undefined => (etag && !etag.startsWith('"') ? `"${etag}"` : etag);

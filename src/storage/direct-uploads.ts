@@ -1,5 +1,4 @@
 import {
-  AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   ListPartsCommand,
@@ -9,12 +8,10 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Readable } from 'node:stream';
-import { AppConfig } from '../config/app-config.js';
-import type { ObjectSettings } from '../config/s3-options.js';
-import { writeParameters } from './object-settings.js';
+import { S3Gateway } from './s3-gateway.js';
 import { signingWindow, type SignedRequest } from './signed-request.js';
 import { StorageError, toStorageError } from './storage.errors.js';
-import { S3_CLIENT, S3_SIGNING_CLIENT } from './storage.tokens.js';
+import { S3_SIGNING_CLIENT } from './storage.tokens.js';
 
 /** A part S3 holds for a multipart upload, as `ListParts` names it (ETag quoted). */
 export interface StoredPart {
@@ -29,28 +26,19 @@ export interface StoredPart {
  */
 @Injectable()
 export class DirectUploads {
-  private readonly bucket: string;
-  private readonly prefix: string;
-  private readonly settings: ObjectSettings;
-
   constructor(
-    @Inject(S3_CLIENT) private readonly client: S3Client,
-    config: AppConfig,
+    private readonly s3: S3Gateway,
     @Inject(S3_SIGNING_CLIENT) private readonly signer: S3Client,
-  ) {
-    this.bucket = config.s3.bucket;
-    this.prefix = config.s3.prefix;
-    this.settings = config.objects;
-  }
+  ) {}
 
   /** The object's key in the bucket (with `S3_PREFIX`), as a client talking to S3 sees it. */
   bucketKey(key: string): string {
-    return this.prefix + key;
+    return this.s3.objectKey(key);
   }
 
   /** The API key of a bucket key, or undefined when it is not under `S3_PREFIX`. */
   apiKey(bucketKey: string): string | undefined {
-    return bucketKey.startsWith(this.prefix) ? bucketKey.slice(this.prefix.length) : undefined;
+    return this.s3.keyOf(bucketKey);
   }
 
   /**
@@ -59,13 +47,12 @@ export class DirectUploads {
    */
   async start(key: string, contentType: string): Promise<string> {
     const out = await this.call(() =>
-      this.client.send(
+      this.s3.client.send(
         new CreateMultipartUploadCommand({
-          Bucket: this.bucket,
-          Key: this.prefix + key,
+          ...this.s3.at(key),
           ContentType: contentType,
           // Encryption, storage class and the default Cache-Control, as on every other write.
-          ...writeParameters(this.settings),
+          ...this.s3.writeParameters(),
         }),
       ),
     );
@@ -87,8 +74,7 @@ export class DirectUploads {
       throw toStorageError(error);
     }
     const command = new UploadPartCommand({
-      Bucket: this.bucket,
-      Key: this.prefix + key,
+      ...this.s3.at(key),
       UploadId: uploadId,
       PartNumber: partNumber,
     });
@@ -111,10 +97,9 @@ export class DirectUploads {
     signal: AbortSignal,
   ): Promise<string> {
     const out = await this.call(() =>
-      this.client.send(
+      this.s3.client.send(
         new UploadPartCommand({
-          Bucket: this.bucket,
-          Key: this.prefix + key,
+          ...this.s3.at(key),
           UploadId: uploadId,
           PartNumber: partNumber,
           Body: body,
@@ -138,10 +123,9 @@ export class DirectUploads {
     let marker: string | undefined;
     do {
       const out = await this.call(() =>
-        this.client.send(
+        this.s3.client.send(
           new ListPartsCommand({
-            Bucket: this.bucket,
-            Key: this.prefix + key,
+            ...this.s3.at(key),
             UploadId: uploadId,
             PartNumberMarker: marker,
           }),
@@ -167,10 +151,9 @@ export class DirectUploads {
     ifNoneMatch = false,
   ): Promise<void> {
     await this.call(() =>
-      this.client.send(
+      this.s3.client.send(
         new CompleteMultipartUploadCommand({
-          Bucket: this.bucket,
-          Key: this.prefix + key,
+          ...this.s3.at(key),
           UploadId: uploadId,
           MultipartUpload: { Parts: parts },
           // Honoured by AWS (and the development S3); Ceph RGW 16 ignores it, hence the caller's check before.
@@ -181,20 +164,15 @@ export class DirectUploads {
   }
 
   /**
-   * Aborts the upload and frees its parts; an upload S3 no longer knows is already gone, which is not an error.
+   * Aborts the upload, checks that it is gone and frees its parts; an upload S3 no longer knows is already gone,
+   * which is not an error.
    * @throws StorageError Unavailable | Timeout | AccessDenied | BadGateway
    */
   async abort(key: string, uploadId: string): Promise<void> {
     try {
-      await this.call(() =>
-        this.client.send(
-          new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.prefix + key, UploadId: uploadId }),
-        ),
-      );
+      await this.s3.abortMultipart(this.s3.objectKey(key), uploadId);
     } catch (error) {
-      if (!(error instanceof StorageError && error.code === 'NotFound')) {
-        throw error;
-      }
+      throw toStorageError(error);
     }
   }
 

@@ -1,9 +1,6 @@
 import {
-  AbortMultipartUploadCommand,
-  type AbortMultipartUploadCommandInput,
   CompleteMultipartUploadCommand,
   type CompletedPart,
-  ListPartsCommand,
   CreateMultipartUploadCommand,
   type CreateMultipartUploadCommandInput,
   PutObjectCommand,
@@ -11,11 +8,9 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { MAX_PARTS } from '../config/s3-options.js';
-
+import { abortMultipartUpload } from './s3-gateway.js';
 import type { UploadMemory } from './upload-memory.js';
 
-const ABORT_ATTEMPTS = 3;
-const ABORT_RECHECK_MS = 250;
 /**
  * A body takes a part buffer from the pool only once it has sent this much of the part (or ended): a client that
  * drips its body holds no pooled memory. The bytes before that are held as they arrived (Node reads sockets in
@@ -217,26 +212,7 @@ async function multipartUpload(
     // Every part buffer goes back to the pool before the upload ends, and no part outlives the abort.
     await Promise.all(inFlight);
     if (uploadId) {
-      await abortUpload(client, { Bucket, Key, UploadId: uploadId });
-    }
-  }
-}
-
-/**
- * Aborts a multipart upload and checks that it is gone. A part S3 was still receiving when the upload was aborted
- * can bring it back (AWS: "it might be necessary to abort a given multipart upload multiple times"; Ceph RGW does so
- * when the service gave up on a stalled part), so the abort is repeated while ListParts still finds the upload.
- */
-async function abortUpload(client: S3Client, upload: AbortMultipartUploadCommandInput) {
-  for (let attempt = 1; attempt <= ABORT_ATTEMPTS; attempt++) {
-    await client.send(new AbortMultipartUploadCommand(upload)).catch(() => undefined);
-    await new Promise((resolve) => setTimeout(resolve, ABORT_RECHECK_MS * attempt));
-    const found = await client.send(new ListPartsCommand({ ...upload, MaxParts: 1 })).then(
-      () => true,
-      (error: { name?: string }) => error.name !== 'NoSuchUpload' && error.name !== 'NoSuchKey',
-    );
-    if (!found) {
-      return;
+      await abortMultipartUpload(client, { Bucket, Key, UploadId: uploadId }).catch(() => undefined);
     }
   }
 }

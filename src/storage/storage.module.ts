@@ -9,6 +9,7 @@ import { StorageReporter } from './storage.reporter.js';
 import { createCredentialSource, createS3Client, type CredentialSource } from './s3-client.factory.js';
 import { instrumentS3Client } from './s3-metrics.js';
 import { ProbedCapabilities } from './probed-capabilities.js';
+import { S3Gateway } from './s3-gateway.js';
 import { StorageService } from './storage.service.js';
 import { CREDENTIAL_SOURCE, S3_CLIENT, S3_SIGNING_CLIENT } from './storage.tokens.js';
 
@@ -40,6 +41,7 @@ import { CREDENTIAL_SOURCE, S3_CLIENT, S3_SIGNING_CLIENT } from './storage.token
       // With default checksums the SDK presigns a PUT with the CRC32 of an empty body, which S3 then enforces.
       useFactory: (config: AppConfig, source: CredentialSource) => createS3Client(config.s3, source, 'WHEN_REQUIRED'),
     },
+    S3Gateway,
     StorageService,
     BatchStorageService,
     StorageReporter,

@@ -2,6 +2,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import fc from 'fast-check';
 import type { AppConfig } from '../config/app-config.js';
 import { FixedCapabilities, NO_CONDITIONAL_WRITES } from './backend-capabilities.js';
+import { S3Gateway } from './s3-gateway.js';
 import { StorageService } from './storage.service.js';
 
 /** An S3 client that answers every list with one more page and records the continuation tokens it is sent. */
@@ -21,13 +22,15 @@ function pagingClient(nextToken: () => string) {
   return { client: client as unknown as S3Client, tokens };
 }
 
-const service = (client: S3Client, cursorSecret = 's'.repeat(32), prefix = 'tenant/') =>
-  new StorageService(
-    client,
-    { s3: { bucket: 'b', prefix }, cursorSecret } as AppConfig,
+const service = (client: S3Client, cursorSecret = 's'.repeat(32), prefix = 'tenant/') => {
+  const config = { s3: { bucket: 'b', prefix }, cursorSecret } as AppConfig;
+  return new StorageService(
+    new S3Gateway(client, config),
+    config,
     client,
     new FixedCapabilities(NO_CONDITIONAL_WRITES),
   );
+};
 
 describe(`${StorageService.name} list cursors (properties)`, () => {
   it('should hand S3 back exactly the token of a cursor it issued, for the same prefix and delimiter only', async () => {

@@ -3,6 +3,7 @@ import { toAppConfig } from '../config/app-config.js';
 import { validateEnvironment } from '../config/environment.js';
 import { BackendCapabilities, FixedCapabilities, NO_CONDITIONAL_WRITES } from './backend-capabilities.js';
 import { createS3Client, type CredentialSource } from './s3-client.factory.js';
+import { S3Gateway } from './s3-gateway.js';
 import { StorageError } from './storage.errors.js';
 import { StorageService } from './storage.service.js';
 
@@ -15,7 +16,7 @@ function storageWith(
   const config = toAppConfig(validateEnvironment({ S3_BUCKET: 'bucket', S3_ENDPOINT: 'http://127.0.0.1:9', ...env }));
   const source: CredentialSource = { provider, name: () => 'test', current: () => undefined };
   return new StorageService(
-    createS3Client(config.s3, source),
+    new S3Gateway(createS3Client(config.s3, source), config),
     config,
     createS3Client(config.s3, source, 'WHEN_REQUIRED'),
     capabilities,

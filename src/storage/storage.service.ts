@@ -16,8 +16,7 @@ import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import { BackendCapabilities, ifMatchValue, type ConditionalWrites } from './backend-capabilities.js';
 import { ListCursors } from './list-cursor.js';
-import type { ObjectSettings } from '../config/s3-options.js';
-import { writeHeaders, writeParameters, type ObjectParameters } from './object-settings.js';
+import type { ObjectParameters } from './object-settings.js';
 import { partSizeFor } from './part-size.js';
 import { isReservedKey, RESERVED_PREFIX } from './reserved-keys.js';
 import { StorageError, toBucketError, toStorageError } from './storage.errors.js';
@@ -28,7 +27,8 @@ import {
   type SigningWindow,
   type SignUploadInput,
 } from './signed-request.js';
-import { S3_CLIENT, S3_SIGNING_CLIENT } from './storage.tokens.js';
+import { S3Gateway } from './s3-gateway.js';
+import { S3_SIGNING_CLIENT } from './storage.tokens.js';
 import { UploadMemory } from './upload-memory.js';
 import { writeObject, type WriteInput } from './object-writer.js';
 
@@ -113,35 +113,21 @@ const UPLOAD_MARKER = 'upload-marker';
 /** The one place that talks to S3. Keys given and returned are relative to `S3_PREFIX`. */
 @Injectable()
 export class StorageService implements OnApplicationShutdown {
-  private readonly bucket: string;
-  private readonly prefix: string;
   private readonly cursors: ListCursors;
-  private readonly settings: ObjectSettings;
   /** Shared by every upload of the process (UPLOAD_MEMORY_BYTES). */
   readonly uploadMemory: UploadMemory;
 
   constructor(
-    @Inject(S3_CLIENT) private readonly client: S3Client,
+    private readonly s3: S3Gateway,
     private readonly config: AppConfig,
     @Inject(S3_SIGNING_CLIENT) private readonly signer: S3Client,
     private readonly capabilities: BackendCapabilities,
   ) {
-    this.bucket = config.s3.bucket;
-    this.prefix = config.s3.prefix;
-    this.cursors = new ListCursors(config.cursorSecret, JSON.stringify([this.bucket, this.prefix]));
-    this.settings = config.objects;
+    this.cursors = new ListCursors(config.cursorSecret, JSON.stringify([config.s3.bucket, config.s3.prefix]));
     this.uploadMemory = new UploadMemory(
       config.uploads?.memoryBytes ?? Number.MAX_SAFE_INTEGER,
       config.requestBodies?.memoryWaitMs ?? Infinity,
     );
-  }
-
-  /**
-   * The service-wide write settings (encryption, storage class, default Cache-Control) with `parameters`, as
-   * PutObject / CreateMultipartUpload / CopyObject (with `MetadataDirective: 'REPLACE'`) parameters.
-   */
-  writeParams(parameters?: ObjectParameters) {
-    return writeParameters(this.settings, parameters);
   }
 
   /**
@@ -192,12 +178,11 @@ export class StorageService implements OnApplicationShutdown {
     });
     try {
       const result = await writeObject({
-        client: this.client,
+        client: this.s3.client,
         params: {
-          Bucket: this.bucket,
-          Key: this.prefix + input.key,
+          ...this.s3.at(input.key),
           ContentType: input.contentType,
-          ...writeParameters(this.settings, input.parameters),
+          ...this.s3.writeParameters(input.parameters),
           Metadata: { ...input.parameters?.metadata, [UPLOAD_MARKER]: marker },
         },
         ...writeConditions(writes, {
@@ -237,7 +222,7 @@ export class StorageService implements OnApplicationShutdown {
    */
   async openStream(key: string, conditions: ReadConditions = {}): Promise<ObjectStream> {
     try {
-      const out = await this.client.send(new GetObjectCommand(this.readParams(key, conditions)));
+      const out = await this.s3.client.send(new GetObjectCommand(this.readParams(key, conditions)));
       return { ...objectMetadata(key, out), body: out.Body as Readable };
     } catch (error) {
       throw await this.withDetails(toStorageError(error, key), key, conditions);
@@ -250,7 +235,7 @@ export class StorageService implements OnApplicationShutdown {
    */
   async head(key: string, conditions: ReadConditions = {}): Promise<Omit<ObjectStream, 'body'>> {
     try {
-      const out = await this.client.send(new HeadObjectCommand(this.readParams(key, conditions)));
+      const out = await this.s3.client.send(new HeadObjectCommand(this.readParams(key, conditions)));
       return objectMetadata(key, out);
     } catch (error) {
       throw await this.withDetails(toStorageError(error, key), key, conditions);
@@ -266,16 +251,16 @@ export class StorageService implements OnApplicationShutdown {
     const delimiter = input.delimiter ?? '';
     const token = input.cursor === undefined ? undefined : this.cursors.decode(input.cursor, prefix, delimiter);
     try {
-      const out = await this.client.send(
+      const out = await this.s3.client.send(
         new ListObjectsV2Command({
-          Bucket: this.bucket,
-          Prefix: this.prefix + prefix,
+          Bucket: this.s3.bucket,
+          Prefix: this.s3.objectKey(prefix),
           Delimiter: delimiter || undefined,
           MaxKeys: input.limit,
           ContinuationToken: token,
         }),
       );
-      const strip = (k: string): string => k.slice(this.prefix.length);
+      const strip = (k: string): string => this.s3.keyOf(k) ?? '';
       // The service's own objects are left out, so a page may hold fewer than `limit` items.
       return {
         items: (out.Contents ?? [])
@@ -303,8 +288,8 @@ export class StorageService implements OnApplicationShutdown {
    */
   async hasReservedObjects(): Promise<boolean> {
     try {
-      const out = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + RESERVED_PREFIX, MaxKeys: 1 }),
+      const out = await this.s3.client.send(
+        new ListObjectsV2Command({ Bucket: this.s3.bucket, Prefix: this.s3.objectKey(RESERVED_PREFIX), MaxKeys: 1 }),
       );
       return (out.KeyCount ?? out.Contents?.length ?? 0) > 0;
     } catch (error) {
@@ -326,10 +311,9 @@ export class StorageService implements OnApplicationShutdown {
       return;
     }
     try {
-      await this.client.send(
+      await this.s3.client.send(
         new DeleteObjectCommand({
-          Bucket: this.bucket,
-          Key: this.prefix + key,
+          ...this.s3.at(key),
           ...(current?.etag && writes?.ifMatch ? { IfMatch: ifMatchValue(current.etag, writes.ifMatch) } : {}),
         }),
       );
@@ -348,7 +332,7 @@ export class StorageService implements OnApplicationShutdown {
    */
   async checkBucket(signal?: AbortSignal): Promise<void> {
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
+      await this.s3.client.send(new HeadBucketCommand({ Bucket: this.s3.bucket }), { abortSignal: signal });
     } catch (error) {
       throw toBucketError(error);
     }
@@ -361,8 +345,7 @@ export class StorageService implements OnApplicationShutdown {
   async signDownload(input: SignDownloadInput): Promise<SignedRequest> {
     const window = await this.signingWindow(input.expiresIn);
     const command = new GetObjectCommand({
-      Bucket: this.bucket,
-      Key: this.prefix + input.key,
+      ...this.s3.at(input.key),
       ResponseContentDisposition: input.contentDisposition,
       ResponseContentType: input.contentType,
     });
@@ -380,14 +363,14 @@ export class StorageService implements OnApplicationShutdown {
   async signUpload(input: SignUploadInput): Promise<SignedRequest> {
     const put = input.maxBytes === undefined && (await this.capabilities.requirePresignedHeadersEnforced());
     const window = await this.signingWindow(input.expiresIn);
-    const key = this.prefix + input.key;
-    const headers = { 'Content-Type': input.contentType, ...writeHeaders(this.settings, input.parameters) };
+    const key = this.s3.objectKey(input.key);
+    const headers = { 'Content-Type': input.contentType, ...this.s3.writeHeaders(input.parameters) };
     if (put) {
       const command = new PutObjectCommand({
-        Bucket: this.bucket,
+        Bucket: this.s3.bucket,
         Key: key,
         ContentType: input.contentType,
-        ...writeParameters(this.settings, input.parameters),
+        ...this.s3.writeParameters(input.parameters),
         Metadata: input.parameters?.metadata,
       });
       const names = Object.keys(headers).map((name) => name.toLowerCase());
@@ -405,7 +388,7 @@ export class StorageService implements OnApplicationShutdown {
       throw new StorageError('InvalidInput', 'key must not contain ${filename} for an upload signed as a POST form');
     }
     const post = await createPresignedPost(this.signer, {
-      Bucket: this.bucket,
+      Bucket: this.s3.bucket,
       Key: key,
       Conditions: [['content-length-range', 0, input.maxBytes ?? input.limit ?? MAX_POST_BYTES]],
       // Each field is also an exact-match condition of the policy.
@@ -427,8 +410,7 @@ export class StorageService implements OnApplicationShutdown {
 
   private readParams(key: string, conditions: ReadConditions) {
     return {
-      Bucket: this.bucket,
-      Key: this.prefix + key,
+      ...this.s3.at(key),
       Range: conditions.range,
       IfNoneMatch: conditions.ifNoneMatch,
       IfModifiedSince: conditions.ifModifiedSince,
@@ -437,32 +419,20 @@ export class StorageService implements OnApplicationShutdown {
 
   onApplicationShutdown(): void {
     // Closes the keep-alive sockets so the process can exit promptly.
-    this.client.destroy();
+    this.s3.client.destroy();
     this.signer.destroy();
   }
 
   /** The current object's validators, or undefined when there is no object. */
   private async current(key: string): Promise<Current | undefined> {
-    try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
-      return { etag: out.ETag ?? '', lastModified: out.LastModified ?? new Date(0) };
-    } catch (error) {
-      const mapped = toStorageError(error, key);
-      if (mapped.code === 'NotFound') {
-        return undefined;
-      }
-      throw mapped;
-    }
+    const out = await this.s3.head(key);
+    return out && { etag: out.ETag ?? '', lastModified: out.LastModified ?? new Date(0) };
   }
 
   /** The ETag of the object if the upload tagged `marker` wrote it, else undefined. */
   private async writtenBy(key: string, marker: string): Promise<string | undefined> {
-    try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
-      return out.Metadata?.[UPLOAD_MARKER] === marker ? (out.ETag ?? '') : undefined;
-    } catch {
-      return undefined;
-    }
+    const out = await this.s3.head(key).catch(() => undefined);
+    return out?.Metadata?.[UPLOAD_MARKER] === marker ? (out.ETag ?? '') : undefined;
   }
 
   /**

@@ -2,6 +2,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { AppConfig } from '../config/app-config.js';
 import { FixedCapabilities, NO_CONDITIONAL_WRITES, type ConditionalWrites } from './backend-capabilities.js';
+import { S3Gateway } from './s3-gateway.js';
 import { StorageService } from './storage.service.js';
 
 const MiB = 1024 * 1024;
@@ -46,7 +47,7 @@ function storage(client: S3Client, ifMatch: 'quoted' | 'unquoted' | 'none' = 'qu
     objects: {},
     cursorSecret: 's'.repeat(32),
   } as AppConfig;
-  return new StorageService(client, config, client, new FixedCapabilities(honouring(ifMatch)));
+  return new StorageService(new S3Gateway(client, config), config, client, new FixedCapabilities(honouring(ifMatch)));
 }
 
 /** HeadObject as S3 answers it for the object the upload just wrote (its marker in the metadata). */

@@ -45,12 +45,11 @@ import {
 } from './companion-s3.openapi.js';
 import { UploadSessions, type UploadSession } from '../security/upload-sessions.service.js';
 import { BackendCapabilities } from '../storage/backend-capabilities.js';
+import { unquote } from '../storage/s3-gateway.js';
 
 /** S3 accepts at most 5 GiB in one POST. */
 const MAX_SINGLE_UPLOAD_BYTES = 5 * 1024 ** 3;
 const PART_NUMBER = /^[1-9]\d{0,4}$/;
-
-const unquote = (etag: string): string => etag.replace(/^"+|"+$/g, '');
 
 /**
  * Uppy Companion's S3 routes under a session URL, so stock `@uppy/aws-s3` (checked against 6.3.1) uploads with

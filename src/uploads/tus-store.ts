@@ -5,12 +5,8 @@ import { S3Store, type Options } from '@tus/s3-store';
 import { ERRORS, type Upload } from '@tus/server';
 import type { ObjectSettings } from '../config/s3-options.js';
 import { storageParameters, writeParameters } from '../storage/object-settings.js';
+import { abortMultipartUpload, isMissing } from '../storage/s3-gateway.js';
 import { TusError } from './tus-error.js';
-
-const isMissing = (error: unknown): boolean => {
-  const name = (error as { name?: string; Code?: string } | undefined)?.name;
-  return name === 'NoSuchKey' || name === 'NoSuchUpload' || name === 'NotFound';
-};
 
 /**
  * `@tus/s3-store` with its bookkeeping out of the user's files: the upload's id is the object key (under
@@ -83,7 +79,7 @@ export class ServiceS3Store extends S3Store {
       }
       throw error;
     }
-    await this.abort(id, uploadId);
+    await abortMultipartUpload(this.client, { Bucket: this.bucket, Key: id, UploadId: uploadId });
     await this.client.deleteObjects({
       Bucket: this.bucket,
       Delete: { Objects: [{ Key: this.infoKey(id) }, { Key: this.partKey(id, true) }], Quiet: true },
@@ -136,20 +132,9 @@ export class ServiceS3Store extends S3Store {
       const { id } = JSON.parse((await info.Body?.transformToString()) ?? '{}') as { id?: string };
       const uploadId = info.Metadata?.['upload-id'];
       if (id && uploadId) {
-        await this.abort(id, uploadId);
+        await abortMultipartUpload(this.client, { Bucket: this.bucket, Key: id, UploadId: uploadId });
         await this.clearCache(id);
       }
-    } catch (error) {
-      if (!isMissing(error)) {
-        throw error;
-      }
-    }
-  }
-
-  /** A finished or already aborted upload is no longer there to abort. */
-  private async abort(id: string, uploadId: string): Promise<void> {
-    try {
-      await this.client.abortMultipartUpload({ Bucket: this.bucket, Key: id, UploadId: uploadId });
     } catch (error) {
       if (!isMissing(error)) {
         throw error;

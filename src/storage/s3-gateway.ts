@@ -1,0 +1,139 @@
+import {
+  AbortMultipartUploadCommand,
+  type AbortMultipartUploadCommandInput,
+  HeadObjectCommand,
+  type HeadObjectCommandOutput,
+  ListPartsCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Inject, Injectable } from '@nestjs/common';
+import { AppConfig } from '../config/app-config.js';
+import type { ObjectSettings } from '../config/s3-options.js';
+import { storageParameters, writeHeaders, writeParameters, type ObjectParameters } from './object-settings.js';
+import { toStorageError } from './storage.errors.js';
+import { S3_CLIENT } from './storage.tokens.js';
+
+const ABORT_ATTEMPTS = 3;
+const ABORT_RECHECK_MS = 250;
+
+/**
+ * What every object request of the service shares: the client, the bucket, the `S3_PREFIX` mapping and the write
+ * settings (`S3_SSE`, `S3_STORAGE_CLASS`, `DEFAULT_CACHE_CONTROL`). A key is the API's (relative to `S3_PREFIX`); an
+ * object key is the bucket's.
+ */
+@Injectable()
+export class S3Gateway {
+  readonly bucket: string;
+  private readonly prefix: string;
+  private readonly settings: ObjectSettings;
+
+  constructor(
+    @Inject(S3_CLIENT) readonly client: S3Client,
+    config: AppConfig,
+  ) {
+    this.bucket = config.s3.bucket;
+    this.prefix = config.s3.prefix;
+    this.settings = config.objects;
+  }
+
+  /** The object key of `key` (with `S3_PREFIX`), as a client talking to S3 sees it. */
+  objectKey(key: string): string {
+    return this.prefix + key;
+  }
+
+  /** The API key of an object key, or undefined when it is not under `S3_PREFIX`. */
+  keyOf(objectKey: string): string | undefined {
+    return objectKey.startsWith(this.prefix) ? objectKey.slice(this.prefix.length) : undefined;
+  }
+
+  /** `Bucket` and `Key` of a request for the object at `key`. */
+  at(key: string): { Bucket: string; Key: string } {
+    return { Bucket: this.bucket, Key: this.prefix + key };
+  }
+
+  /** The write settings with `parameters`, as PutObject / CreateMultipartUpload parameters. */
+  writeParameters(parameters?: ObjectParameters) {
+    return writeParameters(this.settings, parameters);
+  }
+
+  /** The same as the headers a presigned PUT must send, or the fields of a POST policy. */
+  writeHeaders(parameters?: ObjectParameters): Record<string, string> {
+    return writeHeaders(this.settings, parameters);
+  }
+
+  /** Encryption and storage class alone: what a copy adds to the source's own headers and metadata. */
+  storageParameters() {
+    return storageParameters(this.settings);
+  }
+
+  /**
+   * The object's headers, or undefined when there is none.
+   * @throws StorageError Unavailable | Timeout | AccessDenied | BadGateway
+   */
+  async head(key: string): Promise<HeadObjectCommandOutput | undefined> {
+    try {
+      return await this.client.send(new HeadObjectCommand(this.at(key)));
+    } catch (error) {
+      const mapped = toStorageError(error, key);
+      if (mapped.code === 'NotFound') {
+        return undefined;
+      }
+      throw mapped;
+    }
+  }
+
+  /** As `abortMultipartUpload`, in this bucket. */
+  abortMultipart(objectKey: string, uploadId: string): Promise<void> {
+    return abortMultipartUpload(this.client, { Bucket: this.bucket, Key: objectKey, UploadId: uploadId });
+  }
+}
+
+/**
+ * Aborts a multipart upload and checks that it is gone; an upload S3 no longer knows is gone already. A part S3 was
+ * still receiving when the upload was aborted can bring it back (AWS: "it might be necessary to abort a given
+ * multipart upload multiple times"; Ceph RGW does so when the service gave up on a stalled part), so the abort is
+ * repeated while ListParts still finds the upload.
+ * @throws the SDK's error of the last abort, when every attempt failed to abort an upload still there
+ */
+export async function abortMultipartUpload(client: S3Client, upload: AbortMultipartUploadCommandInput): Promise<void> {
+  let failure: Error | undefined;
+  for (let attempt = 1; attempt <= ABORT_ATTEMPTS; attempt++) {
+    try {
+      await client.send(new AbortMultipartUploadCommand(upload));
+      failure = undefined;
+    } catch (error) {
+      if (isMissing(error)) {
+        return;
+      }
+      failure = error as Error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, ABORT_RECHECK_MS * attempt));
+    const found = await client.send(new ListPartsCommand({ ...upload, MaxParts: 1 })).then(
+      () => true,
+      (error: unknown) => !isMissing(error),
+    );
+    if (!found) {
+      return;
+    }
+  }
+  if (failure !== undefined) {
+    throw failure;
+  }
+}
+
+/** No such upload or object (Ceph RGW lists the parts of an aborted upload as a 404 NoSuchKey). */
+export const isMissing = (error: unknown): boolean => {
+  const { name, $metadata } = (error ?? {}) as { name?: string; $metadata?: { httpStatusCode?: number } };
+  const missing = name === 'NoSuchUpload' || name === 'NoSuchKey' || name === 'NotFound';
+  return missing || (name !== 'NoSuchBucket' && $metadata?.httpStatusCode === 404);
+};
+
+/** The x-amz-copy-source value: the bucket and the object key, URL-encoded per segment. */
+export const copySourceOf = (bucket: string, objectKey: string): string =>
+  `${bucket}/${objectKey.split('/').map(encodeURIComponent).join('/')}`;
+
+/** An ETag without its quotes (Ceph RGW 16 compares `If-Match` so; Uppy sends part ETags so). */
+export const unquote = (etag: string): string => etag.replace(/^"+|"+$/g, '');
+
+/** An ETag with its quotes, as HTTP has it (Ceph RGW answers CopyObject's without them). */
+export const quoted = (etag: string | undefined): string | undefined => etag && `"${unquote(etag)}"`;
