@@ -1,54 +1,17 @@
 import { S3Client } from '@aws-sdk/client-s3';
-import type { AppConfig } from '../config/app-config.js';
 import { FixedCapabilities } from './backend-capabilities.js';
 import { S3Gateway } from './s3-gateway.js';
 import { BatchStorageService } from './batch-storage.service.js';
+import { fakeS3 } from '../../test/support/fake-s3.js';
+import { testConfig } from '../../test/support/test-config.js';
 
 const MiB = 1024 * 1024;
 
-type Answer = (input: Record<string, unknown>) => object;
-
-/**
- * A real S3Client whose requests never leave the process: each command is answered by `answers` (by command name;
- * an Error is thrown as S3's), to play faults no test server produces.
- */
-function fakeS3(answers: Record<string, Answer | Answer[]>) {
-  const sent: { command: string; input: Record<string, unknown> }[] = [];
-  const client = new S3Client({
-    region: 'us-east-1',
-    endpoint: 'http://127.0.0.1:9',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'fake', secretAccessKey: 'fake' },
-    maxAttempts: 1,
-  });
-  client.middlewareStack.add(
-    (_next, context) => (args) => {
-      const input = args.input as Record<string, unknown>;
-      const command = context.commandName!;
-      sent.push({ command, input });
-      const answer = answers[command];
-      const next = Array.isArray(answer) ? answer.shift() : answer;
-      if (!next) {
-        throw new Error(`unexpected ${command}`);
-      }
-      const output = next(input);
-      if (output instanceof Error) {
-        return Promise.reject(output);
-      }
-      return Promise.resolve({ output: { $metadata: {}, ...output }, response: {} });
-    },
-    { step: 'initialize', name: 'fakeS3' },
-  );
-  return { client, sent };
-}
-
 function batch(client: S3Client): BatchStorageService {
-  const config = {
-    s3: { bucket: 'b', prefix: 'tenant/' },
-    objects: {},
-    uploads: { partSize: 5 * MiB, queueSize: 2 },
-    copyMultipartThreshold: 5 * MiB,
-  } as AppConfig;
+  const config = testConfig(
+    { S3_PREFIX: 'tenant/', UPLOAD_PART_SIZE: String(5 * MiB) },
+    { copyMultipartThreshold: 5 * MiB },
+  );
   const writes = { putIfNoneMatch: true, ifMatch: 'quoted', copyIfNoneMatch: true, completeIfNoneMatch: true } as const;
   return new BatchStorageService(new S3Gateway(client, config), config, new FixedCapabilities(writes));
 }
@@ -70,7 +33,7 @@ describe(`${BatchStorageService.name}.removeMany`, () => {
     });
     const results = await batch(client).removeMany(['a', 'b', 'c']);
     expect(sent[0].input).toEqual({
-      Bucket: 'b',
+      Bucket: 'bucket',
       Delete: { Objects: [{ Key: 'tenant/a' }, { Key: 'tenant/b' }, { Key: 'tenant/c' }], Quiet: false },
     });
     expect(results.map((r) => [r.key, r.error?.code])).toEqual([
@@ -100,7 +63,7 @@ describe(`${BatchStorageService.name}.copy`, () => {
       code: 'BadGateway',
     });
     expect(sent.filter((s) => s.command === 'AbortMultipartUploadCommand').map((s) => s.input)).toEqual([
-      { Bucket: 'b', Key: 'tenant/b', UploadId: 'u1' },
+      { Bucket: 'bucket', Key: 'tenant/b', UploadId: 'u1' },
     ]);
     expect(sent.some((s) => s.command === 'CompleteMultipartUploadCommand')).toBe(false);
   });
@@ -121,9 +84,9 @@ describe(`${BatchStorageService.name}.copy`, () => {
     expect(create.input).toMatchObject({ ContentType: 'text/x-a', Metadata: { m: '1' } });
     const parts = sent.filter((s) => s.command === 'UploadPartCopyCommand').map((s) => s.input);
     expect(parts.map((p) => [p.PartNumber, p.CopySourceRange, p.CopySource, p.CopySourceIfMatch]).sort()).toEqual([
-      [1, `bytes=0-${5 * MiB - 1}`, 'b/tenant/a%20b', '"src"'],
-      [2, `bytes=${5 * MiB}-${10 * MiB - 1}`, 'b/tenant/a%20b', '"src"'],
-      [3, `bytes=${10 * MiB}-${11 * MiB - 1}`, 'b/tenant/a%20b', '"src"'],
+      [1, `bytes=0-${5 * MiB - 1}`, 'bucket/tenant/a%20b', '"src"'],
+      [2, `bytes=${5 * MiB}-${10 * MiB - 1}`, 'bucket/tenant/a%20b', '"src"'],
+      [3, `bytes=${10 * MiB}-${11 * MiB - 1}`, 'bucket/tenant/a%20b', '"src"'],
     ]);
     const complete = sent.find((s) => s.command === 'CompleteMultipartUploadCommand')!;
     expect(complete.input).toMatchObject({

@@ -1,9 +1,9 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import fc from 'fast-check';
-import type { AppConfig } from '../config/app-config.js';
 import { FixedCapabilities, NO_CONDITIONAL_WRITES } from './backend-capabilities.js';
 import { S3Gateway } from './s3-gateway.js';
 import { StorageService } from './storage.service.js';
+import { testConfig } from '../../test/support/test-config.js';
 
 /** An S3 client that answers every list with one more page and records the continuation tokens it is sent. */
 function pagingClient(nextToken: () => string) {
@@ -23,7 +23,7 @@ function pagingClient(nextToken: () => string) {
 }
 
 const service = (client: S3Client, cursorSecret = 's'.repeat(32), prefix = 'tenant/') => {
-  const config = { s3: { bucket: 'b', prefix }, cursorSecret } as AppConfig;
+  const config = testConfig({ S3_PREFIX: prefix, SIGNING_SECRET: cursorSecret });
   return new StorageService(
     new S3Gateway(client, config),
     config,

@@ -124,10 +124,7 @@ export class StorageService implements OnApplicationShutdown {
     private readonly capabilities: BackendCapabilities,
   ) {
     this.cursors = new ListCursors(config.cursorSecret, JSON.stringify([config.s3.bucket, config.s3.prefix]));
-    this.uploadMemory = new UploadMemory(
-      config.uploads?.memoryBytes ?? Number.MAX_SAFE_INTEGER,
-      config.requestBodies?.memoryWaitMs ?? Infinity,
-    );
+    this.uploadMemory = new UploadMemory(config.uploads.memoryBytes, config.requestBodies.memoryWaitMs);
   }
 
   /**

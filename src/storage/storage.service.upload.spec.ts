@@ -1,38 +1,12 @@
 import { PassThrough, Readable } from 'node:stream';
 import { S3Client } from '@aws-sdk/client-s3';
-import type { AppConfig } from '../config/app-config.js';
 import { FixedCapabilities, NO_CONDITIONAL_WRITES, type ConditionalWrites } from './backend-capabilities.js';
 import { S3Gateway } from './s3-gateway.js';
 import { StorageService } from './storage.service.js';
+import { fakeS3 } from '../../test/support/fake-s3.js';
+import { testConfig } from '../../test/support/test-config.js';
 
 const MiB = 1024 * 1024;
-
-/**
- * A real S3Client whose requests never leave the process: each command is answered by `answers` (by command name),
- * so a fault no test server produces (an empty ETag from CompleteMultipartUpload, as Ceph RGW sends) can be played.
- */
-function fakeS3(answers: Record<string, (input: Record<string, unknown>) => object>) {
-  const sent: { command: string; input: Record<string, unknown> }[] = [];
-  const client = new S3Client({
-    region: 'us-east-1',
-    endpoint: 'http://127.0.0.1:9',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'fake', secretAccessKey: 'fake' },
-  });
-  client.middlewareStack.add(
-    (_next, context) => (args) => {
-      const input = args.input as Record<string, unknown>;
-      sent.push({ command: context.commandName!, input });
-      const answer = answers[context.commandName!];
-      if (!answer) {
-        throw new Error(`unexpected ${context.commandName}`);
-      }
-      return Promise.resolve({ output: { $metadata: {}, ...answer(input) }, response: {} });
-    },
-    { step: 'initialize', name: 'fakeS3' },
-  );
-  return { client, sent };
-}
 
 /** What the backend honours: every condition, with If-Match in this form; `none`: no condition at all. */
 const honouring = (ifMatch: 'quoted' | 'unquoted' | 'none'): ConditionalWrites =>
@@ -41,12 +15,7 @@ const honouring = (ifMatch: 'quoted' | 'unquoted' | 'none'): ConditionalWrites =
     : { putIfNoneMatch: true, ifMatch, copyIfNoneMatch: true, completeIfNoneMatch: true };
 
 function storage(client: S3Client, ifMatch: 'quoted' | 'unquoted' | 'none' = 'quoted'): StorageService {
-  const config = {
-    s3: { bucket: 'b', prefix: 'tenant/' },
-    uploads: { partSize: 5 * MiB, queueSize: 2 },
-    objects: {},
-    cursorSecret: 's'.repeat(32),
-  } as AppConfig;
+  const config = testConfig({ S3_PREFIX: 'tenant/', UPLOAD_PART_SIZE: String(5 * MiB) });
   return new StorageService(new S3Gateway(client, config), config, client, new FixedCapabilities(honouring(ifMatch)));
 }
 
@@ -78,7 +47,7 @@ describe(`${StorageService.name} upload ETag`, () => {
     expect(result.etag).toBe('"0123456789abcdef0123456789abcdef-2"');
     expect(result.size).toBe(6 * MiB);
     expect(sent.filter((s) => s.command === 'HeadObjectCommand').map((s) => s.input)).toEqual([
-      { Bucket: 'b', Key: 'tenant/big.bin' },
+      { Bucket: 'bucket', Key: 'tenant/big.bin' },
     ]);
   });
 
