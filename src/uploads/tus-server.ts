@@ -2,11 +2,12 @@ import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { Logger } from '@nestjs/common';
-import { ERRORS, MemoryLocker, Server, type ServerOptions } from '@tus/server';
+import { Server, type ServerOptions } from '@tus/server';
 import { statusOf } from '../http/http-error.filter.js';
 import type { ObjectSettings } from '../config/s3-options.js';
 import { toStorageError } from '../storage/storage.errors.js';
 import { tusError } from './tus-error.js';
+import { S3Locker } from './tus-lock.js';
 import { ServiceS3Store } from './tus-store.js';
 
 /** What the service decides per request; the Node request is the one the Nest controller saw. */
@@ -60,8 +61,10 @@ export function createTusServer(settings: TusSettings, policy: TusPolicy): Serve
   const options: ServerOptions & { datastore: ServiceS3Store } = {
     path: settings.path,
     datastore,
-    // In-process locks: two instances do not serialise requests for one upload (a client sends one at a time).
-    locker: new MemoryLocker(),
+    // Locks on S3, so requests for one upload are serialised across every instance on the bucket (no sticky sessions).
+    locker: new S3Locker(datastore.lockStore()),
+    // Only a lock lost to a takeover cancels a request (S3Locker never asks a live holder to let go): stop it at once.
+    lockDrainTimeout: 1,
     maxSize: (req) => policy.maxSize(nodeRequest(req)),
     namingFunction: (req, metadata) => policy.name(nodeRequest(req), metadata),
     generateUrl: (_req, { id }) => policy.urlOf(id),
@@ -92,10 +95,6 @@ type TusAnswer = { status_code: number; body: string };
  */
 function answerFor(error: Error | TusAnswer): TusAnswer {
   if ('status_code' in error) {
-    if (error === ERRORS.ERR_LOCK_TIMEOUT) {
-      // Another request (often the client's own, cut connection) still holds the upload: tus clients retry on 423.
-      return tusError(423, 'the upload is busy with another request; retry shortly');
-    }
     if (error.status_code === 501) {
       return { status_code: 400, body: error.body };
     }

@@ -7,6 +7,7 @@ import type { ObjectSettings } from '../config/s3-options.js';
 import { storageParameters, writeParameters } from '../storage/object-settings.js';
 import { abortMultipartUpload, isMissing } from '../storage/s3-gateway.js';
 import { TusError } from './tus-error.js';
+import type { LockStore } from './tus-lock.js';
 
 /**
  * `@tus/s3-store` with its bookkeeping out of the user's files: the upload's id is the object key (under
@@ -22,6 +23,16 @@ export class ServiceS3Store extends S3Store {
     super(rest);
     this.reserved = reservedPrefix;
     addWriteSettings(this.client, objects);
+  }
+
+  /** Where the locks of uploads live (`S3Locker`): a `.lock` object beside each upload's `.info`, same client. */
+  lockStore(): LockStore {
+    return {
+      client: this.client,
+      bucket: this.bucket,
+      lockKey: (id) => `${this.reserved}${hashOf(id)}.lock`,
+      forget: (id) => this.clearCache(id),
+    };
   }
 
   protected override infoKey(id: string): string {

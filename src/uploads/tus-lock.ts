@@ -1,0 +1,249 @@
+import { randomBytes } from 'node:crypto';
+import type { S3 } from '@aws-sdk/client-s3';
+import { Logger } from '@nestjs/common';
+import type { Lock, Locker, RequestRelease } from '@tus/server';
+import { tusError } from './tus-error.js';
+
+/** Where one upload's lock object lives, and what the locker writes it with. */
+export interface LockStore {
+  readonly client: S3;
+  readonly bucket: string;
+  /** The lock object's key: under the reserved prefix, beside the upload's `.info`. */
+  lockKey(id: string): string;
+  /** Forgets what this process cached about the upload: another instance may have changed it since. */
+  forget(id: string): Promise<void>;
+}
+
+export interface LockTiming {
+  /** A lock whose ETag has not changed for this long (on the observer's own clock) is stale: its holder died. */
+  readonly staleMs: number;
+  /** The holder rewrites the lock this often, so a live lock is never stale. */
+  readonly renewMs: number;
+  /** How long a request waits for a held lock before it is answered 423 Locked. */
+  readonly waitMs: number;
+  readonly pollMs: number;
+}
+
+/**
+ * tus-js-client retries a 423 or 409 after 0, 1, 3 and 5 s (its default `retryDelays`), each retry starting with a
+ * HEAD that takes the lock too: with a 3 s wait per request, its retries span about 24 s, so a dead holder's lock
+ * (stale after 8 s) is taken over before they run out. A live holder renews four times within that 8 s.
+ */
+export const LOCK_TIMING: LockTiming = { staleMs: 8000, renewMs: 2000, waitMs: 3000, pollMs: 250 };
+
+const logger = new Logger('Uploads');
+
+const statusOf = (error: unknown): number | undefined =>
+  (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+
+/**
+ * The answers to a conditional write that lost: 412 (the condition failed), 409 (AWS: a concurrent conditional write
+ * to the same key), 404 (If-Match on an object deleted meanwhile).
+ */
+const lostRace = (error: unknown): boolean => [404, 409, 412].includes(statusOf(error) ?? 0);
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+/**
+ * Locks tus uploads across every instance on the bucket, with no server but S3: a lock is an object under the reserved
+ * prefix, created with `If-None-Match: *` (exactly one of two racing requests succeeds), rewritten by its holder every
+ * `renewMs` with `If-Match` on its own ETag, and deleted when the request ends. A lock whose ETag stays the same for
+ * `staleMs` belonged to a process that died: it is taken over with `If-Match` on that ETag, so one waiter wins.
+ * Needs a backend that honours both conditions on PutObject (AWS, Ceph RGW, the development S3).
+ * Unlike tus's MemoryLocker, a waiting request does not cancel the holder: it waits, then gets 423 Locked.
+ */
+export class S3Locker implements Locker {
+  /** The ETag this process last saw on each held lock, and since when (its own clock, so skew does not matter). */
+  private readonly sightings = new Map<string, { etag: string; since: number }>();
+  /**
+   * How the backend compares `If-Match` on PutObject: AWS as RFC 9110 says (a quoted ETag), Ceph RGW and DigitalOcean
+   * Spaces without the quotes (a quoted one always fails). Learnt from a 412 on a lock that still carries the ETag sent.
+   */
+  unquotedIfMatch = false;
+
+  constructor(
+    readonly store: LockStore,
+    readonly timing: LockTiming = LOCK_TIMING,
+  ) {}
+
+  newLock(id: string): Lock {
+    return new S3Lock(this, id);
+  }
+
+  /** Records a sighting of a held lock; true when it has carried this ETag for `staleMs` or more. */
+  isStale(key: string, etag: string): boolean {
+    const now = Date.now();
+    const seen = this.sightings.get(key);
+    if (seen?.etag === etag) {
+      return now - seen.since >= this.timing.staleMs;
+    }
+    this.sightings.set(key, { etag, since: now });
+    // Old sightings of locks long since released: the map stays as small as the locks contended at once.
+    for (const [other, { since }] of this.sightings) {
+      if (now - since > 10 * this.timing.staleMs) {
+        this.sightings.delete(other);
+      }
+    }
+    return false;
+  }
+
+  forgetSighting(key: string): void {
+    this.sightings.delete(key);
+  }
+}
+
+class S3Lock implements Lock {
+  private readonly key: string;
+  /** Who holds it, and a count of writes, in the body: every write of the lock gets a new ETag. */
+  private readonly holder = randomBytes(9).toString('base64url');
+  private writes = 0;
+  private etag?: string;
+  /** When the last successful write of the lock was sent. */
+  private writtenAt = 0;
+  private renewer?: NodeJS.Timeout;
+  private renewing?: Promise<void>;
+  private lost = false;
+
+  constructor(
+    private readonly locker: S3Locker,
+    private readonly id: string,
+  ) {
+    this.key = locker.store.lockKey(id);
+  }
+
+  async lock(signal: AbortSignal, requestRelease: RequestRelease): Promise<void> {
+    const { waitMs, pollMs } = this.locker.timing;
+    const deadline = Date.now() + waitMs;
+    while (!(await this.take())) {
+      if (signal.aborted || Date.now() + pollMs > deadline) {
+        // tus clients retry on 423 (tus-js-client: after 0, 1, 3 and 5 s).
+        throw tusError(423, 'the upload is busy with another request; retry shortly');
+      }
+      await sleep(pollMs, signal);
+    }
+    this.locker.forgetSighting(this.key);
+    this.renewer = setInterval(() => this.renew(requestRelease), this.locker.timing.renewMs);
+    // What this process cached about the upload may be stale: the last request may have gone to another instance.
+    await this.locker.store.forget(this.id);
+  }
+
+  async unlock(): Promise<void> {
+    clearInterval(this.renewer);
+    await this.renewing;
+    // Delete only a lock still ours: a holder that could not renew for `staleMs` may have been taken over.
+    if (this.lost || Date.now() - this.writtenAt >= this.locker.timing.staleMs) {
+      return;
+    }
+    const { client, bucket } = this.locker.store;
+    try {
+      await client.deleteObject({ Bucket: bucket, Key: this.key });
+    } catch (error) {
+      // The request's work is done and answered by then; the lock turns stale and is taken over.
+      logger.warn(
+        `releasing an upload lock failed (it expires in ${this.locker.timing.staleMs} ms): ${String(statusOf(error) ?? 'no answer')}`,
+      );
+    }
+  }
+
+  /** One attempt: create the lock, or take over a stale one. */
+  private async take(): Promise<boolean> {
+    if (await this.write({ IfNoneMatch: '*' })) {
+      return true;
+    }
+    const etag = await this.currentEtag();
+    if (etag === null) {
+      // Released meanwhile: try again at once.
+      return this.write({ IfNoneMatch: '*' });
+    }
+    if (etag === undefined || !this.locker.isStale(this.key, etag)) {
+      return false;
+    }
+    const taken = await this.replace(etag);
+    if (taken) {
+      logger.warn(
+        `took over the lock of an upload whose holder stopped renewing it ${this.locker.timing.staleMs} ms ago`,
+      );
+    }
+    return taken;
+  }
+
+  /** The lock's ETag now; null when there is no lock. */
+  private async currentEtag(): Promise<string | null | undefined> {
+    const { client, bucket } = this.locker.store;
+    try {
+      return (await client.headObject({ Bucket: bucket, Key: this.key })).ETag;
+    } catch (error) {
+      if (statusOf(error) === 404) {
+        return null;
+      }
+      throw error;
+    }
+  }
+
+  /** Rewrites the lock if it still carries `etag`, in the `If-Match` spelling the backend compares. */
+  private async replace(etag: string): Promise<boolean> {
+    const unquoted = this.locker.unquotedIfMatch;
+    const spell = (bare: boolean) => (bare ? etag.replace(/^"(.*)"$/, '$1') : etag);
+    if (await this.write({ IfMatch: spell(unquoted) })) {
+      return true;
+    }
+    if ((await this.currentEtag()) !== etag) {
+      return false;
+    }
+    // Refused while the lock still carries that ETag: the backend compares the other spelling.
+    this.locker.unquotedIfMatch = !unquoted;
+    return this.write({ IfMatch: spell(!unquoted) });
+  }
+
+  /** A conditional write of the lock; false when another request won. */
+  private async write(condition: { IfNoneMatch: '*' } | { IfMatch: string }): Promise<boolean> {
+    const { client, bucket } = this.locker.store;
+    const sent = Date.now();
+    try {
+      const written = await client.putObject({
+        Bucket: bucket,
+        Key: this.key,
+        Body: JSON.stringify({ holder: this.holder, write: ++this.writes, at: new Date(sent).toISOString() }),
+        ContentType: 'application/json',
+        ...condition,
+      });
+      this.etag = written.ETag;
+      this.writtenAt = sent;
+      return true;
+    } catch (error) {
+      if (lostRace(error)) {
+        return false;
+      }
+      throw error;
+    }
+  }
+
+  private renew(requestRelease: RequestRelease): void {
+    if (this.renewing !== undefined || this.etag === undefined) {
+      return;
+    }
+    this.renewing = this.replace(this.etag)
+      .catch(() => Date.now() - this.writtenAt < this.locker.timing.staleMs - this.locker.timing.renewMs)
+      .then((held) => {
+        if (!held) {
+          // Taken over, or about to be: stop this request's writing rather than race the new holder.
+          this.lost = true;
+          clearInterval(this.renewer);
+          logger.warn('lost the lock of an upload while writing to it: the request is cut');
+          void requestRelease();
+        }
+      })
+      .finally(() => {
+        this.renewing = undefined;
+      });
+  }
+}
