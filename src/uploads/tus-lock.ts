@@ -132,6 +132,8 @@ class S3Lock implements Lock {
     }
     this.locker.forgetSighting(this.key);
     this.renewer = setInterval(() => this.renew(requestRelease), this.locker.timing.renewMs);
+    // The request keeps the process alive while it runs; the timer must not outlive it.
+    this.renewer.unref();
     // What this process cached about the upload may be stale: the last request may have gone to another instance.
     await this.locker.store.forget(this.id);
   }
