@@ -3,40 +3,23 @@ import type { ObjectSettings } from './s3-options.js';
 import type { Environment } from './environment.js';
 import { splitList } from './list.js';
 
-export type LogLevel = NonNullable<Environment['LOG_LEVEL']>;
-
-export interface StaticCredentials {
-  readonly accessKeyId: string;
-  readonly secretAccessKey: string;
-  readonly sessionToken?: string;
-}
-
 /** The rules for request bodies that have no variable: fixed defaults, changed by tests through `createApp`. */
 export interface RequestBodyRules {
-  /**
-   * ASP.NET Core Kestrel's MinRequestBodyDataRate: while the service waits for a body, the client must have sent at
-   * least `bytesPerSecond` on average over that waiting time, once `graceMs` of it has passed (0 turns it off).
-   */
+  /** Kestrel's MinRequestBodyDataRate: `bytesPerSecond` on average while the service waits, after `graceMs` (0: off). */
   readonly minRate: { readonly bytesPerSecond: number; readonly graceMs: number };
-  /**
-   * nginx's lingering close after an early answer: the rest of the body is read and discarded for at most `timeMs`
-   * (lingering_time), and while the client sends something at least every `timeoutMs` (lingering_timeout).
-   */
+  /** nginx's lingering close after an early answer: lingering_time (`timeMs`) and lingering_timeout (`timeoutMs`). */
   readonly lingering: { readonly timeMs: number; readonly timeoutMs: number };
   /** How long an upload waits for upload memory (UPLOAD_MEMORY_BYTES) before it is answered 503. */
   readonly memoryWaitMs: number;
 }
 
-/**
- * The validated, typed configuration. An abstract class so it can be both the type and the DI token.
- * Every default is set here, in `toAppConfig`.
- */
+/** The validated, typed configuration; an abstract class, so both the type and the DI token. Defaults: `toAppConfig`. */
 export abstract class AppConfig {
   /** Problems that do not stop the boot (a removed variable still set), logged once at boot. */
   abstract readonly warnings: readonly string[];
   abstract readonly production: boolean;
   abstract readonly port: number;
-  abstract readonly logLevel: LogLevel;
+  abstract readonly logLevel: NonNullable<Environment['LOG_LEVEL']>;
   abstract readonly s3: {
     readonly bucket: string;
     readonly region: string;
@@ -45,16 +28,17 @@ export abstract class AppConfig {
     /** Normalised: no leading slash, ends with `/`, or empty. */
     readonly prefix: string;
     readonly checksums: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
-    /**
-     * Overrides the detected form of If-Match (ProbedCapabilities): as HEAD gives the ETag, without its quotes (Ceph
-     * RGW), or not at all; undefined: detected.
-     */
+    /** Overrides the detected If-Match form (ProbedCapabilities): quoted as HEAD gives it, unquoted (RGW), or off. */
     readonly ifMatch?: 'quoted' | 'unquoted' | 'off';
     readonly connectTimeoutMs: number;
     readonly requestTimeoutMs: number;
     readonly maxAttempts: number;
     /** Static keys, or undefined for the SDK's default chain (instance role on EB). */
-    readonly credentials?: StaticCredentials;
+    readonly credentials?: {
+      readonly accessKeyId: string;
+      readonly secretAccessKey: string;
+      readonly sessionToken?: string;
+    };
   };
   /** Encryption, storage class and default Cache-Control of every write. */
   abstract readonly objects: ObjectSettings;
@@ -96,18 +80,11 @@ export abstract class AppConfig {
   abstract readonly corsOrigins: readonly string[];
   /** Signs list cursors (HMAC key material): from SIGNING_SECRET, or else from the API keys. */
   abstract readonly cursorSecret: string;
-  /**
-   * Signs upload-session tokens (HMAC key material): from SIGNING_SECRET, or else from the API keys;
-   * undefined when neither is set (development: the service then signs with a random per-process secret).
-   */
+  /** As `cursorSecret`, for upload-session tokens; undefined without either (then a random per-process secret). */
   abstract readonly uploadSessionSecret?: string;
   /** Who may read /docs and /docs-json: anyone, any API key, or nobody (not served). */
   abstract readonly docs: 'public' | 'key' | 'off';
-  /**
-   * Prometheus metrics: off unless METRICS_PORT or METRICS_TOKEN is set. With a port, GET /metrics is served only
-   * there (the token, if set, required there too; on loopback unless METRICS_PORT names an address, which then needs
-   * the token); with only a token, on the main port behind that token.
-   */
+  /** Prometheus: off unless METRICS_PORT or METRICS_TOKEN is set; served on the main port only with a token alone. */
   abstract readonly metrics: {
     readonly enabled: boolean;
     readonly port?: number;
@@ -120,10 +97,7 @@ export abstract class AppConfig {
   abstract readonly imdsEndpoint: string;
 }
 
-/**
- * Values with a sound default that only tests and benchmarks change: options of `createApp`, not environment
- * variables (an operator never needs them, and each one would be another thing to get wrong).
- */
+/** Values only tests and benchmarks change: `createApp` options, not variables (one more thing to get wrong). */
 export interface Tuning {
   readonly checksums?: AppConfig['s3']['checksums'];
   readonly ifMatch?: AppConfig['s3']['ifMatch'];
@@ -161,12 +135,6 @@ export const removedVariableWarnings = (raw: Record<string, unknown>): string[] 
     .filter(([name]) => raw[name] !== undefined)
     .map(([name, replacement]) => `${name} is no longer read and has no effect: replaced by ${replacement}`);
 
-/**
- * A list setting: items separated by commas or spaces. EB's environment properties and `eb create --envvars` do
- * not keep commas, so spaces work everywhere.
- */
-export const list = (value: string | undefined): string[] => (value ?? '').split(/[\s,]+/).filter((s) => s.length > 0);
-
 const normalisePrefix = (prefix: string | undefined): string => {
   const trimmed = (prefix ?? '').replace(/^\/+|\/+$/g, '');
   return trimmed ? `${trimmed}/` : '';
@@ -176,10 +144,7 @@ const LOOPBACK = new BlockList();
 LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
 LOOPBACK.addAddress('::1', 'ipv6');
 
-/**
- * METRICS_PORT: `9464` listens on loopback only; `<IP address>:9464` (`0.0.0.0:9464`, `[::]:9464`) listens there.
- * Undefined when the value is neither.
- */
+/** METRICS_PORT: `9464` on loopback, `<IP address>:9464` (`0.0.0.0:9464`, `[::]:9464`) there; else undefined. */
 export function parseMetricsListen(value: string): { host: string; port: number; loopback: boolean } | undefined {
   const match = /^(?:(?:\[([0-9A-Fa-f:.]+)\]|([0-9.]+)):)?(\d{1,5})$/.exec(value.trim());
   const host = match?.[1] ?? match?.[2] ?? '127.0.0.1';
@@ -202,10 +167,7 @@ const parseTrustProxy = (value: string | undefined): boolean | number | readonly
   return /^\d+$/.test(value) ? Number(value) : splitList(value);
 };
 
-/**
- * Without SIGNING_SECRET, cursors and sessions are signed with what every instance of one deployment already shares
- * and a client does not know in full: all the API keys. Rotating them invalidates cursors and sessions in flight.
- */
+/** Without SIGNING_SECRET: what every instance shares and no client knows in full, all the API keys. */
 const defaultSigningSecret = (env: Environment): string =>
   JSON.stringify([splitList(env.API_KEYS).sort(), splitList(env.API_KEYS_READONLY).sort()]);
 

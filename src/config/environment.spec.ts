@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { removedVariableWarnings, toAppConfig } from './app-config.js';
 import { ConfigValidationError, ENVIRONMENT_VARIABLES, validateEnvironment } from './environment.js';
+
+const read = (file: string): string => readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8');
 
 /** The one variable every environment needs. */
 const minimal = { S3_BUCKET: 'my-bucket' };
@@ -228,11 +231,12 @@ describe(validateEnvironment.name, () => {
     expect(found.filter((p) => p.includes(secret.slice(0, 10)))).toEqual([]);
   });
 
-  it('should know every variable of the schema, and only those', () => {
+  it('should know every variable of the schema, and only those, grouped by topic', () => {
     // A property without a validation decorator would be missing here, and silently never read.
     expect(ENVIRONMENT_VARIABLES).toEqual([
       'NODE_ENV',
       'PORT',
+      'LOG_LEVEL',
       'S3_BUCKET',
       'AWS_REGION',
       'S3_ENDPOINT',
@@ -247,27 +251,36 @@ describe(validateEnvironment.name, () => {
       'AWS_ACCESS_KEY_ID',
       'AWS_SECRET_ACCESS_KEY',
       'AWS_SESSION_TOKEN',
+      'AWS_EC2_METADATA_SERVICE_ENDPOINT',
       'ALLOWED_HOSTS',
       'ALLOWED_HOSTS_FROM_EC2',
       'API_KEYS',
       'API_KEYS_READONLY',
       'PUBLIC_PREFIXES',
+      'TRUST_PROXY',
+      'USE_X_FORWARDED_HOST',
+      'SIGNING_SECRET',
       'MAX_UPLOAD_BYTES',
+      'UPLOAD_PART_SIZE',
+      'UPLOAD_MEMORY_BYTES',
+      'CORS_ORIGINS',
       'SIGNED_URL_TTL_SECONDS',
       'SIGNED_UPLOAD_ACTIVE_CONTENT',
       'DOWNLOAD_MODE',
-      'TRUST_PROXY',
-      'USE_X_FORWARDED_HOST',
-      'CORS_ORIGINS',
-      'SIGNING_SECRET',
       'DOCS',
       'METRICS_PORT',
       'METRICS_TOKEN',
-      'LOG_LEVEL',
-      'AWS_EC2_METADATA_SERVICE_ENDPOINT',
-      'UPLOAD_PART_SIZE',
-      'UPLOAD_MEMORY_BYTES',
     ]);
+  });
+
+  it('should declare the variables in the order of .env.example and docs/configuration.md', () => {
+    const example = [...read('.env.example').matchAll(/^# ?([A-Z][A-Z0-9_]*)=/gm)].map(([, name]) => name);
+    const docs = read('docs/configuration.md').split('## Removed settings')[0];
+    const documented = [...docs.matchAll(/^\| (`[A-Z][A-Z0-9_]*`(?:, `[A-Z][A-Z0-9_]*`)*) /gm)].flatMap(([, cell]) =>
+      cell.split(', ').map((name) => name.slice(1, -1)),
+    );
+    expect(example).toEqual(ENVIRONMENT_VARIABLES);
+    expect(documented).toEqual(ENVIRONMENT_VARIABLES);
   });
 });
 

@@ -1,8 +1,6 @@
 /**
- * Every list setting (ALLOWED_HOSTS, TRUST_PROXY, API_KEYS, API_KEYS_READONLY, CORS_ORIGINS) is split here, once.
- * Items are separated by commas, spaces or semicolons, in any mix: Elastic Beanstalk's documented character set for
- * environment properties has no comma, and `eb create --envvars` splits its argument on commas, while spaces survive
- * both. No item of any list can contain one of these characters, so the split is never ambiguous.
+ * Every list setting is split here: commas, spaces or semicolons, in any mix. EB's environment properties have no
+ * comma and `eb create --envvars` splits on commas; spaces survive both. No list item can contain a separator.
  */
 const SEPARATORS = /[\s,;]+/;
 
