@@ -1,7 +1,6 @@
 import { Logger, ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { Logger as PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
 import { AppConfig } from './config/app-config.js';
 import type { ConfigModuleOptions } from './config/config.module.js';
@@ -48,7 +47,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestExp
     bufferLogs: true,
   });
   const config = app.get(AppConfig);
-  app.useLogger(new ServiceLogger(app.get(PinoLogger)));
+  app.useLogger(app.get(ServiceLogger));
   app.flushLogs();
   for (const warning of config.warnings) {
     new Logger('Config').warn(warning);

@@ -3,17 +3,10 @@ import type { Duplex } from 'node:stream';
 import { errorBody } from './problem.js';
 
 /** Node's parser errors that have their own status; anything else it cannot parse is a 400. */
-const STATUS_BY_CODE: Record<string, number> = {
-  HPE_HEADER_OVERFLOW: 431,
-  HPE_CHUNK_EXTENSIONS_OVERFLOW: 413,
-  ERR_HTTP_REQUEST_TIMEOUT: 408,
-};
-
-const MESSAGES: Record<number, string> = {
-  400: 'malformed HTTP request',
-  408: 'the request took too long to arrive',
-  413: 'chunk extensions are too large',
-  431: 'request headers are too large',
+const ANSWERS: Record<string, [number, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'request headers are too large'],
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: [413, 'chunk extensions are too large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'the request took too long to arrive'],
 };
 
 /**
@@ -27,8 +20,8 @@ export function answerClientErrors(server: Server): void {
       socket.destroy();
       return;
     }
-    const statusCode = STATUS_BY_CODE[error.code ?? ''] ?? 400;
-    const body = errorBody(statusCode, MESSAGES[statusCode] ?? MESSAGES[400]);
+    const [statusCode, message] = ANSWERS[error.code ?? ''] ?? [400, 'malformed HTTP request'];
+    const body = errorBody(statusCode, message);
     const json = JSON.stringify(body);
     socket.end(
       `HTTP/1.1 ${statusCode} ${body.error}\r\nContent-Type: application/json; charset=utf-8\r\n` +

@@ -6,25 +6,13 @@ export const FLAG_VALUES = ['1', 'true', '0', 'false'] as const;
 
 /** A yes/no query parameter: undefined when absent; any other value, an empty one included, is a 400. */
 export function parseFlag(name: string, value: unknown): boolean | undefined {
-  switch (value) {
-    case undefined:
-      return undefined;
-    case '1':
-    case 'true':
-      return true;
-    case '0':
-    case 'false':
-      return false;
-    default:
-      throw new BadRequestException(`${name} must be one of ${FLAG_VALUES.join(', ')}`);
+  if (value === undefined) {
+    return undefined;
   }
-}
-
-export interface DownloadOptions {
-  /** `Content-Disposition: attachment` whatever the type (`download=1`). */
-  readonly attachment: boolean;
-  /** Answer with a redirect to a presigned S3 URL instead of streaming the object. */
-  readonly redirect: boolean;
+  if (!(FLAG_VALUES as readonly unknown[]).includes(value)) {
+    throw new BadRequestException(`${name} must be one of ${FLAG_VALUES.join(', ')}`);
+  }
+  return value === '1' || value === 'true';
 }
 
 /**
@@ -32,7 +20,7 @@ export interface DownloadOptions {
  * to `DOWNLOAD_MODE`. A resumed download (`Range` with `If-Range`) is always streamed: `If-Range` is not in S3's
  * documented API and S3-compatible servers may ignore it, splicing a changed object onto the client's older bytes.
  */
-export function downloadOptions(req: Request, mode: 'proxy' | 'redirect'): DownloadOptions {
+export function downloadOptions(req: Request, mode: 'proxy' | 'redirect'): { attachment: boolean; redirect: boolean } {
   const attachment = parseFlag('download', req.query.download) ?? false;
   const redirect = parseFlag('redirect', req.query.redirect) ?? mode === 'redirect';
   const resumed = req.headers.range !== undefined && req.headers['if-range'] !== undefined;

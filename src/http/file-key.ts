@@ -15,10 +15,7 @@ export const MAX_KEY_BYTES = 1024;
 
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
-/**
- * Validates a decoded object key (or a list prefix when `allowPartial`): no empty, `.` or `..` segments, no control
- * characters or backslashes, at most 1024 UTF-8 bytes together with the prefix. Returns a message, or undefined.
- */
+/** What is wrong with a decoded key (or a list prefix, with `allowPartial`), counting `prefixBytes`; or undefined. */
 export function keyProblem(key: string, prefixBytes: number, allowPartial = false): string | undefined {
   if (key.length === 0) {
     return 'key must not be empty';
@@ -59,10 +56,7 @@ export function decodeKey(encoded: string): string {
   }
 }
 
-/**
- * The key rules with `S3_PREFIX` counted in. Every key and list prefix the API takes passes here, so a key too long
- * for S3 once prefixed is a 400 on every route.
- */
+/** The key rules with `S3_PREFIX` counted in: a key too long for S3 once prefixed is a 400 on every route. */
 @Injectable()
 export class KeyPipe implements PipeTransform<string, string> {
   private readonly prefixBytes: number;
@@ -89,10 +83,7 @@ function valid(key: string, problem: string | undefined): string {
   return key;
 }
 
-/**
- * The object key of a `/files/{key}` route, taken from the raw URL so it is decoded exactly once
- * (Express decodes wildcard segments itself, which would turn `%252F` into `/`).
- */
+/** The key of a `/files/{key}` route from the raw URL, decoded once (Express would turn `%252F` into `/`). */
 function keyInPath(req: Request): string {
   const path = req.originalUrl.split('?')[0] ?? '';
   const marker = '/files/';
@@ -118,9 +109,8 @@ interface ReadTarget {
 }
 
 /**
- * `KeyPipe`, then, for a request the API-key guard let in without a key (`req.anonymous`, `@PublicRead()`), the
- * public check on its result: the very string the service then asks S3 for (after decoding once and the key rules),
- * never another spelling of it. Anything else is the guard's 401.
+ * `KeyPipe`, then, for a request let in without an API key (`req.anonymous`, `@PublicRead()`), the public check on
+ * the very string the service then asks S3 for, never another spelling of it; anything else is the guard's 401.
  */
 @Injectable()
 export class ReadKeyPipe implements PipeTransform<ReadTarget, string> {

@@ -1,18 +1,13 @@
-/** The request headers that shape a download or guard a write (RFC 9110 13-14): Range and the conditional headers. */
-
 /**
- * A Range that no object satisfies (RFC 9110 14.1.3): a suffix of 0 bytes, or a start past any S3 object (over 5 TiB).
- * The service answers it 416 itself: not every S3 refuses `bytes=-0` (Ceph RGW serves the whole object).
+ * Range and the conditional headers (RFC 9110 13-14). A Range no object satisfies (a suffix of 0 bytes, a start past
+ * any S3 object) is answered 416 by the service itself: not every S3 refuses `bytes=-0` (Ceph RGW serves it all).
  */
 export const UNSATISFIABLE_RANGE = Symbol('unsatisfiable range');
 
 /** Positions beyond 16 digits are past the largest S3 object (5 TiB): never sent to S3 as such. */
 const MAX_DIGITS = 16;
 
-/**
- * Returns the one byte range to ask S3 for, or undefined to serve the whole object (RFC 9110: a Range that is
- * not understood, or asks for several ranges, may be ignored). Other unsatisfiable ranges are left to S3 (416).
- */
+/** The one range to ask S3 for, or undefined for all (a Range not understood, or of several, may be ignored). */
 export function parseRange(header: string | undefined): string | typeof UNSATISFIABLE_RANGE | undefined {
   if (!header) {
     return undefined;
@@ -99,7 +94,7 @@ export interface Validators {
 }
 
 /** The preconditions of a write or delete (RFC 9110 13.2.2 steps 1 and 2). */
-export interface Preconditions {
+interface Preconditions {
   readonly ifMatch?: readonly string[];
   readonly ifUnmodifiedSince?: Date;
 }
@@ -110,10 +105,7 @@ const strongMatch = (tag: string, etag: string): boolean => !tag.startsWith('W/'
 /** HTTP dates have whole seconds; S3's Last-Modified too, but compare seconds in case a Date carries milliseconds. */
 const seconds = (date: Date): number => Math.floor(date.getTime() / 1000);
 
-/**
- * Whether a write may go ahead on the current object (undefined: there is none). If-Match `*` needs an object and a
- * list needs a strong match; If-Unmodified-Since counts only without If-Match and only for an existing object.
- */
+/** Whether a write may go ahead on the current object (undefined: there is none), as RFC 9110 13.2.2 says. */
 export function preconditionsHold(conditions: Preconditions, current: Validators | undefined): boolean {
   if (conditions.ifMatch) {
     return current !== undefined && conditions.ifMatch.some((tag) => tag === '*' || strongMatch(tag, current.etag));
@@ -124,10 +116,7 @@ export function preconditionsHold(conditions: Preconditions, current: Validators
   return true;
 }
 
-/**
- * If-Range (RFC 9110 13.1.5): a strong entity tag that is the object's, or an HTTP date equal to its Last-Modified.
- * A weak tag or anything else never matches, so the whole object is sent.
- */
+/** If-Range (RFC 9110 13.1.5): the object's strong entity tag or its Last-Modified; anything else sends it all. */
 export function ifRangeHolds(header: string, current: Validators): boolean {
   const value = header.trim();
   if (value.startsWith('"') || value.startsWith('W/')) {

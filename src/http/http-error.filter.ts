@@ -1,36 +1,27 @@
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import { ArgumentsHost, Catch, HttpException, HttpStatus, Logger, type ExceptionFilter } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { closeAfterAnswer } from './request-body.js';
 import { StorageError, type StorageErrorCode } from '../storage/storage.errors.js';
 import { errorBody, HttpProblem } from './problem.js';
 
-export function statusOf(code: StorageErrorCode): number {
-  switch (code) {
-    case 'NotFound':
-      return HttpStatus.NOT_FOUND;
-    case 'AlreadyExists':
-      return HttpStatus.CONFLICT;
-    case 'PreconditionFailed':
-      return HttpStatus.PRECONDITION_FAILED;
-    case 'NotModified':
-      return HttpStatus.NOT_MODIFIED;
-    case 'RangeNotSatisfiable':
-      return HttpStatus.REQUESTED_RANGE_NOT_SATISFIABLE;
-    case 'TooLarge':
-      return HttpStatus.PAYLOAD_TOO_LARGE;
-    case 'InvalidInput':
-    case 'Aborted':
-      return HttpStatus.BAD_REQUEST;
-    case 'AccessDenied':
-    case 'BadGateway':
-      return HttpStatus.BAD_GATEWAY;
-    case 'Unavailable':
-      return HttpStatus.SERVICE_UNAVAILABLE;
-    case 'Timeout':
-      return HttpStatus.GATEWAY_TIMEOUT;
-  }
-}
+/** The status of each storage error code (a code without one does not compile). */
+const STORAGE_STATUS: Readonly<Record<StorageErrorCode, HttpStatus>> = {
+  NotFound: HttpStatus.NOT_FOUND,
+  AlreadyExists: HttpStatus.CONFLICT,
+  PreconditionFailed: HttpStatus.PRECONDITION_FAILED,
+  NotModified: HttpStatus.NOT_MODIFIED,
+  RangeNotSatisfiable: HttpStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
+  TooLarge: HttpStatus.PAYLOAD_TOO_LARGE,
+  InvalidInput: HttpStatus.BAD_REQUEST,
+  Aborted: HttpStatus.BAD_REQUEST,
+  AccessDenied: HttpStatus.BAD_GATEWAY,
+  BadGateway: HttpStatus.BAD_GATEWAY,
+  Unavailable: HttpStatus.SERVICE_UNAVAILABLE,
+  Timeout: HttpStatus.GATEWAY_TIMEOUT,
+};
+
+export const statusOf = (code: StorageErrorCode): number => STORAGE_STATUS[code];
 
 /** Errors thrown by Express middleware (body-parser, http-errors) carry a status and say if their message is safe. */
 interface ExpressError {
@@ -50,50 +41,46 @@ export class HttpErrorFilter implements ExceptionFilter {
     const ctx = host.switchToHttp();
     const res = ctx.getResponse<Response>();
     const req = ctx.getRequest<Request>();
-    const { statusCode, message } = this.describe(exception, req);
-
+    const { statusCode, message, headers = {} } = this.describe(exception, req);
     if (res.headersSent) {
       // The body has started: the only honest signal left is a broken transfer.
       res.destroy();
       return;
     }
-    if (
-      exception instanceof StorageError &&
-      exception.code === 'RangeNotSatisfiable' &&
-      exception.objectSize !== undefined
-    ) {
-      res.setHeader('Content-Range', `bytes */${exception.objectSize}`);
-    }
-    if (exception instanceof StorageError && exception.code === 'Unavailable') {
-      res.setHeader('Retry-After', String(exception.retryAfterSeconds ?? 1));
-    }
-    if (exception instanceof HttpProblem) {
-      for (const [name, value] of Object.entries(exception.headers)) {
-        if (value !== undefined) {
-          res.setHeader(name, value);
-        }
+    for (const [name, value] of Object.entries(headers)) {
+      if (value !== undefined) {
+        res.setHeader(name, value);
       }
     }
-    const body = errorBody(statusCode, message);
     closeAfterAnswer(req, res);
     res.status(statusCode);
     if (statusCode === 304 || req.method === 'HEAD') {
       res.end();
       return;
     }
-    res.json(body);
+    res.json(errorBody(statusCode, message));
   }
 
-  private describe(exception: unknown, req: Request): { statusCode: number; message: string } {
+  private describe(
+    exception: unknown,
+    req: Request,
+  ): { statusCode: number; message: string; headers?: OutgoingHttpHeaders } {
     if (exception instanceof StorageError) {
       const statusCode = statusOf(exception.code);
       if (statusCode >= 500) {
         this.logger.warn(`${req.method} ${req.path}: ${exception.code}: ${exception.message}`);
       }
-      return { statusCode, message: exception.message };
+      const { code, objectSize, retryAfterSeconds } = exception;
+      const headers =
+        code === 'RangeNotSatisfiable' && objectSize !== undefined
+          ? { 'Content-Range': `bytes */${objectSize}` }
+          : code === 'Unavailable'
+            ? { 'Retry-After': String(retryAfterSeconds ?? 1) }
+            : {};
+      return { statusCode, message: exception.message, headers };
     }
     if (exception instanceof HttpProblem) {
-      return { statusCode: exception.statusCode, message: exception.message };
+      return { statusCode: exception.statusCode, message: exception.message, headers: exception.headers };
     }
     if (exception instanceof HttpException) {
       const response = exception.getResponse();

@@ -1,11 +1,8 @@
 import { BadRequestException, UnsupportedMediaTypeException } from '@nestjs/common';
 import { json, type NextFunction, type Request, type Response } from 'express';
 
-/** Signing requests are a few hundred bytes. */
-export const JSON_BODY_LIMIT = '16kb';
-
 /** Signing requests are flat objects; deeper nesting only serves to exhaust the validator's stack. */
-export const JSON_MAX_DEPTH = 8;
+const JSON_MAX_DEPTH = 8;
 
 class TooDeep extends Error {}
 
@@ -34,31 +31,29 @@ function checkDepth(_req: unknown, _res: unknown, body: Buffer): void {
 }
 
 /**
- * Parses a JSON body for the routes it is applied to (the app parses no bodies itself, so uploads stay streams).
- * Malformed or too deeply nested JSON is a 400 that says so (not the parser's message); an oversized body is
- * body-parser's 413.
+ * Parses a JSON body of at most `limit` (body-parser's syntax: `'4mb'`) for the routes it is applied to (the app
+ * parses no bodies itself, so uploads stay streams). Malformed or too deeply nested JSON is a 400 that says so (not
+ * the parser's message); an oversized body is body-parser's 413.
  */
-export const jsonBody = jsonBodyUpTo(JSON_BODY_LIMIT);
-
-/** As `jsonBody`, with another size limit (body-parser's syntax: `'4mb'`). */
 export function jsonBodyUpTo(limit: string): (req: Request, res: Response, next: NextFunction) => void {
   const parseJson = json({ limit, strict: true, verify: checkDepth });
-  return (req, res, next) => parse(parseJson, req, res, next);
+  return (req, res, next) => {
+    if (!req.is('application/json')) {
+      next(new UnsupportedMediaTypeException('the request body must be JSON (Content-Type: application/json)'));
+      return;
+    }
+    parseJson(req, res, (error?: unknown) => {
+      const type = (error as { type?: string } | undefined)?.type;
+      if (type === 'entity.parse.failed') {
+        next(new BadRequestException('request body is not valid JSON'));
+      } else if (type === 'entity.verify.failed') {
+        next(new BadRequestException(`request body nests deeper than ${JSON_MAX_DEPTH} levels`));
+      } else {
+        next(error);
+      }
+    });
+  };
 }
 
-function parse(parseJson: ReturnType<typeof json>, req: Request, res: Response, next: NextFunction): void {
-  if (!req.is('application/json')) {
-    next(new UnsupportedMediaTypeException('the request body must be JSON (Content-Type: application/json)'));
-    return;
-  }
-  parseJson(req, res, (error?: unknown) => {
-    const type = (error as { type?: string } | undefined)?.type;
-    if (type === 'entity.parse.failed') {
-      next(new BadRequestException('request body is not valid JSON'));
-    } else if (type === 'entity.verify.failed') {
-      next(new BadRequestException(`request body nests deeper than ${JSON_MAX_DEPTH} levels`));
-    } else {
-      next(error);
-    }
-  });
-}
+/** Signing requests are a few hundred bytes. */
+export const jsonBody = jsonBodyUpTo('16kb');

@@ -7,6 +7,7 @@ import { stdSerializers, stdTimeFunctions } from 'pino';
 import type { Options } from 'pino-http';
 import { AppConfig } from '../config/app-config.js';
 import { redactCapabilities } from './redact.js';
+import { ServiceLogger } from './service-logger.js';
 
 /** A caller's request id is kept when it looks like one (EB's nginx and the ALB pass it on); else a new UUID. */
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -33,6 +34,8 @@ function wireBytes(req: IncomingMessage): { bytesIn?: number; bytesOut?: number 
   WATERMARKS.set(start.socket, now);
   return { bytesIn: now.read - start.read, bytesOut: now.written - start.written };
 }
+
+const message = (req: IncomingMessage, res: ServerResponse): string => `${req.method} ${pathOf(req)} ${res.statusCode}`;
 
 /** Request logging: one JSON line per request; no headers, no query string, no body, so no secret. */
 export function requestLogOptions(config: AppConfig): Options {
@@ -89,9 +92,8 @@ export function requestLogOptions(config: AppConfig): Options {
       }
       return health ? 'debug' : 'info';
     },
-    customSuccessMessage: (req: IncomingMessage, res: ServerResponse) =>
-      `${req.method} ${pathOf(req)} ${res.statusCode}`,
-    customErrorMessage: (req: IncomingMessage, res: ServerResponse) => `${req.method} ${pathOf(req)} ${res.statusCode}`,
+    customSuccessMessage: message,
+    customErrorMessage: message,
   };
 }
 
@@ -103,5 +105,6 @@ export function requestLogOptions(config: AppConfig): Options {
       useFactory: (config: AppConfig) => ({ pinoHttp: requestLogOptions(config) }),
     }),
   ],
+  providers: [ServiceLogger],
 })
 export class LoggingModule {}

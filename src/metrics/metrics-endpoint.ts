@@ -8,26 +8,23 @@ const BEARER = /^Bearer +(\S+) *$/i;
 const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
 
 /** Whether the request carries `Authorization: Bearer <token>`, compared in constant time. */
-export function presentsToken(req: IncomingMessage, token: string): boolean {
+function presentsToken(req: IncomingMessage, token: string): boolean {
   const presented = BEARER.exec(req.headers.authorization ?? '')?.[1];
   return presented !== undefined && timingSafeEqual(digest(presented), digest(token));
 }
 
-/**
- * Answers GET/HEAD /metrics: 401 without the token (when one is configured), else the Prometheus text. Plain
- * node:http, so it serves the separate metrics listener and the main app alike, past the Host check and API keys
- * (the token is the access control; nothing in the answer depends on Host).
- */
-/**
- * The error body of the service (`http/problem.ts`), written here because the metrics listener sits below the HTTP
- * layer (storage, which the HTTP layer uses, reports to metrics).
- */
-const sendJson = (res: ServerResponse, statusCode: number, error: string, message: string): void => {
+/** The service's error body (`http/problem.ts`), written here: metrics sit below the HTTP layer, which uses storage. */
+export const sendJson = (res: ServerResponse, statusCode: number, error: string, message: string): void => {
   res.statusCode = statusCode;
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.end(JSON.stringify({ statusCode, error, message }));
 };
 
+/**
+ * Answers GET/HEAD /metrics: 401 without the token (when one is configured), else the Prometheus text. Plain
+ * node:http, for the metrics listener and the main app alike, past the Host check and API keys (the token is the
+ * access control; nothing in the answer depends on Host).
+ */
 export async function serveMetrics(
   metrics: Metrics,
   token: string | undefined,

@@ -13,7 +13,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { NextFunction, Request, Response } from 'express';
 import { AppConfig } from '../config/app-config.js';
 import { httpMetricsMiddleware } from './http-metrics.js';
-import { isScrape, serveMetrics } from './metrics-endpoint.js';
+import { isScrape, sendJson, serveMetrics } from './metrics-endpoint.js';
 import { Metrics } from './metrics.js';
 
 /** DI token: the `Metrics`, or null when metrics are off (nothing recorded, prom-client not loaded). */
@@ -48,9 +48,7 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
       if (isScrape(req)) {
         void serveMetrics(metrics, token, req, res);
       } else {
-        res.statusCode = 404;
-        res.setHeader('Content-Type', 'application/json; charset=utf-8');
-        res.end(JSON.stringify({ statusCode: 404, error: 'Not Found', message: 'this port serves only GET /metrics' }));
+        sendJson(res, 404, 'Not Found', 'this port serves only GET /metrics');
       }
     });
     server.headersTimeout = 10_000;

@@ -1,21 +1,6 @@
 import type * as Swagger from '@nestjs/swagger';
 
 type SwaggerModule = typeof Swagger;
-type DecoratorName =
-  | 'ApiBearerAuth'
-  | 'ApiBody'
-  | 'ApiConsumes'
-  | 'ApiExcludeController'
-  | 'ApiExtraModels'
-  | 'ApiHeader'
-  | 'ApiOperation'
-  | 'ApiParam'
-  | 'ApiProperty'
-  | 'ApiPropertyOptional'
-  | 'ApiQuery'
-  | 'ApiResponse'
-  | 'ApiSecurity'
-  | 'ApiTags';
 type AnyDecorator = (target: object, key?: string | symbol, descriptor?: PropertyDescriptor) => unknown;
 
 /** The decorations made so far, in the order TypeScript made them, waiting for `@nestjs/swagger`. */
@@ -27,13 +12,13 @@ const recorded: ((swagger: SwaggerModule) => void)[] = [];
  * about 10 MiB of RSS that a service with `DOCS=off` (the production default) never uses. The decorators only record
  * metadata that the document builder reads, so applying them later, in the same order, gives the same document.
  */
-function deferred<N extends DecoratorName>(name: N): SwaggerModule[N] {
+function deferred<N extends keyof SwaggerModule>(name: N): SwaggerModule[N] {
+  // The decorator returns nothing: a value returned would replace the class or the method.
   const factory = (...args: unknown[]): AnyDecorator => {
     return (target, key, descriptor) => {
-      recorded.push((swagger) => {
-        const decorator = (swagger[name] as (...a: unknown[]) => AnyDecorator)(...args);
-        decorator(target, key, descriptor);
-      });
+      recorded.push((swagger) =>
+        (swagger[name] as (...a: unknown[]) => AnyDecorator)(...args)(target, key, descriptor),
+      );
     };
   };
   return factory as unknown as SwaggerModule[N];
