@@ -4,9 +4,8 @@ import type { NextFunction, Request, Response } from 'express';
 import { sendProblem } from '../http/problem.js';
 
 /**
- * Draining on SIGTERM: new requests get 503 (health checks get their 503 from the health module, so the load
- * balancer stops routing here), requests in flight run to their end, and every connection closes after its
- * current response.
+ * Draining on SIGTERM: new requests get 503 (health checks too, from the health module, so the load balancer stops
+ * routing here), requests in flight run to their end, and every connection closes after its current response.
  */
 @Injectable()
 export class GracefulShutdown {

@@ -7,10 +7,7 @@ import { Public } from '../security/access.decorators.js';
 import { StorageHealthIndicator } from '../storage/storage.health.js';
 import { GracefulShutdown } from './graceful-shutdown.js';
 
-/**
- * Terminus's `@HealthCheck()` (a no-cache header, and the 200 and 503 schemas in the OpenAPI document) with its
- * documentation deferred: it loads `@nestjs/swagger`, which the service only needs to build the document.
- */
+/** Terminus's `@HealthCheck()`, its documentation deferred (it loads `@nestjs/swagger`, see swagger-decorators.ts). */
 const HealthCheckRoute = () =>
   applyDecorators(
     HealthCheck({ noCache: true, swaggerDocumentation: false }),

@@ -3,10 +3,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppConfig } from '../config/app-config.js';
 import { GracefulShutdown } from './graceful-shutdown.js';
 
-/**
- * On SIGTERM (what `docker stop` and EB send) or SIGINT: drain in bounded time, close the app (its shutdown hooks
- * run), exit 0. Nest's own shutdown hooks would re-raise the signal, so the exit status would not be 0.
- */
+/** On SIGTERM (`docker stop`, EB) or SIGINT: drain, close the app, exit 0 (Nest's hooks would re-raise the signal). */
 export function shutdownOnSignal(app: NestExpressApplication): void {
   const logger = new Logger('Shutdown');
   const { shutdownTimeoutMs } = app.get(AppConfig);

@@ -9,10 +9,7 @@ const ANSWERS: Record<string, [number, string]> = {
   ERR_HTTP_REQUEST_TIMEOUT: [408, 'the request took too long to arrive'],
 };
 
-/**
- * Requests Node's HTTP parser rejects never reach Express; Node answers them with an empty body. This answers them
- * in the service's one error shape instead. No detail of the parser error (it may quote the request) is sent.
- */
+/** Answers what Node's parser rejects (never seen by Express) in the one error shape, without the parser's detail. */
 export function answerClientErrors(server: Server): void {
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     const response = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage;

@@ -16,9 +16,8 @@ export function parseFlag(name: string, value: unknown): boolean | undefined {
 }
 
 /**
- * `download` and `redirect` of `GET`/`HEAD /files/{key}`, checked before S3 is asked anything. `redirect` defaults
- * to `DOWNLOAD_MODE`. A resumed download (`Range` with `If-Range`) is always streamed: `If-Range` is not in S3's
- * documented API and S3-compatible servers may ignore it, splicing a changed object onto the client's older bytes.
+ * `download` and `redirect` (default: `DOWNLOAD_MODE`) of `GET`/`HEAD /files/{key}`. A resumed download (`If-Range`)
+ * is always streamed: S3-compatible servers may ignore If-Range, splicing a changed object onto the client's bytes.
  */
 export function downloadOptions(req: Request, mode: 'proxy' | 'redirect'): { attachment: boolean; redirect: boolean } {
   const attachment = parseFlag('download', req.query.download) ?? false;

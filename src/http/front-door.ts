@@ -2,10 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import helmet from 'helmet';
 
-/**
- * The checks every request passes before routing, run in order as one middleware: one Express layer instead of one
- * per check (each layer costs a path match and a dispatch on every request). A step answers, or calls `next`.
- */
+/** The checks before routing as one Express layer (each layer costs a path match and a dispatch per request). */
 export function frontDoor(steps: readonly RequestHandler[]): RequestHandler {
   return (req: Request, res: Response, next: NextFunction): void => {
     let index = 0;
@@ -21,10 +18,7 @@ export function frontDoor(steps: readonly RequestHandler[]): RequestHandler {
   };
 }
 
-/**
- * helmet's default headers, worked out once at boot and then set on every response: helmet's own twelve chained
- * middlewares compute the same constant values again on each request.
- */
+/** helmet's default headers, worked out once at boot: its twelve chained middlewares redo that on each request. */
 export function securityHeaders(): RequestHandler {
   const set: [string, string][] = [];
   const removed: string[] = [];

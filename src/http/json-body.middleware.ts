@@ -31,9 +31,8 @@ function checkDepth(_req: unknown, _res: unknown, body: Buffer): void {
 }
 
 /**
- * Parses a JSON body of at most `limit` (body-parser's syntax: `'4mb'`) for the routes it is applied to (the app
- * parses no bodies itself, so uploads stay streams). Malformed or too deeply nested JSON is a 400 that says so (not
- * the parser's message); an oversized body is body-parser's 413.
+ * Parses a JSON body of at most `limit` (`'4mb'`) on the routes it is applied to (uploads stay streams). Malformed or
+ * too deep JSON is a 400 that says so (not the parser's message); an oversized body is body-parser's 413.
  */
 export function jsonBodyUpTo(limit: string): (req: Request, res: Response, next: NextFunction) => void {
   const parseJson = json({ limit, strict: true, verify: checkDepth });

@@ -26,10 +26,7 @@ export const FILE_NAME_FIELD = 'fileName';
 export const isParameterField = (name: string): boolean =>
   name === CACHE_CONTROL_FIELD || name === FILE_NAME_FIELD || name.toLowerCase().startsWith(METADATA_PREFIX);
 
-/**
- * `PUT /files/{key}`: `Cache-Control`, the download name from `Content-Disposition` (`filename*` or `filename`) and
- * `X-Meta-*`, each sent at most once, as S3's own PutObject reads them. Anything malformed is a 400.
- */
+/** `PUT /files/{key}`: `Cache-Control`, `Content-Disposition`'s name and `X-Meta-*`, as S3's PutObject reads them. */
 export function parametersFromHeaders(req: IncomingMessage): ObjectParameters {
   const once = new Map<string, string>();
   const metadata: [string, string][] = [];
@@ -54,9 +51,8 @@ export function parametersFromHeaders(req: IncomingMessage): ObjectParameters {
 }
 
 /**
- * `POST /files`: the form fields `cacheControl`, `fileName` (a plain name) and `x-meta-<name>`. A form carries its
- * parameters in its fields, not in request headers (a browser adds `Cache-Control: no-cache` to requests on its own
- * when its cache is disabled), so `X-Meta-*` request headers are a 400 that says so.
+ * `POST /files`: the form fields `cacheControl`, `fileName` and `x-meta-<name>`; not request headers (a browser adds
+ * `Cache-Control: no-cache` on its own when its cache is disabled), so `X-Meta-*` headers are a 400 that says so.
  */
 export function parametersFromFields(fields: Readonly<Record<string, string>>, req: IncomingMessage): ObjectParameters {
   if (Object.keys(req.headers).some((name) => name.startsWith(METADATA_PREFIX))) {

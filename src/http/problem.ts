@@ -11,10 +11,7 @@ export function errorBody(statusCode: number, message: string): ErrorBody {
   return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message };
 }
 
-/**
- * A refusal at the HTTP level that is no storage error (a body too large, a client gone): thrown, and answered by the
- * error filter like any other error.
- */
+/** A refusal at the HTTP level that is no storage error (a body too large, a client gone), for the error filter. */
 export class HttpProblem extends Error {
   constructor(
     readonly statusCode: number,
@@ -26,10 +23,7 @@ export class HttpProblem extends Error {
   }
 }
 
-/**
- * Writes an error answer where no exception filter runs (middleware, plain node:http listeners): the same body as
- * the filter's, no body for HEAD.
- */
+/** The filter's answer where no exception filter runs (middleware, plain node:http listeners); no body for HEAD. */
 export function sendProblem(
   req: { method?: string },
   res: ServerResponse,

@@ -3,20 +3,15 @@ import type { NextFunction, Request, Response } from 'express';
 import type { RequestBodyRules } from '../config/app-config.js';
 import { HttpProblem, sendProblem } from './problem.js';
 
-/** The rules a body is held to, and their timing. */
-export interface BodyRules extends RequestBodyRules {
-  /** A body that sends nothing for this long while the service waits for it is cut (nginx's client_body_timeout). */
+/** The rules a body is held to; `idleMs` is nginx's client_body_timeout. */
+interface BodyRules extends RequestBodyRules {
   readonly idleMs: number;
 }
 
 /** Kestrel checks the minimum rate once a second (its heartbeat); a shorter idle timeout checks more often. */
 const TICK_MS = 1000;
-/** The idle check runs at least this many times per idle timeout. */
 const CHECKS_PER_TIMEOUT = 4;
-/**
- * After a 408 the connection is half-closed and still read this long, so that the answer reaches the client before
- * the close (a close with unread bytes resets the connection). The upload's memory is given back when it closes.
- */
+/** After a 408 the connection is still read this long, so the answer arrives before the close (no reset). */
 const CUT_LINGERING = { timeMs: 1000, timeoutMs: 1000 };
 
 /** The rules of each request that passed the front door; `closeAfterAnswer` reads its lingering from them. */
@@ -81,11 +76,7 @@ function watchBody(req: IncomingMessage, res: ServerResponse, rules: BodyRules):
   socket.once('close', stop);
 }
 
-/**
- * Answers 408 (unless an answer has started: then the connection is just closed) and closes the connection. Node
- * forgets a request once its answer is sent, so the upload still reading it is ended here, once the connection is
- * closed, as the client's abort it is.
- */
+/** Answers 408 (or, once an answer has started, just closes); the upload still reading ends when the socket closes. */
 function cut(req: IncomingMessage, res: ServerResponse, message: string): void {
   req.socket.once('close', () => {
     if (!req.complete && !req.destroyed) {

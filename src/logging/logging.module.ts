@@ -12,10 +12,7 @@ import { ServiceLogger } from './service-logger.js';
 /** A caller's request id is kept when it looks like one (EB's nginx and the ALB pass it on); else a new UUID. */
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
-/**
- * Bytes on the wire for one request and its response, headers included: the socket's counters now, minus where
- * they stood when the previous response on this keep-alive connection ended (HTTP/1.1 answers in order).
- */
+/** Where a socket's byte counters stood when its previous response ended (HTTP/1.1 answers in order). */
 const WATERMARKS = new WeakMap<Socket, { read: number; written: number }>();
 const START = Symbol('wireStart');
 interface Counted {
@@ -42,8 +39,7 @@ export function requestLogOptions(config: AppConfig): Options {
   return {
     level: config.logLevel,
     timestamp: stdTimeFunctions.isoTime,
-    // Every line of the process (requests, errors, warnings) passes here: a session token in a URL path becomes its
-    // fingerprint, whoever wrote it.
+    // Every line of the process passes here: a session token in a URL becomes its fingerprint, whoever wrote it.
     hooks: { streamWrite: redactCapabilities },
     // A safety net: the serializers below never emit headers.
     redact: {
@@ -58,8 +54,7 @@ export function requestLogOptions(config: AppConfig): Options {
       (req as Counted)[START] = { socket, ...(WATERMARKS.get(socket) ?? { read: 0, written: 0 }) };
       return id;
     },
-    // The request and response serializers read the raw objects: pino-http's default wrappers would first copy each
-    // (headers included) on every request, only for these to pick three fields from the copy.
+    // The serializers read the raw objects: pino-http's wrappers would copy each (headers included) per request.
     wrapSerializers: false,
     serializers: {
       req: (req: IncomingMessage & { id?: string; anonymous?: boolean; publicRead?: boolean }) => ({

@@ -12,10 +12,7 @@ const SIGNED_QUERY = /((?:X-Amz-(?:Signature|Credential|Security-Token)|Signatur
 /** What may need redacting: a cheap test before any regular expression runs (most log lines have none of these). */
 const SUSPECT = /us1|upload-sessions|signature|credential|security-token|awsaccesskeyid/i;
 
-/**
- * A short, stable name for a token, so lines about one session can be told apart and correlated: the first 8 hex
- * digits of the SHA-256 of the token as sent (percent-decoded). `printf %s "$TOKEN" | sha256sum | cut -c1-8` gives it.
- */
+/** A token's stable short name, to correlate lines: `printf %s "$TOKEN" | sha256sum | cut -c1-8` (percent-decoded). */
 export function tokenFingerprint(token: string): string {
   let decoded = token;
   try {

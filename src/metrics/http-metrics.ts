@@ -15,10 +15,7 @@ type CountedSocket = Socket & { [SOCKET_SEEN]?: { read: number; written: number 
 const templates = new WeakMap<object, string>();
 const CATCH_ALL = /^\/?\{?\/?\*\w*\}?$/;
 
-/**
- * Names the route of a request that no Express route matches (a middleware-mounted handler such as tus), so it is
- * not counted as `unmatched`. `template` must be a constant like `/uploads/{id}`, never built from the request.
- */
+/** The route of a middleware-mounted handler (tus): a constant like `/uploads/{id}`, never built from the request. */
 export function setRouteLabel(req: Request, template: string): void {
   (req as Labelled)[ROUTE_LABEL] = template;
 }
@@ -39,8 +36,7 @@ export function routeLabel(req: Request): string {
   let template = templates.get(route);
   if (template === undefined) {
     const path = req.baseUrl + route.path;
-    // A catch-all route is middleware for every path (nestjs-pino's, mounted by Nest as `/{*splat}`): it stays in
-    // `req.route` when no real route matches afterwards.
+    // A catch-all (nestjs-pino's `/{*splat}`) stays in `req.route` when no real route matches afterwards.
     template = CATCH_ALL.test(path) ? UNMATCHED_ROUTE : toTemplate(path);
     templates.set(route, template);
   }
@@ -64,9 +60,8 @@ export function transferKind(method: string, url: string): 'upload' | 'download'
 }
 
 /**
- * Records every request when its response closes: one listener and a few numbers per request, no interceptor.
- * Bytes are the connection's counters since the previous response on it (headers included), so bodies that no
- * one reads (a refused upload) are counted too.
+ * Records every request when its response closes. Bytes are the connection's counters since its previous response
+ * (headers included), so bodies no one reads (a refused upload) count too.
  */
 export function httpMetricsMiddleware(metrics: Metrics): (req: Request, res: Response, next: NextFunction) => void {
   return (req, res, next) => {

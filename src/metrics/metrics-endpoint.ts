@@ -20,11 +20,7 @@ export const sendJson = (res: ServerResponse, statusCode: number, error: string,
   res.end(JSON.stringify({ statusCode, error, message }));
 };
 
-/**
- * Answers GET/HEAD /metrics: 401 without the token (when one is configured), else the Prometheus text. Plain
- * node:http, for the metrics listener and the main app alike, past the Host check and API keys (the token is the
- * access control; nothing in the answer depends on Host).
- */
+/** GET/HEAD /metrics in plain node:http, past the Host check and API keys: the token is its access control. */
 export async function serveMetrics(
   metrics: Metrics,
   token: string | undefined,

@@ -19,10 +19,7 @@ import { Metrics } from './metrics.js';
 /** DI token: the `Metrics`, or null when metrics are off (nothing recorded, prom-client not loaded). */
 export const METRICS = Symbol('METRICS');
 
-/**
- * The METRICS_PORT listener: GET /metrics only, no Host check, no API keys (the token, if set, is required). On
- * loopback unless METRICS_PORT names an address, which configuration allows only with METRICS_TOKEN.
- */
+/** The METRICS_PORT listener: GET /metrics only, behind METRICS_TOKEN if set (required beyond loopback). */
 @Injectable()
 export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Metrics');
@@ -95,10 +92,7 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
 })
 export class MetricsModule {}
 
-/**
- * Installs the HTTP hook (first, so it sees every answer, refusals included) and, without METRICS_PORT, the
- * token-guarded GET /metrics ahead of it: scrapes are not counted, and neither the Host check nor API keys apply.
- */
+/** The HTTP hook, first to see refusals too; without METRICS_PORT, the token's GET /metrics (uncounted) before it. */
 export function installMetrics(app: NestExpressApplication): void {
   const metrics = app.get<Metrics | null>(METRICS);
   const { port, token } = app.get(AppConfig).metrics;

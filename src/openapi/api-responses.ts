@@ -34,9 +34,7 @@ const ERROR_HEADERS: Partial<Record<ErrorStatus, HeadersObject>> = {
 /** The errors every S3-backed route can answer. */
 export const STORAGE_ERRORS: ErrorStatus[] = [502, 503, 504];
 
-/**
- * Documents error responses as `ErrorResponse` JSON; `body: false` for HEAD, whose errors carry no body.
- */
+/** Documents error responses as `ErrorResponse` JSON; `body: false` for HEAD, whose errors carry no body. */
 export function ApiErrors(statuses: ErrorStatus[], options: { body?: boolean } = {}) {
   const body = options.body ?? true;
   return applyDecorators(
@@ -56,10 +54,7 @@ export function ApiPublic() {
   return applyDecorators(ApiSecurity({}), ApiErrors([400]));
 }
 
-/**
- * The bearer API key, with its 401, and 403 for a read-only key on a route that writes, or an upload-session token
- * (which only uploads within its scope) on any route.
- */
+/** The bearer API key, its 401, and 403 (a read-only key writing, or an upload-session token outside its scope). */
 export function ApiKeyAuth(options: { writes: boolean; body?: boolean }) {
   return applyDecorators(ApiBearerAuth(API_KEY_SCHEME), ApiErrors([401, 403], options));
 }

@@ -21,9 +21,8 @@ URLs so browsers move big files straight to and from S3. Keys may contain \`/\`;
 segment. Errors are JSON \`{statusCode, error, message}\`.`;
 
 /**
- * The OpenAPI 3 document, keys sorted so the committed openapi.json is stable. The plugin metadata
- * (src/metadata.ts, from `npm run openapi`) stands in for the @nestjs/swagger compiler plugin, which `nest build`
- * does not run: the plugin would make every controller import `@nestjs/swagger` at boot (see swagger-decorators.ts).
+ * The OpenAPI 3 document, keys sorted so openapi.json is stable. src/metadata.ts (`npm run openapi`) stands in for the
+ * compiler plugin, which would make every controller import `@nestjs/swagger` at boot (see swagger-decorators.ts).
  */
 export async function createOpenApiDocument(app: INestApplication): Promise<OpenAPIObject> {
   const { DocumentBuilder, SwaggerModule } = await loadSwagger();
@@ -54,9 +53,8 @@ export async function createOpenApiDocument(app: INestApplication): Promise<Open
 }
 
 /**
- * Serves Swagger UI at /docs and the document at /docs-json, as DOCS says: to anyone (`public`, the development
- * default), to any API key (`key`), or not at all (`off`, the production default: the description maps every route
- * and parameter for an attacker, and clients are generated from the committed openapi.json anyway).
+ * Swagger UI at /docs and the document at /docs-json, as DOCS says. `off` by default in production: the description
+ * maps every route for an attacker, and clients are generated from the committed openapi.json anyway.
  */
 export async function setupOpenApi(app: NestExpressApplication): Promise<void> {
   const exposure = app.get(AppConfig).docs;
@@ -77,10 +75,7 @@ export async function setupOpenApi(app: NestExpressApplication): Promise<void> {
   });
 }
 
-/**
- * `GET /`: in development, with the docs public, a redirect to Swagger UI; otherwise a tiny JSON index (name,
- * version, links) for whoever finds the service's address. No API key: it names nothing a caller could not guess.
- */
+/** `GET /`: a redirect to public docs in development; else a JSON index, no API key (it names nothing secret). */
 export function serveIndex(app: NestExpressApplication): void {
   const config = app.get(AppConfig);
   const docs = config.docs !== 'off';
@@ -106,11 +101,8 @@ export function serveIndex(app: NestExpressApplication): void {
   });
 }
 
-/**
- * Object keys in order, recursively; arrays keep theirs (parameter and `required` order mean something), and so do
- * the media types of a `content` map: generated clients send a request body as the first one.
- */
-export function sortKeys<T>(value: T, keepOrder = false): T {
+/** Object keys sorted, recursively; arrays and `content` maps keep their order (clients send the first media type). */
+function sortKeys<T>(value: T, keepOrder = false): T {
   if (Array.isArray(value)) {
     return value.map((item: unknown) => sortKeys(item)) as T;
   }

@@ -7,10 +7,8 @@ type AnyDecorator = (target: object, key?: string | symbol, descriptor?: Propert
 const recorded: ((swagger: SwaggerModule) => void)[] = [];
 
 /**
- * `@nestjs/swagger`'s decorator of this name, applied when the OpenAPI document is first built rather than when the
- * class is defined. Importing `@nestjs/swagger` loads its whole document builder (and es-toolkit's 430 modules):
- * about 10 MiB of RSS that a service with `DOCS=off` (the production default) never uses. The decorators only record
- * metadata that the document builder reads, so applying them later, in the same order, gives the same document.
+ * `@nestjs/swagger`'s decorator of this name, applied in the same order when the document is first built: importing
+ * `@nestjs/swagger` costs about 10 MiB of RSS that a service with `DOCS=off` (the production default) never uses.
  */
 function deferred<N extends keyof SwaggerModule>(name: N): SwaggerModule[N] {
   // The decorator returns nothing: a value returned would replace the class or the method.
@@ -24,10 +22,7 @@ function deferred<N extends keyof SwaggerModule>(name: N): SwaggerModule[N] {
   return factory as unknown as SwaggerModule[N];
 }
 
-/**
- * A decorator made by another library that loads `@nestjs/swagger` to document something (Terminus's
- * `@HealthCheck()`), made and applied with the others when the document is first built.
- */
+/** Another library's decorator that loads `@nestjs/swagger` (Terminus's `@HealthCheck()`), deferred the same way. */
 export function withSwagger(make: () => MethodDecorator): MethodDecorator {
   return (target, key, descriptor) => {
     recorded.push(() => make()(target, key, descriptor));
