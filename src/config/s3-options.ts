@@ -20,8 +20,9 @@ export type SseMode = (typeof SSE_MODES)[number];
 /** Longest `Cache-Control` stored with an object. */
 export const MAX_CACHE_CONTROL_LENGTH = 512;
 
-const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
-const QUOTED = '"(?:[\\t \\x21\\x23-\\x5b\\x5d-\\x7e]|\\\\[\\t \\x21-\\x7e])*"';
+/** RFC 9110 5.6.2 token and 5.6.4 quoted-string, as regular expression sources (ASCII only: S3 metadata is ASCII). */
+export const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
+export const QUOTED = '"(?:[\\t \\x21\\x23-\\x5b\\x5d-\\x7e]|\\\\[\\t \\x21-\\x7e])*"';
 const DIRECTIVE = `${TOKEN}(?:=(?:${TOKEN}|${QUOTED}))?`;
 /** RFC 9111 5.2: `Cache-Control = #cache-directive`, directives `token [ "=" ( token / quoted-string ) ]`. */
 const CACHE_CONTROL = new RegExp(`^${DIRECTIVE}(?:[ \\t]*,[ \\t]*${DIRECTIVE})*$`);

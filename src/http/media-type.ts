@@ -1,6 +1,5 @@
-// RFC 9110 5.6.2 token, 5.6.4 quoted-string (ASCII only: obs-text is refused, S3 metadata is ASCII).
-const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
-const QUOTED = '"(?:[\\t \\x21\\x23-\\x5b\\x5d-\\x7e]|\\\\[\\t \\x21-\\x7e])*"';
+import { QUOTED, TOKEN } from '../config/s3-options.js';
+
 // RFC 9110 8.3.1: media-type = type "/" subtype parameters; parameters = *( OWS ";" OWS [ parameter ] ).
 // Written so that each space has one place to go: no backtracking blow-up on `a/b; ; ; ;…`.
 const PARAMETERS = `(?:[ \\t]*;(?:[ \\t]*${TOKEN}=(?:${TOKEN}|${QUOTED}))?)*[ \\t]*`;
