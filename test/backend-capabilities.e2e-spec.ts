@@ -79,6 +79,7 @@ describe(`Backend capabilities (e2e against ${testBackend()})`, () => {
   let app: NestExpressApplication;
   let url: string;
   const logged: string[] = [];
+  let bootFetches: number;
 
   beforeAll(async () => {
     s3 = await startS3Server();
@@ -88,7 +89,10 @@ describe(`Backend capabilities (e2e against ${testBackend()})`, () => {
         logged.push(String(message));
       });
     }
+    const fetchSpy = jest.spyOn(globalThis, 'fetch');
     ({ app, url } = await startApp(s3Env(s3.endpoint, s3.bucket, { S3_PREFIX: PREFIX })));
+    bootFetches = fetchSpy.mock.calls.length;
+    fetchSpy.mockRestore();
   });
 
   afterAll(async () => {
@@ -98,6 +102,10 @@ describe(`Backend capabilities (e2e against ${testBackend()})`, () => {
   });
 
   const sign = (base: string, body: Record<string, unknown>) => request(base).post('/signed-urls').send(body);
+
+  it('should probe without fetch, whose undici stays resident (about 12 MiB) once loaded', () => {
+    expect(bootFetches).toBe(0);
+  });
 
   it('should say what it learned of the backend in the boot log and in /health/', async () => {
     const health = await request(url).get('/health/').expect(200);

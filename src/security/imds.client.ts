@@ -1,6 +1,7 @@
 import { isIPv4 } from 'node:net';
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
+import { sendSmallRequest, type SmallAnswer } from '../storage/small-request.js';
 
 /** Bounded so a machine without IMDS (a laptop, CI, a blocked container) delays the boot by at most this. */
 const IMDS_TIMEOUT_MS = 2000;
@@ -31,9 +32,9 @@ export class ImdsClient {
   }
 
   private async read(method: string, path: string, headers: Record<string, string>, signal: AbortSignal) {
-    let response: Response;
+    let answer: SmallAnswer;
     try {
-      response = await fetch(`${this.endpoint}${path}`, { method, headers, signal, redirect: 'error' });
+      answer = await sendSmallRequest(`${this.endpoint}${path}`, { method, headers, signal });
     } catch (error) {
       const timedOut = signal.aborted;
       throw new Error(
@@ -43,15 +44,12 @@ export class ImdsClient {
         { cause: error },
       );
     }
-    const body = await response.text();
-    if (!response.ok) {
-      throw new Error(`the instance metadata service answered ${method} ${path} with ${response.status}`);
+    if (answer.status < 200 || answer.status > 299) {
+      throw new Error(`the instance metadata service answered ${method} ${path} with ${answer.status}`);
     }
-    return body;
+    return answer.body;
   }
 }
 
-const causeOf = (error: unknown): string => {
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
-};
+const causeOf = (error: unknown): string =>
+  (error as { code?: string }).code ?? (error instanceof Error ? error.message : String(error));

@@ -17,6 +17,7 @@ import type { ObjectSettings } from '../config/s3-options.js';
 import { storageParameters, writeHeaders } from './object-settings.js';
 import { RESERVED_PREFIX } from './reserved-keys.js';
 import { copySourceOf } from './s3-gateway.js';
+import { sendSmallRequest, type SmallAnswer, type SmallRequest } from './small-request.js';
 
 /** Where and how the probe writes: every key it uses starts with `keyPrefix`, under the reserved prefix. */
 export interface ProbeTarget {
@@ -116,19 +117,18 @@ async function presignedPut(
   return { url, ...answer };
 }
 
-async function send(url: string, init: RequestInit, timeoutMs: number): Promise<{ status: number; code: string }> {
-  let res: Response;
+async function send(url: string, init: SmallRequest, timeoutMs: number): Promise<{ status: number; code: string }> {
+  let answer: SmallAnswer;
   try {
-    res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+    answer = await sendSmallRequest(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
   } catch (error) {
     throw new ProbeInconclusive(`no answer (${error instanceof Error ? error.message : String(error)})`);
   }
-  const text = await res.text();
   // S3 failing says nothing of the request; 501 Not Implemented does.
-  if (res.status >= 500 && res.status !== 501) {
-    throw new ProbeInconclusive(`S3 answered ${res.status}`);
+  if (answer.status >= 500 && answer.status !== 501) {
+    throw new ProbeInconclusive(`S3 answered ${answer.status}`);
   }
-  return { status: res.status, code: /<Code>([^<]+)<\/Code>/.exec(text)?.[1] ?? '' };
+  return { status: answer.status, code: /<Code>([^<]+)<\/Code>/.exec(answer.body)?.[1] ?? '' };
 }
 
 /**
