@@ -1,16 +1,9 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiHeader, ApiOperation, ApiParam, ApiResponse } from '../openapi/swagger-decorators.js';
+import { ApiOperation, ApiParam, ApiResponse } from '../openapi/swagger-decorators.js';
 import { ApiErrors, ApiKeyAuth, STORAGE_ERRORS } from '../openapi/api-responses.js';
 import { DeletedFiles, MovedFile } from './batch-files.dto.js';
 import { StoredFile } from './file.dto.js';
-
-const LOCATION = {
-  Location: {
-    description: 'The path of the new object, `/files/{key}`.',
-    required: true,
-    schema: { type: 'string', pattern: '^/files/' },
-  },
-};
+import { LOCATION, optionalHeaders } from './files.openapi.js';
 
 const ApiSourceKey = () =>
   applyDecorators(
@@ -22,17 +15,11 @@ const ApiSourceKey = () =>
       schema: { type: 'string', minLength: 1 },
       example: 'photos/2026/a%20b.jpg',
     }),
-    ApiHeader({
-      name: 'If-Match',
-      required: false,
-      description:
+    optionalHeaders({
+      'If-Match':
         'On the source: `*` or quoted ETags, compared strongly: 412 unless one is its current ETag. A value that is ' +
         'neither is a 400.',
-    }),
-    ApiHeader({
-      name: 'If-Unmodified-Since',
-      required: false,
-      description: 'On the source: an HTTP date; 412 if it was modified after it. Ignored with `If-Match`.',
+      'If-Unmodified-Since': 'On the source: an HTTP date; 412 if it was modified after it. Ignored with `If-Match`.',
     }),
   );
 

@@ -23,7 +23,7 @@ const header = (description: string, required = true, pattern?: string): HeaderO
   schema: pattern ? { ...string, pattern } : string,
 });
 
-const LOCATION = { Location: header('The path of the new object, `/files/{key}`.', true, '^/files/') };
+export const LOCATION = { Location: header('The path of the new object, `/files/{key}`.', true, '^/files/') };
 const ETAG = header('The ETag, quoted.', true, '^(W/)?".*"$');
 
 /** The headers of an object (GET, HEAD); 206 adds `Content-Range`. */
@@ -54,24 +54,22 @@ const CONTENT_RANGE = {
 const METADATA_NOTE =
   'User metadata stored with the object comes back as `X-Meta-<name>` headers (names in lower case), one per entry.';
 
+/** Optional request headers, in this order: name to description. */
+export const optionalHeaders = (headers: Record<string, string>) =>
+  applyDecorators(
+    ...Object.entries(headers).map(([name, description]) => ApiHeader({ name, required: false, description })),
+  );
+
 /** The object parameters of `PUT /files/{key}`: Cache-Control, the download name, and `X-Meta-*` (documented in text). */
 const ApiObjectParameterHeaders = () =>
-  applyDecorators(
-    ApiHeader({
-      name: 'Cache-Control',
-      required: false,
-      description:
-        'Stored with the object and served back on GET and HEAD: RFC 9111 directives, printable ASCII, at most 512 ' +
-        'characters (default `DEFAULT_CACHE_CONTROL`).',
-    }),
-    ApiHeader({
-      name: 'Content-Disposition',
-      required: false,
-      description:
-        "`attachment` or `inline` with a `filename` (UTF-8 as `filename*=UTF-8''…`): the name downloads are offered " +
-        'under, cleaned like an uploaded file name.',
-    }),
-  );
+  optionalHeaders({
+    'Cache-Control':
+      'Stored with the object and served back on GET and HEAD: RFC 9111 directives, printable ASCII, at most 512 ' +
+      'characters (default `DEFAULT_CACHE_CONTROL`).',
+    'Content-Disposition':
+      "`attachment` or `inline` with a `filename` (UTF-8 as `filename*=UTF-8''…`): the name downloads are offered " +
+      'under, cleaned like an uploaded file name.',
+  });
 
 const BINARY = { '*/*': { schema: { type: 'string', format: 'binary' } } } as const;
 
@@ -103,21 +101,11 @@ const flag = (name: string, description: string) =>
 /** The conditional and range headers of GET and HEAD. */
 const ApiReadHeaders = () =>
   applyDecorators(
-    ApiHeader({
-      name: 'Range',
-      required: false,
-      description: 'One byte range: `bytes=0-99`, `bytes=100-` or `bytes=-100`; others are ignored.',
-    }),
-    ApiHeader({ name: 'If-None-Match', required: false, description: 'ETags (or `*`): 304 when one matches.' }),
-    ApiHeader({
-      name: 'If-Modified-Since',
-      required: false,
-      description: 'An HTTP date: 304 when the object has not changed since. Ignored with `If-None-Match`.',
-    }),
-    ApiHeader({
-      name: 'If-Range',
-      required: false,
-      description:
+    optionalHeaders({
+      Range: 'One byte range: `bytes=0-99`, `bytes=100-` or `bytes=-100`; others are ignored.',
+      'If-None-Match': 'ETags (or `*`): 304 when one matches.',
+      'If-Modified-Since': 'An HTTP date: 304 when the object has not changed since. Ignored with `If-None-Match`.',
+      'If-Range':
         'With `Range`: a strong ETag, or the `Last-Modified` date exactly. When it is not the current one (a weak ETag ' +
         'never is), the `Range` is ignored: 200 with the whole object.',
     }),
@@ -131,20 +119,13 @@ const ApiReadHeaders = () =>
 
 /** If-Match and If-Unmodified-Since on writes and deletes (RFC 9110 13.1.1, 13.1.4): 412 when they do not hold. */
 const ApiPreconditions = () =>
-  applyDecorators(
-    ApiHeader({
-      name: 'If-Match',
-      required: false,
-      description:
-        '`*` (an object must exist) or quoted ETags, compared strongly: 412 unless one is the current ETag. A value ' +
-        'that is neither is a 400.',
-    }),
-    ApiHeader({
-      name: 'If-Unmodified-Since',
-      required: false,
-      description: 'An HTTP date: 412 if the object was modified after it. Ignored with `If-Match` or when invalid.',
-    }),
-  );
+  optionalHeaders({
+    'If-Match':
+      '`*` (an object must exist) or quoted ETags, compared strongly: 412 unless one is the current ETag. A value ' +
+      'that is neither is a 400.',
+    'If-Unmodified-Since':
+      'An HTTP date: 412 if the object was modified after it. Ignored with `If-Match` or when invalid.',
+  });
 
 const ApiNotModified = () =>
   ApiResponse({
@@ -226,11 +207,7 @@ export const ApiUploadRaw = () =>
     // In this order: generated clients send the first one.
     ApiConsumes('application/octet-stream', '*/*'),
     ApiBody({ schema: { type: 'string', format: 'binary' } }),
-    ApiHeader({
-      name: 'If-None-Match',
-      required: false,
-      description: '`*`: 412 instead of replacing an existing object.',
-    }),
+    optionalHeaders({ 'If-None-Match': '`*`: 412 instead of replacing an existing object.' }),
     ApiPreconditions(),
     ApiResponse({ status: 201, description: 'Created.', type: StoredFile, headers: LOCATION }),
     ApiResponse({ status: 200, description: 'Replaced an existing object.', type: StoredFile }),
