@@ -25,10 +25,7 @@ import { writePrecondition } from './files.controller.js';
 import { fileLocation } from '../http/upload-name.js';
 import { errorBody } from '../http/problem.js';
 
-/**
- * The source key of `/files/{key}/copy` and `/files/{key}/move`, from the raw URL (decoded exactly once, as
- * `FileKey` does), without the action segment; then checked by `KeyPipe`.
- */
+/** The source key of `/files/{key}/copy` and `/move`, from the raw URL (decoded once, as `FileKey` does). */
 const sourceKey = createParamDecorator((_data: unknown, ctx: ExecutionContext): string => {
   const path = ctx.switchToHttp().getRequest<Request>().originalUrl.split('?')[0] ?? '';
   const marker = '/files/';
@@ -81,8 +78,7 @@ export class FilesBatchController {
     return copied;
   }
 
-  // A copy, then a delete of the source only if it is still the object copied; if that fails, both are kept. (Not a
-  // doc comment: the compiler plugin would make it a second summary, see SignedUrlsController.)
+  // A copy, then a delete of the source only if it is still the object copied; if that fails, both are kept.
   @Post('*key/move')
   @ApiMove()
   async move(

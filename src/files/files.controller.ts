@@ -81,8 +81,7 @@ export class FilesController {
     private readonly sessions: UploadSessions,
   ) {}
 
-  // Also with an upload-session token: the key, size and type then stay within its scope. (A doc comment here would
-  // become the operation's summary.)
+  // Also with an upload-session token: the key, size and type then stay within its scope.
   @Post()
   @AcceptsUploadSession()
   @ApiUploadMultipart()
@@ -232,10 +231,7 @@ export class FilesController {
     await this.storage.remove(key, writePrecondition(req));
   }
 
-  /**
-   * Whether this is a read without an API key of a key under PUBLIC_PREFIXES (also in development without API_KEYS).
-   * Its answers, 304s included, may be embedded by any origin (an `<img>` elsewhere); it is counted apart.
-   */
+  /** A read without an API key under PUBLIC_PREFIXES: any origin may embed its answers, 304s included. */
   private publicRead(key: string, req: Request, res: Response): boolean {
     if (req.headers.authorization !== undefined || !isPublicKey(this.config.publicPrefixes, key)) {
       return false;
@@ -331,10 +327,7 @@ export class FilesController {
     }
   }
 
-  /**
-   * A 302 to a short-lived presigned GET, after a HEAD that answers 404, 304 and 416 here and reads the type the URL
-   * pins. The client re-sends `Range` and its conditional headers to S3 with the redirected request.
-   */
+  /** A 302 to a short-lived presigned GET, after a HEAD that answers 404, 304 and 416 and reads the type to pin. */
   private async redirect(key: string, req: Request, res: Response, attachment: boolean): Promise<void> {
     const object = await this.read(req, res, (conditions) => this.storage.head(key, conditions));
     if (!object) {

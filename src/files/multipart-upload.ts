@@ -16,10 +16,8 @@ export interface FilePart {
 }
 
 /**
- * Streams a multipart/form-data request with exactly one file part named `file` into `onFile`, without buffering
- * it. Fields that shape the upload (`key`, `overwrite`, object parameters) must come before the file part. Any problem (bad body,
- * client gone, a second file, more than `maxBytes` in the whole body) destroys the file stream, which makes the
- * upload abort.
+ * Streams the one file part `file` of a multipart/form-data request into `onFile`; fields that shape the upload come
+ * before it. Any problem (bad body, client gone, a second file, over `maxBytes`) destroys the stream: the upload aborts.
  */
 export function receiveMultipart<T>(
   req: Request,
@@ -80,8 +78,7 @@ export function receiveMultipart<T>(
         );
         return;
       }
-      // The upload sees the end of the file only once the whole form has parsed cleanly (see 'close'): a second
-      // file, a late field or a truncated body must abort it, not leave the object written behind a 400.
+      // The file ends only once the whole form parsed cleanly ('close'): a bad rest must abort, not leave an object.
       const held = new PassThrough();
       file = held;
       stream.pipe(held, { end: false });
@@ -163,10 +160,7 @@ class RecentBytes {
   }
 }
 
-/**
- * The raw `Content-Type` of the last part named `file` in `raw` (latin1), so a list or a malformed value can be
- * refused as on `PUT`: busboy hands over only `type/subtype`, and `text/plain` for a value it cannot read.
- */
+/** The raw `Content-Type` of the last `file` part in `raw` (latin1): busboy gives only `type/subtype`, or `text/plain`. */
 export function fileContentType(raw: string, boundary: string): string | undefined {
   let found: string | undefined;
   for (const block of raw.split(`--${boundary}\r\n`).slice(1)) {

@@ -24,22 +24,17 @@ export const PUBLIC_READ = 'security:public-read';
 export const Public = () => SetMetadata(IS_PUBLIC, true);
 
 /**
- * GET/HEAD of one file: with PUBLIC_PREFIXES set, a request without an Authorization header gets in as
- * `req.anonymous`, and the route must then serve it only a key under those prefixes (`ReadKey` does, on the key it
- * reads). A wrong or malformed key is still a 401.
+ * GET/HEAD of one file: with PUBLIC_PREFIXES, a request without Authorization gets in as `req.anonymous`, and the
+ * route must serve it only keys under those prefixes (`ReadKey` does). A wrong or malformed key is still a 401.
  */
 export const PublicRead = () => SetMetadata(PUBLIC_READ, true);
 
-/**
- * A non-GET/HEAD route that read-only keys may call too (e.g. POST /signed-urls, which then checks what is
- * asked with `@Access()` itself). Without it, a read-only key gets 403 on any method but GET and HEAD.
- */
+/** A non-GET/HEAD route read-only keys may call too; it checks `@Access()` itself (POST /signed-urls). */
 export const AllowReadOnly = () => SetMetadata(ALLOW_READ_ONLY, true);
 
 /**
- * An upload route that also takes an upload-session token (`Authorization: Bearer <token>`): the guard verifies it
- * and sets `req.uploadSession`, and the handler must keep the upload within its scope. Anywhere else a session
- * token is a 403.
+ * An upload route that also takes an upload-session token: the guard sets `req.uploadSession`, and the handler must
+ * keep the upload within its scope. Anywhere else a session token is a 403.
  */
 export const AcceptsUploadSession = () => SetMetadata(ACCEPTS_UPLOAD_SESSION, true);
 

@@ -30,9 +30,8 @@ export class AllowedHosts implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
-   * Runs before the server listens, so the EB health checker is never refused by a half-booted instance. When the
-   * first lookup fails (the hop-limit hook's change may still be "pending" when the container starts), the lookup
-   * goes on in the background until it succeeds, so health checks recover without a restart.
+   * Before the server listens, so EB's health checker never meets a half-booted instance. A failed lookup (the
+   * hop-limit hook may still be pending) goes on in the background, so health checks recover without a restart.
    */
   async onModuleInit(): Promise<void> {
     if (this.config.allowedHosts.length === 0) {

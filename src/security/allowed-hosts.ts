@@ -62,9 +62,8 @@ export interface HostSources {
 }
 
 /**
- * The Host values a request must have allowed, or why it has none that can be checked: exactly one `Host` header,
- * replaced by the right-most `X-Forwarded-Host` value (the one the trusted proxy appended) when that is believed,
- * plus the authority of an absolute-form target.
+ * The Host values a request must have allowed, or why none can be checked: its one `Host` (or the right-most, proxy
+ * appended, `X-Forwarded-Host` when believed), plus the authority of an absolute-form target.
  */
 export function hostsToCheck(sources: HostSources): string[] | { readonly reason: string } {
   if (sources.hostHeaders.length > 1) {

@@ -19,11 +19,9 @@ const READ_METHODS = new Set(['GET', 'HEAD']);
 const BEARER = /^Bearer +(\S+) *$/i;
 
 /**
- * `Authorization: Bearer <key>` from API_KEYS (read-write) or API_KEYS_READONLY: 401 without a key or with an
- * unknown one, 403 for a read-only key on a write. Routes opt out with `@Public()`, or with `@PublicRead()` for
- * requests without an Authorization header (the route then serves only PUBLIC_PREFIXES). Keys never reach a message.
- * An upload-session token is accepted only on `@AcceptsUploadSession()` routes (also without API_KEYS, so its scope
- * always holds), a 403 anywhere else.
+ * `Authorization: Bearer <key>` from API_KEYS or API_KEYS_READONLY: 401 without a key or with an unknown one, 403 for
+ * a read-only key on a write; `@Public()` and `@PublicRead()` opt out. Keys never reach a message. An upload-session
+ * token is accepted only on `@AcceptsUploadSession()` routes (also without API_KEYS, so its scope holds), else 403.
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate, OnModuleInit {
@@ -104,10 +102,7 @@ export class ApiKeyGuard implements CanActivate, OnModuleInit {
     return true;
   }
 
-  /**
-   * Express middleware for routes Nest's guards do not see (Swagger UI and the OpenAPI document): any configured
-   * key, read-only included, or 401 with the same challenge. Open without API_KEYS, as the API is.
-   */
+  /** For routes Nest's guards do not see (Swagger UI, the OpenAPI document): any configured key, or 401. */
   readonly requireAnyKey = (req: Request, res: Response, next: NextFunction): void => {
     const presented = BEARER.exec(req.headers.authorization ?? '')?.[1];
     if (!this.keys.enabled || (presented !== undefined && this.keys.levelOf(presented) !== undefined)) {

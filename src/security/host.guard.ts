@@ -24,11 +24,9 @@ function hostLines(rawHeaders: readonly string[]): string[] {
 type TrustFn = (address: string | undefined, hop: number) => boolean;
 
 /**
- * Refuses requests whose Host is not allowed, as Django's DisallowedHost does: 400, logged at most once per host
- * per minute. A middleware ahead of CORS, helmet's neighbours and every route (Swagger UI too), so no answer, not
- * even a CORS preflight, goes out under a Host that is not allowed. Express's `req.host` is not used: it takes the
- * first, client-written `X-Forwarded-Host` value whenever TRUST_PROXY trusts the peer, and ignores a second Host.
- * Health checks are not exempt: EB's checker sends the instance IP, which ALLOWED_HOSTS_FROM_EC2 allows.
+ * Django's DisallowedHost: 400, logged at most once per host per minute; a middleware ahead of CORS and every route,
+ * so nothing, not even a preflight, answers a Host not allowed. Not Express's `req.host`: it takes the first,
+ * client-written `X-Forwarded-Host` when TRUST_PROXY trusts the peer, and ignores a second Host.
  */
 @Injectable()
 export class HostGuard {

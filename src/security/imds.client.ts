@@ -6,10 +6,7 @@ import { sendSmallRequest, type SmallAnswer } from '../storage/small-request.js'
 /** Bounded so a machine without IMDS (a laptop, CI, a blocked container) delays the boot by at most this. */
 const IMDS_TIMEOUT_MS = 2000;
 
-/**
- * The few EC2 instance metadata reads the service makes itself, IMDSv2 only (a session token first, as with
- * `HttpTokens: required`). The AWS SDK reads the instance-role credentials on its own, from the same endpoint.
- */
+/** The EC2 instance metadata the service reads itself (the SDK reads credentials on its own), IMDSv2 only. */
 @Injectable()
 export class ImdsClient {
   private readonly endpoint: string;

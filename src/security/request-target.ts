@@ -18,9 +18,8 @@ const strictDecode = (value: string): string | undefined => {
 };
 
 /**
- * Why a request target is refused, or undefined: its path and every query name and value must be valid
- * percent-encoded UTF-8, and no query parameter may appear twice (the 'simple' query parser would turn
- * `?key=a&key=b` into an array, which some code reads as the key `a,b`). Never quotes the undecodable input.
+ * Why a request target is refused: path and query must be valid percent-encoded UTF-8, and no query parameter may
+ * appear twice (`?key=a&key=b` would parse as an array). Never quotes the undecodable input.
  */
 export function requestTargetProblem(target: string): string | undefined {
   const at = target.indexOf('?');

@@ -6,10 +6,7 @@ import { HostGuard } from './host.guard.js';
 import { ImdsClient } from './imds.client.js';
 import { UploadSessions } from './upload-sessions.service.js';
 
-/**
- * The Host check (400), a middleware the app installs first, the global API-key guard (401/403), and the
- * upload-session tokens the guard and the upload features check scopes with.
- */
+/** The Host check (a middleware the app installs), the global API-key guard and the upload-session tokens. */
 @Module({
   providers: [
     ImdsClient,

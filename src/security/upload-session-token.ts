@@ -42,8 +42,8 @@ interface Payload {
 const b64 = (data: Buffer | string): string => Buffer.from(data).toString('base64url');
 
 /**
- * Stateless upload-session tokens: `us1.<base64url JSON scope>.<base64url HMAC-SHA256>`, under a key derived (HKDF)
- * from the secret and the deployment's scope (bucket and `S3_PREFIX`), so any instance sharing the secret accepts them.
+ * `us1.<base64url JSON scope>.<base64url HMAC-SHA256>`, keyed by HKDF of the secret and the deployment (bucket,
+ * `S3_PREFIX`), so any instance sharing the secret accepts them.
  */
 export class UploadSessionTokens {
   private readonly tokenKey: Buffer;

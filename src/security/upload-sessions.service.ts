@@ -23,8 +23,6 @@ declare module 'express-serve-static-core' {
   }
 }
 
-const BEARER = /^Bearer +(\S+) *$/i;
-
 /** Whether a bearer credential is an upload-session token (not an API key). */
 export const isSessionToken = (credential: string): boolean => credential.startsWith(TOKEN_PREFIX);
 
@@ -39,12 +37,9 @@ export class UploadSessions implements OnModuleInit {
   private readonly prefixBytes: number;
   private readonly randomSecret: boolean;
   /**
-   * Whether the parts of Companion multipart uploads go through the service (the part URL is the service's, which
-   * streams each part to S3's UploadPart with only its own headers) rather than to a presigned UploadPart URL. A
-   * presigned URL signs only `host`, and a backend that applies unsigned `x-amz-*` headers (Ceph RGW 16) turns it
-   * into an UploadPartCopy of any object the service can read; only where the backend is known to refuse unsigned
-   * headers (AWS) may parts go straight to S3. Undefined: the backend's probed answer decides (through the service
-   * until it is known); tests set it to take one path on any backend.
+   * Whether Companion parts go through the service rather than to a presigned UploadPart, which signs only `host`: a
+   * backend applying unsigned `x-amz-*` headers (Ceph RGW 16) would make it an UploadPartCopy of any object. Undefined:
+   * the backend's probed answer decides (through the service until known); tests set it to take one path.
    */
   partsThroughService: boolean | undefined;
 
@@ -73,8 +68,7 @@ export class UploadSessions implements OnModuleInit {
   }
 
   /**
-   * The session of a token this deployment issued. `evenExpired` is only for freeing what a session left (aborting
-   * its multipart upload): an expired token is still authentic.
+   * The session of a token this deployment issued; `evenExpired` only to free what a session left (abort its upload).
    * @throws UnauthorizedException (401) for a malformed, forged or (unless `evenExpired`) expired token
    */
   verify(token: string, evenExpired = false): UploadSession {
@@ -89,16 +83,6 @@ export class UploadSessions implements OnModuleInit {
       default:
         return session;
     }
-  }
-
-  /**
-   * The session of `Authorization: Bearer <upload-session token>`; undefined when the header is absent or holds
-   * something else (an API key).
-   * @throws UnauthorizedException (401) when it holds a session token that is not valid
-   */
-  fromAuthorization(header: string | undefined): UploadSession | undefined {
-    const credential = header === undefined ? undefined : BEARER.exec(header)?.[1];
-    return credential !== undefined && isSessionToken(credential) ? this.verify(credential) : undefined;
   }
 
   /** Whether `key` (an API key, without `S3_PREFIX`) is one this session may write. */
@@ -126,8 +110,8 @@ export class UploadSessions implements OnModuleInit {
   }
 
   /**
-   * The canonical media type an upload of this session may store, `application/octet-stream` when none is given.
-   * `straightToS3`: S3 will serve the object from its own origin, so active content is refused as for signed URLs.
+   * The canonical media type an upload of this session may store (none: `application/octet-stream`). `straightToS3`:
+   * S3 will serve it from its own origin, so active content is refused as for signed URLs.
    * @throws BadRequestException (400) for a malformed or (straight to S3) active type,
    *   UnsupportedMediaTypeException (415) for a type the session does not allow
    */

@@ -31,8 +31,6 @@ export class SignedUrlsController {
     this.maxUploadBytes = Math.min(config.uploads.maxBytes, MAX_SINGLE_UPLOAD_BYTES);
   }
 
-  // Documented by ApiCreateSignedUrl only: a doc comment here would be a second summary, which `nest build` (compiler
-  // plugin) and the loaded plugin metadata (Jest) resolve differently.
   @Post()
   @AllowReadOnly()
   @ApiCreateSignedUrl()
@@ -46,10 +44,8 @@ export class SignedUrlsController {
   }
 
   /**
-   * S3 serves a signed GET from its own origin with the stored type and no `nosniff`, so the URL carries the type and
-   * disposition to answer with, decided from the object's type now, as `GET /files/{key}` decides: an inline type is
-   * pinned (a later overwrite with HTML is still served as that type), anything else is an attachment, and active
-   * content, an unreadable type or a missing object is `application/octet-stream`.
+   * S3 serves a signed GET from its own origin without `nosniff`, so the URL pins the type and disposition decided now
+   * as `GET /files/{key}` decides (a later overwrite with HTML keeps the type); active or no object: octet-stream.
    */
   private async signDownload(body: CreateSignedUrlDto, expiresIn: number): Promise<SignedRequest> {
     if (

@@ -6,7 +6,6 @@ import {
   ForbiddenException,
   Get,
   HttpCode,
-  HttpException,
   HttpStatus,
   Param,
   PayloadTooLargeException,
@@ -20,6 +19,7 @@ import type { Request, Response } from 'express';
 import { ApiTags } from '../openapi/swagger-decorators.js';
 import { AppConfig } from '../config/app-config.js';
 import { fileLocation } from '../http/upload-name.js';
+import { HttpProblem } from '../http/problem.js';
 import { Public } from '../security/access.decorators.js';
 import { DirectUploads } from '../storage/direct-uploads.js';
 import { MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE } from '../config/s3-options.js';
@@ -52,10 +52,9 @@ const MAX_SINGLE_UPLOAD_BYTES = 5 * 1024 ** 3;
 const PART_NUMBER = /^[1-9]\d{0,4}$/;
 
 /**
- * Uppy Companion's S3 routes under a session URL, so stock `@uppy/aws-s3` (checked against 6.3.1) uploads with
- * `companionEndpoint` set to the session URL: single files straight to S3 (a POST policy), parts through the service
- * (or straight to S3 where that is safe: `UploadSessions.partsThroughService`). The token in the path is the
- * credential (Uppy sends no auth header); every route checks it and keeps the upload in the session's scope.
+ * Uppy Companion's S3 routes under a session URL, for stock `@uppy/aws-s3` (6.3.1) with `companionEndpoint` set to it:
+ * single files straight to S3 (a POST policy), parts through the service (`UploadSessions.partsThroughService`). The
+ * token in the path is the credential (Uppy sends no auth header); every route checks it and keeps to its scope.
  */
 @ApiTags('upload-sessions')
 @Controller('upload-sessions/:token/s3')
@@ -77,8 +76,8 @@ export class CompanionS3Controller {
     @Query('type') type?: string,
   ): Promise<PostPolicy> {
     const session = this.sessions.verify(token);
-    const key = this.sessions.keyFor(session, text(filename, 'filename'));
-    const contentType = this.sessions.checkType(session, text(type, 'type'), true);
+    const key = this.sessions.keyFor(session, filename);
+    const contentType = this.sessions.checkType(session, type, true);
     const signed = await this.storage.signUpload({
       key,
       expiresIn: this.expiresIn(session),
@@ -102,8 +101,8 @@ export class CompanionS3Controller {
     return { key: this.uploads.bucketKey(key), uploadId: this.sessions.bindUpload(session, key, s3UploadId) };
   }
 
-  // The URL Uppy PUTs a part to: the service's own route below, or (only where the backend refuses unsigned headers
-  // on presigned requests) a presigned UploadPart, signed only while the other parts leave room under maxBytes.
+  // The service's own part route, or (where the backend refuses unsigned headers) a presigned UploadPart while the
+  // other parts leave room under maxBytes.
   @Get('multipart/:uploadId/:partNumber')
   @ApiSignPart()
   async signUploadPart(
@@ -146,10 +145,7 @@ export class CompanionS3Controller {
     const number = partNumberOf(session, partNumber);
     const header = req.headers['content-length'];
     if (header === undefined) {
-      throw new HttpException(
-        'a part needs a Content-Length (chunked bodies are not accepted)',
-        HttpStatus.LENGTH_REQUIRED,
-      );
+      throw new HttpProblem(411, 'a part needs a Content-Length (chunked bodies are not accepted)');
     }
     const size = Number(header);
     const limit = Math.min(session.maxBytes, MAX_PART_SIZE);
@@ -190,8 +186,8 @@ export class CompanionS3Controller {
     return this.uploads.parts(key, s3UploadId);
   }
 
-  // Completes from parts S3 holds with these ETags, at most maxBytes in all. A refused completion aborts the upload,
-  // so nothing is left behind; an object over maxBytes (a part replaced since the check) is deleted.
+  // From parts S3 holds with these ETags, at most maxBytes; a refused completion aborts the upload, and an object over
+  // maxBytes (a part replaced since the check) is deleted.
   @Post('multipart/:uploadId/complete')
   @HttpCode(HttpStatus.OK)
   @ApiComplete()
@@ -261,11 +257,10 @@ export class CompanionS3Controller {
     evenExpired = false,
   ): { session: UploadSession; key: string; s3UploadId: string } {
     const session = this.sessions.verify(token, evenExpired);
-    const given = text(bucketKey, 'key');
-    if (!given) {
+    if (!bucketKey) {
       throw new BadRequestException('the key query parameter is required');
     }
-    const apiKey = this.uploads.apiKey(given);
+    const apiKey = this.uploads.apiKey(bucketKey);
     if (apiKey === undefined) {
       throw new ForbiddenException("key is outside this upload session's scope (not under S3_PREFIX)");
     }
@@ -280,23 +275,18 @@ export class CompanionS3Controller {
       .reduce((sum, part) => sum + part.Size, 0);
   }
 
-  /**
-   * A session that may not replace objects checks before completing: S3's own check (If-None-Match on the completion)
-   * is ignored by some backends (Ceph RGW 16), where an object written between this check and the completion is replaced.
-   */
+  // Checked before completing: some backends (Ceph RGW 16) ignore S3's own check (If-None-Match on the completion),
+  // so an object written between this check and the completion is replaced there.
   private async refuseExisting(key: string): Promise<void> {
-    const exists = await this.storage.head(key).then(
-      () => true,
-      (error: unknown) => {
-        if (error instanceof StorageError && error.code === 'NotFound') {
-          return false;
-        }
-        throw error;
-      },
-    );
-    if (exists) {
-      throw alreadyExists();
+    try {
+      await this.storage.head(key);
+    } catch (error) {
+      if (error instanceof StorageError && error.code === 'NotFound') {
+        return;
+      }
+      throw error;
     }
+    throw alreadyExists();
   }
 
   /** Signatures live no longer than the session, nor than signed URLs do. */
@@ -322,12 +312,4 @@ function partNumberOf(session: UploadSession, partNumber: string): number {
     );
   }
   return number;
-}
-
-/** A query parameter sent at most once. */
-function text(value: unknown, name: string): string | undefined {
-  if (value !== undefined && typeof value !== 'string') {
-    throw new BadRequestException(`${name} must be given once`);
-  }
-  return value;
 }
