@@ -26,7 +26,6 @@ export class DeletedFile {
   deleted!: boolean;
 
   /** Why this key was not deleted: the error `DELETE /files/{key}` would have answered. */
-  @ApiPropertyOptional({ type: ErrorResponse })
   error?: ErrorResponse;
 }
 

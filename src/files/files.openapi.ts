@@ -1,5 +1,5 @@
 import { applyDecorators } from '@nestjs/common';
-import type { HeaderObject } from '@nestjs/swagger';
+import type { HeaderObject, SchemaObject } from '@nestjs/swagger';
 import {
   ApiBody,
   ApiConsumes,
@@ -89,14 +89,16 @@ const ApiFileKey = () =>
     schema: { ...string, minLength: 1, example: 'photos/2026/a b.jpg' },
   });
 
+const optionalQuery = (name: string, schema: SchemaObject, description: string) =>
+  ApiQuery({ name, required: false, schema, description });
+
 /** A yes/no query parameter: exactly these values, anything else a 400 (see `parseFlag`). */
 const flag = (name: string, description: string) =>
-  ApiQuery({
+  optionalQuery(
     name,
-    required: false,
-    schema: { type: 'string', enum: [...FLAG_VALUES] },
-    description: `${description} \`1\` or \`true\` for yes, \`0\` or \`false\` for no; any other value is a 400.`,
-  });
+    { type: 'string', enum: [...FLAG_VALUES] },
+    `${description} \`1\` or \`true\` for yes, \`0\` or \`false\` for no; any other value is a 400.`,
+  );
 
 /** The conditional and range headers of GET and HEAD. */
 const ApiReadHeaders = () =>
@@ -174,18 +176,12 @@ export const ApiUploadMultipart = () =>
         },
       },
     }),
-    ApiQuery({
-      name: 'key',
-      required: false,
-      schema: { ...string, example: 'photos/2026/a.jpg' },
-      description: 'The key (the recommended form); default `<uuid>/<sanitised file name>`.',
-    }),
-    ApiQuery({
-      name: 'overwrite',
-      required: false,
-      schema: { type: 'boolean' },
-      description: '`false`: 409 if the key exists.',
-    }),
+    optionalQuery(
+      'key',
+      { ...string, example: 'photos/2026/a.jpg' },
+      'The key (the recommended form); default `<uuid>/<sanitised file name>`.',
+    ),
+    optionalQuery('overwrite', { type: 'boolean' }, '`false`: 409 if the key exists.'),
     ApiPreconditions(),
     ApiResponse({ status: 201, description: 'Stored.', type: StoredFile, headers: LOCATION }),
     ApiKeyAuth({ writes: true }),

@@ -37,19 +37,8 @@ export class AllowedHosts implements OnModuleInit, OnModuleDestroy {
     if (this.config.allowedHosts.length === 0) {
       this.logger.warn(`ALLOWED_HOSTS is not set: only ${DEVELOPMENT_HOSTS.join(', ')} are accepted as Host`);
     }
-    if (!this.config.allowedHostsFromEc2) {
-      return;
-    }
-    try {
-      this.add(await this.imds.localIpv4(), 1);
-    } catch (error) {
-      this.logger.warn(
-        `ALLOWED_HOSTS_FROM_EC2: could not read this instance's private IPv4 (${(error as Error).message}); ` +
-          'until it can, requests with the instance IP as Host, such as the Elastic Beanstalk health check, are ' +
-          `refused. Trying again every ${RETRY_FIRST_MS / 1000}-${RETRY_MAX_MS / 1000} s. In Docker on EC2 the ` +
-          'likely cause is the IMDSv2 hop limit of 1 (see .platform/hooks).',
-      );
-      this.schedule(2);
+    if (this.config.allowedHostsFromEc2) {
+      await this.lookUp(1);
     }
   }
 
@@ -58,30 +47,32 @@ export class AllowedHosts implements OnModuleInit, OnModuleDestroy {
     clearTimeout(this.retry);
   }
 
-  private schedule(attempt: number): void {
-    const delay = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (attempt - 2));
-    // Unref'd: a pending retry never holds the process open on shutdown.
-    this.retry = setTimeout(() => void this.tryAgain(attempt), delay).unref();
-  }
-
-  private async tryAgain(attempt: number): Promise<void> {
+  /** Adds the instance's private IPv4, or tries again later until it can. */
+  private async lookUp(attempt: number): Promise<void> {
     try {
       const ip = await this.imds.localIpv4();
-      if (!this.stopped) {
-        this.add(ip, attempt);
+      if (this.stopped) {
+        return;
       }
-    } catch {
+      this.list = [...this.list, ip];
+      this.logger.log(
+        `ALLOWED_HOSTS_FROM_EC2: added this instance's private IPv4 ${ip}` +
+          (attempt > 1 ? ` (lookup ${attempt}; requests with it as Host are accepted from now on)` : ''),
+      );
+    } catch (error) {
+      if (attempt === 1) {
+        this.logger.warn(
+          `ALLOWED_HOSTS_FROM_EC2: could not read this instance's private IPv4 (${(error as Error).message}); ` +
+            'until it can, requests with the instance IP as Host, such as the Elastic Beanstalk health check, are ' +
+            `refused. Trying again every ${RETRY_FIRST_MS / 1000}-${RETRY_MAX_MS / 1000} s. In Docker on EC2 the ` +
+            'likely cause is the IMDSv2 hop limit of 1 (see .platform/hooks).',
+        );
+      }
       if (!this.stopped) {
-        this.schedule(attempt + 1);
+        const delay = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (attempt - 1));
+        // Unref'd: a pending retry never holds the process open on shutdown.
+        this.retry = setTimeout(() => void this.lookUp(attempt + 1), delay).unref();
       }
     }
-  }
-
-  private add(ip: string, attempt: number): void {
-    this.list = [...this.list, ip];
-    this.logger.log(
-      `ALLOWED_HOSTS_FROM_EC2: added this instance's private IPv4 ${ip}` +
-        (attempt > 1 ? ` (lookup ${attempt}; requests with it as Host are accepted from now on)` : ''),
-    );
   }
 }

@@ -1,5 +1,3 @@
-import { ApiPropertyOptional } from '../openapi/swagger-decorators.js';
-
 /** A request to make straight to S3, without going through this service. */
 export class SignedUrl {
   /** The S3 URL to send the request to. */
@@ -12,11 +10,9 @@ export class SignedUrl {
   method!: 'GET' | 'PUT' | 'POST';
 
   /** `PUT`: headers the request must carry exactly (the signed `Content-Type`). */
-  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' } })
   headers?: Record<string, string>;
 
   /** `POST`: form fields to send, in this order, before the `file` part (`multipart/form-data`). */
-  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' } })
   fields?: Record<string, string>;
 
   /**

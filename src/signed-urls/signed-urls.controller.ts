@@ -48,12 +48,7 @@ export class SignedUrlsController {
    * as `GET /files/{key}` decides (a later overwrite with HTML keeps the type); active or no object: octet-stream.
    */
   private async signDownload(body: CreateSignedUrlDto, expiresIn: number): Promise<SignedRequest> {
-    if (
-      body.contentType !== undefined ||
-      body.maxBytes !== undefined ||
-      body.cacheControl !== undefined ||
-      body.metadata !== undefined
-    ) {
+    if ([body.contentType, body.maxBytes, body.cacheControl, body.metadata].some((value) => value !== undefined)) {
       throw new BadRequestException('contentType, maxBytes, cacheControl and metadata only apply to uploads');
     }
     const object = await this.storage.head(body.key).catch((error: unknown) => {

@@ -1,4 +1,4 @@
-import { ApiProperty, ApiPropertyOptional } from '../openapi/swagger-decorators.js';
+import { ApiProperty } from '../openapi/swagger-decorators.js';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -26,7 +26,6 @@ export class CreateMultipartDto {
   type?: string;
 
   /** Uppy's file metadata; not stored. */
-  @ApiPropertyOptional({ type: 'object', additionalProperties: true })
   @IsOptional()
   @IsObject()
   metadata?: Record<string, unknown>;

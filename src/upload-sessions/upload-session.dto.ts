@@ -1,24 +1,18 @@
-import { ApiPropertyOptional } from '../openapi/swagger-decorators.js';
-
 /** What an upload session allows. */
 export class UploadSessionScope {
   /** The one key the session may write. */
-  @ApiPropertyOptional()
   key?: string;
 
   /** The folder of every key the session writes (ending in `/`, or `""`). */
-  @ApiPropertyOptional()
   keyPrefix?: string;
 
   /** A `keyPrefix` session: whether its uploads may replace existing objects. */
-  @ApiPropertyOptional()
   overwrite?: boolean;
 
   /** The largest file one upload may create, in bytes. */
   maxBytes!: number;
 
   /** Allowed media types (`*\/*`: any); absent: any. */
-  @ApiPropertyOptional({ type: [String] })
   contentTypes?: string[];
 }
 
