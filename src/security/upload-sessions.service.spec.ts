@@ -35,8 +35,53 @@ describe(UploadSessions.name, () => {
     expect(sessions.verify(sessions.issue({ ...single, overwrite: false }).token).overwrite).toBe(true);
   });
 
-  it('should refuse a malformed token', () => {
-    expect(() => sessions.verify('us1.forged.x')).toThrow('not an upload-session token');
+  it('should read back the session it issued, URL-safe', () => {
+    const scoped = { ...prefixed, contentTypes: ['image/*'] };
+    const { token, session } = sessions.issue(scoped);
+    expect(token).toMatch(/^us1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/);
+    expect(sessions.verify(token)).toEqual(session);
+    expect(session).toEqual({ ...scoped, expiresAt: Math.floor(later / 1000) * 1000, id: expect.any(String) });
+    const unusual = sessions.issue({ ...single, key: 'a b/ü.png' });
+    expect(sessions.verify(unusual.token)).toEqual(unusual.session);
+  });
+
+  it('should refuse an expired token, unless asked to ignore expiry', () => {
+    const { token, session } = sessions.issue({ ...prefixed, expiresAt: Date.now() - 1000 });
+    expect(() => sessions.verify(token)).toThrow('has expired');
+    expect(sessions.verify(token, true)).toEqual(session);
+  });
+
+  it('should refuse a token with a changed scope or signature', () => {
+    const [prefix, body, mac] = sessions.issue(prefixed).token.split('.');
+    const widened = Buffer.from(
+      JSON.stringify({ ...JSON.parse(Buffer.from(body, 'base64url').toString()), p: '' }),
+    ).toString('base64url');
+    expect(() => sessions.verify(`${prefix}.${widened}.${mac}`)).toThrow('not valid');
+    const flipped = `${mac.slice(0, 10)}${mac[10] === 'A' ? 'B' : 'A'}${mac.slice(11)}`;
+    expect(() => sessions.verify(`${prefix}.${body}.${flipped}`)).toThrow('not valid');
+  });
+
+  it('should refuse a token from another bucket or prefix', () => {
+    const { token } = sessions.issue(prefixed);
+    expect(() =>
+      new UploadSessions(config({ s3: { bucket: 'b', prefix: 'tenant/' } } as Partial<AppConfig>)).verify(token),
+    ).toThrow('not valid');
+    expect(() =>
+      new UploadSessions(config({ s3: { bucket: 'c', prefix: '' } } as Partial<AppConfig>)).verify(token),
+    ).toThrow('not valid');
+  });
+
+  it.each([
+    '',
+    'us1.',
+    'us1..',
+    'us1.e30',
+    'Bearer us1.e30.AAAA',
+    'us1.e30.AAAA',
+    `us1.e30.${'A'.repeat(43)}=`,
+    'us1.forged.x',
+  ])('should call %j malformed', (token) => {
+    expect(() => sessions.verify(token)).toThrow('not an upload-session token');
   });
 
   describe('keyFor', () => {
@@ -95,9 +140,21 @@ describe(UploadSessions.name, () => {
     });
   });
 
-  it('should refuse an upload id this session did not bind', () => {
-    const bound = sessions.bindUpload(prefixed, 'users/42/a', 'S3-ID');
-    expect(sessions.s3UploadId(prefixed, 'users/42/a', bound)).toBe('S3-ID');
-    expect(() => sessions.s3UploadId({ ...prefixed, id: 'j' }, 'users/42/a', bound)).toThrow(ForbiddenException);
+  describe('upload ids', () => {
+    const s3UploadId = '2~Zx9.abc_DEF-123';
+
+    it('should give back S3 upload id only for the session and key it was bound to', () => {
+      const bound = sessions.bindUpload(prefixed, 'users/42/a.png', s3UploadId);
+      expect(sessions.s3UploadId(prefixed, 'users/42/a.png', bound)).toBe(s3UploadId);
+      expect(() => sessions.s3UploadId(prefixed, 'users/42/b.png', bound)).toThrow(ForbiddenException);
+      expect(() => sessions.s3UploadId({ ...prefixed, id: 'j' }, 'users/42/a.png', bound)).toThrow(ForbiddenException);
+    });
+
+    it.each([s3UploadId, '', '.', `${'A'.repeat(22)}.${s3UploadId}`, `${'A'.repeat(21)}.${s3UploadId}`])(
+      'should refuse the made-up upload id %j',
+      (uploadId) => {
+        expect(() => sessions.s3UploadId(prefixed, 'users/42/a.png', uploadId)).toThrow(ForbiddenException);
+      },
+    );
   });
 });

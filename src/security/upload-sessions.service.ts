@@ -7,14 +7,49 @@ import {
   UnsupportedMediaTypeException,
   type OnModuleInit,
 } from '@nestjs/common';
-import { randomBytes } from 'node:crypto';
+import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AppConfig } from '../config/app-config.js';
 import { keyProblem } from '../http/file-key.js';
 import { isActive, parseMediaType } from '../http/media-type.js';
 import { generateKey } from '../http/upload-name.js';
-import { TOKEN_PREFIX, UploadSessionTokens, type UploadSession } from './upload-session-token.js';
 
-export type { UploadSession } from './upload-session-token.js';
+/** What a session allows, as signed into its token. Keys are API keys (without `S3_PREFIX`). */
+export interface UploadSession {
+  /** The one key this session may write, or undefined for a `keyPrefix` session. */
+  readonly key?: string;
+  /** The folder (ending in `/`, or `""`: all of `S3_PREFIX`) every key this session writes is in. */
+  readonly keyPrefix?: string;
+  /** Whether an upload may replace an existing object: always for a `key` session, only if asked for a `keyPrefix`. */
+  readonly overwrite: boolean;
+  /** The largest object one upload may create, in bytes (never above `MAX_UPLOAD_BYTES`). */
+  readonly maxBytes: number;
+  /** Allowed media types: `type/subtype` or `type/*`; undefined allows any type the service accepts. */
+  readonly contentTypes?: readonly string[];
+  /** When the token stops working, in milliseconds since the epoch. */
+  readonly expiresAt: number;
+  /** Random, per session: binds the multipart uploads this session starts to it. */
+  readonly id: string;
+}
+
+/** Every token starts with this, so it cannot be mistaken for an API key (which need not look like anything). */
+const TOKEN_PREFIX = 'us1.';
+const MAC_BYTES = 32;
+const UPLOAD_MAC_BYTES = 16;
+/** base64url of `UPLOAD_MAC_BYTES`. */
+const UPLOAD_MAC_CHARS = 22;
+
+interface Payload {
+  k?: string;
+  p?: string;
+  /** 1: a `keyPrefix` session that may replace objects. */
+  o?: 1;
+  m: number;
+  t?: string[];
+  e: number;
+  i: string;
+}
+
+const b64 = (data: Buffer | string): string => Buffer.from(data).toString('base64url');
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -27,13 +62,15 @@ declare module 'express-serve-static-core' {
 export const isSessionToken = (credential: string): boolean => credential.startsWith(TOKEN_PREFIX);
 
 /**
- * Upload sessions: scoped, expiring, stateless capabilities a browser uses instead of an API key. This is the one
- * place that signs and checks their tokens and decides what a session may write.
+ * Upload sessions: scoped, expiring, stateless capabilities a browser uses instead of an API key; the one place that
+ * signs and checks their tokens, `us1.<base64url JSON scope>.<base64url HMAC-SHA256>`, keyed by HKDF of the secret and
+ * the deployment (bucket, `S3_PREFIX`) so any instance sharing the secret accepts them, and decides what they write.
  */
 @Injectable()
 export class UploadSessions implements OnModuleInit {
   private readonly logger = new Logger('UploadSessions');
-  private readonly tokens: UploadSessionTokens;
+  private readonly tokenKey: Buffer;
+  private readonly uploadKey: Buffer;
   private readonly prefixBytes: number;
   private readonly randomSecret: boolean;
   /**
@@ -46,7 +83,9 @@ export class UploadSessions implements OnModuleInit {
   constructor(private readonly config: AppConfig) {
     this.randomSecret = config.uploadSessionSecret === undefined;
     const secret = config.uploadSessionSecret ?? randomBytes(32).toString('hex');
-    this.tokens = new UploadSessionTokens(secret, JSON.stringify([config.s3.bucket, config.s3.prefix]));
+    const scope = JSON.stringify([config.s3.bucket, config.s3.prefix]);
+    this.tokenKey = Buffer.from(hkdfSync('sha256', secret, scope, 's3-file-service upload session', 32));
+    this.uploadKey = Buffer.from(hkdfSync('sha256', secret, scope, 's3-file-service upload session upload', 32));
     this.prefixBytes = Buffer.byteLength(config.s3.prefix, 'utf8');
   }
 
@@ -63,8 +102,17 @@ export class UploadSessions implements OnModuleInit {
   /** Signs a new session; the scope must already be valid (see `UploadSessionsController`). */
   issue(scope: Omit<UploadSession, 'id'>): { token: string; session: UploadSession } {
     // Whole seconds, as the token carries them.
-    const session = { ...scope, expiresAt: Math.floor(scope.expiresAt / 1000) * 1000, id: UploadSessionTokens.newId() };
-    return { token: this.tokens.issue(session), session };
+    const session = { ...scope, expiresAt: Math.floor(scope.expiresAt / 1000) * 1000, id: b64(randomBytes(16)) };
+    const payload: Payload = {
+      ...(session.key !== undefined ? { k: session.key } : { p: session.keyPrefix ?? '' }),
+      ...(session.key === undefined && session.overwrite ? { o: 1 as const } : {}),
+      m: session.maxBytes,
+      ...(session.contentTypes ? { t: [...session.contentTypes] } : {}),
+      e: Math.floor(session.expiresAt / 1000),
+      i: session.id,
+    };
+    const body = TOKEN_PREFIX + b64(JSON.stringify(payload));
+    return { token: `${body}.${b64(this.mac(body))}`, session };
   }
 
   /**
@@ -72,17 +120,33 @@ export class UploadSessions implements OnModuleInit {
    * @throws UnauthorizedException (401) for a malformed, forged or (unless `evenExpired`) expired token
    */
   verify(token: string, evenExpired = false): UploadSession {
-    const session = this.tokens.read(token, evenExpired ? null : Date.now());
-    switch (session) {
-      case 'malformed':
-        throw new UnauthorizedException('this is not an upload-session token');
-      case 'forged':
-        throw new UnauthorizedException('upload-session token is not valid (not issued by this service)');
-      case 'expired':
-        throw new UnauthorizedException('upload-session token has expired: ask your backend for a new session');
-      default:
-        return session;
+    const dot = token.lastIndexOf('.');
+    const body = token.slice(0, dot);
+    const presented = Buffer.from(token.slice(dot + 1), 'base64url');
+    if (
+      !token.startsWith(TOKEN_PREFIX) ||
+      dot < TOKEN_PREFIX.length ||
+      presented.length !== MAC_BYTES ||
+      b64(presented) !== token.slice(dot + 1)
+    ) {
+      throw new UnauthorizedException('this is not an upload-session token');
     }
+    if (!timingSafeEqual(presented, this.mac(body))) {
+      throw new UnauthorizedException('upload-session token is not valid (not issued by this service)');
+    }
+    const payload = JSON.parse(Buffer.from(body.slice(TOKEN_PREFIX.length), 'base64url').toString('utf8')) as Payload;
+    const expiresAt = payload.e * 1000;
+    if (!evenExpired && Date.now() >= expiresAt) {
+      throw new UnauthorizedException('upload-session token has expired: ask your backend for a new session');
+    }
+    return {
+      ...(payload.k !== undefined ? { key: payload.k } : { keyPrefix: payload.p }),
+      overwrite: payload.k !== undefined || payload.o === 1,
+      maxBytes: payload.m,
+      ...(payload.t ? { contentTypes: payload.t } : {}),
+      expiresAt,
+      id: payload.i,
+    };
   }
 
   /** Whether `key` (an API key, without `S3_PREFIX`) is one this session may write. */
@@ -134,9 +198,9 @@ export class UploadSessions implements OnModuleInit {
     return parsed.value;
   }
 
-  /** The upload id handed to the client for an S3 multipart upload this session started for `key`. */
+  /** The upload id handed to the client: S3's, prefixed with a MAC over the session, the key and S3's id. */
   bindUpload(session: UploadSession, key: string, s3UploadId: string): string {
-    return this.tokens.bindUpload(session, key, s3UploadId);
+    return `${this.uploadMac(session, key, s3UploadId)}.${s3UploadId}`;
   }
 
   /**
@@ -144,8 +208,15 @@ export class UploadSessions implements OnModuleInit {
    * @throws ForbiddenException (403) when this session did not start that upload for that key
    */
   s3UploadId(session: UploadSession, key: string, uploadId: string): string {
-    const s3UploadId = this.tokens.unbindUpload(session, key, uploadId);
-    if (s3UploadId === undefined) {
+    const s3UploadId = uploadId.slice(UPLOAD_MAC_CHARS + 1);
+    const presented = Buffer.from(uploadId.slice(0, UPLOAD_MAC_CHARS), 'base64url');
+    const expected = Buffer.from(this.uploadMac(session, key, s3UploadId), 'base64url');
+    if (
+      s3UploadId === '' ||
+      uploadId[UPLOAD_MAC_CHARS] !== '.' ||
+      presented.length !== expected.length ||
+      !timingSafeEqual(presented, expected)
+    ) {
       throw new ForbiddenException('this upload was not started by this upload session for this key');
     }
     return s3UploadId;
@@ -154,6 +225,17 @@ export class UploadSessions implements OnModuleInit {
   /** Seconds left before the session expires (at least 1). */
   secondsLeft(session: UploadSession): number {
     return Math.max(1, Math.floor((session.expiresAt - Date.now()) / 1000));
+  }
+
+  private mac(body: string): Buffer {
+    return createHmac('sha256', this.tokenKey).update(body).digest();
+  }
+
+  private uploadMac(session: UploadSession, key: string, s3UploadId: string): string {
+    const mac = createHmac('sha256', this.uploadKey)
+      .update(JSON.stringify([session.id, key, s3UploadId]))
+      .digest();
+    return b64(mac.subarray(0, UPLOAD_MAC_BYTES));
   }
 }
 
