@@ -54,11 +54,7 @@ export function receiveMultipart<T>(
       req.off('data', count);
       file?.destroy(error);
       // Let the upload finish aborting (no orphaned parts) before answering.
-      const done = upload ?? Promise.resolve();
-      void done.then(
-        () => reject(error),
-        () => reject(error),
-      );
+      void (upload ?? Promise.resolve()).catch(() => undefined).then(() => reject(error));
     };
 
     parser.on('field', (name, value, info) => {
@@ -106,10 +102,7 @@ export function receiveMultipart<T>(
         fail(new BadRequestException('no file part: send the file in a multipart part named "file"'));
         return;
       }
-      void fileRead?.then(
-        () => file?.end(),
-        () => undefined,
-      );
+      void fileRead?.then(() => file?.end()).catch(() => undefined);
       upload.then(
         (result) => {
           if (!settled) {
