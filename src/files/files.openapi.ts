@@ -73,10 +73,6 @@ const ApiObjectParameterHeaders = () =>
 
 const BINARY = { '*/*': { schema: { type: 'string', format: 'binary' } } } as const;
 
-/**
- * The object key in a path. A path parameter is one segment, so the documented form encodes `/` as `%2F`, as generated
- * clients and Swagger UI do (encodeURIComponent); the service also takes `/` unencoded (`/files/a/b.txt`).
- */
 const ApiFileKey = () =>
   ApiParam({
     name: 'key',
