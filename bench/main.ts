@@ -22,7 +22,8 @@ import { DirectClient } from './direct-client.ts';
 import { checkDigest, MiB, payloadSha256 } from './payload.ts';
 import { startService } from './processes.ts';
 import { type CpuProfile, hotSpots, InspectorProfiler } from './profiler.ts';
-import { checkTargets, renderReport } from './report.ts';
+import { renderChart } from './chart.ts';
+import { chartRows, checkTargets, renderReport, renderTables } from './report.ts';
 import { type Launch, type MemoryRow, profileMemory, type RunnerOptions, runScenarios } from './runner.ts';
 import { createScenarios, type Settings } from './scenarios.ts';
 import { ServiceClient } from './service-client.ts';
@@ -118,7 +119,7 @@ async function main(): Promise<void> {
   const scratch = await mkdtemp(path.join(os.tmpdir(), 's3-file-service-bench-'));
   process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
   // Other work on the machine skews everything: the report says how busy it was.
-  const loadBefore = os.loadavg()[0];
+  const loadBefore = loadAverage();
   const s3 = new LocalS3Server({ directory: path.join(scratch, 's3'), buckets: [BUCKET], cors: false });
   await s3.start();
   const direct = new DirectClient(s3.endpoint, BUCKET, {
@@ -189,7 +190,7 @@ async function main(): Promise<void> {
     );
 
     const cpu = os.cpus();
-    const machine = `${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 1024 ** 3)} GiB RAM, ${os.type()} ${os.release()}, Node ${process.version}, load average ${loadBefore.toFixed(1)} at start and ${os.loadavg()[0].toFixed(1)} at end`;
+    const machine = `${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 1024 ** 3)} GiB RAM, ${os.type()} ${os.release()}, Node ${process.version}, load average (1, 5, 15 min) ${loadBefore} at start and ${loadAverage()} at end`;
     const description = [
       `${settings.rounds} round(s)`,
       `large object ${settings.size / MiB} MiB`,
@@ -212,11 +213,44 @@ async function main(): Promise<void> {
       JSON.stringify({ date, machine, description, settings, results, memory, checks, profiles: hot }, null, 2),
     );
     log(`results written to ${path.relative(process.cwd(), out)}`);
+    // A full run of the current build is the one bench/README.md shows: its table and chart replace the last ones.
+    if (!settings.quick && !only && !withBaseline) {
+      const title = `service ÷ floor, ${date.slice(0, 10)} (${settings.rounds} rounds, medians)`;
+      await writeFile(path.join(root, 'bench/latest.svg'), renderChart(title, chartRows(results)));
+      await writeFile(
+        path.join(root, 'bench/latest.md'),
+        renderLatest(date, machine, description, renderTables(results, memory, checks)),
+      );
+      log('bench/latest.md and bench/latest.svg written');
+    }
   } finally {
     direct.close();
     await s3.stop();
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+/** The 1, 5 and 15 minute load averages, as `/proc/loadavg` starts. */
+function loadAverage(): string {
+  return os
+    .loadavg()
+    .map((n) => n.toFixed(2))
+    .join(' ');
+}
+
+function renderLatest(date: string, machine: string, description: string, tables: string): string {
+  return [
+    '# Latest bench run',
+    '',
+    `Written by \`npm run bench\` on ${date.replace('T', ' ').slice(0, 16)} UTC. Machine: ${machine}.`,
+    '',
+    `Settings: ${description}.`,
+    '',
+    '![service ÷ floor](latest.svg)',
+    '',
+    tables,
+    '',
+  ].join('\n');
 }
 
 // A hung transfer must not hang CI: the whole run is bounded (exit handlers stop the processes and clean up).

@@ -1,3 +1,4 @@
+import type { ChartRow } from './chart.ts';
 import type { HotSpot } from './profiler.ts';
 import type { MemoryRow, Runs, ScenarioResult } from './runner.ts';
 
@@ -142,7 +143,27 @@ export function checkTargets(
   return checks;
 }
 
-/** The results as Markdown tables (they go into the README as they are). */
+/** Service ÷ floor for every scenario the floor ran: what `latest.svg` draws. */
+export function chartRows(results: readonly ScenarioResult[], service = 'service'): ChartRow[] {
+  return results.flatMap((result) => {
+    const runs = result.runs.find((r) => r.target === service);
+    const floor = result.runs.find((r) => r.target === FLOOR);
+    if (!runs || !floor) {
+      return [];
+    }
+    return [
+      {
+        label: result.title,
+        throughput: valueOf(runs).median / valueOf(floor).median,
+        cpu: cpuPerUnit(runs).value / cpuPerUnit(floor).value,
+        throughputGoal: result.targets.floorRatio,
+        cpuGoal: result.targets.floorCpuRatio,
+      },
+    ];
+  });
+}
+
+/** The results as Markdown tables (bench/latest.md holds them as they are). */
 export function renderTables(
   results: readonly ScenarioResult[],
   memory: readonly MemoryRow[],
