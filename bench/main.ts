@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { format, resolveConfig } from 'prettier';
 import { LocalS3Server } from '../dev/s3rver/local-s3.server.ts';
 import { DirectClient } from './direct-client.ts';
 import { checkDigest, MiB, payloadSha256 } from './payload.ts';
@@ -215,12 +216,13 @@ async function main(): Promise<void> {
     log(`results written to ${path.relative(process.cwd(), out)}`);
     // A full run of the current build is the one bench/README.md shows: its table and chart replace the last ones.
     if (!settings.quick && !only && !withBaseline) {
-      const title = `service ÷ floor, ${date.slice(0, 10)} (${settings.rounds} rounds, medians)`;
+      const rounds = `${settings.rounds} round${settings.rounds === 1 ? '' : 's'}`;
+      const title = `service ÷ floor, ${date.slice(0, 10)} (${rounds}, medians)`;
       await writeFile(path.join(root, 'bench/latest.svg'), renderChart(title, chartRows(results)));
-      await writeFile(
-        path.join(root, 'bench/latest.md'),
-        renderLatest(date, machine, description, renderTables(results, memory, checks)),
-      );
+      // Formatted as `npm run lint` wants it, so the file can be committed as written.
+      const latest = path.join(root, 'bench/latest.md');
+      const markdown = renderLatest(date, machine, description, renderTables(results, memory, checks));
+      await writeFile(latest, await format(markdown, { ...(await resolveConfig(latest)), filepath: latest }));
       log('bench/latest.md and bench/latest.svg written');
     }
   } finally {
