@@ -3,24 +3,23 @@ import { API_VERSION } from '../src/openapi/openapi.js';
 import { s3Env, startApp } from './support/app.js';
 import { send } from './support/http.js';
 import { randomBucketName, startS3Server, testCredentials, type TestS3Server } from './support/s3-server.js';
-import { buildService, startService, type ServiceBuild } from './support/service-process.js';
+import { startBuiltService } from './support/built-service.js';
 
 /** What a first user meets: the boot log names the bucket and says whether it answers; `GET /` leads somewhere. */
 describe('first contact (e2e)', () => {
   let s3: TestS3Server;
-  let build: ServiceBuild;
 
   beforeAll(async () => {
-    [build, s3] = await Promise.all([buildService(), startS3Server()]);
+    s3 = await startS3Server();
   });
 
   afterAll(async () => {
-    await Promise.all([s3?.stop(), build?.remove()]);
+    await s3?.stop();
   });
 
   describe('boot log', () => {
     const boot = async (bucket: string, extra: Record<string, string> = {}) => {
-      const service = await startService(build, {
+      const service = await startBuiltService({
         ...s3Env(s3.endpoint, bucket, { LOG_LEVEL: 'info', PORT: '0' }),
         ...extra,
       });
@@ -35,8 +34,7 @@ describe('first contact (e2e)', () => {
         );
         await service.waitForLog((l) => l.msg === `S3 bucket "${s3.bucket}" answers`);
       } finally {
-        service.kill('SIGKILL');
-        await service.exited;
+        await service.stop(0);
       }
     });
 
@@ -50,8 +48,7 @@ describe('first contact (e2e)', () => {
         expect(health.status).toBe(503);
         expect(health.body.toString()).toMatch(/bucket not found/);
       } finally {
-        service.kill('SIGKILL');
-        await service.exited;
+        await service.stop(0);
       }
     });
 
@@ -73,8 +70,7 @@ describe('first contact (e2e)', () => {
         });
         expect(service.output()).not.toContain(secret);
       } finally {
-        service.kill('SIGKILL');
-        await service.exited;
+        await service.stop(0);
       }
     });
   });

@@ -3,7 +3,7 @@ import request from 'supertest';
 import { startFakeImds, type FakeImds } from './support/fake-imds.js';
 import { startRecordingProxy, type RecordingProxy } from './support/recording-proxy.js';
 import { startS3Server, testCredentials, type TestS3Server } from './support/s3-server.js';
-import { buildService, startService, type ServiceBuild, type ServiceProcess } from './support/service-process.js';
+import { startBuiltService, type BuiltService } from './support/built-service.js';
 
 const HOST = 'files.example.com';
 const INSTANCE_IP = '10.0.9.17';
@@ -14,20 +14,18 @@ const INSTANCE_IP = '10.0.9.17';
  * refusing the health checker's Host (the instance IP) for the life of the process.
  */
 describe('instance IP lookup racing the hop-limit change (e2e: real process, fake IMDSv2)', () => {
-  let build: ServiceBuild;
   let s3: TestS3Server;
   let proxy: RecordingProxy;
   let imds: FakeImds;
-  let service: ServiceProcess;
+  let service: BuiltService;
 
   beforeAll(async () => {
-    [build, s3, imds] = await Promise.all([
-      buildService(),
+    [s3, imds] = await Promise.all([
       startS3Server(),
       startFakeImds({ localIpv4: INSTANCE_IP, dropTokenResponses: true }),
     ]);
     proxy = await startRecordingProxy(s3.endpoint, { resignWith: testCredentials() });
-    service = await startService(build, {
+    service = await startBuiltService({
       NODE_ENV: 'production',
       PORT: '0',
       LOG_LEVEL: 'info',
@@ -43,9 +41,8 @@ describe('instance IP lookup racing the hop-limit change (e2e: real process, fak
   });
 
   afterAll(async () => {
-    service?.kill('SIGKILL');
-    await service?.exited;
-    await Promise.all([proxy?.close(), imds?.close(), s3?.stop(), build?.remove()]);
+    await service?.stop(0);
+    await Promise.all([proxy?.close(), imds?.close(), s3?.stop()]);
   });
 
   const added = () => service.logs.filter((l) => l.msg.startsWith('ALLOWED_HOSTS_FROM_EC2: added'));

@@ -5,7 +5,7 @@ import { binaryParser, encodeKey, randomKey, sha256 } from './support/app.js';
 import { startFakeImds, type FakeImds } from './support/fake-imds.js';
 import { startRecordingProxy, type RecordingProxy } from './support/recording-proxy.js';
 import { startS3Server, testCredentials, type TestS3Server } from './support/s3-server.js';
-import { buildService, startService, type ServiceBuild, type ServiceProcess } from './support/service-process.js';
+import { startBuiltService, type BuiltService } from './support/built-service.js';
 
 const HOST = 'files.example.com';
 const INSTANCE_IP = '10.0.7.42';
@@ -33,26 +33,24 @@ function productionEnv(s3Endpoint: string, bucket: string, imdsEndpoint: string)
 const auth = (key: string) => ({ Authorization: `Bearer ${key}`, Host: HOST });
 
 describe('production process (e2e: real process, fake IMDSv2, S3 behind a recording proxy)', () => {
-  let build: ServiceBuild;
   let s3: TestS3Server;
   let proxy: RecordingProxy;
   let imds: FakeImds;
-  let service: ServiceProcess;
+  let service: BuiltService;
 
   beforeAll(async () => {
-    [build, s3] = await Promise.all([buildService(), startS3Server()]);
+    s3 = await startS3Server();
     // Credentials that expire inside the SDK's 5-minute refresh window are fetched again before each use.
     [proxy, imds] = await Promise.all([
       startRecordingProxy(s3.endpoint, { resignWith: testCredentials() }),
       startFakeImds({ localIpv4: INSTANCE_IP, credentialsTtlMs: 4 * 60_000 }),
     ]);
-    service = await startService(build, productionEnv(proxy.endpoint, s3.bucket, imds.endpoint));
+    service = await startBuiltService(productionEnv(proxy.endpoint, s3.bucket, imds.endpoint));
   });
 
   afterAll(async () => {
-    service?.kill('SIGKILL');
-    await service?.exited;
-    await Promise.all([proxy?.close(), imds?.close(), s3?.stop(), build?.remove()]);
+    await service?.stop(0);
+    await Promise.all([proxy?.close(), imds?.close(), s3?.stop()]);
   });
 
   it('should log the credential source, key id prefix and expiry at boot, never the secret', async () => {
@@ -224,28 +222,25 @@ describe('production process (e2e: real process, fake IMDSv2, S3 behind a record
 });
 
 describe('production process without a reachable instance role (e2e)', () => {
-  let build: ServiceBuild;
   let s3: TestS3Server;
   let imds: FakeImds;
-  let service: ServiceProcess;
+  let service: BuiltService;
 
   beforeAll(async () => {
-    [build, s3, imds] = await Promise.all([
-      buildService(),
+    [s3, imds] = await Promise.all([
       startS3Server(),
       startFakeImds({ localIpv4: INSTANCE_IP, dropTokenResponses: true }),
     ]);
   });
 
   afterAll(async () => {
-    service?.kill('SIGKILL');
-    await service?.exited;
-    await Promise.all([imds?.close(), s3?.stop(), build?.remove()]);
+    await service?.stop(0);
+    await Promise.all([imds?.close(), s3?.stop()]);
   });
 
   it('should still boot in bounded time, naming the IMDSv2 hop limit as the likely cause', async () => {
     const started = Date.now();
-    service = await startService(build, productionEnv(s3.endpoint, s3.bucket, imds.endpoint));
+    service = await startBuiltService(productionEnv(s3.endpoint, s3.bucket, imds.endpoint));
     expect(Date.now() - started).toBeLessThan(15_000);
     const warnings = service.logs.filter((l) => l.level === 40).map((l) => l.msg);
     expect(warnings).toEqual(

@@ -6,6 +6,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServiceProcess, type ServiceProcess } from '../../dev/service-process.ts';
 
+export type { LogLine, ServiceProcess } from '../../dev/service-process.ts';
+
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const MAIN = path.join(ROOT, 'dist', 'main.js');
 const BUILD_LOCK = path.join(ROOT, 'node_modules', '.cache', 's3-file-service-build.lock');
@@ -76,22 +78,33 @@ export async function ensureBuilt(): Promise<void> {
 }
 
 /**
- * Builds if needed, then starts `node dist/main.js` with exactly `env` (plus PORT=0) in an empty working directory
- * (no stray `.env`), and waits for its "listening on" line.
+ * The one way a test runs the service as its own process: builds `dist/` if needed (`nest build`, as production
+ * does), then starts `node dist/main.js` with exactly `env` (plus PATH and PORT=0 unless given) in an empty working
+ * directory (no stray `.env`) and a HOME with no AWS config or credentials files, so nothing of this machine's stands
+ * in for what the test gives it. Resolves on the service's "listening on" line.
  */
 export async function startBuiltService(
   env: Record<string, string>,
-  options: { inspect?: boolean; startTimeoutMs?: number } = {},
+  options: { inspect?: boolean; startTimeoutMs?: number; launcher?: readonly string[] } = {},
 ): Promise<BuiltService> {
   await ensureBuilt();
   const cwd = await mkdtemp(path.join(tmpdir(), 's3-file-service-'));
   // The inspector (loopback, free port) lets a test force a full GC to tell a leak from memory not yet collected.
-  const service = await startServiceProcess({ main: MAIN, env: { ...env, PORT: '0' }, cwd, ...options }).catch(
-    async (error: unknown) => {
-      await rm(cwd, { recursive: true, force: true });
-      throw error;
+  const service = await startServiceProcess({
+    main: MAIN,
+    env: {
+      PORT: '0',
+      HOME: cwd,
+      AWS_CONFIG_FILE: path.join(cwd, 'no-aws-config'),
+      AWS_SHARED_CREDENTIALS_FILE: path.join(cwd, 'no-aws-credentials'),
+      ...env,
     },
-  );
+    cwd,
+    ...options,
+  }).catch(async (error: unknown) => {
+    await rm(cwd, { recursive: true, force: true });
+    throw error;
+  });
   return Object.assign(Object.create(service) as ServiceProcess, {
     async openFds() {
       return (await readdir(`/proc/${service.pid}/fd`)).length;
@@ -102,8 +115,8 @@ export async function startBuiltService(
       }
       return inspectorCall(service.inspectorUrl);
     },
-    async stop() {
-      await service.stop();
+    async stop(killAfterMs?: number) {
+      await service.stop(killAfterMs);
       await rm(cwd, { recursive: true, force: true });
     },
   });
