@@ -79,3 +79,7 @@ export class FixedCapabilities extends BackendCapabilities {
 export function ifMatchValue(etag: string, form: IfMatchForm): string {
   return form === 'quoted' ? etag : unquote(etag);
 }
+
+/** `If-Match` on `etag` in the backend's form; nothing without an ETag or a form the backend honours. */
+export const ifMatch = (etag: string | undefined, form: IfMatchForm | undefined): { IfMatch?: string } =>
+  etag && form ? { IfMatch: ifMatchValue(etag, form) } : {};

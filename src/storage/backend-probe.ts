@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import {
-  AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
@@ -10,14 +9,14 @@ import {
   type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { ConditionalWrites, IfMatchForm } from './backend-capabilities.js';
-import { ifMatchValue } from './backend-capabilities.js';
+import { ifMatchValue, type ConditionalWrites, type IfMatchForm } from './backend-capabilities.js';
 import type { ObjectSettings } from '../config/s3-options.js';
 import { storageParameters, writeHeaders } from './object-settings.js';
 import { RESERVED_PREFIX } from './reserved-keys.js';
-import { copySourceOf } from './s3-gateway.js';
+import { abortMultipartUpload, copySourceOf } from './s3-gateway.js';
+import { presign, signedHeaders } from './signed-request.js';
 import { sendSmallRequest, type SmallAnswer, type SmallRequest } from './small-request.js';
+import { conditionRefused, s3Status } from './storage.errors.js';
 
 /** Where and how the probe writes: every key it uses starts with `keyPrefix`, under the reserved prefix. */
 export interface ProbeTarget {
@@ -40,7 +39,7 @@ export const probeKeyPrefix = (prefix: string): string => `${prefix}${RESERVED_P
  * applied, or another answer, which shows the backend acted on the header (e.g. Ceph RGW's 501 to a copy of an
  * SSE-KMS object), so it counts as unsafe too.
  */
-export type HeaderOutcome = 'refused' | 'ignored' | 'applied' | `answered ${number}`;
+type HeaderOutcome = 'refused' | 'ignored' | 'applied' | `answered ${number}`;
 
 /** Whether no header outcome lets a presigned PUT be turned into something else. */
 export const headersEnforced = (probe: PresignedHeadersProbe): boolean =>
@@ -98,21 +97,13 @@ async function presignedPut(
   extra: Record<string, string>,
 ): Promise<{ url: string; status: number; code: string }> {
   const headers = { 'Content-Type': 'text/plain', ...writeHeaders(target.settings) };
-  const names = Object.keys(headers).map((name) => name.toLowerCase());
-  const url = await getSignedUrl(
-    target.signer,
-    new PutObjectCommand({
-      Bucket: target.bucket,
-      Key: key,
-      ContentType: 'text/plain',
-      ...storageParameters(target.settings),
-    }),
-    {
-      expiresIn: 60,
-      signableHeaders: new Set(names),
-      unhoistableHeaders: new Set(names.filter((name) => name.startsWith('x-amz-'))),
-    },
-  );
+  const command = new PutObjectCommand({
+    Bucket: target.bucket,
+    Key: key,
+    ContentType: 'text/plain',
+    ...storageParameters(target.settings),
+  });
+  const { url } = await presign(target.signer, command, 60, signedHeaders(headers));
   const answer = await send(url, { method: 'PUT', headers: { ...headers, ...extra }, body }, target.timeoutMs);
   return { url, ...answer };
 }
@@ -154,7 +145,7 @@ export async function probeConditionalWrites(target: ProbeTarget): Promise<Condi
         etag = (await put('match', { IfMatch: tag })).ETag ?? etag;
         return true;
       } catch (error) {
-        if (isRefusal(statusOf(error))) {
+        if (isRefusal(s3Status(error))) {
           return false;
         }
         throw error;
@@ -204,7 +195,7 @@ export async function probeConditionalWrites(target: ProbeTarget): Promise<Condi
       );
     } finally {
       // Nothing to abort once completed; refused, the upload is still there.
-      await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key, UploadId })).catch(() => undefined);
+      await abortMultipartUpload(client, { Bucket: bucket, Key, UploadId }).catch(() => undefined);
     }
   };
   const [a, b, c, d] = await Promise.all([putIfNoneMatch(), ifMatch(), copyIfNoneMatch(), completeIfNoneMatch()]);
@@ -217,22 +208,18 @@ async function refused(write: () => Promise<unknown>): Promise<boolean> {
     await write();
     return false;
   } catch (error) {
-    const status = statusOf(error);
-    if (status === 412 || status === 409) {
+    if (conditionRefused(error)) {
       return true;
     }
     // Another 4xx, or 501 Not Implemented: not a condition this backend checks (the service will not send it).
-    if (isRefusal(status)) {
+    if (isRefusal(s3Status(error))) {
       return false;
     }
     throw error;
   }
 }
 
-const isRefusal = (status: number): boolean => (status >= 400 && status < 500) || status === 501;
-
-const statusOf = (error: unknown): number =>
-  (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0;
+const isRefusal = (status = 0): boolean => (status >= 400 && status < 500) || status === 501;
 
 /** Deletes every probe object (best effort: they are under the reserved prefix, invisible to the Files API). */
 export async function removeProbeObjects(target: ProbeTarget): Promise<void> {

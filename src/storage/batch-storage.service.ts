@@ -11,22 +11,22 @@ import {
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { AppConfig } from '../config/app-config.js';
-import { BackendCapabilities, ifMatchValue, type ConditionalWrites, type IfMatchForm } from './backend-capabilities.js';
+import { BackendCapabilities, ifMatch, type ConditionalWrites, type IfMatchForm } from './backend-capabilities.js';
 import { partSizeFor } from './part-size.js';
-import { copySourceOf, quoted, S3Gateway } from './s3-gateway.js';
-import { StorageError, toStorageError } from './storage.errors.js';
+import { quoted, S3Gateway } from './s3-gateway.js';
+import { conditionRefused, StorageError, toStorageError, translated } from './storage.errors.js';
 import type { Precondition, UploadResult } from './storage.service.js';
 
 /** S3's limit of keys per DeleteObjects call. */
 export const MAX_DELETE_KEYS = 1000;
 
-export interface RemoveManyResult {
+interface RemoveManyResult {
   readonly key: string;
   /** Undefined when the key was deleted (or there was no such object). */
   readonly error?: StorageError;
 }
 
-export interface CopyInput {
+interface CopyInput {
   readonly from: string;
   readonly to: string;
   /** False: refuse to replace an existing object at `to` (AlreadyExists). */
@@ -55,18 +55,15 @@ export class BatchStorageService {
    * @throws StorageError Unavailable | Timeout | AccessDenied | BadGateway (the call as a whole failed)
    */
   async removeMany(keys: readonly string[]): Promise<RemoveManyResult[]> {
-    let out;
-    try {
-      out = await this.s3.client.send(
+    const out = await translated(
+      this.s3.client.send(
         new DeleteObjectsCommand({
           Bucket: this.s3.bucket,
           // Not Quiet: every key is then reported, so a server that drops one cannot pass it off as deleted.
           Delete: { Objects: keys.map((key) => ({ Key: this.s3.objectKey(key) })), Quiet: false },
         }),
-      );
-    } catch (error) {
-      throw toStorageError(error);
-    }
+      ),
+    );
     const failed = new Map((out.Errors ?? []).map((e) => [e.Key ?? '', e]));
     const deleted = new Set((out.Deleted ?? []).map((d) => d.Key ?? ''));
     return keys.map((key) => {
@@ -154,8 +151,7 @@ export class BatchStorageService {
         }),
       );
     } catch (error) {
-      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      throw status === 412 || status === 409 ? alreadyExists() : toStorageError(error, to);
+      throw conditionRefused(error) ? alreadyExists() : toStorageError(error, to);
     }
     return marker;
   }
@@ -166,14 +162,8 @@ export class BatchStorageService {
     if (current?.Metadata?.[CLAIM_MARKER] !== marker) {
       return;
     }
-    await this.s3.client
-      .send(
-        new DeleteObjectCommand({
-          ...this.s3.at(to),
-          ...(current.ETag && writes.ifMatch ? { IfMatch: ifMatchValue(current.ETag, writes.ifMatch) } : {}),
-        }),
-      )
-      .catch(() => undefined);
+    const condition = ifMatch(current.ETag, writes.ifMatch);
+    await this.s3.client.send(new DeleteObjectCommand({ ...this.s3.at(to), ...condition })).catch(() => undefined);
   }
 
   private async singleCopy(
@@ -185,7 +175,7 @@ export class BatchStorageService {
     const out = await this.s3.client.send(
       new CopyObjectCommand({
         ...this.s3.at(input.to),
-        CopySource: copySourceOf(this.s3.bucket, this.s3.objectKey(input.from)),
+        CopySource: this.s3.copySource(input.from),
         MetadataDirective: 'COPY',
         ...this.s3.storageParameters(),
         ...sourceMatch(etag, form),
@@ -230,7 +220,7 @@ export class BatchStorageService {
               ...target,
               UploadId,
               PartNumber: n,
-              CopySource: copySourceOf(this.s3.bucket, this.s3.objectKey(input.from)),
+              CopySource: this.s3.copySource(input.from),
               CopySourceRange: `bytes=${start}-${end}`,
               ...sourceMatch(source.ETag ?? '', form),
             }),
@@ -284,8 +274,9 @@ export class BatchStorageService {
 /** User metadata of the empty object that claims a copy's new key (`x-amz-meta-copy-claim`). */
 const CLAIM_MARKER = 'copy-claim';
 
-const sourceMatch = (etag: string, form: IfMatchForm | undefined): { CopySourceIfMatch?: string } =>
-  etag && form ? { CopySourceIfMatch: ifMatchValue(etag, form) } : {};
+const sourceMatch = (etag: string, form: IfMatchForm | undefined) => ({
+  CopySourceIfMatch: ifMatch(etag, form).IfMatch,
+});
 
 const alreadyExists = (): StorageError =>
   new StorageError('AlreadyExists', 'an object with the target key already exists (overwrite=false)');

@@ -62,7 +62,7 @@ export class ProbedCapabilities extends BackendCapabilities implements OnApplica
   }
 
   presignedHeadersEnforced(): boolean | undefined {
-    return this.headers && enforced(this.headers);
+    return this.headers && headersEnforced(this.headers);
   }
 
   async requirePresignedHeadersEnforced(): Promise<boolean> {
@@ -70,7 +70,7 @@ export class ProbedCapabilities extends BackendCapabilities implements OnApplica
       await this.probeIfDue();
     }
     if (this.headers) {
-      return enforced(this.headers);
+      return headersEnforced(this.headers);
     }
     throw new StorageError(
       'Unavailable',
@@ -91,7 +91,7 @@ export class ProbedCapabilities extends BackendCapabilities implements OnApplica
   details(): Record<string, unknown> {
     const writes = this.writes && this.withOverride(this.writes);
     return {
-      presignedUnsignedHeaders: this.headers ? (enforced(this.headers) ? 'refused' : 'accepted') : 'unknown',
+      presignedUnsignedHeaders: this.headers ? (headersEnforced(this.headers) ? 'refused' : 'accepted') : 'unknown',
       conditionalWrites: writes
         ? {
             putIfNoneMatch: writes.putIfNoneMatch,
@@ -182,11 +182,9 @@ export class ProbedCapabilities extends BackendCapabilities implements OnApplica
   }
 }
 
-const enforced = headersEnforced;
-
 function describeHeaders(headers: PresignedHeadersProbe): string {
   const outcomes = `x-amz-copy-source ${headers.copySource}, x-amz-acl ${headers.acl}`;
-  return enforced(headers)
+  return headersEnforced(headers)
     ? `S3 presigned requests: unsigned headers cannot change them (${outcomes}); signed uploads are presigned PUTs`
     : `S3 presigned requests: this backend applies unsigned headers (${outcomes}); signed uploads are POST forms ` +
         '(policy), never presigned PUTs';

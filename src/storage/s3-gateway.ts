@@ -51,6 +51,11 @@ export class S3Gateway {
     return { Bucket: this.bucket, Key: this.prefix + key };
   }
 
+  /** The x-amz-copy-source of the object at `key`. */
+  copySource(key: string): string {
+    return copySourceOf(this.bucket, this.objectKey(key));
+  }
+
   /** The write settings with `parameters`, as PutObject / CreateMultipartUpload parameters. */
   writeParameters(parameters?: ObjectParameters) {
     return writeParameters(this.settings, parameters);

@@ -1,4 +1,7 @@
+import type { S3Client, ServiceInputTypes, ServiceOutputTypes } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { ObjectParameters } from './object-settings.js';
+import { translated } from './storage.errors.js';
 
 export interface SignDownloadInput {
   readonly key: string;
@@ -47,14 +50,47 @@ export interface SigningWindow {
   readonly expiresAt: Date;
 }
 
-/**
- * A signature made with temporary credentials stops working when they expire, whatever lifetime it was signed
- * for: the effective window ends at the earlier of the two.
- */
+/** A signature made with temporary credentials stops working when they expire: the window ends at the earlier. */
 export function signingWindow(requestedSeconds: number, credentialsExpiration?: Date, now = Date.now()): SigningWindow {
   const signedAt = Math.floor(now / 1000) * 1000;
   const requestedEnd = signedAt + requestedSeconds * 1000;
   const end = credentialsExpiration ? Math.min(requestedEnd, credentialsExpiration.getTime()) : requestedEnd;
   const seconds = Math.max(1, Math.floor((end - signedAt) / 1000));
   return { signedAt: new Date(signedAt), seconds, expiresAt: new Date(signedAt + seconds * 1000) };
+}
+
+/**
+ * The signing window of `signer`'s current credentials.
+ * @throws StorageError Unavailable (credentials cannot be resolved)
+ */
+export async function windowOf(signer: S3Client, expiresIn: number): Promise<SigningWindow> {
+  return signingWindow(expiresIn, (await translated(signer.config.credentials())).expiration);
+}
+
+/**
+ * `command` presigned for `expiresIn` seconds, or until the credentials expire.
+ * @throws StorageError Unavailable (credentials cannot be resolved)
+ */
+export async function presign<I extends ServiceInputTypes, O extends ServiceOutputTypes>(
+  signer: S3Client,
+  command: Parameters<typeof getSignedUrl<ServiceInputTypes, I, O>>[1],
+  expiresIn: number,
+  options?: Parameters<typeof getSignedUrl>[2],
+): Promise<{ url: string; expiresAt: Date }> {
+  const window = await windowOf(signer, expiresIn);
+  const url = await getSignedUrl(signer, command, {
+    ...options,
+    expiresIn: window.seconds,
+    signingDate: window.signedAt,
+  });
+  return { url, expiresAt: window.expiresAt };
+}
+
+/** Presigning options that sign `headers` as headers the request must send, not query parameters (not every S3 applies those). */
+export function signedHeaders(headers: Record<string, string>) {
+  const names = Object.keys(headers).map((name) => name.toLowerCase());
+  return {
+    signableHeaders: new Set(names),
+    unhoistableHeaders: new Set(names.filter((name) => name.startsWith('x-amz-'))),
+  };
 }

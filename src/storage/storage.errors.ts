@@ -146,12 +146,27 @@ export function toStorageError(error: unknown, key?: string): StorageError {
   );
 }
 
+/** `sent`, its failure translated by `toStorageError`. */
+export async function translated<T>(sent: Promise<T>, key?: string): Promise<T> {
+  try {
+    return await sent;
+  } catch (error) {
+    throw toStorageError(error, key);
+  }
+}
+
+/** The HTTP status of S3's answer that failed, when there was one. */
+export const s3Status = (error: unknown): number | undefined =>
+  (error as SdkErrorShape | undefined)?.$metadata?.httpStatusCode;
+
+/** A conditional write S3 refused: 412, or 409 (AWS: another conditional write to the key is in progress). */
+export const conditionRefused = (error: unknown): boolean => s3Status(error) === 412 || s3Status(error) === 409;
+
 /** A misconfigured S3_BUCKET is the operator's problem, not a missing object: 502, and the health check says so. */
 const bucketNotFound = (cause: unknown): StorageError =>
   new StorageError('BadGateway', 'bucket not found: S3_BUCKET names no bucket these credentials can see', { cause });
 
 /** As `toStorageError`, for bucket-level calls: a HeadBucket 404 carries no error code, yet means no bucket. */
 export function toBucketError(error: unknown): StorageError {
-  const status = (error as SdkErrorShape | undefined)?.$metadata?.httpStatusCode;
-  return status === 404 ? bucketNotFound(error) : toStorageError(error);
+  return s3Status(error) === 404 ? bucketNotFound(error) : toStorageError(error);
 }

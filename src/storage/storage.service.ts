@@ -11,20 +11,20 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
-import { BackendCapabilities, ifMatchValue, type ConditionalWrites } from './backend-capabilities.js';
+import { BackendCapabilities, ifMatch, type ConditionalWrites } from './backend-capabilities.js';
 import { ListCursors } from './list-cursor.js';
 import type { ObjectParameters } from './object-settings.js';
 import { partSizeFor } from './part-size.js';
 import { isReservedKey, RESERVED_PREFIX } from './reserved-keys.js';
-import { StorageError, toBucketError, toStorageError } from './storage.errors.js';
+import { StorageError, toBucketError, toStorageError, translated } from './storage.errors.js';
 import {
-  signingWindow,
+  presign,
+  signedHeaders,
+  windowOf,
   type SignDownloadInput,
   type SignedRequest,
-  type SigningWindow,
   type SignUploadInput,
 } from './signed-request.js';
 import { S3Gateway } from './s3-gateway.js';
@@ -247,8 +247,8 @@ export class StorageService implements OnApplicationShutdown {
     const prefix = input.prefix ?? '';
     const delimiter = input.delimiter ?? '';
     const token = input.cursor === undefined ? undefined : this.cursors.decode(input.cursor, prefix, delimiter);
-    try {
-      const out = await this.s3.client.send(
+    const out = await translated(
+      this.s3.client.send(
         new ListObjectsV2Command({
           Bucket: this.s3.bucket,
           Prefix: this.s3.objectKey(prefix),
@@ -256,27 +256,25 @@ export class StorageService implements OnApplicationShutdown {
           MaxKeys: input.limit,
           ContinuationToken: token,
         }),
-      );
-      const strip = (k: string): string => this.s3.keyOf(k) ?? '';
-      // The service's own objects are left out, so a page may hold fewer than `limit` items.
-      return {
-        items: (out.Contents ?? [])
-          .map((o) => ({
-            key: strip(o.Key ?? ''),
-            size: o.Size ?? 0,
-            etag: o.ETag ?? '',
-            lastModified: (o.LastModified ?? new Date(0)).toISOString(),
-          }))
-          .filter((item) => !isReservedKey(item.key)),
-        prefixes: (out.CommonPrefixes ?? []).map((p) => strip(p.Prefix ?? '')).filter((p) => !isReservedKey(p)),
-        nextCursor:
-          out.IsTruncated && out.NextContinuationToken
-            ? this.cursors.encode({ t: out.NextContinuationToken, p: prefix, d: delimiter })
-            : null,
-      };
-    } catch (error) {
-      throw toStorageError(error);
-    }
+      ),
+    );
+    const strip = (k: string): string => this.s3.keyOf(k) ?? '';
+    // The service's own objects are left out, so a page may hold fewer than `limit` items.
+    return {
+      items: (out.Contents ?? [])
+        .map((o) => ({
+          key: strip(o.Key ?? ''),
+          size: o.Size ?? 0,
+          etag: o.ETag ?? '',
+          lastModified: (o.LastModified ?? new Date(0)).toISOString(),
+        }))
+        .filter((item) => !isReservedKey(item.key)),
+      prefixes: (out.CommonPrefixes ?? []).map((p) => strip(p.Prefix ?? '')).filter((p) => !isReservedKey(p)),
+      nextCursor:
+        out.IsTruncated && out.NextContinuationToken
+          ? this.cursors.encode({ t: out.NextContinuationToken, p: prefix, d: delimiter })
+          : null,
+    };
   }
 
   /**
@@ -284,14 +282,12 @@ export class StorageService implements OnApplicationShutdown {
    * @throws StorageError Unavailable | Timeout | AccessDenied
    */
   async hasReservedObjects(): Promise<boolean> {
-    try {
-      const out = await this.s3.client.send(
+    const out = await translated(
+      this.s3.client.send(
         new ListObjectsV2Command({ Bucket: this.s3.bucket, Prefix: this.s3.objectKey(RESERVED_PREFIX), MaxKeys: 1 }),
-      );
-      return (out.KeyCount ?? out.Contents?.length ?? 0) > 0;
-    } catch (error) {
-      throw toStorageError(error);
-    }
+      ),
+    );
+    return (out.KeyCount ?? out.Contents?.length ?? 0) > 0;
   }
 
   /**
@@ -309,10 +305,7 @@ export class StorageService implements OnApplicationShutdown {
     }
     try {
       await this.s3.client.send(
-        new DeleteObjectCommand({
-          ...this.s3.at(key),
-          ...(current?.etag && writes?.ifMatch ? { IfMatch: ifMatchValue(current.etag, writes.ifMatch) } : {}),
-        }),
+        new DeleteObjectCommand({ ...this.s3.at(key), ...ifMatch(current?.etag, writes?.ifMatch) }),
       );
     } catch (error) {
       const mapped = toStorageError(error, key);
@@ -340,14 +333,12 @@ export class StorageService implements OnApplicationShutdown {
    * @throws StorageError Unavailable (credentials cannot be resolved)
    */
   async signDownload(input: SignDownloadInput): Promise<SignedRequest> {
-    const window = await this.signingWindow(input.expiresIn);
     const command = new GetObjectCommand({
       ...this.s3.at(input.key),
       ResponseContentDisposition: input.contentDisposition,
       ResponseContentType: input.contentType,
     });
-    const url = await getSignedUrl(this.signer, command, { expiresIn: window.seconds, signingDate: window.signedAt });
-    return { url, method: 'GET', expiresAt: window.expiresAt };
+    return { method: 'GET', ...(await presign(this.signer, command, input.expiresIn)) };
   }
 
   /**
@@ -359,31 +350,26 @@ export class StorageService implements OnApplicationShutdown {
    */
   async signUpload(input: SignUploadInput): Promise<SignedRequest> {
     const put = input.maxBytes === undefined && (await this.capabilities.requirePresignedHeadersEnforced());
-    const window = await this.signingWindow(input.expiresIn);
     const key = this.s3.objectKey(input.key);
     const headers = { 'Content-Type': input.contentType, ...this.s3.writeHeaders(input.parameters) };
     if (put) {
       const command = new PutObjectCommand({
-        Bucket: this.s3.bucket,
-        Key: key,
+        ...this.s3.at(input.key),
         ContentType: input.contentType,
         ...this.s3.writeParameters(input.parameters),
         Metadata: input.parameters?.metadata,
       });
-      const names = Object.keys(headers).map((name) => name.toLowerCase());
-      const url = await getSignedUrl(this.signer, command, {
-        expiresIn: window.seconds,
-        signingDate: window.signedAt,
-        signableHeaders: new Set(names),
-        // Signed as headers the upload must send, not moved into the query, where not every S3 applies them.
-        unhoistableHeaders: new Set(names.filter((name) => name.startsWith('x-amz-'))),
-      });
-      return { url, method: 'PUT', headers, expiresAt: window.expiresAt };
+      return {
+        method: 'PUT',
+        headers,
+        ...(await presign(this.signer, command, input.expiresIn, signedHeaders(headers))),
+      };
     }
     if (key.includes('${filename}')) {
       // S3 would replace it with the uploaded file's name: the policy would allow any key with this prefix.
       throw new StorageError('InvalidInput', 'key must not contain ${filename} for an upload signed as a POST form');
     }
+    const window = await windowOf(this.signer, input.expiresIn);
     const post = await createPresignedPost(this.signer, {
       Bucket: this.s3.bucket,
       Key: key,
@@ -394,15 +380,6 @@ export class StorageService implements OnApplicationShutdown {
     });
     const policy = JSON.parse(Buffer.from(post.fields.Policy, 'base64').toString('utf8')) as { expiration: string };
     return { url: post.url, method: 'POST', fields: post.fields, expiresAt: new Date(policy.expiration) };
-  }
-
-  private async signingWindow(expiresIn: number): Promise<SigningWindow> {
-    try {
-      const credentials = await this.signer.config.credentials();
-      return signingWindow(expiresIn, credentials.expiration);
-    } catch (error) {
-      throw toStorageError(error);
-    }
   }
 
   private readParams(key: string, conditions: ReadConditions) {
@@ -462,10 +439,10 @@ function writeConditions(
   writes: ConditionalWrites | undefined,
   want: { absent?: boolean; etag?: string | false },
 ): Pick<WriteInput, 'conditions' | 'multipartConditions'> {
-  const ifMatch = want.etag && writes?.ifMatch ? { IfMatch: ifMatchValue(want.etag, writes.ifMatch) } : {};
+  const etag = ifMatch(want.etag || undefined, writes?.ifMatch);
   return {
-    conditions: { ...(want.absent && writes?.putIfNoneMatch ? { IfNoneMatch: '*' } : {}), ...ifMatch },
-    multipartConditions: { ...(want.absent && writes?.completeIfNoneMatch ? { IfNoneMatch: '*' } : {}), ...ifMatch },
+    conditions: { ...(want.absent && writes?.putIfNoneMatch ? { IfNoneMatch: '*' } : {}), ...etag },
+    multipartConditions: { ...(want.absent && writes?.completeIfNoneMatch ? { IfNoneMatch: '*' } : {}), ...etag },
   };
 }
 

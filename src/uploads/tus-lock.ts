@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { S3 } from '@aws-sdk/client-s3';
 import { Logger } from '@nestjs/common';
 import type { Lock, Locker, RequestRelease } from '@tus/server';
+import { ifMatchValue, type IfMatchForm } from '../storage/backend-capabilities.js';
+import { conditionRefused, s3Status } from '../storage/storage.errors.js';
 import { tusError } from './tus-error.js';
 
 /** Where one upload's lock object lives, and what the locker writes it with. */
@@ -12,6 +14,8 @@ export interface LockStore {
   lockKey(id: string): string;
   /** Forgets what this process cached about the upload: another instance may have changed it since. */
   forget(id: string): Promise<void>;
+  /** The `If-Match` form the backend compares (`BackendCapabilities`). */
+  ifMatch(): Promise<IfMatchForm | undefined>;
 }
 
 export interface LockTiming {
@@ -33,14 +37,8 @@ export const LOCK_TIMING: LockTiming = { staleMs: 8000, renewMs: 2000, waitMs: 3
 
 const logger = new Logger('Uploads');
 
-const statusOf = (error: unknown): number | undefined =>
-  (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
-
-/**
- * The answers to a conditional write that lost: 412 (the condition failed), 409 (AWS: a concurrent conditional write
- * to the same key), 404 (If-Match on an object deleted meanwhile).
- */
-const lostRace = (error: unknown): boolean => [404, 409, 412].includes(statusOf(error) ?? 0);
+/** A conditional write that lost: refused, or (404) `If-Match` on a lock deleted meanwhile. */
+const lostRace = (error: unknown): boolean => conditionRefused(error) || s3Status(error) === 404;
 
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
@@ -64,11 +62,6 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
 export class S3Locker implements Locker {
   /** The ETag this process last saw on each held lock, and since when (its own clock, so skew does not matter). */
   private readonly sightings = new Map<string, { etag: string; since: number }>();
-  /**
-   * How the backend compares `If-Match` on PutObject: AWS as RFC 9110 says (a quoted ETag), Ceph RGW and DigitalOcean
-   * Spaces without the quotes (a quoted one always fails). Learnt from a 412 on a lock that still carries the ETag sent.
-   */
-  unquotedIfMatch = false;
 
   constructor(
     readonly store: LockStore,
@@ -151,7 +144,7 @@ class S3Lock implements Lock {
     } catch (error) {
       // The request's work is done and answered by then; the lock turns stale and is taken over.
       logger.warn(
-        `releasing an upload lock failed (it expires in ${this.locker.timing.staleMs} ms): ${String(statusOf(error) ?? 'no answer')}`,
+        `releasing an upload lock failed (it expires in ${this.locker.timing.staleMs} ms): ${String(s3Status(error) ?? 'no answer')}`,
       );
     }
   }
@@ -184,26 +177,17 @@ class S3Lock implements Lock {
     try {
       return (await client.headObject({ Bucket: bucket, Key: this.key })).ETag;
     } catch (error) {
-      if (statusOf(error) === 404) {
+      if (s3Status(error) === 404) {
         return null;
       }
       throw error;
     }
   }
 
-  /** Rewrites the lock if it still carries `etag`, in the `If-Match` spelling the backend compares. */
+  /** Rewrites the lock if it still carries `etag`. */
   private async replace(etag: string): Promise<boolean> {
-    const unquoted = this.locker.unquotedIfMatch;
-    const spell = (bare: boolean) => (bare ? etag.replace(/^"(.*)"$/, '$1') : etag);
-    if (await this.write({ IfMatch: spell(unquoted) })) {
-      return true;
-    }
-    if ((await this.currentEtag()) !== etag) {
-      return false;
-    }
-    // Refused while the lock still carries that ETag: the backend compares the other spelling.
-    this.locker.unquotedIfMatch = !unquoted;
-    return this.write({ IfMatch: spell(!unquoted) });
+    const form = await this.locker.store.ifMatch();
+    return this.write({ IfMatch: ifMatchValue(etag, form ?? 'quoted') });
   }
 
   /** A conditional write of the lock; false when another request won. */

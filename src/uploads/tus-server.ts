@@ -5,6 +5,7 @@ import { Logger } from '@nestjs/common';
 import { Server, type ServerOptions } from '@tus/server';
 import { statusOf } from '../http/http-error.filter.js';
 import type { ObjectSettings } from '../config/s3-options.js';
+import type { IfMatchForm } from '../storage/backend-capabilities.js';
 import { toStorageError } from '../storage/storage.errors.js';
 import { tusError } from './tus-error.js';
 import { S3Locker } from './tus-lock.js';
@@ -34,6 +35,8 @@ export interface TusSettings {
   readonly s3: S3ClientConfig;
   /** `S3_SSE`, `S3_STORAGE_CLASS`, `DEFAULT_CACHE_CONTROL`: carried by every object the store writes. */
   readonly objects: ObjectSettings;
+  /** The `If-Match` form the backend compares, for the upload locks. */
+  readonly ifMatch: () => Promise<IfMatchForm | undefined>;
   readonly partSize: number;
   readonly partsInFlight: number;
   readonly expiryMs: number;
@@ -62,7 +65,7 @@ export function createTusServer(settings: TusSettings, policy: TusPolicy): Serve
     path: settings.path,
     datastore,
     // Locks on S3, so requests for one upload are serialised across every instance on the bucket (no sticky sessions).
-    locker: new S3Locker(datastore.lockStore()),
+    locker: new S3Locker({ ...datastore.lockStore(), ifMatch: settings.ifMatch }),
     // Only a lock lost to a takeover cancels a request (S3Locker never asks a live holder to let go): stop it at once.
     lockDrainTimeout: 1,
     maxSize: (req) => policy.maxSize(nodeRequest(req)),

@@ -26,7 +26,7 @@ export class ServiceS3Store extends S3Store {
   }
 
   /** Where the locks of uploads live (`S3Locker`): a `.lock` object beside each upload's `.info`, same client. */
-  lockStore(): LockStore {
+  lockStore(): Omit<LockStore, 'ifMatch'> {
     return {
       client: this.client,
       bucket: this.bucket,

@@ -13,6 +13,7 @@ import { AppConfig } from '../config/app-config.js';
 import { keyProblem } from '../http/file-key.js';
 import { parseMediaType } from '../http/media-type.js';
 import { generateKey } from '../http/upload-name.js';
+import { BackendCapabilities } from '../storage/backend-capabilities.js';
 import { RESERVED_PREFIX } from '../storage/reserved-keys.js';
 import { s3ClientConfig, type CredentialSource } from '../storage/s3-client.factory.js';
 import { toStorageError } from '../storage/storage.errors.js';
@@ -60,6 +61,7 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
     @Inject(CREDENTIAL_SOURCE) private readonly credentials: CredentialSource,
     private readonly storage: StorageService,
     private readonly sessions: UploadSessions,
+    private readonly capabilities: BackendCapabilities,
   ) {
     this.prefix = config.s3.prefix;
     this.prefixBytes = Buffer.byteLength(this.prefix, 'utf8');
@@ -195,6 +197,7 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
           // As the presigning client: the store's part bodies are temporary files, checksummed by S3 where it must.
           s3: s3ClientConfig(this.config.s3, this.credentials, 'WHEN_REQUIRED'),
           objects: this.config.objects,
+          ifMatch: async () => (await this.capabilities.conditionalWrites()).ifMatch,
           partSize: this.config.uploads.partSize,
           partsInFlight: this.config.tus.partsInFlight,
           expiryMs: this.config.tus.expirySeconds * 1000,
