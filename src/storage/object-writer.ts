@@ -9,6 +9,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { MAX_PARTS } from '../config/s3-options.js';
 import { abortMultipartUpload } from './s3-gateway.js';
+import { conditionRefused } from './storage.errors.js';
 import type { UploadMemory } from './upload-memory.js';
 
 /**
@@ -18,18 +19,16 @@ import type { UploadMemory } from './upload-memory.js';
  */
 const STAGED_BYTES = 64 * 1024;
 
-/** What PutObject and CreateMultipartUpload share (bucket, key, type, write settings, metadata). */
-export type ObjectParams = CreateMultipartUploadCommandInput;
-
 /** S3's conditions on the write (checked by PutObject, or by CompleteMultipartUpload). */
-export interface WriteConditions {
+interface WriteConditions {
   readonly IfNoneMatch?: string;
   readonly IfMatch?: string;
 }
 
 export interface WriteInput {
   readonly client: S3Client;
-  readonly params: ObjectParams;
+  /** What PutObject and CreateMultipartUpload share (bucket, key, type, write settings, metadata). */
+  readonly params: CreateMultipartUploadCommandInput;
   /** Checked by PutObject. */
   readonly conditions: WriteConditions;
   /** Checked by CompleteMultipartUpload (a backend may honour fewer there); default `conditions`. */
@@ -53,7 +52,7 @@ export interface WriteInput {
   readonly writtenHere?: () => Promise<string | undefined>;
 }
 
-export interface WriteResult {
+interface WriteResult {
   readonly etag?: string;
   /** Set when `detectCreated` could tell (the body fitted one PutObject). */
   readonly created?: boolean;
@@ -117,9 +116,8 @@ async function putObject(input: WriteInput, body: Buffer): Promise<WriteResult> 
     const out = await send({ IfNoneMatch: '*' });
     return { etag: out.ETag, created: true };
   } catch (error) {
-    // 412: the key exists. 409 (AWS): another conditional write to the key is in progress; this one then replaces.
-    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    if (status !== 412 && status !== 409) {
+    // The key exists, or (409) another conditional write to it is in progress: this one then replaces.
+    if (!conditionRefused(error)) {
       throw error;
     }
     // A retried request may have been refused because its first attempt, whose answer was lost, wrote the object.

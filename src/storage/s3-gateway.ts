@@ -17,9 +17,8 @@ const ABORT_ATTEMPTS = 3;
 const ABORT_RECHECK_MS = 250;
 
 /**
- * What every object request of the service shares: the client, the bucket, the `S3_PREFIX` mapping and the write
- * settings (`S3_SSE`, `S3_STORAGE_CLASS`, `DEFAULT_CACHE_CONTROL`). A key is the API's (relative to `S3_PREFIX`); an
- * object key is the bucket's.
+ * What every object request shares: client, bucket, `S3_PREFIX` mapping, write settings (`S3_SSE`, `S3_STORAGE_CLASS`,
+ * `DEFAULT_CACHE_CONTROL`). A key is the API's (relative to `S3_PREFIX`); an object key is the bucket's.
  */
 @Injectable()
 export class S3Gateway {
@@ -71,10 +70,7 @@ export class S3Gateway {
     return storageParameters(this.settings);
   }
 
-  /**
-   * The object's headers, or undefined when there is none.
-   * @throws StorageError Unavailable | Timeout | AccessDenied | BadGateway
-   */
+  /** The object's headers, or undefined when there is none. @throws StorageError Unavailable | Timeout | AccessDenied */
   async head(key: string): Promise<HeadObjectCommandOutput | undefined> {
     try {
       return await this.client.send(new HeadObjectCommand(this.at(key)));
@@ -94,10 +90,8 @@ export class S3Gateway {
 }
 
 /**
- * Aborts a multipart upload and checks that it is gone; an upload S3 no longer knows is gone already. A part S3 was
- * still receiving when the upload was aborted can bring it back (AWS: "it might be necessary to abort a given
- * multipart upload multiple times"; Ceph RGW does so when the service gave up on a stalled part), so the abort is
- * repeated while ListParts still finds the upload.
+ * Aborts a multipart upload, repeated while ListParts still finds it: a part S3 was still receiving can bring it back
+ * (AWS: "it might be necessary to abort a given multipart upload multiple times"; Ceph RGW after a stalled part).
  * @throws the SDK's error of the last abort, when every attempt failed to abort an upload still there
  */
 export async function abortMultipartUpload(client: S3Client, upload: AbortMultipartUploadCommandInput): Promise<void> {

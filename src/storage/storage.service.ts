@@ -73,9 +73,8 @@ export interface UploadInput {
 type Current = Pick<ObjectInfo, 'etag' | 'lastModified'>;
 
 /**
- * A condition on the current object (undefined: there is none), checked with a HEAD before a write or delete. The
- * write is then made conditional on the object S3 still holding that ETag, or still being absent, where the backend
- * honours it (`BackendCapabilities`); elsewhere a change between the check and the write goes unnoticed.
+ * A condition on the current object (undefined: none), checked with a HEAD before a write or delete, which is then
+ * conditional on S3 still holding that ETag (or no object) where the backend honours it; elsewhere a race remains.
  */
 export type Precondition = (current: Current | undefined) => boolean;
 
@@ -110,7 +109,7 @@ const MAX_POST_BYTES = 5 * 1024 ** 3;
 /** User metadata naming the upload that wrote an object (`x-amz-meta-upload-marker`). */
 const UPLOAD_MARKER = 'upload-marker';
 
-/** The one place that talks to S3. Keys given and returned are relative to `S3_PREFIX`. */
+/** Single objects: upload, read, list, delete, sign. Keys given and returned are relative to `S3_PREFIX`. */
 @Injectable()
 export class StorageService implements OnApplicationShutdown {
   private readonly cursors: ListCursors;
@@ -152,9 +151,8 @@ export class StorageService implements OnApplicationShutdown {
       throw preconditionFailed();
     }
     const counter = new ByteLimit(input.maxBytes);
-    // Any end of the body other than a clean one (client gone, bad form, over the limit) errors `counter`,
-    // which aborts the multipart upload. The body itself is left open (unpiped, not destroyed): the caller still
-    // answers on its connection, and reads the rest of it so that the client sees the answer.
+    // Any unclean end of the body errors `counter`, aborting the upload; the body itself is left open (not destroyed):
+    // the caller still answers on its connection, and reads the rest so that the client sees the answer.
     input.body.pipe(counter);
     // Errors reach the upload through its reader; this keeps one that comes before the reader starts from crashing.
     counter.on('error', () => undefined);
@@ -214,7 +212,7 @@ export class StorageService implements OnApplicationShutdown {
   }
 
   /**
-   * Opens the object (or one range of it) as a stream; conditions are evaluated by S3.
+   * The object (or one range of it) as a stream; S3 evaluates the conditions.
    * @throws StorageError NotFound | NotModified (with the ETag) | RangeNotSatisfiable (with the size) | Unavailable | Timeout
    */
   async openStream(key: string, conditions: ReadConditions = {}): Promise<ObjectStream> {
@@ -277,10 +275,7 @@ export class StorageService implements OnApplicationShutdown {
     };
   }
 
-  /**
-   * Whether anything is kept under the reserved prefix (tus bookkeeping): one small list request.
-   * @throws StorageError Unavailable | Timeout | AccessDenied
-   */
+  /** Whether anything is under the reserved prefix (tus bookkeeping). @throws StorageError Unavailable | Timeout */
   async hasReservedObjects(): Promise<boolean> {
     const out = await translated(
       this.s3.client.send(
@@ -328,10 +323,7 @@ export class StorageService implements OnApplicationShutdown {
     }
   }
 
-  /**
-   * A presigned `GetObject` URL.
-   * @throws StorageError Unavailable (credentials cannot be resolved)
-   */
+  /** A presigned `GetObject` URL. @throws StorageError Unavailable (credentials cannot be resolved) */
   async signDownload(input: SignDownloadInput): Promise<SignedRequest> {
     const command = new GetObjectCommand({
       ...this.s3.at(input.key),
@@ -392,12 +384,11 @@ export class StorageService implements OnApplicationShutdown {
   }
 
   onApplicationShutdown(): void {
-    // Closes the keep-alive sockets so the process can exit promptly.
+    // Closes the keep-alive sockets: the process exits promptly.
     this.s3.client.destroy();
     this.signer.destroy();
   }
 
-  /** The current object's validators, or undefined when there is no object. */
   private async current(key: string): Promise<Current | undefined> {
     const out = await this.s3.head(key);
     return out && { etag: out.ETag ?? '', lastModified: out.LastModified ?? new Date(0) };
@@ -409,10 +400,7 @@ export class StorageService implements OnApplicationShutdown {
     return out?.Metadata?.[UPLOAD_MARKER] === marker ? (out.ETag ?? '') : undefined;
   }
 
-  /**
-   * A 416 must say the object size (`Content-Range: bytes *\/size`), which S3's error does not carry; a 304 must carry
-   * the ETag, which not every S3 sends with it.
-   */
+  /** A 416 must say the object size (`Content-Range: bytes *\/size`), a 304 the ETag: not every S3 error has them. */
   private async withDetails(error: StorageError, key: string, conditions: ReadConditions): Promise<StorageError> {
     const notModified = error.code === 'NotModified' && !error.etag;
     if (notModified && conditions.ifNoneMatch && conditions.ifNoneMatch !== '*') {
@@ -466,10 +454,10 @@ function objectMetadata(key: string, out: HeadObjectCommandOutput): Omit<ObjectS
   };
 }
 
-function userMetadata(metadata: Record<string, string> | undefined): Record<string, string> {
-  const { [UPLOAD_MARKER]: _marker, ...user } = metadata ?? {};
+const userMetadata = (metadata: Record<string, string> = {}): Record<string, string> => {
+  const { [UPLOAD_MARKER]: _marker, ...user } = metadata;
   return user;
-}
+};
 
 const totalSize = (contentRange: string | undefined): number | undefined => {
   const total = contentRange?.split('/')[1];

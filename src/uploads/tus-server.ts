@@ -1,47 +1,18 @@
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
-import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { Logger } from '@nestjs/common';
 import { Server, type ServerOptions } from '@tus/server';
 import { statusOf } from '../http/http-error.filter.js';
-import type { ObjectSettings } from '../config/s3-options.js';
-import type { IfMatchForm } from '../storage/backend-capabilities.js';
+import { RESERVED_PREFIX } from '../storage/reserved-keys.js';
+import { s3ClientConfig } from '../storage/s3-client.factory.js';
 import { toStorageError } from '../storage/storage.errors.js';
 import { tusError } from './tus-error.js';
 import { S3Locker } from './tus-lock.js';
 import { ServiceS3Store } from './tus-store.js';
+import { UPLOADS_PATH, type TusUploads } from './tus-uploads.service.js';
 
-/** What the service decides per request; the Node request is the one the Nest controller saw. */
-export interface TusPolicy {
-  /** The bucket key (with `S3_PREFIX`) of a new upload; throws a `TusError` for bad metadata. */
-  name(req: IncomingMessage, metadata: Record<string, string | null> | undefined): string;
-  /**
-   * The bucket key of the upload this request names: the one the controller checked, never one read again from the
-   * URL (whose query or fragment may hold another); undefined for an id this service never issues.
-   */
-  idOf(req: IncomingMessage): string | undefined;
-  /** The URL path of an upload. */
-  urlOf(id: string): string;
-  /** The upload's metadata as stored: `contentType` set from `filetype`; throws a `TusError` if refused. */
-  metadata(req: IncomingMessage, metadata: Record<string, string | null> | undefined): Record<string, string | null>;
-  maxSize(req: IncomingMessage): number;
-}
-
-export interface TusSettings {
-  readonly path: string;
-  readonly bucket: string;
-  /** Where the store keeps `.info` and `.part` objects: `S3_PREFIX` + the reserved prefix. */
-  readonly reservedPrefix: string;
-  readonly s3: S3ClientConfig;
-  /** `S3_SSE`, `S3_STORAGE_CLASS`, `DEFAULT_CACHE_CONTROL`: carried by every object the store writes. */
-  readonly objects: ObjectSettings;
-  /** The `If-Match` form the backend compares, for the upload locks. */
-  readonly ifMatch: () => Promise<IfMatchForm | undefined>;
-  readonly partSize: number;
-  readonly partsInFlight: number;
-  readonly expiryMs: number;
-  readonly exposedHeaders: string[];
-}
+/** Response headers a browser needs to read from tus answers (besides tus's own list). */
+const EXPOSED_HEADERS = ['Upload-Expires', 'X-Request-Id'];
 
 const logger = new Logger('Uploads');
 
@@ -49,23 +20,28 @@ const nodeRequest = (req: Request): IncomingMessage =>
   (req as unknown as { runtime: { node: { req: IncomingMessage } } }).runtime.node.req;
 
 /** The tus server and its S3 store; loaded on the first /uploads request or cleanup that needs it (import cost). */
-export function createTusServer(settings: TusSettings, policy: TusPolicy): Server {
+export function createTusServer(policy: TusUploads): Server {
+  const { config, credentials, capabilities } = policy;
   const datastore = new ServiceS3Store({
-    reservedPrefix: settings.reservedPrefix,
-    objects: settings.objects,
-    partSize: settings.partSize,
+    reservedPrefix: config.s3.prefix + RESERVED_PREFIX,
+    objects: config.objects,
+    partSize: config.uploads.partSize,
     // One permit per part being written to a temporary file and sent to S3, shared by all uploads of this process.
-    maxConcurrentPartUploads: settings.partsInFlight,
-    expirationPeriodInMilliseconds: settings.expiryMs,
+    maxConcurrentPartUploads: config.tus.partsInFlight,
+    expirationPeriodInMilliseconds: config.tus.expirySeconds * 1000,
     // Expiry is the service's own cleanup, not an S3 lifecycle rule on tags.
     useTags: false,
-    s3ClientConfig: { ...settings.s3, bucket: settings.bucket },
+    // As the presigning client: the store's part bodies are temporary files, checksummed by S3 where it must.
+    s3ClientConfig: { ...s3ClientConfig(config.s3, credentials, 'WHEN_REQUIRED'), bucket: config.s3.bucket },
   });
   const options: ServerOptions & { datastore: ServiceS3Store } = {
-    path: settings.path,
+    path: UPLOADS_PATH,
     datastore,
     // Locks on S3, so requests for one upload are serialised across every instance on the bucket (no sticky sessions).
-    locker: new S3Locker({ ...datastore.lockStore(), ifMatch: settings.ifMatch }),
+    locker: new S3Locker({
+      ...datastore.lockStore(),
+      ifMatch: async () => (await capabilities.conditionalWrites()).ifMatch,
+    }),
     // Only a lock lost to a takeover cancels a request (S3Locker never asks a live holder to let go): stop it at once.
     lockDrainTimeout: 1,
     maxSize: (req) => policy.maxSize(nodeRequest(req)),
@@ -84,7 +60,7 @@ export function createTusServer(settings: TusSettings, policy: TusPolicy): Serve
     disableTerminationForFinishedUploads: true,
     // CORS headers come from the app's own CORS middleware; tus would answer `*` to any origin.
     allowedOrigins: () => false,
-    exposedHeaders: settings.exposedHeaders,
+    exposedHeaders: EXPOSED_HEADERS,
     onResponseError: (_req, error) => answerFor(error),
   };
   return new Server(options);

@@ -14,21 +14,16 @@ import { keyProblem } from '../http/file-key.js';
 import { parseMediaType } from '../http/media-type.js';
 import { generateKey } from '../http/upload-name.js';
 import { BackendCapabilities } from '../storage/backend-capabilities.js';
-import { RESERVED_PREFIX } from '../storage/reserved-keys.js';
-import { s3ClientConfig, type CredentialSource } from '../storage/s3-client.factory.js';
+import type { CredentialSource } from '../storage/s3-client.factory.js';
 import { toStorageError } from '../storage/storage.errors.js';
 import { StorageService } from '../storage/storage.service.js';
 import { CREDENTIAL_SOURCE } from '../storage/storage.tokens.js';
 import { UploadSessions, type UploadSession } from '../security/upload-sessions.service.js';
 import { tusError } from './tus-error.js';
 import { Slots } from './tus-slots.js';
-import type { TusPolicy } from './tus-server.js';
 import { sendProblem } from '../http/problem.js';
 
 export const UPLOADS_PATH = '/uploads';
-
-/** Response headers a browser needs to read from tus answers (besides tus's own list). */
-export const TUS_EXPOSED_HEADERS = ['Upload-Expires', 'X-Request-Id'];
 
 /** How long a request that writes waits for a slot before it is answered 503 (tus clients retry it). */
 const SLOT_WAIT_MS = 2000;
@@ -41,7 +36,7 @@ const cleanupIntervalMs = (expiryMs: number): number => Math.min(Math.max(expiry
  * the cleanup of expired uploads. The policy says what the service decides: keys, types, sizes.
  */
 @Injectable()
-export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdown {
+export class TusUploads implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('Uploads');
   private readonly prefix: string;
   private readonly prefixBytes: number;
@@ -57,11 +52,11 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
   private cleaning?: Promise<number>;
 
   constructor(
-    private readonly config: AppConfig,
-    @Inject(CREDENTIAL_SOURCE) private readonly credentials: CredentialSource,
+    readonly config: AppConfig,
+    @Inject(CREDENTIAL_SOURCE) readonly credentials: CredentialSource,
     private readonly storage: StorageService,
     private readonly sessions: UploadSessions,
-    private readonly capabilities: BackendCapabilities,
+    readonly capabilities: BackendCapabilities,
   ) {
     this.prefix = config.s3.prefix;
     this.prefixBytes = Buffer.byteLength(this.prefix, 'utf8');
@@ -144,6 +139,7 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
     return req.uploadSession === undefined || this.sessions.inScope(req.uploadSession, key);
   }
 
+  /** The bucket key (with `S3_PREFIX`) of a new upload; throws a `TusError` for bad metadata. */
   name(req: IncomingMessage, metadata: Record<string, string | null> | undefined): string {
     const fileName = metadata?.filename ?? metadata?.name ?? undefined;
     const session = sessionOf(req);
@@ -155,6 +151,7 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
     return this.prefix + key;
   }
 
+  /** The bucket key of the upload the controller checked, never one read again from the URL; undefined if none. */
   idOf(req: IncomingMessage): string | undefined {
     const key = this.checked.get(req);
     return key !== undefined && keyProblem(key, this.prefixBytes) === undefined ? this.prefix + key : undefined;
@@ -164,6 +161,7 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
     return `${UPLOADS_PATH}/${encodeURIComponent(id.slice(this.prefix.length))}`;
   }
 
+  /** The upload's metadata as stored: `contentType` set from `filetype`; throws a `TusError` if refused. */
   metadata(req: IncomingMessage, metadata: Record<string, string | null> | undefined): Record<string, string | null> {
     // `contentType` and `cacheControl` are what the store writes on the object: only the service sets them.
     const { contentType: _type, cacheControl: _cache, ...rest } = metadata ?? {};
@@ -188,24 +186,7 @@ export class TusUploads implements TusPolicy, OnModuleInit, OnApplicationShutdow
   }
 
   private load(): Promise<Server> {
-    this.server ??= import('./tus-server.js').then(({ createTusServer }) =>
-      createTusServer(
-        {
-          path: UPLOADS_PATH,
-          bucket: this.config.s3.bucket,
-          reservedPrefix: this.prefix + RESERVED_PREFIX,
-          // As the presigning client: the store's part bodies are temporary files, checksummed by S3 where it must.
-          s3: s3ClientConfig(this.config.s3, this.credentials, 'WHEN_REQUIRED'),
-          objects: this.config.objects,
-          ifMatch: async () => (await this.capabilities.conditionalWrites()).ifMatch,
-          partSize: this.config.uploads.partSize,
-          partsInFlight: this.config.tus.partsInFlight,
-          expiryMs: this.config.tus.expirySeconds * 1000,
-          exposedHeaders: TUS_EXPOSED_HEADERS,
-        },
-        this,
-      ),
-    );
+    this.server ??= import('./tus-server.js').then(({ createTusServer }) => createTusServer(this));
     // A failed import is tried again on the next request rather than kept.
     this.server.catch(() => {
       this.server = undefined;
