@@ -49,32 +49,6 @@ export abstract class BackendCapabilities {
   abstract details(): Record<string, unknown>;
 }
 
-/** Capabilities given rather than probed (unit tests, and tests that drive `StorageService` on its own). */
-export class FixedCapabilities extends BackendCapabilities {
-  constructor(
-    private readonly writes: ConditionalWrites,
-    private readonly enforced = true,
-  ) {
-    super();
-  }
-
-  presignedHeadersEnforced(): boolean | undefined {
-    return this.enforced;
-  }
-
-  requirePresignedHeadersEnforced(): Promise<boolean> {
-    return Promise.resolve(this.enforced);
-  }
-
-  conditionalWrites(): Promise<ConditionalWrites> {
-    return Promise.resolve(this.writes);
-  }
-
-  details(): Record<string, unknown> {
-    return { presignedUnsignedHeaders: this.enforced ? 'refused' : 'accepted', conditionalWrites: this.writes };
-  }
-}
-
 /** `etag` in the form the backend compares `If-Match` with. */
 export function ifMatchValue(etag: string, form: IfMatchForm): string {
   return form === 'quoted' ? etag : unquote(etag);

@@ -35,9 +35,8 @@ export interface ProbeTarget {
 export const probeKeyPrefix = (prefix: string): string => `${prefix}${RESERVED_PREFIX}probe-${randomUUID()}/`;
 
 /**
- * What an unsigned header sent with a presigned PUT did: refused (403, as AWS), ignored (the PUT stored its body),
- * applied, or another answer, which shows the backend acted on the header (e.g. Ceph RGW's 501 to a copy of an
- * SSE-KMS object), so it counts as unsafe too.
+ * What an unsigned header on a presigned PUT did: refused (403, as AWS), ignored, applied, or another answer, which
+ * shows the backend acted on it (Ceph RGW's 501 to a copy of an SSE-KMS object), so it counts as unsafe too.
  */
 type HeaderOutcome = 'refused' | 'ignored' | 'applied' | `answered ${number}`;
 

@@ -1,5 +1,5 @@
 import { S3Client } from '@aws-sdk/client-s3';
-import { FixedCapabilities } from './backend-capabilities.js';
+import { FixedCapabilities } from '../../test/support/fixed-capabilities.js';
 import { S3Gateway } from './s3-gateway.js';
 import { BatchStorageService } from './batch-storage.service.js';
 import { fakeS3 } from '../../test/support/fake-s3.js';

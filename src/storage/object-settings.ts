@@ -19,10 +19,7 @@ export function writeParameters(settings: ObjectSettings, parameters: ObjectPara
   };
 }
 
-/**
- * The same parameters as the HTTP headers S3 reads them from, for a presigned PUT (signed headers the client must
- * send) or a POST policy (form fields).
- */
+/** The same as the HTTP headers S3 reads them from: a presigned PUT's signed headers, a POST policy's fields. */
 export function writeHeaders(settings: ObjectSettings, parameters: ObjectParameters = {}): Record<string, string> {
   const p = writeParameters(settings, parameters);
   const headers: Record<string, string> = {};

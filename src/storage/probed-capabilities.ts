@@ -24,10 +24,9 @@ const MIN_GAP_MS = 1000;
 const MAX_BACKOFF_MS = 60_000;
 
 /**
- * Learns what the S3 backend does by trying it, once per process, on reserved probe keys (deleted afterwards):
- * whether presigned requests refuse unsigned `x-amz-*` headers, and which write conditions it honours. Until an
- * answer is known it is probed again with backoff (S3 down, credentials not ready yet), or at once when a request
- * needs it. The answers are said in the boot log and in `/health/` details.
+ * Learns once per process, on reserved probe keys, whether presigned requests refuse unsigned `x-amz-*` headers and
+ * which write conditions the backend honours; probed again with backoff until known, or at once when a request needs
+ * it. Said in the boot log and `/health/` details.
  */
 @Injectable()
 export class ProbedCapabilities extends BackendCapabilities implements OnApplicationBootstrap, OnApplicationShutdown {

@@ -1,6 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import fc from 'fast-check';
-import { FixedCapabilities, NO_CONDITIONAL_WRITES } from './backend-capabilities.js';
+import { NO_CONDITIONAL_WRITES } from './backend-capabilities.js';
+import { FixedCapabilities } from '../../test/support/fixed-capabilities.js';
 import { S3Gateway } from './s3-gateway.js';
 import { StorageService } from './storage.service.js';
 import { testConfig } from '../../test/support/test-config.js';

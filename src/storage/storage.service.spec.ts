@@ -1,7 +1,8 @@
 import type { AwsCredentialIdentity } from '@aws-sdk/types';
 import { toAppConfig } from '../config/app-config.js';
 import { validateEnvironment } from '../config/environment.js';
-import { BackendCapabilities, FixedCapabilities, NO_CONDITIONAL_WRITES } from './backend-capabilities.js';
+import { BackendCapabilities, NO_CONDITIONAL_WRITES } from './backend-capabilities.js';
+import { FixedCapabilities } from '../../test/support/fixed-capabilities.js';
 import { createS3Client, type CredentialSource } from './s3-client.factory.js';
 import { S3Gateway } from './s3-gateway.js';
 import { StorageError } from './storage.errors.js';

@@ -1,6 +1,7 @@
 import { PassThrough, Readable } from 'node:stream';
 import { S3Client } from '@aws-sdk/client-s3';
-import { FixedCapabilities, NO_CONDITIONAL_WRITES, type ConditionalWrites } from './backend-capabilities.js';
+import { NO_CONDITIONAL_WRITES, type ConditionalWrites } from './backend-capabilities.js';
+import { FixedCapabilities } from '../../test/support/fixed-capabilities.js';
 import { S3Gateway } from './s3-gateway.js';
 import { StorageService } from './storage.service.js';
 import { fakeS3 } from '../../test/support/fake-s3.js';

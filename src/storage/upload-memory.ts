@@ -13,14 +13,10 @@ interface Waiter {
 }
 
 /**
- * The process-wide budget of upload bytes held in memory (UPLOAD_MEMORY_BYTES), as a pool of part buffers: bytes read
- * from clients and not yet accepted by S3 live in buffers taken from here and given back once S3 has the part. When
- * the budget is spent an upload waits for a buffer, so it stops reading its body and TCP slows its client down
- * (backpressure) instead of memory growing. Waiters are served in order, so a steady stream of small uploads cannot
- * starve a large one; one that waits longer than `maxWaitMs` is refused (503), so no request waits for ever.
- *
- * Reusing the buffers is what keeps memory flat: a fresh 8 MiB buffer per part lives outside the JS heap until a
- * full garbage collection, which V8 runs only after tens of MiB of such memory have piled up.
+ * The process-wide budget of upload bytes in memory (UPLOAD_MEMORY_BYTES), as a pool of part buffers held until S3
+ * has the part. When it is spent an upload waits, so TCP slows its client down (backpressure); waiters are served in
+ * order (small uploads cannot starve a large one), and refused (503) after `maxWaitMs`. Reuse keeps memory flat: a
+ * fresh 8 MiB buffer per part lives outside the JS heap until a full GC, which V8 runs only after tens of MiB.
  */
 export class UploadMemory {
   private used = 0;

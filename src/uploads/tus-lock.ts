@@ -29,9 +29,8 @@ export interface LockTiming {
 }
 
 /**
- * tus-js-client retries a 423 or 409 after 0, 1, 3 and 5 s (its default `retryDelays`), each retry starting with a
- * HEAD that takes the lock too: with a 3 s wait per request, its retries span about 24 s, so a dead holder's lock
- * (stale after 8 s) is taken over before they run out. A live holder renews four times within that 8 s.
+ * tus-js-client retries a 423 after 0, 1, 3 and 5 s, each retry's HEAD taking the lock too: with a 3 s wait, about
+ * 24 s in all, so a dead holder's lock (stale after 8 s) is taken over in time. A live holder renews 4 times in 8 s.
  */
 export const LOCK_TIMING: LockTiming = { staleMs: 8000, renewMs: 2000, waitMs: 3000, pollMs: 250 };
 
@@ -52,12 +51,10 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   });
 
 /**
- * Locks tus uploads across every instance on the bucket, with no server but S3: a lock is an object under the reserved
- * prefix, created with `If-None-Match: *` (exactly one of two racing requests succeeds), rewritten by its holder every
- * `renewMs` with `If-Match` on its own ETag, and deleted when the request ends. A lock whose ETag stays the same for
- * `staleMs` belonged to a process that died: it is taken over with `If-Match` on that ETag, so one waiter wins.
- * Needs a backend that honours both conditions on PutObject (AWS, Ceph RGW, the development S3).
- * Unlike tus's MemoryLocker, a waiting request does not cancel the holder: it waits, then gets 423 Locked.
+ * Locks tus uploads across every instance on the bucket: a lock is an object under the reserved prefix, created with
+ * `If-None-Match: *`, rewritten by its holder every `renewMs` with `If-Match` on its ETag, deleted when the request
+ * ends. One whose ETag stays for `staleMs` belonged to a dead process: taken over with `If-Match` on that ETag. Needs
+ * both conditions on PutObject (AWS, Ceph RGW, the development S3). A waiter never cancels the holder: it gets 423.
  */
 export class S3Locker implements Locker {
   /** The ETag this process last saw on each held lock, and since when (its own clock, so skew does not matter). */

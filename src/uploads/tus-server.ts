@@ -69,8 +69,8 @@ export function createTusServer(policy: TusUploads): Server {
 type TusAnswer = { status_code: number; body: string };
 
 /**
- * tus errors keep their text bodies, as the protocol's clients expect; what tus would answer 5xx for a client's
- * doing is a 4xx, and S3 failures are the service's usual 502/503/504. Never a stack or an SDK message.
+ * tus errors keep their text bodies, as its clients expect; a 5xx tus gives for the client's doing is a 4xx, and S3
+ * failures are the service's usual 502/503/504. Never a stack or an SDK message.
  */
 function answerFor(error: Error | TusAnswer): TusAnswer {
   if ('status_code' in error) {

@@ -1,7 +1,4 @@
-/**
- * A fixed number of slots with a bounded wait: `take` resolves with a release function, or with undefined when no
- * slot frees within the wait (the caller answers "busy" rather than queueing without end behind slow clients).
- */
+/** A fixed number of slots: `take` resolves with a release function, or undefined when none frees within the wait. */
 export class Slots {
   private free: number;
   private readonly waiters: (() => void)[] = [];

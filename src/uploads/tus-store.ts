@@ -10,9 +10,8 @@ import { TusError } from './tus-error.js';
 import type { LockStore } from './tus-lock.js';
 
 /**
- * `@tus/s3-store` with its bookkeeping out of the user's files: the upload's id is the object key (under
- * `S3_PREFIX`), so the multipart upload completes in place, while the `.info` and `.part` objects live under the
- * reserved prefix, named by a hash of the key. Termination and expiry remove all three.
+ * `@tus/s3-store` with its bookkeeping out of the user's files: the upload's id is the object key (under `S3_PREFIX`),
+ * while `.info` and `.part` live under the reserved prefix, named by a hash of the key.
  */
 export class ServiceS3Store extends S3Store {
   /** `S3_PREFIX` + the reserved prefix: every `.info` and `.part` object is under it. */
@@ -155,9 +154,8 @@ export class ServiceS3Store extends S3Store {
 }
 
 /**
- * The service's write settings on every object the store writes: encryption, storage class and the default
- * Cache-Control on the multipart upload that becomes the file; encryption and storage class on the `.info` and `.part`
- * objects (PutObject), so a bucket policy that requires encryption accepts them too.
+ * The write settings on every object the store writes: all of them on the multipart upload that becomes the file;
+ * encryption and storage class on `.info`, `.part` and lock objects, which a bucket policy may require too.
  */
 function addWriteSettings(client: S3, settings: ObjectSettings): void {
   client.middlewareStack.add(

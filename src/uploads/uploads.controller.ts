@@ -5,10 +5,8 @@ import { AcceptsUploadSession, Public } from '../security/access.decorators.js';
 import { TusUploads } from './tus-uploads.service.js';
 
 /**
- * tus 1.0 (creation, creation-with-upload, creation-defer-length, termination, expiration) at /uploads, answered by
- * `@tus/server`. Outside the OpenAPI document: tus is a protocol of headers that its own clients speak (docs/browser-uploads.md).
- * Every request but OPTIONS needs a read-write API key (HEAD too: it reveals an upload's progress) or an
- * upload-session token, which only reaches uploads within its scope.
+ * tus 1.0 at /uploads, answered by `@tus/server`; not in the OpenAPI document (tus clients speak it). Every request but
+ * OPTIONS needs a read-write API key (HEAD too: it reveals progress) or an upload-session token within its scope.
  */
 @ApiExcludeController()
 @AcceptsUploadSession()
