@@ -50,9 +50,7 @@ export class ProbedCapabilities extends BackendCapabilities implements OnApplica
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.probe(), new Promise((resolve) => (timer = setTimeout(resolve, BOOT_WAIT_MS)))]);
-    clearTimeout(timer);
+    await waitAtMost(this.probe(), BOOT_WAIT_MS);
   }
 
   onApplicationShutdown(): void {
@@ -110,12 +108,9 @@ export class ProbedCapabilities extends BackendCapabilities implements OnApplica
 
   /** Waits (bounded) for the probe under way, or one started now unless one ended less than a second ago. */
   private async probeIfDue(): Promise<void> {
-    if (!this.running && Date.now() - this.lastEnded < MIN_GAP_MS) {
-      return;
+    if (this.running || Date.now() - this.lastEnded >= MIN_GAP_MS) {
+      await waitAtMost(this.probe(), REQUEST_WAIT_MS);
     }
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.probe(), new Promise((resolve) => (timer = setTimeout(resolve, REQUEST_WAIT_MS)))]);
-    clearTimeout(timer);
   }
 
   private probe(): Promise<void> {
@@ -179,6 +174,12 @@ export class ProbedCapabilities extends BackendCapabilities implements OnApplica
       this.timer.unref();
     }
   }
+}
+
+async function waitAtMost(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 function describeHeaders(headers: PresignedHeadersProbe): string {
