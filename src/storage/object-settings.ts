@@ -19,27 +19,23 @@ export function writeParameters(settings: ObjectSettings, parameters: ObjectPara
   };
 }
 
+/** The header S3 reads each write parameter from. */
+const HEADER_OF = {
+  CacheControl: 'Cache-Control',
+  ContentDisposition: 'Content-Disposition',
+  ServerSideEncryption: 'x-amz-server-side-encryption',
+  SSEKMSKeyId: 'x-amz-server-side-encryption-aws-kms-key-id',
+  StorageClass: 'x-amz-storage-class',
+} as const;
+
 /** The same as the HTTP headers S3 reads them from: a presigned PUT's signed headers, a POST policy's fields. */
 export function writeHeaders(settings: ObjectSettings, parameters: ObjectParameters = {}): Record<string, string> {
-  const p = writeParameters(settings, parameters);
   const headers: Record<string, string> = {};
-  if (p.CacheControl) {
-    headers['Cache-Control'] = p.CacheControl;
-  }
-  if (p.ContentDisposition) {
-    headers['Content-Disposition'] = p.ContentDisposition;
+  for (const [name, value] of Object.entries(writeParameters(settings, parameters))) {
+    headers[HEADER_OF[name as keyof typeof HEADER_OF]] = value;
   }
   for (const [name, value] of Object.entries(parameters.metadata ?? {})) {
     headers[`x-amz-meta-${name}`] = value;
-  }
-  if (p.ServerSideEncryption) {
-    headers['x-amz-server-side-encryption'] = p.ServerSideEncryption;
-  }
-  if (p.SSEKMSKeyId) {
-    headers['x-amz-server-side-encryption-aws-kms-key-id'] = p.SSEKMSKeyId;
-  }
-  if (p.StorageClass) {
-    headers['x-amz-storage-class'] = p.StorageClass;
   }
   return headers;
 }

@@ -70,6 +70,25 @@ export class S3Gateway {
     return storageParameters(this.settings);
   }
 
+  /**
+   * Adds the write settings to a client the service does not drive itself (tus's store): all of them on
+   * CreateMultipartUpload, encryption and storage class on PutObject (`.info`, `.part`, locks).
+   */
+  addWriteSettings(client: S3Client): void {
+    client.middlewareStack.add(
+      (next, context) => (args) => {
+        const input = args.input as { CacheControl?: string };
+        if (context.commandName === 'CreateMultipartUploadCommand') {
+          Object.assign(input, this.writeParameters({ cacheControl: input.CacheControl }));
+        } else if (context.commandName === 'PutObjectCommand') {
+          Object.assign(input, this.storageParameters());
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'serviceWriteSettings' },
+    );
+  }
+
   /** The object's headers, or undefined when there is none. @throws StorageError Unavailable | Timeout | AccessDenied */
   async head(key: string): Promise<HeadObjectCommandOutput | undefined> {
     try {

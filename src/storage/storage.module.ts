@@ -49,6 +49,6 @@ import { CREDENTIAL_SOURCE, S3_CLIENT, S3_SIGNING_CLIENT } from './storage.token
     { provide: BackendCapabilities, useClass: ProbedCapabilities },
     DirectUploads,
   ],
-  exports: [StorageService, BatchStorageService, DirectUploads, BackendCapabilities, CREDENTIAL_SOURCE],
+  exports: [StorageService, BatchStorageService, DirectUploads, BackendCapabilities, CREDENTIAL_SOURCE, S3Gateway],
 })
 export class StorageModule {}

@@ -3,7 +3,6 @@ import { Readable } from 'node:stream';
 import { Logger } from '@nestjs/common';
 import { Server, type ServerOptions } from '@tus/server';
 import { statusOf } from '../http/http-error.filter.js';
-import { RESERVED_PREFIX } from '../storage/reserved-keys.js';
 import { s3ClientConfig } from '../storage/s3-client.factory.js';
 import { toStorageError } from '../storage/storage.errors.js';
 import { tusError } from './tus-error.js';
@@ -21,10 +20,8 @@ const nodeRequest = (req: Request): IncomingMessage =>
 
 /** The tus server and its S3 store; loaded on the first /uploads request or cleanup that needs it (import cost). */
 export function createTusServer(policy: TusUploads): Server {
-  const { config, credentials, capabilities } = policy;
-  const datastore = new ServiceS3Store({
-    reservedPrefix: config.s3.prefix + RESERVED_PREFIX,
-    objects: config.objects,
+  const { config, credentials, capabilities, s3 } = policy;
+  const datastore = new ServiceS3Store(s3, {
     partSize: config.uploads.partSize,
     // One permit per part being written to a temporary file and sent to S3, shared by all uploads of this process.
     maxConcurrentPartUploads: config.tus.partsInFlight,
@@ -32,7 +29,7 @@ export function createTusServer(policy: TusUploads): Server {
     // Expiry is the service's own cleanup, not an S3 lifecycle rule on tags.
     useTags: false,
     // As the presigning client: the store's part bodies are temporary files, checksummed by S3 where it must.
-    s3ClientConfig: { ...s3ClientConfig(config.s3, credentials, 'WHEN_REQUIRED'), bucket: config.s3.bucket },
+    client: s3ClientConfig(config.s3, credentials, 'WHEN_REQUIRED'),
   });
   const options: ServerOptions & { datastore: ServiceS3Store } = {
     path: UPLOADS_PATH,

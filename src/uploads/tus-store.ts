@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import type { S3 } from '@aws-sdk/client-s3';
+import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { S3Store, type Options } from '@tus/s3-store';
 import { ERRORS, type Upload } from '@tus/server';
-import type { ObjectSettings } from '../config/s3-options.js';
-import { storageParameters, writeParameters } from '../storage/object-settings.js';
-import { abortMultipartUpload, isMissing } from '../storage/s3-gateway.js';
+import { RESERVED_PREFIX } from '../storage/reserved-keys.js';
+import { isMissing, type S3Gateway } from '../storage/s3-gateway.js';
 import { TusError } from './tus-error.js';
 import type { LockStore } from './tus-lock.js';
 
@@ -17,11 +16,15 @@ export class ServiceS3Store extends S3Store {
   /** `S3_PREFIX` + the reserved prefix: every `.info` and `.part` object is under it. */
   private readonly reserved: string;
 
-  constructor(options: Options & { reservedPrefix: string; objects: ObjectSettings }) {
-    const { reservedPrefix, objects, ...rest } = options;
-    super(rest);
-    this.reserved = reservedPrefix;
-    addWriteSettings(this.client, objects);
+  /** The store's own client (`client`) carries the gateway's write settings; the gateway aborts uploads. */
+  constructor(
+    private readonly gateway: S3Gateway,
+    options: Omit<Options, 's3ClientConfig'> & { client: S3ClientConfig },
+  ) {
+    const { client, ...rest } = options;
+    super({ ...rest, s3ClientConfig: { ...client, bucket: gateway.bucket } });
+    this.reserved = gateway.objectKey(RESERVED_PREFIX);
+    gateway.addWriteSettings(this.client);
   }
 
   /** Where the locks of uploads live (`S3Locker`): a `.lock` object beside each upload's `.info`, same client. */
@@ -89,7 +92,7 @@ export class ServiceS3Store extends S3Store {
       }
       throw error;
     }
-    await abortMultipartUpload(this.client, { Bucket: this.bucket, Key: id, UploadId: uploadId });
+    await this.gateway.abortMultipart(id, uploadId);
     await this.client.deleteObjects({
       Bucket: this.bucket,
       Delete: { Objects: [{ Key: this.infoKey(id) }, { Key: this.partKey(id, true) }], Quiet: true },
@@ -142,7 +145,7 @@ export class ServiceS3Store extends S3Store {
       const { id } = JSON.parse((await info.Body?.transformToString()) ?? '{}') as { id?: string };
       const uploadId = info.Metadata?.['upload-id'];
       if (id && uploadId) {
-        await abortMultipartUpload(this.client, { Bucket: this.bucket, Key: id, UploadId: uploadId });
+        await this.gateway.abortMultipart(id, uploadId);
         await this.clearCache(id);
       }
     } catch (error) {
@@ -151,25 +154,6 @@ export class ServiceS3Store extends S3Store {
       }
     }
   }
-}
-
-/**
- * The write settings on every object the store writes: all of them on the multipart upload that becomes the file;
- * encryption and storage class on `.info`, `.part` and lock objects, which a bucket policy may require too.
- */
-function addWriteSettings(client: S3, settings: ObjectSettings): void {
-  client.middlewareStack.add(
-    (next, context) => (args) => {
-      const input = args.input as { CacheControl?: string };
-      if (context.commandName === 'CreateMultipartUploadCommand') {
-        Object.assign(input, writeParameters(settings, { cacheControl: input.CacheControl }));
-      } else if (context.commandName === 'PutObjectCommand') {
-        Object.assign(input, storageParameters(settings));
-      }
-      return next(args);
-    },
-    { step: 'initialize', name: 'serviceWriteSettings' },
-  );
 }
 
 const hashOf = (id: string): string => createHash('sha256').update(id).digest('base64url');

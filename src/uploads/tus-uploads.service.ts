@@ -14,6 +14,7 @@ import { keyProblem } from '../http/file-key.js';
 import { parseMediaType } from '../http/media-type.js';
 import { generateKey } from '../http/upload-name.js';
 import { BackendCapabilities } from '../storage/backend-capabilities.js';
+import { S3Gateway } from '../storage/s3-gateway.js';
 import type { CredentialSource } from '../storage/s3-client.factory.js';
 import { toStorageError } from '../storage/storage.errors.js';
 import { StorageService } from '../storage/storage.service.js';
@@ -57,6 +58,7 @@ export class TusUploads implements OnModuleInit, OnApplicationShutdown {
     private readonly storage: StorageService,
     private readonly sessions: UploadSessions,
     readonly capabilities: BackendCapabilities,
+    readonly s3: S3Gateway,
   ) {
     this.prefix = config.s3.prefix;
     this.prefixBytes = Buffer.byteLength(this.prefix, 'utf8');
