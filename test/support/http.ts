@@ -24,10 +24,7 @@ export interface SendOptions {
 export function send(url: string, options: SendOptions = {}): Promise<HttpResult> {
   const { method = 'GET', headers = {}, body, agent, timeoutMs = 30_000 } = options;
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      req.destroy();
-      reject(new Error(`${method} ${url}: no complete answer within ${timeoutMs} ms`));
-    }, timeoutMs);
+    // Built before the timer: a request that node:http refuses at once (a bad header) throws here, leaving no timer.
     const req = request(url, { method, headers, agent: agent ?? false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -42,6 +39,10 @@ export function send(url: string, options: SendOptions = {}): Promise<HttpResult
         });
       });
     });
+    const timer = setTimeout(() => {
+      req.destroy();
+      reject(new Error(`${method} ${url}: no complete answer within ${timeoutMs} ms`));
+    }, timeoutMs);
     req.on('error', (error) => {
       clearTimeout(timer);
       reject(error);
