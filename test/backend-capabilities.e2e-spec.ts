@@ -1,10 +1,9 @@
 import { jest } from '@jest/globals';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Logger } from '@nestjs/common';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import { encodeKey, eventually, randomKey, s3Env, startApp } from './support/app.js';
+import { encodeKey, eventually, randomKey, s3Env, startApp, serviceSuite } from './support/app.js';
 import { request } from './support/openapi.js';
-import { describeOnS3rver, startS3Server, testBackend, type TestS3Server } from './support/s3-server.js';
+import { describeOnS3rver, startS3Server, testBackend } from './support/s3-server.js';
 
 interface Signed {
   url: string;
@@ -75,31 +74,30 @@ async function stored(s3: S3Client, bucket: string, key: string): Promise<string
  * ACL change, on whatever the service hands out for this backend; and the write conditions the service detects.
  */
 describe(`Backend capabilities (e2e against ${testBackend()})`, () => {
-  let s3: TestS3Server;
-  let app: NestExpressApplication;
-  let url: string;
   const logged: string[] = [];
   let bootFetches: number;
 
-  beforeAll(async () => {
-    s3 = await startS3Server();
-    await s3.s3.send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'tenant-b/secret.txt', Body: SECRET }));
-    for (const level of ['log', 'warn'] as const) {
-      jest.spyOn(Logger.prototype, level).mockImplementation((message: unknown) => {
-        logged.push(String(message));
-      });
-    }
-    const fetchSpy = jest.spyOn(globalThis, 'fetch');
-    ({ app, url } = await startApp(s3Env(s3.endpoint, s3.bucket, { S3_PREFIX: PREFIX })));
+  let fetchSpy: jest.SpiedFunction<typeof fetch>;
+  const suite = serviceSuite({
+    env: async (s3) => {
+      await s3.s3.send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'tenant-b/secret.txt', Body: SECRET }));
+      for (const level of ['log', 'warn'] as const) {
+        jest.spyOn(Logger.prototype, level).mockImplementation((message: unknown) => {
+          logged.push(String(message));
+        });
+      }
+      // Counted from here to the end of the app's start (the next beforeAll).
+      fetchSpy = jest.spyOn(globalThis, 'fetch');
+      return s3Env(s3.endpoint, s3.bucket, { S3_PREFIX: PREFIX });
+    },
+  });
+
+  beforeAll(() => {
     bootFetches = fetchSpy.mock.calls.length;
     fetchSpy.mockRestore();
   });
 
-  afterAll(async () => {
-    jest.restoreAllMocks();
-    await app?.close();
-    await s3?.stop();
-  });
+  afterAll(() => jest.restoreAllMocks());
 
   const sign = (base: string, body: Record<string, unknown>) => request(base).post('/signed-urls').send(body);
 
@@ -108,7 +106,7 @@ describe(`Backend capabilities (e2e against ${testBackend()})`, () => {
   });
 
   it('should say what it learned of the backend in the boot log and in /health/', async () => {
-    const health = await request(url).get('/health/').expect(200);
+    const health = await request(suite.url).get('/health/').expect(200);
     expect(health.body.details.storage).toEqual({ status: 'up', responseTime: expect.any(Number), ...EXPECTED });
     const presigned = logged.find((line) => line.startsWith('S3 presigned requests: '));
     expect(presigned).toMatch(
@@ -121,14 +119,14 @@ describe(`Backend capabilities (e2e against ${testBackend()})`, () => {
 
   it('should hand out an upload that works, and that no unsigned header or extra field turns into a copy', async () => {
     const key = randomKey('loot.bin');
-    const signed = (await sign(url, { key, operation: 'upload' }).expect(201)).body as Signed;
-    const copySource = `${s3.bucket}/tenant-b/secret.txt`;
+    const signed = (await sign(suite.url, { key, operation: 'upload' }).expect(201)).body as Signed;
+    const copySource = `${suite.s3.bucket}/tenant-b/secret.txt`;
     await sendSigned(signed, 'mine', {
       headers: { 'x-amz-copy-source': copySource },
       fields: { 'x-amz-copy-source': copySource },
     });
-    expect(await stored(s3.s3, s3.bucket, PREFIX + key)).not.toBe(SECRET);
-    const res = await request(url)
+    expect(await stored(suite.s3.s3, suite.s3.bucket, PREFIX + key)).not.toBe(SECRET);
+    const res = await request(suite.url)
       .get(`/files/${encodeKey(key)}`)
       .buffer(true);
     expect(String(res.text ?? res.body)).not.toContain(SECRET);
@@ -136,23 +134,24 @@ describe(`Backend capabilities (e2e against ${testBackend()})`, () => {
 
     // The same answer, used as intended, uploads.
     const plain = randomKey('plain.bin');
-    const good = (await sign(url, { key: plain, operation: 'upload' }).expect(201)).body as Signed;
+    const good = (await sign(suite.url, { key: plain, operation: 'upload' }).expect(201)).body as Signed;
     expect(await sendSigned(good, 'mine')).toBeLessThan(300);
-    expect(await stored(s3.s3, s3.bucket, PREFIX + plain)).toBe('mine');
+    expect(await stored(suite.s3.s3, suite.s3.bucket, PREFIX + plain)).toBe('mine');
   });
 
   it('should hand out no upload that an unsigned x-amz-acl or an acl field makes readable by anyone', async () => {
     const plain = randomKey('private.bin');
-    await request(url)
+    await request(suite.url)
       .put(`/files/${encodeKey(plain)}`)
       .send('private')
       .expect(201);
     // s3rver has no access control at all: anonymous reads of anything work there, so there is nothing to change.
-    const anonymousRefused = (await fetch(`${s3.endpoint}/${s3.bucket}/${PREFIX}${encodeKey(plain)}`)).status === 403;
+    const anonymousRefused =
+      (await fetch(`${suite.s3.endpoint}/${suite.s3.bucket}/${PREFIX}${encodeKey(plain)}`)).status === 403;
     const key = randomKey('open.bin');
-    const signed = (await sign(url, { key, operation: 'upload' }).expect(201)).body as Signed;
+    const signed = (await sign(suite.url, { key, operation: 'upload' }).expect(201)).body as Signed;
     await sendSigned(signed, 'mine', { headers: { 'x-amz-acl': 'public-read' }, fields: { acl: 'public-read' } });
-    const anonymous = await fetch(`${s3.endpoint}/${s3.bucket}/${PREFIX}${encodeKey(key)}`);
+    const anonymous = await fetch(`${suite.s3.endpoint}/${suite.s3.bucket}/${PREFIX}${encodeKey(key)}`);
     await anonymous.arrayBuffer();
     if (anonymousRefused) {
       expect(anonymous.status).not.toBe(200);
@@ -163,29 +162,29 @@ describe(`Backend capabilities (e2e against ${testBackend()})`, () => {
   it('should accept a PUT whose If-Match is the current ETag, and refuse another, with no setting', async () => {
     const key = randomKey('guarded.txt');
     const { etag } = (
-      await request(url)
+      await request(suite.url)
         .put(`/files/${encodeKey(key)}`)
         .send('one')
         .expect(201)
     ).body as {
       etag: string;
     };
-    await request(url)
+    await request(suite.url)
       .put(`/files/${encodeKey(key)}`)
       .set('If-Match', etag)
       .send('two')
       .expect(200);
-    await request(url)
+    await request(suite.url)
       .put(`/files/${encodeKey(key)}`)
       .set('If-Match', etag)
       .send('three')
       .expect(412);
-    expect(await stored(s3.s3, s3.bucket, PREFIX + key)).toBe('two');
+    expect(await stored(suite.s3.s3, suite.s3.bucket, PREFIX + key)).toBe('two');
   });
 
   it('should let at most one of many concurrent copies with overwrite false create a new key', async () => {
     const from = randomKey('source.txt');
-    await request(url)
+    await request(suite.url)
       .put(`/files/${encodeKey(from)}`)
       .send('source')
       .expect(201);
@@ -193,7 +192,7 @@ describe(`Backend capabilities (e2e against ${testBackend()})`, () => {
       const to = randomKey('target.txt');
       const statuses = await Promise.all(
         Array.from({ length: 8 }, () =>
-          request(url)
+          request(suite.url)
             .post(`/files/${encodeKey(from)}/copy`)
             .send({ to, overwrite: false })
             .then((res) => res.status),
@@ -201,7 +200,7 @@ describe(`Backend capabilities (e2e against ${testBackend()})`, () => {
       );
       expect(statuses.filter((status) => status === 201)).toHaveLength(1);
       expect(statuses.filter((status) => status !== 201)).toEqual(Array(7).fill(409));
-      expect(await stored(s3.s3, s3.bucket, PREFIX + to)).toBe('source');
+      expect(await stored(suite.s3.s3, suite.s3.bucket, PREFIX + to)).toBe('source');
     }
   });
 
@@ -227,27 +226,15 @@ describe(`Backend capabilities (e2e against ${testBackend()})`, () => {
 });
 
 describeOnS3rver('Backend capabilities on s3rver without its gap fills (e2e)', () => {
-  let s3: TestS3Server;
-  let app: NestExpressApplication;
-  let url: string;
-
-  beforeAll(async () => {
-    s3 = await startS3Server({ without: ['unsigned-headers', 'conditions'] });
-    ({ app, url } = await startApp(s3Env(s3.endpoint, s3.bucket)));
-  });
-
-  afterAll(async () => {
-    await app?.close();
-    await s3?.stop();
-  });
+  const suite = serviceSuite({ s3: { without: ['unsigned-headers', 'conditions'] } });
 
   const put = (key: string, body: string) =>
-    request(url)
+    request(suite.url)
       .put(`/files/${encodeKey(key)}`)
       .send(body);
 
   it('should find that presigned requests take unsigned headers and conditions are ignored', async () => {
-    const health = await request(url).get('/health/').expect(200);
+    const health = await request(suite.url).get('/health/').expect(200);
     expect(health.body.details.storage).toEqual({
       status: 'up',
       responseTime: expect.any(Number),
@@ -260,10 +247,10 @@ describeOnS3rver('Backend capabilities on s3rver without its gap fills (e2e)', (
     const secret = randomKey('secret.txt');
     await put(secret, SECRET).expect(201);
     const key = randomKey('loot.bin');
-    const signed = (await request(url).post('/signed-urls').send({ key, operation: 'upload' }).expect(201))
+    const signed = (await request(suite.url).post('/signed-urls').send({ key, operation: 'upload' }).expect(201))
       .body as Signed;
-    await sendSigned(signed, 'mine', { headers: { 'x-amz-copy-source': `${s3.bucket}/${secret}` } });
-    expect(await stored(s3.s3, s3.bucket, key)).toBe('mine');
+    await sendSigned(signed, 'mine', { headers: { 'x-amz-copy-source': `${suite.s3.bucket}/${secret}` } });
+    expect(await stored(suite.s3.s3, suite.s3.bucket, key)).toBe('mine');
     expect(signed.method).toBe('POST');
   });
 
@@ -272,17 +259,17 @@ describeOnS3rver('Backend capabilities on s3rver without its gap fills (e2e)', (
     await put(key, 'one').expect(201);
     await put(key, 'two').expect(200);
     await put(key, 'three').set('If-None-Match', '*').expect(412);
-    await request(url)
+    await request(suite.url)
       .post('/files')
       .query({ key, overwrite: 'false' })
       .attach('file', Buffer.from('four'), 'four.txt')
       .expect(409);
     const from = randomKey('source.txt');
     await put(from, 'five').expect(201);
-    await request(url)
+    await request(suite.url)
       .post(`/files/${encodeKey(from)}/copy`)
       .send({ to: key, overwrite: false })
       .expect(409);
-    expect(await stored(s3.s3, s3.bucket, key)).toBe('two');
+    expect(await stored(suite.s3.s3, suite.s3.bucket, key)).toBe('two');
   });
 });

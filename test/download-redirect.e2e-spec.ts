@@ -1,26 +1,22 @@
 import { randomBytes } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import { S3_CLIENT } from '../src/storage/storage.tokens.js';
-import { binaryParser, encodeKey, randomKey, s3Env, sha256, startApp } from './support/app.js';
+import { binaryParser, encodeKey, randomKey, sha256, serviceSuite } from './support/app.js';
 import { request } from './support/openapi.js';
-import { startS3Server, testBackend, type TestS3Server } from './support/s3-server.js';
+import { testBackend } from './support/s3-server.js';
 
 const KEY = 'k'.repeat(32);
 const READ_ONLY = 'r'.repeat(32);
 const auth = { Authorization: `Bearer ${KEY}` };
 
 describe(`Downloads by redirect (e2e against ${testBackend()})`, () => {
-  let s3: TestS3Server;
-  let app: NestExpressApplication;
-  let url: string;
   /** The S3 commands the service sent, by name. */
   const calls: string[] = [];
 
-  beforeAll(async () => {
-    s3 = await startS3Server();
-    ({ app, url } = await startApp(s3Env(s3.endpoint, s3.bucket, { API_KEYS: KEY, API_KEYS_READONLY: READ_ONLY })));
-    app.get<symbol, S3Client>(S3_CLIENT).middlewareStack.add(
+  const suite = serviceSuite({ env: { API_KEYS: KEY, API_KEYS_READONLY: READ_ONLY } });
+
+  beforeAll(() => {
+    suite.app.get<symbol, S3Client>(S3_CLIENT).middlewareStack.add(
       (next, context) => (args) => {
         calls.push(context.commandName ?? '?');
         return next(args);
@@ -29,27 +25,24 @@ describe(`Downloads by redirect (e2e against ${testBackend()})`, () => {
     );
   });
 
-  afterAll(async () => {
-    await app?.close();
-    await s3?.stop();
-  });
-
   /** Stores `body` under a new key with this Content-Type, straight in S3. */
   async function stored(contentType: string, name: string, body: Uint8Array | string = 'x'): Promise<string> {
     const key = randomKey(name);
-    await s3.s3.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: body, ContentType: contentType }));
+    await suite.s3.s3.send(
+      new PutObjectCommand({ Bucket: suite.s3.bucket, Key: key, Body: body, ContentType: contentType }),
+    );
     return key;
   }
 
   /** The redirect the service answers with (checked against openapi.json); its target is S3. */
   async function redirectOf(key: string, query = '?redirect=1', headers: Record<string, string> = auth) {
-    const res = await request(url)
+    const res = await request(suite.url)
       .get(`/files/${encodeKey(key)}${query}`)
       .set(headers)
       .expect(302);
     expect(res.headers['cache-control']).toBe('no-store');
     const location = new URL(res.headers.location);
-    expect(location.origin).toBe(s3.endpoint);
+    expect(location.origin).toBe(suite.s3.endpoint);
     expect(Number(location.searchParams.get('X-Amz-Expires'))).toBeLessThanOrEqual(300);
     return location.href;
   }
@@ -68,7 +61,7 @@ describe(`Downloads by redirect (e2e against ${testBackend()})`, () => {
     const key = await stored('image/png', 'a.png');
     calls.length = 0;
     await redirectOf(key);
-    await request(url)
+    await request(suite.url)
       .head(`/files/${encodeKey(key)}`)
       .set(auth)
       .expect(200);
@@ -78,15 +71,15 @@ describe(`Downloads by redirect (e2e against ${testBackend()})`, () => {
   it('should be followed by fetch with the API key, which is not sent on to S3', async () => {
     const data = randomBytes(10_000);
     const key = await stored('application/octet-stream', 'a.bin', data);
-    const res = await fetch(`${url}/files/${encodeKey(key)}?redirect=true`, { headers: auth });
-    expect([res.status, res.redirected, new URL(res.url).origin]).toEqual([200, true, s3.endpoint]);
+    const res = await fetch(`${suite.url}/files/${encodeKey(key)}?redirect=true`, { headers: auth });
+    expect([res.status, res.redirected, new URL(res.url).origin]).toEqual([200, true, suite.s3.endpoint]);
     expect(sha256(new Uint8Array(await res.arrayBuffer()))).toBe(sha256(data));
   });
 
   it('should let the client re-send Range to S3 on the redirect: 206 with those bytes', async () => {
     const data = randomBytes(100_000);
     const key = await stored('video/mp4', 'clip.mp4', data);
-    const res = await fetch(`${url}/files/${encodeKey(key)}?redirect=1`, {
+    const res = await fetch(`${suite.url}/files/${encodeKey(key)}?redirect=1`, {
       headers: { ...auth, Range: 'bytes=1000-1999' },
     });
     expect(res.status).toBe(206);
@@ -119,7 +112,7 @@ describe(`Downloads by redirect (e2e against ${testBackend()})`, () => {
   });
 
   it('should answer 404 for a missing key itself, before any redirect', async () => {
-    const res = await request(url)
+    const res = await request(suite.url)
       .get(`/files/${encodeKey(randomKey())}?redirect=1`)
       .set(auth)
       .expect(404);
@@ -129,20 +122,20 @@ describe(`Downloads by redirect (e2e against ${testBackend()})`, () => {
   it('should answer 304 itself when If-None-Match or If-Modified-Since holds', async () => {
     const key = await stored('text/plain', 'a.txt');
     const path = `/files/${encodeKey(key)}?redirect=1`;
-    const head = await request(url).head(path).set(auth).expect(200);
-    await request(url)
+    const head = await request(suite.url).head(path).set(auth).expect(200);
+    await request(suite.url)
       .get(path)
       .set({ ...auth, 'If-None-Match': head.headers.etag })
       .expect(304);
-    await request(url)
+    await request(suite.url)
       .get(path)
       .set({ ...auth, 'If-None-Match': `"other", ${head.headers.etag}` })
       .expect(304);
-    await request(url)
+    await request(suite.url)
       .get(path)
       .set({ ...auth, 'If-Modified-Since': head.headers['last-modified'] })
       .expect(304);
-    await request(url)
+    await request(suite.url)
       .get(path)
       .set({ ...auth, 'If-None-Match': '"other"' })
       .expect(302);
@@ -150,7 +143,7 @@ describe(`Downloads by redirect (e2e against ${testBackend()})`, () => {
 
   it('should answer 416 itself for a range no byte satisfies', async () => {
     const key = await stored('text/plain', 'a.txt', 'abc');
-    const res = await request(url)
+    const res = await request(suite.url)
       .get(`/files/${encodeKey(key)}?redirect=1`)
       .set({ ...auth, Range: 'bytes=10-' })
       .expect(416);
@@ -160,13 +153,13 @@ describe(`Downloads by redirect (e2e against ${testBackend()})`, () => {
   it("should stream a resumed download (Range with If-Range) instead: If-Range is not in S3's documented API", async () => {
     const key = await stored('text/plain', 'a.txt', 'abcdef');
     const path = `/files/${encodeKey(key)}?redirect=1`;
-    const { etag } = (await request(url).head(path).set(auth).expect(200)).headers as { etag: string };
-    const resumed = await request(url)
+    const { etag } = (await request(suite.url).head(path).set(auth).expect(200)).headers as { etag: string };
+    const resumed = await request(suite.url)
       .get(path)
       .set({ ...auth, Range: 'bytes=2-', 'If-Range': etag })
       .expect(206);
     expect(resumed.text).toBe('cdef');
-    const changed = await request(url)
+    const changed = await request(suite.url)
       .get(path)
       .set({ ...auth, Range: 'bytes=2-', 'If-Range': '"changed"' })
       .expect(200);
@@ -175,7 +168,7 @@ describe(`Downloads by redirect (e2e against ${testBackend()})`, () => {
 
   it('should answer HEAD itself, with the headers of a proxied GET', async () => {
     const key = await stored('image/png', 'a.png', 'png');
-    const res = await request(url)
+    const res = await request(suite.url)
       .head(`/files/${encodeKey(key)}?redirect=1`)
       .set(auth)
       .expect(200);
@@ -191,48 +184,41 @@ describe(`Downloads by redirect (e2e against ${testBackend()})`, () => {
   it('should redirect for a read-only key, and keep asking for a key', async () => {
     const key = await stored('text/plain', 'a.txt');
     await redirectOf(key, '?redirect=1', { Authorization: `Bearer ${READ_ONLY}` });
-    await request(url)
+    await request(suite.url)
       .get(`/files/${encodeKey(key)}?redirect=1`)
       .expect(401);
   });
 
   it.each(['yes', '', '2', 'TRUE', 'on'])('should refuse redirect=%j with 400, on GET and HEAD', async (value) => {
     const key = await stored('text/plain', 'a.txt');
-    const res = await request(url)
+    const res = await request(suite.url)
       .get(`/files/${encodeKey(key)}?redirect=${value}`)
       .set(auth)
       .expect(400);
     expect(res.body.message).toBe('redirect must be one of 1, true, 0, false');
-    await request(url)
+    await request(suite.url)
       .head(`/files/${encodeKey(key)}?redirect=${value}`)
       .set(auth)
       .expect(400);
   });
 
   describe('with DOWNLOAD_MODE=redirect', () => {
-    let redirecting: NestExpressApplication;
-    let base: string;
-
-    beforeAll(async () => {
-      ({ app: redirecting, url: base } = await startApp(
-        s3Env(s3.endpoint, s3.bucket, { API_KEYS: KEY, DOWNLOAD_MODE: 'redirect' }),
-      ));
-    });
-
-    afterAll(async () => {
-      await redirecting?.close();
-    });
+    const redirecting = suite.withApp({ env: { API_KEYS: KEY, DOWNLOAD_MODE: 'redirect' } });
 
     it('should redirect by default, and stream with redirect=0 or redirect=false', async () => {
       const data = randomBytes(50_000);
       const key = await stored('application/zip', 'a.zip', data);
       const path = `/files/${encodeKey(key)}`;
-      const found = await request(base).get(path).set(auth).expect(302);
+      const found = await request(redirecting.url).get(path).set(auth).expect(302);
       const res = await fetch(found.headers.location);
       expect(res.headers.get('content-disposition')).toBe('attachment; filename=a.zip');
       expect(sha256(new Uint8Array(await res.arrayBuffer()))).toBe(sha256(data));
       for (const query of ['?redirect=0', '?redirect=false']) {
-        const streamed = await request(base).get(`${path}${query}`).set(auth).buffer(true).parse(binaryParser);
+        const streamed = await request(redirecting.url)
+          .get(`${path}${query}`)
+          .set(auth)
+          .buffer(true)
+          .parse(binaryParser);
         expect(streamed.status).toBe(200);
         expect(sha256(streamed.body as Buffer)).toBe(sha256(data));
       }

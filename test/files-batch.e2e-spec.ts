@@ -5,16 +5,9 @@ import {
   PutBucketPolicyCommand,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import { binaryParser, encodeKey, randomKey, s3Env, sha256, startApp } from './support/app.js';
+import { binaryParser, encodeKey, randomKey, sha256, serviceSuite } from './support/app.js';
 import { request } from './support/openapi.js';
-import {
-  listMultipartUploads,
-  objectExists,
-  startS3Server,
-  testBackend,
-  type TestS3Server,
-} from './support/s3-server.js';
+import { listMultipartUploads, objectExists, testBackend } from './support/s3-server.js';
 
 const MiB = 1024 * 1024;
 const PREFIX = 'tenant/';
@@ -23,19 +16,16 @@ const READER = 'reader-key-0123456789';
 const auth = (key = WRITER) => ({ Authorization: `Bearer ${key}` });
 
 describe(`Batch delete, copy and move (e2e against ${testBackend()})`, () => {
-  let s3: TestS3Server;
-  let app: NestExpressApplication;
-  let url: string;
+  const env = { S3_PREFIX: PREFIX, API_KEYS: WRITER, API_KEYS_READONLY: READER };
+  const suite = serviceSuite({ env });
   /** Copies objects over 5 MiB in 5 MiB parts, to exercise the multipart copy with small objects. */
-  let partsApp: NestExpressApplication;
-  let partsUrl: string;
+  const parts = suite.withApp({ env, tuning: { copyMultipartThreshold: 5 * MiB } });
 
-  const env = (extra: Record<string, string> = {}) =>
-    s3Env(s3.endpoint, s3.bucket, { S3_PREFIX: PREFIX, API_KEYS: WRITER, API_KEYS_READONLY: READER, ...extra });
-  const inS3 = (key: string) => objectExists(s3.s3, s3.bucket, PREFIX + key);
-  const headInS3 = (key: string) => s3.s3.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: PREFIX + key }));
+  const inS3 = (key: string) => objectExists(suite.s3.s3, suite.s3.bucket, PREFIX + key);
+  const headInS3 = (key: string) =>
+    suite.s3.s3.send(new HeadObjectCommand({ Bucket: suite.s3.bucket, Key: PREFIX + key }));
   const put = async (key: string, body: string | Buffer = 'data', contentType = 'text/plain') => {
-    const res = await request(url)
+    const res = await request(suite.url)
       .put(`/files/${encodeKey(key)}`)
       .set(auth())
       .set('Content-Type', contentType)
@@ -44,28 +34,16 @@ describe(`Batch delete, copy and move (e2e against ${testBackend()})`, () => {
     return res.body as { etag: string };
   };
   const removeMany = (body: unknown, key = WRITER) =>
-    request(url)
+    request(suite.url)
       .post('/files/delete')
       .set(auth(key))
       .set('Content-Type', 'application/json')
       .send(JSON.stringify(body));
-  const copy = (from: string, body: unknown, action = 'copy', base = url) =>
+  const copy = (from: string, body: unknown, action = 'copy', base = suite.url) =>
     request(base)
       .post(`/files/${encodeKey(from)}/${action}`)
       .set(auth())
       .send(body as object);
-
-  beforeAll(async () => {
-    s3 = await startS3Server();
-    ({ app, url } = await startApp(env()));
-    ({ app: partsApp, url: partsUrl } = await startApp(env(), { copyMultipartThreshold: 5 * MiB }));
-  });
-
-  afterAll(async () => {
-    await app?.close();
-    await partsApp?.close();
-    await s3?.stop();
-  });
 
   describe('POST /files/delete', () => {
     it('should delete many keys in one call, with a result per key in the order given', async () => {
@@ -105,7 +83,7 @@ describe(`Batch delete, copy and move (e2e against ${testBackend()})`, () => {
         (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
       );
       expect(escaped.length).toBeGreaterThan(2.8 * MiB);
-      const res = await request(url)
+      const res = await request(suite.url)
         .post('/files/delete')
         .set(auth())
         .set('Content-Type', 'application/json')
@@ -144,21 +122,26 @@ describe(`Batch delete, copy and move (e2e against ${testBackend()})`, () => {
     });
 
     it('should answer malformed JSON and other media types with a clear 4xx', async () => {
-      const bad = await request(url)
+      const bad = await request(suite.url)
         .post('/files/delete')
         .set(auth())
         .set('Content-Type', 'application/json')
         .send('{"keys": [')
         .expect(400);
       expect(bad.body.message).toBe('request body is not valid JSON');
-      await request(url).post('/files/delete').set(auth()).set('Content-Type', 'text/plain').send('a').expect(415);
+      await request(suite.url)
+        .post('/files/delete')
+        .set(auth())
+        .set('Content-Type', 'text/plain')
+        .send('a')
+        .expect(415);
     });
 
     it('should refuse a read-only API key with a 403, and a missing key with a 401', async () => {
       const key = randomKey('ro.txt');
       await put(key);
       await removeMany({ keys: [key] }, READER).expect(403);
-      await request(url)
+      await request(suite.url)
         .post('/files/delete')
         .send({ keys: [key] })
         .expect(401);
@@ -171,9 +154,9 @@ describe(`Batch delete, copy and move (e2e against ${testBackend()})`, () => {
       const from = randomKey('src file+?#%.json');
       const to = randomKey('copied é.json');
       const body = '{"a":1}';
-      await s3.s3.send(
+      await suite.s3.s3.send(
         new PutObjectCommand({
-          Bucket: s3.bucket,
+          Bucket: suite.s3.bucket,
           Key: PREFIX + from,
           Body: body,
           ContentType: 'application/json',
@@ -192,7 +175,7 @@ describe(`Batch delete, copy and move (e2e against ${testBackend()})`, () => {
       const head = await headInS3(to);
       expect(head).toMatchObject({ ContentType: 'application/json', Metadata: { origin: 'test' } });
       expect(res.body.etag).toBe(head.ETag);
-      const got = await request(url).get(res.headers.location).set(auth()).expect(200);
+      const got = await request(suite.url).get(res.headers.location).set(auth()).expect(200);
       expect(got.text).toBe(body);
       expect(await inS3(from)).toBe(true);
     });
@@ -205,7 +188,7 @@ describe(`Batch delete, copy and move (e2e against ${testBackend()})`, () => {
       await copy(from, { to, overwrite: false }).expect(409);
       expect(
         (
-          await request(url)
+          await request(suite.url)
             .get(`/files/${encodeKey(to)}`)
             .set(auth())
             .expect(200)
@@ -214,7 +197,7 @@ describe(`Batch delete, copy and move (e2e against ${testBackend()})`, () => {
       await copy(from, { to, overwrite: true }).expect(201);
       expect(
         (
-          await request(url)
+          await request(suite.url)
             .get(`/files/${encodeKey(to)}`)
             .set(auth())
             .expect(200)
@@ -242,17 +225,17 @@ describe(`Batch delete, copy and move (e2e against ${testBackend()})`, () => {
       expect((await copy(from, { to: from }).expect(400)).body.message).toBe('to must differ from the source key');
       expect((await copy(from, { to: 'a//b' }).expect(400)).body.message).toMatch(/^to: key must not contain empty/);
       expect((await copy(from, { to: 'x'.repeat(1018) }).expect(400)).body.message).toMatch(/^to: key must be at most/);
-      await request(url).post('/files/a/%2E%2E/b/copy').set(auth()).send({ to: 'c' }).expect(400);
+      await request(suite.url).post('/files/a/%2E%2E/b/copy').set(auth()).send({ to: 'c' }).expect(400);
       expect((await copy(from, {}).expect(400)).body.message).toMatch(/to must be a string/);
       expect((await copy(from, { to: randomKey(), overwrite: 'false' }).expect(400)).body.message).toMatch(
         /overwrite must be a boolean/,
       );
-      await request(url)
+      await request(suite.url)
         .post(`/files/${encodeKey(from)}/copy`)
         .set(auth())
         .send({ to: 'x' })
         .expect(201);
-      await request(url)
+      await request(suite.url)
         .post(`/files/${encodeKey(from)}/copy`)
         .set(auth(READER))
         .send({ to: randomKey() })
@@ -263,16 +246,16 @@ describe(`Batch delete, copy and move (e2e against ${testBackend()})`, () => {
       const from = randomKey('big.bin');
       const to = randomKey('big-copy.bin');
       const data = randomBytes(11 * MiB + 5);
-      await s3.s3.send(
+      await suite.s3.s3.send(
         new PutObjectCommand({
-          Bucket: s3.bucket,
+          Bucket: suite.s3.bucket,
           Key: PREFIX + from,
           Body: data,
           ContentType: 'application/x-big',
           Metadata: { origin: 'parts' },
         }),
       );
-      const res = await copy(from, { to }, 'copy', partsUrl).expect(201);
+      const res = await copy(from, { to }, 'copy', parts.url).expect(201);
       expect(res.body).toEqual({
         key: to,
         size: data.length,
@@ -286,31 +269,33 @@ describe(`Batch delete, copy and move (e2e against ${testBackend()})`, () => {
         Metadata: { origin: 'parts' },
         ETag: res.body.etag,
       });
-      const got = await request(url)
+      const got = await request(suite.url)
         .get(`/files/${encodeKey(to)}`)
         .set(auth())
         .buffer(true)
         .parse(binaryParser)
         .expect(200);
       expect(sha256(got.body)).toBe(sha256(data));
-      expect(await listMultipartUploads(s3.s3, s3.bucket)).toEqual([]);
+      expect(await listMultipartUploads(suite.s3.s3, suite.s3.bucket)).toEqual([]);
     });
 
     it('should refuse overwrite: false on the multipart path too, before any upload starts', async () => {
       const from = randomKey('big2.bin');
       const to = randomKey('taken.bin');
-      await s3.s3.send(new PutObjectCommand({ Bucket: s3.bucket, Key: PREFIX + from, Body: randomBytes(6 * MiB) }));
+      await suite.s3.s3.send(
+        new PutObjectCommand({ Bucket: suite.s3.bucket, Key: PREFIX + from, Body: randomBytes(6 * MiB) }),
+      );
       await put(to, 'taken');
-      await copy(from, { to, overwrite: false }, 'copy', partsUrl).expect(409);
+      await copy(from, { to, overwrite: false }, 'copy', parts.url).expect(409);
       expect(
         (
-          await request(url)
+          await request(suite.url)
             .get(`/files/${encodeKey(to)}`)
             .set(auth())
             .expect(200)
         ).text,
       ).toBe('taken');
-      expect(await listMultipartUploads(s3.s3, s3.bucket)).toEqual([]);
+      expect(await listMultipartUploads(suite.s3.s3, suite.s3.bucket)).toEqual([]);
     });
   });
 
@@ -331,7 +316,7 @@ describe(`Batch delete, copy and move (e2e against ${testBackend()})`, () => {
       expect(await inS3(from)).toBe(false);
       expect(
         (
-          await request(url)
+          await request(suite.url)
             .get(`/files/${encodeKey(to)}`)
             .set(auth())
             .expect(200)
@@ -350,7 +335,7 @@ describe(`Batch delete, copy and move (e2e against ${testBackend()})`, () => {
       expect(await inS3(from)).toBe(true);
       expect(
         (
-          await request(url)
+          await request(suite.url)
             .get(`/files/${encodeKey(to)}`)
             .set(auth())
             .expect(200)
@@ -368,9 +353,9 @@ describe(`Batch delete, copy and move (e2e against ${testBackend()})`, () => {
       const protectedKey = `protected-${randomBytes(4).toString('hex')}/a.txt`;
 
       beforeAll(async () => {
-        await s3.s3.send(
+        await suite.s3.s3.send(
           new PutBucketPolicyCommand({
-            Bucket: s3.bucket,
+            Bucket: suite.s3.bucket,
             Policy: JSON.stringify({
               Version: '2012-10-17',
               Statement: [
@@ -378,7 +363,7 @@ describe(`Batch delete, copy and move (e2e against ${testBackend()})`, () => {
                   Effect: 'Deny',
                   Principal: '*',
                   Action: ['s3:DeleteObject'],
-                  Resource: [`arn:aws:s3:::${s3.bucket}/${PREFIX}${protectedKey.split('/')[0]}/*`],
+                  Resource: [`arn:aws:s3:::${suite.s3.bucket}/${PREFIX}${protectedKey.split('/')[0]}/*`],
                 },
               ],
             }),
@@ -387,7 +372,7 @@ describe(`Batch delete, copy and move (e2e against ${testBackend()})`, () => {
       });
 
       afterAll(async () => {
-        await s3.s3.send(new DeleteBucketPolicyCommand({ Bucket: s3.bucket }));
+        await suite.s3.s3.send(new DeleteBucketPolicyCommand({ Bucket: suite.s3.bucket }));
       });
 
       it('should report each refused key with its error, and delete the others', async () => {

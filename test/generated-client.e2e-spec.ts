@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import createClient, { type Client, type Middleware } from 'openapi-fetch';
 import type { paths } from './generated/openapi.js';
-import { randomKey, s3Env, sha256, startApp } from './support/app.js';
+import { randomKey, sha256, serviceSuite } from './support/app.js';
 import { assertMatchesOpenApi } from './support/openapi.js';
-import { startS3Server, type TestS3Server } from './support/s3-server.js';
 
 /** Every response the client gets is checked against openapi.json, as in the other e2e tests. */
 const matchesOpenApi: Middleware = {
@@ -26,21 +24,13 @@ const matchesOpenApi: Middleware = {
 
 /** A client generated from openapi.json (openapi-typescript types + openapi-fetch): no hand-written requests. */
 describe('Generated client (openapi-typescript + openapi-fetch)', () => {
-  let s3: TestS3Server;
-  let app: NestExpressApplication;
   let client: Client<paths>;
 
-  beforeAll(async () => {
-    s3 = await startS3Server();
-    let url: string;
-    ({ app, url } = await startApp(s3Env(s3.endpoint, s3.bucket)));
-    client = createClient<paths>({ baseUrl: url });
-    client.use(matchesOpenApi);
-  });
+  const suite = serviceSuite();
 
-  afterAll(async () => {
-    await app?.close();
-    await s3?.stop();
+  beforeAll(() => {
+    client = createClient<paths>({ baseUrl: suite.url });
+    client.use(matchesOpenApi);
   });
 
   it('should upload (multipart and raw), list, download, sign, and delete', async () => {

@@ -1,8 +1,7 @@
 import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import { s3Env, startApp } from './support/app.js';
+import { serviceSuite } from './support/app.js';
 import { expectJsonError, rawRequest, send, type HttpResult } from './support/http.js';
-import { objectExists, startS3Server, type TestS3Server } from './support/s3-server.js';
+import { objectExists } from './support/s3-server.js';
 
 const BOUNDARY = 'content-boundary-7f3a';
 
@@ -21,26 +20,12 @@ const json = (res: HttpResult): Record<string, unknown> => JSON.parse(res.body.t
 
 /** File names and Content-Types a hostile or merely unusual client sends: decoded as UTF-8, parsed strictly. */
 describe('Hostile content types and file names (e2e)', () => {
-  let s3: TestS3Server;
-  let app: NestExpressApplication;
-  let url: string;
-  let port: number;
-
-  beforeAll(async () => {
-    s3 = await startS3Server();
-    ({ app, url } = await startApp(s3Env(s3.endpoint, s3.bucket, { S3_PREFIX: 'tenant' })));
-    port = Number(new URL(url).port);
-  });
-
-  afterAll(async () => {
-    await app?.close();
-    await s3?.stop();
-  });
+  const suite = serviceSuite({ env: { S3_PREFIX: 'tenant' } });
 
   async function upload(partHeaders: string[], key?: string): Promise<HttpResult> {
     const form = formWith(partHeaders);
     const query = key === undefined ? '' : `?key=${encodeURIComponent(key)}`;
-    return send(`${url}/files${query}`, { method: 'POST', body: form.body, headers: form.headers });
+    return send(`${suite.url}/files${query}`, { method: 'POST', body: form.body, headers: form.headers });
   }
 
   describe('multipart file names', () => {
@@ -52,7 +37,7 @@ describe('Hostile content types and file names (e2e)', () => {
       expect(res.status).toBe(201);
       const { key } = json(res) as { key: string };
       expect(key).toMatch(/^[0-9a-f-]{36}\/résumé\.txt$/);
-      const got = await send(`${url}/files/${key.split('/').map(encodeURIComponent).join('/')}`);
+      const got = await send(`${suite.url}/files/${key.split('/').map(encodeURIComponent).join('/')}`);
       expect(got.body.toString()).toBe('hello');
     });
 
@@ -72,8 +57,8 @@ describe('Hostile content types and file names (e2e)', () => {
     it('should strip format and bidi controls from the name of a download', async () => {
       const key = `names/evil\u202Egpj.exe`;
       const path = `/files/${key.split('/').map(encodeURIComponent).join('/')}`;
-      expect((await send(`${url}${path}`, { method: 'PUT', body: Buffer.from('x') })).status).toBe(201);
-      const res = await send(`${url}${path}?download=1`);
+      expect((await send(`${suite.url}${path}`, { method: 'PUT', body: Buffer.from('x') })).status).toBe(201);
+      const res = await send(`${suite.url}${path}?download=1`);
       expect(res.headers['content-disposition']).toBe(`attachment; filename=evilgpj.exe`);
     });
   });
@@ -82,8 +67,11 @@ describe('Hostile content types and file names (e2e)', () => {
     let n = 0;
     const path = () => `/files/types/${++n}.bin`;
     const storedType = async (p: string) =>
-      (await s3.s3.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: `tenant/${p.slice('/files/'.length)}` })))
-        .ContentType;
+      (
+        await suite.s3.s3.send(
+          new HeadObjectCommand({ Bucket: suite.s3.bucket, Key: `tenant/${p.slice('/files/'.length)}` }),
+        )
+      ).ContentType;
     const exists = (p: string) =>
       storedType(p).then(
         () => true,
@@ -101,7 +89,7 @@ describe('Hostile content types and file names (e2e)', () => {
       'text/plain; a="é"',
     ])('should refuse PUT with Content-Type: %s (400, nothing stored)', async (type) => {
       const p = path();
-      const res = await send(`${url}${p}`, {
+      const res = await send(`${suite.url}${p}`, {
         method: 'PUT',
         body: Buffer.from('<script>1</script>'),
         headers: { 'Content-Type': type },
@@ -114,7 +102,7 @@ describe('Hostile content types and file names (e2e)', () => {
     it('should refuse two Content-Type headers (Node would keep the first)', async () => {
       const p = path();
       const res = await rawRequest(
-        port,
+        suite.port,
         `PUT ${p} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: image/png\r\n` +
           'Content-Type: text/html\r\nContent-Length: 1\r\n\r\nx',
       );
@@ -130,7 +118,7 @@ describe('Hostile content types and file names (e2e)', () => {
       ['image/SVG+xml', 'image/svg+xml', 'attachment'],
     ])('should store %j as %j and serve it as %s', async (type, canonical, disposition) => {
       const p = path();
-      const put = await send(`${url}${p}`, {
+      const put = await send(`${suite.url}${p}`, {
         method: 'PUT',
         body: Buffer.from('x'),
         headers: { 'Content-Type': type },
@@ -138,7 +126,7 @@ describe('Hostile content types and file names (e2e)', () => {
       expect(put.status).toBe(201);
       expect(json(put).contentType).toBe(canonical);
       expect(await storedType(p)).toBe(canonical);
-      const got = await send(`${url}${p}`);
+      const got = await send(`${suite.url}${p}`);
       expect(got.headers['content-type']).toBe(canonical);
       expect(String(got.headers['content-disposition']).split(';')[0]).toBe(disposition);
     });
@@ -148,11 +136,11 @@ describe('Hostile content types and file names (e2e)', () => {
       async (type) => {
         const p = path();
         const key = `tenant/${p.slice('/files/'.length)}`;
-        await s3.s3.send(
-          new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: '<script>1</script>', ContentType: type }),
+        await suite.s3.s3.send(
+          new PutObjectCommand({ Bucket: suite.s3.bucket, Key: key, Body: '<script>1</script>', ContentType: type }),
         );
         for (const method of ['GET', 'HEAD']) {
-          const got = await send(`${url}${p}`, { method });
+          const got = await send(`${suite.url}${p}`, { method });
           expect(got.status).toBe(200);
           expect(got.headers['content-type']).toBe('application/octet-stream');
           expect(String(got.headers['content-disposition'])).toMatch(/^attachment/);
@@ -171,7 +159,9 @@ describe('Hostile content types and file names (e2e)', () => {
       ]);
       expect(res.status).toBe(201);
       expect(json(res).contentType).toBe(stored);
-      const got = await send(`${url}/files/${String(json(res).key).split('/').map(encodeURIComponent).join('/')}`);
+      const got = await send(
+        `${suite.url}/files/${String(json(res).key).split('/').map(encodeURIComponent).join('/')}`,
+      );
       expect(got.headers['content-type']).toBe(stored);
       expect(String(got.headers['content-disposition']).split(';')[0]).toBe(disposition);
     });
@@ -183,9 +173,9 @@ describe('Hostile content types and file names (e2e)', () => {
           `Content-Type: image/png, text/html\r\n\r\nhello\r\n--${BOUNDARY}--\r\n`,
       );
       const headers = { 'Content-Type': `multipart/form-data; boundary=${BOUNDARY}` };
-      expect((await send(`${url}/files`, { method: 'POST', body, headers })).status).toBe(400);
+      expect((await send(`${suite.url}/files`, { method: 'POST', body, headers })).status).toBe(400);
       const fine = Buffer.from(body.toString('latin1').replace('image/png, text/html', 'IMAGE/PNG'), 'latin1');
-      const res = await send(`${url}/files`, { method: 'POST', body: fine, headers });
+      const res = await send(`${suite.url}/files`, { method: 'POST', body: fine, headers });
       expect(res.status).toBe(201);
       expect(json(res).contentType).toBe('image/png');
     });
@@ -200,7 +190,7 @@ describe('Hostile content types and file names (e2e)', () => {
       const res = await upload([`Content-Disposition: form-data; name="file"; filename="a.bin"`, ...typeHeaders], key);
       expect(res.status).toBe(400);
       expect(json(res).message).toMatch(/Content-Type/);
-      expect(await objectExists(s3.s3, s3.bucket, `tenant/${key}`)).toBe(false);
+      expect(await objectExists(suite.s3.s3, suite.s3.bucket, `tenant/${key}`)).toBe(false);
     });
   });
 });

@@ -1,8 +1,7 @@
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import { s3Env, startApp } from './support/app.js';
+import { serviceSuite } from './support/app.js';
 import { expectJsonError, rawRequest, send, type RawResponse } from './support/http.js';
-import { objectExists, startS3Server, type TestS3Server } from './support/s3-server.js';
+import { objectExists } from './support/s3-server.js';
 
 const KEY = 'rw-guard-key.0123456789~abcdef';
 const READ_ONLY_KEY = 'ro-guard-key.0123456789~abcdef';
@@ -12,47 +11,27 @@ const BALANCER_IP = '52.95.110.1';
 
 /** The Host check, API keys and CORS under attack: every refusal a 4xx JSON error, and the service keeps serving. */
 describe('Hostile input against the Host check, API keys and CORS (e2e)', () => {
-  let s3: TestS3Server;
-  let app: NestExpressApplication;
-  let port: number;
-  let url: string;
-  let proxied: { app: NestExpressApplication; url: string };
-  let untrusted: { app: NestExpressApplication; url: string };
-  let forwarding: { app: NestExpressApplication; url: string };
-  let forwardingUntrusted: { app: NestExpressApplication; url: string };
-
-  beforeAll(async () => {
-    s3 = await startS3Server();
-    const env = s3Env(s3.endpoint, s3.bucket, {
-      ALLOWED_HOSTS: 'files.example.com,127.0.0.1',
-      API_KEYS: KEY,
-      API_KEYS_READONLY: READ_ONLY_KEY,
-      CORS_ORIGINS: ORIGIN,
-    });
-    ({ app, url } = await startApp(env));
-    port = Number(new URL(url).port);
-    proxied = await startApp({ ...env, TRUST_PROXY: 'loopback' });
-    untrusted = await startApp({ ...env, TRUST_PROXY: '10.0.0.0/8' });
-    forwarding = await startApp({ ...env, TRUST_PROXY: 'loopback', USE_X_FORWARDED_HOST: 'true' });
-    forwardingUntrusted = await startApp({ ...env, TRUST_PROXY: '10.0.0.0/8', USE_X_FORWARDED_HOST: 'true' });
+  const env = {
+    ALLOWED_HOSTS: 'files.example.com,127.0.0.1',
+    API_KEYS: KEY,
+    API_KEYS_READONLY: READ_ONLY_KEY,
+    CORS_ORIGINS: ORIGIN,
+  };
+  const suite = serviceSuite({ env });
+  const proxied = suite.withApp({ env: { ...env, TRUST_PROXY: 'loopback' } });
+  const untrusted = suite.withApp({ env: { ...env, TRUST_PROXY: '10.0.0.0/8' } });
+  const forwarding = suite.withApp({ env: { ...env, TRUST_PROXY: 'loopback', USE_X_FORWARDED_HOST: 'true' } });
+  const forwardingUntrusted = suite.withApp({
+    env: { ...env, TRUST_PROXY: '10.0.0.0/8', USE_X_FORWARDED_HOST: 'true' },
   });
 
   afterEach(async () => {
-    const res = await send(`${url}/files?limit=1`, { headers: { Authorization: `Bearer ${KEY}` } });
+    const res = await send(`${suite.url}/files?limit=1`, { headers: { Authorization: `Bearer ${KEY}` } });
     expect(res.status).toBe(200);
   });
 
-  afterAll(async () => {
-    await app?.close();
-    await proxied?.app.close();
-    await untrusted?.app.close();
-    await forwarding?.app.close();
-    await forwardingUntrusted?.app.close();
-    await s3?.stop();
-  });
-
   /** A request written byte for byte (header values node:http would refuse to send). */
-  const raw = (target: string, headerLines: string, toPort = port): Promise<RawResponse> =>
+  const raw = (target: string, headerLines: string, toPort = suite.port): Promise<RawResponse> =>
     rawRequest(toPort, Buffer.from(`GET ${target} HTTP/1.1\r\n${headerLines}Connection: close\r\n\r\n`, 'latin1'));
   const withKey = `Authorization: Bearer ${KEY}\r\n`;
 
@@ -148,8 +127,8 @@ describe('Hostile input against the Host check, API keys and CORS (e2e)', () => 
       const portOf = (u: string) => Number(new URL(u).port);
 
       it('should ignore it without TRUST_PROXY, both ways', async () => {
-        expect((await forwarded(url, 'files.example.com', 'evil.example')).status).toBe(200);
-        expectJsonError(await forwarded(url, 'evil.example', 'files.example.com'), 400);
+        expect((await forwarded(suite.url, 'files.example.com', 'evil.example')).status).toBe(200);
+        expectJsonError(await forwarded(suite.url, 'evil.example', 'files.example.com'), 400);
       });
 
       it('should ignore it when TRUST_PROXY does not trust the peer, even with USE_X_FORWARDED_HOST', async () => {
@@ -225,7 +204,7 @@ describe('Hostile input against the Host check, API keys and CORS (e2e)', () => 
       for (const method of ['GET', 'PUT', 'DELETE']) {
         const body = method === 'PUT' ? 'data' : '';
         const res = await rawRequest(
-          port,
+          suite.port,
           Buffer.from(
             `${method} /files/${key} HTTP/1.1\r\nHost: 127.0.0.1\r\n${headers}Content-Length: ${body.length}\r\n` +
               `Connection: close\r\n\r\n${body}`,
@@ -236,7 +215,7 @@ describe('Hostile input against the Host check, API keys and CORS (e2e)', () => 
         expect(res.headers['www-authenticate']).toBe(`Bearer error="${error}"`);
         expect(res.raw).not.toContain(KEY.slice(4));
       }
-      expect(await objectExists(s3.s3, s3.bucket, key)).toBe(false);
+      expect(await objectExists(suite.s3.s3, suite.s3.bucket, key)).toBe(false);
     });
 
     it('should answer a key too long for the header limit with a 431 JSON error', async () => {
@@ -253,15 +232,15 @@ describe('Hostile input against the Host check, API keys and CORS (e2e)', () => 
 
     it.each(['PUT', 'POST', 'DELETE'])('should answer a read-only key on %s with 403 and write nothing', async (m) => {
       const key = `guarded/${Math.random().toString(16).slice(2)}.txt`;
-      const target = m === 'POST' ? `${url}/files?key=${key}` : `${url}/files/${key}`;
+      const target = m === 'POST' ? `${suite.url}/files?key=${key}` : `${suite.url}/files/${key}`;
       const res = await send(target, {
         method: m,
         headers: { Authorization: `Bearer ${READ_ONLY_KEY}`, 'Content-Type': 'text/plain' },
         ...(m !== 'DELETE' && { body: Buffer.from('data') }),
       });
       expectJsonError(res, 403);
-      expect(await objectExists(s3.s3, s3.bucket, key)).toBe(false);
-      const read = await send(`${url}/files?limit=1`, { headers: { Authorization: `Bearer ${READ_ONLY_KEY}` } });
+      expect(await objectExists(suite.s3.s3, suite.s3.bucket, key)).toBe(false);
+      const read = await send(`${suite.url}/files?limit=1`, { headers: { Authorization: `Bearer ${READ_ONLY_KEY}` } });
       expect(read.status).toBe(200);
     });
   });
@@ -276,28 +255,30 @@ describe('Hostile input against the Host check, API keys and CORS (e2e)', () => 
       'should answer DELETE with %s and a read-only key with 403 (access before the body), deleting nothing',
       async (_n, rest) => {
         const key = `guarded/${Math.random().toString(16).slice(2)}.txt`;
-        const put = await send(`${url}/files/${key}`, {
+        const put = await send(`${suite.url}/files/${key}`, {
           method: 'PUT',
           headers: { Authorization: `Bearer ${KEY}` },
           body: Buffer.from('kept'),
         });
         expect(put.status).toBe(201);
         const res = await rawRequest(
-          port,
+          suite.port,
           Buffer.from(
             `DELETE /files/${key} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${READ_ONLY_KEY}\r\n` +
               `Connection: close\r\n${rest}`,
           ),
         );
         expectJsonError(res, 403);
-        await expect(s3.s3.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }))).resolves.toBeDefined();
+        await expect(
+          suite.s3.s3.send(new HeadObjectCommand({ Bucket: suite.s3.bucket, Key: key })),
+        ).resolves.toBeDefined();
       },
     );
   });
 
   describe('CORS', () => {
     const preflight = (origin: string) =>
-      send(`${url}/files/a.txt`, {
+      send(`${suite.url}/files/a.txt`, {
         method: 'OPTIONS',
         headers: {
           Origin: origin,
@@ -306,7 +287,9 @@ describe('Hostile input against the Host check, API keys and CORS (e2e)', () => 
         },
       });
     const fromOrigin = (origin: string, auth = true) =>
-      send(`${url}/files?limit=1`, { headers: { Origin: origin, ...(auth && { Authorization: `Bearer ${KEY}` }) } });
+      send(`${suite.url}/files?limit=1`, {
+        headers: { Origin: origin, ...(auth && { Authorization: `Bearer ${KEY}` }) },
+      });
 
     it.each([
       'https://evil.example',
@@ -330,7 +313,7 @@ describe('Hostile input against the Host check, API keys and CORS (e2e)', () => 
 
     it('should refuse a preflight with an unlisted Host before answering it', async () => {
       const res = await rawRequest(
-        port,
+        suite.port,
         Buffer.from(
           `OPTIONS /files/a.txt HTTP/1.1\r\nHost: evil.example\r\nOrigin: ${ORIGIN}\r\n` +
             'Access-Control-Request-Method: PUT\r\nConnection: close\r\n\r\n',

@@ -1,63 +1,51 @@
 import { randomBytes } from 'node:crypto';
 import { GetObjectCommand, paginateListObjectsV2, PutObjectCommand } from '@aws-sdk/client-s3';
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import fc from 'fast-check';
-import { s3Env, sha256, startApp } from './support/app.js';
+import { sha256, serviceSuite } from './support/app.js';
 import { expectJsonError, multipartBody, rawRequest, send, type RawResponse } from './support/http.js';
-import { startS3Server, type TestS3Server } from './support/s3-server.js';
 
 const SECRET = 'outside the prefix: must never be served or changed';
 const KNOWN = randomBytes(1000);
 
 /** Bad input of every kind: each gets a 4xx JSON error, nothing escapes `S3_PREFIX`, and the service keeps serving. */
 describe('Hostile input (e2e)', () => {
-  let s3: TestS3Server;
-  let app: NestExpressApplication;
-  let url: string;
-  let port: number;
   let known: { etag: string; lastModified: Date };
 
-  beforeAll(async () => {
-    s3 = await startS3Server();
-    ({ app, url } = await startApp(
-      s3Env(s3.endpoint, s3.bucket, {
-        S3_PREFIX: 'tenant',
-        MAX_UPLOAD_BYTES: String(1024 * 1024),
-        CORS_ORIGINS: 'https://app.example.com',
-      }),
-    ));
-    port = Number(new URL(url).port);
-    for (const key of ['secret.txt', 'tenant-other/secret.txt']) {
-      await s3.s3.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: SECRET }));
-    }
-    const put = await send(`${url}/files/known.bin`, { method: 'PUT', body: KNOWN });
-    expect(put.status).toBe(201);
-    const head = await send(`${url}/files/known.bin`, { method: 'HEAD' });
-    known = { etag: String(head.headers.etag), lastModified: new Date(String(head.headers['last-modified'])) };
-  });
-
+  // Declared before the suite: afterAll hooks run in declaration order, and this check needs S3 running.
   afterAll(async () => {
     // Nothing reached outside the prefix, whatever was sent.
     const outside: string[] = [];
-    for await (const page of paginateListObjectsV2({ client: s3.s3 }, { Bucket: s3.bucket })) {
+    for await (const page of paginateListObjectsV2({ client: suite.s3.s3 }, { Bucket: suite.s3.bucket })) {
       outside.push(...(page.Contents ?? []).map((o) => o.Key!).filter((k) => !k.startsWith('tenant/')));
     }
     expect(outside.sort()).toEqual(['secret.txt', 'tenant-other/secret.txt']);
     for (const key of outside) {
-      const out = await s3.s3.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
+      const out = await suite.s3.s3.send(new GetObjectCommand({ Bucket: suite.s3.bucket, Key: key }));
       expect(await out.Body!.transformToString()).toBe(SECRET);
     }
-    await app?.close();
-    await s3?.stop();
+  });
+
+  const suite = serviceSuite({
+    env: { S3_PREFIX: 'tenant', MAX_UPLOAD_BYTES: String(1024 * 1024), CORS_ORIGINS: 'https://app.example.com' },
+  });
+
+  beforeAll(async () => {
+    for (const key of ['secret.txt', 'tenant-other/secret.txt']) {
+      await suite.s3.s3.send(new PutObjectCommand({ Bucket: suite.s3.bucket, Key: key, Body: SECRET }));
+    }
+    const put = await send(`${suite.url}/files/known.bin`, { method: 'PUT', body: KNOWN });
+    expect(put.status).toBe(201);
+    const head = await send(`${suite.url}/files/known.bin`, { method: 'HEAD' });
+    known = { etag: String(head.headers.etag), lastModified: new Date(String(head.headers['last-modified'])) };
   });
 
   afterEach(async () => {
-    const res = await send(`${url}/files/known.bin`);
+    const res = await send(`${suite.url}/files/known.bin`);
     expect(res.status).toBe(200);
     expect(sha256(res.body)).toBe(sha256(KNOWN));
   });
 
-  const raw = (request: string | Buffer): Promise<RawResponse> => rawRequest(port, request);
+  const raw = (request: string | Buffer): Promise<RawResponse> => rawRequest(suite.port, request);
   const line = (method: string, target: string, headers = '', body = '') =>
     `${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n` +
     `${body || method === 'PUT' || method === 'POST' ? `Content-Length: ${Buffer.byteLength(body)}\r\n` : ''}${headers}\r\n${body}`;
@@ -108,7 +96,7 @@ describe('Hostile input (e2e)', () => {
             expectJsonError(res);
           }
         }
-        expect((await send(`${url}/files/stolen-${action}.txt`)).status).toBe(404);
+        expect((await send(`${suite.url}/files/stolen-${action}.txt`)).status).toBe(404);
       },
     );
 
@@ -156,7 +144,7 @@ describe('Hostile input (e2e)', () => {
       expectJsonError(await post('application/json', '{"to": "x.bin", "extra": 1}'), 400);
       expectJsonError(await post('text/plain', '{"to": "x.bin"}'), 415);
       expectJsonError(await post('application/json', `{"to": "${'x'.repeat(20_000)}"}`), 413);
-      expect((await send(`${url}/files/x.bin`)).status).toBe(404);
+      expect((await send(`${suite.url}/files/x.bin`)).status).toBe(404);
     });
 
     it.each(['../', '..%2f', '%2e%2e/', '/', '..', 'a/../..', 'a/./b', '%5c', 'x%00'])(
@@ -167,7 +155,7 @@ describe('Hostile input (e2e)', () => {
     );
 
     it('should list keys relative to the prefix, never what lies outside it', async () => {
-      const res = await send(`${url}/files?limit=1000`);
+      const res = await send(`${suite.url}/files?limit=1000`);
       const keys = (JSON.parse(res.body.toString()) as { items: { key: string }[] }).items.map((i) => i.key);
       expect(keys).toContain('known.bin');
       expect(keys.some((k) => k.includes('secret') || k.startsWith('tenant'))).toBe(false);
@@ -177,13 +165,13 @@ describe('Hostile input (e2e)', () => {
       'should refuse a form upload with key=%j',
       async (key) => {
         const form = multipartBody({ key }, [{ name: 'file', fileName: 'a.txt', data: Buffer.from('pwned') }]);
-        const res = await send(`${url}/files`, {
+        const res = await send(`${suite.url}/files`, {
           method: 'POST',
           body: form.parts,
           headers: { 'Content-Type': form.contentType, 'Content-Length': form.length },
         });
         expectJsonError({ ...res, body: res.body.toString() }, 400);
-        const viaQuery = await send(`${url}/files?key=${encodeURIComponent(key)}`, {
+        const viaQuery = await send(`${suite.url}/files?key=${encodeURIComponent(key)}`, {
           method: 'POST',
           body: form.parts.slice(1),
           headers: { 'Content-Type': form.contentType, 'Content-Length': form.length - form.parts[0].length },
@@ -214,7 +202,7 @@ describe('Hostile input (e2e)', () => {
     });
 
     it.each(['GET', 'HEAD', 'PUT', 'DELETE'])('should answer %s /files/{key} with 400', async (method) => {
-      const res = await send(`${url}${path(tooLong)}`, {
+      const res = await send(`${suite.url}${path(tooLong)}`, {
         method,
         ...(method === 'PUT' ? { body: Buffer.from('x') } : {}),
       });
@@ -227,13 +215,13 @@ describe('Hostile input (e2e)', () => {
 
     it('should answer a form upload with the key as a field or in the query with 400', async () => {
       const form = multipartBody({ key: tooLong }, [{ name: 'file', fileName: 'a.txt', data: Buffer.from('x') }]);
-      const res = await send(`${url}/files`, {
+      const res = await send(`${suite.url}/files`, {
         method: 'POST',
         body: form.parts,
         headers: { 'Content-Type': form.contentType, 'Content-Length': form.length },
       });
       expectJsonError(text(res), 400);
-      const viaQuery = await send(`${url}/files?key=${encodeURIComponent(tooLong)}`, {
+      const viaQuery = await send(`${suite.url}/files?key=${encodeURIComponent(tooLong)}`, {
         method: 'POST',
         body: form.parts.slice(1),
         headers: { 'Content-Type': form.contentType, 'Content-Length': form.length - form.parts[0].length },
@@ -243,18 +231,18 @@ describe('Hostile input (e2e)', () => {
 
     it('should refuse to copy, move or batch-delete with it as either key, with 400', async () => {
       for (const action of ['copy', 'move']) {
-        expectJsonError(text(await send(`${url}/files/known.bin/${action}`, json({ to: tooLong }))), 400);
-        expectJsonError(text(await send(`${url}${path(tooLong)}/${action}`, json({ to: 'x.bin' }))), 400);
+        expectJsonError(text(await send(`${suite.url}/files/known.bin/${action}`, json({ to: tooLong }))), 400);
+        expectJsonError(text(await send(`${suite.url}${path(tooLong)}/${action}`, json({ to: 'x.bin' }))), 400);
       }
-      const res = text(await send(`${url}/files/delete`, json({ keys: [tooLong] })));
+      const res = text(await send(`${suite.url}/files/delete`, json({ keys: [tooLong] })));
       expectJsonError(res, 400);
       expect(res.body).toMatch(/keys\[0\]: key must be at most 1017 UTF-8 bytes/);
     });
 
     it('should copy to and batch-delete a key of exactly 1024 bytes with the prefix', async () => {
-      expect((await send(`${url}/files/known.bin/copy`, json({ to: longest }))).status).toBe(201);
-      expect(sha256((await send(`${url}${path(longest)}`)).body)).toBe(sha256(KNOWN));
-      const res = await send(`${url}/files/delete`, json({ keys: [longest] }));
+      expect((await send(`${suite.url}/files/known.bin/copy`, json({ to: longest }))).status).toBe(201);
+      expect(sha256((await send(`${suite.url}${path(longest)}`)).body)).toBe(sha256(KNOWN));
+      const res = await send(`${suite.url}/files/delete`, json({ keys: [longest] }));
       expect(JSON.parse(res.body.toString())).toEqual({
         deleted: 1,
         failed: 0,
@@ -263,18 +251,18 @@ describe('Hostile input (e2e)', () => {
     });
 
     it.each(['download', 'upload'])('should refuse to sign a %s with 400', async (operation) => {
-      expectJsonError(text(await send(`${url}/signed-urls`, json({ key: tooLong, operation }))), 400);
+      expectJsonError(text(await send(`${suite.url}/signed-urls`, json({ key: tooLong, operation }))), 400);
     });
 
     it('should refuse a list prefix that no key under S3_PREFIX can start with', async () => {
-      expectJsonError(text(await send(`${url}/files?prefix=${encodeURIComponent(tooLong)}`)), 400);
-      expect((await send(`${url}/files?prefix=${encodeURIComponent(longest)}`)).status).toBe(200);
+      expectJsonError(text(await send(`${suite.url}/files?prefix=${encodeURIComponent(tooLong)}`)), 400);
+      expect((await send(`${suite.url}/files?prefix=${encodeURIComponent(longest)}`)).status).toBe(200);
     });
 
     it('should store and serve a key of exactly 1024 bytes with the prefix', async () => {
-      expect((await send(`${url}${path(longest)}`, { method: 'PUT', body: Buffer.from('x') })).status).toBe(201);
-      expect((await send(`${url}${path(longest)}`)).body.toString()).toBe('x');
-      expect((await send(`${url}${path(longest)}`, { method: 'DELETE' })).status).toBe(204);
+      expect((await send(`${suite.url}${path(longest)}`, { method: 'PUT', body: Buffer.from('x') })).status).toBe(201);
+      expect((await send(`${suite.url}${path(longest)}`)).body.toString()).toBe('x');
+      expect((await send(`${suite.url}${path(longest)}`, { method: 'DELETE' })).status).toBe(204);
     });
   });
 
@@ -285,7 +273,7 @@ describe('Hostile input (e2e)', () => {
     });
     const upload = (query: string) => {
       const form = multipartBody({}, [{ name: 'file', fileName: 'a.txt', data: Buffer.from('x') }]);
-      return send(`${url}/files?${query}`, {
+      return send(`${suite.url}/files?${query}`, {
         method: 'POST',
         body: form.parts,
         headers: { 'Content-Type': form.contentType, 'Content-Length': form.length },
@@ -296,7 +284,7 @@ describe('Hostile input (e2e)', () => {
       'should refuse a repeated query parameter on upload (%s) with 400, storing nothing',
       async (query) => {
         expectJsonError(text(await upload(query)), 400);
-        const listed = JSON.parse(String((await send(`${url}/files?prefix=q-`)).body)) as { items: unknown[] };
+        const listed = JSON.parse(String((await send(`${suite.url}/files?prefix=q-`)).body)) as { items: unknown[] };
         expect(listed.items).toEqual([]);
       },
     );
@@ -304,7 +292,7 @@ describe('Hostile input (e2e)', () => {
     it.each(['/files?prefix=a&prefix=b', '/files?limit=1&limit=1', '/files/known.bin?download=1&download=0'])(
       'should refuse a repeated query parameter (%s) with 400',
       async (target) => {
-        const res = text(await send(`${url}${target}`));
+        const res = text(await send(`${suite.url}${target}`));
         expectJsonError(res, 400);
         expect(res.body).toMatch(/more than once/);
       },
@@ -318,7 +306,7 @@ describe('Hostile input (e2e)', () => {
       ['an undecodable query parameter name', '/files?%E0%A4%A=1', '%A'],
       ['an undecodable cursor', '/files?cursor=%FF%FE', '%FF'],
     ])('should refuse %s without echoing it', async (_name, target, fragment) => {
-      const res = text(await send(`${url}${target}`));
+      const res = text(await send(`${suite.url}${target}`));
       expectJsonError(res, 400);
       expect(res.body.toUpperCase()).not.toContain(fragment);
       expect(res.body).not.toContain('\ufffd');
@@ -326,9 +314,9 @@ describe('Hostile input (e2e)', () => {
 
     it('should refuse a cursor issued for another prefix, re-labelled, with 400 (cursors are signed)', async () => {
       for (const name of ['cur-a/1', 'cur-a/2', 'cur-b/1', 'cur-b/2']) {
-        expect((await send(`${url}/files/${name}`, { method: 'PUT', body: Buffer.from('x') })).status).toBe(201);
+        expect((await send(`${suite.url}/files/${name}`, { method: 'PUT', body: Buffer.from('x') })).status).toBe(201);
       }
-      const page = JSON.parse(String((await send(`${url}/files?prefix=cur-a/&limit=1`)).body)) as {
+      const page = JSON.parse(String((await send(`${suite.url}/files?prefix=cur-a/&limit=1`)).body)) as {
         nextCursor: string;
       };
       const [payload, ...rest] = page.nextCursor.split('.');
@@ -344,11 +332,11 @@ describe('Hostile input (e2e)', () => {
         ['cur-a/', relabel({ t: 'a-made-up-continuation-token' })],
         ['cur-a/', payload],
       ]) {
-        const res = text(await send(`${url}/files?prefix=${prefix}&limit=1&cursor=${cursor}`));
+        const res = text(await send(`${suite.url}/files?prefix=${prefix}&limit=1&cursor=${cursor}`));
         expectJsonError(res, 400);
         expect(res.body).toMatch(/cursor/);
       }
-      const next = await send(`${url}/files?prefix=cur-a/&limit=1&cursor=${page.nextCursor}`);
+      const next = await send(`${suite.url}/files?prefix=cur-a/&limit=1&cursor=${page.nextCursor}`);
       expect(JSON.parse(String(next.body))).toMatchObject({ items: [{ key: 'cur-a/2' }] });
     });
   });
@@ -367,7 +355,9 @@ describe('Hostile input (e2e)', () => {
           }
           const stored = (JSON.parse(res.body) as { key: string }).key;
           expect(Buffer.from(stored)).toEqual(Buffer.from(key));
-          const back = await s3.s3.send(new GetObjectCommand({ Bucket: s3.bucket, Key: `tenant/${stored}` }));
+          const back = await suite.s3.s3.send(
+            new GetObjectCommand({ Bucket: suite.s3.bucket, Key: `tenant/${stored}` }),
+          );
           expect(await back.Body!.transformToString()).toBe('x');
         }),
         { numRuns: 150 },
@@ -404,8 +394,8 @@ describe('Hostile input (e2e)', () => {
     ];
 
     it.each(rangeCases)('should answer Range: %s with %j (RFC 9110 %s)', async (header, expected) => {
-      const res = await send(`${url}/files/known.bin`, { headers: { Range: header } });
-      const head = await send(`${url}/files/known.bin`, { method: 'HEAD', headers: { Range: header } });
+      const res = await send(`${suite.url}/files/known.bin`, { headers: { Range: header } });
+      const head = await send(`${suite.url}/files/known.bin`, { method: 'HEAD', headers: { Range: header } });
       if (expected === 'whole') {
         expect(res.status).toBe(200);
         expect(res.headers['content-range']).toBeUndefined();
@@ -442,7 +432,7 @@ describe('Hostile input (e2e)', () => {
       );
       await fc.assert(
         fc.asyncProperty(range, async (header) => {
-          const res = await send(`${url}/files/known.bin`, { headers: { Range: header } });
+          const res = await send(`${suite.url}/files/known.bin`, { headers: { Range: header } });
           if (res.status === 200) {
             expect(sha256(res.body)).toBe(sha256(KNOWN));
           } else if (res.status === 416) {
@@ -466,7 +456,7 @@ describe('Hostile input (e2e)', () => {
     };
     const utc = (v: Validators, plusMs: number): string => new Date(v.lastModified.getTime() + plusMs).toUTCString();
     const lastModified = async (key: string): Promise<Date> =>
-      new Date(String((await send(`${url}/files/${key}`, { method: 'HEAD' })).headers['last-modified']));
+      new Date(String((await send(`${suite.url}/files/${key}`, { method: 'HEAD' })).headers['last-modified']));
     const conditionCases: [why: string, status: 200 | 304, headers: () => Record<string, string>][] = [
       ['its own ETag', 304, () => ({ 'If-None-Match': known.etag })],
       ['its ETag marked weak: weak comparison', 304, () => ({ 'If-None-Match': `W/${known.etag}` })],
@@ -504,7 +494,7 @@ describe('Hostile input (e2e)', () => {
     ];
 
     it.each(conditionCases)('should answer a conditional GET with %s by %d', async (_, status, headers) => {
-      const res = await send(`${url}/files/known.bin`, { headers: headers() });
+      const res = await send(`${suite.url}/files/known.bin`, { headers: headers() });
       expect(res.status).toBe(status);
       if (status === 304) {
         expect(res.body.length).toBe(0);
@@ -541,7 +531,7 @@ describe('Hostile input (e2e)', () => {
           if (ifModifiedSince !== null) {
             headers['If-Modified-Since'] = ifModifiedSince;
           }
-          const res = await send(`${url}/files/known.bin`, { headers });
+          const res = await send(`${suite.url}/files/known.bin`, { headers });
           expect([200, 304]).toContain(res.status);
           expect(sha256(res.body)).toBe(sha256(res.status === 304 ? Buffer.alloc(0) : KNOWN));
         }),
@@ -612,7 +602,7 @@ describe('Hostile input (e2e)', () => {
       async (_, method, exists, headers, status) => {
         const key = `conditional/${randomBytes(6).toString('hex')}.txt`;
         const before = exists
-          ? await send(`${url}/files/${key}`, { method: 'PUT', body: Buffer.from('before') })
+          ? await send(`${suite.url}/files/${key}`, { method: 'PUT', body: Buffer.from('before') })
           : undefined;
         const validators = before
           ? { etag: String(JSON.parse(before.body.toString()).etag), lastModified: await lastModified(key) }
@@ -620,18 +610,18 @@ describe('Hostile input (e2e)', () => {
         const form = multipartBody({}, [{ name: 'file', fileName: 'a.txt', data: Buffer.from('after') }]);
         const res =
           method === 'POST'
-            ? await send(`${url}/files?key=${key}`, {
+            ? await send(`${suite.url}/files?key=${key}`, {
                 method,
                 body: form.parts,
                 headers: { ...headers(validators), 'Content-Type': form.contentType, 'Content-Length': form.length },
               })
-            : await send(`${url}/files/${key}`, {
+            : await send(`${suite.url}/files/${key}`, {
                 method,
                 headers: headers(validators),
                 body: method === 'PUT' ? Buffer.from('after') : undefined,
               });
         expect(res.status).toBe(status);
-        const now = await send(`${url}/files/${key}`);
+        const now = await send(`${suite.url}/files/${key}`);
         if (status >= 400) {
           expectJsonError({ ...res, body: res.body.toString() }, status);
           // Nothing was written or deleted.
@@ -665,7 +655,7 @@ describe('Hostile input (e2e)', () => {
       'should answer a Range with If-Range: %s as RFC 9110 says',
       async (_, header, range, status) => {
         for (const method of ['GET', 'HEAD']) {
-          const res = await send(`${url}/files/known.bin`, {
+          const res = await send(`${suite.url}/files/known.bin`, {
             method,
             headers: { Range: range, 'If-Range': header(known) },
           });
@@ -682,7 +672,7 @@ describe('Hostile input (e2e)', () => {
 
     it('should answer any If-Match / If-Unmodified-Since write with 2xx, 400 or 412, and change nothing on 4xx', async () => {
       const key = `conditional/${randomBytes(6).toString('hex')}.txt`;
-      const first = await send(`${url}/files/${key}`, { method: 'PUT', body: Buffer.from('v0') });
+      const first = await send(`${suite.url}/files/${key}`, { method: 'PUT', body: Buffer.from('v0') });
       let etag = String(JSON.parse(first.body.toString()).etag);
       const printable = fc.string({ maxLength: 30 }).filter((s) => /^[\x20-\x7e]*$/.test(s));
       const tag = fc.oneof(fc.constant('current'), fc.constant('*'), fc.constant('W/current'), printable);
@@ -703,11 +693,15 @@ describe('Hostile input (e2e)', () => {
           if (ifUnmodifiedSince !== null) {
             headers['If-Unmodified-Since'] = ifUnmodifiedSince;
           }
-          const before = await send(`${url}/files/${key}`);
+          const before = await send(`${suite.url}/files/${key}`);
           const body = Buffer.from(`v${++version}`);
-          const res = await send(`${url}/files/${key}`, { method, headers, body: method === 'PUT' ? body : undefined });
+          const res = await send(`${suite.url}/files/${key}`, {
+            method,
+            headers,
+            body: method === 'PUT' ? body : undefined,
+          });
           expect([200, 201, 204, 400, 412]).toContain(res.status);
-          const after = await send(`${url}/files/${key}`);
+          const after = await send(`${suite.url}/files/${key}`);
           if (res.status >= 400) {
             expectJsonError({ ...res, body: res.body.toString() }, res.status);
             expect([after.status, after.body.toString()]).toEqual([before.status, before.body.toString()]);
@@ -733,7 +727,7 @@ describe('Hostile input (e2e)', () => {
       const range = fc.constantFrom('bytes=0-99', 'bytes=-10', 'bytes=990-', 'bytes=5000-', 'bytes=-0', 'bytes=x');
       await fc.assert(
         fc.asyncProperty(validator, range, async (ifRange, header) => {
-          const res = await send(`${url}/files/known.bin`, { headers: { Range: header, 'If-Range': ifRange } });
+          const res = await send(`${suite.url}/files/known.bin`, { headers: { Range: header, 'If-Range': ifRange } });
           // RFC 9110 13.1.5: only the strong ETag itself or exactly the Last-Modified date lets the Range count.
           const holds = [known.etag, known.lastModified.toUTCString()].includes(ifRange.trim());
           const ranged = header === 'bytes=x' ? 200 : header === 'bytes=5000-' || header === 'bytes=-0' ? 416 : 206;
@@ -768,7 +762,7 @@ describe('Hostile input (e2e)', () => {
       );
       await fc.assert(
         fc.asyncProperty(cursor, async (value) => {
-          const res = await send(`${url}/files?cursor=${encodeURIComponent(value)}`);
+          const res = await send(`${suite.url}/files?cursor=${encodeURIComponent(value)}`);
           expectJsonError({ ...res, body: res.body.toString() }, 400);
         }),
         { numRuns: 200 },
@@ -807,12 +801,12 @@ describe('Hostile input (e2e)', () => {
           const res = await raw(Buffer.from(line('PUT', `/files/${key}`, headers, 'data'), 'latin1'));
           if (res.status === 400) {
             expectJsonError(res, 400);
-            expect((await send(`${url}/files/${key}`, { method: 'HEAD' })).status).toBe(404);
+            expect((await send(`${suite.url}/files/${key}`, { method: 'HEAD' })).status).toBe(404);
             return;
           }
           expect(res.status).toBe(201);
           accepted++;
-          const got = await send(`${url}/files/${key}`, { method: 'HEAD' });
+          const got = await send(`${suite.url}/files/${key}`, { method: 'HEAD' });
           const served = Object.fromEntries(Object.entries(got.headers).filter(([n]) => n.startsWith('x-meta-')));
           expect(served).toEqual(
             Object.fromEntries(entries.map(([name, v]) => [`x-meta-${name.toLowerCase()}`, ows(v)])),

@@ -1,10 +1,8 @@
 import { connect } from 'node:net';
 import { paginateListObjectsV2 } from '@aws-sdk/client-s3';
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import { decodeExtended, parse as parseContentDisposition } from 'content-disposition';
-import { encodeKey, s3Env, startApp } from './support/app.js';
+import { encodeKey, serviceSuite } from './support/app.js';
 import { expectJsonError, rawRequest, send } from './support/http.js';
-import { startS3Server, type TestS3Server } from './support/s3-server.js';
 
 const B = 'xXbOuNdArYXx';
 
@@ -23,31 +21,17 @@ const END = `--${B}--\r\n`;
 
 /** Malformed bodies and requests, file names and types meant to attack a browser, and cross-origin callers. */
 describe('Hostile requests (e2e)', () => {
-  let s3: TestS3Server;
-  let app: NestExpressApplication;
-  let url: string;
-  let port: number;
-
-  beforeAll(async () => {
-    s3 = await startS3Server();
-    ({ app, url } = await startApp(
-      s3Env(s3.endpoint, s3.bucket, { MAX_UPLOAD_BYTES: String(1024 * 1024), CORS_ORIGINS: 'https://app.example.com' }),
-    ));
-    port = Number(new URL(url).port);
-  });
-
-  afterAll(async () => {
-    await app?.close();
-    await s3?.stop();
+  const suite = serviceSuite({
+    env: { MAX_UPLOAD_BYTES: String(1024 * 1024), CORS_ORIGINS: 'https://app.example.com' },
   });
 
   afterEach(async () => {
-    expect((await send(`${url}/files?limit=1`)).status).toBe(200);
+    expect((await send(`${suite.url}/files?limit=1`)).status).toBe(200);
   });
 
   async function objectCount(): Promise<number> {
     let count = 0;
-    for await (const page of paginateListObjectsV2({ client: s3.s3 }, { Bucket: s3.bucket })) {
+    for await (const page of paginateListObjectsV2({ client: suite.s3.s3 }, { Bucket: suite.s3.bucket })) {
       count += page.KeyCount ?? 0;
     }
     return count;
@@ -79,7 +63,7 @@ describe('Hostile requests (e2e)', () => {
       ['garbage', 'this is not multipart at all'],
     ])('should answer 400 JSON to %s and store nothing', async (_name, body) => {
       const before = await objectCount();
-      const res = await rawRequest(port, formRequest(body));
+      const res = await rawRequest(suite.port, formRequest(body));
       expectJsonError(res, 400);
       expect(res.headers['set-cookie']).toBeUndefined();
       expect(await objectCount()).toBe(before);
@@ -93,13 +77,15 @@ describe('Hostile requests (e2e)', () => {
       'should leave an existing object untouched when the form turns out bad after the file part (%s)',
       async (_name, rest) => {
         const key = `kept/${Math.random().toString(16).slice(2)}.txt`;
-        expect((await send(`${url}/files/${key}`, { method: 'PUT', body: Buffer.from('original') })).status).toBe(201);
+        expect((await send(`${suite.url}/files/${key}`, { method: 'PUT', body: Buffer.from('original') })).status).toBe(
+          201,
+        );
         // The file part and the next boundary first, so the file is complete before the problem shows.
         const head = `${filePart('file', 'a.txt', 'replacement')}--${B}\r\nContent-Dispo`;
         const tail = rest.slice(`--${B}\r\nContent-Dispo`.length);
         const request = formRequest(head + tail).replace('POST /files ', `POST /files?key=${key} `);
         const cut = request.length - tail.length;
-        const socket = connect(port, '127.0.0.1');
+        const socket = connect(suite.port, '127.0.0.1');
         const answer: Buffer[] = [];
         socket.on('data', (chunk: Buffer) => answer.push(chunk));
         socket.write(request.slice(0, cut));
@@ -107,7 +93,7 @@ describe('Hostile requests (e2e)', () => {
         socket.write(request.slice(cut));
         await new Promise((resolve) => socket.once('close', resolve));
         expect(Buffer.concat(answer).toString()).toMatch(/^HTTP\/1\.1 400 /);
-        expect((await send(`${url}/files/${key}`)).body.toString()).toBe('original');
+        expect((await send(`${suite.url}/files/${key}`)).body.toString()).toBe('original');
       },
     );
 
@@ -119,7 +105,7 @@ describe('Hostile requests (e2e)', () => {
       ['a urlencoded form', 'application/x-www-form-urlencoded'],
     ])('should answer 400 JSON to a form upload with %s', async (_name, contentType) => {
       const before = await objectCount();
-      expectJsonError(await rawRequest(port, formRequest(filePart() + END, contentType)), 400);
+      expectJsonError(await rawRequest(suite.port, formRequest(filePart() + END, contentType)), 400);
       expect(await objectCount()).toBe(before);
     });
   });
@@ -147,11 +133,11 @@ describe('Hostile requests (e2e)', () => {
       ['an obsolete line folding', 400, `GET /files HTTP/1.1\r\n${head}X-Fold: a\r\n b\r\n\r\n`],
       ['HTTP/2 preface on HTTP/1', 400, 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'],
     ])('should answer %s with a JSON %d', async (_name, status, request) => {
-      expectJsonError(await rawRequest(port, Buffer.from(request, 'latin1')), status);
+      expectJsonError(await rawRequest(suite.port, Buffer.from(request, 'latin1')), status);
     });
 
     it('should answer a request with no Host header with a 400', async () => {
-      const res = await rawRequest(port, 'GET /files HTTP/1.1\r\nConnection: close\r\n\r\n');
+      const res = await rawRequest(suite.port, 'GET /files HTTP/1.1\r\nConnection: close\r\n\r\n');
       expect(res.status).toBe(400);
     });
   });
@@ -165,11 +151,11 @@ describe('Hostile requests (e2e)', () => {
       'tab\there.txt'.replace('\t', ' '),
     ])('should quote the file name of %j so it cannot add parameters or headers', async (name) => {
       const key = `cd/${name}`;
-      expect((await send(`${url}/files/${encodeKey(key)}`, { method: 'PUT', body: Buffer.from('x') })).status).toBe(
-        201,
-      );
+      expect(
+        (await send(`${suite.url}/files/${encodeKey(key)}`, { method: 'PUT', body: Buffer.from('x') })).status,
+      ).toBe(201);
       for (const query of ['', '?download=1']) {
-        const res = await send(`${url}/files/${encodeKey(key)}${query}`);
+        const res = await send(`${suite.url}/files/${encodeKey(key)}${query}`);
         expect(res.status).toBe(200);
         expect(res.headers['set-cookie']).toBeUndefined();
         // One header, one quoted file name (plus its RFC 5987 form): nothing else can be smuggled in.
@@ -182,13 +168,13 @@ describe('Hostile requests (e2e)', () => {
 
     it('should sanitise a multipart file name with quotes and semicolons into a safe key', async () => {
       const res = await rawRequest(
-        port,
+        suite.port,
         formRequest(filePart('file', 'e\\"vil\\";x=.html', '<script>', 'text/html') + END),
       );
       expect(res.status).toBe(201);
       const { key } = JSON.parse(res.body) as { key: string };
       expect(key).toMatch(/^[0-9a-f-]{36}\/[^"\\/\r\n]+$/);
-      const got = await send(`${url}/files/${encodeKey(key)}`);
+      const got = await send(`${suite.url}/files/${encodeKey(key)}`);
       expect(parseContentDisposition(String(got.headers['content-disposition'])).type).toBe('attachment');
     });
   });
@@ -196,15 +182,15 @@ describe('Hostile requests (e2e)', () => {
   describe('active content', () => {
     const serve = async (contentType: string, query = '') => {
       const key = `active/${Math.random().toString(16).slice(2)}`;
-      const put = await send(`${url}/files/${key}`, {
+      const put = await send(`${suite.url}/files/${key}`, {
         method: 'PUT',
         body: Buffer.from('<script>alert(document.domain)</script>'),
         headers: { 'Content-Type': contentType },
       });
       expect(put.status).toBe(201);
       const [get, head] = [
-        await send(`${url}/files/${key}${query}`),
-        await send(`${url}/files/${key}${query}`, { method: 'HEAD' }),
+        await send(`${suite.url}/files/${key}${query}`),
+        await send(`${suite.url}/files/${key}${query}`, { method: 'HEAD' }),
       ];
       for (const res of [get, head]) {
         expect(res.headers['x-content-type-options']).toBe('nosniff');
@@ -240,13 +226,13 @@ describe('Hostile requests (e2e)', () => {
       'should refuse the Content-Type list %s with 400 and store nothing',
       async (contentType) => {
         const key = `active/${Math.random().toString(16).slice(2)}`;
-        const put = await send(`${url}/files/${key}`, {
+        const put = await send(`${suite.url}/files/${key}`, {
           method: 'PUT',
           body: Buffer.from('<script>alert(document.domain)</script>'),
           headers: { 'Content-Type': contentType },
         });
         expect(put.status).toBe(400);
-        expect((await send(`${url}/files/${key}`, { method: 'HEAD' })).status).toBe(404);
+        expect((await send(`${suite.url}/files/${key}`, { method: 'HEAD' })).status).toBe(404);
       },
     );
 
@@ -267,9 +253,9 @@ describe('Hostile requests (e2e)', () => {
       'https://evil.example/https://app.example.com',
     ])('should never reflect the unlisted origin %s', async (origin) => {
       const requests = [
-        send(`${url}/files`, { headers: { Origin: origin } }),
-        send(`${url}/files/x`, { method: 'PUT', body: Buffer.from('x'), headers: { Origin: origin } }),
-        send(`${url}/files/x`, {
+        send(`${suite.url}/files`, { headers: { Origin: origin } }),
+        send(`${suite.url}/files/x`, { method: 'PUT', body: Buffer.from('x'), headers: { Origin: origin } }),
+        send(`${suite.url}/files/x`, {
           method: 'OPTIONS',
           headers: {
             Origin: origin,

@@ -1,42 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import { RGW_TEST_KMS_KEY_ID } from '../dev/rgw/rgw.ts';
-import { encodeKey, randomKey, s3Env, sha256, startApp } from './support/app.js';
+import { encodeKey, randomKey, s3Env, sha256, startApp, serviceSuite } from './support/app.js';
 import { rawRequest } from './support/http.js';
 import { request } from './support/openapi.js';
 import { startRecordingProxy, type RecordingProxy } from './support/recording-proxy.js';
-import {
-  describeWithPresignedPuts,
-  objectExists,
-  startS3Server,
-  testBackend,
-  type TestS3Server,
-} from './support/s3-server.js';
+import { describeWithPresignedPuts, objectExists, testBackend } from './support/s3-server.js';
 
 const PART = 5 * 1024 * 1024;
 
 describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption, storage class (e2e against ${testBackend()})`, () => {
-  let s3: TestS3Server;
-  let app: NestExpressApplication;
-  let url: string;
+  const suite = serviceSuite();
 
-  beforeAll(async () => {
-    s3 = await startS3Server();
-    ({ app, url } = await startApp(s3Env(s3.endpoint, s3.bucket)));
-  });
-
-  afterAll(async () => {
-    await app?.close();
-    await s3?.stop();
-  });
-
-  const head = (key: string) => s3.s3.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }));
+  const head = (key: string) => suite.s3.s3.send(new HeadObjectCommand({ Bucket: suite.s3.bucket, Key: key }));
 
   describe('per upload', () => {
     it('should store Cache-Control, a UTF-8 download name and X-Meta-* from a PUT and serve them on GET and HEAD', async () => {
       const key = randomKey('data.bin');
-      await request(url)
+      await request(suite.url)
         .put(`/files/${encodeKey(key)}`)
         .set('Content-Type', 'image/png')
         .set('Cache-Control', 'public, max-age=3600')
@@ -49,7 +30,7 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
         .send(Buffer.from('png?'))
         .expect(201);
       for (const method of ['get', 'head'] as const) {
-        const res = await request(url)
+        const res = await request(suite.url)
           [method](`/files/${encodeKey(key)}`)
           .expect(200);
         expect(res.headers['cache-control']).toBe('public, max-age=3600');
@@ -68,7 +49,7 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
 
     it('should take them from form fields on POST /files, and sanitise the download name', async () => {
       const key = randomKey('report');
-      const res = await request(url)
+      const res = await request(suite.url)
         .post('/files')
         .field('key', key)
         .field('cacheControl', 'no-cache')
@@ -77,7 +58,7 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
         .attach('file', Buffer.from('%PDF-1.7'), { filename: 'x.pdf', contentType: 'application/pdf' })
         .expect(201);
       expect(res.body).toMatchObject({ key });
-      const got = await request(url)
+      const got = await request(suite.url)
         .get(`/files/${encodeKey(key)}?download=1`)
         .expect(200);
       expect(got.headers['cache-control']).toBe('no-cache');
@@ -90,7 +71,7 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
     it('should carry them on a multipart upload (CreateMultipartUpload), not only on PutObject', async () => {
       const key = randomKey('big.bin');
       const data = randomBytes(PART + 1024);
-      await request(url)
+      await request(suite.url)
         .put(`/files/${encodeKey(key)}`)
         .set('Content-Type', 'application/octet-stream')
         .set('Cache-Control', 'private, max-age=60')
@@ -103,7 +84,7 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
       expect(stored.CacheControl).toBe('private, max-age=60');
       expect(stored.ContentDisposition).toBe('attachment; filename=big.bin');
       expect(stored.Metadata).toMatchObject({ owner: '7' });
-      const got = await request(url)
+      const got = await request(suite.url)
         .head(`/files/${encodeKey(key)}`)
         .expect(200);
       expect(got.headers['x-meta-owner']).toBe('7');
@@ -111,12 +92,12 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
 
     it('should serve no Cache-Control, the key as the name and no metadata for an upload without them', async () => {
       const key = randomKey('plain.txt');
-      await request(url)
+      await request(suite.url)
         .put(`/files/${encodeKey(key)}`)
         .set('Content-Type', 'text/plain')
         .send('x')
         .expect(201);
-      const res = await request(url)
+      const res = await request(suite.url)
         .get(`/files/${encodeKey(key)}`)
         .expect(200);
       expect(res.headers['cache-control']).toBeUndefined();
@@ -142,25 +123,25 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
       ['over 1024 bytes of metadata', big, /1024 bytes/],
     ])('should refuse %s with 400 and store nothing', async (_name, headers, message) => {
       const key = randomKey();
-      const res = await request(url)
+      const res = await request(suite.url)
         .put(`/files/${encodeKey(key)}`)
         .set(headers as Record<string, string>)
         .send('data')
         .expect(400);
       expect((res.body as { message: string }).message).toMatch(message);
-      expect(await objectExists(s3.s3, s3.bucket, key)).toBe(false);
+      expect(await objectExists(suite.s3.s3, suite.s3.bucket, key)).toBe(false);
     });
 
     it('should refuse a metadata header sent twice', async () => {
       const key = randomKey();
       const res = await rawRequest(
-        Number(new URL(url).port),
+        Number(new URL(suite.url).port),
         `PUT /files/${encodeKey(key)} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Meta-Owner: 1\r\nx-meta-owner: 2\r\n` +
           'Content-Length: 4\r\nConnection: close\r\n\r\ndata',
       );
       expect(res.status).toBe(400);
       expect(res.body).toMatch(/X-Meta-Owner|x-meta-owner/);
-      expect(await objectExists(s3.s3, s3.bucket, key)).toBe(false);
+      expect(await objectExists(suite.s3.s3, suite.s3.bucket, key)).toBe(false);
     });
 
     it.each([
@@ -171,7 +152,7 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
       ['a parameter field after the file part', { after: { cacheControl: 'no-store' } }, /before the file part/],
     ])('should refuse %s on POST /files with 400 and store nothing', async (_name, input, message) => {
       const key = randomKey();
-      const form = request(url).post('/files').field('key', key);
+      const form = request(suite.url).post('/files').field('key', key);
       const { header, fields, after } = input as {
         header?: [string, string];
         fields?: Record<string, string>;
@@ -189,7 +170,7 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
       }
       const res = await form.expect(400);
       expect((res.body as { message: string }).message).toMatch(message);
-      expect(await objectExists(s3.s3, s3.bucket, key)).toBe(false);
+      expect(await objectExists(suite.s3.s3, suite.s3.bucket, key)).toBe(false);
     });
   });
 
@@ -200,7 +181,7 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
       headers?: Record<string, string>;
       fields?: Record<string, string>;
     }
-    const sign = async (body: Record<string, unknown>, base = url): Promise<Signed> =>
+    const sign = async (body: Record<string, unknown>, base = suite.url): Promise<Signed> =>
       (await request(base).post('/signed-urls').send(body).expect(201)).body as Signed;
     const postForm = (fields: Record<string, string>, data: string): FormData => {
       const form = new FormData();
@@ -226,7 +207,7 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
         const unsigned = await fetch(put.url, { method: 'PUT', headers: withoutMetadata, body: 'hello' });
         expect(unsigned.status).toBe(403);
         expect((await fetch(put.url, { method: 'PUT', headers: put.headers, body: 'hello' })).status).toBe(200);
-        const got = await request(url)
+        const got = await request(suite.url)
           .get(`/files/${encodeKey(key)}`)
           .expect(200);
         expect(got.headers).toMatchObject({
@@ -275,7 +256,7 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
       ],
       ['a bad cacheControl', { operation: 'upload', cacheControl: 'max-age=1\r\n' }, /cacheControl/],
     ])('should refuse %s with 400', async (_name, body, message) => {
-      const res = await request(url)
+      const res = await request(suite.url)
         .post('/signed-urls')
         .send({ key: randomKey(), ...body })
         .expect(400);
@@ -285,26 +266,23 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
 
   describe('service-wide settings (S3_SSE, S3_STORAGE_CLASS, DEFAULT_CACHE_CONTROL), as S3 receives them', () => {
     let proxy: RecordingProxy;
-    let configured: NestExpressApplication;
-    let configuredUrl: string;
     // RGW 16 implements SSE-KMS (with its test key store: dev/rgw) but not SSE-S3, whose header it ignores.
     const kmsKeyId = testBackend() === 'rgw' ? RGW_TEST_KMS_KEY_ID : 'alias/files';
 
-    beforeAll(async () => {
-      proxy = await startRecordingProxy(s3.endpoint);
-      ({ app: configured, url: configuredUrl } = await startApp(
-        s3Env(proxy.endpoint, s3.bucket, {
+    const configured = suite.withApp({
+      env: async (s3) => {
+        proxy = await startRecordingProxy(s3.endpoint);
+        return s3Env(proxy.endpoint, s3.bucket, {
           S3_SSE: 'aws:kms',
           S3_SSE_KMS_KEY_ID: kmsKeyId,
           // The one class every backend here knows (RGW's default placement has no other).
           S3_STORAGE_CLASS: 'STANDARD',
           DEFAULT_CACHE_CONTROL: 'private, max-age=600',
-        }),
-      ));
+        });
+      },
     });
 
     afterAll(async () => {
-      await configured?.close();
       await proxy?.close();
     });
 
@@ -316,12 +294,12 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
     it('should send them with PutObject and CreateMultipartUpload, a given Cache-Control winning', async () => {
       const small = randomKey('small.bin');
       const large = randomKey('large.bin');
-      await request(configuredUrl)
+      await request(configured.url)
         .put(`/files/${encodeKey(small)}`)
         .send(Buffer.from('abc'))
         .expect(201);
       const data = randomBytes(PART + 10);
-      await request(configuredUrl)
+      await request(configured.url)
         .post('/files')
         .field('key', large)
         .field('cacheControl', 'no-store')
@@ -344,7 +322,7 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
       });
       expect((await head(large)).CacheControl).toBe('no-store');
       expect((await head(small)).CacheControl).toBe('private, max-age=600');
-      const got = await request(configuredUrl)
+      const got = await request(configured.url)
         .get(`/files/${encodeKey(large)}`)
         .buffer()
         .expect(200);
@@ -353,10 +331,10 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
 
     it('should send them with the CreateMultipartUpload of an upload session (Uppy multipart)', async () => {
       const session = (
-        await request(configuredUrl).post('/upload-sessions').send({ keyPrefix: 'sessions/' }).expect(201)
+        await request(configured.url).post('/upload-sessions').send({ keyPrefix: 'sessions/' }).expect(201)
       ).body as { url: string };
       const routes = `${new URL(session.url).pathname}/s3/multipart`;
-      const created = await request(configuredUrl)
+      const created = await request(configured.url)
         .post(routes)
         .send({ filename: 'big.bin', type: 'application/octet-stream' })
         .expect(200);
@@ -369,7 +347,7 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
         'x-amz-storage-class': 'STANDARD',
         'cache-control': 'private, max-age=600',
       });
-      await request(configuredUrl)
+      await request(configured.url)
         .delete(`${routes}/${encodeURIComponent(uploadId)}?key=${encodeURIComponent(key)}`)
         .expect(204);
     });
@@ -377,13 +355,13 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
     it('should send encryption and storage class with CopyObject, keeping the source Cache-Control', async () => {
       const from = randomKey('source.txt');
       const to = randomKey('copy.txt');
-      await request(configuredUrl)
+      await request(configured.url)
         .put(`/files/${encodeKey(from)}`)
         .set('Cache-Control', 'public, max-age=60')
         .send(Buffer.from('copy me'))
         .expect(201);
       // Ceph RGW 16 does not implement copying SSE-KMS objects (501 NotImplemented); AWS S3 and s3rver do.
-      const copied = await request(configuredUrl)
+      const copied = await request(configured.url)
         .post(`/files/${encodeKey(from)}/copy`)
         .send({ to })
         .expect(testBackend() === 'rgw' ? 502 : 201);
@@ -400,7 +378,7 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
         return;
       }
       expect((await head(to)).CacheControl).toBe('public, max-age=60');
-      const got = await request(configuredUrl)
+      const got = await request(configured.url)
         .get(`/files/${encodeKey(to)}`)
         .buffer()
         .expect(200);
@@ -416,7 +394,7 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
       };
       const [putKey, postKey] = [randomKey(), randomKey()];
       const sign = (body: Record<string, unknown>) =>
-        request(configuredUrl).post('/signed-urls').send(body).expect(201);
+        request(configured.url).post('/signed-urls').send(body).expect(201);
       const postForm = async (post: { url: string; fields: Record<string, string> }) => {
         const form = new FormData();
         for (const [name, value] of Object.entries(post.fields)) {
@@ -459,7 +437,7 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
     if (testBackend() !== 'rgw') {
       it('should answer 502 naming the settings when S3 refuses the storage class, and store nothing', async () => {
         const { app: refused, url: refusedUrl } = await startApp(
-          s3Env(s3.endpoint, s3.bucket, { S3_STORAGE_CLASS: 'GLACIER_IR' }),
+          s3Env(suite.s3.endpoint, suite.s3.bucket, { S3_STORAGE_CLASS: 'GLACIER_IR' }),
         );
         try {
           const key = randomKey();
@@ -468,7 +446,7 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
             .send('x')
             .expect(502);
           expect((res.body as { message: string }).message).toMatch(/InvalidStorageClass.*S3_STORAGE_CLASS/);
-          expect(await objectExists(s3.s3, s3.bucket, key)).toBe(false);
+          expect(await objectExists(suite.s3.s3, suite.s3.bucket, key)).toBe(false);
         } finally {
           await refused.close();
         }
@@ -478,11 +456,11 @@ describe(`Object parameters: Cache-Control, download name, X-Meta-*, encryption,
     if (testBackend() === 'rgw') {
       it('should have RGW encrypt the objects with the KMS key (PutObject and multipart)', async () => {
         const keys = [randomKey(), randomKey()];
-        await request(configuredUrl)
+        await request(configured.url)
           .put(`/files/${encodeKey(keys[0])}`)
           .send('x')
           .expect(201);
-        await request(configuredUrl)
+        await request(configured.url)
           .put(`/files/${encodeKey(keys[1])}`)
           .send(randomBytes(PART + 1))
           .expect(201);

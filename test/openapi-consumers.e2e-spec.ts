@@ -1,8 +1,7 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import { FLAG_VALUES } from '../src/http/download-options.js';
-import { encodeKey, randomKey, s3Env, startApp } from './support/app.js';
+import { encodeKey, randomKey, serviceSuite } from './support/app.js';
 import { OPENAPI_DOCUMENT, request } from './support/openapi.js';
-import { objectExists, startS3Server, testBackend, type TestS3Server } from './support/s3-server.js';
+import { objectExists, testBackend } from './support/s3-server.js';
 
 interface Parameter {
   name: string;
@@ -22,19 +21,7 @@ const parameter = (path: string, method: string, name: string): Parameter =>
 
 /** What a client generated from openapi.json sends, and what the service does with it (issue 14, items 7-10). */
 describe(`OpenAPI consumers (e2e against ${testBackend()})`, () => {
-  let s3: TestS3Server;
-  let app: NestExpressApplication;
-  let url: string;
-
-  beforeAll(async () => {
-    s3 = await startS3Server();
-    ({ app, url } = await startApp(s3Env(s3.endpoint, s3.bucket)));
-  });
-
-  afterAll(async () => {
-    await app?.close();
-    await s3?.stop();
-  });
+  const suite = serviceSuite();
 
   describe('keys with / (documented as %2F)', () => {
     it('should document the key as one %2F-encoded segment, with an unencoded example value', () => {
@@ -45,15 +32,15 @@ describe(`OpenAPI consumers (e2e against ${testBackend()})`, () => {
 
     it('should treat %2F and / in the path as the same key', async () => {
       const key = randomKey('sub dir/a b.txt');
-      await request(url)
+      await request(suite.url)
         .put(`/files/${encodeURIComponent(key)}`)
         .send('both')
         .expect(201);
-      const got = await request(url)
+      const got = await request(suite.url)
         .get(`/files/${encodeKey(key)}`)
         .expect(200);
       expect(got.text).toBe('both');
-      const listed = await request(url)
+      const listed = await request(suite.url)
         .get(`/files?prefix=${encodeURIComponent(key)}`)
         .expect(200);
       expect(listed.body.items.map((item: { key: string }) => item.key)).toEqual([key]);
@@ -76,13 +63,13 @@ describe(`OpenAPI consumers (e2e against ${testBackend()})`, () => {
       ['false', 'inline'],
     ])('should take download=%s (%s)', async (value, disposition) => {
       const key = randomKey('a.png');
-      await request(url)
+      await request(suite.url)
         .put(`/files/${encodeKey(key)}`)
         .set('Content-Type', 'image/png')
         .send('png')
         .expect(201);
       for (const method of ['get', 'head'] as const) {
-        const res = await request(url)
+        const res = await request(suite.url)
           [method](`/files/${encodeKey(key)}?download=${value}`)
           .expect(200);
         expect(res.headers['content-disposition']).toMatch(new RegExp(`^${disposition};`));
@@ -91,21 +78,21 @@ describe(`OpenAPI consumers (e2e against ${testBackend()})`, () => {
 
     it.each(['', 'yes', 'TRUE', '2', 'attachment'])('should refuse download=%j with 400', async (value) => {
       const key = randomKey('a.png');
-      await request(url)
+      await request(suite.url)
         .put(`/files/${encodeKey(key)}`)
         .send('png')
         .expect(201);
-      const res = await request(url)
+      const res = await request(suite.url)
         .get(`/files/${encodeKey(key)}?download=${value}`)
         .expect(400);
       expect(res.body.message).toBe('download must be one of 1, true, 0, false');
-      await request(url)
+      await request(suite.url)
         .head(`/files/${encodeKey(key)}?download=${value}`)
         .expect(400);
     });
 
     it('should check download before asking S3, so a missing key with a bad value is a 400', async () => {
-      await request(url)
+      await request(suite.url)
         .get(`/files/${encodeKey(randomKey())}?download=yes`)
         .expect(400);
     });
@@ -123,23 +110,23 @@ describe(`OpenAPI consumers (e2e against ${testBackend()})`, () => {
       'should refuse the wildcard Content-Type %j with 400 and store nothing',
       async (contentType) => {
         const key = randomKey();
-        const res = await request(url)
+        const res = await request(suite.url)
           .put(`/files/${encodeKey(key)}`)
           .set('Content-Type', contentType)
           .send('x');
         expect(res.status).toBe(400);
         expect(res.body.message).toBe('Content-Type must be a media type, not a wildcard such as */* or image/*');
-        expect(await objectExists(s3.s3, s3.bucket, key)).toBe(false);
+        expect(await objectExists(suite.s3.s3, suite.s3.bucket, key)).toBe(false);
       },
     );
 
     it('should refuse a form file part of type */* with 400 and store nothing', async () => {
       const key = randomKey();
-      const res = await request(url)
+      const res = await request(suite.url)
         .post(`/files?key=${encodeURIComponent(key)}`)
         .attach('file', Buffer.from('x'), { filename: 'a.bin', contentType: '*/*' });
       expect(res.status).toBe(400);
-      expect(await objectExists(s3.s3, s3.bucket, key)).toBe(false);
+      expect(await objectExists(suite.s3.s3, suite.s3.bucket, key)).toBe(false);
     });
   });
 
@@ -153,13 +140,13 @@ describe(`OpenAPI consumers (e2e against ${testBackend()})`, () => {
 
     it('should refuse a key field after the file, saying where it belongs', async () => {
       const key = randomKey();
-      const res = await request(url)
+      const res = await request(suite.url)
         .post('/files')
         .attach('file', Buffer.from('x'), 'a.txt')
         .field('key', key)
         .expect(400);
       expect(res.body.message).toBe('form field "key" must come before the file part, or go in the query');
-      expect(await objectExists(s3.s3, s3.bucket, key)).toBe(false);
+      expect(await objectExists(suite.s3.s3, suite.s3.bucket, key)).toBe(false);
     });
   });
 });
