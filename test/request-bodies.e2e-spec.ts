@@ -2,8 +2,7 @@ import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import { encodeKey, eventually, randomKey, s3Env, startApp } from './support/app.js';
+import { encodeKey, eventually, randomKey, serviceSuite } from './support/app.js';
 import {
   expectJsonError,
   multipartBody,
@@ -12,7 +11,7 @@ import {
   writeAllThenRead,
   type HttpResult,
 } from './support/http.js';
-import { listMultipartUploads, objectExists, startS3Server, type TestS3Server } from './support/s3-server.js';
+import { listMultipartUploads, objectExists } from './support/s3-server.js';
 
 const MiB = 1024 * 1024;
 const LIMIT = 6 * MiB;
@@ -42,32 +41,16 @@ function chunkedBody(count: number, size = MiB): ReadableStream<Uint8Array> {
 
 /** The rules for request bodies: byte limits on the whole body, answers clients can read, and idle bodies cut. */
 describe('Request bodies (e2e)', () => {
-  let s3: TestS3Server;
-  let app: NestExpressApplication;
-  let url: string;
-  let port: number;
-
-  beforeAll(async () => {
-    s3 = await startS3Server();
-    ({ app, url } = await startApp(s3Env(s3.endpoint, s3.bucket, { MAX_UPLOAD_BYTES: String(LIMIT) }), {
-      idleTimeoutMs: IDLE_MS,
-    }));
-    port = Number(new URL(url).port);
-  });
-
-  afterAll(async () => {
-    await app?.close();
-    await s3?.stop();
-  });
+  const suite = serviceSuite({ env: { MAX_UPLOAD_BYTES: String(LIMIT) }, tuning: { idleTimeoutMs: IDLE_MS } });
 
   afterEach(async () => {
-    expect((await send(`${url}/files?limit=1`)).status).toBe(200);
+    expect((await send(`${suite.url}/files?limit=1`)).status).toBe(200);
   });
 
   /** Nothing of the upload is left in S3: no object, no multipart upload in progress. */
   async function expectNothingLeft(key: string): Promise<void> {
-    await eventually(async () => (await listMultipartUploads(s3.s3, s3.bucket, key)).length === 0);
-    expect(await objectExists(s3.s3, s3.bucket, key)).toBe(false);
+    await eventually(async () => (await listMultipartUploads(suite.s3.s3, suite.s3.bucket, key)).length === 0);
+    expect(await objectExists(suite.s3.s3, suite.s3.bucket, key)).toBe(false);
   }
 
   describe('hostile JSON', () => {
@@ -78,7 +61,7 @@ describe('Request bodies (e2e)', () => {
       ['{ nested 2,000 deep', '{"a":'.repeat(2000) + '1' + '}'.repeat(2000)],
       ['a key inside 100 levels', `{"key":"a","operation":"download","x":${'['.repeat(100)}${']'.repeat(100)}}`],
     ])('should answer %s with a 4xx JSON error', async (_, body) => {
-      const res = await send(`${url}/signed-urls`, {
+      const res = await send(`${suite.url}/signed-urls`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
         body: Buffer.from(body),
@@ -87,7 +70,7 @@ describe('Request bodies (e2e)', () => {
     });
 
     it('should still sign a plain request', async () => {
-      const res = await send(`${url}/signed-urls`, {
+      const res = await send(`${suite.url}/signed-urls`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
         body: Buffer.from(JSON.stringify({ key: 'a "[{" b.txt', operation: 'download' })),
@@ -105,7 +88,7 @@ describe('Request bodies (e2e)', () => {
       ['an epilogue after the last part', Buffer.from(file), Buffer.alloc(8 * MiB, 'e')],
     ])('should answer a chunked form with %s over the limit with 413', async (_, before, after) => {
       const key = randomKey('a.txt');
-      const res = await send(`${url}/files?key=${encodeURIComponent(key)}`, {
+      const res = await send(`${suite.url}/files?key=${encodeURIComponent(key)}`, {
         method: 'POST',
         headers: { 'Content-Type': `multipart/form-data; boundary=${B}`, 'Transfer-Encoding': 'chunked' },
         body: [before, after],
@@ -118,7 +101,7 @@ describe('Request bodies (e2e)', () => {
       const key = randomKey('a.txt');
       const fields = Object.fromEntries(Array.from({ length: 19 }, (_, i) => [`f${i}`, 'x'.repeat(16_000)]));
       const form = multipartBody(fields, [{ name: 'file', fileName: 'a.txt', data: randomBytes(LIMIT - 100 * 1024) }]);
-      const res = await send(`${url}/files?key=${encodeURIComponent(key)}`, {
+      const res = await send(`${suite.url}/files?key=${encodeURIComponent(key)}`, {
         method: 'POST',
         headers: { 'Content-Type': form.contentType, 'Transfer-Encoding': 'chunked' },
         body: form.parts,
@@ -134,21 +117,24 @@ describe('Request bodies (e2e)', () => {
     it.each(['PUT', 'POST'])('should answer a node:http %s declaring too many bytes with 413', async (method) => {
       const key = randomKey();
       const form = multipartBody({}, [{ name: 'file', fileName: 'a.bin', data: Buffer.concat(body()) }]);
-      const res = await send(method === 'PUT' ? `${url}/files/${encodeKey(key)}` : `${url}/files?key=${key}`, {
-        method,
-        headers:
-          method === 'PUT'
-            ? { 'Content-Length': 8 * MiB }
-            : { 'Content-Type': form.contentType, 'Content-Length': form.length },
-        body: method === 'PUT' ? body() : form.parts,
-      });
+      const res = await send(
+        method === 'PUT' ? `${suite.url}/files/${encodeKey(key)}` : `${suite.url}/files?key=${key}`,
+        {
+          method,
+          headers:
+            method === 'PUT'
+              ? { 'Content-Length': 8 * MiB }
+              : { 'Content-Type': form.contentType, 'Content-Length': form.length },
+          body: method === 'PUT' ? body() : form.parts,
+        },
+      );
       expectJsonError(text(res), 413);
       await expectNothingLeft(key);
     });
 
     it('should answer a node:http PUT that crosses the limit while streaming with 413', async () => {
       const key = randomKey();
-      const res = await send(`${url}/files/${encodeKey(key)}`, {
+      const res = await send(`${suite.url}/files/${encodeKey(key)}`, {
         method: 'PUT',
         headers: { 'Transfer-Encoding': 'chunked' },
         body: Array.from({ length: 12 }, () => randomBytes(MiB)),
@@ -159,14 +145,14 @@ describe('Request bodies (e2e)', () => {
 
     it('should answer a fetch PUT declaring too many bytes with 413', async () => {
       const key = randomKey();
-      const res = await fetch(`${url}/files/${encodeKey(key)}`, { method: 'PUT', body: randomBytes(8 * MiB) });
+      const res = await fetch(`${suite.url}/files/${encodeKey(key)}`, { method: 'PUT', body: randomBytes(8 * MiB) });
       expectJsonError(await fetched(res), 413);
       await expectNothingLeft(key);
     });
 
     it('should answer a fetch PUT that crosses the limit while streaming with 413', async () => {
       const key = randomKey();
-      const res = await fetch(`${url}/files/${encodeKey(key)}`, {
+      const res = await fetch(`${suite.url}/files/${encodeKey(key)}`, {
         method: 'PUT',
         body: chunkedBody(12),
         duplex: 'half',
@@ -179,7 +165,7 @@ describe('Request bodies (e2e)', () => {
       const key = randomKey();
       const form = new FormData();
       form.append('file', new Blob([randomBytes(8 * MiB)]), 'big.bin');
-      const res = await fetch(`${url}/files?key=${encodeURIComponent(key)}`, { method: 'POST', body: form });
+      const res = await fetch(`${suite.url}/files?key=${encodeURIComponent(key)}`, { method: 'POST', body: form });
       expectJsonError(await fetched(res), 413);
       await expectNothingLeft(key);
     });
@@ -191,7 +177,7 @@ describe('Request bodies (e2e)', () => {
       for (let run = 0; run < 10; run++) {
         const head = `PUT /files/${randomKey()} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${60 * MiB}\r\n\r\n`;
         const { writeError, answer } = await writeAllThenRead(
-          port,
+          suite.port,
           head,
           Array.from({ length: 60 }, () => chunk),
         );
@@ -206,7 +192,7 @@ describe('Request bodies (e2e)', () => {
       const chunk = randomBytes(MiB);
       const started = Date.now();
       const { writeError, answer } = await writeAllThenRead(
-        port,
+        suite.port,
         head,
         Array.from({ length: 300 }, () => chunk),
         {
@@ -222,24 +208,17 @@ describe('Request bodies (e2e)', () => {
 
   describe('lingering after an early answer (nginx lingering_time, lingering_timeout)', () => {
     const LINGERING = { timeMs: 3000, timeoutMs: 1000 };
-    let lingering: NestExpressApplication;
-    let lingeringPort: number;
     const head = () => `PUT /files/${randomKey()} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${1024 ** 4}\r\n\r\n`;
 
-    beforeAll(async () => {
-      let lingeringUrl: string;
-      ({ app: lingering, url: lingeringUrl } = await startApp(
-        s3Env(s3.endpoint, s3.bucket, { MAX_UPLOAD_BYTES: String(LIMIT) }),
-        { requestBodies: { lingering: LINGERING } },
-      ));
-      lingeringPort = Number(new URL(lingeringUrl).port);
+    const lingering = suite.withApp({
+      env: { MAX_UPLOAD_BYTES: String(LIMIT) },
+      tuning: { requestBodies: { lingering: LINGERING } },
     });
-    afterAll(async () => lingering?.close());
 
     /** How long after it was accepted the server closes the next connection. */
     const nextClose = () =>
       new Promise<number>((resolve) => {
-        lingering.getHttpServer().once('connection', (socket: Socket) => {
+        lingering.app.getHttpServer().once('connection', (socket: Socket) => {
           const accepted = Date.now();
           socket.once('close', () => resolve(Date.now() - accepted));
         });
@@ -247,7 +226,7 @@ describe('Request bodies (e2e)', () => {
 
     it('should close a connection whose client keeps writing once the lingering time is up', async () => {
       const closed = nextClose();
-      const { answer } = await rawUntilClosed(lingeringPort, head(), {
+      const { answer } = await rawUntilClosed(lingering.port, head(), {
         tick: { data: Buffer.alloc(64 * 1024), everyMs: 5 },
         until: 'close',
       });
@@ -258,7 +237,7 @@ describe('Request bodies (e2e)', () => {
 
     it('should close a connection whose client stops writing after the lingering timeout', async () => {
       const closed = nextClose();
-      const { answer } = await rawUntilClosed(lingeringPort, head(), {
+      const { answer } = await rawUntilClosed(lingering.port, head(), {
         tick: { data: Buffer.alloc(64 * 1024), everyMs: 5, forMs: 500 },
         until: 'close',
         guardMs: 6000,
@@ -275,7 +254,7 @@ describe('Request bodies (e2e)', () => {
 
     it('should close a PUT that sends nothing after its headers', async () => {
       const key = randomKey();
-      const { afterMs } = await rawUntilClosed(port, put(key, 100));
+      const { afterMs } = await rawUntilClosed(suite.port, put(key, 100));
       expect(afterMs).toBeGreaterThanOrEqual(IDLE_MS);
       expect(afterMs).toBeLessThan(IDLE_MS * 4);
       await expectNothingLeft(key);
@@ -283,7 +262,7 @@ describe('Request bodies (e2e)', () => {
 
     it('should close a PUT that sends a byte every 2 idle periods', async () => {
       const key = randomKey();
-      const { afterMs } = await rawUntilClosed(port, put(key, 100), {
+      const { afterMs } = await rawUntilClosed(suite.port, put(key, 100), {
         tick: { data: Buffer.from('x'), everyMs: IDLE_MS * 2 },
       });
       expect(afterMs).toBeLessThan(IDLE_MS * 4);
@@ -299,13 +278,13 @@ describe('Request bodies (e2e)', () => {
           : `POST /files HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${form.contentType}\r\n` +
             `Content-Length: ${5.5 * MiB}\r\n\r\n`;
       const start = method === 'PUT' ? [] : [form.parts[0], form.parts[1]];
-      const socket: Socket = connect(port, '127.0.0.1');
+      const socket: Socket = connect(suite.port, '127.0.0.1');
       socket.on('error', () => undefined);
       const answer: Buffer[] = [];
       socket.on('data', (chunk: Buffer) => answer.push(chunk));
       await once(socket, 'connect');
       socket.write(Buffer.concat([Buffer.from(head), ...start, randomBytes(5.2 * MiB)]));
-      await eventually(async () => (await listMultipartUploads(s3.s3, s3.bucket, key)).length === 1);
+      await eventually(async () => (await listMultipartUploads(suite.s3.s3, suite.s3.bucket, key)).length === 1);
       await Promise.race([once(socket, 'close'), sleep(IDLE_MS * 6).then(() => socket.destroy(new Error('open')))]);
       expect(socket.errored).toBeNull();
       expect(Buffer.concat(answer).toString('latin1')).toMatch(/^HTTP\/1\.1 408 /);
@@ -315,7 +294,7 @@ describe('Request bodies (e2e)', () => {
     it('should keep a slow body that never stays idle for a whole period', async () => {
       const key = randomKey();
       const res = await new Promise<number>((resolve, reject) => {
-        const req = httpRequest(`${url}/files/${encodeKey(key)}`, {
+        const req = httpRequest(`${suite.url}/files/${encodeKey(key)}`, {
           method: 'PUT',
           headers: { 'Content-Length': 12 },
         });
@@ -338,32 +317,24 @@ describe('Request bodies (e2e)', () => {
   });
 
   describe('connections', () => {
-    let limited: NestExpressApplication;
-    let limitedPort: number;
-
-    beforeAll(async () => {
-      let limitedUrl: string;
-      ({ app: limited, url: limitedUrl } = await startApp(s3Env(s3.endpoint, s3.bucket), { maxConnections: 3 }));
-      limitedPort = Number(new URL(limitedUrl).port);
-    });
-    afterAll(async () => limited?.close());
+    const limited = suite.withApp({ tuning: { maxConnections: 3 } });
 
     it('should refuse connections beyond the connection limit and serve again once one closes', async () => {
       const open = await Promise.all(
         [1, 2, 3].map(async () => {
-          const socket = connect(limitedPort, '127.0.0.1');
+          const socket = connect(limited.port, '127.0.0.1');
           socket.on('error', () => undefined);
           await once(socket, 'connect');
           return socket;
         }),
       );
       await sleep(100);
-      const refused = await rawUntilClosed(limitedPort, 'GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      const refused = await rawUntilClosed(limited.port, 'GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
       expect(refused.answer).toBe('');
       open[0].destroy();
       await sleep(100);
       const served = await rawUntilClosed(
-        limitedPort,
+        limited.port,
         'GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n',
       );
       expect(served.answer).toMatch(/^HTTP\/1\.1 200 /);

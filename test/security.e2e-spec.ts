@@ -1,34 +1,18 @@
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
-import { s3Env, startApp } from './support/app.js';
-import { startS3Server, type TestS3Server } from './support/s3-server.js';
+import { s3Env, startApp, serviceSuite } from './support/app.js';
 
 const KEY = 'a-read-write-key-for-tests';
 
 describe('Host guard, headers, CORS and health (e2e through the real app)', () => {
-  let s3: TestS3Server;
-  let app: NestExpressApplication;
-  let url: string;
-  let proxied: { app: NestExpressApplication; url: string };
-
-  beforeAll(async () => {
-    s3 = await startS3Server();
-    const env = s3Env(s3.endpoint, s3.bucket, {
-      ALLOWED_HOSTS: 'api.example.com,.example.org,[::1]',
-      API_KEYS: KEY,
-      CORS_ORIGINS: 'https://app.example.com',
-    });
-    ({ app, url } = await startApp(env));
-    proxied = await startApp({ ...env, TRUST_PROXY: 'loopback' });
-  });
-
-  afterAll(async () => {
-    await app?.close();
-    await proxied?.app.close();
-    await s3?.stop();
-  });
+  const env = {
+    ALLOWED_HOSTS: 'api.example.com,.example.org,[::1]',
+    API_KEYS: KEY,
+    CORS_ORIGINS: 'https://app.example.com',
+  };
+  const suite = serviceSuite({ env });
+  const proxied = suite.withApp({ env: { ...env, TRUST_PROXY: 'loopback' } });
 
   describe('Host', () => {
     it.each([
@@ -45,23 +29,23 @@ describe('Host guard, headers, CORS and health (e2e through the real app)', () =
       ['api.example.com:80:80', 400],
       ['exa_mple.org', 400],
     ])('should answer %j with %d', async (host, status) => {
-      const res = await request(url).get('/health/live').set('Host', host).expect(status);
+      const res = await request(suite.url).get('/health/live').set('Host', host).expect(status);
       if (status === 400) {
         expect(res.body).toEqual({ statusCode: 400, error: 'Bad Request', message: expect.any(String) });
       }
     });
 
     it('should check the Host before the API key', async () => {
-      await request(url).get('/files').set('Host', 'evil.com').expect(400);
-      await request(url).get('/files').set('Host', 'api.example.com').expect(401);
+      await request(suite.url).get('/files').set('Host', 'evil.com').expect(400);
+      await request(suite.url).get('/files').set('Host', 'api.example.com').expect(401);
     });
 
     it('should ignore X-Forwarded-Host unless TRUST_PROXY trusts the peer', async () => {
-      await request(url)
+      await request(suite.url)
         .get('/health/live')
         .set({ Host: 'api.example.com', 'X-Forwarded-Host': 'evil.com' })
         .expect(200);
-      await request(url)
+      await request(suite.url)
         .get('/health/live')
         .set({ Host: 'evil.com', 'X-Forwarded-Host': 'api.example.com' })
         .expect(400);
@@ -78,9 +62,9 @@ describe('Host guard, headers, CORS and health (e2e through the real app)', () =
       const warn = jest.spyOn(Logger.prototype, 'warn');
       try {
         for (let i = 0; i < 3; i++) {
-          await request(url).get('/health/live').set('Host', 'once.invalid').expect(400);
+          await request(suite.url).get('/health/live').set('Host', 'once.invalid').expect(400);
         }
-        await request(url).get('/health/live').set('Host', 'twice.invalid').expect(400);
+        await request(suite.url).get('/health/live').set('Host', 'twice.invalid').expect(400);
         const logged = warn.mock.calls.map(([message]) => String(message)).filter((m) => m.includes('.invalid'));
         expect(logged).toEqual([expect.stringContaining('"once.invalid"'), expect.stringContaining('"twice.invalid"')]);
       } finally {
@@ -91,7 +75,7 @@ describe('Host guard, headers, CORS and health (e2e through the real app)', () =
 
   describe('headers', () => {
     it('should send helmet headers', async () => {
-      const res = await request(url).get('/health/live').set('Host', 'api.example.com').expect(200);
+      const res = await request(suite.url).get('/health/live').set('Host', 'api.example.com').expect(200);
       expect(res.headers).toMatchObject({
         'x-content-type-options': 'nosniff',
         'x-frame-options': 'SAMEORIGIN',
@@ -103,7 +87,7 @@ describe('Host guard, headers, CORS and health (e2e through the real app)', () =
     });
 
     it('should answer a CORS preflight from an allowed origin, exposing ETag', async () => {
-      const res = await request(url)
+      const res = await request(suite.url)
         .options('/files/a.txt')
         .set({
           Host: 'api.example.com',
@@ -118,7 +102,7 @@ describe('Host guard, headers, CORS and health (e2e through the real app)', () =
       for (const name of ['If-Match', 'If-Unmodified-Since', 'If-Range', 'Cache-Control', 'Content-Disposition']) {
         expect(String(res.headers['access-control-allow-headers']).split(',')).toContain(name);
       }
-      const get = await request(url)
+      const get = await request(suite.url)
         .get('/files')
         .set({ Host: 'api.example.com', Origin: 'https://app.example.com', Authorization: `Bearer ${KEY}` })
         .expect(200);
@@ -126,7 +110,7 @@ describe('Host guard, headers, CORS and health (e2e through the real app)', () =
     });
 
     it('should not allow other origins', async () => {
-      const res = await request(url)
+      const res = await request(suite.url)
         .get('/health/live')
         .set({ Host: 'api.example.com', Origin: 'https://evil.example.net' })
         .expect(200);
@@ -136,23 +120,23 @@ describe('Host guard, headers, CORS and health (e2e through the real app)', () =
 
   describe('health', () => {
     it('should report the process and the bucket, at /health and /health/, without an API key', async () => {
-      const res = await request(url).get('/health/').set('Host', 'api.example.com').expect(200);
+      const res = await request(suite.url).get('/health/').set('Host', 'api.example.com').expect(200);
       expect(res.body).toMatchObject({
         status: 'ok',
         details: { process: { status: 'up' }, storage: { status: 'up', responseTime: expect.any(Number) } },
       });
       expect(res.headers['cache-control']).toBe('no-store');
-      await request(url).get('/health').set('Host', 'api.example.com').expect(200);
+      await request(suite.url).get('/health').set('Host', 'api.example.com').expect(200);
     });
 
     it('should cache the storage check for a few seconds', async () => {
-      await request(url).get('/health/').set('Host', 'api.example.com').expect(200);
-      const res = await request(url).get('/health/').set('Host', 'api.example.com').expect(200);
+      await request(suite.url).get('/health/').set('Host', 'api.example.com').expect(200);
+      const res = await request(suite.url).get('/health/').set('Host', 'api.example.com').expect(200);
       expect(res.body.details.storage).toMatchObject({ status: 'up', cachedResponse: true });
     });
 
     it('should answer 503 with the details, not 500, when the bucket cannot be reached', async () => {
-      const broken = await startApp(s3Env('http://127.0.0.1:9', s3.bucket, { AWS_MAX_ATTEMPTS: '1' }));
+      const broken = await startApp(s3Env('http://127.0.0.1:9', suite.s3.bucket, { AWS_MAX_ATTEMPTS: '1' }));
       try {
         const res = await request(broken.url).get('/health/').expect(503);
         expect(res.body).toMatchObject({
@@ -167,7 +151,7 @@ describe('Host guard, headers, CORS and health (e2e through the real app)', () =
     });
 
     it('should say the bucket is missing, not that an object is, when S3_BUCKET names no bucket', async () => {
-      const missing = await startApp(s3Env(s3.endpoint, `${s3.bucket}-missing`));
+      const missing = await startApp(s3Env(suite.s3.endpoint, `${suite.s3.bucket}-missing`));
       try {
         const res = await request(missing.url).get('/health/').expect(503);
         expect(res.body.error.storage).toMatchObject({

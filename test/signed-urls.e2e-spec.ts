@@ -1,15 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import { encodeKey, randomKey, s3Env, sha256, startApp } from './support/app.js';
+import { encodeKey, randomKey, s3Env, sha256, startApp, serviceSuite } from './support/app.js';
 import { request } from './support/openapi.js';
-import {
-  describeWithPresignedPuts,
-  objectExists as existsIn,
-  startS3Server,
-  testBackend,
-  type TestS3Server,
-} from './support/s3-server.js';
+import { describeWithPresignedPuts, objectExists as existsIn, testBackend } from './support/s3-server.js';
 
 interface SignedUrlBody {
   url: string;
@@ -48,40 +41,25 @@ function form(fields: Record<string, string>, data: Uint8Array, fileName = 'uplo
 }
 
 describe(`Signed URLs (e2e against ${testBackend()})`, () => {
-  let s3: TestS3Server;
-  let app: NestExpressApplication;
-  let url: string;
-
-  beforeAll(async () => {
-    s3 = await startS3Server();
-    ({ app, url } = await startApp(
-      s3Env(s3.endpoint, s3.bucket, {
-        SIGNED_URL_TTL_SECONDS: String(TTL_SECONDS),
-        MAX_UPLOAD_BYTES: String(1024 * 1024),
-      }),
-      // The SDK's AWS default, under which it would presign a PUT with the checksum of an empty body.
-      { checksums: 'WHEN_SUPPORTED' },
-    ));
+  const suite = serviceSuite({
+    env: { SIGNED_URL_TTL_SECONDS: String(TTL_SECONDS), MAX_UPLOAD_BYTES: String(1024 * 1024) },
+    // The SDK's AWS default, under which it would presign a PUT with the checksum of an empty body.
+    tuning: { checksums: 'WHEN_SUPPORTED' },
   });
 
-  afterAll(async () => {
-    await app?.close();
-    await s3?.stop();
-  });
-
-  const sign = (body: Record<string, unknown>) => request(url).post('/signed-urls').send(body);
+  const sign = (body: Record<string, unknown>) => request(suite.url).post('/signed-urls').send(body);
 
   async function signed(body: Record<string, unknown>): Promise<SignedUrlBody> {
     return (await sign(body).expect(201)).body as SignedUrlBody;
   }
 
-  const objectExists = (key: string): Promise<boolean> => existsIn(s3.s3, s3.bucket, key);
+  const objectExists = (key: string): Promise<boolean> => existsIn(suite.s3.s3, suite.s3.bucket, key);
 
   describe('downloads', () => {
     it('should sign a GET that serves the object byte-exact, for the default lifetime', async () => {
       const key = randomKey('photo 1.jpg');
       const data = randomBytes(50_000);
-      await request(url)
+      await request(suite.url)
         .put(`/files/${encodeKey(key)}`)
         .set('Content-Type', 'image/jpeg')
         .send(data)
@@ -89,7 +67,7 @@ describe(`Signed URLs (e2e against ${testBackend()})`, () => {
       const before = Date.now();
       const body = await signed({ key, operation: 'download' });
       expect(body).toEqual({ url: expect.any(String), method: 'GET', expiresAt: expect.any(String) });
-      expect(new URL(body.url).origin).toBe(s3.endpoint);
+      expect(new URL(body.url).origin).toBe(suite.s3.endpoint);
       const expiresAt = Date.parse(body.expiresAt);
       expect(expiresAt).toBeGreaterThan(before + (TTL_SECONDS - 2) * 1000);
       expect(expiresAt).toBeLessThanOrEqual(Date.now() + TTL_SECONDS * 1000);
@@ -103,7 +81,7 @@ describe(`Signed URLs (e2e against ${testBackend()})`, () => {
 
     it('should make S3 serve an attachment with the file name asked for', async () => {
       const key = randomKey('a.txt');
-      await request(url)
+      await request(suite.url)
         .put(`/files/${encodeKey(key)}`)
         .send('x')
         .expect(201);
@@ -122,7 +100,9 @@ describe(`Signed URLs (e2e against ${testBackend()})`, () => {
         body = '<script>alert(1)</script>',
       ): Promise<string> {
         const key = randomKey(name);
-        await s3.s3.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: body, ContentType: contentType }));
+        await suite.s3.s3.send(
+          new PutObjectCommand({ Bucket: suite.s3.bucket, Key: key, Body: body, ContentType: contentType }),
+        );
         return key;
       }
       const follow = async (key: string, extra: Record<string, unknown> = {}) => {
@@ -164,8 +144,13 @@ describe(`Signed URLs (e2e against ${testBackend()})`, () => {
       it('should keep serving the type seen at signing when the object is replaced by HTML', async () => {
         const key = await stored('image/png', 'a.png', 'png');
         const { url: signedUrl } = await signed({ key, operation: 'download' });
-        await s3.s3.send(
-          new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: '<script>1</script>', ContentType: 'text/html' }),
+        await suite.s3.s3.send(
+          new PutObjectCommand({
+            Bucket: suite.s3.bucket,
+            Key: key,
+            Body: '<script>1</script>',
+            ContentType: 'text/html',
+          }),
         );
         const res = await fetch(signedUrl);
         expect([res.status, res.headers.get('content-type')]).toEqual([200, 'image/png']);
@@ -176,7 +161,9 @@ describe(`Signed URLs (e2e against ${testBackend()})`, () => {
         const key = randomKey('later.html');
         const { url: signedUrl } = await signed({ key, operation: 'download' });
         expect((await fetch(signedUrl)).status).toBe(404);
-        await s3.s3.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: '<p>', ContentType: 'text/html' }));
+        await suite.s3.s3.send(
+          new PutObjectCommand({ Bucket: suite.s3.bucket, Key: key, Body: '<p>', ContentType: 'text/html' }),
+        );
         const res = await fetch(signedUrl);
         expect([res.status, res.headers.get('content-type'), res.headers.get('content-disposition')]).toEqual([
           200,
@@ -202,7 +189,7 @@ describe(`Signed URLs (e2e against ${testBackend()})`, () => {
 
     it('should stop working once expired', async () => {
       const key = randomKey();
-      await request(url)
+      await request(suite.url)
         .put(`/files/${encodeKey(key)}`)
         .send('x')
         .expect(201);
@@ -232,7 +219,7 @@ describe(`Signed URLs (e2e against ${testBackend()})`, () => {
       const data = randomBytes(200_000);
       const put = await fetch(body.url, { method: 'PUT', headers: body.headers, body: data });
       expect(put.status).toBe(200);
-      const got = await request(url)
+      const got = await request(suite.url)
         .get(`/files/${encodeKey(key)}`)
         .buffer(true)
         .parse((res, done) => {
@@ -269,7 +256,7 @@ describe(`Signed URLs (e2e against ${testBackend()})`, () => {
       const key = randomKey('small.png');
       const body = await signed({ key, operation: 'upload', contentType: 'image/png', maxBytes: 1000 });
       expect(body).toEqual({
-        url: `${s3.endpoint}/${s3.bucket}`,
+        url: `${suite.s3.endpoint}/${suite.s3.bucket}`,
         method: 'POST',
         fields: expect.objectContaining({ key, 'Content-Type': 'image/png', Policy: expect.any(String) }),
         expiresAt: expect.any(String),
@@ -313,7 +300,7 @@ describe(`Signed URLs (e2e against ${testBackend()})`, () => {
     });
 
     it('should sign uploads of active content when SIGNED_UPLOAD_ACTIVE_CONTENT=true', async () => {
-      const open = await startApp(s3Env(s3.endpoint, s3.bucket, { SIGNED_UPLOAD_ACTIVE_CONTENT: 'true' }));
+      const open = await startApp(s3Env(suite.s3.endpoint, suite.s3.bucket, { SIGNED_UPLOAD_ACTIVE_CONTENT: 'true' }));
       try {
         const key = randomKey('page.html');
         const put = (
@@ -335,13 +322,13 @@ describe(`Signed URLs (e2e against ${testBackend()})`, () => {
     });
 
     it('should put keys under S3_PREFIX', async () => {
-      const prefixed = await startApp(s3Env(s3.endpoint, s3.bucket, { S3_PREFIX: 'tenant-a' }));
+      const prefixed = await startApp(s3Env(suite.s3.endpoint, suite.s3.bucket, { S3_PREFIX: 'tenant-a' }));
       try {
         const key = randomKey('p.txt');
         const put = (await request(prefixed.url).post('/signed-urls').send({ key, operation: 'upload' }).expect(201))
           .body as SignedUrlBody;
         if (put.method === 'PUT') {
-          expect(new URL(put.url).pathname).toBe(`/${s3.bucket}/tenant-a/${encodeKey(key)}`);
+          expect(new URL(put.url).pathname).toBe(`/${suite.s3.bucket}/tenant-a/${encodeKey(key)}`);
         } else {
           expect(put.fields!.key).toBe(`tenant-a/${key}`);
         }
@@ -387,33 +374,26 @@ describe(`Signed URLs (e2e against ${testBackend()})`, () => {
     });
 
     it('should answer 400 to malformed JSON, 415 to another media type, 413 to a huge body', async () => {
-      const bad = await request(url)
+      const bad = await request(suite.url)
         .post('/signed-urls')
         .set('Content-Type', 'application/json')
         .send('{"key": ')
         .expect(400);
       expect(bad.body.message).toBe('request body is not valid JSON');
-      const form = await request(url).post('/signed-urls').type('form').send({ key: 'a' }).expect(415);
+      const form = await request(suite.url).post('/signed-urls').type('form').send({ key: 'a' }).expect(415);
       expect(form.body.statusCode).toBe(415);
-      await request(url).post('/signed-urls').expect(415);
+      await request(suite.url).post('/signed-urls').expect(415);
       await sign({ key: 'a', operation: 'download', padding: 'x'.repeat(20_000) }).expect(413);
     });
   });
   describe('with API keys', () => {
     const readWrite = 'rw-'.padEnd(32, 'x');
     const readOnly = 'ro-'.padEnd(32, 'y');
-    let keyed: NestExpressApplication;
-    let keyedUrl: string;
 
-    beforeAll(async () => {
-      ({ app: keyed, url: keyedUrl } = await startApp(
-        s3Env(s3.endpoint, s3.bucket, { API_KEYS: readWrite, API_KEYS_READONLY: readOnly }),
-      ));
-    });
-    afterAll(async () => keyed?.close());
+    const keyed = suite.withApp({ env: { API_KEYS: readWrite, API_KEYS_READONLY: readOnly } });
 
     const signWith = (apiKey: string | undefined, body: Record<string, unknown>) => {
-      const req = request(keyedUrl).post('/signed-urls');
+      const req = request(keyed.url).post('/signed-urls');
       return (apiKey ? req.set('Authorization', `Bearer ${apiKey}`) : req).send(body);
     };
 

@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import { StorageService } from '../src/storage/storage.service.js';
-import { encodeKey, eventually, randomKey, s3Env, sha256, startApp } from './support/app.js';
+import { encodeKey, eventually, randomKey, sha256, serviceSuite } from './support/app.js';
 import { multipartBody, send } from './support/http.js';
-import { listMultipartUploads, objectExists, startS3Server, type TestS3Server } from './support/s3-server.js';
+import { listMultipartUploads, objectExists } from './support/s3-server.js';
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
@@ -12,22 +11,14 @@ const BUDGET = 2 * PART;
 
 /** The process-wide upload memory budget (UPLOAD_MEMORY_BYTES): uploads over it wait, none fails or leaks. */
 describe('Upload memory budget (e2e)', () => {
-  let s3: TestS3Server;
-  let app: NestExpressApplication;
-  let url: string;
   let memory: StorageService['uploadMemory'];
 
-  beforeAll(async () => {
-    s3 = await startS3Server();
-    ({ app, url } = await startApp(
-      s3Env(s3.endpoint, s3.bucket, { UPLOAD_PART_SIZE: String(PART), UPLOAD_MEMORY_BYTES: String(BUDGET) }),
-    ));
-    memory = app.get(StorageService).uploadMemory;
+  const suite = serviceSuite({
+    env: { UPLOAD_PART_SIZE: String(PART), UPLOAD_MEMORY_BYTES: String(BUDGET) },
   });
 
-  afterAll(async () => {
-    await app?.close();
-    await s3?.stop();
+  beforeAll(() => {
+    memory = suite.app.get(StorageService).uploadMemory;
   });
 
   it('should store four concurrent multipart uploads over the budget exactly, never holding more than it', async () => {
@@ -39,7 +30,7 @@ describe('Upload memory budget (e2e)', () => {
       const answers = await Promise.all(
         bodies.map((body, i) => {
           if (i % 2 === 0) {
-            return send(`${url}/files/${encodeKey(keys[i])}`, {
+            return send(`${suite.url}/files/${encodeKey(keys[i])}`, {
               method: 'PUT',
               headers: { 'content-type': 'application/octet-stream', 'content-length': body.length },
               body,
@@ -47,7 +38,7 @@ describe('Upload memory budget (e2e)', () => {
             });
           }
           const form = multipartBody({ key: keys[i] }, [{ name: 'file', fileName: 'f.bin', data: body }]);
-          return send(`${url}/files`, {
+          return send(`${suite.url}/files`, {
             method: 'POST',
             headers: { 'content-type': form.contentType, 'content-length': form.length },
             body: form.parts,
@@ -63,7 +54,7 @@ describe('Upload memory budget (e2e)', () => {
     expect(peak).toBeLessThanOrEqual(BUDGET);
     expect(memory.inUse).toBe(0);
     for (const [i, key] of keys.entries()) {
-      const got = await send(`${url}/files/${encodeKey(key)}`, { timeoutMs: 30_000 });
+      const got = await send(`${suite.url}/files/${encodeKey(key)}`, { timeoutMs: 30_000 });
       expect(got.status).toBe(200);
       expect(sha256(got.body)).toBe(sha256(bodies[i]));
     }
@@ -71,19 +62,19 @@ describe('Upload memory budget (e2e)', () => {
 
   it('should give back the memory of an upload whose client goes away, and abort its multipart upload', async () => {
     const key = randomKey();
-    const req = httpRequest(`${url}/files/${encodeKey(key)}`, {
+    const req = httpRequest(`${suite.url}/files/${encodeKey(key)}`, {
       method: 'PUT',
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(4 * PART) },
     });
     req.on('error', () => undefined);
     req.write(randomBytes(PART + MiB));
     await eventually(() => memory.inUse > 0);
-    await eventually(async () => (await listMultipartUploads(s3.s3, s3.bucket, key)).length === 1, 20_000);
+    await eventually(async () => (await listMultipartUploads(suite.s3.s3, suite.s3.bucket, key)).length === 1, 20_000);
     const closed = new Promise((resolve) => req.once('close', resolve));
     req.destroy();
     await closed;
     await eventually(() => memory.inUse === 0, 20_000);
-    await eventually(async () => (await listMultipartUploads(s3.s3, s3.bucket, key)).length === 0, 20_000);
-    expect(await objectExists(s3.s3, s3.bucket, key)).toBe(false);
+    await eventually(async () => (await listMultipartUploads(suite.s3.s3, suite.s3.bucket, key)).length === 0, 20_000);
+    expect(await objectExists(suite.s3.s3, suite.s3.bucket, key)).toBe(false);
   }, 60_000);
 });

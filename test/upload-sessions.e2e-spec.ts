@@ -1,17 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import { request as httpRequest } from 'node:http';
 import { UploadSessions } from '../src/security/upload-sessions.service.js';
-import { binaryParser, encodeKey, s3Env, sha256, startApp } from './support/app.js';
+import { binaryParser, encodeKey, sha256, serviceSuite } from './support/app.js';
 import { request } from './support/openapi.js';
-import {
-  listMultipartUploads,
-  objectExists,
-  startS3Server,
-  testBackend,
-  type TestS3Server,
-} from './support/s3-server.js';
+import { listMultipartUploads, objectExists, testBackend } from './support/s3-server.js';
 
 const RW = 'read-write-key-0123456789abcdef';
 const RO = 'read-only-key-0123456789abcdef';
@@ -31,34 +24,25 @@ interface Session {
  * shapes), with the parts sent to the URL the service hands out. The browser itself is in uppy.e2e-spec.ts.
  */
 describe(`Upload sessions (e2e against ${testBackend()})`, () => {
-  let s3: TestS3Server;
-  let app: NestExpressApplication;
-  let url: string;
-
-  beforeAll(async () => {
-    s3 = await startS3Server();
-    ({ app, url } = await startApp(
-      s3Env(s3.endpoint, s3.bucket, {
-        API_KEYS: RW,
-        API_KEYS_READONLY: RO,
-        S3_PREFIX: PREFIX,
-        MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES),
-        SIGNING_SECRET: 'u'.repeat(32),
-      }),
-    ));
-    // The part route of the service on every backend; the default follows the probe (a test below).
-    app.get(UploadSessions).partsThroughService = true;
+  const suite = serviceSuite({
+    env: {
+      API_KEYS: RW,
+      API_KEYS_READONLY: RO,
+      S3_PREFIX: PREFIX,
+      MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES),
+      SIGNING_SECRET: 'u'.repeat(32),
+    },
   });
 
-  afterAll(async () => {
-    await app?.close();
-    await s3?.stop();
+  beforeAll(() => {
+    // The part route of the service on every backend; the default follows the probe (a test below).
+    suite.app.get(UploadSessions).partsThroughService = true;
   });
 
   const auth = (credential: string) => ({ Authorization: `Bearer ${credential}` });
 
   async function newSession(body: Record<string, unknown>): Promise<Session> {
-    return (await request(url).post('/upload-sessions').set(auth(RW)).send(body).expect(201)).body as Session;
+    return (await request(suite.url).post('/upload-sessions').set(auth(RW)).send(body).expect(201)).body as Session;
   }
 
   /** The session URL's path (supertest takes the service origin separately). */
@@ -66,24 +50,24 @@ describe(`Upload sessions (e2e against ${testBackend()})`, () => {
 
   const companion = (session: Session) => ({
     params: (query: Record<string, string>) =>
-      request(url).get(s3Path(session, `/params?${new URLSearchParams(query).toString()}`)),
+      request(suite.url).get(s3Path(session, `/params?${new URLSearchParams(query).toString()}`)),
     create: (filename: string, type = 'application/octet-stream') =>
-      request(url)
+      request(suite.url)
         .post(s3Path(session, '/multipart'))
         .send({ filename, type, metadata: { name: filename, type } }),
     sign: (uploadId: string, partNumber: number | string, key: string) =>
-      request(url).get(
+      request(suite.url).get(
         s3Path(
           session,
           `/multipart/${encodeURIComponent(uploadId)}/${partNumber}?${new URLSearchParams({ key }).toString()}`,
         ),
       ),
     list: (uploadId: string, key: string) =>
-      request(url).get(
+      request(suite.url).get(
         s3Path(session, `/multipart/${encodeURIComponent(uploadId)}?${new URLSearchParams({ key }).toString()}`),
       ),
     complete: (uploadId: string, key: string, parts: { PartNumber: number; ETag: string }[]) =>
-      request(url)
+      request(suite.url)
         .post(
           s3Path(
             session,
@@ -92,7 +76,7 @@ describe(`Upload sessions (e2e against ${testBackend()})`, () => {
         )
         .send({ parts }),
     abort: (uploadId: string, key: string) =>
-      request(url).delete(
+      request(suite.url).delete(
         s3Path(session, `/multipart/${encodeURIComponent(uploadId)}?${new URLSearchParams({ key }).toString()}`),
       ),
   });
@@ -113,18 +97,18 @@ describe(`Upload sessions (e2e against ${testBackend()})`, () => {
     );
 
   /** The file's URL on this service, as `/complete` answers it. */
-  const fileUrl = (bucketKey: string) => `${url}/files/${encodeKey(bucketKey.slice(PREFIX.length))}`;
+  const fileUrl = (bucketKey: string) => `${suite.url}/files/${encodeKey(bucketKey.slice(PREFIX.length))}`;
 
   async function start(session: Session, filename: string, type?: string) {
     const res = await companion(session).create(filename, type).expect(200);
     return res.body as { key: string; uploadId: string };
   }
 
-  const uploadsLeft = () => listMultipartUploads(s3.s3, s3.bucket);
-  const stored = (bucketKey: string) => objectExists(s3.s3, s3.bucket, bucketKey);
+  const uploadsLeft = () => listMultipartUploads(suite.s3.s3, suite.s3.bucket);
+  const stored = (bucketKey: string) => objectExists(suite.s3.s3, suite.s3.bucket, bucketKey);
 
   async function readBack(key: string): Promise<Buffer> {
-    const res = await request(url)
+    const res = await request(suite.url)
       .get(`/files/${encodeKey(key)}`)
       .set(auth(RO))
       .buffer(true)
@@ -139,7 +123,7 @@ describe(`Upload sessions (e2e against ${testBackend()})`, () => {
       const session = await newSession({ keyPrefix: 'users/42/' });
       expect(session).toEqual({
         token: expect.stringMatching(/^us1\.[\w-]+\.[\w-]{43}$/),
-        url: `${url}/upload-sessions/${session.token}`,
+        url: `${suite.url}/upload-sessions/${session.token}`,
         expiresAt: expect.any(String),
         scope: { keyPrefix: 'users/42/', overwrite: false, maxBytes: MAX_UPLOAD_BYTES },
       });
@@ -185,16 +169,16 @@ describe(`Upload sessions (e2e against ${testBackend()})`, () => {
       ['a lifetime over a day', { key: 'a', expiresIn: 86401 }, 'expiresIn'],
       ['an unknown field', { key: 'a', bucket: 'other' }, 'bucket should not exist'],
     ])('should answer 400 to %s', async (_name, body, message) => {
-      const res = await request(url).post('/upload-sessions').set(auth(RW)).send(body).expect(400);
+      const res = await request(suite.url).post('/upload-sessions').set(auth(RW)).send(body).expect(400);
       expect(res.body.message).toContain(message);
     });
 
     it('should refuse a read-only key (403), no key (401) and an upload-session token (403)', async () => {
-      const res = await request(url).post('/upload-sessions').set(auth(RO)).send({ key: 'a' }).expect(403);
+      const res = await request(suite.url).post('/upload-sessions').set(auth(RO)).send({ key: 'a' }).expect(403);
       expect(res.body.message).toContain('read-only');
-      await request(url).post('/upload-sessions').send({ key: 'a' }).expect(401);
+      await request(suite.url).post('/upload-sessions').send({ key: 'a' }).expect(401);
       const session = await newSession({ keyPrefix: '' });
-      await request(url).post('/upload-sessions').set(auth(session.token)).send({ key: 'a' }).expect(403);
+      await request(suite.url).post('/upload-sessions').set(auth(session.token)).send({ key: 'a' }).expect(403);
     });
   });
 
@@ -207,7 +191,7 @@ describe(`Upload sessions (e2e against ${testBackend()})`, () => {
       ['put', '/files/users/42/a.txt'],
     ])('should answer 403 to %s %s', async (method, path) => {
       const session = await newSession({ keyPrefix: 'users/42/' });
-      const res = await request(url)
+      const res = await request(suite.url)
         [method as 'get' | 'head' | 'delete' | 'put'](path)
         .set(auth(session.token))
         .expect(403);
@@ -218,7 +202,7 @@ describe(`Upload sessions (e2e against ${testBackend()})`, () => {
 
     it('should answer 403 to POST /signed-urls', async () => {
       const session = await newSession({ keyPrefix: '' });
-      await request(url)
+      await request(suite.url)
         .post('/signed-urls')
         .set(auth(session.token))
         .send({ key: 'a', operation: 'download' })
@@ -230,7 +214,7 @@ describe(`Upload sessions (e2e against ${testBackend()})`, () => {
     it('should store the file under the prefix, named as POST /files names files', async () => {
       const session = await newSession({ keyPrefix: 'users/42/', contentTypes: ['text/plain'] });
       const data = randomBytes(10_000);
-      const res = await request(url)
+      const res = await request(suite.url)
         .post('/files')
         .set(auth(session.token))
         .field('name', 'Résumé ü.txt')
@@ -249,7 +233,7 @@ describe(`Upload sessions (e2e against ${testBackend()})`, () => {
     it('should refuse a key outside the scope (403), a type it does not allow (415), a bigger file (413)', async () => {
       const session = await newSession({ key: 'avatars/7.png', maxBytes: 1000, contentTypes: ['image/png'] });
       const upload = (data: Buffer, type: string, key?: string) => {
-        const req = request(url).post('/files').set(auth(session.token));
+        const req = request(suite.url).post('/files').set(auth(session.token));
         return (key ? req.field('key', key) : req).attach('file', data, { filename: 'x.png', contentType: type });
       };
       const outside = await upload(randomBytes(10), 'image/png', 'avatars/8.png').expect(403);
@@ -266,7 +250,7 @@ describe(`Upload sessions (e2e against ${testBackend()})`, () => {
     it('should answer 401 to a forged or expired token, storing nothing', async () => {
       const session = await newSession({ key: 'forged/1.bin' });
       const forged = `${session.token.slice(0, -4)}AAAA`;
-      const res = await request(url)
+      const res = await request(suite.url)
         .post('/files')
         .set(auth(forged))
         .attach('file', randomBytes(10), 'a.bin')
@@ -274,7 +258,7 @@ describe(`Upload sessions (e2e against ${testBackend()})`, () => {
       expect(res.body.message).toContain('not valid');
       const expired = await newSession({ key: 'forged/1.bin', expiresIn: 1 });
       await new Promise((r) => setTimeout(r, Date.parse(expired.expiresAt) - Date.now() + 10));
-      const late = await request(url)
+      const late = await request(suite.url)
         .post('/files')
         .set(auth(expired.token))
         .attach('file', randomBytes(10), 'a.bin')
@@ -286,12 +270,12 @@ describe(`Upload sessions (e2e against ${testBackend()})`, () => {
 
   describe('what a session may replace (POST /files)', () => {
     const upload = (token: string, key: string, data: Buffer, overwrite?: string) => {
-      const req = request(url).post('/files').set(auth(token)).field('key', key);
+      const req = request(suite.url).post('/files').set(auth(token)).field('key', key);
       return (overwrite === undefined ? req : req.field('overwrite', overwrite)).attach('file', data, 'a.bin');
     };
     const seed = async (key: string) => {
       const data = randomBytes(100);
-      await request(url)
+      await request(suite.url)
         .put(`/files/${encodeKey(key)}`)
         .set(auth(RW))
         .send(data)
@@ -394,14 +378,14 @@ describe(`Upload sessions (e2e against ${testBackend()})`, () => {
       ];
       const done = await companion(session).complete(uploadId, key, parts).expect(200);
       // The file's URL on this service (S3's Location is `host/bucket/key` on Ceph RGW, not a URL).
-      expect(done.body).toEqual({ location: fileUrl(key), key, bucket: s3.bucket });
+      expect(done.body).toEqual({ location: fileUrl(key), key, bucket: suite.s3.bucket });
       expect(done.body.location).toMatch(/\/files\/big\/[0-9a-f-]{36}\/clip%201\.mp4$/);
-      await request(url)
+      await request(suite.url)
         .head(new URL(done.body.location as string).pathname)
         .set(auth(RO))
         .expect(200);
       expect(sha256(await readBack(key.slice(PREFIX.length)))).toBe(sha256(data));
-      const head = await request(url)
+      const head = await request(suite.url)
         .head(`/files/${encodeKey(key.slice(PREFIX.length))}`)
         .set(auth(RO))
         .expect(200);
@@ -501,7 +485,7 @@ describe(`Upload sessions (e2e against ${testBackend()})`, () => {
         session,
         `/multipart/${encodeURIComponent(uploadId)}/complete?${new URLSearchParams({ key }).toString()}`,
       );
-      await request(url).post(path).send(body).expect(400);
+      await request(suite.url).post(path).send(body).expect(400);
       await companion(session).abort(uploadId, key).expect(204);
     });
 
@@ -527,7 +511,7 @@ describe(`Upload sessions (e2e against ${testBackend()})`, () => {
       const { key, uploadId } = await start(session, 'a.bin');
       const etag = await putPart(session, uploadId, key, 1, randomBytes(1000));
       const theirs = randomBytes(100);
-      await request(url)
+      await request(suite.url)
         .put(`/files/${encodeKey(key.slice(PREFIX.length))}`)
         .set(auth(RW))
         .send(theirs)
@@ -542,7 +526,7 @@ describe(`Upload sessions (e2e against ${testBackend()})`, () => {
       const replacing = await newSession({ keyPrefix: 'race/', overwrite: true });
       const again = await start(replacing, 'b.bin');
       const etag2 = await putPart(replacing, again.uploadId, again.key, 1, randomBytes(10));
-      await request(url)
+      await request(suite.url)
         .put(`/files/${encodeKey(again.key.slice(PREFIX.length))}`)
         .set(auth(RW))
         .send(theirs)
@@ -574,13 +558,13 @@ describe(`Upload sessions (e2e against ${testBackend()})`, () => {
         // Another tenant's object, outside S3_PREFIX: what an UploadPartCopy would pull into the upload.
         const secret = Buffer.from(`secret of another tenant ${randomBytes(8).toString('hex')}`);
         const secretKey = `other-tenant/${randomBytes(4).toString('hex')}/secret.txt`;
-        await s3.s3.send(new PutObjectCommand({ Bucket: s3.bucket, Key: secretKey, Body: secret }));
-        const source = `${s3.bucket}/${secretKey}`;
+        await suite.s3.s3.send(new PutObjectCommand({ Bucket: suite.s3.bucket, Key: secretKey, Body: secret }));
+        const source = `${suite.s3.bucket}/${secretKey}`;
         const session = await newSession({ keyPrefix: 'loot/' });
         const { key, uploadId } = await start(session, 'loot.bin');
         const signed = await companion(session).sign(uploadId, 1, key).expect(200);
         // No presigned S3 URL is handed out: the part goes to the service, which sends S3 only its own headers.
-        expect(signed.body.url).toBe(`${url}${partPath(session, uploadId, 1, key)}`);
+        expect(signed.body.url).toBe(`${suite.url}${partPath(session, uploadId, 1, key)}`);
         const partUrl = new URL(signed.body.url as string);
         for (const [name, value] of Object.entries(query)) {
           partUrl.searchParams.set(name, value.replace('COPY', source));
@@ -603,7 +587,7 @@ describe(`Upload sessions (e2e against ${testBackend()})`, () => {
 
     describe('the part route', () => {
       const put = (path: string, body: Buffer, headers: Record<string, string> = {}) =>
-        fetch(`${url}${path}`, { method: 'PUT', body, headers }).then(async (res) => ({
+        fetch(`${suite.url}${path}`, { method: 'PUT', body, headers }).then(async (res) => ({
           status: res.status,
           type: res.headers.get('content-type'),
           body: (await res.json()) as { statusCode: number; message: string },
@@ -650,7 +634,7 @@ describe(`Upload sessions (e2e against ${testBackend()})`, () => {
         const session = await newSession({ keyPrefix: 'parts/', expiresIn: 2 });
         const { key, uploadId } = await start(session, 'a.bin');
         const status = await new Promise<number>((resolve, reject) => {
-          const req = httpRequest(`${url}${partPath(session, uploadId, 1, key)}`, { method: 'PUT' }, (res) => {
+          const req = httpRequest(`${suite.url}${partPath(session, uploadId, 1, key)}`, { method: 'PUT' }, (res) => {
             res.resume();
             resolve(res.statusCode ?? 0);
           });
@@ -671,7 +655,7 @@ describe(`Upload sessions (e2e against ${testBackend()})`, () => {
         const session = await newSession({ keyPrefix: 'parts/' });
         const { key, uploadId } = await start(session, 'a.bin');
         await new Promise<void>((resolve) => {
-          const req = httpRequest(`${url}${partPath(session, uploadId, 1, key)}`, {
+          const req = httpRequest(`${suite.url}${partPath(session, uploadId, 1, key)}`, {
             method: 'PUT',
             headers: { 'Content-Length': String(5 * MiB) },
           });
@@ -690,10 +674,10 @@ describe(`Upload sessions (e2e against ${testBackend()})`, () => {
 
     describe('by default, where the probe says', () => {
       beforeAll(() => {
-        app.get(UploadSessions).partsThroughService = undefined;
+        suite.app.get(UploadSessions).partsThroughService = undefined;
       });
       afterAll(() => {
-        app.get(UploadSessions).partsThroughService = true;
+        suite.app.get(UploadSessions).partsThroughService = true;
       });
 
       // The development S3 refuses unsigned x-amz-* headers on presigned requests as AWS does; Ceph RGW 16 applies
@@ -703,17 +687,17 @@ describe(`Upload sessions (e2e against ${testBackend()})`, () => {
         const { key, uploadId } = await start(session, 'a.bin');
         const signed = await companion(session).sign(uploadId, 1, key).expect(200);
         const origin = new URL(signed.body.url as string).origin;
-        expect(origin).toBe(testBackend() === 'rgw' ? new URL(url).origin : new URL(s3.endpoint).origin);
+        expect(origin).toBe(testBackend() === 'rgw' ? new URL(suite.url).origin : new URL(suite.s3.endpoint).origin);
         await companion(session).abort(uploadId, key).expect(204);
       });
     });
 
     describe('with parts straight to S3 (presigned UploadPart, for a backend that refuses unsigned headers)', () => {
       beforeAll(() => {
-        app.get(UploadSessions).partsThroughService = false;
+        suite.app.get(UploadSessions).partsThroughService = false;
       });
       afterAll(() => {
-        app.get(UploadSessions).partsThroughService = true;
+        suite.app.get(UploadSessions).partsThroughService = true;
       });
 
       it('should hand out presigned S3 URLs, and upload in parts with them', async () => {
@@ -721,7 +705,7 @@ describe(`Upload sessions (e2e against ${testBackend()})`, () => {
         const data = randomBytes(5 * MiB + 10);
         const { key, uploadId } = await start(session, 'a.bin');
         const signed = await companion(session).sign(uploadId, 1, key).expect(200);
-        expect(new URL(signed.body.url as string).origin).toBe(new URL(s3.endpoint).origin);
+        expect(new URL(signed.body.url as string).origin).toBe(new URL(suite.s3.endpoint).origin);
         expect(signed.body.url).toContain('X-Amz-Signature=');
         const etags = [
           await putPart(session, uploadId, key, 1, data.subarray(0, 5 * MiB)),

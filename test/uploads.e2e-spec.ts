@@ -5,11 +5,10 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Upload, type HttpRequest, type HttpResponse } from 'tus-js-client';
 import { RGW_TEST_KMS_KEY_ID } from '../dev/rgw/rgw.ts';
 import { TusUploads } from '../src/uploads/tus-uploads.service.js';
-import { binaryParser, encodeKey, eventually, randomKey, s3Env, sha256, startApp } from './support/app.js';
+import { binaryParser, encodeKey, eventually, randomKey, s3Env, sha256, serviceSuite } from './support/app.js';
 import { FaultProxy } from './support/fault-proxy.js';
 import { send } from './support/http.js';
 import { request } from './support/openapi.js';
@@ -125,40 +124,24 @@ function sendTarget(
 }
 
 describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
-  let s3: TestS3Server;
-  let app: NestExpressApplication;
-  let url: string;
-
-  beforeAll(async () => {
-    s3 = await startS3Server();
-    ({ app, url } = await startApp(
-      s3Env(s3.endpoint, s3.bucket, {
-        ...KEYS,
-        MAX_UPLOAD_BYTES: String(40 * MiB),
-        CORS_ORIGINS: 'https://app.example',
-      }),
-    ));
-  });
-
-  afterAll(async () => {
-    await app?.close();
-    await s3?.stop();
+  const suite = serviceSuite({
+    env: { ...KEYS, MAX_UPLOAD_BYTES: String(40 * MiB), CORS_ORIGINS: 'https://app.example' },
   });
 
   const leftovers = async (key: string) => ({
-    multipart: await listMultipartUploads(s3.s3, s3.bucket, key),
-    reserved: await reservedObjects(s3.s3, s3.bucket),
+    multipart: await listMultipartUploads(suite.s3.s3, suite.s3.bucket, key),
+    reserved: await reservedObjects(suite.s3.s3, suite.s3.bucket),
   });
 
   it('should store a tus-js-client upload at a generated key under its file name, readable through GET /files', async () => {
     const data = randomBytes(7 * MiB + 123);
-    const { url: uploadUrl } = await tusUpload(`${url}/uploads`, data, {
+    const { url: uploadUrl } = await tusUpload(`${suite.url}/uploads`, data, {
       filename: 'Résumé 2026.pdf',
       filetype: 'application/pdf',
     });
     const key = keyOf(uploadUrl);
     expect(key).toMatch(/^[0-9a-f-]{36}\/Résumé 2026\.pdf$/);
-    const res = await request(url)
+    const res = await request(suite.url)
       .get(`/files/${encodeKey(key)}`)
       .set(auth())
       .buffer(true)
@@ -166,13 +149,13 @@ describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
       .expect(200);
     expect(res.headers['content-type']).toBe('application/pdf');
     expect(sha256(res.body as Buffer)).toBe(sha256(data));
-    const list = await request(url).get('/files').set(auth()).expect(200);
+    const list = await request(suite.url).get('/files').set(auth()).expect(200);
     expect((list.body as { items: { key: string }[] }).items.map((i) => i.key)).toContain(key);
   });
 
   it('should store an empty file', async () => {
-    const { url: uploadUrl } = await tusUpload(`${url}/uploads`, Buffer.alloc(0), { filename: 'empty.txt' });
-    const res = await request(url)
+    const { url: uploadUrl } = await tusUpload(`${suite.url}/uploads`, Buffer.alloc(0), { filename: 'empty.txt' });
+    const res = await request(suite.url)
       .head(`/files/${encodeKey(keyOf(uploadUrl))}`)
       .set(auth())
       .expect(200);
@@ -180,29 +163,29 @@ describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
   });
 
   it('should terminate an unfinished upload and leave no multipart upload, .info or .part behind', async () => {
-    const before = await reservedObjects(s3.s3, s3.bucket);
-    const path = await create(url, 20 * MiB);
+    const before = await reservedObjects(suite.s3.s3, suite.s3.bucket);
+    const path = await create(suite.url, 20 * MiB);
     // One full 5 MiB part and 2 MiB kept as the incomplete `.part` object.
-    const res = await patch(url, path, 0, randomBytes(7 * MiB));
+    const res = await patch(suite.url, path, 0, randomBytes(7 * MiB));
     expect(res.status).toBe(204);
     expect(res.headers['upload-offset']).toBe(String(7 * MiB));
     const key = keyOf(`http://x${path}`);
     expect((await leftovers(key)).multipart).toHaveLength(1);
-    expect((await reservedObjects(s3.s3, s3.bucket)).some((k) => k.endsWith('.part'))).toBe(true);
+    expect((await reservedObjects(suite.s3.s3, suite.s3.bucket)).some((k) => k.endsWith('.part'))).toBe(true);
     // The Files API never shows the bookkeeping.
-    const list = await request(url).get('/files').set(auth()).expect(200);
+    const list = await request(suite.url).get('/files').set(auth()).expect(200);
     expect(JSON.stringify(list.body)).not.toContain('.tus');
 
-    expect((await send(`${url}${path}`, { method: 'DELETE', headers: { ...auth(), ...TUS } })).status).toBe(204);
+    expect((await send(`${suite.url}${path}`, { method: 'DELETE', headers: { ...auth(), ...TUS } })).status).toBe(204);
     expect(await leftovers(key)).toEqual({ multipart: [], reserved: before });
-    expect((await send(`${url}${path}`, { method: 'HEAD', headers: { ...auth(), ...TUS } })).status).toBe(404);
-    expect((await patch(url, path, 7 * MiB, randomBytes(10))).status).toBe(404);
+    expect((await send(`${suite.url}${path}`, { method: 'HEAD', headers: { ...auth(), ...TUS } })).status).toBe(404);
+    expect((await patch(suite.url, path, 7 * MiB, randomBytes(10))).status).toBe(404);
   });
 
   describe('bad input: a clear 4xx, never a 5xx', () => {
     let reservedBefore: string[];
     beforeEach(async () => {
-      reservedBefore = await reservedObjects(s3.s3, s3.bucket);
+      reservedBefore = await reservedObjects(suite.s3.s3, suite.s3.bucket);
     });
 
     it.each([
@@ -210,7 +193,7 @@ describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
       ['an unknown key', auth('unknown-key-0123456789'), 401],
       ['a read-only key', auth(RO), 403],
     ])('should refuse creation with %s (JSON error)', async (_name, headers, status) => {
-      const res = await send(`${url}/uploads`, {
+      const res = await send(`${suite.url}/uploads`, {
         method: 'POST',
         headers: { ...headers, ...TUS, 'Upload-Length': '10' },
       });
@@ -220,23 +203,29 @@ describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
         error: expect.any(String),
         message: expect.any(String),
       });
-      expect(await reservedObjects(s3.s3, s3.bucket)).toEqual(reservedBefore);
+      expect(await reservedObjects(suite.s3.s3, suite.s3.bucket)).toEqual(reservedBefore);
     });
 
     it('should refuse a read-only key the offset of an upload (HEAD) and its termination', async () => {
-      const path = await create(url, 10);
-      expect((await send(`${url}${path}`, { method: 'HEAD', headers: { ...auth(RO), ...TUS } })).status).toBe(403);
-      expect((await send(`${url}${path}`, { method: 'DELETE', headers: { ...auth(RO), ...TUS } })).status).toBe(403);
-      expect((await send(`${url}${path}`, { method: 'DELETE', headers: { ...auth(), ...TUS } })).status).toBe(204);
+      const path = await create(suite.url, 10);
+      expect((await send(`${suite.url}${path}`, { method: 'HEAD', headers: { ...auth(RO), ...TUS } })).status).toBe(
+        403,
+      );
+      expect((await send(`${suite.url}${path}`, { method: 'DELETE', headers: { ...auth(RO), ...TUS } })).status).toBe(
+        403,
+      );
+      expect((await send(`${suite.url}${path}`, { method: 'DELETE', headers: { ...auth(), ...TUS } })).status).toBe(
+        204,
+      );
     });
 
     it('should answer 413 to an Upload-Length over MAX_UPLOAD_BYTES, creating nothing', async () => {
-      const res = await send(`${url}/uploads`, {
+      const res = await send(`${suite.url}/uploads`, {
         method: 'POST',
         headers: { ...auth(), ...TUS, 'Upload-Length': String(40 * MiB + 1) },
       });
       expect(res.status).toBe(413);
-      expect(await reservedObjects(s3.s3, s3.bucket)).toEqual(reservedBefore);
+      expect(await reservedObjects(suite.s3.s3, suite.s3.bucket)).toEqual(reservedBefore);
     });
 
     it.each([
@@ -251,31 +240,35 @@ describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
       ],
       ['Upload-Concat (unsupported)', { 'Upload-Length': '10', 'Upload-Concat': 'partial' }, 400],
     ])('should refuse creation with %s', async (_name, headers: Record<string, string>, status) => {
-      const res = await send(`${url}/uploads`, { method: 'POST', headers: { ...auth(), ...TUS, ...headers } });
+      const res = await send(`${suite.url}/uploads`, { method: 'POST', headers: { ...auth(), ...TUS, ...headers } });
       expect(res.status).toBe(status);
       expect(res.body.toString()).not.toMatch(/\bat .+\.(js|ts):\d+/);
-      expect(await reservedObjects(s3.s3, s3.bucket)).toEqual(reservedBefore);
+      expect(await reservedObjects(suite.s3.s3, suite.s3.bucket)).toEqual(reservedBefore);
     });
 
     it('should refuse bad offsets and bodies on PATCH', async () => {
-      const path = await create(url, 100);
-      expect((await patch(url, path, 5, Buffer.alloc(10))).status).toBe(409);
-      expect((await patch(url, path, 'abc', Buffer.alloc(10))).status).toBe(400);
-      expect((await patch(url, path, -1, Buffer.alloc(10))).status).toBe(400);
-      expect((await patch(url, path, 0, Buffer.alloc(10), { 'Content-Type': 'application/json' })).status).toBe(400);
-      expect((await patch(url, path, 0, Buffer.alloc(101))).status).toBe(413);
-      const ok = await patch(url, path, 0, Buffer.alloc(60));
+      const path = await create(suite.url, 100);
+      expect((await patch(suite.url, path, 5, Buffer.alloc(10))).status).toBe(409);
+      expect((await patch(suite.url, path, 'abc', Buffer.alloc(10))).status).toBe(400);
+      expect((await patch(suite.url, path, -1, Buffer.alloc(10))).status).toBe(400);
+      expect((await patch(suite.url, path, 0, Buffer.alloc(10), { 'Content-Type': 'application/json' })).status).toBe(
+        400,
+      );
+      expect((await patch(suite.url, path, 0, Buffer.alloc(101))).status).toBe(413);
+      const ok = await patch(suite.url, path, 0, Buffer.alloc(60));
       expect(ok.headers['upload-offset']).toBe('60');
-      expect((await patch(url, path, 0, Buffer.alloc(10))).status).toBe(409);
-      expect((await send(`${url}${path}`, { method: 'DELETE', headers: { ...auth(), ...TUS } })).status).toBe(204);
+      expect((await patch(suite.url, path, 0, Buffer.alloc(10))).status).toBe(409);
+      expect((await send(`${suite.url}${path}`, { method: 'DELETE', headers: { ...auth(), ...TUS } })).status).toBe(
+        204,
+      );
     });
 
     it('should refuse to terminate a finished upload and keep the file', async () => {
-      const path = await create(url, 5);
-      expect((await patch(url, path, 0, Buffer.from('hello'))).status).toBe(204);
-      const res = await send(`${url}${path}`, { method: 'DELETE', headers: { ...auth(), ...TUS } });
+      const path = await create(suite.url, 5);
+      expect((await patch(suite.url, path, 0, Buffer.from('hello'))).status).toBe(204);
+      const res = await send(`${suite.url}${path}`, { method: 'DELETE', headers: { ...auth(), ...TUS } });
       expect(res.status).toBe(400);
-      const file = await request(url)
+      const file = await request(suite.url)
         .get(`/files/${encodeKey(keyOf(`http://x${path}`))}`)
         .set(auth())
         .buffer(true)
@@ -286,7 +279,7 @@ describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
 
     it('should answer 404 to forged upload ids, and never touch a file the Files API stored', async () => {
       const key = randomKey('existing.txt');
-      await request(url)
+      await request(suite.url)
         .put(`/files/${encodeKey(key)}`)
         .set(auth())
         .send('keep me')
@@ -300,26 +293,26 @@ describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
         'a%5Cb',
       ]) {
         for (const method of ['HEAD', 'DELETE']) {
-          const res = await send(`${url}/uploads/${id}`, { method, headers: { ...auth(), ...TUS } });
+          const res = await send(`${suite.url}/uploads/${id}`, { method, headers: { ...auth(), ...TUS } });
           expect([method, id, res.status]).toEqual([method, id, 404]);
         }
-        expect((await patch(url, `/uploads/${id}`, 0, Buffer.from('x'))).status).toBe(404);
+        expect((await patch(suite.url, `/uploads/${id}`, 0, Buffer.from('x'))).status).toBe(404);
       }
-      await request(url)
+      await request(suite.url)
         .get(`/files/${encodeKey(key)}`)
         .set(auth())
         .expect(200, 'keep me');
     });
 
     it('should keep the reserved prefix out of the Files API', async () => {
-      await request(url).get('/files/.tus/x.info').set(auth()).expect(400);
-      await request(url).get('/files').query({ prefix: '.tus/' }).set(auth()).expect(400);
+      await request(suite.url).get('/files/.tus/x.info').set(auth()).expect(400);
+      await request(suite.url).get('/files').query({ prefix: '.tus/' }).set(auth()).expect(400);
     });
   });
 
   describe('with an upload-session token', () => {
     const session = async (scope: Record<string, unknown>): Promise<string> => {
-      const res = await request(url).post('/upload-sessions').set(auth()).send(scope).expect(201);
+      const res = await request(suite.url).post('/upload-sessions').set(auth()).send(scope).expect(201);
       return (res.body as { token: string }).token;
     };
     const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
@@ -327,14 +320,14 @@ describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
     it('should upload with tus-js-client under the session prefix', async () => {
       const token = await session({ keyPrefix: 'users/42/', maxBytes: 8 * MiB, contentTypes: ['image/*'] });
       const data = randomBytes(6 * MiB);
-      const done = await tusUpload(`${url}/uploads`, data, {
+      const done = await tusUpload(`${suite.url}/uploads`, data, {
         headers: bearer(token),
         filename: 'cat.png',
         filetype: 'image/png',
       });
       const key = keyOf(done.url);
       expect(key).toMatch(/^users\/42\/[0-9a-f-]{36}\/cat\.png$/);
-      const res = await request(url)
+      const res = await request(suite.url)
         .get(`/files/${encodeKey(key)}`)
         .set(auth())
         .buffer(true)
@@ -347,41 +340,43 @@ describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
     it('should hold the session to its size, types and scope', async () => {
       const token = await session({ keyPrefix: 'users/7/', maxBytes: 1000, contentTypes: ['image/*'] });
       const post = (headers: Record<string, string>) =>
-        send(`${url}/uploads`, { method: 'POST', headers: { ...bearer(token), ...TUS, ...headers } });
+        send(`${suite.url}/uploads`, { method: 'POST', headers: { ...bearer(token), ...TUS, ...headers } });
       const png = Buffer.from('image/png').toString('base64');
       const html = Buffer.from('text/html').toString('base64');
       expect((await post({ 'Upload-Length': '1001', 'Upload-Metadata': `filetype ${png}` })).status).toBe(413);
       expect((await post({ 'Upload-Length': '10', 'Upload-Metadata': `filetype ${html}` })).status).toBe(415);
       expect((await post({ 'Upload-Defer-Length': '1', 'Upload-Metadata': `filetype ${png}` })).status).toBe(201);
       // An upload made with an API key, outside the session's prefix, is out of its reach.
-      const other = await create(url, 10);
+      const other = await create(suite.url, 10);
       for (const method of ['HEAD', 'DELETE']) {
-        expect((await send(`${url}${other}`, { method, headers: { ...bearer(token), ...TUS } })).status).toBe(403);
+        expect((await send(`${suite.url}${other}`, { method, headers: { ...bearer(token), ...TUS } })).status).toBe(
+          403,
+        );
       }
-      expect((await patch(url, other, 0, Buffer.alloc(10), bearer(token))).status).toBe(403);
+      expect((await patch(suite.url, other, 0, Buffer.alloc(10), bearer(token))).status).toBe(403);
       // Never a read, a list or a delete of files.
-      expect((await send(`${url}/files`, { headers: bearer(token) })).status).toBe(403);
+      expect((await send(`${suite.url}/files`, { headers: bearer(token) })).status).toBe(403);
     });
 
     it('should write exactly the key of a key session, one upload at a time', async () => {
       const key = randomKey('avatar.png');
       const token = await session({ key, maxBytes: 100 });
       const post = () =>
-        send(`${url}/uploads`, { method: 'POST', headers: { ...bearer(token), ...TUS, 'Upload-Length': '5' } });
+        send(`${suite.url}/uploads`, { method: 'POST', headers: { ...bearer(token), ...TUS, 'Upload-Length': '5' } });
       const first = await post();
       expect(first.status).toBe(201);
       const path = String(first.headers.location);
       expect(keyOf(`http://x${path}`)).toBe(key);
       // A second upload to the key while the first is unfinished would orphan the first's parts.
       expect((await post()).status).toBe(409);
-      expect((await patch(url, path, 0, Buffer.from('hello'), bearer(token))).status).toBe(204);
-      expect(await objectExists(s3.s3, s3.bucket, key)).toBe(true);
+      expect((await patch(suite.url, path, 0, Buffer.from('hello'), bearer(token))).status).toBe(204);
+      expect(await objectExists(suite.s3.s3, suite.s3.bucket, key)).toBe(true);
       // Once finished, the key may be written again.
       const again = await post();
       expect(again.status).toBe(201);
       expect(
         (
-          await send(`${url}${String(again.headers.location)}`, {
+          await send(`${suite.url}${String(again.headers.location)}`, {
             method: 'DELETE',
             headers: { ...bearer(token), ...TUS },
           })
@@ -394,7 +389,7 @@ describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
       ['a token with another signature', (t: string) => `${t.split('.').slice(0, -1).join('.')}.x`],
     ])('should answer 401 to %s', async (_name, forge) => {
       const token = forge(await session({ keyPrefix: 'users/9/' }));
-      const res = await send(`${url}/uploads`, {
+      const res = await send(`${suite.url}/uploads`, {
         method: 'POST',
         headers: { ...bearer(token), ...TUS, 'Upload-Length': '1' },
       });
@@ -404,12 +399,18 @@ describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
     it('should answer 401 once the session has expired', async () => {
       const token = await session({ keyPrefix: 'users/8/', expiresIn: 1 });
       const path = String(
-        (await send(`${url}/uploads`, { method: 'POST', headers: { ...bearer(token), ...TUS, 'Upload-Length': '3' } }))
-          .headers.location,
+        (
+          await send(`${suite.url}/uploads`, {
+            method: 'POST',
+            headers: { ...bearer(token), ...TUS, 'Upload-Length': '3' },
+          })
+        ).headers.location,
       );
       await new Promise((r) => setTimeout(r, 2100));
-      expect((await patch(url, path, 0, Buffer.from('abc'), bearer(token))).status).toBe(401);
-      expect((await send(`${url}${path}`, { method: 'DELETE', headers: { ...auth(), ...TUS } })).status).toBe(204);
+      expect((await patch(suite.url, path, 0, Buffer.from('abc'), bearer(token))).status).toBe(401);
+      expect((await send(`${suite.url}${path}`, { method: 'DELETE', headers: { ...auth(), ...TUS } })).status).toBe(
+        204,
+      );
     });
   });
 
@@ -435,7 +436,7 @@ describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
     ];
 
     const session = async (scope: Record<string, unknown>): Promise<string> => {
-      const res = await request(url).post('/upload-sessions').set(auth()).send(scope).expect(201);
+      const res = await request(suite.url).post('/upload-sessions').set(auth()).send(scope).expect(201);
       return (res.body as { token: string }).token;
     };
 
@@ -460,20 +461,20 @@ describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
       const { credential, mine } = await given();
       const secret = Buffer.from('victim-secret.txt').toString('base64');
       // Unfinished after a smuggled PATCH, so a smuggled DELETE could still terminate it.
-      const victimPath = await create(url, 12, `filename ${secret}`);
-      expect((await patch(url, victimPath, 0, Buffer.from('GOOD'))).status).toBe(204);
+      const victimPath = await create(suite.url, 12, `filename ${secret}`);
+      expect((await patch(suite.url, victimPath, 0, Buffer.from('GOOD'))).status).toBe(204);
       const victim = victimPath.slice('/uploads/'.length);
 
       for (const target of targets(encodeURIComponent(mine), victim)) {
-        const head = await sendTarget(url, target, 'HEAD', { ...credential, ...TUS });
+        const head = await sendTarget(suite.url, target, 'HEAD', { ...credential, ...TUS });
         const write = await sendTarget(
-          url,
+          suite.url,
           target,
           'PATCH',
           { ...credential, ...TUS, 'Upload-Offset': '4', 'Content-Type': 'application/offset+octet-stream' },
           Buffer.from('EVIL'),
         );
-        const remove = await sendTarget(url, target, 'DELETE', { ...credential, ...TUS });
+        const remove = await sendTarget(suite.url, target, 'DELETE', { ...credential, ...TUS });
         // `mine` has no upload: nothing to find, write or remove.
         const refused = (status: number) => ([400, 403, 404].includes(status) ? 'refused' : status);
         expect({ target, answers: [head, write, remove].map((r) => refused(r.status)) }).toEqual({
@@ -482,11 +483,11 @@ describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
         });
         expect(JSON.stringify(head.headers)).not.toContain(secret);
         // The victim's upload is as it was.
-        const check = await send(`${url}${victimPath}`, { method: 'HEAD', headers: { ...auth(), ...TUS } });
+        const check = await send(`${suite.url}${victimPath}`, { method: 'HEAD', headers: { ...auth(), ...TUS } });
         expect([target, check.status, check.headers['upload-offset']]).toEqual([target, 200, '4']);
       }
-      expect((await patch(url, victimPath, 4, Buffer.from('DONE-ALL'))).status).toBe(204);
-      const file = await request(url)
+      expect((await patch(suite.url, victimPath, 4, Buffer.from('DONE-ALL'))).status).toBe(204);
+      const file = await request(suite.url)
         .get(`/files/${encodeKey(keyOf(`http://x${victimPath}`))}`)
         .set(auth())
         .buffer(true)
@@ -497,7 +498,7 @@ describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
   });
 
   it('should answer CORS preflights and expose the tus headers to the allowed origin', async () => {
-    const preflight = await send(`${url}/uploads/abc`, {
+    const preflight = await send(`${suite.url}/uploads/abc`, {
       method: 'OPTIONS',
       headers: {
         Origin: 'https://app.example',
@@ -508,7 +509,7 @@ describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
     expect(preflight.status).toBe(204);
     expect(preflight.headers['access-control-allow-methods']).toContain('PATCH');
     expect(String(preflight.headers['access-control-allow-headers']).toLowerCase()).toContain('upload-offset');
-    const res = await send(`${url}/uploads`, {
+    const res = await send(`${suite.url}/uploads`, {
       method: 'POST',
       headers: { ...auth(), ...TUS, 'Upload-Length': '1', Origin: 'https://app.example' },
     });
@@ -517,7 +518,7 @@ describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
     for (const header of ['Location', 'Upload-Offset', 'Upload-Length', 'Tus-Resumable', 'Upload-Expires']) {
       expect(exposed).toContain(header);
     }
-    const other = await send(`${url}/uploads`, {
+    const other = await send(`${suite.url}/uploads`, {
       method: 'POST',
       headers: { ...auth(), ...TUS, 'Upload-Length': '1', Origin: 'https://evil.example' },
     });
@@ -526,10 +527,7 @@ describe(`tus uploads at /uploads (e2e against ${testBackend()})`, () => {
 });
 
 describe(`tus writes with S3_SSE, S3_STORAGE_CLASS and DEFAULT_CACHE_CONTROL (e2e against ${testBackend()})`, () => {
-  let s3: TestS3Server;
   let proxy: RecordingProxy;
-  let app: NestExpressApplication;
-  let url: string;
   // RGW 16 implements SSE-KMS (with its test key store: dev/rgw) but not SSE-S3.
   const kmsKeyId = testBackend() === 'rgw' ? RGW_TEST_KMS_KEY_ID : 'alias/files';
   const settings = {
@@ -538,35 +536,32 @@ describe(`tus writes with S3_SSE, S3_STORAGE_CLASS and DEFAULT_CACHE_CONTROL (e2
     'x-amz-storage-class': 'STANDARD',
   };
 
-  beforeAll(async () => {
-    s3 = await startS3Server();
-    proxy = await startRecordingProxy(s3.endpoint);
-    ({ app, url } = await startApp(
-      s3Env(proxy.endpoint, s3.bucket, {
+  const suite = serviceSuite({
+    env: async (s3) => {
+      proxy = await startRecordingProxy(s3.endpoint);
+      return s3Env(proxy.endpoint, s3.bucket, {
         ...KEYS,
         S3_SSE: 'aws:kms',
         S3_SSE_KMS_KEY_ID: kmsKeyId,
         // The one class every backend here knows (RGW's default placement has no other).
         S3_STORAGE_CLASS: 'STANDARD',
         DEFAULT_CACHE_CONTROL: 'private, max-age=600',
-      }),
-    ));
+      });
+    },
   });
 
   afterAll(async () => {
-    await app?.close();
     await proxy?.close();
-    await s3?.stop();
   });
 
-  const head = (key: string) => s3.s3.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }));
+  const head = (key: string) => suite.s3.s3.send(new HeadObjectCommand({ Bucket: suite.s3.bucket, Key: key }));
 
   it('should write the file, its .info, its .part and its locks with the settings', async () => {
     const data = randomBytes(8 * MiB);
-    const path = await create(url, data.length);
+    const path = await create(suite.url, data.length);
     const key = keyOf(`http://x${path}`);
     // One 5 MiB part, and 1 MiB left as the `.part` object until the rest arrives.
-    expect((await patch(url, path, 0, data.subarray(0, 6 * MiB))).status).toBe(204);
+    expect((await patch(suite.url, path, 0, data.subarray(0, 6 * MiB))).status).toBe(204);
 
     const create_ = proxy.requests.find(
       (r) => r.method === 'POST' && r.path.split('?')[0].endsWith(`/${encodeKey(key)}`) && /[?&]uploads\b/.test(r.path),
@@ -586,7 +581,7 @@ describe(`tus writes with S3_SSE, S3_STORAGE_CLASS and DEFAULT_CACHE_CONTROL (e2
     for (const put of bookkeeping) {
       expect(put.headers).toMatchObject(settings);
     }
-    const reserved = await reservedObjects(s3.s3, s3.bucket);
+    const reserved = await reservedObjects(suite.s3.s3, suite.s3.bucket);
     expect(reserved).toHaveLength(2);
     if (testBackend() === 'rgw') {
       for (const object of reserved) {
@@ -595,13 +590,13 @@ describe(`tus writes with S3_SSE, S3_STORAGE_CLASS and DEFAULT_CACHE_CONTROL (e2
     }
 
     // The rest: the store reads the encrypted `.part` back and completes the upload.
-    expect((await patch(url, path, 6 * MiB, data.subarray(6 * MiB))).status).toBe(204);
+    expect((await patch(suite.url, path, 6 * MiB, data.subarray(6 * MiB))).status).toBe(204);
     const stored = await head(key);
     expect(stored.CacheControl).toBe('private, max-age=600');
     if (testBackend() === 'rgw') {
       expect(stored).toMatchObject({ ServerSideEncryption: 'aws:kms', SSEKMSKeyId: kmsKeyId });
     }
-    const file = await request(url)
+    const file = await request(suite.url)
       .get(`/files/${encodeKey(key)}`)
       .set(auth())
       .buffer(true)
@@ -613,38 +608,28 @@ describe(`tus writes with S3_SSE, S3_STORAGE_CLASS and DEFAULT_CACHE_CONTROL (e2
 });
 
 describe(`tus expiry (e2e against ${testBackend()})`, () => {
-  let s3: TestS3Server;
-  let app: NestExpressApplication;
-  let url: string;
-
-  beforeAll(async () => {
-    s3 = await startS3Server();
-    ({ app, url } = await startApp(s3Env(s3.endpoint, s3.bucket, KEYS), { tusExpirySeconds: 2 }));
-  });
-
-  afterAll(async () => {
-    await app?.close();
-    await s3?.stop();
-  });
+  const suite = serviceSuite({ env: KEYS, tuning: { tusExpirySeconds: 2 } });
 
   it('should expire an upload, and the cleanup the service runs should leave nothing behind', async () => {
-    const unfinished = await create(url, 20 * MiB);
-    const res = await patch(url, unfinished, 0, randomBytes(7 * MiB));
+    const unfinished = await create(suite.url, 20 * MiB);
+    const res = await patch(suite.url, unfinished, 0, randomBytes(7 * MiB));
     expect(res.headers['upload-expires']).toBeDefined();
-    const finished = await create(url, 3);
-    expect((await patch(url, finished, 0, Buffer.from('abc'))).status).toBe(204);
-    expect(await reservedObjects(s3.s3, s3.bucket)).toHaveLength(3);
+    const finished = await create(suite.url, 3);
+    expect((await patch(suite.url, finished, 0, Buffer.from('abc'))).status).toBe(204);
+    expect(await reservedObjects(suite.s3.s3, suite.s3.bucket)).toHaveLength(3);
     // Nothing is young enough to go yet.
-    expect(await app.get(TusUploads).removeExpired()).toBe(0);
+    expect(await suite.app.get(TusUploads).removeExpired()).toBe(0);
 
     // The service's own cleanup (every second with this expiry) removes both uploads' objects once they expire.
-    await eventually(async () => (await reservedObjects(s3.s3, s3.bucket)).length === 0, 15_000);
-    expect(await listMultipartUploads(s3.s3, s3.bucket)).toEqual([]);
+    await eventually(async () => (await reservedObjects(suite.s3.s3, suite.s3.bucket)).length === 0, 15_000);
+    expect(await listMultipartUploads(suite.s3.s3, suite.s3.bucket)).toEqual([]);
     // Gone: 410 while its bookkeeping is left, 404 once cleaned up.
-    expect((await send(`${url}${unfinished}`, { method: 'HEAD', headers: { ...auth(), ...TUS } })).status).toBe(404);
-    expect((await patch(url, unfinished, 7 * MiB, randomBytes(10))).status).toBe(404);
+    expect((await send(`${suite.url}${unfinished}`, { method: 'HEAD', headers: { ...auth(), ...TUS } })).status).toBe(
+      404,
+    );
+    expect((await patch(suite.url, unfinished, 7 * MiB, randomBytes(10))).status).toBe(404);
     // The finished file stays.
-    expect(await objectExists(s3.s3, s3.bucket, keyOf(`http://x${finished}`))).toBe(true);
+    expect(await objectExists(suite.s3.s3, suite.s3.bucket, keyOf(`http://x${finished}`))).toBe(true);
   });
 });
 
