@@ -1,13 +1,11 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import { binaryParser, s3Env, startApp } from './support/app.js';
+import { binaryParser, s3Env, serviceSuite } from './support/app.js';
 import { describeInBrowser, launchBrowser, type TestBrowser } from './support/browser.js';
 import { rawRequest, send } from './support/http.js';
 import { request } from './support/openapi.js';
 import { startRecordingProxy, type RecordingProxy } from './support/recording-proxy.js';
-import { startS3Server, type TestS3Server } from './support/s3-server.js';
 
 const KEY = 'a-read-write-key-for-public-file-tests';
 const METRICS_TOKEN = 'a-metrics-token-for-public-file-tests';
@@ -26,36 +24,37 @@ const auth = { Authorization: `Bearer ${KEY}` };
  * behind a recording proxy, so the tests see every key the service asks S3 for.
  */
 describe('Public files (e2e)', () => {
-  let s3: TestS3Server;
   let recorder: RecordingProxy;
-  let app: NestExpressApplication;
-  let url: string;
   let webApp: Server;
   let webAppOrigin: string;
   let page = '';
 
   /** Written straight to the bucket, so the recorder only sees what the service asks for afterwards. */
   const put = (key: string, body: string | Buffer, contentType: string, extra: object = {}) =>
-    s3.s3.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: body, ContentType: contentType, ...extra }));
+    suite.s3.s3.send(
+      new PutObjectCommand({ Bucket: suite.s3.bucket, Key: key, Body: body, ContentType: contentType, ...extra }),
+    );
 
-  beforeAll(async () => {
-    s3 = await startS3Server();
-    recorder = await startRecordingProxy(s3.endpoint);
-    webApp = createServer((_req, res) => {
-      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(page);
-    }).listen(0, '127.0.0.1');
-    await once(webApp, 'listening');
-    webAppOrigin = `http://127.0.0.1:${(webApp.address() as { port: number }).port}`;
-    ({ app, url } = await startApp(
-      s3Env(recorder.endpoint, s3.bucket, {
+  const suite = serviceSuite({
+    env: async (s3) => {
+      recorder = await startRecordingProxy(s3.endpoint);
+      webApp = createServer((_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(page);
+      }).listen(0, '127.0.0.1');
+      await once(webApp, 'listening');
+      webAppOrigin = `http://127.0.0.1:${(webApp.address() as { port: number }).port}`;
+      return s3Env(recorder.endpoint, s3.bucket, {
         API_KEYS: KEY,
         // A space and a comma, as Elastic Beanstalk keeps the one and `eb setenv` splits on the other.
         PUBLIC_PREFIXES: 'public/ media/avatars',
         ALLOWED_HOSTS: '127.0.0.1',
         CORS_ORIGINS: webAppOrigin,
         METRICS_TOKEN,
-      }),
-    ));
+      });
+    },
+  });
+
+  beforeAll(async () => {
     await put('public/cat.png', PNG, 'image/png', { Metadata: { owner: 'alice' } });
     await put('public/cached.png', PNG, 'image/png', { CacheControl: 'max-age=60' });
     await put('public/logo.svg', SVG, 'image/svg+xml');
@@ -69,14 +68,12 @@ describe('Public files (e2e)', () => {
   });
 
   afterAll(async () => {
-    await app?.close();
     await recorder?.close();
     webApp?.close();
-    await s3?.stop();
   });
 
   it('should serve a public file without a key: embeddable, cacheable, without user metadata', async () => {
-    const res = await request(url).get('/files/public/cat.png').buffer(true).parse(binaryParser).expect(200);
+    const res = await request(suite.url).get('/files/public/cat.png').buffer(true).parse(binaryParser).expect(200);
     expect(res.body).toEqual(PNG);
     expect(res.headers).toMatchObject({
       'content-type': 'image/png',
@@ -91,44 +88,48 @@ describe('Public files (e2e)', () => {
     expect(res.headers['x-meta-owner']).toBeUndefined();
     expect(res.headers['www-authenticate']).toBeUndefined();
 
-    const nested = await request(url).get('/files/media/avatars/42.png').buffer(true).parse(binaryParser).expect(200);
+    const nested = await request(suite.url)
+      .get('/files/media/avatars/42.png')
+      .buffer(true)
+      .parse(binaryParser)
+      .expect(200);
     expect(nested.body).toEqual(PNG);
   });
 
   it('should answer a keyed read of a public file as before: metadata, no shared-cache default, same-origin', async () => {
-    const res = await request(url).get('/files/public/cat.png').set(auth).expect(200);
+    const res = await request(suite.url).get('/files/public/cat.png').set(auth).expect(200);
     expect(res.headers['x-meta-owner']).toBe('alice');
     expect(res.headers['cache-control']).toBeUndefined();
     expect(res.headers['cross-origin-resource-policy']).toBe('same-origin');
   });
 
   it("should serve the object's own Cache-Control instead of the default", async () => {
-    const res = await request(url).get('/files/public/cached.png').expect(200);
+    const res = await request(suite.url).get('/files/public/cached.png').expect(200);
     expect(res.headers['cache-control']).toBe('max-age=60');
   });
 
   it('should answer HEAD without a key, with the headers of a GET and no body', async () => {
-    const res = await request(url).head('/files/public/cat.png').expect(200);
+    const res = await request(suite.url).head('/files/public/cat.png').expect(200);
     expect(res.headers).toMatchObject({
       'content-length': String(PNG.length),
       'cross-origin-resource-policy': 'cross-origin',
       'cache-control': 'public, max-age=300',
     });
     expect(res.headers['x-meta-owner']).toBeUndefined();
-    await request(url).head('/files/private/cat.png').expect(401);
+    await request(suite.url).head('/files/private/cat.png').expect(401);
   });
 
   it('should answer 304 to a revalidation, still embeddable, and ranges as 206', async () => {
-    const first = await request(url).get('/files/public/cat.png').expect(200);
+    const first = await request(suite.url).get('/files/public/cat.png').expect(200);
     const etag = String(first.headers.etag);
-    const again = await request(url).get('/files/public/cat.png').set('If-None-Match', etag).expect(304);
+    const again = await request(suite.url).get('/files/public/cat.png').set('If-None-Match', etag).expect(304);
     expect(again.headers.etag).toBe(etag);
     expect(again.headers['cross-origin-resource-policy']).toBe('cross-origin');
-    await request(url)
+    await request(suite.url)
       .get('/files/public/cat.png')
       .set('If-Modified-Since', String(first.headers['last-modified']))
       .expect(304);
-    const range = await request(url)
+    const range = await request(suite.url)
       .get('/files/public/cat.png')
       .set('Range', 'bytes=0-7')
       .buffer(true)
@@ -138,7 +139,11 @@ describe('Public files (e2e)', () => {
   });
 
   it('should stream a public read even when a redirect is asked for (a cached redirect would outlive its URL)', async () => {
-    const res = await request(url).get('/files/public/cat.png?redirect=1').buffer(true).parse(binaryParser).expect(200);
+    const res = await request(suite.url)
+      .get('/files/public/cat.png?redirect=1')
+      .buffer(true)
+      .parse(binaryParser)
+      .expect(200);
     expect(res.body).toEqual(PNG);
   });
 
@@ -147,7 +152,7 @@ describe('Public files (e2e)', () => {
       ['public/logo.svg', 'image/svg+xml'],
       ['public/page.html', 'text/html'],
     ]) {
-      const res = await request(url).get(`/files/${key}`).expect(200);
+      const res = await request(suite.url).get(`/files/${key}`).expect(200);
       expect(res.headers['content-type']).toBe(type);
       expect(res.headers['content-disposition']).toMatch(/^attachment;/);
       expect(res.headers['content-security-policy']).toBe("default-src 'none'; sandbox");
@@ -155,39 +160,41 @@ describe('Public files (e2e)', () => {
   });
 
   it('should let a page on an allowed CORS origin read a public file with fetch', async () => {
-    const res = await request(url).get('/files/public/cat.png').set('Origin', webAppOrigin).expect(200);
+    const res = await request(suite.url).get('/files/public/cat.png').set('Origin', webAppOrigin).expect(200);
     expect(res.headers['access-control-allow-origin']).toBe(webAppOrigin);
   });
 
   it('should still need a key for everything but GET and HEAD of one file', async () => {
-    await request(url).get('/files/private/secret.txt').expect(401);
-    await request(url).get('/files?prefix=public/').expect(401);
-    await request(url).get('/files').expect(401);
-    await request(url).put('/files/public/new.png').set('Content-Type', 'image/png').send(PNG).expect(401);
-    await request(url).delete('/files/public/cat.png').expect(401);
-    await request(url).post('/files/public/cat.png/copy').send({ to: 'public/copy.png' }).expect(401);
-    await request(url)
+    await request(suite.url).get('/files/private/secret.txt').expect(401);
+    await request(suite.url).get('/files?prefix=public/').expect(401);
+    await request(suite.url).get('/files').expect(401);
+    await request(suite.url).put('/files/public/new.png').set('Content-Type', 'image/png').send(PNG).expect(401);
+    await request(suite.url).delete('/files/public/cat.png').expect(401);
+    await request(suite.url).post('/files/public/cat.png/copy').send({ to: 'public/copy.png' }).expect(401);
+    await request(suite.url)
       .post('/files/delete')
       .send({ keys: ['public/cat.png'] })
       .expect(401);
-    await request(url).post('/signed-urls').send({ key: 'public/cat.png', operation: 'upload' }).expect(401);
-    await request(url).post('/upload-sessions').send({ keyPrefix: 'public/', maxBytes: 10 }).expect(401);
-    const tus = await send(`${url}/uploads`, {
+    await request(suite.url).post('/signed-urls').send({ key: 'public/cat.png', operation: 'upload' }).expect(401);
+    await request(suite.url).post('/upload-sessions').send({ keyPrefix: 'public/', maxBytes: 10 }).expect(401);
+    const tus = await send(`${suite.url}/uploads`, {
       method: 'POST',
       headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': 1 },
     });
     expect(tus.status).toBe(401);
-    await request(url).get('/files/public/cat.png').expect(200);
+    await request(suite.url).get('/files/public/cat.png').expect(200);
   });
 
   it('should refuse a wrong or malformed key on a public file, as anywhere', async () => {
-    const wrong = await request(url).get('/files/public/cat.png').set('Authorization', 'Bearer not-a-key-we-know-of');
+    const wrong = await request(suite.url)
+      .get('/files/public/cat.png')
+      .set('Authorization', 'Bearer not-a-key-we-know-of');
     expect(wrong.status).toBe(401);
-    await request(url).get('/files/public/cat.png').set('Authorization', 'Basic dXNlcjpwYXNz').expect(401);
+    await request(suite.url).get('/files/public/cat.png').set('Authorization', 'Basic dXNlcjpwYXNz').expect(401);
   });
 
   it('should still check the Host', async () => {
-    await request(url).get('/files/public/cat.png').set('Host', 'evil.example').expect(400);
+    await request(suite.url).get('/files/public/cat.png').set('Host', 'evil.example').expect(400);
   });
 
   it.each([
@@ -221,28 +228,28 @@ describe('Public files (e2e)', () => {
     const asked = recorder.requests.length;
     // Sent as written: a URL parser (node:http's, a browser's) would resolve `..` and `\\` before sending.
     const head = `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`;
-    const res = await rawRequest(Number(new URL(url).port), Buffer.from(head, 'utf8'));
+    const res = await rawRequest(Number(new URL(suite.url).port), Buffer.from(head, 'utf8'));
     expect(res.status).toBe(status);
     expect(res.body).not.toContain(SECRET);
     // Embeddable only when the key is public (the raw UTF-8 target is refused by Node's parser, without helmet's).
     expect(res.headers['cross-origin-resource-policy'] === 'cross-origin').toBe(status === 404);
     // Only a 404 reached S3, and for a key in the public folder: the spelling S3 was asked for is the one checked.
     const keys = recorder.requests.slice(asked).map((r) => decodeURIComponent(r.path.split('?')[0]));
-    expect(keys).toEqual(status === 404 ? [expect.stringMatching(new RegExp(`^/${s3.bucket}/public/`))] : []);
+    expect(keys).toEqual(status === 404 ? [expect.stringMatching(new RegExp(`^/${suite.s3.bucket}/public/`))] : []);
   });
 
   /** `http_anonymous_reads_total{method, status}` as scraped now. */
   async function anonymousReads(method: string, status: number): Promise<number> {
-    const res = await send(`${url}/metrics`, { headers: { Authorization: `Bearer ${METRICS_TOKEN}` } });
+    const res = await send(`${suite.url}/metrics`, { headers: { Authorization: `Bearer ${METRICS_TOKEN}` } });
     const sample = new RegExp(`^http_anonymous_reads_total\\{method="${method}",status="${status}"\\} (\\d+)$`, 'm');
     return Number(sample.exec(res.body.toString())?.[1] ?? 0);
   }
 
   it('should count anonymous reads by status in the metrics', async () => {
     const before = await Promise.all([anonymousReads('GET', 200), anonymousReads('HEAD', 401)]);
-    await request(url).get('/files/public/cat.png').expect(200);
-    await request(url).head('/files/private/cat.png').expect(401);
-    await request(url).get('/files/public/cat.png').set(auth).expect(200);
+    await request(suite.url).get('/files/public/cat.png').expect(200);
+    await request(suite.url).head('/files/private/cat.png').expect(401);
+    await request(suite.url).get('/files/public/cat.png').set(auth).expect(200);
     expect(await anonymousReads('GET', 200)).toBe(before[0] + 1);
     expect(await anonymousReads('HEAD', 401)).toBe(before[1] + 1);
     expect(await anonymousReads('GET', 304)).toBeGreaterThan(0);
@@ -261,10 +268,10 @@ describe('Public files (e2e)', () => {
 
     it('should show a public image with no key; the same image in a private folder fails with 401', async () => {
       page = `<!doctype html><html><body>
-<img id="public" src="${url}/files/public/cat.png">
-<img id="avatar" src="${url}/files/media/avatars/42.png">
-<img id="private" src="${url}/files/private/cat.png">
-<img id="svg" src="${url}/files/public/logo.svg">
+<img id="public" src="${suite.url}/files/public/cat.png">
+<img id="avatar" src="${suite.url}/files/media/avatars/42.png">
+<img id="private" src="${suite.url}/files/private/cat.png">
+<img id="svg" src="${suite.url}/files/public/logo.svg">
 </body></html>`;
       const tab = await browser.context.newPage();
       const statuses = new Map<string, number>();
@@ -294,25 +301,16 @@ describe('Public files (e2e)', () => {
 });
 
 describe('Public files without API_KEYS (development) (e2e)', () => {
-  let s3: TestS3Server;
-  let app: NestExpressApplication;
-  let url: string;
+  const suite = serviceSuite({ env: { PUBLIC_PREFIXES: 'public' } });
 
   beforeAll(async () => {
-    s3 = await startS3Server();
-    ({ app, url } = await startApp(s3Env(s3.endpoint, s3.bucket, { PUBLIC_PREFIXES: 'public' })));
-    await s3.s3.send(
-      new PutObjectCommand({ Bucket: s3.bucket, Key: 'public/a.png', Body: PNG, Metadata: { owner: 'alice' } }),
+    await suite.s3.s3.send(
+      new PutObjectCommand({ Bucket: suite.s3.bucket, Key: 'public/a.png', Body: PNG, Metadata: { owner: 'alice' } }),
     );
   });
 
-  afterAll(async () => {
-    await app?.close();
-    await s3?.stop();
-  });
-
   it('should give a read without a key the public answer, so pages embed it in development too', async () => {
-    const res = await request(url).get('/files/public/a.png').expect(200);
+    const res = await request(suite.url).get('/files/public/a.png').expect(200);
     expect(res.headers['cross-origin-resource-policy']).toBe('cross-origin');
     expect(res.headers['x-meta-owner']).toBeUndefined();
   });

@@ -1,10 +1,9 @@
 import { type ClientRequest, request as httpRequest } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import { StorageService } from '../src/storage/storage.service.js';
-import { encodeKey, eventually, randomKey, s3Env, startApp } from './support/app.js';
+import { encodeKey, eventually, randomKey, s3Suite } from './support/app.js';
 import { expectJsonError, parseRawAnswer, rawUntilClosed, send } from './support/http.js';
-import { listMultipartUploads, objectExists, startS3Server, type TestS3Server } from './support/s3-server.js';
+import { listMultipartUploads, objectExists } from './support/s3-server.js';
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
@@ -17,37 +16,20 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * with a 408 and hold no upload memory meanwhile; an upload that cannot get memory in time is answered 503.
  */
 describe('Slow request bodies (e2e)', () => {
-  let s3: TestS3Server;
-
-  beforeAll(async () => {
-    s3 = await startS3Server();
-  });
-
-  afterAll(async () => {
-    await s3?.stop();
-  });
+  const suite = s3Suite();
 
   describe('with the default rules', () => {
-    let app: NestExpressApplication;
-    let url: string;
-    let port: number;
-
-    beforeAll(async () => {
-      ({ app, url } = await startApp(
-        s3Env(s3.endpoint, s3.bucket, {
-          API_KEYS: RW,
-          SIGNING_SECRET: 'u'.repeat(32),
-          // Four parts: before the rule, four dripping clients held all of it.
-          UPLOAD_MEMORY_BYTES: String(4 * PART),
-        }),
-      ));
-      port = Number(new URL(url).port);
+    const service = suite.withApp({
+      env: {
+        API_KEYS: RW,
+        SIGNING_SECRET: 'u'.repeat(32),
+        // Four parts: before the rule, four dripping clients held all of it.
+        UPLOAD_MEMORY_BYTES: String(4 * PART),
+      },
     });
 
-    afterAll(async () => app?.close());
-
     it('should cut 16 dripping clients with 408 while a 5 MiB upload and a slow honest one complete', async () => {
-      const session = await send(`${url}/upload-sessions`, {
+      const session = await send(`${service.url}/upload-sessions`, {
         method: 'POST',
         headers: { ...auth, 'Content-Type': 'application/json' },
         body: Buffer.from(JSON.stringify({ keyPrefix: 'drip/', maxBytes: 60 * MiB })),
@@ -68,19 +50,19 @@ describe('Slow request bodies (e2e)', () => {
             `Content-Type: application/octet-stream\r\n\r\nx`,
         ),
       ];
-      const memory = app.get(StorageService).uploadMemory;
+      const memory = service.app.get(StorageService).uploadMemory;
       let peak = 0;
       const watch = setInterval(() => (peak = Math.max(peak, memory.inUse)), 20);
       try {
         // One byte a second: never idle for 60 s, far below 240 bytes/s.
         const drips = heads.map((head) =>
-          rawUntilClosed(port, head, { tick: { data: Buffer.from('x'), everyMs: 1000 }, guardMs: 15_000 }),
+          rawUntilClosed(service.port, head, { tick: { data: Buffer.from('x'), everyMs: 1000 }, guardMs: 15_000 }),
         );
         await sleep(500);
 
         const honest = new Promise<number>((resolve, reject) => {
           // 1000 bytes/s for 6 s: slow, but above the minimum rate past its grace period.
-          const req = httpRequest(`${url}/files/${encodeKey(randomKey())}`, {
+          const req = httpRequest(`${service.url}/files/${encodeKey(randomKey())}`, {
             method: 'PUT',
             headers: { ...auth, 'Content-Length': 6000 },
           });
@@ -101,7 +83,7 @@ describe('Slow request bodies (e2e)', () => {
 
         const body = randomBytes(PART);
         const started = Date.now();
-        const normal = await send(`${url}/files/${encodeKey(randomKey())}`, {
+        const normal = await send(`${service.url}/files/${encodeKey(randomKey())}`, {
           method: 'PUT',
           headers: { ...auth, 'Content-Length': body.length },
           body,
@@ -128,27 +110,21 @@ describe('Slow request bodies (e2e)', () => {
       expect(peak).toBeLessThanOrEqual(PART);
       await eventually(() => memory.inUse === 0);
       for (const key of keys) {
-        expect(await objectExists(s3.s3, s3.bucket, key)).toBe(false);
+        expect(await objectExists(suite.s3.s3, suite.s3.bucket, key)).toBe(false);
       }
-      await eventually(async () => (await listMultipartUploads(s3.s3, s3.bucket)).length === 0);
+      await eventually(async () => (await listMultipartUploads(suite.s3.s3, suite.s3.bucket)).length === 0);
     }, 60_000);
   });
 
   describe('with a small memory budget and a short wait', () => {
-    let app: NestExpressApplication;
-    let url: string;
-
-    beforeAll(async () => {
-      ({ app, url } = await startApp(s3Env(s3.endpoint, s3.bucket, { UPLOAD_MEMORY_BYTES: String(PART) }), {
-        requestBodies: { memoryWaitMs: 500 },
-      }));
+    const service = suite.withApp({
+      env: { UPLOAD_MEMORY_BYTES: String(PART) },
+      tuning: { requestBodies: { memoryWaitMs: 500 } },
     });
 
-    afterAll(async () => app?.close());
-
     it('should answer 503 with Retry-After while upload memory stays taken, and serve again once it is free', async () => {
-      const memory = app.get(StorageService).uploadMemory;
-      const holder = httpRequest(`${url}/files/${encodeKey(randomKey())}`, {
+      const memory = service.app.get(StorageService).uploadMemory;
+      const holder = httpRequest(`${service.url}/files/${encodeKey(randomKey())}`, {
         method: 'PUT',
         headers: { 'Content-Length': String(4 * PART) },
       });
@@ -160,7 +136,7 @@ describe('Slow request bodies (e2e)', () => {
       }
       await eventually(() => memory.inUse === 0);
       const key = randomKey();
-      const served = await send(`${url}/files/${encodeKey(key)}`, {
+      const served = await send(`${service.url}/files/${encodeKey(key)}`, {
         method: 'PUT',
         headers: { 'Content-Length': 5 },
         body: Buffer.from('hello'),
@@ -169,14 +145,14 @@ describe('Slow request bodies (e2e)', () => {
     }, 30_000);
 
     async function refuseWhileHeld(holder: ClientRequest) {
-      const memory = app.get(StorageService).uploadMemory;
+      const memory = service.app.get(StorageService).uploadMemory;
       // A fast first MiB keeps it far above the minimum rate while it holds the whole budget.
       holder.write(randomBytes(MiB));
       await eventually(() => memory.inUse === PART);
 
       const key = randomKey();
       const started = Date.now();
-      const refused = await send(`${url}/files/${encodeKey(key)}`, {
+      const refused = await send(`${service.url}/files/${encodeKey(key)}`, {
         method: 'PUT',
         headers: { 'Content-Length': 5 },
         body: Buffer.from('hello'),
@@ -186,7 +162,7 @@ describe('Slow request bodies (e2e)', () => {
       expect(refused.headers['retry-after']).toMatch(/^\d+$/);
       expect(JSON.parse(refused.body.toString())).toMatchObject({ statusCode: 503, error: 'Service Unavailable' });
       expect(Date.now() - started).toBeGreaterThanOrEqual(500);
-      expect(await objectExists(s3.s3, s3.bucket, key)).toBe(false);
+      expect(await objectExists(suite.s3.s3, suite.s3.bucket, key)).toBe(false);
       expect(memory.inUse).toBe(PART);
     }
   });

@@ -5,39 +5,34 @@ import { validateEnvironment } from '../src/config/environment.js';
 import { ProbedCapabilities } from '../src/storage/probed-capabilities.js';
 import { S3Gateway } from '../src/storage/s3-gateway.js';
 import { StorageService } from '../src/storage/storage.service.js';
-import { randomKey, s3Env } from './support/app.js';
-import { startS3Server, type TestS3Server } from './support/s3-server.js';
+import { randomKey, s3Env, s3Suite } from './support/app.js';
 
 /** Which S3 calls an upload costs: every extra request is paid by S3 on the hot path of small uploads. */
 describe(StorageService.name, () => {
-  let s3: TestS3Server;
   let storage: StorageService;
   let calls: string[] = [];
 
+  const suite = s3Suite();
+
   beforeAll(async () => {
-    s3 = await startS3Server();
-    s3.s3.middlewareStack.add(
+    suite.s3.s3.middlewareStack.add(
       (next, context) => (args) => {
         calls.push(context.commandName ?? '?');
         return next(args);
       },
       { step: 'initialize' },
     );
-    const config = toAppConfig(validateEnvironment(s3Env(s3.endpoint, s3.bucket)));
+    const config = toAppConfig(validateEnvironment(s3Env(suite.s3.endpoint, suite.s3.bucket)));
     // Both backends honour If-None-Match on PutObject (s3rver through its gap fill): learned by the probe, as at boot.
-    const capabilities = new ProbedCapabilities(s3.s3, config, s3.s3);
+    const capabilities = new ProbedCapabilities(suite.s3.s3, config, suite.s3.s3);
     await capabilities.onApplicationBootstrap();
     expect(await capabilities.conditionalWrites()).toMatchObject({ putIfNoneMatch: true });
     // The signing client only presigns URLs, which these uploads never do.
-    storage = new StorageService(new S3Gateway(s3.s3, config), config, s3.s3, capabilities);
+    storage = new StorageService(new S3Gateway(suite.s3.s3, config), config, suite.s3.s3, capabilities);
   });
 
   beforeEach(() => {
     calls = [];
-  });
-
-  afterAll(async () => {
-    await s3?.stop();
   });
 
   const BODY = 'four kibibytes would do as well';
@@ -55,7 +50,7 @@ describe(StorageService.name, () => {
     });
   };
   const stored = async (key: string) =>
-    (await s3.s3.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }))).Body!.transformToString();
+    (await suite.s3.s3.send(new GetObjectCommand({ Bucket: suite.s3.bucket, Key: key }))).Body!.transformToString();
 
   it('should upload a small body with one PutObject when nobody needs to know whether the key existed', async () => {
     const result = await upload(randomKey());
