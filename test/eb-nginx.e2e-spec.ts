@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import path from 'node:path';
 import type { ServiceProcess } from '../dev/service-process.ts';
-import { encodeKey } from './support/app.js';
+import { encodeKey, eventually } from './support/app.js';
 import {
   describeWithNginx,
   forward,
@@ -251,6 +251,16 @@ describeWithNginx(
       );
       expect(reply.status).toBe(201);
       expect(json(reply).url).toMatch(new RegExp(`^https://${HOST.replaceAll('.', '\\.')}/upload-sessions/`));
+    });
+
+    it("should log the session routes to the run's own access log, never to this host's /var/log/nginx", async () => {
+      const marker = randomBytes(8).toString('hex');
+      const reply = await viaNginx(port, 'GET', `/upload-sessions/us1.a.b/s3/params?marker=${marker}`, lb());
+      expect(reply.status).toBeLessThan(500);
+      await eventually(() => nginx.accessLog().includes(marker));
+      expect(nginx.accessLog()).toContain(`"GET /upload-sessions/us1.[redacted]/s3/params?marker=${marker} HTTP/1.1"`);
+      const hostLog = '/var/log/nginx/access.log';
+      expect(existsSync(hostLog) ? readFileSync(hostLog, 'utf8') : '').not.toContain(marker);
     });
 
     it('should serve /metrics through nginx with its token, and only with it', async () => {

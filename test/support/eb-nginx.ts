@@ -3,7 +3,6 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import {
   chmodSync,
-  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -279,18 +278,23 @@ export async function startEbNginx(options: EbNginxOptions): Promise<EbNginx> {
     path.join(conf, 'conf.d', 'elasticbeanstalk-nginx-docker-upstream.conf'),
     `upstream docker {\n${servers}    keepalive 256;\n${options.upstreamExtra ?? ''}}\n`,
   );
-  const kit = path.join(ROOT, '.platform/nginx/conf.d');
-  for (const file of readdirSync(kit).filter((f) => f.endsWith('.conf'))) {
-    const text = readFileSync(path.join(kit, file), 'utf8');
+  // The kit's files as they are, but for the test's knobs and for their logs, which go to the run's own prefix (the
+  // session location logs to /var/log/nginx/access.log as on EB: this host's real log).
+  const kitFile = (from: string, to: string): void => {
     const timeout = options.clientBodyTimeoutSeconds;
+    const text = readFileSync(from, 'utf8').replaceAll('/var/log/nginx/', `${prefix}/logs/`);
     writeFileSync(
-      path.join(conf, 'conf.d', file),
+      to,
       timeout === undefined ? text : text.replace(/^(\s*client_body_timeout\s+)\d+s;/m, `$1${timeout}s;`),
     );
+  };
+  const kit = path.join(ROOT, '.platform/nginx/conf.d');
+  for (const file of readdirSync(kit).filter((f) => f.endsWith('.conf'))) {
+    kitFile(path.join(kit, file), path.join(conf, 'conf.d', file));
   }
   const kitEb = path.join(kit, 'elasticbeanstalk');
   for (const file of existsSync(kitEb) ? readdirSync(kitEb).filter((f) => f.endsWith('.conf')) : []) {
-    copyFileSync(path.join(kitEb, file), path.join(conf, 'conf.d', 'elasticbeanstalk', file));
+    kitFile(path.join(kitEb, file), path.join(conf, 'conf.d', 'elasticbeanstalk', file));
   }
   // Test scaffolding: the temporary files nginx would write, inside the prefix where a test can watch them.
   writeFileSync(
