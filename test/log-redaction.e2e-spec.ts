@@ -1,13 +1,6 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { s3Env } from './support/app.js';
+import { eventually, s3Env } from './support/app.js';
+import { startEbNginx } from './support/eb-nginx.js';
 import { startBuiltService, type BuiltService } from './support/built-service.js';
 import { FaultProxy } from './support/fault-proxy.js';
 import { send, type HttpResult } from './support/http.js';
@@ -15,89 +8,6 @@ import { startS3Server, testBackend, type TestS3Server } from './support/s3-serv
 
 const API_KEY = 'rw-log-redaction-0123456789abcdef';
 const MiB = 1024 * 1024;
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const NGINX = '/usr/sbin/nginx';
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
-
-/**
- * Debian's nginx as EB's AL2023 Docker platform configures it (its `http` block, the `main` access log on the server,
- * `location /` proxying to the `docker` upstream, both includes), with this kit's `.platform/nginx/conf.d` copied in
- * and its /var/log/nginx/ paths moved into a temporary prefix.
- */
-async function startEbNginx(upstreamPort: number): Promise<{ url: string; prefix: string; stop(): Promise<void> }> {
-  const prefix = await mkdtemp(path.join(tmpdir(), 'eb-nginx-'));
-  await cp(path.join(ROOT, '.platform/nginx/conf.d'), path.join(prefix, 'conf.d'), { recursive: true });
-  for (const entry of await readdir(path.join(prefix, 'conf.d'), { recursive: true })) {
-    if (entry.endsWith('.conf')) {
-      const file = path.join(prefix, 'conf.d', entry);
-      await writeFile(file, (await readFile(file, 'utf8')).replaceAll('/var/log/nginx/', `${prefix}/`));
-    }
-  }
-  const port = await freePort();
-  await writeFile(
-    path.join(prefix, 'nginx.conf'),
-    `pid ${prefix}/nginx.pid;
-error_log ${prefix}/error.log warn;
-worker_processes 1;
-events { worker_connections 64; }
-http {
-    client_body_temp_path ${prefix}/body;
-    proxy_temp_path ${prefix}/proxy;
-    fastcgi_temp_path ${prefix}/fastcgi;
-    uwsgi_temp_path ${prefix}/uwsgi;
-    scgi_temp_path ${prefix}/scgi;
-    log_format  main  '$remote_addr - $remote_user [$time_local] "$request" '
-                      '$status $body_bytes_sent "$http_referer" '
-                      '"$http_user_agent" "$http_x_forwarded_for"';
-    upstream docker { server 127.0.0.1:${upstreamPort}; keepalive 16; }
-    include       conf.d/*.conf;
-    map $http_upgrade $connection_upgrade { default "upgrade"; }
-    server {
-        listen        127.0.0.1:${port} default_server;
-        access_log    ${prefix}/access.log main;
-        location / {
-            proxy_pass          http://docker;
-            proxy_http_version  1.1;
-            proxy_set_header    Connection          $connection_upgrade;
-            proxy_set_header    Upgrade             $http_upgrade;
-            proxy_set_header    Host                $host;
-            proxy_set_header    X-Real-IP           $remote_addr;
-            proxy_set_header    X-Forwarded-For     $proxy_add_x_forwarded_for;
-        }
-        include conf.d/elasticbeanstalk/*.conf;
-    }
-}
-`,
-  );
-  const args = ['-p', prefix, '-c', path.join(prefix, 'nginx.conf'), '-e', path.join(prefix, 'error.log')];
-  await promisify(execFile)(NGINX, [...args, '-t']);
-  const nginx: ChildProcess = spawn(NGINX, [...args, '-g', 'daemon off;'], { stdio: 'ignore' });
-  for (let i = 0; ; i++) {
-    if ((await send(`http://127.0.0.1:${port}/health/live`).catch(() => undefined))?.status === 200) {
-      break;
-    }
-    if (i > 50) {
-      throw new Error('nginx did not start');
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return {
-    url: `http://127.0.0.1:${port}`,
-    prefix,
-    async stop() {
-      nginx.kill('SIGQUIT');
-      await once(nginx, 'exit');
-      await rm(prefix, { recursive: true, force: true });
-    },
-  };
-}
 
 /**
  * A whole upload-session run against the compiled service logging at trace level: every Companion route, tus and
@@ -231,9 +141,10 @@ describe(`Log redaction of capabilities (e2e against ${testBackend()})`, () => {
   }, 60_000);
 
   it("should keep the token out of EB nginx's access log, with the kit's conf.d", async () => {
-    const nginx = await startEbNginx(Number(new URL(service.url).port));
+    const nginx = await startEbNginx({ servers: [`127.0.0.1:${new URL(service.url).port}`] });
+    const url = `http://127.0.0.1:${nginx.port}`;
     try {
-      const created = await send(`${nginx.url}/upload-sessions`, {
+      const created = await send(`${url}/upload-sessions`, {
         method: 'POST',
         headers: { Authorization: `Bearer ${API_KEY}`, 'Content-Type': 'application/json' },
         body: Buffer.from(JSON.stringify({ key: 'avatars/1.png', maxBytes: MiB })),
@@ -252,15 +163,17 @@ describe(`Log redaction of capabilities (e2e against ${testBackend()})`, () => {
       ];
       const answers = [];
       for (const p of paths) {
-        answers.push((await send(`${nginx.url}${p}`, { headers: { Authorization: `Bearer ${API_KEY}` } })).status);
+        answers.push((await send(`${url}${p}`, { headers: { Authorization: `Bearer ${API_KEY}` } })).status);
       }
       // The service answered them all (nginx proxied every spelling), 200 where it routes the token.
       expect([answers[0], answers[1], answers[3]]).toEqual([200, 200, 200]);
       expect(answers.every((status) => status < 500)).toBe(true);
-      const log = await readFile(path.join(nginx.prefix, 'access.log'), 'utf8');
-      const lines = log.trim().split('\n');
-      expect(lines).toHaveLength(paths.length + 2);
-      expect(lines[2]).toMatch(
+      // nginx writes a request's line after its answer: wait for all of them (its start-up check, the POST, the paths).
+      const lines = () => nginx.accessLog().trim().split('\n');
+      await eventually(() => lines().length >= paths.length + 2);
+      const log = nginx.accessLog();
+      expect(lines()).toHaveLength(paths.length + 2);
+      expect(lines()[2]).toMatch(
         /"GET \/upload-sessions\/us1\.\[redacted\]\/s3\/params\?filename=a\.png&type=image\/png HTTP\/1\.1" 200 /,
       );
       for (const secret of [token, mac, `${scope}%2e${mac}`, scope]) {
