@@ -1,11 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import fc from 'fast-check';
-import { s3Env, sha256, startApp } from './support/app.js';
+import { s3Env, sha256, serviceSuite } from './support/app.js';
 import { rawRequest, send } from './support/http.js';
 import { startRecordingProxy, type RecordingProxy } from './support/recording-proxy.js';
-import { startS3Server, type TestS3Server } from './support/s3-server.js';
 
 const FUZZ_RUNS = Number(process.env.FUZZ_RUNS ?? 3000);
 const BOUNDARY = 'fuzzBoundary';
@@ -296,27 +294,30 @@ function build(m: string, target: string, h: Record<string, string>, content: Bu
  * hang, every error in the one JSON shape, and no request without a good key and Host reaches S3.
  */
 describe('Random-request fuzz (e2e)', () => {
-  let s3: TestS3Server;
   let recorder: RecordingProxy;
-  let app: NestExpressApplication;
-  let url: string;
-  let port: number;
 
-  beforeAll(async () => {
-    s3 = await startS3Server();
-    recorder = await startRecordingProxy(s3.endpoint);
-    ({ app, url } = await startApp(
-      s3Env(recorder.endpoint, s3.bucket, {
+  const suite = serviceSuite({
+    env: async (s3) => {
+      recorder = await startRecordingProxy(s3.endpoint);
+      return s3Env(recorder.endpoint, s3.bucket, {
         S3_PREFIX: 'tenant',
         MAX_UPLOAD_BYTES: String(64 * 1024),
         ALLOWED_HOSTS: '127.0.0.1,files.example.com',
         API_KEYS: KEY,
         API_KEYS_READONLY: READ_ONLY_KEY,
         CORS_ORIGINS: 'https://app.example.com',
-      }),
-    ));
-    port = Number(new URL(url).port);
-    await s3.s3.send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'secret.txt', Body: 'outside the prefix' }));
+      });
+    },
+  });
+
+  beforeAll(async () => {
+    await suite.s3.s3.send(
+      new PutObjectCommand({ Bucket: suite.s3.bucket, Key: 'secret.txt', Body: 'outside the prefix' }),
+    );
+  });
+
+  afterAll(async () => {
+    await recorder?.close();
   });
 
   /** Waits until the S3 traffic of earlier requests has ended: no request in flight, none new for 5 ms. */
@@ -329,12 +330,6 @@ describe('Random-request fuzz (e2e)', () => {
     }
   }
   const objectPath = (s3Path: string) => s3Path.split('?')[0];
-
-  afterAll(async () => {
-    await app?.close();
-    await recorder?.close();
-    await s3?.stop();
-  });
 
   it(
     `should answer ${FUZZ_RUNS} random requests with no 5xx, no hang and JSON errors`,
@@ -360,7 +355,9 @@ describe('Random-request fuzz (e2e)', () => {
           async (m, p, q, h, hh, a, payload, [origin, originAllowed], otherHost, refresh) => {
             // Refreshed now and then, since random DELETEs and PUTs may hit it.
             if (refresh) {
-              await s3.s3.send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'tenant/known.bin', Body: KNOWN }));
+              await suite.s3.s3.send(
+                new PutObjectCommand({ Bucket: suite.s3.bucket, Key: 'tenant/known.bin', Body: KNOWN }),
+              );
             }
             const [hostValue, hostAllowed] = hh;
             const [auth, grant] = a;
@@ -384,7 +381,7 @@ describe('Random-request fuzz (e2e)', () => {
               await s3Settled();
             }
             const s3RequestsBefore = recorder.requests.length;
-            const res = await rawRequest(port, build(m, `${origin}${p}${q}`, allHeaders, payload), 10_000);
+            const res = await rawRequest(suite.port, build(m, `${origin}${p}${q}`, allHeaders, payload), 10_000);
             if (!mayReachStorage) {
               refused++;
               const reached = recorder.requests.slice(s3RequestsBefore);
@@ -416,10 +413,10 @@ describe('Random-request fuzz (e2e)', () => {
       );
 
       // Still serving, and nothing outside the prefix was touched.
-      await s3.s3.send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'tenant/known.bin', Body: KNOWN }));
-      const known = await send(`${url}/files/known.bin`, { headers: AUTH });
+      await suite.s3.s3.send(new PutObjectCommand({ Bucket: suite.s3.bucket, Key: 'tenant/known.bin', Body: KNOWN }));
+      const known = await send(`${suite.url}/files/known.bin`, { headers: AUTH });
       expect(sha256(known.body)).toBe(sha256(KNOWN));
-      const secret = await s3.s3.send(new GetObjectCommand({ Bucket: s3.bucket, Key: 'secret.txt' }));
+      const secret = await suite.s3.s3.send(new GetObjectCommand({ Bucket: suite.s3.bucket, Key: 'secret.txt' }));
       expect(await secret.Body!.transformToString()).toBe('outside the prefix');
     },
     Math.max(60_000, FUZZ_RUNS * 100),

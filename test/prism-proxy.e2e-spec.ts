@@ -6,9 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import { randomKey, s3Env, startApp } from './support/app.js';
-import { startS3Server, type TestS3Server } from './support/s3-server.js';
+import { randomKey, serviceSuite } from './support/app.js';
 
 /**
  * A third-party validator between client and service: Stoplight Prism's validating proxy
@@ -152,9 +150,6 @@ function form(parts: { key?: string; file?: string; keyAfterFile?: boolean }): {
 }
 
 describe('Stoplight Prism validating proxy (third-party check of openapi.json)', () => {
-  let s3: TestS3Server;
-  let app: NestExpressApplication;
-  let serviceUrl: string;
   let prism: Awaited<ReturnType<typeof startPrism>>;
   let documentDir: string;
   const results: Result[] = [];
@@ -165,15 +160,11 @@ describe('Stoplight Prism validating proxy (third-party check of openapi.json)',
     Object.values(item).flatMap((op) => (op.operationId ? [op.operationId] : [])),
   );
 
+  const suite = serviceSuite({
+    env: { API_KEYS: KEY, API_KEYS_READONLY: READ_ONLY_KEY, MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES) },
+  });
+
   beforeAll(async () => {
-    s3 = await startS3Server();
-    ({ app, url: serviceUrl } = await startApp(
-      s3Env(s3.endpoint, s3.bucket, {
-        API_KEYS: KEY,
-        API_KEYS_READONLY: READ_ONLY_KEY,
-        MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES),
-      }),
-    ));
     // openapi.json as it is, plus one canary operation the service does not have (it answers 404, which the canary
     // does not declare): the proof that this check can fail, with one Prism start (about 15 s on a busy machine).
     documentDir = await mkdtemp(path.join(tmpdir(), 'prism-doc-'));
@@ -195,14 +186,12 @@ describe('Stoplight Prism validating proxy (third-party check of openapi.json)',
       },
     };
     writeFileSync(path.join(documentDir, 'openapi.json'), JSON.stringify(withCanary));
-    prism = await startPrism(path.join(documentDir, 'openapi.json'), serviceUrl);
+    prism = await startPrism(path.join(documentDir, 'openapi.json'), suite.url);
   });
 
   afterAll(async () => {
     await prism?.stop();
     await rm(documentDir, { recursive: true, force: true });
-    await app?.close();
-    await s3?.stop();
   });
 
   it('should pass every operation, with good and bad input, through Prism with no violation', async () => {
@@ -214,7 +203,7 @@ describe('Stoplight Prism validating proxy (third-party check of openapi.json)',
     // already in S3 to complete, one to abort. Prism then sees every session route, good and bad.
     const json = { 'Content-Type': 'application/json' };
     const direct = async <T>(route: string, init?: RequestInit) =>
-      (await (await fetch(serviceUrl + route, init)).json()) as T;
+      (await (await fetch(suite.url + route, init)).json()) as T;
     const session = await direct<{ url: string }>('/upload-sessions', {
       method: 'POST',
       headers: { ...auth(), ...json },
@@ -770,7 +759,7 @@ describe('Stoplight Prism validating proxy (third-party check of openapi.json)',
       results.push(await send(prism.url, exchange));
     }
     // S3 gone: the 503s (and health's down report) must match the document too.
-    await s3.halt();
+    await suite.s3.halt();
     try {
       // Health caches its check for 5 s: ask until it has noticed.
       const healthDown: Exchange = {
@@ -798,7 +787,7 @@ describe('Stoplight Prism validating proxy (third-party check of openapi.json)',
         }),
       );
     } finally {
-      await s3.restart();
+      await suite.s3.restart();
     }
 
     const summary = results.map((r) => ({
