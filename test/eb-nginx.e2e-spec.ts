@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import path from 'node:path';
-import type { ServiceProcess } from '../dev/service-process.ts';
+import type { BuiltService } from './support/built-service.js';
 import { encodeKey, eventually } from './support/app.js';
 import {
   describeWithNginx,
@@ -49,7 +49,7 @@ describeWithNginx(
     let network: PrivateNetwork;
     let toS3: Forwarder;
     let toImds: Forwarder;
-    let service: ServiceProcess;
+    let service: BuiltService;
     let nginx: EbNginx;
     let port: number;
 

@@ -1,7 +1,7 @@
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import type { ServiceProcess } from '../dev/service-process.ts';
+import type { BuiltService } from './support/built-service.js';
 import { RESERVED_PREFIX } from '../src/storage/reserved-keys.js';
 import { encodeKey, sha256 } from './support/app.js';
 import {
@@ -47,7 +47,7 @@ describeWithNginx(`Two instances behind EB's nginx, one bucket (e2e against ${te
   let s3: TestS3Server;
   let network: PrivateNetwork;
   let toS3: Forwarder;
-  let instances: ServiceProcess[];
+  let instances: BuiltService[];
   let nginx: EbNginx;
 
   beforeAll(async () => {

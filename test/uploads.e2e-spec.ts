@@ -20,7 +20,7 @@ import {
   testBackend,
   type TestS3Server,
 } from './support/s3-server.js';
-import { buildService, startService, type ServiceBuild, type ServiceProcess } from './support/service-process.js';
+import { startBuiltService, type BuiltService } from './support/built-service.js';
 
 const MiB = 1024 * 1024;
 const RW = 'tus-read-write-key-0123456789';
@@ -694,17 +694,15 @@ function drip(port: number, path: string, length: number, everyMs: number) {
 
 describe(`tus on a built service: resuming, the temp dir, slow clients (e2e against ${testBackend()})`, () => {
   let s3: TestS3Server;
-  let build: ServiceBuild;
-  let service: ServiceProcess;
+  let service: BuiltService;
   let proxy: FaultProxy;
   /** The service's TMPDIR: where @tus/s3-store writes its temporary files. */
   let tmp: string;
 
   beforeAll(async () => {
     s3 = await startS3Server();
-    build = await buildService();
     tmp = await mkdtemp(join(tmpdir(), 'tus-tmp-'));
-    service = await startService(build, {
+    service = await startBuiltService({
       // 40 MiB of upload memory in 5 MiB parts: 4 tus writers at once (memory / part size / 2).
       ...s3Env(s3.endpoint, s3.bucket, {
         ...KEYS,
@@ -712,7 +710,6 @@ describe(`tus on a built service: resuming, the temp dir, slow clients (e2e agai
         UPLOAD_MEMORY_BYTES: String(40 * MiB),
       }),
       LOG_LEVEL: 'warn',
-      PORT: '0',
       TMPDIR: tmp,
       // As `npm run start:prod` runs it.
       NODE_OPTIONS: '--max-semi-space-size=8',
@@ -723,7 +720,6 @@ describe(`tus on a built service: resuming, the temp dir, slow clients (e2e agai
   afterAll(async () => {
     await proxy?.close();
     await service?.stop();
-    await build?.remove();
     await s3?.stop();
     await rm(tmp, { recursive: true, force: true });
   });

@@ -17,8 +17,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { load as loadYaml } from 'js-yaml';
-import { startServiceProcess, type ServiceProcess } from '../../dev/service-process.ts';
-import { ensureBuilt } from './built-service.js';
+import { startBuiltService, type BuiltService } from './built-service.js';
 
 /**
  * EB's nginx for the e2e suites: Debian's nginx with the configuration of EB's AL2023 Docker platform and the kit's
@@ -184,31 +183,9 @@ export async function forward(address: string, targetPort: number): Promise<Forw
   };
 }
 
-/**
- * The built service (`dist/main.js`) started inside the network's namespace with exactly `env` (plus PORT=0), in an
- * empty working directory.
- */
-export async function startServiceInNetwork(
-  network: PrivateNetwork,
-  env: Record<string, string>,
-): Promise<ServiceProcess> {
-  await ensureBuilt();
-  const cwd = mkdtempSync(path.join(tmpdir(), 's3-file-service-netns-'));
-  const service = await startServiceProcess({
-    main: path.join(ROOT, 'dist/main.js'),
-    cwd,
-    launcher: ['ip', 'netns', 'exec', network.name],
-    env: { ...env, PORT: '0', HOME: cwd },
-  }).catch((error: unknown) => {
-    rmSync(cwd, { recursive: true, force: true });
-    throw error;
-  });
-  return Object.assign(Object.create(service) as ServiceProcess, {
-    async stop(killAfterMs?: number) {
-      await service.stop(killAfterMs);
-      rmSync(cwd, { recursive: true, force: true });
-    },
-  });
+/** The built service (`dist/main.js`) started inside the network's namespace with exactly `env` (plus PORT=0). */
+export function startServiceInNetwork(network: PrivateNetwork, env: Record<string, string>): Promise<BuiltService> {
+  return startBuiltService({ ...env, PORT: '0' }, { launcher: ['ip', 'netns', 'exec', network.name] });
 }
 
 export interface Reply {
