@@ -2,12 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { HeadObjectCommand, PutBucketCorsCommand } from '@aws-sdk/client-s3';
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Page } from 'playwright-core';
-import { binaryParser, encodeKey, randomKey, s3Env, sha256, startApp } from './support/app.js';
+import { binaryParser, encodeKey, randomKey, s3Env, serviceSuite, sha256 } from './support/app.js';
 import { describeInBrowser, launchBrowser, type TestBrowser } from './support/browser.js';
 import { request } from './support/openapi.js';
-import { objectExists, startS3Server, testBackend, type TestS3Server } from './support/s3-server.js';
+import { objectExists, testBackend } from './support/s3-server.js';
 
 /**
  * The page a web app would serve from its own origin: it asks the service (another origin, allowed by
@@ -93,32 +92,31 @@ interface TransferResult {
 }
 
 describeInBrowser('In a real browser (headless Chromium)', () => {
-  let s3: TestS3Server;
-  let app: NestExpressApplication;
-  let url: string;
   let webApp: Server;
   let webAppOrigin: string;
   let browser: TestBrowser;
   let page: Page;
 
   beforeAll(async () => {
-    // No CORS rule on the bucket: each test sets what it needs, as one would on AWS.
-    s3 = await startS3Server({ cors: false });
     webApp = createServer((_req, res) => {
-      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(directTransferPage(url));
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(directTransferPage(suite.url));
     }).listen(0, '127.0.0.1');
     await once(webApp, 'listening');
     webAppOrigin = `http://127.0.0.1:${(webApp.address() as { port: number }).port}`;
-    ({ app, url } = await startApp(s3Env(s3.endpoint, s3.bucket, { CORS_ORIGINS: webAppOrigin })));
     browser = await launchBrowser();
     page = await browser.context.newPage();
   });
 
+  // Declared before the suite, so that it runs before the app and S3 stop.
   afterAll(async () => {
     await browser?.close();
-    await app?.close();
     webApp?.close();
-    await s3?.stop();
+  });
+
+  // No CORS rule on the bucket: each test sets what it needs, as one would on AWS.
+  const suite = serviceSuite({
+    s3: { cors: false },
+    env: (s3) => s3Env(s3.endpoint, s3.bucket, { CORS_ORIGINS: webAppOrigin }),
   });
 
   afterEach(() => {
@@ -146,12 +144,12 @@ describeInBrowser('In a real browser (headless Chromium)', () => {
     );
   }
 
-  const stored = (key: string): Promise<boolean> => objectExists(s3.s3, s3.bucket, key);
+  const stored = (key: string): Promise<boolean> => objectExists(suite.s3.s3, suite.s3.bucket, key);
 
   async function allowPageOrigin(): Promise<void> {
-    await s3.s3.send(
+    await suite.s3.s3.send(
       new PutBucketCorsCommand({
-        Bucket: s3.bucket,
+        Bucket: suite.s3.bucket,
         CORSConfiguration: {
           CORSRules: [
             {
@@ -167,7 +165,7 @@ describeInBrowser('In a real browser (headless Chromium)', () => {
   }
 
   it('should render Swagger UI at /docs listing every operation', async () => {
-    await page.goto(`${url}/docs`);
+    await page.goto(`${suite.url}/docs`);
     await page.locator('.opblock').first().waitFor();
     const operations = await page
       .locator('.opblock-summary')
@@ -227,7 +225,7 @@ describeInBrowser('In a real browser (headless Chromium)', () => {
       size: data.length,
       sha256: sha256(data),
     });
-    const viaService = await request(url)
+    const viaService = await request(suite.url)
       .get(`/files/${encodeKey(key)}`)
       .buffer(true)
       .parse(binaryParser)
@@ -252,7 +250,7 @@ describeInBrowser('In a real browser (headless Chromium)', () => {
     const data = randomBytes(2000);
     const { etag, ...result } = await transfer(data, 'image/jpeg', key, 2000);
     // S3 answers a POST with the new object's ETag; RGW's 204 carries none. Either way the object is the one sent.
-    const { ETag } = await s3.s3.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }));
+    const { ETag } = await suite.s3.s3.send(new HeadObjectCommand({ Bucket: suite.s3.bucket, Key: key }));
     expect([ETag, null]).toContain(etag);
     expect(result).toEqual({
       uploadMethod: 'POST',
@@ -271,11 +269,11 @@ describeInBrowser('In a real browser (headless Chromium)', () => {
     const parameters = { cacheControl: 'private, max-age=60', fileName: 'Notes €.txt', metadata: { owner: '42' } };
     const result = await transfer(data, 'text/plain', key, undefined, parameters);
     expect(result).toMatchObject({ ...SIGNED_UPLOAD, sha256: sha256(data) });
-    const head = await s3.s3.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }));
+    const head = await suite.s3.s3.send(new HeadObjectCommand({ Bucket: suite.s3.bucket, Key: key }));
     expect(head).toMatchObject({ Metadata: { owner: '42' } });
     // Ceph RGW 16 drops Cache-Control from a POST form, which is what it gets (docs/security.md).
     expect(head.CacheControl).toBe(PUT_ANSWERS ? 'private, max-age=60' : undefined);
-    const viaService = await request(url)
+    const viaService = await request(suite.url)
       .head(`/files/${encodeKey(key)}`)
       .expect(200);
     expect(viaService.headers['x-meta-owner']).toBe('42');

@@ -4,13 +4,11 @@ import { createServer, request, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import { createApp } from '../src/app.factory.js';
 import { METRICS, MetricsServer } from '../src/metrics/metrics.module.js';
-import { encodeKey, randomKey, s3Env, sha256, startApp } from './support/app.js';
+import { encodeKey, randomKey, s3Env, s3Suite, sha256, startApp } from './support/app.js';
 import { FaultProxy } from './support/fault-proxy.js';
 import { send, type HttpResult } from './support/http.js';
-import { startS3Server, type TestS3Server } from './support/s3-server.js';
 
 const TOKEN = 'metrics-token-0123456789abcdef';
 const API_KEY = 'api-key-0123456789abcdef';
@@ -63,41 +61,35 @@ function total(samples: Samples, name: string, labels: Record<string, string> = 
 const bearer = (token: string): Record<string, string> => ({ Authorization: `Bearer ${token}` });
 
 describe('Prometheus metrics (e2e)', () => {
-  let s3: TestS3Server;
   let proxy: FaultProxy;
-
-  beforeAll(async () => {
-    s3 = await startS3Server();
-    proxy = await FaultProxy.start(s3.port);
-  });
 
   afterAll(async () => {
     await proxy?.close();
-    await s3?.stop();
+  });
+
+  const suite = s3Suite();
+
+  beforeAll(async () => {
+    proxy = await FaultProxy.start(suite.s3.port);
   });
 
   describe('on the main port, behind METRICS_TOKEN', () => {
-    let app: NestExpressApplication;
-    let url: string;
-
-    beforeAll(async () => {
-      ({ app, url } = await startApp(
+    const service = suite.withApp({
+      env: (s3) =>
         s3Env(proxy.endpoint, s3.bucket, {
           METRICS_TOKEN: TOKEN,
           API_KEYS: API_KEY,
           ALLOWED_HOSTS: HOST,
           AWS_MAX_ATTEMPTS: '3',
         }),
-      ));
     });
 
     afterAll(async () => {
-      await app?.close();
       await proxy.setMode({ kind: 'pass' });
     });
 
     const api = (path: string, options: { method?: string; body?: Buffer; headers?: Record<string, string> } = {}) =>
-      send(`${url}${path}`, {
+      send(`${service.url}${path}`, {
         method: options.method,
         body: options.body,
         headers: {
@@ -110,7 +102,7 @@ describe('Prometheus metrics (e2e)', () => {
 
     const scrape = async (): Promise<Samples> => {
       // A Host that ALLOWED_HOSTS does not list (a scraper uses the instance's address): the token is what counts.
-      const res = await send(`${url}/metrics`, { headers: { Host: '10.0.3.17:3000', ...bearer(TOKEN) } });
+      const res = await send(`${service.url}/metrics`, { headers: { Host: '10.0.3.17:3000', ...bearer(TOKEN) } });
       expect(res.status).toBe(200);
       expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
       return parse(res.body.toString());
@@ -118,7 +110,7 @@ describe('Prometheus metrics (e2e)', () => {
 
     it('should refuse a scrape without the token, with a wrong one, or with an API key', async () => {
       for (const headers of [{}, bearer('wrong-token-0123456789'), bearer(API_KEY), { Authorization: TOKEN }]) {
-        const res = await send(`${url}/metrics`, { headers: { Host: HOST, ...headers } });
+        const res = await send(`${service.url}/metrics`, { headers: { Host: HOST, ...headers } });
         expect(res.status).toBe(401);
         expect(res.headers['www-authenticate']).toBe('Bearer realm="metrics"');
         expect(JSON.parse(res.body.toString())).toMatchObject({ statusCode: 401, error: 'Unauthorized' });
@@ -191,7 +183,9 @@ describe('Prometheus metrics (e2e)', () => {
       const labels = [...after.keys()].join('\n');
       expect(paths.filter((p) => labels.includes(p.split('/')[1]))).toEqual([]);
       // Refused before routing (a Host not allowed): the same one label.
-      const refused = await send(`${url}/files/x`, { headers: { Host: 'evil.example.net', ...bearer(API_KEY) } });
+      const refused = await send(`${service.url}/files/x`, {
+        headers: { Host: 'evil.example.net', ...bearer(API_KEY) },
+      });
       expect(refused.status).toBe(400);
       const last = await scrape();
       expect(last.get(series('http_requests_total', { method: 'GET', route: 'unmatched', status: '400' }))).toBe(1);
@@ -225,7 +219,7 @@ describe('Prometheus metrics (e2e)', () => {
 
     it('should show an upload in flight until its body has arrived', async () => {
       const key = encodeKey(randomKey());
-      const req = request(`${url}/files/${key}`, {
+      const req = request(`${service.url}/files/${key}`, {
         method: 'PUT',
         headers: { Host: HOST, ...bearer(API_KEY), 'Content-Length': String(SIZE) },
       });
@@ -251,8 +245,10 @@ describe('Prometheus metrics (e2e)', () => {
     it('should show a download in flight while its client is not reading', async () => {
       const key = randomKey();
       // Larger than the socket buffers between the two, so the service waits on the client.
-      await s3.s3.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: Buffer.alloc(16 * 1024 * 1024) }));
-      const req = request(`${url}/files/${encodeKey(key)}`, { headers: { Host: HOST, ...bearer(API_KEY) } });
+      await suite.s3.s3.send(
+        new PutObjectCommand({ Bucket: suite.s3.bucket, Key: key, Body: Buffer.alloc(16 * 1024 * 1024) }),
+      );
+      const req = request(`${service.url}/files/${encodeKey(key)}`, { headers: { Host: HOST, ...bearer(API_KEY) } });
       const response = new Promise<IncomingMessage>((resolve, reject) => {
         req.on('response', resolve);
         req.on('error', reject);
@@ -282,7 +278,12 @@ describe('Prometheus metrics (e2e)', () => {
   describe('on METRICS_PORT', () => {
     const startWith = async (extra: Record<string, string>) => {
       const started = await startApp(
-        s3Env(s3.endpoint, s3.bucket, { API_KEYS: API_KEY, ALLOWED_HOSTS: HOST, METRICS_PORT: '0', ...extra }),
+        s3Env(suite.s3.endpoint, suite.s3.bucket, {
+          API_KEYS: API_KEY,
+          ALLOWED_HOSTS: HOST,
+          METRICS_PORT: '0',
+          ...extra,
+        }),
       );
       const address = started.app.get(MetricsServer).address();
       expect(address).toBeDefined();
@@ -352,9 +353,9 @@ describe('Prometheus metrics (e2e)', () => {
     });
 
     it('should listen on the address METRICS_PORT names, and refuse to boot there without METRICS_TOKEN', async () => {
-      await expect(createApp({ env: s3Env(s3.endpoint, s3.bucket, { METRICS_PORT: '0.0.0.0:0' }) })).rejects.toThrow(
-        'METRICS_TOKEN is required when METRICS_PORT listens on an address other than loopback',
-      );
+      await expect(
+        createApp({ env: s3Env(suite.s3.endpoint, suite.s3.bucket, { METRICS_PORT: '0.0.0.0:0' }) }),
+      ).rejects.toThrow('METRICS_TOKEN is required when METRICS_PORT listens on an address other than loopback');
       const { app } = await startWith({ METRICS_PORT: '0.0.0.0:0', METRICS_TOKEN: TOKEN });
       try {
         const { address, port } = app.get(MetricsServer).address()!;
@@ -374,7 +375,7 @@ describe('Prometheus metrics (e2e)', () => {
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     const { port } = taken.address() as AddressInfo;
     const app = await createApp({
-      env: s3Env(s3.endpoint, s3.bucket, { METRICS_PORT: String(port) }),
+      env: s3Env(suite.s3.endpoint, suite.s3.bucket, { METRICS_PORT: String(port) }),
     });
     try {
       await expect(app.listen(0, '127.0.0.1')).rejects.toThrow(
@@ -387,16 +388,13 @@ describe('Prometheus metrics (e2e)', () => {
   });
 
   describe('by default', () => {
+    const service = suite.withApp({ env: { API_KEYS: API_KEY, ALLOWED_HOSTS: HOST } });
+
     it('should be off: no /metrics on either port, no Metrics to record into', async () => {
-      const { app, url } = await startApp(s3Env(s3.endpoint, s3.bucket, { API_KEYS: API_KEY, ALLOWED_HOSTS: HOST }));
-      try {
-        expect(app.get(METRICS)).toBeNull();
-        expect(app.get(MetricsServer).address()).toBeUndefined();
-        const res = await send(`${url}/metrics`, { headers: { Host: HOST, ...bearer(API_KEY) } });
-        expect(res.status).toBe(404);
-      } finally {
-        await app.close();
-      }
+      expect(service.app.get(METRICS)).toBeNull();
+      expect(service.app.get(MetricsServer).address()).toBeUndefined();
+      const res = await send(`${service.url}/metrics`, { headers: { Host: HOST, ...bearer(API_KEY) } });
+      expect(res.status).toBe(404);
     });
   });
 });

@@ -7,10 +7,9 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import { randomKey, s3Env, sha256, startApp } from './support/app.js';
+import { randomKey, s3Env, s3Suite, sha256 } from './support/app.js';
 import { describeInBrowser, launchBrowser, type TestBrowser } from './support/browser.js';
-import { objectExists, startS3Server, type TestS3Server } from './support/s3-server.js';
+import { objectExists } from './support/s3-server.js';
 
 /** The documented examples, run as written: the code blocks of docs/examples.md. */
 const section = readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../docs/examples.md'), 'utf8');
@@ -54,28 +53,17 @@ async function run(command: string, args: string[], env: Record<string, string>)
 }
 
 describe('README examples', () => {
-  let s3: TestS3Server;
-
-  beforeAll(async () => {
-    s3 = await startS3Server();
-  });
-
-  afterAll(async () => {
-    await s3?.stop();
-  });
+  const suite = s3Suite();
 
   describeWithPython('Python (requests)', () => {
-    let app: NestExpressApplication;
-    let url: string;
+    const service = suite.withApp({ env: { API_KEYS: API_KEY } });
     let dir: string;
 
     beforeAll(async () => {
-      ({ app, url } = await startApp(s3Env(s3.endpoint, s3.bucket, { API_KEYS: API_KEY })));
       dir = await mkdtemp(path.join(tmpdir(), 'readme-python-'));
     });
 
     afterAll(async () => {
-      await app?.close();
       await rm(dir, { recursive: true, force: true });
     });
 
@@ -106,7 +94,7 @@ print(json.dumps(out))
       const stdout = await run(
         'python3',
         [path.join(dir, 'example.py'), prefix, path.join(dir, 'photo.bin'), path.join(dir, 'copy.bin')],
-        { FILES_URL: url, FILES_API_KEY: API_KEY },
+        { FILES_URL: service.url, FILES_API_KEY: API_KEY },
       );
       const out = JSON.parse(stdout) as Record<string, unknown>;
       expect(out).toEqual({
@@ -118,13 +106,11 @@ print(json.dumps(out))
         error: expect.stringMatching(/^404: /),
       });
       expect(sha256(await readFile(path.join(dir, 'copy.bin')))).toBe(sha256(data));
-      expect(await objectExists(s3.s3, s3.bucket, `${prefix}/form/photo.png`)).toBe(false);
+      expect(await objectExists(suite.s3.s3, suite.s3.bucket, `${prefix}/form/photo.png`)).toBe(false);
     });
   });
 
   describeInBrowser('browser fetch (headless Chromium, another origin)', () => {
-    let app: NestExpressApplication;
-    let url: string;
     let webApp: Server;
     let origin: string;
     let browser: TestBrowser;
@@ -135,14 +121,17 @@ print(json.dumps(out))
       }).listen(0, '127.0.0.1');
       await once(webApp, 'listening');
       origin = `http://127.0.0.1:${(webApp.address() as { port: number }).port}`;
-      ({ app, url } = await startApp(s3Env(s3.endpoint, s3.bucket, { API_KEYS: API_KEY, CORS_ORIGINS: origin })));
       browser = await launchBrowser();
     });
 
+    // Declared before the app, so that it runs before the app stops.
     afterAll(async () => {
       await browser?.close();
-      await app?.close();
       webApp?.close();
+    });
+
+    const service = suite.withApp({
+      env: (s3) => s3Env(s3.endpoint, s3.bucket, { API_KEYS: API_KEY, CORS_ORIGINS: origin }),
     });
 
     it('should upload, list, download, delete and report errors as the README shows', async () => {
@@ -150,7 +139,7 @@ print(json.dumps(out))
       await page.goto(origin);
       // The README's code with this service's URL and key in place of its two placeholders.
       const code = codeBlock('js')
-        .replace(/^const BASE = .*;$/m, `const BASE = ${JSON.stringify(url)};`)
+        .replace(/^const BASE = .*;$/m, `const BASE = ${JSON.stringify(service.url)};`)
         .replace(/^const API_KEY = .*;$/m, `const API_KEY = ${JSON.stringify(API_KEY)};`);
       expect(code).toContain(JSON.stringify(API_KEY));
       await page.addScriptTag({ content: code });

@@ -2,13 +2,12 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import { build } from 'esbuild';
 import type { Page } from 'playwright-core';
-import { binaryParser, encodeKey, eventually, s3Env, sha256, startApp } from './support/app.js';
+import { binaryParser, encodeKey, eventually, s3Env, serviceSuite, sha256 } from './support/app.js';
 import { describeInBrowser, launchBrowser, type TestBrowser } from './support/browser.js';
 import { request } from './support/openapi.js';
-import { listMultipartUploads, startS3Server, testBackend, type TestS3Server } from './support/s3-server.js';
+import { listMultipartUploads, testBackend } from './support/s3-server.js';
 
 const RW = 'read-write-key-0123456789abcdef';
 const MiB = 1024 * 1024;
@@ -28,9 +27,6 @@ interface PageUpload {
 
 /** Stock Uppy (6.3.1) in headless Chromium, holding only an upload-session URL or token, never an API key. */
 describeInBrowser(`Uppy in a real browser (e2e against ${testBackend()})`, () => {
-  let s3: TestS3Server;
-  let app: NestExpressApplication;
-  let url: string;
   let webApp: Server;
   let webAppOrigin: string;
   let browser: TestBrowser;
@@ -39,7 +35,6 @@ describeInBrowser(`Uppy in a real browser (e2e against ${testBackend()})`, () =>
   const companionCalls: string[] = [];
 
   beforeAll(async () => {
-    s3 = await startS3Server();
     const bundle = await build({
       entryPoints: [PAGE_SCRIPT],
       bundle: true,
@@ -57,26 +52,28 @@ describeInBrowser(`Uppy in a real browser (e2e against ${testBackend()})`, () =>
     }).listen(0, '127.0.0.1');
     await once(webApp, 'listening');
     webAppOrigin = `http://127.0.0.1:${(webApp.address() as { port: number }).port}`;
-    ({ app, url } = await startApp(
-      s3Env(s3.endpoint, s3.bucket, { API_KEYS: RW, CORS_ORIGINS: webAppOrigin, MAX_UPLOAD_BYTES: String(BIG) }),
-    ));
     browser = await launchBrowser();
     page = await browser.context.newPage();
     page.on('request', (req) => {
       const { pathname, origin } = new URL(req.url());
-      if (origin === url && pathname.includes('/s3/')) {
+      if (origin === suite.url && pathname.includes('/s3/')) {
         companionCalls.push(`${req.method()} ${pathname.replace(/^.*\/s3\//, '/s3/')}`);
       }
     });
-    await page.goto(webAppOrigin);
   }, 120_000);
 
+  // Declared before the suite, so that it runs before the app and S3 stop.
   afterAll(async () => {
     await browser?.close();
-    await app?.close();
     webApp?.close();
-    await s3?.stop();
   });
+
+  const suite = serviceSuite({
+    env: (s3) =>
+      s3Env(s3.endpoint, s3.bucket, { API_KEYS: RW, CORS_ORIGINS: webAppOrigin, MAX_UPLOAD_BYTES: String(BIG) }),
+  });
+
+  beforeAll(() => page.goto(webAppOrigin));
 
   beforeEach(() => {
     companionCalls.length = 0;
@@ -87,12 +84,16 @@ describeInBrowser(`Uppy in a real browser (e2e against ${testBackend()})`, () =>
   });
 
   async function newSession(body: Record<string, unknown>): Promise<{ token: string; url: string }> {
-    const res = await request(url).post('/upload-sessions').set('Authorization', `Bearer ${RW}`).send(body).expect(201);
+    const res = await request(suite.url)
+      .post('/upload-sessions')
+      .set('Authorization', `Bearer ${RW}`)
+      .send(body)
+      .expect(201);
     return res.body as { token: string; url: string };
   }
 
   async function readBack(key: string): Promise<Buffer> {
-    const res = await request(url)
+    const res = await request(suite.url)
       .get(`/files/${encodeKey(key)}`)
       .set('Authorization', `Bearer ${RW}`)
       .buffer(true)
@@ -136,7 +137,7 @@ describeInBrowser(`Uppy in a real browser (e2e against ${testBackend()})`, () =>
     ]);
     const key = result.successful[0].key!;
     // The file's URL on this service, whatever S3's Location says (Ceph RGW: `host/bucket/key`).
-    expect(result.successful[0].uploadURL).toBe(`${url}/files/${encodeKey(key)}`);
+    expect(result.successful[0].uploadURL).toBe(`${suite.url}/files/${encodeKey(key)}`);
     expect(sha256(await readBack(key))).toBe(result.sha256);
     // max(5 MiB, size / 10000) parts, one URL each. Each part is PUT to the service on Ceph RGW, which would apply
     // unsigned x-amz-* headers on a presigned URL; straight to S3 on the development S3, which refuses them as AWS.
@@ -145,7 +146,7 @@ describeInBrowser(`Uppy in a real browser (e2e against ${testBackend()})`, () =>
       testBackend() === 'rgw' ? 13 : 0,
     );
     expect(companionCalls.filter((c) => c.startsWith('POST '))).toHaveLength(2);
-    expect(await listMultipartUploads(s3.s3, s3.bucket)).toEqual([]);
+    expect(await listMultipartUploads(suite.s3.s3, suite.s3.bucket)).toEqual([]);
   }, 180_000);
 
   it('should pause and resume, listing the parts S3 holds and sending only the rest', async () => {
@@ -162,7 +163,7 @@ describeInBrowser(`Uppy in a real browser (e2e against ${testBackend()})`, () =>
     expect(sha256(await readBack(result.successful[0].key!))).toBe(result.sha256);
     const listed = companionCalls.filter((c) => /^GET \/s3\/multipart\/[^/]+$/.test(c));
     expect(listed).toHaveLength(1);
-    expect(await listMultipartUploads(s3.s3, s3.bucket)).toEqual([]);
+    expect(await listMultipartUploads(suite.s3.s3, suite.s3.bucket)).toEqual([]);
   }, 180_000);
 
   it('should abort when the file is removed midway, leaving no multipart upload', async () => {
@@ -175,8 +176,8 @@ describeInBrowser(`Uppy in a real browser (e2e against ${testBackend()})`, () =>
     });
     expect(result).toEqual(expect.objectContaining({ aborted: true, successful: [], failed: [] }));
     await eventually(() => companionCalls.some((c) => c.startsWith('DELETE /s3/multipart/')));
-    await eventually(async () => (await listMultipartUploads(s3.s3, s3.bucket)).length === 0);
-    const listed = await request(url)
+    await eventually(async () => (await listMultipartUploads(suite.s3.s3, suite.s3.bucket)).length === 0);
+    const listed = await request(suite.url)
       .get('/files?prefix=uppy-aborted/')
       .set('Authorization', `Bearer ${RW}`)
       .expect(200);
@@ -198,7 +199,7 @@ describeInBrowser(`Uppy in a real browser (e2e against ${testBackend()})`, () =>
     const result = await toS3(session.url, true, { size: 6 * MiB, name: 'a.pdf', type: 'application/pdf' });
     expect(result.successful).toEqual([]);
     expect(result.failed).toEqual([expect.stringContaining('Companion request failed')]);
-    expect(await listMultipartUploads(s3.s3, s3.bucket)).toEqual([]);
+    expect(await listMultipartUploads(suite.s3.s3, suite.s3.bucket)).toEqual([]);
   });
 
   const toService = (endpoint: string, token: string, options: Record<string, unknown>) =>
@@ -212,7 +213,7 @@ describeInBrowser(`Uppy in a real browser (e2e against ${testBackend()})`, () =>
 
   it('should upload through POST /files with @uppy/xhr-upload and the session token', async () => {
     const session = await newSession({ keyPrefix: 'forms/', maxBytes: 4 * MiB });
-    const result = await toService(`${url}/files`, session.token, {
+    const result = await toService(`${suite.url}/files`, session.token, {
       size: 3 * MiB,
       name: 'notes ü.txt',
       type: 'text/plain',
@@ -228,14 +229,17 @@ describeInBrowser(`Uppy in a real browser (e2e against ${testBackend()})`, () =>
     });
     expect(sha256(await readBack(body.key))).toBe(result.sha256);
 
-    const tooBig = await toService(`${url}/files`, session.token, {
+    const tooBig = await toService(`${suite.url}/files`, session.token, {
       size: 5 * MiB,
       name: 'big.bin',
       type: 'application/octet-stream',
     });
     expect(tooBig.successful).toEqual([]);
     expect(tooBig.failed).toHaveLength(1);
-    const listed = await request(url).get('/files?prefix=forms/').set('Authorization', `Bearer ${RW}`).expect(200);
+    const listed = await request(suite.url)
+      .get('/files?prefix=forms/')
+      .set('Authorization', `Bearer ${RW}`)
+      .expect(200);
     expect(listed.body.items).toEqual([expect.objectContaining({ key: body.key })]);
   });
 });
