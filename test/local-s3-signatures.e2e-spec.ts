@@ -3,20 +3,18 @@ import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createDevS3Client } from '../dev/s3-client.ts';
-import { describeOnS3rver, objectExists, startS3Server, type TestS3Server } from './support/s3-server.js';
+import { s3Suite } from './support/app.js';
+import { describeOnS3rver, objectExists } from './support/s3-server.js';
 
 /** The presigned-URL and POST-policy checks the development S3 server adds to s3rver (which accepts any signature). */
 describeOnS3rver('LocalS3Server signatures', () => {
-  let server: TestS3Server;
+  const suite = s3Suite();
   let s3: S3Client;
   let bucket: string;
 
-  beforeAll(async () => {
-    server = await startS3Server();
-    ({ s3, bucket } = server);
+  beforeAll(() => {
+    ({ s3, bucket } = suite.s3);
   });
-
-  afterAll(() => server.stop());
 
   const newKey = () => `sig/${randomUUID()}/a b+ü.txt`;
 
@@ -48,7 +46,7 @@ describeOnS3rver('LocalS3Server signatures', () => {
       expect(await errorCode(await fetch(otherKey))).toBe('SignatureDoesNotMatch');
       const longer = url.replace(/X-Amz-Expires=60/, 'X-Amz-Expires=600');
       expect(await errorCode(await fetch(longer))).toBe('SignatureDoesNotMatch');
-      const forged = createDevS3Client(server.endpoint, { accessKeyId: 'S3RVER', secretAccessKey: 'not-the-secret' });
+      const forged = createDevS3Client(suite.s3.endpoint, { accessKeyId: 'S3RVER', secretAccessKey: 'not-the-secret' });
       const forgedUrl = await getSignedUrl(forged, new GetObjectCommand({ Bucket: bucket, Key: key }), {
         expiresIn: 60,
       });

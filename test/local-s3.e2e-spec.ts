@@ -21,19 +21,17 @@ import { connect } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { LocalS3Server } from '../dev/s3rver/local-s3.server.ts';
-import { describeOnS3rver, listMultipartUploads, startS3Server, type TestS3Server } from './support/s3-server.js';
+import { s3Suite } from './support/app.js';
+import { describeOnS3rver, listMultipartUploads, startS3Server } from './support/s3-server.js';
 
 describeOnS3rver(LocalS3Server.name, () => {
-  let server: TestS3Server;
+  const suite = s3Suite();
   let s3: S3Client;
   let bucket: string;
 
-  beforeAll(async () => {
-    server = await startS3Server();
-    ({ s3, bucket } = server);
+  beforeAll(() => {
+    ({ s3, bucket } = suite.s3);
   });
-
-  afterAll(() => server.stop());
 
   const newKey = (prefix = 'k') => `${prefix}/${randomUUID()}`;
 
@@ -56,9 +54,9 @@ describeOnS3rver(LocalS3Server.name, () => {
 
   /** Sends 100 of the 1000 bytes announced, then drops the connection. */
   async function cutShortPut(path: string): Promise<void> {
-    const socket = connect(server.port, '127.0.0.1');
+    const socket = connect(suite.s3.port, '127.0.0.1');
     await once(socket, 'connect');
-    socket.write(`PUT ${path} HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nContent-Length: 1000\r\n\r\n`);
+    socket.write(`PUT ${path} HTTP/1.1\r\nHost: 127.0.0.1:${suite.s3.port}\r\nContent-Length: 1000\r\n\r\n`);
     socket.write(Buffer.alloc(100, 'x'));
     await delay(100);
     socket.destroy();
@@ -315,7 +313,7 @@ describeOnS3rver(LocalS3Server.name, () => {
       name: 'NotFound',
     });
     expect((await read(existing)).bytes.toString()).toBe('intact');
-    expect((await readdir(server.directory)).filter((name) => name.startsWith('.incoming-'))).toEqual([]);
+    expect((await readdir(suite.s3.directory)).filter((name) => name.startsWith('.incoming-'))).toEqual([]);
   });
 
   it('should not store a part cut short', async () => {
@@ -352,7 +350,7 @@ describeOnS3rver(LocalS3Server.name, () => {
   });
 
   it('should fail to start with a clear error when the port is taken', async () => {
-    const taken = new LocalS3Server({ directory: server.directory, port: server.port });
+    const taken = new LocalS3Server({ directory: suite.s3.directory, port: suite.s3.port });
 
     await expect(taken.start()).rejects.toThrow(/exited with code 1 before listening: .*EADDRINUSE/s);
   });
@@ -361,7 +359,7 @@ describeOnS3rver(LocalS3Server.name, () => {
     const script = fileURLToPath(new URL('../dev/s3rver/s3rver-main.ts', import.meta.url));
     const child = spawn(
       process.execPath,
-      ['--openssl-legacy-provider', script, `--directory=${server.directory}`, '--silent', '--exit-with-parent'],
+      ['--openssl-legacy-provider', script, `--directory=${suite.s3.directory}`, '--silent', '--exit-with-parent'],
       { stdio: ['pipe', 'pipe', 'inherit'] },
     );
     const exited = once(child, 'exit');

@@ -1,7 +1,7 @@
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
-import { startS3Server, type TestS3Server } from './support/s3-server.js';
+import { s3Suite } from './support/app.js';
 
 const CLIENTS = 12;
 const KEYS = 12;
@@ -40,16 +40,13 @@ function defect(
 // (dev/s3rver/s3rver-store.ts); before, each of 5 runs failed with 16 to 32 defects, bodies cut to another object's
 // length or served under another object's ETag or metadata. RGW holds to it by design.
 describe('Object writes under concurrent PUT, GET and DELETE', () => {
-  let server: TestS3Server;
+  const suite = s3Suite();
   let s3: S3Client;
   let bucket: string;
 
-  beforeAll(async () => {
-    server = await startS3Server();
-    ({ s3, bucket } = server);
+  beforeAll(() => {
+    ({ s3, bucket } = suite.s3);
   });
-
-  afterAll(() => server.stop());
 
   it(`should serve only whole objects with their own ETag and metadata (${CLIENTS} clients, ${SECONDS} s)`, async () => {
     const keys = Array.from({ length: KEYS }, (_, i) => `atomic/${i}/${randomBytes(4).toString('hex')}`);
@@ -103,8 +100,8 @@ describe('Object writes under concurrent PUT, GET and DELETE', () => {
     // How many, and the first few by name.
     expect({ defects: defects.length, first: defects.slice(0, 5) }).toEqual({ defects: 0, first: [] });
     expect(found).toBeGreaterThan(100);
-    if (server.directory) {
-      expect((await readdir(server.directory)).filter((name) => name.startsWith('.incoming-'))).toEqual([]);
+    if (suite.s3.directory) {
+      expect((await readdir(suite.s3.directory)).filter((name) => name.startsWith('.incoming-'))).toEqual([]);
     }
   });
 });

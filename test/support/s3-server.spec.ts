@@ -1,17 +1,15 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { objectExists, startS3Server, testBackend, type TestS3Server } from './s3-server.js';
+import { s3Suite } from './app.js';
+import { objectExists, testBackend, type TestS3Server } from './s3-server.js';
 
 /** "Nothing was stored" assertions rest on objectExists: false must mean "no such key", never "S3 did not answer". */
 describe(`${objectExists.name} (against ${testBackend()})`, () => {
+  const suite = s3Suite();
   let s3: TestS3Server;
 
   beforeAll(async () => {
-    s3 = await startS3Server();
+    s3 = suite.s3;
     await s3.s3.send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'here.txt', Body: 'x' }));
-  });
-
-  afterAll(async () => {
-    await s3?.stop();
   });
 
   it('should say true for a stored key and false for a missing one', async () => {
