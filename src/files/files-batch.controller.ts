@@ -21,7 +21,7 @@ import type { StoredFile } from './file.dto.js';
 import { decodeKey, KeyPipe } from '../http/file-key.js';
 import { ApiFilesTags } from './files.openapi.js';
 import { ApiCopy, ApiMove, ApiRemoveMany } from './files-batch.openapi.js';
-import { writePrecondition } from './files.controller.js';
+import { writePrecondition } from '../http/http-conditions.js';
 import { fileLocation } from '../http/upload-name.js';
 import { errorBody } from '../http/problem.js';
 

@@ -20,13 +20,7 @@ import { isCacheControl } from '../config/s3-options.js';
 import { AcceptsUploadSession, PublicRead } from '../security/access.decorators.js';
 import { StorageError } from '../storage/storage.errors.js';
 import { UploadSessions } from '../security/upload-sessions.service.js';
-import {
-  StorageService,
-  type ObjectStream,
-  type Precondition,
-  type ReadConditions,
-  type UploadResult,
-} from '../storage/storage.service.js';
+import { StorageService, type ObjectStream, type UploadResult } from '../storage/storage.service.js';
 import { downloadOptions } from '../http/download-options.js';
 import { REDIRECT_TTL_SECONDS, redirectResponseHeaders } from '../http/download-redirect.js';
 import type { FileList, StoredFile } from './file.dto.js';
@@ -40,18 +34,7 @@ import {
   ApiUploadMultipart,
   ApiUploadRaw,
 } from './files.openapi.js';
-import {
-  ifRangeHolds,
-  INVALID_IF_MATCH,
-  noneMatchHits,
-  opaqueTag,
-  parseHttpDate,
-  parseIfMatch,
-  parseIfNoneMatch,
-  parseRange,
-  preconditionsHold,
-  UNSATISFIABLE_RANGE,
-} from '../http/http-conditions.js';
+import { conditionalRead, writePrecondition } from '../http/http-conditions.js';
 import { ListFilesQuery } from './list-files.query.js';
 import { isInline, parseMediaType } from '../http/media-type.js';
 import { receiveMultipart } from './multipart-upload.js';
@@ -197,7 +180,7 @@ export class FilesController {
     if (options.redirect && !publicRead) {
       return this.redirect(key, req, res, options.attachment);
     }
-    const object = await this.read(req, res, (conditions) => this.storage.openStream(key, conditions));
+    const object = await conditionalRead(req, res, (conditions) => this.storage.openStream(key, conditions));
     if (!object) {
       return;
     }
@@ -217,7 +200,7 @@ export class FilesController {
     // Answered here in either mode: what a proxied GET would send, without signing a URL nobody follows.
     const { attachment } = downloadOptions(req, this.config.downloadMode);
     const publicRead = this.publicRead(key, req, res);
-    const object = await this.read(req, res, (conditions) => this.storage.head(key, conditions));
+    const object = await conditionalRead(req, res, (conditions) => this.storage.head(key, conditions));
     if (object) {
       this.writeHeaders(res, object, attachment, publicRead);
       res.end();
@@ -265,71 +248,9 @@ export class FilesController {
     }
   }
 
-  /** Opens the object with the request's conditions; answers 304 itself (with the matched ETag) and returns undefined. */
-  private async read<T extends Omit<ObjectStream, 'body'>>(
-    req: Request,
-    res: Response,
-    open: (conditions: ReadConditions) => Promise<T>,
-  ): Promise<T | undefined> {
-    const ifNoneMatch = parseIfNoneMatch(req.headers['if-none-match']);
-    // S3 compares one entity tag, strongly; RFC 9110 compares every listed tag, weakly. One tag goes to S3 without
-    // its W/; a list, or `*` (which Ceph RGW ignores on GET), is compared here.
-    const tags = ifNoneMatch?.split(', ');
-    const oneTag = tags?.length === 1 && tags[0] !== '*' ? opaqueTag(tags[0]) : undefined;
-    const range = parseRange(req.headers.range);
-    const conditions: ReadConditions = {
-      // For a range no object satisfies, one byte is enough to check the object and the conditions and learn its size.
-      range: range === UNSATISFIABLE_RANGE ? 'bytes=0-0' : range,
-      ifNoneMatch: oneTag,
-      // RFC 9110 13.1.3: If-Modified-Since is ignored when If-None-Match is present.
-      ifModifiedSince: ifNoneMatch ? undefined : parseHttpDate(req.headers['if-modified-since']),
-    };
-    // Several If-Range values are no validator (String joins them), so they get the whole object.
-    const ifRange =
-      range === undefined || req.headers['if-range'] === undefined ? undefined : String(req.headers['if-range']);
-    try {
-      const object = await open(conditions);
-      if (tags && !oneTag && noneMatchHits(tags, object.etag)) {
-        (object as Partial<ObjectStream>).body?.destroy();
-        res.setHeader('ETag', object.etag);
-        res.status(HttpStatus.NOT_MODIFIED).end();
-        return undefined;
-      }
-      // RFC 9110 13.2.2 step 5: a Range whose If-Range fails is ignored; the range answer's own ETag decides.
-      if (ifRange !== undefined && !ifRangeHolds(ifRange, object)) {
-        (object as Partial<ObjectStream>).body?.destroy();
-        return await open({});
-      }
-      if (range === UNSATISFIABLE_RANGE) {
-        (object as Partial<ObjectStream>).body?.destroy();
-        throw new StorageError('RangeNotSatisfiable', 'the requested range is not satisfiable', {
-          objectSize: object.size,
-        });
-      }
-      return object;
-    } catch (error) {
-      if (error instanceof StorageError && error.code === 'NotModified') {
-        if (error.etag) {
-          res.setHeader('ETag', error.etag);
-        }
-        res.status(HttpStatus.NOT_MODIFIED).end();
-        return undefined;
-      }
-      if (error instanceof StorageError && error.code === 'RangeNotSatisfiable' && ifRange !== undefined) {
-        // The whole object, unless the validator holds: then the range really is unsatisfiable.
-        const whole = await open({});
-        if (!ifRangeHolds(ifRange, whole)) {
-          return whole;
-        }
-        (whole as Partial<ObjectStream>).body?.destroy();
-      }
-      throw error;
-    }
-  }
-
   /** A 302 to a short-lived presigned GET, after a HEAD that answers 404, 304 and 416 and reads the type to pin. */
   private async redirect(key: string, req: Request, res: Response, attachment: boolean): Promise<void> {
-    const object = await this.read(req, res, (conditions) => this.storage.head(key, conditions));
+    const object = await conditionalRead(req, res, (conditions) => this.storage.head(key, conditions));
     if (!object) {
       return;
     }
@@ -387,19 +308,6 @@ export class FilesController {
     res.setHeader('Content-Security-Policy', "default-src 'none'; sandbox");
     res.setHeader('X-Content-Type-Options', 'nosniff');
   }
-}
-
-/** If-Match and If-Unmodified-Since as a check of the current object, or undefined when neither is sent. */
-export function writePrecondition(req: Request): Precondition | undefined {
-  const ifMatch = parseIfMatch(req.headers['if-match']);
-  if (ifMatch === INVALID_IF_MATCH) {
-    throw new BadRequestException('If-Match must be "*" or a list of quoted entity tags (ETags)');
-  }
-  const ifUnmodifiedSince = ifMatch ? undefined : parseHttpDate(req.headers['if-unmodified-since']);
-  if (!ifMatch && !ifUnmodifiedSince) {
-    return undefined;
-  }
-  return (current) => preconditionsHold({ ifMatch, ifUnmodifiedSince }, current);
 }
 
 function parseOverwrite(value: string | undefined): boolean {

@@ -1,3 +1,8 @@
+import { BadRequestException, HttpStatus } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { StorageError } from '../storage/storage.errors.js';
+import type { ObjectStream, Precondition, ReadConditions } from '../storage/storage.service.js';
+
 /**
  * Range and the conditional headers (RFC 9110 13-14). A Range no object satisfies (a suffix of 0 bytes, a start past
  * any S3 object) is answered 416 by the service itself: not every S3 refuses `bytes=-0` (Ceph RGW serves it all).
@@ -124,4 +129,79 @@ export function ifRangeHolds(header: string, current: Validators): boolean {
   }
   const date = parseHttpDate(value);
   return date !== undefined && seconds(date) === seconds(current.lastModified);
+}
+
+/** Opens the object with the request's conditions; answers 304 itself (with the matched ETag) and returns undefined. */
+export async function conditionalRead<T extends Omit<ObjectStream, 'body'>>(
+  req: Request,
+  res: Response,
+  open: (conditions: ReadConditions) => Promise<T>,
+): Promise<T | undefined> {
+  const ifNoneMatch = parseIfNoneMatch(req.headers['if-none-match']);
+  // S3 compares one entity tag, strongly; RFC 9110 compares every listed tag, weakly. One tag goes to S3 without
+  // its W/; a list, or `*` (which Ceph RGW ignores on GET), is compared here.
+  const tags = ifNoneMatch?.split(', ');
+  const oneTag = tags?.length === 1 && tags[0] !== '*' ? opaqueTag(tags[0]) : undefined;
+  const range = parseRange(req.headers.range);
+  const conditions: ReadConditions = {
+    // For a range no object satisfies, one byte is enough to check the object and the conditions and learn its size.
+    range: range === UNSATISFIABLE_RANGE ? 'bytes=0-0' : range,
+    ifNoneMatch: oneTag,
+    // RFC 9110 13.1.3: If-Modified-Since is ignored when If-None-Match is present.
+    ifModifiedSince: ifNoneMatch ? undefined : parseHttpDate(req.headers['if-modified-since']),
+  };
+  // Several If-Range values are no validator (String joins them), so they get the whole object.
+  const ifRange =
+    range === undefined || req.headers['if-range'] === undefined ? undefined : String(req.headers['if-range']);
+  try {
+    const object = await open(conditions);
+    if (tags && !oneTag && noneMatchHits(tags, object.etag)) {
+      (object as Partial<ObjectStream>).body?.destroy();
+      res.setHeader('ETag', object.etag);
+      res.status(HttpStatus.NOT_MODIFIED).end();
+      return undefined;
+    }
+    // RFC 9110 13.2.2 step 5: a Range whose If-Range fails is ignored; the range answer's own ETag decides.
+    if (ifRange !== undefined && !ifRangeHolds(ifRange, object)) {
+      (object as Partial<ObjectStream>).body?.destroy();
+      return await open({});
+    }
+    if (range === UNSATISFIABLE_RANGE) {
+      (object as Partial<ObjectStream>).body?.destroy();
+      throw new StorageError('RangeNotSatisfiable', 'the requested range is not satisfiable', {
+        objectSize: object.size,
+      });
+    }
+    return object;
+  } catch (error) {
+    if (error instanceof StorageError && error.code === 'NotModified') {
+      if (error.etag) {
+        res.setHeader('ETag', error.etag);
+      }
+      res.status(HttpStatus.NOT_MODIFIED).end();
+      return undefined;
+    }
+    if (error instanceof StorageError && error.code === 'RangeNotSatisfiable' && ifRange !== undefined) {
+      // The whole object, unless the validator holds: then the range really is unsatisfiable.
+      const whole = await open({});
+      if (!ifRangeHolds(ifRange, whole)) {
+        return whole;
+      }
+      (whole as Partial<ObjectStream>).body?.destroy();
+    }
+    throw error;
+  }
+}
+
+/** If-Match and If-Unmodified-Since as a check of the current object, or undefined when neither is sent. */
+export function writePrecondition(req: Request): Precondition | undefined {
+  const ifMatch = parseIfMatch(req.headers['if-match']);
+  if (ifMatch === INVALID_IF_MATCH) {
+    throw new BadRequestException('If-Match must be "*" or a list of quoted entity tags (ETags)');
+  }
+  const ifUnmodifiedSince = ifMatch ? undefined : parseHttpDate(req.headers['if-unmodified-since']);
+  if (!ifMatch && !ifUnmodifiedSince) {
+    return undefined;
+  }
+  return (current) => preconditionsHold({ ifMatch, ifUnmodifiedSince }, current);
 }
