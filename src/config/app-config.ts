@@ -1,5 +1,5 @@
 import { BlockList, isIP } from 'node:net';
-import type { ObjectSettings } from './s3-options.js';
+import { MAX_SINGLE_UPLOAD_BYTES, type ObjectSettings } from './s3-options.js';
 import type { Environment } from './environment.js';
 import { splitList } from './list.js';
 
@@ -215,7 +215,7 @@ export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: rea
       defaultCacheControl: env.DEFAULT_CACHE_CONTROL?.trim(),
     },
     uploads: {
-      maxBytes: env.MAX_UPLOAD_BYTES ?? 5 * 1024 ** 3,
+      maxBytes: env.MAX_UPLOAD_BYTES ?? MAX_SINGLE_UPLOAD_BYTES,
       partSize,
       queueSize: tuning.uploadQueueSize ?? 2,
       idleTimeoutMs: tuning.idleTimeoutMs ?? 60_000,
@@ -228,7 +228,7 @@ export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: rea
       memoryWaitMs: 15_000,
       ...tuning.requestBodies,
     },
-    copyMultipartThreshold: tuning.copyMultipartThreshold ?? 5 * 1024 ** 3,
+    copyMultipartThreshold: tuning.copyMultipartThreshold ?? MAX_SINGLE_UPLOAD_BYTES,
     tus: {
       expirySeconds: tuning.tusExpirySeconds ?? 86400,
       // What the upload memory holds in parts, at least 1: tus parts come from temporary files, not the pool.

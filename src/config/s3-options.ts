@@ -42,7 +42,10 @@ export interface ObjectSettings {
   readonly defaultCacheControl?: string;
 }
 
+/** S3 accepts at most 5 GiB in one PUT, POST, part or CopyObject. */
+export const MAX_SINGLE_UPLOAD_BYTES = 5 * 1024 ** 3;
+
 /** S3's limits for one multipart upload. */
 export const MAX_PARTS = 10_000;
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
-export const MAX_PART_SIZE = 5 * 1024 ** 3;
+export const MAX_PART_SIZE = MAX_SINGLE_UPLOAD_BYTES;

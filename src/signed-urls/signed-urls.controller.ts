@@ -2,6 +2,7 @@ import { BadRequestException, Body, Controller, ForbiddenException, Post } from 
 import { ApiTags } from '../openapi/swagger-decorators.js';
 import { create as contentDisposition } from 'content-disposition';
 import { AppConfig } from '../config/app-config.js';
+import { MAX_SINGLE_UPLOAD_BYTES } from '../config/s3-options.js';
 import { KeyPipe } from '../http/file-key.js';
 import { signedDownloadType } from '../http/download-redirect.js';
 import { isActive, parseMediaType } from '../http/media-type.js';
@@ -14,9 +15,6 @@ import { StorageService } from '../storage/storage.service.js';
 import { CreateSignedUrlDto } from './create-signed-url.dto.js';
 import { ApiCreateSignedUrl } from './signed-urls.openapi.js';
 import type { SignedUrl } from './signed-url.dto.js';
-
-/** S3 accepts at most 5 GiB in one PUT or POST. */
-const MAX_SINGLE_UPLOAD_BYTES = 5 * 1024 ** 3;
 
 @ApiTags('signed-urls')
 @Controller('signed-urls')

@@ -13,6 +13,7 @@ import {
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
+import { MAX_SINGLE_UPLOAD_BYTES } from '../config/s3-options.js';
 import { BackendCapabilities, ifMatch, type ConditionalWrites } from './backend-capabilities.js';
 import { ListCursors } from './list-cursor.js';
 import type { ObjectParameters } from './object-settings.js';
@@ -102,9 +103,6 @@ export interface ListResult {
   readonly prefixes: string[];
   readonly nextCursor: string | null;
 }
-
-/** S3 accepts at most 5 GiB in one POST. */
-const MAX_POST_BYTES = 5 * 1024 ** 3;
 
 /** User metadata naming the upload that wrote an object (`x-amz-meta-upload-marker`). */
 const UPLOAD_MARKER = 'upload-marker';
@@ -365,7 +363,7 @@ export class StorageService implements OnApplicationShutdown {
     const post = await createPresignedPost(this.signer, {
       Bucket: this.s3.bucket,
       Key: key,
-      Conditions: [['content-length-range', 0, input.maxBytes ?? input.limit ?? MAX_POST_BYTES]],
+      Conditions: [['content-length-range', 0, input.maxBytes ?? input.limit ?? MAX_SINGLE_UPLOAD_BYTES]],
       // Each field is also an exact-match condition of the policy.
       Fields: headers,
       Expires: window.seconds,

@@ -22,7 +22,7 @@ import { fileLocation } from '../http/upload-name.js';
 import { HttpProblem } from '../http/problem.js';
 import { Public } from '../security/access.decorators.js';
 import { DirectUploads } from '../storage/direct-uploads.js';
-import { MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE } from '../config/s3-options.js';
+import { MAX_PART_SIZE, MAX_PARTS, MAX_SINGLE_UPLOAD_BYTES, MIN_PART_SIZE } from '../config/s3-options.js';
 import { StorageError } from '../storage/storage.errors.js';
 import { StorageService } from '../storage/storage.service.js';
 import {
@@ -47,8 +47,6 @@ import { UploadSessions, type UploadSession } from '../security/upload-sessions.
 import { BackendCapabilities } from '../storage/backend-capabilities.js';
 import { unquote } from '../storage/s3-gateway.js';
 
-/** S3 accepts at most 5 GiB in one POST. */
-const MAX_SINGLE_UPLOAD_BYTES = 5 * 1024 ** 3;
 const PART_NUMBER = /^[1-9]\d{0,4}$/;
 
 /**
