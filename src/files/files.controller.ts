@@ -19,7 +19,7 @@ import { AppConfig } from '../config/app-config.js';
 import { isCacheControl } from '../config/s3-options.js';
 import { AcceptsUploadSession, PublicRead } from '../security/access.decorators.js';
 import { StorageError } from '../storage/storage.errors.js';
-import { UploadSessions } from '../security/upload-sessions.service.js';
+import { SESSION_MAY_NOT_REPLACE, UploadSessions } from '../security/upload-sessions.service.js';
 import { StorageService, type ObjectStream, type UploadResult } from '../storage/storage.service.js';
 import { downloadOptions } from '../http/download-options.js';
 import { REDIRECT_TTL_SECONDS, redirectResponseHeaders } from '../http/download-redirect.js';
@@ -106,9 +106,7 @@ export class FilesController {
           if (error instanceof StorageError && error.code === 'PreconditionFailed' && !precondition) {
             throw new StorageError(
               'AlreadyExists',
-              mayReplace
-                ? 'an object with this key already exists (overwrite=false)'
-                : 'an object with this key already exists: this upload session may not replace it',
+              mayReplace ? 'an object with this key already exists (overwrite=false)' : SESSION_MAY_NOT_REPLACE,
             );
           }
           throw error;

@@ -61,6 +61,9 @@ declare module 'express-serve-static-core' {
 /** Whether a bearer credential is an upload-session token (not an API key). */
 export const isSessionToken = (credential: string): boolean => credential.startsWith(TOKEN_PREFIX);
 
+/** The 409 of an upload session writing over an object it may not replace. */
+export const SESSION_MAY_NOT_REPLACE = 'an object with this key already exists: this upload session may not replace it';
+
 /**
  * Upload sessions: scoped, expiring, stateless capabilities a browser uses instead of an API key; the one place that
  * signs and checks their tokens, `us1.<base64url JSON scope>.<base64url HMAC-SHA256>`, keyed by HKDF of the secret and

@@ -30,16 +30,6 @@ export class DirectUploads {
     @Inject(S3_SIGNING_CLIENT) private readonly signer: S3Client,
   ) {}
 
-  /** The object's key in the bucket (with `S3_PREFIX`), as a client talking to S3 sees it. */
-  bucketKey(key: string): string {
-    return this.s3.objectKey(key);
-  }
-
-  /** The API key of a bucket key, or undefined when it is not under `S3_PREFIX`. */
-  apiKey(bucketKey: string): string | undefined {
-    return this.s3.keyOf(bucketKey);
-  }
-
   /**
    * Starts a multipart upload, with the write settings of every write; returns S3's upload id.
    * @throws StorageError Unavailable | Timeout | AccessDenied | BadGateway

@@ -43,9 +43,9 @@ import {
   ApiSignPart,
   ApiUploadPart,
 } from './companion-s3.openapi.js';
-import { UploadSessions, type UploadSession } from '../security/upload-sessions.service.js';
+import { SESSION_MAY_NOT_REPLACE, UploadSessions, type UploadSession } from '../security/upload-sessions.service.js';
 import { BackendCapabilities } from '../storage/backend-capabilities.js';
-import { unquote } from '../storage/s3-gateway.js';
+import { S3Gateway, unquote } from '../storage/s3-gateway.js';
 
 const PART_NUMBER = /^[1-9]\d{0,4}$/;
 
@@ -61,6 +61,7 @@ export class CompanionS3Controller {
   constructor(
     private readonly sessions: UploadSessions,
     private readonly uploads: DirectUploads,
+    private readonly s3: S3Gateway,
     private readonly storage: StorageService,
     private readonly config: AppConfig,
     private readonly capabilities: BackendCapabilities,
@@ -96,7 +97,7 @@ export class CompanionS3Controller {
     const key = this.sessions.keyFor(session, body.filename);
     const contentType = this.sessions.checkType(session, body.type, true);
     const s3UploadId = await this.uploads.start(key, contentType);
-    return { key: this.uploads.bucketKey(key), uploadId: this.sessions.bindUpload(session, key, s3UploadId) };
+    return { key: this.s3.objectKey(key), uploadId: this.sessions.bindUpload(session, key, s3UploadId) };
   }
 
   // The service's own part route, or (where the backend refuses unsigned headers) a presigned UploadPart while the
@@ -113,7 +114,7 @@ export class CompanionS3Controller {
     const { session, key, s3UploadId } = this.upload(token, uploadId, bucketKey);
     const number = partNumberOf(session, partNumber);
     if (this.sessions.partsThroughService ?? this.capabilities.presignedHeadersEnforced() !== true) {
-      const query = new URLSearchParams({ key: this.uploads.bucketKey(key) });
+      const query = new URLSearchParams({ key: this.s3.objectKey(key) });
       const path = `/upload-sessions/${token}/s3/multipart/${encodeURIComponent(uploadId)}/${number}?${query.toString()}`;
       return { url: `${req.protocol}://${req.get('host')}${path}`, expiresAt: new Date(session.expiresAt) };
     }
@@ -231,7 +232,7 @@ export class CompanionS3Controller {
     }
     // S3's Location is not always a URL (Ceph RGW: `host/bucket/key`); the file's URL on this service is.
     const location = `${req.protocol}://${req.get('host')}${fileLocation(key)}`;
-    return { location, key: this.uploads.bucketKey(key), bucket: this.config.s3.bucket };
+    return { location, key: this.s3.objectKey(key), bucket: this.config.s3.bucket };
   }
 
   @Delete('multipart/:uploadId')
@@ -258,7 +259,7 @@ export class CompanionS3Controller {
     if (!bucketKey) {
       throw new BadRequestException('the key query parameter is required');
     }
-    const apiKey = this.uploads.apiKey(bucketKey);
+    const apiKey = this.s3.keyOf(bucketKey);
     if (apiKey === undefined) {
       throw new ForbiddenException("key is outside this upload session's scope (not under S3_PREFIX)");
     }
@@ -293,8 +294,7 @@ export class CompanionS3Controller {
   }
 }
 
-const alreadyExists = (): StorageError =>
-  new StorageError('AlreadyExists', 'an object with this key already exists: this upload session may not replace it');
+const alreadyExists = (): StorageError => new StorageError('AlreadyExists', SESSION_MAY_NOT_REPLACE);
 
 /**
  * A part number the session allows: parts other than the last are at least 5 MiB, so `ceil(maxBytes / 5 MiB)`.
