@@ -34,7 +34,7 @@ export const ApiRemoveMany = () =>
         'at most 4 MiB.',
     }),
     ApiResponse({ status: 200, description: 'A result per key.', type: DeletedFiles }),
-    ApiKeyAuth({ writes: true }),
+    ApiKeyAuth(),
     ApiErrors([400, 413, 415, ...STORAGE_ERRORS]),
   );
 
@@ -48,7 +48,7 @@ export const ApiCopy = () =>
     }),
     ApiSourceKey(),
     ApiResponse({ status: 201, description: 'Copied.', type: StoredFile, headers: LOCATION }),
-    ApiKeyAuth({ writes: true }),
+    ApiKeyAuth(),
     ApiErrors([400, 404, 409, 412, 413, 415, ...STORAGE_ERRORS]),
   );
 
@@ -67,6 +67,6 @@ export const ApiMove = () =>
       type: MovedFile,
       headers: LOCATION,
     }),
-    ApiKeyAuth({ writes: true }),
+    ApiKeyAuth(),
     ApiErrors([400, 404, 409, 412, 413, 415, ...STORAGE_ERRORS]),
   );

@@ -180,7 +180,7 @@ export const ApiUploadMultipart = () =>
     optionalQuery('overwrite', { type: 'boolean' }, '`false`: 409 if the key exists.'),
     ApiPreconditions(),
     ApiResponse({ status: 201, description: 'Stored.', type: StoredFile, headers: LOCATION }),
-    ApiKeyAuth({ writes: true }),
+    ApiKeyAuth(),
     ApiErrors([400, 409, 412, 413, 415, ...STORAGE_ERRORS]),
   );
 
@@ -203,7 +203,7 @@ export const ApiUploadRaw = () =>
     ApiPreconditions(),
     ApiResponse({ status: 201, description: 'Created.', type: StoredFile, headers: LOCATION }),
     ApiResponse({ status: 200, description: 'Replaced an existing object.', type: StoredFile }),
-    ApiKeyAuth({ writes: true }),
+    ApiKeyAuth(),
     ApiErrors([400, 412, 413, ...STORAGE_ERRORS]),
   );
 
@@ -211,7 +211,7 @@ export const ApiList = () =>
   applyDecorators(
     ApiOperation({ summary: 'List keys, a page at a time' }),
     ApiResponse({ status: 200, description: 'One page.', type: FileList }),
-    ApiKeyAuth({ writes: false }),
+    ApiKeyAuth(),
     ApiErrors([400, ...STORAGE_ERRORS]),
   );
 
@@ -245,7 +245,7 @@ export const ApiDownload = () =>
       headers: { ...OBJECT_HEADERS, ...CONTENT_RANGE },
     }),
     ApiNotModified(),
-    ApiKeyAuth({ writes: false }),
+    ApiKeyAuth(),
     ApiErrors([400, 404, 416, ...STORAGE_ERRORS]),
   );
 
@@ -261,7 +261,7 @@ export const ApiHead = () =>
       headers: { ...OBJECT_HEADERS, ...CONTENT_RANGE },
     }),
     ApiNotModified(),
-    ApiKeyAuth({ writes: false, body: false }),
+    ApiKeyAuth({ body: false }),
     ApiErrors([400, 404, 416, ...STORAGE_ERRORS], { body: false }),
   );
 
@@ -271,6 +271,6 @@ export const ApiRemove = () =>
     ApiFileKey(),
     ApiPreconditions(),
     ApiResponse({ status: 204, description: 'Deleted, or there was no such object.' }),
-    ApiKeyAuth({ writes: true }),
+    ApiKeyAuth(),
     ApiErrors([400, 412, ...STORAGE_ERRORS]),
   );

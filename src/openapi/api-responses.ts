@@ -55,6 +55,6 @@ export function ApiPublic() {
 }
 
 /** The bearer API key, its 401, and 403 (a read-only key writing, or an upload-session token outside its scope). */
-export function ApiKeyAuth(options: { writes: boolean; body?: boolean }) {
+export function ApiKeyAuth(options: { body?: boolean } = {}) {
   return applyDecorators(ApiBearerAuth(API_KEY_SCHEME), ApiErrors([401, 403], options));
 }

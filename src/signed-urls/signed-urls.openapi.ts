@@ -13,6 +13,6 @@ export const ApiCreateSignedUrl = () =>
         'since boot), an upload without `maxBytes` answers 503 with `Retry-After`.',
     }),
     ApiResponse({ status: 201, description: 'The request to make to S3, and until when it works.', type: SignedUrl }),
-    ApiKeyAuth({ writes: true }),
+    ApiKeyAuth(),
     ApiErrors([400, 413, 415, 502, 503, 504]),
   );

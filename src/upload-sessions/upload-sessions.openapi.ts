@@ -14,6 +14,6 @@ export const ApiCreateUploadSession = () =>
         'under `url`. Never reads, deletes or listings.',
     }),
     ApiResponse({ status: 201, description: 'The session.', type: UploadSessionDto }),
-    ApiKeyAuth({ writes: true }),
+    ApiKeyAuth(),
     ApiErrors([400, 413, 415]),
   );
