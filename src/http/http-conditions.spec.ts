@@ -1,4 +1,9 @@
+import { BadRequestException } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { StorageError } from '../storage/storage.errors.js';
+import type { ReadConditions } from '../storage/storage.service.js';
 import {
+  conditionalRead,
   ifRangeHolds,
   INVALID_IF_MATCH,
   noneMatchHits,
@@ -8,6 +13,7 @@ import {
   parseRange,
   preconditionsHold,
   UNSATISFIABLE_RANGE,
+  writePrecondition,
 } from './http-conditions.js';
 
 describe(parseRange.name, () => {
@@ -151,5 +157,85 @@ describe(ifRangeHolds.name, () => {
     ['', false],
   ])('should evaluate If-Range: %j as %s', (header, holds) => {
     expect(ifRangeHolds(header, current)).toBe(holds);
+  });
+});
+
+describe(conditionalRead.name, () => {
+  const object = {
+    key: 'k',
+    etag: '"a"',
+    lastModified: new Date('2026-01-01T00:00:00Z'),
+    size: 10,
+    contentLength: 10,
+    contentType: 'text/plain',
+    metadata: {},
+  };
+  const answer = () => {
+    const res = { headers: {} as Record<string, string>, code: 0 };
+    const fake = {
+      setHeader: (name: string, value: string) => (res.headers[name] = value),
+      status: (code: number) => ((res.code = code), { end: () => undefined }),
+    };
+    return { res, fake: fake as unknown as Response };
+  };
+  const req = (headers: Record<string, string>) => ({ headers }) as unknown as Request;
+
+  it('should send one tag to S3 without W/ and compare a list itself, answering 304', async () => {
+    const seen: ReadConditions[] = [];
+    const open = (c: ReadConditions) => (seen.push(c), Promise.resolve(object));
+    const { res, fake } = answer();
+    await expect(conditionalRead(req({ 'if-none-match': 'W/"a"' }), fake, open)).resolves.toBe(object);
+    expect(seen[0]).toEqual({ range: undefined, ifNoneMatch: '"a"', ifModifiedSince: undefined });
+    await expect(conditionalRead(req({ 'if-none-match': '"b", "a"' }), fake, open)).resolves.toBeUndefined();
+    expect(res).toEqual({ headers: { ETag: '"a"' }, code: 304 });
+  });
+
+  it('should answer 304 with the ETag S3 matched', async () => {
+    const { res, fake } = answer();
+    const open = () => Promise.reject(new StorageError('NotModified', 'not modified', { etag: '"a"' }));
+    await expect(conditionalRead(req({ 'if-none-match': '"a"' }), fake, open)).resolves.toBeUndefined();
+    expect(res).toEqual({ headers: { ETag: '"a"' }, code: 304 });
+  });
+
+  it('should read it all when If-Range fails, and refuse a range no object satisfies', async () => {
+    const seen: ReadConditions[] = [];
+    const open = (c: ReadConditions) => (seen.push(c), Promise.resolve(object));
+    const { fake } = answer();
+    await conditionalRead(req({ range: 'bytes=0-1', 'if-range': '"b"' }), fake, open);
+    expect(seen).toEqual([expect.objectContaining({ range: 'bytes=0-1' }), {}]);
+    await expect(conditionalRead(req({ range: 'bytes=-0' }), fake, open)).rejects.toMatchObject({
+      code: 'RangeNotSatisfiable',
+    });
+    expect(seen[2]).toMatchObject({ range: 'bytes=0-0' });
+  });
+
+  it('should answer a failing If-Range with the whole object when S3 finds the range unsatisfiable', async () => {
+    const { fake } = answer();
+    const open = (c: ReadConditions) =>
+      c.range
+        ? Promise.reject(new StorageError('RangeNotSatisfiable', 'no', { objectSize: 10 }))
+        : Promise.resolve(object);
+    await expect(conditionalRead(req({ range: 'bytes=99-', 'if-range': '"b"' }), fake, open)).resolves.toBe(object);
+    await expect(conditionalRead(req({ range: 'bytes=99-', 'if-range': '"a"' }), fake, open)).rejects.toMatchObject({
+      code: 'RangeNotSatisfiable',
+    });
+  });
+});
+
+describe(writePrecondition.name, () => {
+  const req = (headers: Record<string, string>) => ({ headers }) as unknown as Request;
+  const current = { etag: '"a"', lastModified: new Date('2026-01-01T00:00:00Z') };
+
+  it('should be undefined without conditions and refuse a malformed If-Match', () => {
+    expect(writePrecondition(req({}))).toBeUndefined();
+    expect(() => writePrecondition(req({ 'if-match': 'a' }))).toThrow(BadRequestException);
+  });
+
+  it('should check If-Match, else If-Unmodified-Since', () => {
+    expect(writePrecondition(req({ 'if-match': '"a"' }))?.(current)).toBe(true);
+    expect(
+      writePrecondition(req({ 'if-match': '"b"', 'if-unmodified-since': 'Fri, 01 Jan 2027 00:00:00 GMT' }))?.(current),
+    ).toBe(false);
+    expect(writePrecondition(req({ 'if-unmodified-since': 'Thu, 01 Dec 2025 00:00:00 GMT' }))?.(current)).toBe(false);
   });
 });
