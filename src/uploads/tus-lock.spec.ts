@@ -72,14 +72,16 @@ describe(S3Locker.name, () => {
 
   it('should renew a held lock in the If-Match form the backend compares (unquoted)', async () => {
     const { objects, store } = fakeBucket('unquoted');
-    const locker = new S3Locker(store, FAST);
+    // 25 renewals per stale period: a busy test machine that delays a few timers must not look like a dead holder.
+    const timing = { ...FAST, staleMs: 1000 };
+    const locker = new S3Locker(store, timing);
     const lock = locker.newLock('a');
     const released = jest.fn<() => void>();
     await lock.lock(never, released);
     // Longer than a lock stays fresh: a waiter on another instance must not take it over.
-    const waiter = new S3Locker(store, FAST);
+    const waiter = new S3Locker(store, timing);
     await expect(waiter.newLock('a').lock(never, () => undefined)).rejects.toMatchObject({ status_code: 423 });
-    await sleep(FAST.staleMs);
+    await sleep(timing.staleMs);
     await expect(waiter.newLock('a').lock(never, () => undefined)).rejects.toMatchObject({ status_code: 423 });
     expect(released).not.toHaveBeenCalled();
     expect(JSON.parse(objects.get('.tus/a.lock')!.body)).toMatchObject({ write: expect.any(Number) });
