@@ -1,3 +1,4 @@
+import { applyDecorators } from '@nestjs/common';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
   IsBoolean,
@@ -39,14 +40,8 @@ const toInteger = ({ value }: { value: unknown }): unknown =>
 const emptyToUndefined = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' && value.trim() === '' ? undefined : value;
 
-/** Decorators in the order they would be stacked on the property (the first one listed is applied last). */
-const rules =
-  (...decorators: PropertyDecorator[]): PropertyDecorator =>
-  (target, key) => {
-    for (const decorator of [...decorators].reverse()) {
-      decorator(target, key);
-    }
-  };
+/** Decorators in the order they would be stacked on the property (`applyDecorators` applies in list order). */
+const rules = (...decorators: PropertyDecorator[]) => applyDecorators(...[...decorators].reverse());
 
 /** Unset or empty: the default applies. */
 const Optional = () => rules(Transform(emptyToUndefined), IsOptional());

@@ -131,6 +131,11 @@ export function ifRangeHolds(header: string, current: Validators): boolean {
   return date !== undefined && seconds(date) === seconds(current.lastModified);
 }
 
+/** Lets go of an opened object's body that will not be sent. */
+function discard(object: Omit<ObjectStream, 'body'>): void {
+  (object as Partial<ObjectStream>).body?.destroy();
+}
+
 /** Opens the object with the request's conditions; answers 304 itself (with the matched ETag) and returns undefined. */
 export async function conditionalRead<T extends Omit<ObjectStream, 'body'>>(
   req: Request,
@@ -156,18 +161,18 @@ export async function conditionalRead<T extends Omit<ObjectStream, 'body'>>(
   try {
     const object = await open(conditions);
     if (tags && !oneTag && noneMatchHits(tags, object.etag)) {
-      (object as Partial<ObjectStream>).body?.destroy();
+      discard(object);
       res.setHeader('ETag', object.etag);
       res.status(HttpStatus.NOT_MODIFIED).end();
       return undefined;
     }
     // RFC 9110 13.2.2 step 5: a Range whose If-Range fails is ignored; the range answer's own ETag decides.
     if (ifRange !== undefined && !ifRangeHolds(ifRange, object)) {
-      (object as Partial<ObjectStream>).body?.destroy();
+      discard(object);
       return await open({});
     }
     if (range === UNSATISFIABLE_RANGE) {
-      (object as Partial<ObjectStream>).body?.destroy();
+      discard(object);
       throw new StorageError('RangeNotSatisfiable', 'the requested range is not satisfiable', {
         objectSize: object.size,
       });
@@ -187,7 +192,7 @@ export async function conditionalRead<T extends Omit<ObjectStream, 'body'>>(
       if (!ifRangeHolds(ifRange, whole)) {
         return whole;
       }
-      (whole as Partial<ObjectStream>).body?.destroy();
+      discard(whole);
     }
     throw error;
   }
