@@ -21,6 +21,7 @@ import { AcceptsUploadSession, PublicRead } from '../security/access.decorators.
 import { StorageError } from '../storage/storage.errors.js';
 import { SESSION_MAY_NOT_REPLACE, UploadSessions } from '../security/upload-sessions.service.js';
 import { StorageService, type ObjectStream, type UploadResult } from '../storage/storage.service.js';
+import { streamedChunks } from '../storage/streamed-chunks.js';
 import { downloadOptions } from '../http/download-options.js';
 import { REDIRECT_TTL_SECONDS, redirectResponseHeaders } from '../http/download-redirect.js';
 import type { FileList, StoredFile } from './file.dto.js';
@@ -184,6 +185,7 @@ export class FilesController {
     }
     this.writeHeaders(res, object, options.attachment, publicRead);
     try {
+      streamedChunks.watch(object.body);
       // Ends the S3 stream (freeing its socket) if the client goes away, and cuts the response if S3 does.
       await pipeline(object.body, res);
     } catch {

@@ -10,6 +10,7 @@ import {
 import { MAX_PARTS } from '../config/s3-options.js';
 import { abortMultipartUpload } from './s3-gateway.js';
 import { conditionRefused } from './storage.errors.js';
+import { streamedChunks } from './streamed-chunks.js';
 import type { UploadMemory } from './upload-memory.js';
 
 /**
@@ -253,6 +254,7 @@ class BodyReader {
       } else if (next.value.length > 0) {
         this.pending.push(next.value);
         this.pendingBytes += next.value.length;
+        streamedChunks.count(next.value.length);
       }
     }
     return this.pendingBytes;

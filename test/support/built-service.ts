@@ -85,7 +85,12 @@ export async function ensureBuilt(): Promise<void> {
  */
 export async function startBuiltService(
   env: Record<string, string>,
-  options: { inspect?: boolean; startTimeoutMs?: number; launcher?: readonly string[] } = {},
+  options: {
+    inspect?: boolean;
+    startTimeoutMs?: number;
+    launcher?: readonly string[];
+    nodeOptions?: readonly string[];
+  } = {},
 ): Promise<BuiltService> {
   await ensureBuilt();
   const cwd = await mkdtemp(path.join(tmpdir(), 's3-file-service-'));

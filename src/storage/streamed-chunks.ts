@@ -1,0 +1,55 @@
+import type { Readable } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+/** Bytes streamed, process-wide, between two minor garbage collections. */
+export const RECLAIM_EVERY_BYTES = 4 * 1024 * 1024;
+
+export type Collect = (options: { type: 'minor' }) => void;
+
+/**
+ * Frees the chunks of bodies streamed through the process (downloads, uploads). Each chunk a socket reads is a new
+ * Buffer whose bytes live outside the JS heap until a collection finds it dead. Streaming allocates almost nothing on
+ * the heap, so no minor collection comes, and V8 answers the outside memory's growth with a full mark-compact about
+ * every 30 MiB, which marks the whole heap: a third of a download's CPU here. A minor collection every 4 MiB finds the
+ * dead chunks while young, in under a millisecond. Every 16 MiB was not enough: V8 had often started marking by then,
+ * and a minor collection requested during marking finishes it as a full one.
+ */
+export class StreamedChunks {
+  private streamed = 0;
+
+  constructor(
+    private collect?: Collect,
+    private readonly everyBytes = RECLAIM_EVERY_BYTES,
+  ) {}
+
+  /** Counts the chunks `stream` emits. A `data` listener starts the flow: attach the consumer in the same tick. */
+  watch(stream: Readable): void {
+    stream.on('data', (chunk: Buffer) => this.count(chunk.length));
+  }
+
+  count(bytes: number): void {
+    this.streamed += bytes;
+    if (this.streamed >= this.everyBytes) {
+      this.streamed = 0;
+      (this.collect ??= minorCollector())({ type: 'minor' });
+    }
+  }
+}
+
+/** V8's `gc()`, taken from a context created while `--expose-gc` is on, without exposing it to this one. */
+export function minorCollector(): Collect {
+  const exposed = globalThis.gc;
+  if (exposed) {
+    return (options) => void exposed(options);
+  }
+  setFlagsFromString('--expose-gc');
+  try {
+    return runInNewContext('gc') as Collect;
+  } finally {
+    setFlagsFromString('--no-expose-gc');
+  }
+}
+
+/** The process's one counter: the collections it triggers are process-wide, like the memory they free. */
+export const streamedChunks = new StreamedChunks();
