@@ -702,18 +702,20 @@ describe(`tus on a built service: resuming, the temp dir, slow clients (e2e agai
   beforeAll(async () => {
     s3 = await startS3Server();
     tmp = await mkdtemp(join(tmpdir(), 'tus-tmp-'));
-    service = await startBuiltService({
-      // 40 MiB of upload memory in 5 MiB parts: 4 tus writers at once (memory / part size / 2).
-      ...s3Env(s3.endpoint, s3.bucket, {
-        ...KEYS,
-        MAX_UPLOAD_BYTES: String(100 * MiB),
-        UPLOAD_MEMORY_BYTES: String(40 * MiB),
-      }),
-      LOG_LEVEL: 'warn',
-      TMPDIR: tmp,
+    service = await startBuiltService(
+      {
+        // 40 MiB of upload memory in 5 MiB parts: 4 tus writers at once (memory / part size / 2).
+        ...s3Env(s3.endpoint, s3.bucket, {
+          ...KEYS,
+          MAX_UPLOAD_BYTES: String(100 * MiB),
+          UPLOAD_MEMORY_BYTES: String(40 * MiB),
+        }),
+        LOG_LEVEL: 'warn',
+        TMPDIR: tmp,
+      },
       // As `npm run start:prod` runs it.
-      NODE_OPTIONS: '--max-semi-space-size=8',
-    });
+      { nodeOptions: ['--max-semi-space-size=8', '--heap-growing-percent=50'] },
+    );
     proxy = await FaultProxy.start(service.port);
   }, 60_000);
 
