@@ -9,11 +9,11 @@ const SIZE = 64 * MiB;
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
-/** The collections V8 reported (`--trace-gc`) in `text`. */
-const collections = (text: string) => ({
-  full: (text.match(/: Mark-Compact /g) ?? []).length,
-  minor: (text.match(/: Scavenge /g) ?? []).length,
-});
+/**
+ * The collections asked for through `gc()` in `text` (`--trace-gc` gives them the reason "testing"): minor ones, or a
+ * full one where V8 was already marking, since a collection asked for then finishes the marking.
+ */
+const requestedCollections = (text: string) => (text.match(/: (Scavenge|Mark-Compact) .* testing;/g) ?? []).length;
 
 /**
  * A streamed body's chunks live outside the JS heap: without a minor collection now and then, V8 frees them with a
@@ -35,7 +35,7 @@ describe('Streamed bodies and garbage collection (e2e)', () => {
     await s3?.stop();
   });
 
-  it('should free the chunks of an upload and two downloads with minor collections, not full ones', async () => {
+  it('should run a minor collection every 4 MiB of an upload and of two downloads, bytes intact', async () => {
     const body = randomBytes(SIZE);
     const before = service.output().length;
     const put = await send(`${service.url}/files/streamed.bin`, {
@@ -50,9 +50,11 @@ describe('Streamed bodies and garbage collection (e2e)', () => {
       expect(got.status).toBe(200);
       expect(sha256(got.body)).toBe(sha256(body));
     }
-    const gc = collections(service.output().slice(before));
-    // 192 MiB streamed: a minor collection every 4 MiB; without them, six or more full ones and no minor one.
-    expect(gc.minor).toBeGreaterThanOrEqual(40);
-    expect(gc.full).toBeLessThanOrEqual(3);
+    // 192 MiB streamed: a collection every 4 MiB, 48; without them, none. How many full ones V8 runs on its own
+    // depends on its timers and the machine's load (0 to 2 on a quiet machine, 7 in a loaded CI run, 6 or more
+    // without the minor ones): that effect is measured by the benches (bench/README.md), not asserted here.
+    const requested = requestedCollections(service.output().slice(before));
+    expect(requested).toBeGreaterThanOrEqual(44);
+    expect(requested).toBeLessThanOrEqual(52);
   });
 });
