@@ -11,7 +11,7 @@
  * Fails only on real errors (a checksum mismatch, an HTTP error, a crash), never on a ratio.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { format, resolveConfig } from 'prettier';
 import { LocalS3Server } from '../dev/s3rver/local-s3.server.ts';
+import { productionNodeOptions } from '../dev/service-process.ts';
 import { DirectClient } from './direct-client.ts';
 import { checkDigest, MiB, payloadSha256 } from './payload.ts';
 import { startService } from './processes.ts';
@@ -86,18 +87,6 @@ const only = args.only?.split(',').map((s) => s.trim());
 const serviceEnv = parseEnv(args.env);
 const withBaseline =
   args.compare !== undefined || args['baseline-env'].length > 0 || args['baseline-node-option'].length > 0;
-/** The Node options production starts the service with: those of `npm run start:prod` (`node <options> dist/main.js`). */
-function productionNodeOptions(): string[] {
-  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
-  const match = /^node((?:\s+--?\S+)*)\s+dist\/main\.js$/.exec(pkg.scripts?.['start:prod']?.trim() ?? '');
-  if (!match) {
-    throw new Error(
-      'package.json "start:prod" is not "node [options] dist/main.js": the bench cannot start it the same way',
-    );
-  }
-  return match[1].trim().split(/\s+/).filter(Boolean);
-}
-
 const nodeOptions = [...productionNodeOptions(), ...args['node-option']];
 const builds = [
   { name: 'service', mainJs: path.join(root, 'dist/main.js'), env: serviceEnv, nodeOptions },

@@ -1,7 +1,21 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+
+/** The Node options production starts the service with: those of `npm run start:prod` (`node <options> dist/main.js`). */
+export function productionNodeOptions(): string[] {
+  const packageJson = fileURLToPath(new URL('../package.json', import.meta.url));
+  const pkg = JSON.parse(readFileSync(packageJson, 'utf8')) as { scripts?: Record<string, string> };
+  const match = /^node((?:\s+--?\S+)*)\s+dist\/main\.js$/.exec(pkg.scripts?.['start:prod']?.trim() ?? '');
+  if (!match) {
+    throw new Error(
+      'package.json "start:prod" is not "node [options] dist/main.js": it cannot be started the same way',
+    );
+  }
+  return match[1].trim().split(/\s+/).filter(Boolean);
+}
 
 export interface ServiceProcessOptions {
   /** The compiled entry point (`dist/main.js`, or a test's own build). */

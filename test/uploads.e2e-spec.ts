@@ -21,6 +21,7 @@ import {
   type TestS3Server,
 } from './support/s3-server.js';
 import { startBuiltService, type BuiltService } from './support/built-service.js';
+import { productionNodeOptions } from '../dev/service-process.ts';
 
 const MiB = 1024 * 1024;
 const RW = 'tus-read-write-key-0123456789';
@@ -714,7 +715,7 @@ describe(`tus on a built service: resuming, the temp dir, slow clients (e2e agai
         TMPDIR: tmp,
       },
       // As `npm run start:prod` runs it.
-      { nodeOptions: ['--max-semi-space-size=8', '--heap-growing-percent=50'] },
+      { nodeOptions: productionNodeOptions() },
     );
     proxy = await FaultProxy.start(service.port);
   }, 60_000);

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startServiceProcess, type ServiceProcess } from '../../dev/service-process.ts';
+import { startServiceProcess, type ServiceProcess, type ServiceProcessOptions } from '../../dev/service-process.ts';
 
 export type { LogLine, ServiceProcess } from '../../dev/service-process.ts';
 
@@ -85,12 +85,7 @@ export async function ensureBuilt(): Promise<void> {
  */
 export async function startBuiltService(
   env: Record<string, string>,
-  options: {
-    inspect?: boolean;
-    startTimeoutMs?: number;
-    launcher?: readonly string[];
-    nodeOptions?: readonly string[];
-  } = {},
+  options: Pick<ServiceProcessOptions, 'inspect' | 'startTimeoutMs' | 'launcher' | 'nodeOptions'> = {},
 ): Promise<BuiltService> {
   await ensureBuilt();
   const cwd = await mkdtemp(path.join(tmpdir(), 's3-file-service-'));
