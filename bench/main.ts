@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { format, resolveConfig } from 'prettier';
 import { LocalS3Server } from '../dev/s3rver/local-s3.server.ts';
-import { productionNodeOptions } from '../dev/service-process.ts';
+import { productionStart } from '../dev/service-process.ts';
 import { DirectClient } from './direct-client.ts';
 import { checkDigest, MiB, payloadSha256 } from './payload.ts';
 import { startService } from './processes.ts';
@@ -84,10 +84,12 @@ const settings: Settings = {
   memorySizes: (args.quick ? [8, 32] : [64, 256, 1024]).map((n) => n * MiB),
 };
 const only = args.only?.split(',').map((s) => s.trim());
-const serviceEnv = parseEnv(args.env);
+const production = productionStart();
+const productionEnvPairs = Object.entries(production.env).map(([name, value]) => `${name}=${value}`);
+const serviceEnv = { ...production.env, ...parseEnv(args.env) };
 const withBaseline =
   args.compare !== undefined || args['baseline-env'].length > 0 || args['baseline-node-option'].length > 0;
-const nodeOptions = [...productionNodeOptions(), ...args['node-option']];
+const nodeOptions = [...production.nodeOptions, ...args['node-option']];
 const builds = [
   { name: 'service', mainJs: path.join(root, 'dist/main.js'), env: serviceEnv, nodeOptions },
   // Bare Node with the same S3 calls, settings and options: what the service's ratios are judged against.
@@ -187,7 +189,7 @@ async function main(): Promise<void> {
       `load runs ${settings.durationMs / 1000} s`,
       ...(settings.quick ? ['quick'] : []),
       ...builds.map((b) =>
-        `${b.name}: ${path.relative(root, b.mainJs)} ${[...b.nodeOptions, ...args.env].join(' ')}`.trim(),
+        `${b.name}: ${path.relative(root, b.mainJs)} ${[...b.nodeOptions, ...productionEnvPairs, ...args.env].join(' ')}`.trim(),
       ),
       ...(withBaseline
         ? [`baseline extra: ${[...args['baseline-env'], ...args['baseline-node-option']].join(' ')}`]

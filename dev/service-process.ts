@@ -4,17 +4,26 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
-/** The Node options production starts the service with: those of `npm run start:prod` (`node <options> dist/main.js`). */
-export function productionNodeOptions(): string[] {
+/** How production starts the service: `npm run start:prod`, i.e. `[NAME=value ...] node [options] dist/main.js`. */
+export function productionStart(): { env: Record<string, string>; nodeOptions: string[] } {
   const packageJson = fileURLToPath(new URL('../package.json', import.meta.url));
   const pkg = JSON.parse(readFileSync(packageJson, 'utf8')) as { scripts?: Record<string, string> };
-  const match = /^node((?:\s+--?\S+)*)\s+dist\/main\.js$/.exec(pkg.scripts?.['start:prod']?.trim() ?? '');
+  const match = /^((?:[A-Z_][A-Z0-9_]*=\S+\s+)*)node((?:\s+--?\S+)*)\s+dist\/main\.js$/.exec(
+    pkg.scripts?.['start:prod']?.trim() ?? '',
+  );
   if (!match) {
     throw new Error(
-      'package.json "start:prod" is not "node [options] dist/main.js": it cannot be started the same way',
+      'package.json "start:prod" is not "[NAME=value ...] node [options] dist/main.js": it cannot be started the same way',
     );
   }
-  return match[1].trim().split(/\s+/).filter(Boolean);
+  const words = (text: string) => text.trim().split(/\s+/).filter(Boolean);
+  const env = Object.fromEntries(
+    words(match[1]).map((pair): [string, string] => [
+      pair.slice(0, pair.indexOf('=')),
+      pair.slice(pair.indexOf('=') + 1),
+    ]),
+  );
+  return { env, nodeOptions: words(match[2]) };
 }
 
 export interface ServiceProcessOptions {

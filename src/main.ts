@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { parseEnv } from 'node:util';
 import { Logger } from '@nestjs/common';
 import { createApp, listen } from './app.factory.js';
+import { releaseBootMemory } from './boot-memory.js';
 import { AppConfig } from './config/app-config.js';
 import { ConfigValidationError, validateEnvironment } from './config/environment.js';
 import { shutdownOnSignal } from './health/shutdown-on-signal.js';
@@ -14,6 +15,7 @@ try {
   validateEnvironment({ ...dotEnv, ...process.env });
   const app = await createApp();
   shutdownOnSignal(app);
+  releaseBootMemory();
   await listen(app);
   // The bound port, which differs from the configured one for PORT=0.
   const { port } = app.getHttpServer().address() as AddressInfo;

@@ -7,6 +7,7 @@ import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
 import { Ajv, type JSONSchemaType } from 'ajv';
 import { Copy, DockerfileParser, type From, type Instruction } from 'dockerfile-ast';
 import { load as loadYaml } from 'js-yaml';
+import { productionStart } from '../dev/service-process.ts';
 import { toAppConfig } from '../src/config/app-config.js';
 import { ENVIRONMENT_VARIABLES, validateEnvironment } from '../src/config/environment.js';
 import { HealthController } from '../src/health/health.controller.js';
@@ -231,7 +232,13 @@ describe('deployment kit', () => {
       expect(cmds).toHaveLength(1);
       const argv = cmds[0].getJSONStrings().map((s) => s.getJSONValue());
       expect(argv.length).toBeGreaterThan(0);
-      expect(argv.join(' ')).toBe(packageJson.scripts['start:prod']);
+      const production = productionStart();
+      expect(argv).toEqual(['node', ...production.nodeOptions, 'dist/main.js']);
+      // start:prod's environment (MALLOC_ARENA_MAX) is the image's too.
+      expect(Object.keys(production.env)).not.toHaveLength(0);
+      for (const [name, value] of Object.entries(production.env)) {
+        expect(args('ENV').join(' ')).toMatch(new RegExp(`\\b${name}=${value}\\b`));
+      }
       expect(args('ENTRYPOINT')).toEqual([]);
     });
 

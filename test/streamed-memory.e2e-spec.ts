@@ -19,7 +19,7 @@ const requestedCollections = (text: string) => (text.match(/: (Scavenge|Mark-Com
  * A streamed body's chunks live outside the JS heap: without a minor collection now and then, V8 frees them with a
  * full mark-compact about every 30 MiB, which marks the whole heap (see src/storage/streamed-chunks.ts).
  */
-describe('Streamed bodies and garbage collection (e2e)', () => {
+describe('Boot memory, streamed bodies and garbage collection (e2e)', () => {
   let s3: TestS3Server;
   let service: BuiltService;
 
@@ -33,6 +33,13 @@ describe('Streamed bodies and garbage collection (e2e)', () => {
   afterAll(async () => {
     await service?.stop();
     await s3?.stop();
+  });
+
+  it('should give back the memory booting took with a memory-reducing collection before listening', () => {
+    const [boot, afterListening] = service.output().split('listening on');
+    expect(afterListening).toBeDefined();
+    // src/boot-memory.ts: V8's last-resort collection reduces memory ("(reduce)") in up to seven full collections.
+    expect(boot).toMatch(/: Mark-Compact \(reduce\) .* testing;/);
   });
 
   it('should run a minor collection every 4 MiB of an upload and of two downloads, bytes intact', async () => {

@@ -21,7 +21,7 @@ import {
   type TestS3Server,
 } from './support/s3-server.js';
 import { startBuiltService, type BuiltService } from './support/built-service.js';
-import { productionNodeOptions } from '../dev/service-process.ts';
+import { productionStart } from '../dev/service-process.ts';
 
 const MiB = 1024 * 1024;
 const RW = 'tus-read-write-key-0123456789';
@@ -713,9 +713,10 @@ describe(`tus on a built service: resuming, the temp dir, slow clients (e2e agai
         }),
         LOG_LEVEL: 'warn',
         TMPDIR: tmp,
+        // As `npm run start:prod` runs it.
+        ...productionStart().env,
       },
-      // As `npm run start:prod` runs it.
-      { nodeOptions: productionNodeOptions() },
+      { nodeOptions: productionStart().nodeOptions },
     );
     proxy = await FaultProxy.start(service.port);
   }, 60_000);

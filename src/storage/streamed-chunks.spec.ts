@@ -2,7 +2,7 @@ import { jest } from '@jest/globals';
 import { constants, type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type Collect, minorCollector, RECLAIM_EVERY_BYTES, StreamedChunks } from './streamed-chunks.js';
+import { type Collect, v8Collector, RECLAIM_EVERY_BYTES, StreamedChunks } from './streamed-chunks.js';
 
 const KiB = 1024;
 
@@ -54,7 +54,7 @@ describe(StreamedChunks.name, () => {
       done.observe({ entryTypes: ['gc'] });
     });
     const hadGc = 'gc' in globalThis;
-    minorCollector()({ type: 'minor' });
+    v8Collector()({ type: 'minor' });
     await seen;
     expect(kinds).toContain(constants.NODE_PERFORMANCE_GC_MINOR);
     expect('gc' in globalThis).toBe(hadGc);

@@ -5,7 +5,8 @@ import { runInNewContext } from 'node:vm';
 /** Bytes streamed, process-wide, between two minor garbage collections. */
 export const RECLAIM_EVERY_BYTES = 4 * 1024 * 1024;
 
-export type Collect = (options: { type: 'minor' }) => void;
+/** The collections the service asks V8 for: a minor one, or the memory-reducing full one (see boot-memory.ts). */
+export type Collect = (options: { type: 'minor' } | { type: 'major'; flavor: 'last-resort' }) => void;
 
 /**
  * Frees the chunks of bodies streamed through the process (downloads, uploads). Each chunk a socket reads is a new
@@ -32,13 +33,13 @@ export class StreamedChunks {
     this.streamed += bytes;
     if (this.streamed >= this.everyBytes) {
       this.streamed = 0;
-      (this.collect ??= minorCollector())({ type: 'minor' });
+      (this.collect ??= v8Collector())({ type: 'minor' });
     }
   }
 }
 
 /** V8's `gc()`, taken from a context created while `--expose-gc` is on, without exposing it to this one. */
-export function minorCollector(): Collect {
+export function v8Collector(): Collect {
   const exposed = globalThis.gc;
   if (exposed) {
     return (options) => void exposed(options);
