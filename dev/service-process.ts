@@ -4,16 +4,16 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
-/** How production starts the service: `npm run start:prod`, i.e. `[NAME=value ...] node [options] dist/main.js`. */
+/** How production starts the service: `npm run start:prod`, i.e. `[NAME=value ...] exec node [options] dist/main.js`. */
 export function productionStart(): { env: Record<string, string>; nodeOptions: string[] } {
   const packageJson = fileURLToPath(new URL('../package.json', import.meta.url));
   const pkg = JSON.parse(readFileSync(packageJson, 'utf8')) as { scripts?: Record<string, string> };
-  const match = /^((?:[A-Z_][A-Z0-9_]*=\S+\s+)*)node((?:\s+--?\S+)*)\s+dist\/main\.js$/.exec(
+  const match = /^((?:[A-Z_][A-Z0-9_]*=\S+\s+)*)exec\s+node((?:\s+--?\S+)*)\s+dist\/main\.js$/.exec(
     pkg.scripts?.['start:prod']?.trim() ?? '',
   );
   if (!match) {
     throw new Error(
-      'package.json "start:prod" is not "[NAME=value ...] node [options] dist/main.js": it cannot be started the same way',
+      'package.json "start:prod" is not "[NAME=value ...] exec node [options] dist/main.js": it cannot be started the same way',
     );
   }
   const words = (text: string) => text.trim().split(/\s+/).filter(Boolean);

@@ -6,12 +6,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { devS3ServiceEnv } from '../dev/s3-client.ts';
-import { startServiceProcess, type ServiceProcess } from '../dev/service-process.ts';
-import { eventually } from './support/app.js';
+import { productionStart, startServiceProcess, type ServiceProcess } from '../dev/service-process.ts';
+import { eventually, s3Env } from './support/app.js';
 import { ensureBuilt } from './support/built-service.js';
 import { startS3Server, testCredentials, type TestS3Server } from './support/s3-server.js';
 
 const START = fileURLToPath(new URL('../dev/start.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** Gone, or a zombie waiting to be reaped: either way no longer running. */
 function gone(pid: number): boolean {
@@ -150,5 +151,75 @@ describe('npm start (dev/start.ts, e2e)', () => {
       expect(launcher.output()).not.toMatch(/development S3/);
       expect(existsSync(path.join(cwd, '.local-s3'))).toBe(false);
     });
+  });
+});
+
+describe('npm run start:prod (e2e)', () => {
+  let s3: TestS3Server;
+  let home: string;
+
+  beforeAll(async () => {
+    await ensureBuilt();
+    s3 = await startS3Server();
+    home = await mkdtemp(path.join(tmpdir(), 'start-prod-'));
+  });
+
+  afterAll(async () => {
+    await s3?.stop();
+    await rm(home, { recursive: true, force: true });
+  });
+
+  it("should run node in its shell's place with start:prod's environment, so npm's SIGTERM drains it", async () => {
+    const npm = spawn('npm', ['run', '--silent', 'start:prod'], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: home,
+        AWS_CONFIG_FILE: path.join(home, 'none'),
+        ...s3Env(s3.endpoint, s3.bucket, { LOG_LEVEL: 'info', PORT: '0' }),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group, so that a failed test can kill whatever npm started, a shell included.
+      detached: true,
+    });
+    let output = '';
+    npm.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    npm.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    try {
+      await eventually(() => output.includes('listening on'), 30_000);
+      // npm's one child is node itself: a shell in between would keep npm's signals from it.
+      const children = (await readdir('/proc'))
+        .filter((name) => /^\d+$/.test(name))
+        .filter((pid) => {
+          try {
+            return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1] === String(npm.pid);
+          } catch {
+            return false;
+          }
+        });
+      expect(children).toHaveLength(1);
+      const service = Number(children[0]);
+      const argv = readFileSync(`/proc/${service}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      const { env, nodeOptions } = productionStart();
+      expect(path.basename(argv[0])).toBe('node');
+      expect(argv.slice(1)).toEqual([...nodeOptions, 'dist/main.js']);
+      const environ = readFileSync(`/proc/${service}/environ`, 'utf8').split('\0');
+      for (const [name, value] of Object.entries(env)) {
+        expect(environ).toContain(`${name}=${value}`);
+      }
+
+      npm.kill('SIGTERM');
+      await eventually(() => gone(service));
+      expect(output).toMatch(/SIGTERM: draining/);
+    } finally {
+      try {
+        process.kill(-npm.pid!, 'SIGKILL');
+      } catch {
+        // The group is gone already.
+      }
+      if (npm.exitCode === null && npm.signalCode === null) {
+        await once(npm, 'exit');
+      }
+    }
   });
 });
