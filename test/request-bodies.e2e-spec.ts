@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { encodeKey, eventually, randomKey, serviceSuite } from './support/app.js';
@@ -36,6 +36,18 @@ function chunkedBody(count: number, size = MiB): ReadableStream<Uint8Array> {
         controller.close();
       }
     },
+  });
+}
+
+/** Sends `body` through `agent` (so on its keep-alive connection) and reads the whole answer; resolves its status. */
+function fetchWith(agent: Agent, url: string, method: string, body: Buffer, headers: Record<string, string>) {
+  return new Promise<number>((resolve, reject) => {
+    const req = httpRequest(url, { agent, method, headers: { ...headers, 'content-length': body.length } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(body);
   });
 }
 
@@ -318,6 +330,46 @@ describe('Request bodies (e2e)', () => {
 
   describe('connections', () => {
     const limited = suite.withApp({ tuning: { maxConnections: 3 } });
+
+    it('should keep nothing of a request on its keep-alive connection once answered', async () => {
+      const server = suite.app.getHttpServer();
+      const sockets: Socket[] = [];
+      const track = (socket: Socket) => sockets.push(socket);
+      server.on('connection', track);
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        const upload = async (i: number) => {
+          const form = multipartBody({}, [{ name: 'file', fileName: `${i}.txt`, data: Buffer.from(`form ${i}`) }]);
+          const answers = await Promise.all([
+            fetchWith(agent, `${suite.url}/files/${encodeKey(randomKey(`${i}.bin`))}`, 'PUT', Buffer.from(`put ${i}`), {
+              'content-type': 'application/octet-stream',
+            }),
+            fetchWith(
+              agent,
+              `${suite.url}/files?key=${encodeURIComponent(randomKey(`${i}.txt`))}`,
+              'POST',
+              Buffer.concat(form.parts),
+              {
+                'content-type': form.contentType,
+              },
+            ),
+          ]);
+          expect(answers).toEqual([201, 201]);
+        };
+        await upload(0);
+        expect(sockets).toHaveLength(1);
+        const listeners = sockets[0].listenerCount('close');
+        for (let i = 1; i <= 20; i++) {
+          await upload(i);
+        }
+        // One connection for all 42 uploads, with as many listeners as after the first two.
+        expect(sockets).toHaveLength(1);
+        expect(sockets[0].listenerCount('close')).toBe(listeners);
+      } finally {
+        server.off('connection', track);
+        agent.destroy();
+      }
+    });
 
     it('should refuse connections beyond the connection limit and serve again once one closes', async () => {
       const open = await Promise.all(

@@ -70,7 +70,13 @@ function watchBody(req: IncomingMessage, res: ServerResponse, rules: BodyRules):
     stop();
   }, tickMs);
   timer.unref();
-  const stop = (): void => clearInterval(timer);
+  // A keep-alive socket outlives its requests: a listener left on it would keep each request alive until it closes.
+  const stop = (): void => {
+    clearInterval(timer);
+    req.off('end', stop);
+    res.off('finish', stop);
+    socket.off('close', stop);
+  };
   req.once('end', stop);
   res.once('finish', stop);
   socket.once('close', stop);
