@@ -1,4 +1,4 @@
-import { type Collect, v8Collector } from './storage/streamed-chunks.js';
+import { v8Collector } from './storage/streamed-chunks.js';
 
 /**
  * One memory-reducing collection once the app is built, before it listens. Booting (compiling every module, Nest's
@@ -6,6 +6,6 @@ import { type Collect, v8Collector } from './storage/streamed-chunks.js';
  * ran once: about 15 MiB of the idle RSS that only such a collection gives back. Under load the young generation grows
  * again as far as needed; the bytecode that requests use is compiled again on their first call.
  */
-export function releaseBootMemory(collect: Collect = v8Collector()): void {
-  collect({ type: 'major', flavor: 'last-resort' });
+export function releaseBootMemory(): void {
+  v8Collector()({ type: 'major', flavor: 'last-resort' });
 }

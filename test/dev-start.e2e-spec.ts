@@ -188,15 +188,7 @@ describe('npm run start:prod (e2e)', () => {
     try {
       await eventually(() => output.includes('listening on'), 30_000);
       // npm's one child is node itself: a shell in between would keep npm's signals from it.
-      const children = (await readdir('/proc'))
-        .filter((name) => /^\d+$/.test(name))
-        .filter((pid) => {
-          try {
-            return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1] === String(npm.pid);
-          } catch {
-            return false;
-          }
-        });
+      const children = readFileSync(`/proc/${npm.pid}/task/${npm.pid}/children`, 'utf8').trim().split(/\s+/);
       expect(children).toHaveLength(1);
       const service = Number(children[0]);
       const argv = readFileSync(`/proc/${service}/cmdline`, 'utf8').split('\0').filter(Boolean);

@@ -703,6 +703,8 @@ describe(`tus on a built service: resuming, the temp dir, slow clients (e2e agai
   beforeAll(async () => {
     s3 = await startS3Server();
     tmp = await mkdtemp(join(tmpdir(), 'tus-tmp-'));
+    // As `npm run start:prod` runs it.
+    const production = productionStart();
     service = await startBuiltService(
       {
         // 40 MiB of upload memory in 5 MiB parts: 4 tus writers at once (memory / part size / 2).
@@ -713,10 +715,9 @@ describe(`tus on a built service: resuming, the temp dir, slow clients (e2e agai
         }),
         LOG_LEVEL: 'warn',
         TMPDIR: tmp,
-        // As `npm run start:prod` runs it.
-        ...productionStart().env,
+        ...production.env,
       },
-      { nodeOptions: productionStart().nodeOptions },
+      { nodeOptions: production.nodeOptions },
     );
     proxy = await FaultProxy.start(service.port);
   }, 60_000);
