@@ -66,7 +66,16 @@ describeWithNginx(`Two instances behind EB's nginx, one bucket (e2e against ${te
       // No IMDS here: the health checker's Host is the nginx suite's subject.
       ALLOWED_HOSTS_FROM_EC2: 'false',
     };
-    instances = await Promise.all([startServiceInNetwork(network, env), startServiceInNetwork(network, env)]);
+    // Both are started before either failure is thrown, so that afterAll stops the one that did start.
+    const started = await Promise.allSettled([
+      startServiceInNetwork(network, env),
+      startServiceInNetwork(network, env),
+    ]);
+    instances = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const failure = started.find((s) => s.status === 'rejected');
+    if (failure) {
+      throw failure.reason;
+    }
     nginx = await startEbNginx({
       servers: instances.map((i) => `${network.serviceAddress}:${i.port}`),
       // Test scaffolding: round-robin state shared by nginx's workers, so requests alternate strictly, and the
