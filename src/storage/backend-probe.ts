@@ -15,32 +15,27 @@ import { storageParameters, writeHeaders } from './object-settings.js';
 import { RESERVED_PREFIX } from './reserved-keys.js';
 import { abortMultipartUpload, copySourceOf } from './s3-gateway.js';
 import { presign, signedHeaders } from './signed-request.js';
-import { sendSmallRequest, type SmallAnswer, type SmallRequest } from './small-request.js';
+import { sendSmallRequest, type SmallRequest } from './small-request.js';
 import { conditionRefused, s3Status } from './storage.errors.js';
 
 /** Where and how the probe writes: every key it uses starts with `keyPrefix`, under the reserved prefix. */
 export interface ProbeTarget {
   readonly client: S3Client;
-  /** The presigning client (same endpoint and credentials). */
   readonly signer: S3Client;
   readonly bucket: string;
   readonly keyPrefix: string;
   /** Encryption and storage class: a bucket policy may refuse writes without them. */
   readonly settings: ObjectSettings;
-  /** Bound on each request the probe sends itself (presigned requests). */
+  /** Bound on each presigned request the probe sends itself. */
   readonly timeoutMs: number;
 }
 
-/** A fresh probe's keys: `S3_PREFIX` + the reserved prefix (which the Files API refuses) + a random name. */
+/** Under the reserved prefix, which the Files API refuses. */
 export const probeKeyPrefix = (prefix: string): string => `${prefix}${RESERVED_PREFIX}probe-${randomUUID()}/`;
 
-/**
- * What an unsigned header on a presigned PUT did: refused (403, as AWS), ignored, applied, or another answer, which
- * shows the backend acted on it (Ceph RGW's 501 to a copy of an SSE-KMS object), so it counts as unsafe too.
- */
+/** Another answer than 403 shows the backend acted on the header (Ceph RGW's 501 to a copy of an SSE-KMS object). */
 type HeaderOutcome = 'refused' | 'ignored' | 'applied' | `answered ${number}`;
 
-/** Whether no header outcome lets a presigned PUT be turned into something else. */
 export const headersEnforced = (probe: PresignedHeadersProbe): boolean =>
   [probe.copySource, probe.acl].every((outcome) => outcome === 'refused' || outcome === 'ignored');
 
@@ -49,14 +44,12 @@ export interface PresignedHeadersProbe {
   readonly acl: HeaderOutcome;
 }
 
-/** An answer that says nothing about the backend (5xx, no connection): the probe is tried again later. */
+/** An answer that says nothing about the backend (5xx, no connection): probed again later. */
 export class ProbeInconclusive extends Error {}
 
 /**
- * Sends presigned PUTs as a browser could, with a header the signature does not cover: `x-amz-copy-source` naming
- * another probe object (applied: the object holds that one's bytes), and `x-amz-acl: public-read` (applied: an
- * anonymous GET reads it). A plain presigned PUT first proves that presigned requests work at all.
- * @throws ProbeInconclusive | any S3 error of the client's own requests
+ * Presigned PUTs, after a plain one, with an unsigned `x-amz-copy-source` (applied: the object holds the source's
+ * bytes) or `x-amz-acl: public-read` (applied: an anonymous GET reads it). @throws ProbeInconclusive | S3 errors
  */
 export async function probePresignedHeaders(target: ProbeTarget): Promise<PresignedHeadersProbe> {
   const source = `${target.keyPrefix}source`;
@@ -88,7 +81,7 @@ export async function probePresignedHeaders(target: ProbeTarget): Promise<Presig
   return { copySource: copyOutcome, acl: aclOutcome };
 }
 
-/** A presigned PUT as `StorageService.signUpload` signs one (Content-Type and write settings signed), plus `extra`. */
+/** A presigned PUT as `StorageService.signUpload` signs one, plus unsigned `extra` headers. */
 async function presignedPut(
   target: ProbeTarget,
   key: string,
@@ -108,12 +101,9 @@ async function presignedPut(
 }
 
 async function send(url: string, init: SmallRequest, timeoutMs: number): Promise<{ status: number; code: string }> {
-  let answer: SmallAnswer;
-  try {
-    answer = await sendSmallRequest(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
-  } catch (error) {
+  const answer = await sendSmallRequest(url, { ...init, signal: AbortSignal.timeout(timeoutMs) }).catch((error) => {
     throw new ProbeInconclusive(`no answer (${error instanceof Error ? error.message : String(error)})`);
-  }
+  });
   // S3 failing says nothing of the request; 501 Not Implemented does.
   if (answer.status >= 500 && answer.status !== 501) {
     throw new ProbeInconclusive(`S3 answered ${answer.status}`);
@@ -122,10 +112,8 @@ async function send(url: string, init: SmallRequest, timeoutMs: number): Promise
 }
 
 /**
- * Which write conditions the backend honours, each tried on a probe object of its own: a write whose condition fails
- * must be refused (412, or 409 from AWS for a conflicting conditional write), and for `If-Match` the write whose
- * condition holds must also pass, in the quoted and in the unquoted form.
- * @throws ProbeInconclusive | any S3 error other than a refused condition
+ * Each condition on a probe object of its own: a failing one must be refused; for `If-Match` (quoted, then unquoted)
+ * a holding one must also pass. @throws ProbeInconclusive | any S3 error other than a refusal
  */
 export async function probeConditionalWrites(target: ProbeTarget): Promise<ConditionalWrites> {
   const { client, bucket, keyPrefix } = target;
@@ -201,7 +189,7 @@ export async function probeConditionalWrites(target: ProbeTarget): Promise<Condi
   return { putIfNoneMatch: a, ifMatch: b, copyIfNoneMatch: c, completeIfNoneMatch: d };
 }
 
-/** Whether a write whose condition does not hold was refused (412, or AWS's 409 ConditionalRequestConflict). */
+/** Whether a write whose condition does not hold was refused (412, or AWS's 409). */
 async function refused(write: () => Promise<unknown>): Promise<boolean> {
   try {
     await write();

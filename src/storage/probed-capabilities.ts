@@ -15,19 +15,14 @@ import {
 import { StorageError, toStorageError } from './storage.errors.js';
 import { S3_CLIENT, S3_SIGNING_CLIENT } from './storage.tokens.js';
 
-/** The boot waits this long for the first probe; past it, the probe goes on and the service starts anyway. */
+/** Past it, the first probe goes on and the service starts anyway. */
 const BOOT_WAIT_MS = 3000;
-/** A request that needs an answer not known yet waits this long for a probe. */
 const REQUEST_WAIT_MS = 2000;
-/** Requests start a probe at most this often; between attempts, the retries back off from 1 s to 60 s. */
+/** Requests start a probe at most this often; retries back off from it to the maximum. */
 const MIN_GAP_MS = 1000;
 const MAX_BACKOFF_MS = 60_000;
 
-/**
- * Learns once per process, on reserved probe keys, whether presigned requests refuse unsigned `x-amz-*` headers and
- * which write conditions the backend honours; probed again with backoff until known, or at once when a request needs
- * it. Said in the boot log and `/health/` details.
- */
+/** Probes once per process, again with backoff until known, or at once when a request needs it; logged at boot. */
 @Injectable()
 export class ProbedCapabilities extends BackendCapabilities implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Storage');
@@ -84,29 +79,21 @@ export class ProbedCapabilities extends BackendCapabilities implements OnApplica
     return this.withOverride(this.writes ?? NO_CONDITIONAL_WRITES);
   }
 
-  /** For `/health/`: what is known (or `unknown`), as the boot log says it. */
   details(): Record<string, unknown> {
     const writes = this.writes && this.withOverride(this.writes);
     return {
       presignedUnsignedHeaders: this.headers ? (headersEnforced(this.headers) ? 'refused' : 'accepted') : 'unknown',
-      conditionalWrites: writes
-        ? {
-            putIfNoneMatch: writes.putIfNoneMatch,
-            ifMatch: writes.ifMatch ?? 'none',
-            copyIfNoneMatch: writes.copyIfNoneMatch,
-            completeIfNoneMatch: writes.completeIfNoneMatch,
-          }
-        : 'unknown',
+      conditionalWrites: writes ? { ...writes, ifMatch: writes.ifMatch ?? 'none' } : 'unknown',
     };
   }
 
-  /** The `ifMatch` option of createApp, when set, overrides the detected `If-Match` form (`off`: none is sent). */
+  /** createApp's `ifMatch` option overrides the detected form (`off`: none is sent). */
   private withOverride(writes: ConditionalWrites): ConditionalWrites {
     const override = this.config.s3.ifMatch;
     return override === undefined ? writes : { ...writes, ifMatch: override === 'off' ? undefined : override };
   }
 
-  /** Waits (bounded) for the probe under way, or one started now unless one ended less than a second ago. */
+  /** Waits (bounded) for the probe under way, or one started now unless one ended within `MIN_GAP_MS`. */
   private async probeIfDue(): Promise<void> {
     if (this.running || Date.now() - this.lastEnded >= MIN_GAP_MS) {
       await waitAtMost(this.probe(), REQUEST_WAIT_MS);
@@ -147,11 +134,7 @@ export class ProbedCapabilities extends BackendCapabilities implements OnApplica
           probeConditionalWrites(target).then((writes) => {
             this.writes = writes;
             const line = describeWrites(this.withOverride(writes), this.config.s3.ifMatch);
-            if (line.warning) {
-              this.logger.warn(line.text);
-            } else {
-              this.logger.log(line.text);
-            }
+            this.logger[line.warning ? 'warn' : 'log'](line.text);
           }, failed('conditional writes')),
       ]);
     } finally {

@@ -17,9 +17,8 @@ import type { AppConfig } from '../config/app-config.js';
 /** Where the S3 client's credentials come from, as said in the boot log. */
 export interface CredentialSource {
   readonly provider: AwsCredentialIdentity | AwsCredentialIdentityProvider;
-  /** Names the source of credentials this provider returned. */
   name(credentials: AwsCredentialIdentity): string;
-  /** The credentials last resolved (kept while a renewal fails), or undefined before the first; for metrics. */
+  /** The credentials last resolved (kept while a renewal fails); for metrics. */
   current(): AwsCredentialIdentity | undefined;
 }
 
@@ -46,16 +45,12 @@ class NotApplicable extends Error {
   readonly tryNextLink = true;
 }
 
-/** Runs `provider` only when `applies`; otherwise passes on to the next step. */
 const when =
   (applies: () => boolean, provider: AwsCredentialIdentityProvider): AwsCredentialIdentityProvider =>
   (props) =>
     applies() ? provider(props) : Promise.reject(new NotApplicable());
 
-/**
- * The SDK's default chain (credential-provider-node's `defaultProvider`), step by step in its order, each step
- * naming itself when it yields. IMDSv1 fallback off: the IMDSv2 token is required.
- */
+/** The SDK's default chain (`defaultProvider`), step by step in its order, each named; IMDSv2 only. */
 function defaultChain(): CredentialSource {
   const container = 'container credentials (ECS task role)';
   const steps: Step[] = [
@@ -75,12 +70,14 @@ function defaultChain(): CredentialSource {
     ],
   ];
   const names = new WeakMap<AwsCredentialIdentity, string>();
+  let last: AwsCredentialIdentity | undefined;
   const resolve: AwsCredentialIdentityProvider = async (props) => {
     let lastError: unknown;
     for (const [name, provider] of steps) {
       try {
         const credentials = { ...(await provider(props)) };
         names.set(credentials, name);
+        last = credentials;
         return credentials;
       } catch (error) {
         // As the SDK's chain: a step that found its configuration but failed ends the chain.
@@ -95,18 +92,12 @@ function defaultChain(): CredentialSource {
         `instance metadata${lastError instanceof Error ? ` (last: ${lastError.message})` : ''}`,
     );
   };
-  let last: AwsCredentialIdentity | undefined;
-  const provider = memoize(resolve, (credentials) => {
-    last = credentials;
-  });
+  const provider = memoize(resolve);
   return { provider, name: (credentials) => names.get(credentials) ?? 'default chain', current: () => last };
 }
 
 /** One resolution shared by both clients and the boot report; resolved again once the credentials near expiry. */
-function memoize(
-  provider: AwsCredentialIdentityProvider,
-  onResolved: (credentials: AwsCredentialIdentity) => void,
-): AwsCredentialIdentityProvider {
+function memoize(provider: AwsCredentialIdentityProvider): AwsCredentialIdentityProvider {
   let current: Promise<AwsCredentialIdentity> | undefined;
   let resolved: AwsCredentialIdentity | undefined;
   return (props) => {
@@ -117,10 +108,7 @@ function memoize(
       const attempt = provider(props);
       current = attempt;
       attempt.then(
-        (credentials) => {
-          resolved = credentials;
-          onResolved(credentials);
-        },
+        (credentials) => (resolved = credentials),
         () => {
           // A failure is not kept: the next call tries again.
           if (current === attempt) {

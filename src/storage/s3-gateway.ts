@@ -16,10 +16,7 @@ import { S3_CLIENT } from './storage.tokens.js';
 const ABORT_ATTEMPTS = 3;
 const ABORT_RECHECK_MS = 250;
 
-/**
- * What every object request shares: client, bucket, `S3_PREFIX` mapping, write settings (`S3_SSE`, `S3_STORAGE_CLASS`,
- * `DEFAULT_CACHE_CONTROL`). A key is the API's (relative to `S3_PREFIX`); an object key is the bucket's.
- */
+/** What every object request shares. A key is the API's (relative to `S3_PREFIX`); an object key is the bucket's. */
 @Injectable()
 export class S3Gateway {
   readonly bucket: string;
@@ -35,7 +32,6 @@ export class S3Gateway {
     this.settings = config.objects;
   }
 
-  /** The object key of `key` (with `S3_PREFIX`), as a client talking to S3 sees it. */
   objectKey(key: string): string {
     return this.prefix + key;
   }
@@ -45,35 +41,27 @@ export class S3Gateway {
     return objectKey.startsWith(this.prefix) ? objectKey.slice(this.prefix.length) : undefined;
   }
 
-  /** `Bucket` and `Key` of a request for the object at `key`. */
   at(key: string): { Bucket: string; Key: string } {
     return { Bucket: this.bucket, Key: this.prefix + key };
   }
 
-  /** The x-amz-copy-source of the object at `key`. */
   copySource(key: string): string {
     return copySourceOf(this.bucket, this.objectKey(key));
   }
 
-  /** The write settings with `parameters`, as PutObject / CreateMultipartUpload parameters. */
   writeParameters(parameters?: ObjectParameters) {
     return writeParameters(this.settings, parameters);
   }
 
-  /** The same as the headers a presigned PUT must send, or the fields of a POST policy. */
   writeHeaders(parameters?: ObjectParameters): Record<string, string> {
     return writeHeaders(this.settings, parameters);
   }
 
-  /** Encryption and storage class alone: what a copy adds to the source's own headers and metadata. */
   storageParameters() {
     return storageParameters(this.settings);
   }
 
-  /**
-   * Adds the write settings to a client the service does not drive itself (tus's store): all of them on
-   * CreateMultipartUpload, encryption and storage class on PutObject (`.info`, `.part`, locks).
-   */
+  /** The write settings on a client the service does not drive (tus's): PutObject (`.info`, `.part`, locks) too. */
   addWriteSettings(client: S3Client): void {
     client.middlewareStack.add(
       (next, context) => (args) => {
@@ -102,16 +90,14 @@ export class S3Gateway {
     }
   }
 
-  /** As `abortMultipartUpload`, in this bucket. */
   abortMultipart(objectKey: string, uploadId: string): Promise<void> {
     return abortMultipartUpload(this.client, { Bucket: this.bucket, Key: objectKey, UploadId: uploadId });
   }
 }
 
 /**
- * Aborts a multipart upload, repeated while ListParts still finds it: a part S3 was still receiving can bring it back
- * (AWS: "it might be necessary to abort a given multipart upload multiple times"; Ceph RGW after a stalled part).
- * @throws the SDK's error of the last abort, when every attempt failed to abort an upload still there
+ * Aborts again while ListParts still finds the upload: a part still arriving can bring it back (AWS: "it might be
+ * necessary to abort a given multipart upload multiple times"; Ceph RGW after a stalled part). @throws the last error
  */
 export async function abortMultipartUpload(client: S3Client, upload: AbortMultipartUploadCommandInput): Promise<void> {
   let failure: Error | undefined;
@@ -146,7 +132,7 @@ export const isMissing = (error: unknown): boolean => {
   return missing || (name !== 'NoSuchBucket' && $metadata?.httpStatusCode === 404);
 };
 
-/** The x-amz-copy-source value: the bucket and the object key, URL-encoded per segment. */
+/** The object key URL-encoded per segment. */
 export const copySourceOf = (bucket: string, objectKey: string): string =>
   `${bucket}/${objectKey.split('/').map(encodeURIComponent).join('/')}`;
 
