@@ -82,20 +82,10 @@ export async function probePresignedHeaders(target: ProbeTarget): Promise<Presig
 }
 
 /** A presigned PUT as `StorageService.signUpload` signs one, plus unsigned `extra` headers. */
-async function presignedPut(
-  target: ProbeTarget,
-  key: string,
-  body: string,
-  extra: Record<string, string>,
-): Promise<{ url: string; status: number; code: string }> {
+async function presignedPut(target: ProbeTarget, key: string, body: string, extra: Record<string, string>) {
   const headers = { 'Content-Type': 'text/plain', ...writeHeaders(target.settings) };
-  const command = new PutObjectCommand({
-    Bucket: target.bucket,
-    Key: key,
-    ContentType: 'text/plain',
-    ...storageParameters(target.settings),
-  });
-  const { url } = await presign(target.signer, command, 60, signedHeaders(headers));
+  const params = { Bucket: target.bucket, Key: key, ContentType: 'text/plain', ...storageParameters(target.settings) };
+  const { url } = await presign(target.signer, new PutObjectCommand(params), 60, signedHeaders(headers));
   const answer = await send(url, { method: 'PUT', headers: { ...headers, ...extra }, body }, target.timeoutMs);
   return { url, ...answer };
 }
@@ -150,39 +140,23 @@ export async function probeConditionalWrites(target: ProbeTarget): Promise<Condi
   };
   const copyIfNoneMatch = async (): Promise<boolean> => {
     await Promise.all([put('copy-source'), put('copy-target')]);
-    return refused(() =>
-      client.send(
-        new CopyObjectCommand({
-          ...params,
-          Key: `${keyPrefix}copy-target`,
-          CopySource: copySourceOf(bucket, `${keyPrefix}copy-source`),
-          IfNoneMatch: '*',
-        }),
-      ),
-    );
+    const CopySource = copySourceOf(bucket, `${keyPrefix}copy-source`);
+    const copy = { ...params, Key: `${keyPrefix}copy-target`, CopySource, IfNoneMatch: '*' };
+    return refused(() => client.send(new CopyObjectCommand(copy)));
   };
   const completeIfNoneMatch = async (): Promise<boolean> => {
     const Key = `${keyPrefix}complete`;
     await put('complete');
     const { UploadId } = await client.send(new CreateMultipartUploadCommand({ ...params, Key }));
+    const upload = { Bucket: bucket, Key, UploadId };
     try {
-      const part = await client.send(
-        new UploadPartCommand({ Bucket: bucket, Key, UploadId, PartNumber: 1, Body: 'p' }),
-      );
-      return await refused(() =>
-        client.send(
-          new CompleteMultipartUploadCommand({
-            Bucket: bucket,
-            Key,
-            UploadId,
-            MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
-            IfNoneMatch: '*',
-          }),
-        ),
-      );
+      const part = await client.send(new UploadPartCommand({ ...upload, PartNumber: 1, Body: 'p' }));
+      const Parts = [{ PartNumber: 1, ETag: part.ETag }];
+      const complete = { ...upload, MultipartUpload: { Parts }, IfNoneMatch: '*' };
+      return await refused(() => client.send(new CompleteMultipartUploadCommand(complete)));
     } finally {
       // Nothing to abort once completed; refused, the upload is still there.
-      await abortMultipartUpload(client, { Bucket: bucket, Key, UploadId }).catch(() => undefined);
+      await abortMultipartUpload(client, upload).catch(() => undefined);
     }
   };
   const [a, b, c, d] = await Promise.all([putIfNoneMatch(), ifMatch(), copyIfNoneMatch(), completeIfNoneMatch()]);
@@ -211,12 +185,7 @@ const isRefusal = (status = 0): boolean => (status >= 400 && status < 500) || st
 /** Deletes every probe object (best effort: they are under the reserved prefix, invisible to the Files API). */
 export async function removeProbeObjects(target: ProbeTarget): Promise<void> {
   const names = ['source', 'copy', 'acl', 'none-match', 'match', 'copy-source', 'copy-target', 'complete'];
-  await target.client
-    .send(
-      new DeleteObjectsCommand({
-        Bucket: target.bucket,
-        Delete: { Objects: names.map((name) => ({ Key: target.keyPrefix + name })), Quiet: true },
-      }),
-    )
-    .catch(() => undefined);
+  const Objects = names.map((name) => ({ Key: target.keyPrefix + name }));
+  const deletion = { Bucket: target.bucket, Delete: { Objects, Quiet: true } };
+  await target.client.send(new DeleteObjectsCommand(deletion)).catch(() => undefined);
 }

@@ -133,8 +133,7 @@ export class ProbedCapabilities extends BackendCapabilities implements OnApplica
         this.writes ??
           probeConditionalWrites(target).then((writes) => {
             this.writes = writes;
-            const line = describeWrites(this.withOverride(writes), this.config.s3.ifMatch);
-            this.logger[line.warning ? 'warn' : 'log'](line.text);
+            this.logWrites(writes);
           }, failed('conditional writes')),
       ]);
     } finally {
@@ -157,6 +156,41 @@ export class ProbedCapabilities extends BackendCapabilities implements OnApplica
       this.timer.unref();
     }
   }
+
+  /** The boot log line: what is honoured, and where the service checks with a HEAD first (the race that remains). */
+  private logWrites(probed: ConditionalWrites): void {
+    const writes = this.withOverride(probed);
+    const honoured = (yes: boolean) => (yes ? 'honoured' : 'ignored');
+    const setBy = this.config.s3.ifMatch ? ' (set by the ifMatch option)' : '';
+    const facts = [
+      `PutObject If-None-Match ${honoured(writes.putIfNoneMatch)}`,
+      `If-Match ${writes.ifMatch ? `honoured (${writes.ifMatch} ETag)` : 'not used'}${setBy}`,
+      `CopyObject If-None-Match ${honoured(writes.copyIfNoneMatch)}`,
+      `CompleteMultipartUpload If-None-Match ${honoured(writes.completeIfNoneMatch)}`,
+    ];
+    const races: string[] = [];
+    if (!writes.putIfNoneMatch) {
+      races.push(
+        'overwrite=false and If-None-Match: * are checked with a HEAD before the write, so a write by another ' +
+          'client between the check and the write is replaced, and PUT can answer 201 for it',
+      );
+    } else {
+      if (!writes.copyIfNoneMatch) {
+        races.push('a copy with overwrite=false first claims its new key with an empty conditional PutObject');
+      }
+      if (!writes.completeIfNoneMatch) {
+        races.push(
+          'an upload of more than one part with overwrite=false is checked with a HEAD first, so a write between ' +
+            'the check and its end is replaced',
+        );
+      }
+    }
+    if (!writes.ifMatch) {
+      races.push('If-Match and If-Unmodified-Since are checked with a HEAD, so a change right after the check is lost');
+    }
+    const where = races.length ? `. Where ignored: ${races.join('; ')}` : '';
+    this.logger[races.length ? 'warn' : 'log'](`S3 conditional writes: ${facts.join(', ')}${where}`);
+  }
 }
 
 async function waitAtMost(promise: Promise<void>, ms: number): Promise<void> {
@@ -171,42 +205,4 @@ function describeHeaders(headers: PresignedHeadersProbe): string {
     ? `S3 presigned requests: unsigned headers cannot change them (${outcomes}); signed uploads are presigned PUTs`
     : `S3 presigned requests: this backend applies unsigned headers (${outcomes}); signed uploads are POST forms ` +
         '(policy), never presigned PUTs';
-}
-
-/** The boot log line: what is honoured, and where the service checks with a HEAD first (the race that remains). */
-function describeWrites(
-  writes: ConditionalWrites,
-  override: AppConfig['s3']['ifMatch'],
-): { text: string; warning: boolean } {
-  const honoured = (yes: boolean) => (yes ? 'honoured' : 'ignored');
-  const facts = [
-    `PutObject If-None-Match ${honoured(writes.putIfNoneMatch)}`,
-    `If-Match ${writes.ifMatch ? `honoured (${writes.ifMatch} ETag)` : 'not used'}${override ? ' (set by the ifMatch option)' : ''}`,
-    `CopyObject If-None-Match ${honoured(writes.copyIfNoneMatch)}`,
-    `CompleteMultipartUpload If-None-Match ${honoured(writes.completeIfNoneMatch)}`,
-  ];
-  const races: string[] = [];
-  if (!writes.putIfNoneMatch) {
-    races.push(
-      'overwrite=false and If-None-Match: * are checked with a HEAD before the write, so a write by another ' +
-        'client between the check and the write is replaced, and PUT can answer 201 for it',
-    );
-  } else {
-    if (!writes.copyIfNoneMatch) {
-      races.push('a copy with overwrite=false first claims its new key with an empty conditional PutObject');
-    }
-    if (!writes.completeIfNoneMatch) {
-      races.push(
-        'an upload of more than one part with overwrite=false is checked with a HEAD first, so a write between ' +
-          'the check and its end is replaced',
-      );
-    }
-  }
-  if (!writes.ifMatch) {
-    races.push('If-Match and If-Unmodified-Since are checked with a HEAD, so a change right after the check is lost');
-  }
-  return {
-    text: `S3 conditional writes: ${facts.join(', ')}${races.length ? `. Where ignored: ${races.join('; ')}` : ''}`,
-    warning: races.length > 0,
-  };
 }
