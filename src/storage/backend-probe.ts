@@ -10,28 +10,24 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { ifMatchValue, type ConditionalWrites, type IfMatchForm } from './backend-capabilities.js';
-import type { ObjectSettings } from '../config/s3-options.js';
-import { storageParameters, writeHeaders } from './object-settings.js';
 import { RESERVED_PREFIX } from './reserved-keys.js';
-import { abortMultipartUpload, copySourceOf } from './s3-gateway.js';
+import { abortMultipartUpload, type S3Gateway } from './s3-gateway.js';
 import { presign, signedHeaders } from './signed-request.js';
 import { sendSmallRequest, type SmallRequest } from './small-request.js';
 import { conditionRefused, s3Status } from './storage.errors.js';
 
-/** Where and how the probe writes: every key it uses starts with `keyPrefix`, under the reserved prefix. */
+/** Where the probe writes, with the write settings (a bucket policy may refuse writes without them). */
 export interface ProbeTarget {
-  readonly client: S3Client;
+  readonly s3: S3Gateway;
   readonly signer: S3Client;
-  readonly bucket: string;
+  /** Every key the probe uses starts with it. */
   readonly keyPrefix: string;
-  /** Encryption and storage class: a bucket policy may refuse writes without them. */
-  readonly settings: ObjectSettings;
   /** Bound on each presigned request the probe sends itself. */
   readonly timeoutMs: number;
 }
 
 /** Under the reserved prefix, which the Files API refuses. */
-export const probeKeyPrefix = (prefix: string): string => `${prefix}${RESERVED_PREFIX}probe-${randomUUID()}/`;
+export const probeKeyPrefix = (): string => `${RESERVED_PREFIX}probe-${randomUUID()}/`;
 
 /** Another answer than 403 shows the backend acted on the header (Ceph RGW's 501 to a copy of an SSE-KMS object). */
 type HeaderOutcome = 'refused' | 'ignored' | 'applied' | `answered ${number}`;
@@ -61,11 +57,11 @@ export async function probePresignedHeaders(target: ProbeTarget): Promise<Presig
   const copySource = async (): Promise<HeaderOutcome> => {
     const key = `${target.keyPrefix}copy`;
     // Empty, as an attacker's copy would be: the signature does not cover the body (UNSIGNED-PAYLOAD).
-    const answer = await presignedPut(target, key, '', { 'x-amz-copy-source': copySourceOf(target.bucket, source) });
+    const answer = await presignedPut(target, key, '', { 'x-amz-copy-source': target.s3.copySource(source) });
     if (answer.status >= 300) {
       return answer.status === 403 ? 'refused' : `answered ${answer.status}`;
     }
-    const stored = await target.client.send(new GetObjectCommand({ Bucket: target.bucket, Key: key }));
+    const stored = await target.s3.client.send(new GetObjectCommand(target.s3.at(key)));
     return (await stored.Body?.transformToString()) === sourceBody ? 'applied' : 'ignored';
   };
   const acl = async (): Promise<HeaderOutcome> => {
@@ -83,8 +79,8 @@ export async function probePresignedHeaders(target: ProbeTarget): Promise<Presig
 
 /** A presigned PUT as `StorageService.signUpload` signs one, plus unsigned `extra` headers. */
 async function presignedPut(target: ProbeTarget, key: string, body: string, extra: Record<string, string>) {
-  const headers = { 'Content-Type': 'text/plain', ...writeHeaders(target.settings) };
-  const params = { Bucket: target.bucket, Key: key, ContentType: 'text/plain', ...storageParameters(target.settings) };
+  const headers = { 'Content-Type': 'text/plain', ...target.s3.writeHeaders() };
+  const params = { ...target.s3.at(key), ContentType: 'text/plain', ...target.s3.storageParameters() };
   const { url } = await presign(target.signer, new PutObjectCommand(params), 60, signedHeaders(headers));
   const answer = await send(url, { method: 'PUT', headers: { ...headers, ...extra }, body }, target.timeoutMs);
   return { url, ...answer };
@@ -106,10 +102,11 @@ async function send(url: string, init: SmallRequest, timeoutMs: number): Promise
  * a holding one must also pass. @throws ProbeInconclusive | any S3 error other than a refusal
  */
 export async function probeConditionalWrites(target: ProbeTarget): Promise<ConditionalWrites> {
-  const { client, bucket, keyPrefix } = target;
-  const params = { Bucket: bucket, ContentType: 'text/plain', ...storageParameters(target.settings) };
+  const { s3, keyPrefix } = target;
+  const { client } = s3;
+  const params = (key: string) => ({ ...s3.at(keyPrefix + key), ContentType: 'text/plain', ...s3.storageParameters() });
   const put = (key: string, conditions: { IfNoneMatch?: string; IfMatch?: string } = {}) =>
-    client.send(new PutObjectCommand({ ...params, Key: keyPrefix + key, Body: 'probe', ...conditions }));
+    client.send(new PutObjectCommand({ ...params(key), Body: 'probe', ...conditions }));
 
   const putIfNoneMatch = async (): Promise<boolean> => {
     await put('none-match');
@@ -140,15 +137,13 @@ export async function probeConditionalWrites(target: ProbeTarget): Promise<Condi
   };
   const copyIfNoneMatch = async (): Promise<boolean> => {
     await Promise.all([put('copy-source'), put('copy-target')]);
-    const CopySource = copySourceOf(bucket, `${keyPrefix}copy-source`);
-    const copy = { ...params, Key: `${keyPrefix}copy-target`, CopySource, IfNoneMatch: '*' };
+    const copy = { ...params('copy-target'), CopySource: s3.copySource(`${keyPrefix}copy-source`), IfNoneMatch: '*' };
     return refused(() => client.send(new CopyObjectCommand(copy)));
   };
   const completeIfNoneMatch = async (): Promise<boolean> => {
-    const Key = `${keyPrefix}complete`;
     await put('complete');
-    const { UploadId } = await client.send(new CreateMultipartUploadCommand({ ...params, Key }));
-    const upload = { Bucket: bucket, Key, UploadId };
+    const { UploadId } = await client.send(new CreateMultipartUploadCommand(params('complete')));
+    const upload = { ...s3.at(`${keyPrefix}complete`), UploadId };
     try {
       const part = await client.send(new UploadPartCommand({ ...upload, PartNumber: 1, Body: 'p' }));
       const Parts = [{ PartNumber: 1, ETag: part.ETag }];
@@ -185,7 +180,7 @@ const isRefusal = (status = 0): boolean => (status >= 400 && status < 500) || st
 /** Deletes every probe object (best effort: they are under the reserved prefix, invisible to the Files API). */
 export async function removeProbeObjects(target: ProbeTarget): Promise<void> {
   const names = ['source', 'copy', 'acl', 'none-match', 'match', 'copy-source', 'copy-target', 'complete'];
-  const Objects = names.map((name) => ({ Key: target.keyPrefix + name }));
-  const deletion = { Bucket: target.bucket, Delete: { Objects, Quiet: true } };
-  await target.client.send(new DeleteObjectsCommand(deletion)).catch(() => undefined);
+  const Objects = names.map((name) => ({ Key: target.s3.objectKey(target.keyPrefix + name) }));
+  const deletion = { Bucket: target.s3.bucket, Delete: { Objects, Quiet: true } };
+  await target.s3.client.send(new DeleteObjectsCommand(deletion)).catch(() => undefined);
 }

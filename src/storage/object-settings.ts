@@ -19,7 +19,6 @@ export function writeParameters(settings: ObjectSettings, parameters: ObjectPara
   };
 }
 
-/** The header S3 reads each write parameter from. */
 const HEADER_OF = {
   CacheControl: 'Cache-Control',
   ContentDisposition: 'Content-Disposition',

@@ -12,6 +12,7 @@ import {
   type PresignedHeadersProbe,
   type ProbeTarget,
 } from './backend-probe.js';
+import { S3Gateway } from './s3-gateway.js';
 import { StorageError, toStorageError } from './storage.errors.js';
 import { S3_CLIENT, S3_SIGNING_CLIENT } from './storage.tokens.js';
 
@@ -111,11 +112,9 @@ export class ProbedCapabilities extends BackendCapabilities implements OnApplica
   private async run(): Promise<void> {
     clearTimeout(this.timer);
     const target: ProbeTarget = {
-      client: this.client,
+      s3: new S3Gateway(this.client, this.config),
       signer: this.signer,
-      bucket: this.config.s3.bucket,
-      keyPrefix: probeKeyPrefix(this.config.s3.prefix),
-      settings: this.config.objects,
+      keyPrefix: probeKeyPrefix(),
       timeoutMs: this.config.s3.requestTimeoutMs,
     };
     const problems: string[] = [];

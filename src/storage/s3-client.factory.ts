@@ -30,8 +30,6 @@ export function createCredentialSource(s3: AppConfig['s3']): CredentialSource {
   return defaultChain();
 }
 
-type Step = [name: string, provider: AwsCredentialIdentityProvider];
-
 const REMOTE = { timeout: 1000, maxRetries: 1 };
 /** Credentials are fetched again this long before they expire, as the SDK's own chain does. */
 const REFRESH_BEFORE_EXPIRY_MS = 5 * 60_000;
@@ -53,7 +51,7 @@ const when =
 /** The SDK's default chain (`defaultProvider`), step by step in its order, each named; IMDSv2 only. */
 function defaultChain(): CredentialSource {
   const container = 'container credentials (ECS task role)';
-  const steps: Step[] = [
+  const steps: [name: string, provider: AwsCredentialIdentityProvider][] = [
     ['environment variables', fromEnv()],
     ['SSO', fromSSO()],
     ['shared config profile', fromIni()],
@@ -128,8 +126,7 @@ export function createS3Client(
   checksums: AppConfig['s3']['checksums'] = s3.checksums,
 ): S3Client {
   const client = new S3Client(s3ClientConfig(s3, source, checksums));
-  // The client has no logger (the SDK's no-op one): its logging middleware would still build a filtered copy of
-  // every command's input and output, per request, only to hand them to that no-op.
+  // Without a logger, its middleware would still copy every command's input and output for the no-op one.
   client.middlewareStack.remove('loggerMiddleware');
   return client;
 }

@@ -18,10 +18,7 @@ function operationName(commandName: string | undefined): string {
   return name;
 }
 
-/**
- * Counts and times every call the client sends, retries included (one call, `$metadata.attempts` from the SDK's
- * retry middleware). Outcome: `success` or the StorageError code the failure maps to, so the label set is bounded.
- */
+/** Counts and times every call, retries included; outcome `success` or a StorageError code (bounded labels). */
 export function instrumentS3Client(client: S3Client, metrics: Metrics): void {
   client.middlewareStack.add(
     (next, context) => async (args) => {

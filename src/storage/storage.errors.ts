@@ -146,7 +146,6 @@ export function toStorageError(error: unknown, key?: string): StorageError {
   );
 }
 
-/** `sent`, its failure translated by `toStorageError`. */
 export async function translated<T>(sent: Promise<T>, key?: string): Promise<T> {
   try {
     return await sent;
@@ -155,7 +154,6 @@ export async function translated<T>(sent: Promise<T>, key?: string): Promise<T> 
   }
 }
 
-/** The HTTP status of S3's answer that failed, when there was one. */
 export const s3Status = (error: unknown): number | undefined =>
   (error as SdkErrorShape | undefined)?.$metadata?.httpStatusCode;
 
