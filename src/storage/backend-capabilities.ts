@@ -22,10 +22,7 @@ export const NO_CONDITIONAL_WRITES: ConditionalWrites = {
 
 /** What the service knows about its S3 backend, probed at run time (`ProbedCapabilities`); the DI token. */
 export abstract class BackendCapabilities {
-  /**
-   * Whether presigned requests refuse unsigned `x-amz-*` headers (AWS: 403), so that a presigned PUT cannot become a
-   * copy (`x-amz-copy-source`) or an ACL change (`x-amz-acl`); undefined until known.
-   */
+  /** Whether presigned requests refuse unsigned `x-amz-*` headers (a copy, an ACL), as AWS; undefined until known. */
   abstract presignedHeadersEnforced(): boolean | undefined;
 
   /** Probes now when not known and no probe ran in the last second. @throws StorageError Unavailable while unknown */

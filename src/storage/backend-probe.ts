@@ -43,10 +43,7 @@ export interface PresignedHeadersProbe {
 /** An answer that says nothing about the backend (5xx, no connection): probed again later. */
 export class ProbeInconclusive extends Error {}
 
-/**
- * Presigned PUTs, after a plain one, with an unsigned `x-amz-copy-source` (applied: the object holds the source's
- * bytes) or `x-amz-acl: public-read` (applied: an anonymous GET reads it). @throws ProbeInconclusive | S3 errors
- */
+/** Presigned PUTs, after a plain one, with an unsigned `x-amz-copy-source` or `x-amz-acl: public-read`. */
 export async function probePresignedHeaders(target: ProbeTarget): Promise<PresignedHeadersProbe> {
   const source = `${target.keyPrefix}source`;
   const sourceBody = `probe source ${randomUUID()}`;
@@ -97,10 +94,7 @@ async function send(url: string, init: SmallRequest, timeoutMs: number): Promise
   return { status: answer.status, code: /<Code>([^<]+)<\/Code>/.exec(answer.body)?.[1] ?? '' };
 }
 
-/**
- * Each condition on a probe object of its own: a failing one must be refused; for `If-Match` (quoted, then unquoted)
- * a holding one must also pass. @throws ProbeInconclusive | any S3 error other than a refusal
- */
+/** Each condition on an object of its own: refused when it fails; for `If-Match`, also passed when it holds. */
 export async function probeConditionalWrites(target: ProbeTarget): Promise<ConditionalWrites> {
   const { s3, keyPrefix } = target;
   const { client } = s3;

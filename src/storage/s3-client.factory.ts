@@ -14,6 +14,8 @@ import {
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import type { AppConfig } from '../config/app-config.js';
 
+type S3Config = AppConfig['s3'];
+
 /** Where the S3 client's credentials come from, as said in the boot log. */
 export interface CredentialSource {
   readonly provider: AwsCredentialIdentity | AwsCredentialIdentityProvider;
@@ -22,7 +24,7 @@ export interface CredentialSource {
   current(): AwsCredentialIdentity | undefined;
 }
 
-export function createCredentialSource(s3: AppConfig['s3']): CredentialSource {
+export function createCredentialSource(s3: S3Config): CredentialSource {
   if (s3.credentials) {
     const provider = { ...s3.credentials };
     return { provider, name: () => 'static keys (AWS_ACCESS_KEY_ID)', current: () => provider };
@@ -120,11 +122,7 @@ function memoize(provider: AwsCredentialIdentityProvider): AwsCredentialIdentity
 }
 
 /** A client for the configured bucket; `checksums` overrides `S3_CHECKSUMS` (the presigning client's). */
-export function createS3Client(
-  s3: AppConfig['s3'],
-  source: CredentialSource,
-  checksums: AppConfig['s3']['checksums'] = s3.checksums,
-): S3Client {
+export function createS3Client(s3: S3Config, source: CredentialSource, checksums = s3.checksums): S3Client {
   const client = new S3Client(s3ClientConfig(s3, source, checksums));
   // Without a logger, its middleware would still copy every command's input and output for the no-op one.
   client.middlewareStack.remove('loggerMiddleware');
@@ -132,11 +130,7 @@ export function createS3Client(
 }
 
 /** The settings of every S3 client of the service (also given to the tus store, which builds its own client). */
-export function s3ClientConfig(
-  s3: AppConfig['s3'],
-  source: CredentialSource,
-  checksums: AppConfig['s3']['checksums'] = s3.checksums,
-): S3ClientConfig {
+export function s3ClientConfig(s3: S3Config, source: CredentialSource, checksums = s3.checksums): S3ClientConfig {
   const agentOptions = { keepAlive: true, maxSockets: 256 };
   return {
     region: s3.region,

@@ -77,7 +77,7 @@ export class S3Gateway {
     );
   }
 
-  /** The object's headers, or undefined when there is none. @throws StorageError Unavailable | Timeout | AccessDenied */
+  /** The object's headers; undefined when there is none. @throws StorageError Unavailable | Timeout | AccessDenied */
   async head(key: string): Promise<HeadObjectCommandOutput | undefined> {
     try {
       return await this.client.send(new HeadObjectCommand(this.at(key)));
@@ -95,10 +95,7 @@ export class S3Gateway {
   }
 }
 
-/**
- * Aborts again while ListParts still finds the upload: a part still arriving can bring it back (AWS: "it might be
- * necessary to abort a given multipart upload multiple times"; Ceph RGW after a stalled part). @throws the last error
- */
+/** Aborts until ListParts no longer finds it: a part still arriving revives it (AWS, Ceph RGW). @throws last error */
 export async function abortMultipartUpload(client: S3Client, upload: AbortMultipartUploadCommandInput): Promise<void> {
   let failure: Error | undefined;
   for (let attempt = 1; attempt <= ABORT_ATTEMPTS; attempt++) {

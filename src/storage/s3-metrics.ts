@@ -2,9 +2,9 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Metrics } from '../metrics/metrics.js';
 import { toStorageError } from './storage.errors.js';
 
-interface WithMetadata {
-  $metadata?: { attempts?: number };
-}
+/** As the SDK's retry middleware counts them. */
+const attemptsOf = (value: unknown): number =>
+  (value as { $metadata?: { attempts?: number } } | undefined)?.$metadata?.attempts ?? 1;
 
 const operations = new Map<string | undefined, string>();
 
@@ -26,12 +26,10 @@ export function instrumentS3Client(client: S3Client, metrics: Metrics): void {
       const operation = operationName(context.commandName);
       try {
         const result = await next(args);
-        const attempts = (result.output as WithMetadata).$metadata?.attempts ?? 1;
-        metrics.recordS3(operation, 'success', (performance.now() - start) / 1000, attempts);
+        metrics.recordS3(operation, 'success', (performance.now() - start) / 1000, attemptsOf(result.output));
         return result;
       } catch (error) {
-        const attempts = (error as WithMetadata | undefined)?.$metadata?.attempts ?? 1;
-        metrics.recordS3(operation, toStorageError(error).code, (performance.now() - start) / 1000, attempts);
+        metrics.recordS3(operation, toStorageError(error).code, (performance.now() - start) / 1000, attemptsOf(error));
         throw error;
       }
     },

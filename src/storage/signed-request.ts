@@ -62,13 +62,9 @@ export async function presign<I extends ServiceInputTypes, O extends ServiceOutp
   expiresIn: number,
   options?: Parameters<typeof getSignedUrl>[2],
 ): Promise<{ url: string; expiresAt: Date }> {
-  const window = await windowOf(signer, expiresIn);
-  const url = await getSignedUrl(signer, command, {
-    ...options,
-    expiresIn: window.seconds,
-    signingDate: window.signedAt,
-  });
-  return { url, expiresAt: window.expiresAt };
+  const { seconds, signedAt, expiresAt } = await windowOf(signer, expiresIn);
+  const url = await getSignedUrl(signer, command, { ...options, expiresIn: seconds, signingDate: signedAt });
+  return { url, expiresAt };
 }
 
 /** Signs `headers` as headers the request must send, not query parameters (not every S3 applies those). */
