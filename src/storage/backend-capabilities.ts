@@ -35,7 +35,6 @@ export abstract class BackendCapabilities {
   abstract details(): Record<string, unknown>;
 }
 
-/** `etag` in the form the backend compares `If-Match` with. */
 export function ifMatchValue(etag: string, form: IfMatchForm): string {
   return form === 'quoted' ? etag : unquote(etag);
 }

@@ -20,7 +20,6 @@ import { conditionRefused, s3Status } from './storage.errors.js';
 export interface ProbeTarget {
   readonly s3: S3Gateway;
   readonly signer: S3Client;
-  /** Every key the probe uses starts with it. */
   readonly keyPrefix: string;
   /** Bound on each presigned request the probe sends itself. */
   readonly timeoutMs: number;
@@ -35,10 +34,7 @@ type HeaderOutcome = 'refused' | 'ignored' | 'applied' | `answered ${number}`;
 export const headersEnforced = (probe: PresignedHeadersProbe): boolean =>
   [probe.copySource, probe.acl].every((outcome) => outcome === 'refused' || outcome === 'ignored');
 
-export interface PresignedHeadersProbe {
-  readonly copySource: HeaderOutcome;
-  readonly acl: HeaderOutcome;
-}
+export type PresignedHeadersProbe = Readonly<Record<'copySource' | 'acl', HeaderOutcome>>;
 
 /** An answer that says nothing about the backend (5xx, no connection): probed again later. */
 export class ProbeInconclusive extends Error {}

@@ -79,12 +79,7 @@ export class DirectUploads {
    * `ifNoneMatch`: only if no object has the key (Ceph RGW 16 ignores it, hence the caller's check before).
    * @throws StorageError NotFound | InvalidInput (a part refused) | PreconditionFailed | Unavailable | Timeout
    */
-  async complete(
-    key: string,
-    uploadId: string,
-    parts: { PartNumber: number; ETag: string }[],
-    ifNoneMatch = false,
-  ): Promise<void> {
+  async complete(key: string, uploadId: string, parts: Pick<StoredPart, 'PartNumber' | 'ETag'>[], ifNoneMatch = false) {
     const upload = { ...this.s3.at(key), UploadId: uploadId, MultipartUpload: { Parts: parts } };
     const condition = ifNoneMatch ? { IfNoneMatch: '*' } : {};
     await uploadError(this.s3.client.send(new CompleteMultipartUploadCommand({ ...upload, ...condition })));

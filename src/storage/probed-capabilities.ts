@@ -151,8 +151,7 @@ export class ProbedCapabilities extends BackendCapabilities implements OnApplica
         `are; probing again in ${Math.round(delay / 1000)} s`,
     );
     if (!this.stopped) {
-      this.timer = setTimeout(() => void this.probe(), delay);
-      this.timer.unref();
+      this.timer = setTimeout(() => void this.probe(), delay).unref();
     }
   }
 

@@ -8,7 +8,6 @@ import {
 } from '@aws-sdk/client-s3';
 import { Inject, Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
-import type { ObjectSettings } from '../config/s3-options.js';
 import { storageParameters, writeHeaders, writeParameters, type ObjectParameters } from './object-settings.js';
 import { toStorageError } from './storage.errors.js';
 import { S3_CLIENT } from './storage.tokens.js';
@@ -21,15 +20,13 @@ const ABORT_RECHECK_MS = 250;
 export class S3Gateway {
   readonly bucket: string;
   private readonly prefix: string;
-  private readonly settings: ObjectSettings;
 
   constructor(
     @Inject(S3_CLIENT) readonly client: S3Client,
-    config: AppConfig,
+    private readonly config: AppConfig,
   ) {
     this.bucket = config.s3.bucket;
     this.prefix = config.s3.prefix;
-    this.settings = config.objects;
   }
 
   objectKey(key: string): string {
@@ -50,15 +47,15 @@ export class S3Gateway {
   }
 
   writeParameters(parameters?: ObjectParameters) {
-    return writeParameters(this.settings, parameters);
+    return writeParameters(this.config.objects, parameters);
   }
 
   writeHeaders(parameters?: ObjectParameters): Record<string, string> {
-    return writeHeaders(this.settings, parameters);
+    return writeHeaders(this.config.objects, parameters);
   }
 
   storageParameters() {
-    return storageParameters(this.settings);
+    return storageParameters(this.config.objects);
   }
 
   /** The write settings on a client the service does not drive (tus's): PutObject (`.info`, `.part`, locks) too. */
