@@ -10,7 +10,6 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { ifMatchValue, type ConditionalWrites, type IfMatchForm } from './backend-capabilities.js';
-import { RESERVED_PREFIX } from './reserved-keys.js';
 import { abortMultipartUpload, type S3Gateway } from './s3-gateway.js';
 import { presign, signedHeaders } from './signed-request.js';
 import { sendSmallRequest, type SmallRequest } from './small-request.js';
@@ -24,9 +23,6 @@ export interface ProbeTarget {
   /** Bound on each presigned request the probe sends itself. */
   readonly timeoutMs: number;
 }
-
-/** Under the reserved prefix, which the Files API refuses. */
-export const probeKeyPrefix = (): string => `${RESERVED_PREFIX}probe-${randomUUID()}/`;
 
 /** Another answer than 403 shows the backend acted on the header (Ceph RGW's 501 to a copy of an SSE-KMS object). */
 type HeaderOutcome = 'refused' | 'ignored' | 'applied' | `answered ${number}`;
@@ -93,10 +89,9 @@ async function send(url: string, init: SmallRequest, timeoutMs: number): Promise
 /** Each condition on an object of its own: refused when it fails; for `If-Match`, also passed when it holds. */
 export async function probeConditionalWrites(target: ProbeTarget): Promise<ConditionalWrites> {
   const { s3, keyPrefix } = target;
-  const { client } = s3;
   const params = (key: string) => ({ ...s3.at(keyPrefix + key), ContentType: 'text/plain', ...s3.storageParameters() });
   const put = (key: string, conditions: { IfNoneMatch?: string; IfMatch?: string } = {}) =>
-    client.send(new PutObjectCommand({ ...params(key), Body: 'probe', ...conditions }));
+    s3.client.send(new PutObjectCommand({ ...params(key), Body: 'probe', ...conditions }));
 
   const putIfNoneMatch = async (): Promise<boolean> => {
     await put('none-match');
@@ -128,20 +123,20 @@ export async function probeConditionalWrites(target: ProbeTarget): Promise<Condi
   const copyIfNoneMatch = async (): Promise<boolean> => {
     await Promise.all([put('copy-source'), put('copy-target')]);
     const copy = { ...params('copy-target'), CopySource: s3.copySource(`${keyPrefix}copy-source`), IfNoneMatch: '*' };
-    return refused(() => client.send(new CopyObjectCommand(copy)));
+    return refused(() => s3.client.send(new CopyObjectCommand(copy)));
   };
   const completeIfNoneMatch = async (): Promise<boolean> => {
     await put('complete');
-    const { UploadId } = await client.send(new CreateMultipartUploadCommand(params('complete')));
+    const { UploadId } = await s3.client.send(new CreateMultipartUploadCommand(params('complete')));
     const upload = { ...s3.at(`${keyPrefix}complete`), UploadId };
     try {
-      const part = await client.send(new UploadPartCommand({ ...upload, PartNumber: 1, Body: 'p' }));
+      const part = await s3.client.send(new UploadPartCommand({ ...upload, PartNumber: 1, Body: 'p' }));
       const Parts = [{ PartNumber: 1, ETag: part.ETag }];
       const complete = { ...upload, MultipartUpload: { Parts }, IfNoneMatch: '*' };
-      return await refused(() => client.send(new CompleteMultipartUploadCommand(complete)));
+      return await refused(() => s3.client.send(new CompleteMultipartUploadCommand(complete)));
     } finally {
       // Nothing to abort once completed; refused, the upload is still there.
-      await abortMultipartUpload(client, upload).catch(() => undefined);
+      await abortMultipartUpload(s3.client, upload).catch(() => undefined);
     }
   };
   const [a, b, c, d] = await Promise.all([putIfNoneMatch(), ifMatch(), copyIfNoneMatch(), completeIfNoneMatch()]);

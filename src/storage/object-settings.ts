@@ -1,6 +1,5 @@
 import type { ObjectSettings } from '../config/s3-options.js';
 
-/** Per-object parameters of one write. */
 export interface ObjectParameters {
   readonly cacheControl?: string;
   /** A complete `Content-Disposition` (for its file name). */

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { AppConfig } from '../config/app-config.js';
@@ -5,13 +6,13 @@ import { BackendCapabilities, NO_CONDITIONAL_WRITES, type ConditionalWrites } fr
 import {
   headersEnforced,
   probeConditionalWrites,
-  probeKeyPrefix,
   probePresignedHeaders,
   ProbeInconclusive,
   removeProbeObjects,
   type PresignedHeadersProbe,
   type ProbeTarget,
 } from './backend-probe.js';
+import { RESERVED_PREFIX } from './reserved-keys.js';
 import { S3Gateway } from './s3-gateway.js';
 import { StorageError, toStorageError } from './storage.errors.js';
 import { S3_CLIENT, S3_SIGNING_CLIENT } from './storage.tokens.js';
@@ -114,7 +115,8 @@ export class ProbedCapabilities extends BackendCapabilities implements OnApplica
     const target: ProbeTarget = {
       s3: new S3Gateway(this.client, this.config),
       signer: this.signer,
-      keyPrefix: probeKeyPrefix(),
+      // Under the reserved prefix, which the Files API refuses.
+      keyPrefix: `${RESERVED_PREFIX}probe-${randomUUID()}/`,
       timeoutMs: this.config.s3.requestTimeoutMs,
     };
     const problems: string[] = [];
@@ -122,22 +124,19 @@ export class ProbedCapabilities extends BackendCapabilities implements OnApplica
       const reason = error instanceof ProbeInconclusive ? error.message : toStorageError(error).message;
       problems.push(`${what}: ${reason}`);
     };
-    try {
-      await Promise.all([
-        this.headers ??
-          probePresignedHeaders(target).then((headers) => {
-            this.headers = headers;
-            this.logger.log(describeHeaders(headers));
-          }, failed('presigned requests')),
-        this.writes ??
-          probeConditionalWrites(target).then((writes) => {
-            this.writes = writes;
-            this.logWrites(writes);
-          }, failed('conditional writes')),
-      ]);
-    } finally {
-      await removeProbeObjects(target);
-    }
+    await Promise.all([
+      this.headers ??
+        probePresignedHeaders(target).then((headers) => {
+          this.headers = headers;
+          this.logger.log(describeHeaders(headers));
+        }, failed('presigned requests')),
+      this.writes ??
+        probeConditionalWrites(target).then((writes) => {
+          this.writes = writes;
+          this.logWrites(writes);
+        }, failed('conditional writes')),
+    ]);
+    await removeProbeObjects(target);
     if (problems.length === 0) {
       this.failures = 0;
       return;

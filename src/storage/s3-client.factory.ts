@@ -16,20 +16,11 @@ import type { AppConfig } from '../config/app-config.js';
 
 type S3Config = AppConfig['s3'];
 
-/** Where the S3 client's credentials come from, as said in the boot log. */
 export interface CredentialSource {
   readonly provider: AwsCredentialIdentity | AwsCredentialIdentityProvider;
   name(credentials: AwsCredentialIdentity): string;
   /** The credentials last resolved (kept while a renewal fails); for metrics. */
   current(): AwsCredentialIdentity | undefined;
-}
-
-export function createCredentialSource(s3: S3Config): CredentialSource {
-  if (s3.credentials) {
-    const provider = { ...s3.credentials };
-    return { provider, name: () => 'static keys (AWS_ACCESS_KEY_ID)', current: () => provider };
-  }
-  return defaultChain();
 }
 
 const REMOTE = { timeout: 1000, maxRetries: 1 };
@@ -39,7 +30,8 @@ const REFRESH_BEFORE_EXPIRY_MS = 5 * 60_000;
 // The SDK's own switches between its remote steps (credential-provider-node's remoteProvider), read as it reads them.
 const containerAnnounced = (): boolean =>
   Boolean(process.env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI || process.env.AWS_CONTAINER_CREDENTIALS_FULL_URI);
-const imdsDisabled = (): boolean => ![undefined, '', 'false'].includes(process.env.AWS_EC2_METADATA_DISABLED);
+const imdsAllowed = (): boolean =>
+  !containerAnnounced() && [undefined, '', 'false'].includes(process.env.AWS_EC2_METADATA_DISABLED);
 
 class NotApplicable extends Error {
   readonly tryNextLink = true;
@@ -50,8 +42,12 @@ const when =
   (props) =>
     applies() ? provider(props) : Promise.reject(new NotApplicable());
 
-/** The SDK's default chain (`defaultProvider`), step by step in its order, each named; IMDSv2 only. */
-function defaultChain(): CredentialSource {
+export function createCredentialSource(s3: S3Config): CredentialSource {
+  if (s3.credentials) {
+    const provider = { ...s3.credentials };
+    return { provider, name: () => 'static keys (AWS_ACCESS_KEY_ID)', current: () => provider };
+  }
+  // The SDK's default chain (`defaultProvider`), step by step in its order, each named; IMDSv2 only.
   const container = 'container credentials (ECS task role)';
   const steps: [name: string, provider: AwsCredentialIdentityProvider][] = [
     ['environment variables', fromEnv()],
@@ -61,13 +57,7 @@ function defaultChain(): CredentialSource {
     ['web identity token', fromTokenFile()],
     [container, when(containerAnnounced, fromHttp(REMOTE))],
     [container, when(containerAnnounced, fromContainerMetadata(REMOTE))],
-    [
-      'instance role (IMDS)',
-      when(
-        () => !containerAnnounced() && !imdsDisabled(),
-        fromInstanceMetadata({ ...REMOTE, ec2MetadataV1Disabled: true }),
-      ),
-    ],
+    ['instance role (IMDS)', when(imdsAllowed, fromInstanceMetadata({ ...REMOTE, ec2MetadataV1Disabled: true }))],
   ];
   const names = new WeakMap<AwsCredentialIdentity, string>();
   let last: AwsCredentialIdentity | undefined;
