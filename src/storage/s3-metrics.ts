@@ -6,15 +6,12 @@ import { toStorageError } from './storage.errors.js';
 const attemptsOf = (value: unknown): number =>
   (value as { $metadata?: { attempts?: number } } | undefined)?.$metadata?.attempts ?? 1;
 
-const operations = new Map<string | undefined, string>();
+const operations = new Map<string, string>();
 
 /** `PutObjectCommand` → `PutObject`, computed once per command. */
-function operationName(commandName: string | undefined): string {
-  let name = operations.get(commandName);
-  if (name === undefined) {
-    name = (commandName ?? 'Unknown').replace(/Command$/, '');
-    operations.set(commandName, name);
-  }
+function operationName(commandName = 'Unknown'): string {
+  const name = operations.get(commandName) ?? commandName.replace(/Command$/, '');
+  operations.set(commandName, name);
   return name;
 }
 

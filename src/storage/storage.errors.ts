@@ -138,13 +138,10 @@ export function toStorageError(error: unknown, key?: string): StorageError {
   return mapped('BadGateway', `storage failed (${[name, code, status].filter(Boolean).join(' ') || 'unknown error'})`);
 }
 
-export async function translated<T>(sent: Promise<T>, key?: string): Promise<T> {
-  try {
-    return await sent;
-  } catch (error) {
+export const translated = <T>(sent: Promise<T>, key?: string): Promise<T> =>
+  sent.catch((error: unknown) => {
     throw toStorageError(error, key);
-  }
-}
+  });
 
 export const s3Status = (error: unknown): number | undefined =>
   (error as SdkErrorShape | undefined)?.$metadata?.httpStatusCode;
