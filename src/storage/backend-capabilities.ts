@@ -5,51 +5,36 @@ export type IfMatchForm = 'quoted' | 'unquoted';
 
 /** Which write conditions the backend honours (refuses the write when they do not hold), as the probe found. */
 export interface ConditionalWrites {
-  /** PutObject with `If-None-Match: *` is refused when the key exists. */
   readonly putIfNoneMatch: boolean;
-  /** The form of `If-Match` PutObject honours, or undefined when it honours neither (ignored or refused both). */
+  /** Undefined when PutObject honours neither form. */
   readonly ifMatch?: IfMatchForm;
-  /** CopyObject with `If-None-Match: *` is refused when the target exists (Ceph RGW 16 ignores it). */
+  /** CopyObject and CompleteMultipartUpload `If-None-Match: *`: Ceph RGW 16 ignores both. */
   readonly copyIfNoneMatch: boolean;
-  /** CompleteMultipartUpload with `If-None-Match: *` is refused when the key exists (Ceph RGW 16 ignores it). */
   readonly completeIfNoneMatch: boolean;
 }
 
-/** What a backend that honours no condition gets: every condition is checked with a HEAD before the write. */
+/** A backend that honours no condition: every condition is checked with a HEAD before the write. */
 export const NO_CONDITIONAL_WRITES: ConditionalWrites = {
   putIfNoneMatch: false,
   copyIfNoneMatch: false,
   completeIfNoneMatch: false,
 };
 
-/**
- * What the service knows about its S3 backend, learned at run time by probing it with reserved keys
- * (`ProbedCapabilities`); the DI token other providers inject.
- */
+/** What the service knows about its S3 backend, probed at run time (`ProbedCapabilities`); the DI token. */
 export abstract class BackendCapabilities {
-  /**
-   * Whether presigned requests to this backend refuse unsigned `x-amz-*` headers (AWS S3: 403), so that a presigned
-   * PUT cannot be turned into a copy (`x-amz-copy-source`) or an ACL change (`x-amz-acl`); undefined until known.
-   */
+  /** Whether presigned requests refuse unsigned `x-amz-*` headers (a copy, an ACL), as AWS; undefined until known. */
   abstract presignedHeadersEnforced(): boolean | undefined;
 
-  /**
-   * As `presignedHeadersEnforced`, probing now when the answer is not known and no probe ran in the last second.
-   * @throws StorageError Unavailable (with `retryAfterSeconds`) while the answer is still not known
-   */
+  /** Probes now when not known and no probe ran in the last second. @throws StorageError Unavailable while unknown */
   abstract requirePresignedHeadersEnforced(): Promise<boolean>;
 
-  /**
-   * The conditions the backend honours: known, or learned by a probe now (bounded wait); when that fails too, none
-   * (every condition is then checked with a HEAD first, which is safe but leaves a race).
-   */
+  /** Known, or probed now (bounded wait); else none, each condition then checked with a HEAD first (a race remains). */
   abstract conditionalWrites(): Promise<ConditionalWrites>;
 
-  /** What is known, for `/health/` details (`unknown` until probed). */
+  /** For `/health/` details (`unknown` until probed). */
   abstract details(): Record<string, unknown>;
 }
 
-/** `etag` in the form the backend compares `If-Match` with. */
 export function ifMatchValue(etag: string, form: IfMatchForm): string {
   return form === 'quoted' ? etag : unquote(etag);
 }

@@ -10,54 +10,32 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { ifMatchValue, type ConditionalWrites, type IfMatchForm } from './backend-capabilities.js';
-import type { ObjectSettings } from '../config/s3-options.js';
-import { storageParameters, writeHeaders } from './object-settings.js';
-import { RESERVED_PREFIX } from './reserved-keys.js';
-import { abortMultipartUpload, copySourceOf } from './s3-gateway.js';
+import { abortMultipartUpload, type S3Gateway } from './s3-gateway.js';
 import { presign, signedHeaders } from './signed-request.js';
-import { sendSmallRequest, type SmallAnswer, type SmallRequest } from './small-request.js';
+import { sendSmallRequest, type SmallRequest } from './small-request.js';
 import { conditionRefused, s3Status } from './storage.errors.js';
 
-/** Where and how the probe writes: every key it uses starts with `keyPrefix`, under the reserved prefix. */
+/** Where the probe writes, with the write settings (a bucket policy may refuse writes without them). */
 export interface ProbeTarget {
-  readonly client: S3Client;
-  /** The presigning client (same endpoint and credentials). */
+  readonly s3: S3Gateway;
   readonly signer: S3Client;
-  readonly bucket: string;
   readonly keyPrefix: string;
-  /** Encryption and storage class: a bucket policy may refuse writes without them. */
-  readonly settings: ObjectSettings;
-  /** Bound on each request the probe sends itself (presigned requests). */
+  /** Bound on each presigned request the probe sends itself. */
   readonly timeoutMs: number;
 }
 
-/** A fresh probe's keys: `S3_PREFIX` + the reserved prefix (which the Files API refuses) + a random name. */
-export const probeKeyPrefix = (prefix: string): string => `${prefix}${RESERVED_PREFIX}probe-${randomUUID()}/`;
-
-/**
- * What an unsigned header on a presigned PUT did: refused (403, as AWS), ignored, applied, or another answer, which
- * shows the backend acted on it (Ceph RGW's 501 to a copy of an SSE-KMS object), so it counts as unsafe too.
- */
+/** Another answer than 403 shows the backend acted on the header (Ceph RGW's 501 to a copy of an SSE-KMS object). */
 type HeaderOutcome = 'refused' | 'ignored' | 'applied' | `answered ${number}`;
 
-/** Whether no header outcome lets a presigned PUT be turned into something else. */
 export const headersEnforced = (probe: PresignedHeadersProbe): boolean =>
   [probe.copySource, probe.acl].every((outcome) => outcome === 'refused' || outcome === 'ignored');
 
-export interface PresignedHeadersProbe {
-  readonly copySource: HeaderOutcome;
-  readonly acl: HeaderOutcome;
-}
+export type PresignedHeadersProbe = Readonly<Record<'copySource' | 'acl', HeaderOutcome>>;
 
-/** An answer that says nothing about the backend (5xx, no connection): the probe is tried again later. */
+/** An answer that says nothing about the backend (5xx, no connection): probed again later. */
 export class ProbeInconclusive extends Error {}
 
-/**
- * Sends presigned PUTs as a browser could, with a header the signature does not cover: `x-amz-copy-source` naming
- * another probe object (applied: the object holds that one's bytes), and `x-amz-acl: public-read` (applied: an
- * anonymous GET reads it). A plain presigned PUT first proves that presigned requests work at all.
- * @throws ProbeInconclusive | any S3 error of the client's own requests
- */
+/** Presigned PUTs, after a plain one, with an unsigned `x-amz-copy-source` or `x-amz-acl: public-read`. */
 export async function probePresignedHeaders(target: ProbeTarget): Promise<PresignedHeadersProbe> {
   const source = `${target.keyPrefix}source`;
   const sourceBody = `probe source ${randomUUID()}`;
@@ -68,11 +46,11 @@ export async function probePresignedHeaders(target: ProbeTarget): Promise<Presig
   const copySource = async (): Promise<HeaderOutcome> => {
     const key = `${target.keyPrefix}copy`;
     // Empty, as an attacker's copy would be: the signature does not cover the body (UNSIGNED-PAYLOAD).
-    const answer = await presignedPut(target, key, '', { 'x-amz-copy-source': copySourceOf(target.bucket, source) });
+    const answer = await presignedPut(target, key, '', { 'x-amz-copy-source': target.s3.copySource(source) });
     if (answer.status >= 300) {
       return answer.status === 403 ? 'refused' : `answered ${answer.status}`;
     }
-    const stored = await target.client.send(new GetObjectCommand({ Bucket: target.bucket, Key: key }));
+    const stored = await target.s3.client.send(new GetObjectCommand(target.s3.at(key)));
     return (await stored.Body?.transformToString()) === sourceBody ? 'applied' : 'ignored';
   };
   const acl = async (): Promise<HeaderOutcome> => {
@@ -88,32 +66,19 @@ export async function probePresignedHeaders(target: ProbeTarget): Promise<Presig
   return { copySource: copyOutcome, acl: aclOutcome };
 }
 
-/** A presigned PUT as `StorageService.signUpload` signs one (Content-Type and write settings signed), plus `extra`. */
-async function presignedPut(
-  target: ProbeTarget,
-  key: string,
-  body: string,
-  extra: Record<string, string>,
-): Promise<{ url: string; status: number; code: string }> {
-  const headers = { 'Content-Type': 'text/plain', ...writeHeaders(target.settings) };
-  const command = new PutObjectCommand({
-    Bucket: target.bucket,
-    Key: key,
-    ContentType: 'text/plain',
-    ...storageParameters(target.settings),
-  });
-  const { url } = await presign(target.signer, command, 60, signedHeaders(headers));
+/** A presigned PUT as `StorageService.signUpload` signs one, plus unsigned `extra` headers. */
+async function presignedPut(target: ProbeTarget, key: string, body: string, extra: Record<string, string>) {
+  const headers = { 'Content-Type': 'text/plain', ...target.s3.writeHeaders() };
+  const params = { ...target.s3.at(key), ContentType: 'text/plain', ...target.s3.storageParameters() };
+  const { url } = await presign(target.signer, new PutObjectCommand(params), 60, signedHeaders(headers));
   const answer = await send(url, { method: 'PUT', headers: { ...headers, ...extra }, body }, target.timeoutMs);
   return { url, ...answer };
 }
 
 async function send(url: string, init: SmallRequest, timeoutMs: number): Promise<{ status: number; code: string }> {
-  let answer: SmallAnswer;
-  try {
-    answer = await sendSmallRequest(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
-  } catch (error) {
+  const answer = await sendSmallRequest(url, { ...init, signal: AbortSignal.timeout(timeoutMs) }).catch((error) => {
     throw new ProbeInconclusive(`no answer (${error instanceof Error ? error.message : String(error)})`);
-  }
+  });
   // S3 failing says nothing of the request; 501 Not Implemented does.
   if (answer.status >= 500 && answer.status !== 501) {
     throw new ProbeInconclusive(`S3 answered ${answer.status}`);
@@ -121,17 +86,12 @@ async function send(url: string, init: SmallRequest, timeoutMs: number): Promise
   return { status: answer.status, code: /<Code>([^<]+)<\/Code>/.exec(answer.body)?.[1] ?? '' };
 }
 
-/**
- * Which write conditions the backend honours, each tried on a probe object of its own: a write whose condition fails
- * must be refused (412, or 409 from AWS for a conflicting conditional write), and for `If-Match` the write whose
- * condition holds must also pass, in the quoted and in the unquoted form.
- * @throws ProbeInconclusive | any S3 error other than a refused condition
- */
+/** Each condition on an object of its own: refused when it fails; for `If-Match`, also passed when it holds. */
 export async function probeConditionalWrites(target: ProbeTarget): Promise<ConditionalWrites> {
-  const { client, bucket, keyPrefix } = target;
-  const params = { Bucket: bucket, ContentType: 'text/plain', ...storageParameters(target.settings) };
+  const { s3, keyPrefix } = target;
+  const params = (key: string) => ({ ...s3.at(keyPrefix + key), ContentType: 'text/plain', ...s3.storageParameters() });
   const put = (key: string, conditions: { IfNoneMatch?: string; IfMatch?: string } = {}) =>
-    client.send(new PutObjectCommand({ ...params, Key: keyPrefix + key, Body: 'probe', ...conditions }));
+    s3.client.send(new PutObjectCommand({ ...params(key), Body: 'probe', ...conditions }));
 
   const putIfNoneMatch = async (): Promise<boolean> => {
     await put('none-match');
@@ -162,46 +122,28 @@ export async function probeConditionalWrites(target: ProbeTarget): Promise<Condi
   };
   const copyIfNoneMatch = async (): Promise<boolean> => {
     await Promise.all([put('copy-source'), put('copy-target')]);
-    return refused(() =>
-      client.send(
-        new CopyObjectCommand({
-          ...params,
-          Key: `${keyPrefix}copy-target`,
-          CopySource: copySourceOf(bucket, `${keyPrefix}copy-source`),
-          IfNoneMatch: '*',
-        }),
-      ),
-    );
+    const copy = { ...params('copy-target'), CopySource: s3.copySource(`${keyPrefix}copy-source`), IfNoneMatch: '*' };
+    return refused(() => s3.client.send(new CopyObjectCommand(copy)));
   };
   const completeIfNoneMatch = async (): Promise<boolean> => {
-    const Key = `${keyPrefix}complete`;
     await put('complete');
-    const { UploadId } = await client.send(new CreateMultipartUploadCommand({ ...params, Key }));
+    const { UploadId } = await s3.client.send(new CreateMultipartUploadCommand(params('complete')));
+    const upload = { ...s3.at(`${keyPrefix}complete`), UploadId };
     try {
-      const part = await client.send(
-        new UploadPartCommand({ Bucket: bucket, Key, UploadId, PartNumber: 1, Body: 'p' }),
-      );
-      return await refused(() =>
-        client.send(
-          new CompleteMultipartUploadCommand({
-            Bucket: bucket,
-            Key,
-            UploadId,
-            MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
-            IfNoneMatch: '*',
-          }),
-        ),
-      );
+      const part = await s3.client.send(new UploadPartCommand({ ...upload, PartNumber: 1, Body: 'p' }));
+      const Parts = [{ PartNumber: 1, ETag: part.ETag }];
+      const complete = { ...upload, MultipartUpload: { Parts }, IfNoneMatch: '*' };
+      return await refused(() => s3.client.send(new CompleteMultipartUploadCommand(complete)));
     } finally {
       // Nothing to abort once completed; refused, the upload is still there.
-      await abortMultipartUpload(client, { Bucket: bucket, Key, UploadId }).catch(() => undefined);
+      await abortMultipartUpload(s3.client, upload).catch(() => undefined);
     }
   };
   const [a, b, c, d] = await Promise.all([putIfNoneMatch(), ifMatch(), copyIfNoneMatch(), completeIfNoneMatch()]);
   return { putIfNoneMatch: a, ifMatch: b, copyIfNoneMatch: c, completeIfNoneMatch: d };
 }
 
-/** Whether a write whose condition does not hold was refused (412, or AWS's 409 ConditionalRequestConflict). */
+/** Whether a write whose condition does not hold was refused (412, or AWS's 409). */
 async function refused(write: () => Promise<unknown>): Promise<boolean> {
   try {
     await write();
@@ -223,12 +165,7 @@ const isRefusal = (status = 0): boolean => (status >= 400 && status < 500) || st
 /** Deletes every probe object (best effort: they are under the reserved prefix, invisible to the Files API). */
 export async function removeProbeObjects(target: ProbeTarget): Promise<void> {
   const names = ['source', 'copy', 'acl', 'none-match', 'match', 'copy-source', 'copy-target', 'complete'];
-  await target.client
-    .send(
-      new DeleteObjectsCommand({
-        Bucket: target.bucket,
-        Delete: { Objects: names.map((name) => ({ Key: target.keyPrefix + name })), Quiet: true },
-      }),
-    )
-    .catch(() => undefined);
+  const Objects = names.map((name) => ({ Key: target.s3.objectKey(target.keyPrefix + name) }));
+  const deletion = { Bucket: target.s3.bucket, Delete: { Objects, Quiet: true } };
+  await target.s3.client.send(new DeleteObjectsCommand(deletion)).catch(() => undefined);
 }

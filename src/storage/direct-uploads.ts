@@ -2,6 +2,7 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   ListPartsCommand,
+  type Part,
   type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
@@ -12,17 +13,10 @@ import { presign, type SignedRequest } from './signed-request.js';
 import { StorageError, toStorageError, translated } from './storage.errors.js';
 import { S3_SIGNING_CLIENT } from './storage.tokens.js';
 
-/** A part S3 holds for a multipart upload, as `ListParts` names it (ETag quoted). */
-interface StoredPart {
-  readonly PartNumber: number;
-  readonly ETag: string;
-  readonly Size: number;
-}
+/** A part S3 holds for a multipart upload (ETag quoted). */
+type StoredPart = Required<Pick<Part, 'PartNumber' | 'ETag' | 'Size'>>;
 
-/**
- * Multipart uploads a client (a browser) drives itself, straight to S3: the service starts, signs, lists, completes
- * and aborts them. Keys given and returned are relative to `S3_PREFIX`; upload ids are S3's.
- */
+/** Multipart uploads a client drives itself, straight to S3. Keys are relative to `S3_PREFIX`; upload ids S3's. */
 @Injectable()
 export class DirectUploads {
   constructor(
@@ -30,39 +24,25 @@ export class DirectUploads {
     @Inject(S3_SIGNING_CLIENT) private readonly signer: S3Client,
   ) {}
 
-  /**
-   * Starts a multipart upload, with the write settings of every write; returns S3's upload id.
-   * @throws StorageError Unavailable | Timeout | AccessDenied | BadGateway
-   */
+  /** Returns S3's upload id. @throws StorageError Unavailable | Timeout | AccessDenied | BadGateway */
   async start(key: string, contentType: string): Promise<string> {
-    const { UploadId } = await translated(
-      this.s3.client.send(
-        new CreateMultipartUploadCommand({
-          ...this.s3.at(key),
-          ContentType: contentType,
-          ...this.s3.writeParameters(),
-        }),
-      ),
-    );
+    const input = { ...this.s3.at(key), ContentType: contentType, ...this.s3.writeParameters() };
+    const { UploadId } = await translated(this.s3.client.send(new CreateMultipartUploadCommand(input)));
     if (!UploadId) {
       throw new StorageError('BadGateway', 'storage started a multipart upload without an upload id');
     }
     return UploadId;
   }
 
-  /**
-   * A presigned `UploadPart` (a PUT of the part's bytes, any length S3 accepts).
-   * @throws StorageError Unavailable (credentials cannot be resolved)
-   */
+  /** A presigned `UploadPart`. @throws StorageError Unavailable (credentials cannot be resolved) */
   async signPart(key: string, uploadId: string, partNumber: number, expiresIn: number): Promise<SignedRequest> {
     const command = new UploadPartCommand({ ...this.s3.at(key), UploadId: uploadId, PartNumber: partNumber });
     return { method: 'PUT', ...(await presign(this.signer, command, expiresIn)) };
   }
 
   /**
-   * Streams one part (exactly `size` bytes, not buffered: the client retries a failed PUT) to `UploadPart`, with no
-   * header of the client's; returns its ETag (quoted). `signal` aborts the request (the client went away).
-   * @throws StorageError NotFound (no such upload) | Aborted | Unavailable | Timeout | AccessDenied | BadGateway
+   * Streams `size` bytes, not buffered (the client retries a failed PUT), without the client's headers; returns the
+   * ETag (quoted). @throws StorageError NotFound | Aborted | Unavailable | Timeout | AccessDenied | BadGateway
    */
   async uploadPart(
     key: string,
@@ -80,10 +60,7 @@ export class DirectUploads {
     return ETag;
   }
 
-  /**
-   * Every part S3 holds for the upload, in part-number order.
-   * @throws StorageError NotFound (no such upload: aborted, completed or never started) | Unavailable | Timeout
-   */
+  /** In part-number order. @throws StorageError NotFound (no such upload) | Unavailable | Timeout */
   async parts(key: string, uploadId: string): Promise<StoredPart[]> {
     const parts: StoredPart[] = [];
     let marker: string | undefined;
@@ -99,32 +76,22 @@ export class DirectUploads {
   }
 
   /**
-   * Completes the upload from the given parts (ETags quoted); `ifNoneMatch`: only if no object has the key (honoured
-   * by AWS and the development S3; Ceph RGW 16 ignores it, hence the caller's check before).
-   * @throws StorageError NotFound (no such upload) | InvalidInput (a part S3 does not accept) | PreconditionFailed
-   *   (`ifNoneMatch` and the key exists, where S3 checks it) | Unavailable | Timeout
+   * `ifNoneMatch`: only if no object has the key (Ceph RGW 16 ignores it, hence the caller's check before).
+   * @throws StorageError NotFound | InvalidInput (a part refused) | PreconditionFailed | Unavailable | Timeout
    */
-  async complete(
-    key: string,
-    uploadId: string,
-    parts: { PartNumber: number; ETag: string }[],
-    ifNoneMatch = false,
-  ): Promise<void> {
+  async complete(key: string, uploadId: string, parts: Pick<StoredPart, 'PartNumber' | 'ETag'>[], ifNoneMatch = false) {
     const upload = { ...this.s3.at(key), UploadId: uploadId, MultipartUpload: { Parts: parts } };
     const condition = ifNoneMatch ? { IfNoneMatch: '*' } : {};
     await uploadError(this.s3.client.send(new CompleteMultipartUploadCommand({ ...upload, ...condition })));
   }
 
-  /**
-   * Aborts the upload, checks that it is gone and frees its parts; an upload S3 no longer knows is already gone.
-   * @throws StorageError Unavailable | Timeout | AccessDenied | BadGateway
-   */
+  /** Done if S3 no longer knows the upload. @throws StorageError Unavailable | Timeout | AccessDenied | BadGateway */
   async abort(key: string, uploadId: string): Promise<void> {
     await translated(this.s3.abortMultipart(this.s3.objectKey(key), uploadId));
   }
 }
 
-/** `sent`, its failure translated: what the client got wrong about the upload is its error (4xx), not S3's. */
+/** What the client got wrong about the upload is its error (4xx), not S3's. */
 async function uploadError<T>(sent: Promise<T>): Promise<T> {
   try {
     return await sent;

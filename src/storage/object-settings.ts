@@ -1,6 +1,5 @@
 import type { ObjectSettings } from '../config/s3-options.js';
 
-/** Per-object parameters of one write. */
 export interface ObjectParameters {
   readonly cacheControl?: string;
   /** A complete `Content-Disposition` (for its file name). */
@@ -19,7 +18,6 @@ export function writeParameters(settings: ObjectSettings, parameters: ObjectPara
   };
 }
 
-/** The header S3 reads each write parameter from. */
 const HEADER_OF = {
   CacheControl: 'Cache-Control',
   ContentDisposition: 'Content-Disposition',

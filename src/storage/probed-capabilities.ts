@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { AppConfig } from '../config/app-config.js';
@@ -5,29 +6,25 @@ import { BackendCapabilities, NO_CONDITIONAL_WRITES, type ConditionalWrites } fr
 import {
   headersEnforced,
   probeConditionalWrites,
-  probeKeyPrefix,
   probePresignedHeaders,
   ProbeInconclusive,
   removeProbeObjects,
   type PresignedHeadersProbe,
   type ProbeTarget,
 } from './backend-probe.js';
+import { RESERVED_PREFIX } from './reserved-keys.js';
+import { S3Gateway } from './s3-gateway.js';
 import { StorageError, toStorageError } from './storage.errors.js';
 import { S3_CLIENT, S3_SIGNING_CLIENT } from './storage.tokens.js';
 
-/** The boot waits this long for the first probe; past it, the probe goes on and the service starts anyway. */
+/** Past it, the first probe goes on and the service starts anyway. */
 const BOOT_WAIT_MS = 3000;
-/** A request that needs an answer not known yet waits this long for a probe. */
 const REQUEST_WAIT_MS = 2000;
-/** Requests start a probe at most this often; between attempts, the retries back off from 1 s to 60 s. */
+/** Requests start a probe at most this often; retries back off from it to the maximum. */
 const MIN_GAP_MS = 1000;
 const MAX_BACKOFF_MS = 60_000;
 
-/**
- * Learns once per process, on reserved probe keys, whether presigned requests refuse unsigned `x-amz-*` headers and
- * which write conditions the backend honours; probed again with backoff until known, or at once when a request needs
- * it. Said in the boot log and `/health/` details.
- */
+/** Probes once per process, again with backoff until known, or at once when a request needs it; logged at boot. */
 @Injectable()
 export class ProbedCapabilities extends BackendCapabilities implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Storage');
@@ -84,29 +81,21 @@ export class ProbedCapabilities extends BackendCapabilities implements OnApplica
     return this.withOverride(this.writes ?? NO_CONDITIONAL_WRITES);
   }
 
-  /** For `/health/`: what is known (or `unknown`), as the boot log says it. */
   details(): Record<string, unknown> {
     const writes = this.writes && this.withOverride(this.writes);
     return {
       presignedUnsignedHeaders: this.headers ? (headersEnforced(this.headers) ? 'refused' : 'accepted') : 'unknown',
-      conditionalWrites: writes
-        ? {
-            putIfNoneMatch: writes.putIfNoneMatch,
-            ifMatch: writes.ifMatch ?? 'none',
-            copyIfNoneMatch: writes.copyIfNoneMatch,
-            completeIfNoneMatch: writes.completeIfNoneMatch,
-          }
-        : 'unknown',
+      conditionalWrites: writes ? { ...writes, ifMatch: writes.ifMatch ?? 'none' } : 'unknown',
     };
   }
 
-  /** The `ifMatch` option of createApp, when set, overrides the detected `If-Match` form (`off`: none is sent). */
+  /** createApp's `ifMatch` option overrides the detected form (`off`: none is sent). */
   private withOverride(writes: ConditionalWrites): ConditionalWrites {
     const override = this.config.s3.ifMatch;
     return override === undefined ? writes : { ...writes, ifMatch: override === 'off' ? undefined : override };
   }
 
-  /** Waits (bounded) for the probe under way, or one started now unless one ended less than a second ago. */
+  /** Waits (bounded) for the probe under way, or one started now unless one ended within `MIN_GAP_MS`. */
   private async probeIfDue(): Promise<void> {
     if (this.running || Date.now() - this.lastEnded >= MIN_GAP_MS) {
       await waitAtMost(this.probe(), REQUEST_WAIT_MS);
@@ -124,11 +113,10 @@ export class ProbedCapabilities extends BackendCapabilities implements OnApplica
   private async run(): Promise<void> {
     clearTimeout(this.timer);
     const target: ProbeTarget = {
-      client: this.client,
+      s3: new S3Gateway(this.client, this.config),
       signer: this.signer,
-      bucket: this.config.s3.bucket,
-      keyPrefix: probeKeyPrefix(this.config.s3.prefix),
-      settings: this.config.objects,
+      // Under the reserved prefix, which the Files API refuses.
+      keyPrefix: `${RESERVED_PREFIX}probe-${randomUUID()}/`,
       timeoutMs: this.config.s3.requestTimeoutMs,
     };
     const problems: string[] = [];
@@ -136,27 +124,19 @@ export class ProbedCapabilities extends BackendCapabilities implements OnApplica
       const reason = error instanceof ProbeInconclusive ? error.message : toStorageError(error).message;
       problems.push(`${what}: ${reason}`);
     };
-    try {
-      await Promise.all([
-        this.headers ??
-          probePresignedHeaders(target).then((headers) => {
-            this.headers = headers;
-            this.logger.log(describeHeaders(headers));
-          }, failed('presigned requests')),
-        this.writes ??
-          probeConditionalWrites(target).then((writes) => {
-            this.writes = writes;
-            const line = describeWrites(this.withOverride(writes), this.config.s3.ifMatch);
-            if (line.warning) {
-              this.logger.warn(line.text);
-            } else {
-              this.logger.log(line.text);
-            }
-          }, failed('conditional writes')),
-      ]);
-    } finally {
-      await removeProbeObjects(target);
-    }
+    await Promise.all([
+      this.headers ??
+        probePresignedHeaders(target).then((headers) => {
+          this.headers = headers;
+          this.logger.log(describeHeaders(headers));
+        }, failed('presigned requests')),
+      this.writes ??
+        probeConditionalWrites(target).then((writes) => {
+          this.writes = writes;
+          this.logWrites(writes);
+        }, failed('conditional writes')),
+    ]);
+    await removeProbeObjects(target);
     if (problems.length === 0) {
       this.failures = 0;
       return;
@@ -170,9 +150,43 @@ export class ProbedCapabilities extends BackendCapabilities implements OnApplica
         `are; probing again in ${Math.round(delay / 1000)} s`,
     );
     if (!this.stopped) {
-      this.timer = setTimeout(() => void this.probe(), delay);
-      this.timer.unref();
+      this.timer = setTimeout(() => void this.probe(), delay).unref();
     }
+  }
+
+  /** The boot log line: what is honoured, and where the service checks with a HEAD first (the race that remains). */
+  private logWrites(probed: ConditionalWrites): void {
+    const writes = this.withOverride(probed);
+    const honoured = (yes: boolean) => (yes ? 'honoured' : 'ignored');
+    const setBy = this.config.s3.ifMatch ? ' (set by the ifMatch option)' : '';
+    const facts = [
+      `PutObject If-None-Match ${honoured(writes.putIfNoneMatch)}`,
+      `If-Match ${writes.ifMatch ? `honoured (${writes.ifMatch} ETag)` : 'not used'}${setBy}`,
+      `CopyObject If-None-Match ${honoured(writes.copyIfNoneMatch)}`,
+      `CompleteMultipartUpload If-None-Match ${honoured(writes.completeIfNoneMatch)}`,
+    ];
+    const races: string[] = [];
+    if (!writes.putIfNoneMatch) {
+      races.push(
+        'overwrite=false and If-None-Match: * are checked with a HEAD before the write, so a write by another ' +
+          'client between the check and the write is replaced, and PUT can answer 201 for it',
+      );
+    } else {
+      if (!writes.copyIfNoneMatch) {
+        races.push('a copy with overwrite=false first claims its new key with an empty conditional PutObject');
+      }
+      if (!writes.completeIfNoneMatch) {
+        races.push(
+          'an upload of more than one part with overwrite=false is checked with a HEAD first, so a write between ' +
+            'the check and its end is replaced',
+        );
+      }
+    }
+    if (!writes.ifMatch) {
+      races.push('If-Match and If-Unmodified-Since are checked with a HEAD, so a change right after the check is lost');
+    }
+    const where = races.length ? `. Where ignored: ${races.join('; ')}` : '';
+    this.logger[races.length ? 'warn' : 'log'](`S3 conditional writes: ${facts.join(', ')}${where}`);
   }
 }
 
@@ -188,42 +202,4 @@ function describeHeaders(headers: PresignedHeadersProbe): string {
     ? `S3 presigned requests: unsigned headers cannot change them (${outcomes}); signed uploads are presigned PUTs`
     : `S3 presigned requests: this backend applies unsigned headers (${outcomes}); signed uploads are POST forms ` +
         '(policy), never presigned PUTs';
-}
-
-/** The boot log line: what is honoured, and where the service checks with a HEAD first (the race that remains). */
-function describeWrites(
-  writes: ConditionalWrites,
-  override: AppConfig['s3']['ifMatch'],
-): { text: string; warning: boolean } {
-  const honoured = (yes: boolean) => (yes ? 'honoured' : 'ignored');
-  const facts = [
-    `PutObject If-None-Match ${honoured(writes.putIfNoneMatch)}`,
-    `If-Match ${writes.ifMatch ? `honoured (${writes.ifMatch} ETag)` : 'not used'}${override ? ' (set by the ifMatch option)' : ''}`,
-    `CopyObject If-None-Match ${honoured(writes.copyIfNoneMatch)}`,
-    `CompleteMultipartUpload If-None-Match ${honoured(writes.completeIfNoneMatch)}`,
-  ];
-  const races: string[] = [];
-  if (!writes.putIfNoneMatch) {
-    races.push(
-      'overwrite=false and If-None-Match: * are checked with a HEAD before the write, so a write by another ' +
-        'client between the check and the write is replaced, and PUT can answer 201 for it',
-    );
-  } else {
-    if (!writes.copyIfNoneMatch) {
-      races.push('a copy with overwrite=false first claims its new key with an empty conditional PutObject');
-    }
-    if (!writes.completeIfNoneMatch) {
-      races.push(
-        'an upload of more than one part with overwrite=false is checked with a HEAD first, so a write between ' +
-          'the check and its end is replaced',
-      );
-    }
-  }
-  if (!writes.ifMatch) {
-    races.push('If-Match and If-Unmodified-Since are checked with a HEAD, so a change right after the check is lost');
-  }
-  return {
-    text: `S3 conditional writes: ${facts.join(', ')}${races.length ? `. Where ignored: ${races.join('; ')}` : ''}`,
-    warning: races.length > 0,
-  };
 }

@@ -14,24 +14,14 @@ import {
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import type { AppConfig } from '../config/app-config.js';
 
-/** Where the S3 client's credentials come from, as said in the boot log. */
+type S3Config = AppConfig['s3'];
+
 export interface CredentialSource {
   readonly provider: AwsCredentialIdentity | AwsCredentialIdentityProvider;
-  /** Names the source of credentials this provider returned. */
   name(credentials: AwsCredentialIdentity): string;
-  /** The credentials last resolved (kept while a renewal fails), or undefined before the first; for metrics. */
+  /** The credentials last resolved (kept while a renewal fails); for metrics. */
   current(): AwsCredentialIdentity | undefined;
 }
-
-export function createCredentialSource(s3: AppConfig['s3']): CredentialSource {
-  if (s3.credentials) {
-    const provider = { ...s3.credentials };
-    return { provider, name: () => 'static keys (AWS_ACCESS_KEY_ID)', current: () => provider };
-  }
-  return defaultChain();
-}
-
-type Step = [name: string, provider: AwsCredentialIdentityProvider];
 
 const REMOTE = { timeout: 1000, maxRetries: 1 };
 /** Credentials are fetched again this long before they expire, as the SDK's own chain does. */
@@ -40,25 +30,26 @@ const REFRESH_BEFORE_EXPIRY_MS = 5 * 60_000;
 // The SDK's own switches between its remote steps (credential-provider-node's remoteProvider), read as it reads them.
 const containerAnnounced = (): boolean =>
   Boolean(process.env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI || process.env.AWS_CONTAINER_CREDENTIALS_FULL_URI);
-const imdsDisabled = (): boolean => ![undefined, '', 'false'].includes(process.env.AWS_EC2_METADATA_DISABLED);
+const imdsAllowed = (): boolean =>
+  !containerAnnounced() && [undefined, '', 'false'].includes(process.env.AWS_EC2_METADATA_DISABLED);
 
 class NotApplicable extends Error {
   readonly tryNextLink = true;
 }
 
-/** Runs `provider` only when `applies`; otherwise passes on to the next step. */
 const when =
   (applies: () => boolean, provider: AwsCredentialIdentityProvider): AwsCredentialIdentityProvider =>
   (props) =>
     applies() ? provider(props) : Promise.reject(new NotApplicable());
 
-/**
- * The SDK's default chain (credential-provider-node's `defaultProvider`), step by step in its order, each step
- * naming itself when it yields. IMDSv1 fallback off: the IMDSv2 token is required.
- */
-function defaultChain(): CredentialSource {
+export function createCredentialSource(s3: S3Config): CredentialSource {
+  if (s3.credentials) {
+    const provider = { ...s3.credentials };
+    return { provider, name: () => 'static keys (AWS_ACCESS_KEY_ID)', current: () => provider };
+  }
+  // The SDK's default chain (`defaultProvider`), step by step in its order, each named; IMDSv2 only.
   const container = 'container credentials (ECS task role)';
-  const steps: Step[] = [
+  const steps: [name: string, provider: AwsCredentialIdentityProvider][] = [
     ['environment variables', fromEnv()],
     ['SSO', fromSSO()],
     ['shared config profile', fromIni()],
@@ -66,21 +57,17 @@ function defaultChain(): CredentialSource {
     ['web identity token', fromTokenFile()],
     [container, when(containerAnnounced, fromHttp(REMOTE))],
     [container, when(containerAnnounced, fromContainerMetadata(REMOTE))],
-    [
-      'instance role (IMDS)',
-      when(
-        () => !containerAnnounced() && !imdsDisabled(),
-        fromInstanceMetadata({ ...REMOTE, ec2MetadataV1Disabled: true }),
-      ),
-    ],
+    ['instance role (IMDS)', when(imdsAllowed, fromInstanceMetadata({ ...REMOTE, ec2MetadataV1Disabled: true }))],
   ];
   const names = new WeakMap<AwsCredentialIdentity, string>();
+  let last: AwsCredentialIdentity | undefined;
   const resolve: AwsCredentialIdentityProvider = async (props) => {
     let lastError: unknown;
     for (const [name, provider] of steps) {
       try {
         const credentials = { ...(await provider(props)) };
         names.set(credentials, name);
+        last = credentials;
         return credentials;
       } catch (error) {
         // As the SDK's chain: a step that found its configuration but failed ends the chain.
@@ -95,18 +82,12 @@ function defaultChain(): CredentialSource {
         `instance metadata${lastError instanceof Error ? ` (last: ${lastError.message})` : ''}`,
     );
   };
-  let last: AwsCredentialIdentity | undefined;
-  const provider = memoize(resolve, (credentials) => {
-    last = credentials;
-  });
+  const provider = memoize(resolve);
   return { provider, name: (credentials) => names.get(credentials) ?? 'default chain', current: () => last };
 }
 
 /** One resolution shared by both clients and the boot report; resolved again once the credentials near expiry. */
-function memoize(
-  provider: AwsCredentialIdentityProvider,
-  onResolved: (credentials: AwsCredentialIdentity) => void,
-): AwsCredentialIdentityProvider {
+function memoize(provider: AwsCredentialIdentityProvider): AwsCredentialIdentityProvider {
   let current: Promise<AwsCredentialIdentity> | undefined;
   let resolved: AwsCredentialIdentity | undefined;
   return (props) => {
@@ -117,10 +98,7 @@ function memoize(
       const attempt = provider(props);
       current = attempt;
       attempt.then(
-        (credentials) => {
-          resolved = credentials;
-          onResolved(credentials);
-        },
+        (credentials) => (resolved = credentials),
         () => {
           // A failure is not kept: the next call tries again.
           if (current === attempt) {
@@ -134,24 +112,15 @@ function memoize(
 }
 
 /** A client for the configured bucket; `checksums` overrides `S3_CHECKSUMS` (the presigning client's). */
-export function createS3Client(
-  s3: AppConfig['s3'],
-  source: CredentialSource,
-  checksums: AppConfig['s3']['checksums'] = s3.checksums,
-): S3Client {
+export function createS3Client(s3: S3Config, source: CredentialSource, checksums = s3.checksums): S3Client {
   const client = new S3Client(s3ClientConfig(s3, source, checksums));
-  // The client has no logger (the SDK's no-op one): its logging middleware would still build a filtered copy of
-  // every command's input and output, per request, only to hand them to that no-op.
+  // Without a logger, its middleware would still copy every command's input and output for the no-op one.
   client.middlewareStack.remove('loggerMiddleware');
   return client;
 }
 
 /** The settings of every S3 client of the service (also given to the tus store, which builds its own client). */
-export function s3ClientConfig(
-  s3: AppConfig['s3'],
-  source: CredentialSource,
-  checksums: AppConfig['s3']['checksums'] = s3.checksums,
-): S3ClientConfig {
+export function s3ClientConfig(s3: S3Config, source: CredentialSource, checksums = s3.checksums): S3ClientConfig {
   const agentOptions = { keepAlive: true, maxSockets: 256 };
   return {
     region: s3.region,

@@ -8,7 +8,6 @@ import {
 } from '@aws-sdk/client-s3';
 import { Inject, Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
-import type { ObjectSettings } from '../config/s3-options.js';
 import { storageParameters, writeHeaders, writeParameters, type ObjectParameters } from './object-settings.js';
 import { toStorageError } from './storage.errors.js';
 import { S3_CLIENT } from './storage.tokens.js';
@@ -16,26 +15,20 @@ import { S3_CLIENT } from './storage.tokens.js';
 const ABORT_ATTEMPTS = 3;
 const ABORT_RECHECK_MS = 250;
 
-/**
- * What every object request shares: client, bucket, `S3_PREFIX` mapping, write settings (`S3_SSE`, `S3_STORAGE_CLASS`,
- * `DEFAULT_CACHE_CONTROL`). A key is the API's (relative to `S3_PREFIX`); an object key is the bucket's.
- */
+/** What every object request shares. A key is the API's (relative to `S3_PREFIX`); an object key is the bucket's. */
 @Injectable()
 export class S3Gateway {
   readonly bucket: string;
   private readonly prefix: string;
-  private readonly settings: ObjectSettings;
 
   constructor(
     @Inject(S3_CLIENT) readonly client: S3Client,
-    config: AppConfig,
+    private readonly config: AppConfig,
   ) {
     this.bucket = config.s3.bucket;
     this.prefix = config.s3.prefix;
-    this.settings = config.objects;
   }
 
-  /** The object key of `key` (with `S3_PREFIX`), as a client talking to S3 sees it. */
   objectKey(key: string): string {
     return this.prefix + key;
   }
@@ -45,35 +38,27 @@ export class S3Gateway {
     return objectKey.startsWith(this.prefix) ? objectKey.slice(this.prefix.length) : undefined;
   }
 
-  /** `Bucket` and `Key` of a request for the object at `key`. */
   at(key: string): { Bucket: string; Key: string } {
     return { Bucket: this.bucket, Key: this.prefix + key };
   }
 
-  /** The x-amz-copy-source of the object at `key`. */
   copySource(key: string): string {
     return copySourceOf(this.bucket, this.objectKey(key));
   }
 
-  /** The write settings with `parameters`, as PutObject / CreateMultipartUpload parameters. */
   writeParameters(parameters?: ObjectParameters) {
-    return writeParameters(this.settings, parameters);
+    return writeParameters(this.config.objects, parameters);
   }
 
-  /** The same as the headers a presigned PUT must send, or the fields of a POST policy. */
   writeHeaders(parameters?: ObjectParameters): Record<string, string> {
-    return writeHeaders(this.settings, parameters);
+    return writeHeaders(this.config.objects, parameters);
   }
 
-  /** Encryption and storage class alone: what a copy adds to the source's own headers and metadata. */
   storageParameters() {
-    return storageParameters(this.settings);
+    return storageParameters(this.config.objects);
   }
 
-  /**
-   * Adds the write settings to a client the service does not drive itself (tus's store): all of them on
-   * CreateMultipartUpload, encryption and storage class on PutObject (`.info`, `.part`, locks).
-   */
+  /** The write settings on a client the service does not drive (tus's): PutObject (`.info`, `.part`, locks) too. */
   addWriteSettings(client: S3Client): void {
     client.middlewareStack.add(
       (next, context) => (args) => {
@@ -89,7 +74,7 @@ export class S3Gateway {
     );
   }
 
-  /** The object's headers, or undefined when there is none. @throws StorageError Unavailable | Timeout | AccessDenied */
+  /** The object's headers; undefined when there is none. @throws StorageError Unavailable | Timeout | AccessDenied */
   async head(key: string): Promise<HeadObjectCommandOutput | undefined> {
     try {
       return await this.client.send(new HeadObjectCommand(this.at(key)));
@@ -102,17 +87,12 @@ export class S3Gateway {
     }
   }
 
-  /** As `abortMultipartUpload`, in this bucket. */
   abortMultipart(objectKey: string, uploadId: string): Promise<void> {
     return abortMultipartUpload(this.client, { Bucket: this.bucket, Key: objectKey, UploadId: uploadId });
   }
 }
 
-/**
- * Aborts a multipart upload, repeated while ListParts still finds it: a part S3 was still receiving can bring it back
- * (AWS: "it might be necessary to abort a given multipart upload multiple times"; Ceph RGW after a stalled part).
- * @throws the SDK's error of the last abort, when every attempt failed to abort an upload still there
- */
+/** Aborts until ListParts no longer finds it: a part still arriving revives it (AWS, Ceph RGW). @throws last error */
 export async function abortMultipartUpload(client: S3Client, upload: AbortMultipartUploadCommandInput): Promise<void> {
   let failure: Error | undefined;
   for (let attempt = 1; attempt <= ABORT_ATTEMPTS; attempt++) {
@@ -146,7 +126,7 @@ export const isMissing = (error: unknown): boolean => {
   return missing || (name !== 'NoSuchBucket' && $metadata?.httpStatusCode === 404);
 };
 
-/** The x-amz-copy-source value: the bucket and the object key, URL-encoded per segment. */
+/** The object key URL-encoded per segment. */
 export const copySourceOf = (bucket: string, objectKey: string): string =>
   `${bucket}/${objectKey.split('/').map(encodeURIComponent).join('/')}`;
 

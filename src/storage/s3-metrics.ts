@@ -2,26 +2,20 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Metrics } from '../metrics/metrics.js';
 import { toStorageError } from './storage.errors.js';
 
-interface WithMetadata {
-  $metadata?: { attempts?: number };
-}
+/** As the SDK's retry middleware counts them. */
+const attemptsOf = (value: unknown): number =>
+  (value as { $metadata?: { attempts?: number } } | undefined)?.$metadata?.attempts ?? 1;
 
-const operations = new Map<string | undefined, string>();
+const operations = new Map<string, string>();
 
 /** `PutObjectCommand` → `PutObject`, computed once per command. */
-function operationName(commandName: string | undefined): string {
-  let name = operations.get(commandName);
-  if (name === undefined) {
-    name = (commandName ?? 'Unknown').replace(/Command$/, '');
-    operations.set(commandName, name);
-  }
+function operationName(commandName = 'Unknown'): string {
+  const name = operations.get(commandName) ?? commandName.replace(/Command$/, '');
+  operations.set(commandName, name);
   return name;
 }
 
-/**
- * Counts and times every call the client sends, retries included (one call, `$metadata.attempts` from the SDK's
- * retry middleware). Outcome: `success` or the StorageError code the failure maps to, so the label set is bounded.
- */
+/** Counts and times every call, retries included; outcome `success` or a StorageError code (bounded labels). */
 export function instrumentS3Client(client: S3Client, metrics: Metrics): void {
   client.middlewareStack.add(
     (next, context) => async (args) => {
@@ -29,12 +23,10 @@ export function instrumentS3Client(client: S3Client, metrics: Metrics): void {
       const operation = operationName(context.commandName);
       try {
         const result = await next(args);
-        const attempts = (result.output as WithMetadata).$metadata?.attempts ?? 1;
-        metrics.recordS3(operation, 'success', (performance.now() - start) / 1000, attempts);
+        metrics.recordS3(operation, 'success', (performance.now() - start) / 1000, attemptsOf(result.output));
         return result;
       } catch (error) {
-        const attempts = (error as WithMetadata | undefined)?.$metadata?.attempts ?? 1;
-        metrics.recordS3(operation, toStorageError(error).code, (performance.now() - start) / 1000, attempts);
+        metrics.recordS3(operation, toStorageError(error).code, (performance.now() - start) / 1000, attemptsOf(error));
         throw error;
       }
     },

@@ -5,11 +5,10 @@ import { translated } from './storage.errors.js';
 
 export interface SignDownloadInput {
   readonly key: string;
-  /** Requested lifetime in seconds (at most 7 days). */
+  /** Seconds (at most 7 days). */
   readonly expiresIn: number;
-  /** A `Content-Disposition` for S3 to answer with (e.g. an attachment file name). */
+  /** For S3 to answer with instead of the stored ones. */
   readonly contentDisposition?: string;
-  /** A `Content-Type` for S3 to answer with instead of the stored one. */
   readonly contentType?: string;
 }
 
@@ -20,7 +19,7 @@ export interface SignUploadInput {
   readonly contentType: string;
   /** When set, a POST policy whose `content-length-range` makes S3 refuse bigger files. */
   readonly maxBytes?: number;
-  /** Without `maxBytes`, the bound of a POST policy signed because a PUT is not safe on this backend (default 5 GiB). */
+  /** Without `maxBytes`, the bound of a POST policy signed because a PUT is unsafe here (default 5 GiB). */
   readonly limit?: number;
   /** Signed too (headers of a PUT, fields of a POST), with the service-wide encryption and storage class. */
   readonly parameters?: ObjectParameters;
@@ -41,17 +40,9 @@ export interface SignedRequest {
 /** SigV4 caps a presigned URL at 7 days. */
 export const MAX_SIGNED_URL_SECONDS = 7 * 24 * 3600;
 
-export interface SigningWindow {
-  /** The signing time, on a whole second as SigV4 dates are. */
-  readonly signedAt: Date;
-  /** The lifetime to sign for. */
-  readonly seconds: number;
-  /** When the signature stops working. */
-  readonly expiresAt: Date;
-}
-
 /** A signature made with temporary credentials stops working when they expire: the window ends at the earlier. */
-export function signingWindow(requestedSeconds: number, credentialsExpiration?: Date, now = Date.now()): SigningWindow {
+export function signingWindow(requestedSeconds: number, credentialsExpiration?: Date, now = Date.now()) {
+  // On a whole second, as SigV4 dates are.
   const signedAt = Math.floor(now / 1000) * 1000;
   const requestedEnd = signedAt + requestedSeconds * 1000;
   const end = credentialsExpiration ? Math.min(requestedEnd, credentialsExpiration.getTime()) : requestedEnd;
@@ -59,34 +50,24 @@ export function signingWindow(requestedSeconds: number, credentialsExpiration?: 
   return { signedAt: new Date(signedAt), seconds, expiresAt: new Date(signedAt + seconds * 1000) };
 }
 
-/**
- * The signing window of `signer`'s current credentials.
- * @throws StorageError Unavailable (credentials cannot be resolved)
- */
-export async function windowOf(signer: S3Client, expiresIn: number): Promise<SigningWindow> {
+/** The signing window of `signer`'s current credentials. @throws StorageError Unavailable */
+export async function windowOf(signer: S3Client, expiresIn: number) {
   return signingWindow(expiresIn, (await translated(signer.config.credentials())).expiration);
 }
 
-/**
- * `command` presigned for `expiresIn` seconds, or until the credentials expire.
- * @throws StorageError Unavailable (credentials cannot be resolved)
- */
+/** `command` presigned for `expiresIn` seconds, or until the credentials expire. @throws StorageError Unavailable */
 export async function presign<I extends ServiceInputTypes, O extends ServiceOutputTypes>(
   signer: S3Client,
   command: Parameters<typeof getSignedUrl<ServiceInputTypes, I, O>>[1],
   expiresIn: number,
   options?: Parameters<typeof getSignedUrl>[2],
 ): Promise<{ url: string; expiresAt: Date }> {
-  const window = await windowOf(signer, expiresIn);
-  const url = await getSignedUrl(signer, command, {
-    ...options,
-    expiresIn: window.seconds,
-    signingDate: window.signedAt,
-  });
-  return { url, expiresAt: window.expiresAt };
+  const { seconds, signedAt, expiresAt } = await windowOf(signer, expiresIn);
+  const url = await getSignedUrl(signer, command, { ...options, expiresIn: seconds, signingDate: signedAt });
+  return { url, expiresAt };
 }
 
-/** Presigning options that sign `headers` as headers the request must send, not query parameters (not every S3 applies those). */
+/** Signs `headers` as headers the request must send, not query parameters (not every S3 applies those). */
 export function signedHeaders(headers: Record<string, string>) {
   const names = Object.keys(headers).map((name) => name.toLowerCase());
   return {

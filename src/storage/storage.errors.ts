@@ -72,36 +72,33 @@ export function toStorageError(error: unknown, key?: string): StorageError {
   const code = e.code ?? '';
   const status = e.$metadata?.httpStatusCode ?? e.$response?.statusCode;
   const what = key === undefined ? 'the bucket' : 'the object';
+  const mapped = (to: StorageErrorCode, message: string, etag?: string) =>
+    new StorageError(to, message, { cause: error, etag });
 
   if (name === 'AbortError') {
-    return new StorageError('Aborted', 'the transfer was aborted', { cause: error });
+    return mapped('Aborted', 'the transfer was aborted');
   }
   // The multipart upload went wrong on S3's side: not a missing object, not the client's fault.
   if (name === 'NoSuchUpload' || name === 'InvalidPart' || name === 'InvalidPartOrder') {
-    return new StorageError('BadGateway', `storage lost track of the multipart upload (${name})`, { cause: error });
+    return mapped('BadGateway', `storage lost track of the multipart upload (${name})`);
   }
   if (name === 'NoSuchBucket') {
     return bucketNotFound(error);
   }
-  if (name === 'NoSuchKey' || name === 'NotFound' || (status === 404 && name !== 'NoSuchBucket')) {
-    return new StorageError('NotFound', 'no object with this key', { cause: error });
+  if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) {
+    return mapped('NotFound', 'no object with this key');
   }
   if (status === 304 || name === 'NotModified') {
-    return new StorageError('NotModified', 'not modified', {
-      cause: error,
-      etag: e.$response?.headers?.etag || undefined,
-    });
+    return mapped('NotModified', 'not modified', e.$response?.headers?.etag || undefined);
   }
   if (status === 412 || name === 'PreconditionFailed') {
-    return new StorageError('PreconditionFailed', 'an object with this key already exists or the precondition failed', {
-      cause: error,
-    });
+    return mapped('PreconditionFailed', 'an object with this key already exists or the precondition failed');
   }
   if (status === 416 || name === 'InvalidRange') {
-    return new StorageError('RangeNotSatisfiable', 'the requested range is not satisfiable', { cause: error });
+    return mapped('RangeNotSatisfiable', 'the requested range is not satisfiable');
   }
   if (name === 'CredentialsProviderError' || name === 'ProviderError') {
-    return new StorageError('Unavailable', 'storage credentials are not available', { cause: error });
+    return mapped('Unavailable', 'storage credentials are not available');
   }
   if (
     name === 'TimeoutError' ||
@@ -109,53 +106,43 @@ export function toStorageError(error: unknown, key?: string): StorageError {
     code === 'ETIMEDOUT' ||
     /\bE(SOCKET)?TIMEDOUT\b/.test(e.message ?? '')
   ) {
-    return new StorageError('Timeout', 'storage did not answer in time', { cause: error });
+    return mapped('Timeout', 'storage did not answer in time');
   }
   // The SDK may wrap socket errors ("AWS SDK error wrapper for Error: connect ECONNREFUSED …"), keeping only the text.
   const socketCode = /\b(E[A-Z]{4,})\b/.exec(e.message ?? '')?.[1] ?? '';
   if (NETWORK_DOWN.has(code) || NETWORK_DOWN.has(socketCode) || /socket hang up/i.test(e.message ?? '')) {
-    return new StorageError('Unavailable', 'storage cannot be reached', { cause: error });
+    return mapped('Unavailable', 'storage cannot be reached');
   }
   if (status === 503 || name === 'SlowDown' || name === 'ServiceUnavailable') {
-    return new StorageError('Unavailable', 'storage is unavailable, try again', { cause: error });
+    return mapped('Unavailable', 'storage is unavailable, try again');
   }
   if (CREDENTIALS_REFUSED.has(name)) {
-    return new StorageError('AccessDenied', `S3 refused the credentials (${name})`, { cause: error });
+    return mapped('AccessDenied', `S3 refused the credentials (${name})`);
   }
   if (name === 'AccessDenied' || status === 403) {
     // A HEAD answer has no body, so no error name: a wrong secret and a missing permission look the same.
     const why = name && name !== 'Unknown' ? name : '403: wrong credentials or no permission';
-    return new StorageError('AccessDenied', `storage refused access to ${what} (${why})`, { cause: error });
+    return mapped('AccessDenied', `storage refused access to ${what} (${why})`);
   }
   // The service's own write settings refused (a class the bucket lacks, an unusable KMS key): the operator's to fix.
   if (name === 'InvalidStorageClass' || name.startsWith('KMS.')) {
-    return new StorageError(
+    return mapped(
       'BadGateway',
       `storage refused the service's write settings (${name}): check S3_STORAGE_CLASS, S3_SSE and S3_SSE_KMS_KEY_ID`,
-      { cause: error },
     );
   }
   // An error without a code (a HEAD has no body) cannot be blamed on the client: keys were validated before S3.
   if ((status === 400 && name !== 'Unknown') || name === 'InvalidArgument') {
-    return new StorageError('InvalidInput', `storage rejected the request (${name || status})`, { cause: error });
+    return mapped('InvalidInput', `storage rejected the request (${name || status})`);
   }
-  return new StorageError(
-    'BadGateway',
-    `storage failed (${[name, code, status].filter(Boolean).join(' ') || 'unknown error'})`,
-    { cause: error },
-  );
+  return mapped('BadGateway', `storage failed (${[name, code, status].filter(Boolean).join(' ') || 'unknown error'})`);
 }
 
-/** `sent`, its failure translated by `toStorageError`. */
-export async function translated<T>(sent: Promise<T>, key?: string): Promise<T> {
-  try {
-    return await sent;
-  } catch (error) {
+export const translated = <T>(sent: Promise<T>, key?: string): Promise<T> =>
+  sent.catch((error: unknown) => {
     throw toStorageError(error, key);
-  }
-}
+  });
 
-/** The HTTP status of S3's answer that failed, when there was one. */
 export const s3Status = (error: unknown): number | undefined =>
   (error as SdkErrorShape | undefined)?.$metadata?.httpStatusCode;
 

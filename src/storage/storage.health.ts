@@ -8,10 +8,7 @@ const CHECK_TIMEOUT_MS = 2000;
 /** EB and the load balancer check every few seconds per instance; S3 is asked at most this often. */
 const CACHE_MS = 5000;
 
-/**
- * `storage`: the bucket answers HeadBucket with our credentials; its details say what the probe learned of the
- * backend (`presignedUnsignedHeaders`, `conditionalWrites`, `unknown` until probed). Composed by the health module.
- */
+/** `storage`: HeadBucket with our credentials; details are what the probe learned (`unknown` until probed). */
 @Injectable()
 export class StorageHealthIndicator {
   private readonly logger = new Logger('Health');

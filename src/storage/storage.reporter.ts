@@ -1,5 +1,4 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import type { AwsCredentialIdentity } from '@aws-sdk/types';
 import { AppConfig } from '../config/app-config.js';
 import type { CredentialSource } from './s3-client.factory.js';
 import { StorageService } from './storage.service.js';
@@ -7,10 +6,9 @@ import { CREDENTIAL_SOURCE } from './storage.tokens.js';
 
 const RESOLVE_TIMEOUT_MS = 5000;
 
-/**
- * Says at boot which bucket the service uses (name, region, endpoint) and where S3 credentials come from (source,
- * key id's first 4 characters, expiry; never the secret), then checks the bucket once.
- */
+const reason = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/** Says at boot which bucket and credentials the service uses (never the secret), then checks the bucket once. */
 @Injectable()
 export class StorageReporter implements OnApplicationBootstrap {
   private readonly logger = new Logger('Storage');
@@ -26,38 +24,31 @@ export class StorageReporter implements OnApplicationBootstrap {
     this.logger.log(
       `S3 bucket "${bucket}" in ${region} at ${endpoint ?? 'AWS S3'}${prefix ? `, keys under "${prefix}"` : ''}`,
     );
-    this.logger.log(await this.describe());
-    // Not awaited: the service listens at once whatever S3 says (health reports it until the bucket answers).
-    void this.checkBucket();
-  }
-
-  /** One HeadBucket, bounded: a failure is a clear warning and the service keeps running (`/health/` reports it). */
-  async checkBucket(): Promise<void> {
-    try {
-      await this.storage.checkBucket(AbortSignal.timeout(RESOLVE_TIMEOUT_MS));
-      this.logger.log(`S3 bucket "${this.config.s3.bucket}" answers`);
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      this.logger.warn(`S3 bucket "${this.config.s3.bucket}" cannot be used yet: ${reason}. /health/ reports it.`);
-    }
+    this.logger.log(await this.describeCredentials());
+    // Not awaited: the service listens at once whatever S3 says (/health/ reports it until the bucket answers).
+    this.storage.checkBucket(AbortSignal.timeout(RESOLVE_TIMEOUT_MS)).then(
+      () => this.logger.log(`S3 bucket "${bucket}" answers`),
+      (error) => this.logger.warn(`S3 bucket "${bucket}" cannot be used yet: ${reason(error)}. /health/ reports it.`),
+    );
   }
 
   /** Resolves the credentials once, in bounded time; failure is a warning, not a crash (S3 may come later). */
-  async describe(): Promise<string> {
+  private async describeCredentials(): Promise<string> {
     const { provider } = this.source;
     let timer: NodeJS.Timeout | undefined;
     try {
       const credentials = await Promise.race([
-        typeof provider === 'function' ? provider() : Promise.resolve(provider),
+        typeof provider === 'function' ? provider() : provider,
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new Error(`no answer within ${RESOLVE_TIMEOUT_MS} ms`)), RESOLVE_TIMEOUT_MS);
         }),
       ]);
-      return summarise(credentials, this.source);
+      const id = `${credentials.accessKeyId.slice(0, 4)}…`;
+      const expiry = credentials.expiration ? `, expires ${credentials.expiration.toISOString()}` : '';
+      return `S3 credentials: ${this.source.name(credentials)}, key id ${id}${expiry}`;
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
       this.logger.warn(
-        `S3 credentials could not be resolved from the default chain (${reason.split('\n')[0]}). ` +
+        `S3 credentials could not be resolved from the default chain (${reason(error).split('\n')[0]}). ` +
           'On EC2/Elastic Beanstalk in Docker, the likely cause is the IMDSv2 hop limit of 1, which blocks ' +
           'containers on the Docker bridge from the instance role: set HttpPutResponseHopLimit to 2 ' +
           '(see .platform/hooks), or check that the instance profile has a role.',
@@ -67,10 +58,4 @@ export class StorageReporter implements OnApplicationBootstrap {
       clearTimeout(timer);
     }
   }
-}
-
-export function summarise(credentials: AwsCredentialIdentity, source: CredentialSource): string {
-  const id = `${credentials.accessKeyId.slice(0, 4)}…`;
-  const expiry = credentials.expiration ? `, expires ${credentials.expiration.toISOString()}` : '';
-  return `S3 credentials: ${source.name(credentials)}, key id ${id}${expiry}`;
 }
