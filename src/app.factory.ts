@@ -91,9 +91,7 @@ export async function createApp(options: ConfigModuleOptions = {}): Promise<Nest
   }
   app.useGlobalFilters(new HttpErrorFilter());
   answerClientErrors(app.getHttpServer());
-  app.useGlobalPipes(
-    new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true, stopAtFirstError: false }),
-  );
+  app.useGlobalPipes(new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true }));
   await setupOpenApi(app);
   serveIndex(app);
   return app;

@@ -74,12 +74,9 @@ export function parseMetricsListen(value: string): { host: string; port: number;
   return { host, port, loopback: LOOPBACK.check(host, family === 4 ? 'ipv4' : 'ipv6') };
 }
 
-const parseTrustProxy = (value: string | undefined): boolean | number | readonly string[] => {
-  if (value === undefined || value === 'false') {
-    return false;
-  }
-  if (value === 'true') {
-    return true;
+const parseTrustProxy = (value = 'false'): boolean | number | readonly string[] => {
+  if (value === 'true' || value === 'false') {
+    return value === 'true';
   }
   // Express splits a string on commas only; a list of addresses and names works whatever the separators were.
   return /^\d+$/.test(value) ? Number(value) : splitList(value);
@@ -149,7 +146,6 @@ export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: rea
     },
     copyMultipartThreshold: tuning.copyMultipartThreshold ?? MAX_SINGLE_UPLOAD_BYTES,
     tus: {
-      // An upload expires this long after its creation; then the cleanup removes its parts and bookkeeping.
       expirySeconds: tuning.tusExpirySeconds ?? 86400,
       // What the upload memory holds in parts, at least 1: tus parts come from temporary files, not the pool.
       partsInFlight: Math.max(1, Math.floor(memoryBytes / partSize / 2)),
@@ -173,7 +169,6 @@ export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: rea
         ? signingKey(signingSecret, 'upload-sessions')
         : undefined,
     docs: env.DOCS ?? (env.NODE_ENV === 'production' ? 'off' : 'public'),
-    // Served on the main port only with METRICS_TOKEN alone.
     metrics: {
       enabled: env.METRICS_PORT !== undefined || env.METRICS_TOKEN !== undefined,
       port: metricsListen?.port,

@@ -66,6 +66,7 @@ const IsListOf = (item: RegExp, what: string) =>
     const items = typeof value === 'string' ? splitList(value) : [];
     return items.length > 0 && items.every((i) => item.test(i));
   });
+const OneOf = (values: readonly string[], message: string) => rules(Optional(), IsIn(values, { message }));
 const Url = (protocols: string[], message: string) =>
   rules(Optional(), IsUrl({ require_tld: false, require_protocol: true, protocols }, { message }));
 
@@ -73,14 +74,10 @@ const TOKEN = /^[A-Za-z0-9._~+/=-]{16,}$/;
 const TOKEN_FORM = '16+ characters (A-Z a-z 0-9 . _ ~ + / = -)';
 const CONTROL_OR_BACKSLASH = /[\\\u0000-\u001f\u007f-\u009f]/;
 
-/** A folder of keys, as the key rules allow one (`src/http/file-key.ts`), `/` at the end optional; or empty. */
-const isFolderOrEmpty = (entry: string): boolean => {
+/** A folder of keys, as the key rules allow one (`src/http/file-key.ts`), `/` at the end optional. */
+const isFolder = (entry: string): boolean => {
   const segments = entry.replace(/\/$/, '').split('/');
-  return (
-    entry === '' ||
-    (segments[0] !== '.tus' &&
-      segments.every((s) => s !== '' && s !== '.' && s !== '..' && !CONTROL_OR_BACKSLASH.test(s)))
-  );
+  return segments[0] !== '.tus' && segments.every((s) => !['', '.', '..'].includes(s) && !CONTROL_OR_BACKSLASH.test(s));
 };
 const staticKeys = (env: Environment): boolean =>
   env.AWS_ACCESS_KEY_ID !== undefined || env.AWS_SECRET_ACCESS_KEY !== undefined;
@@ -122,8 +119,7 @@ export class Environment {
   @Matches(/^[^\\\u0000-\u001f\u007f]+$/, { message: 'must not contain control characters or backslashes' })
   S3_PREFIX?: string;
 
-  @Optional()
-  @IsIn(SSE_MODES, { message: `must be ${SSE_MODES.join(' or ')}` })
+  @OneOf(SSE_MODES, `must be ${SSE_MODES.join(' or ')}`)
   S3_SSE?: (typeof SSE_MODES)[number];
 
   @Optional()
@@ -131,8 +127,7 @@ export class Environment {
   @Matches(/^[\w:/.-]{1,2048}$/, { message: 'must be a KMS key id, key ARN, alias name or alias ARN' })
   S3_SSE_KMS_KEY_ID?: string;
 
-  @Optional()
-  @IsIn(STORAGE_CLASSES, { message: `must be one of ${STORAGE_CLASSES.join(', ')}` })
+  @OneOf(STORAGE_CLASSES, `must be one of ${STORAGE_CLASSES.join(', ')}`)
   S3_STORAGE_CLASS?: (typeof STORAGE_CLASSES)[number];
 
   @Optional()
@@ -190,7 +185,7 @@ export class Environment {
     'isFolderList',
     'must be folders such as public/ or media/avatars/, separated by commas or spaces (no leading /, no empty, ' +
       '. or .. segments, no backslashes or control characters, not .tus/)',
-    (value) => typeof value === 'string' && splitList(value).every(isFolderOrEmpty),
+    (value) => typeof value === 'string' && splitList(value).every(isFolder),
   )
   PUBLIC_PREFIXES?: string;
 
@@ -243,12 +238,10 @@ export class Environment {
   @Flag()
   SIGNED_UPLOAD_ACTIVE_CONTENT?: boolean;
 
-  @Optional()
-  @IsIn(['proxy', 'redirect'], { message: 'must be proxy or redirect' })
+  @OneOf(['proxy', 'redirect'], 'must be proxy or redirect')
   DOWNLOAD_MODE?: 'proxy' | 'redirect';
 
-  @Optional()
-  @IsIn(['public', 'key', 'off'], { message: 'must be public, key or off' })
+  @OneOf(['public', 'key', 'off'], 'must be public, key or off')
   DOCS?: 'public' | 'key' | 'off';
 
   // --- operations ---
@@ -296,9 +289,7 @@ export const ENVIRONMENT_VARIABLES: readonly string[] = [...new Set(declared.map
 
 /** Validates the raw environment; throws one error listing every problem by name and reason, never by value. */
 export function validateEnvironment(raw: Record<string, unknown>): Environment {
-  const known = Object.fromEntries(
-    ENVIRONMENT_VARIABLES.map((k): [string, unknown] => [k, raw[k]]).filter(([, v]) => v !== undefined),
-  );
+  const known = Object.fromEntries(ENVIRONMENT_VARIABLES.filter((k) => raw[k] !== undefined).map((k) => [k, raw[k]]));
   const env = plainToInstance(Environment, known);
   const errors = validateSync(env, { validationError: { target: false, value: false } });
   const problems = flatten(errors);
