@@ -68,10 +68,9 @@ export function parseMetricsListen(value: string): { host: string; port: number;
   const host = match?.[1] ?? match?.[2] ?? '127.0.0.1';
   const port = Number(match?.[3]);
   const family = isIP(host);
-  if (!match || port > 65535 || family === 0) {
-    return undefined;
-  }
-  return { host, port, loopback: LOOPBACK.check(host, family === 4 ? 'ipv4' : 'ipv6') };
+  return !match || port > 65535 || family === 0
+    ? undefined
+    : { host, port, loopback: LOOPBACK.check(host, family === 4 ? 'ipv4' : 'ipv6') };
 }
 
 const parseTrustProxy = (value = 'false'): boolean | number | readonly string[] => {
@@ -91,7 +90,6 @@ const signingKey = (secret: string, use: 'cursors' | 'upload-sessions'): string 
 
 export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: readonly string[] = []) {
   const metricsListen = env.METRICS_PORT === undefined ? undefined : parseMetricsListen(env.METRICS_PORT);
-  const endpoint = env.S3_ENDPOINT;
   // Static keys, or undefined for the SDK's default chain (instance role on EB).
   const credentials =
     env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
@@ -113,11 +111,11 @@ export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: rea
     s3: {
       bucket: env.S3_BUCKET,
       region: env.AWS_REGION ?? 'us-east-1',
-      endpoint,
-      forcePathStyle: env.S3_FORCE_PATH_STYLE ?? endpoint !== undefined,
+      endpoint: env.S3_ENDPOINT,
+      forcePathStyle: env.S3_FORCE_PATH_STYLE ?? env.S3_ENDPOINT !== undefined,
       prefix: normalisePrefix(env.S3_PREFIX),
       // S3-compatible servers mostly store the SDK's default aws-chunked checksum bodies verbatim.
-      checksums: tuning.checksums ?? (endpoint ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED'),
+      checksums: tuning.checksums ?? (env.S3_ENDPOINT ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED'),
       ifMatch: tuning.ifMatch,
       connectTimeoutMs: tuning.connectTimeoutMs ?? 3000,
       requestTimeoutMs: env.S3_REQUEST_TIMEOUT_MS ?? 30000,

@@ -20,7 +20,7 @@ import {
 } from 'class-validator';
 import { isCacheControl, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, SSE_MODES, STORAGE_CLASSES } from './s3-options.js';
 import { parseMetricsListen, toAppConfig } from './app-config.js';
-import { LIST_FORM, splitList } from './list.js';
+import { splitList } from './list.js';
 
 const TRUE_WORDS = ['true', '1', 'yes', 'on'];
 const FALSE_WORDS = ['false', '0', 'no', 'off', ''];
@@ -71,6 +71,7 @@ const Url = (protocols: string[], message: string) =>
   rules(Optional(), IsUrl({ require_tld: false, require_protocol: true, protocols }, { message }));
 
 const TOKEN = /^[A-Za-z0-9._~+/=-]{16,}$/;
+const LIST_FORM = 'a list (separated by spaces, commas or semicolons)';
 const TOKEN_FORM = '16+ characters (A-Z a-z 0-9 . _ ~ + / = -)';
 const CONTROL_OR_BACKSLASH = /[\\\u0000-\u001f\u007f-\u009f]/;
 
@@ -276,12 +277,11 @@ export class ConfigValidationError extends Error {
  * narrower ones below it would only confuse. Its own messages start with the name, kept once; no value is echoed.
  */
 const flatten = (errors: ValidationError[]): string[] =>
-  errors.flatMap(({ property, constraints }) => {
-    const reason = Object.values(constraints ?? {}).at(-1);
-    return reason === undefined
-      ? []
-      : [`${property} ${reason.startsWith(property) ? reason.slice(property.length).trim() : reason}`];
-  });
+  errors.flatMap(({ property, constraints }) =>
+    Object.values(constraints ?? {})
+      .slice(-1)
+      .map((reason) => `${property} ${reason.startsWith(property) ? reason.slice(property.length).trim() : reason}`),
+  );
 
 /** Every variable name the schema knows, in declaration order. */
 const declared = getMetadataStorage().getTargetValidationMetadatas(Environment, '', true, false);

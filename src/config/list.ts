@@ -5,5 +5,3 @@
 export function splitList(value: string | undefined): string[] {
   return (value ?? '').split(/[\s,;]+/).filter((item) => item.length > 0);
 }
-
-export const LIST_FORM = 'a list (separated by spaces, commas or semicolons)';
