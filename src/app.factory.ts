@@ -15,31 +15,8 @@ import { serveIndex, setupOpenApi } from './openapi/openapi.js';
 import { HostGuard } from './security/host.guard.js';
 import { checkRequestTarget } from './security/request-target.js';
 
-export type CreateAppOptions = ConfigModuleOptions;
-
-/** Headers a browser may read from a cross-origin response (ETag for multipart browser uploads). */
-const CORS_EXPOSED_HEADERS = [
-  'ETag',
-  'Location',
-  'Content-Length',
-  'Content-Range',
-  'Content-Disposition',
-  'Accept-Ranges',
-  'Last-Modified',
-  'X-Request-Id',
-  // tus (/uploads): a browser client reads the offset, the upload's URL and its expiry.
-  'Upload-Offset',
-  'Upload-Length',
-  'Upload-Expires',
-  'Upload-Metadata',
-  'Tus-Resumable',
-  'Tus-Version',
-  'Tus-Extension',
-  'Tus-Max-Size',
-];
-
 /** Builds the whole service, configured exactly as in production; tests use it too. */
-export async function createApp(options: CreateAppOptions = {}): Promise<NestExpressApplication> {
+export async function createApp(options: ConfigModuleOptions = {}): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(options), {
     // Upload bodies are streams: nothing may read them before the controller (JSON is parsed per route).
     bodyParser: false,
@@ -90,28 +67,32 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestExp
         'Upload-Offset',
         'Upload-Metadata',
       ],
-      exposedHeaders: CORS_EXPOSED_HEADERS,
+      exposedHeaders: [
+        'ETag', // read by multipart browser uploads
+        'Location',
+        'Content-Length',
+        'Content-Range',
+        'Content-Disposition',
+        'Accept-Ranges',
+        'Last-Modified',
+        'X-Request-Id',
+        // tus (/uploads): a browser client reads the offset, the upload's URL and its expiry.
+        'Upload-Offset',
+        'Upload-Length',
+        'Upload-Expires',
+        'Upload-Metadata',
+        'Tus-Resumable',
+        'Tus-Version',
+        'Tus-Extension',
+        'Tus-Max-Size',
+      ],
       maxAge: 600,
     });
   }
   app.useGlobalFilters(new HttpErrorFilter());
   answerClientErrors(app.getHttpServer());
-  app.useGlobalPipes(
-    new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true, stopAtFirstError: false }),
-  );
+  app.useGlobalPipes(new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true }));
   await setupOpenApi(app);
   serveIndex(app);
   return app;
-}
-
-/** Listens on the configured port with server timeouts fit for long uploads behind EB's nginx and the ALB. */
-export async function listen(app: NestExpressApplication, port?: number, host?: string): Promise<void> {
-  const config = app.get(AppConfig);
-  await app.listen(port ?? config.port, host ?? '0.0.0.0');
-  const server = app.getHttpServer();
-  // A multi-GiB upload takes longer than Node's default 5-minute request timeout; idle sockets are still bounded.
-  server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
-  // Longer than the ALB's 60 s idle timeout, so the balancer never reuses a socket we are closing.
-  server.keepAliveTimeout = 65_000;
 }

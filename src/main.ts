@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { parseEnv } from 'node:util';
 import { Logger } from '@nestjs/common';
-import { createApp, listen } from './app.factory.js';
+import { createApp } from './app.factory.js';
 import { releaseBootMemory } from './boot-memory.js';
 import { AppConfig } from './config/app-config.js';
 import { ConfigValidationError, validateEnvironment } from './config/environment.js';
@@ -16,11 +16,16 @@ try {
   const app = await createApp();
   shutdownOnSignal(app);
   releaseBootMemory();
-  await listen(app);
+  const { docs, port } = app.get(AppConfig);
+  await app.listen(port, '0.0.0.0');
+  const server = app.getHttpServer();
+  // A multi-GiB upload takes longer than Node's default 5-minute request timeout; idle sockets are still bounded.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  // Longer than the ALB's 60 s idle timeout, so the balancer never reuses a socket we are closing.
+  server.keepAliveTimeout = 65_000;
   // The bound port, which differs from the configured one for PORT=0.
-  const { port } = app.getHttpServer().address() as AddressInfo;
-  const origin = `http://localhost:${port}`;
-  const { docs } = app.get(AppConfig);
+  const origin = `http://localhost:${(server.address() as AddressInfo).port}`;
   const description =
     docs === 'off'
       ? 'the API description (/docs) is off: DOCS=public or DOCS=key serves it'

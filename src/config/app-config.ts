@@ -13,102 +13,20 @@ export interface RequestBodyRules {
   readonly memoryWaitMs: number;
 }
 
-/** The validated, typed configuration; an abstract class, so both the type and the DI token. Defaults: `toAppConfig`. */
-export abstract class AppConfig {
-  /** Problems that do not stop the boot (a removed variable still set), logged once at boot. */
-  abstract readonly warnings: readonly string[];
-  abstract readonly production: boolean;
-  abstract readonly port: number;
-  abstract readonly logLevel: NonNullable<Environment['LOG_LEVEL']>;
-  abstract readonly s3: {
-    readonly bucket: string;
-    readonly region: string;
-    readonly endpoint?: string;
-    readonly forcePathStyle: boolean;
-    /** Normalised: no leading slash, ends with `/`, or empty. */
-    readonly prefix: string;
-    readonly checksums: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
-    /** Overrides the detected If-Match form (ProbedCapabilities): quoted as HEAD gives it, unquoted (RGW), or off. */
-    readonly ifMatch?: 'quoted' | 'unquoted' | 'off';
-    readonly connectTimeoutMs: number;
-    readonly requestTimeoutMs: number;
-    readonly maxAttempts: number;
-    /** Static keys, or undefined for the SDK's default chain (instance role on EB). */
-    readonly credentials?: {
-      readonly accessKeyId: string;
-      readonly secretAccessKey: string;
-      readonly sessionToken?: string;
-    };
-  };
-  /** Encryption, storage class and default Cache-Control of every write. */
-  abstract readonly objects: ObjectSettings;
-  abstract readonly uploads: {
-    readonly maxBytes: number;
-    readonly partSize: number;
-    readonly queueSize: number;
-    /** A request body that sends nothing for this long is cut (nginx's client_body_timeout). */
-    readonly idleTimeoutMs: number;
-    /** Upload bytes all uploads together may hold in memory; more waits (backpressure). */
-    readonly memoryBytes: number;
-  };
-  /** Copies of objects larger than this are multipart (UploadPartCopy in parts of `uploads.partSize`). */
-  abstract readonly copyMultipartThreshold: number;
-  /** tus uploads at /uploads. */
-  abstract readonly tus: {
-    /** An upload expires this long after its creation; then the cleanup removes its parts and bookkeeping. */
-    readonly expirySeconds: number;
-    /** Parts written to temporary files and sent to S3 at once, across all tus uploads of the process. */
-    readonly partsInFlight: number;
-  };
-  abstract readonly requestBodies: RequestBodyRules;
-  /** Open connections the server accepts at once (`server.maxConnections`). */
-  abstract readonly maxConnections: number;
-  abstract readonly signedUrlTtlSeconds: number;
-  /** Whether a signed upload may declare active content (HTML, SVG, XML, JavaScript...). */
-  abstract readonly signedUploadActiveContent: boolean;
-  /** How `GET /files/{key}` answers by default: streams the object, or redirects to a presigned S3 URL. */
-  abstract readonly downloadMode: 'proxy' | 'redirect';
-  abstract readonly allowedHosts: readonly string[];
-  abstract readonly allowedHostsFromEc2: boolean;
-  abstract readonly apiKeys: { readonly readWrite: readonly string[]; readonly readOnly: readonly string[] };
-  /** Folders whose files anyone may read (GET, HEAD) without an API key; each ends with `/`. */
-  abstract readonly publicPrefixes: readonly string[];
-  /** Express `trust proxy` value. */
-  abstract readonly trustProxy: boolean | number | readonly string[];
-  /** Django's USE_X_FORWARDED_HOST: the trusted proxy's `X-Forwarded-Host` replaces `Host` for the Host check. */
-  abstract readonly useForwardedHost: boolean;
-  abstract readonly corsOrigins: readonly string[];
-  /** Signs list cursors (HMAC key material): from SIGNING_SECRET, or else from the API keys. */
-  abstract readonly cursorSecret: string;
-  /** As `cursorSecret`, for upload-session tokens; undefined without either (then a random per-process secret). */
-  abstract readonly uploadSessionSecret?: string;
-  /** Who may read /docs and /docs-json: anyone, any API key, or nobody (not served). */
-  abstract readonly docs: 'public' | 'key' | 'off';
-  /** Prometheus: off unless METRICS_PORT or METRICS_TOKEN is set; served on the main port only with a token alone. */
-  abstract readonly metrics: {
-    readonly enabled: boolean;
-    readonly port?: number;
-    readonly host: string;
-    readonly token?: string;
-  };
-  /** How long in-flight requests may run on after SIGTERM before the process exits anyway. */
-  abstract readonly shutdownTimeoutMs: number;
-  /** The EC2 instance metadata service (IMDSv2). */
-  abstract readonly imdsEndpoint: string;
-}
+/** The validated configuration, shaped by `toAppConfig` (every default is there): both the type and the DI token. */
+export abstract class AppConfig extends (Object as unknown as abstract new () => ReturnType<typeof toAppConfig>) {}
 
 /** Values only tests and benchmarks change: `createApp` options, not variables (one more thing to get wrong). */
 export interface Tuning {
-  readonly checksums?: AppConfig['s3']['checksums'];
-  readonly ifMatch?: AppConfig['s3']['ifMatch'];
+  readonly checksums?: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
+  /** Overrides the detected If-Match form (ProbedCapabilities): quoted as HEAD gives it, unquoted (RGW), or off. */
+  readonly ifMatch?: 'quoted' | 'unquoted' | 'off';
   readonly connectTimeoutMs?: number;
-  readonly uploadQueueSize?: number;
+  /** A request body that sends nothing for this long is cut (nginx's client_body_timeout). */
   readonly idleTimeoutMs?: number;
   readonly copyMultipartThreshold?: number;
   readonly tusExpirySeconds?: number;
-  readonly tusPartsInFlight?: number;
   readonly maxConnections?: number;
-  readonly shutdownTimeoutMs?: number;
   readonly requestBodies?: Partial<RequestBodyRules>;
 }
 
@@ -150,18 +68,14 @@ export function parseMetricsListen(value: string): { host: string; port: number;
   const host = match?.[1] ?? match?.[2] ?? '127.0.0.1';
   const port = Number(match?.[3]);
   const family = isIP(host);
-  if (!match || port > 65535 || family === 0) {
-    return undefined;
-  }
-  return { host, port, loopback: LOOPBACK.check(host, family === 4 ? 'ipv4' : 'ipv6') };
+  return !match || port > 65535 || family === 0
+    ? undefined
+    : { host, port, loopback: LOOPBACK.check(host, family === 4 ? 'ipv4' : 'ipv6') };
 }
 
-const parseTrustProxy = (value: string | undefined): boolean | number | readonly string[] => {
-  if (value === undefined || value === 'false') {
-    return false;
-  }
-  if (value === 'true') {
-    return true;
+const parseTrustProxy = (value = 'false'): boolean | number | readonly string[] => {
+  if (value === 'true' || value === 'false') {
+    return value === 'true';
   }
   // Express splits a string on commas only; a list of addresses and names works whatever the separators were.
   return /^\d+$/.test(value) ? Number(value) : splitList(value);
@@ -174,9 +88,9 @@ const defaultSigningSecret = (env: Environment): string =>
 /** One secret, two uses: each gets key material of its own, so a MAC made for one is never valid for the other. */
 const signingKey = (secret: string, use: 'cursors' | 'upload-sessions'): string => `${use}:${secret}`;
 
-export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: readonly string[] = []): AppConfig {
+export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: readonly string[] = []) {
   const metricsListen = env.METRICS_PORT === undefined ? undefined : parseMetricsListen(env.METRICS_PORT);
-  const endpoint = env.S3_ENDPOINT;
+  // Static keys, or undefined for the SDK's default chain (instance role on EB).
   const credentials =
     env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
       ? {
@@ -197,11 +111,11 @@ export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: rea
     s3: {
       bucket: env.S3_BUCKET,
       region: env.AWS_REGION ?? 'us-east-1',
-      endpoint,
-      forcePathStyle: env.S3_FORCE_PATH_STYLE ?? endpoint !== undefined,
+      endpoint: env.S3_ENDPOINT,
+      forcePathStyle: env.S3_FORCE_PATH_STYLE ?? env.S3_ENDPOINT !== undefined,
       prefix: normalisePrefix(env.S3_PREFIX),
       // S3-compatible servers mostly store the SDK's default aws-chunked checksum bodies verbatim.
-      checksums: tuning.checksums ?? (endpoint ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED'),
+      checksums: tuning.checksums ?? (env.S3_ENDPOINT ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED'),
       ifMatch: tuning.ifMatch,
       connectTimeoutMs: tuning.connectTimeoutMs ?? 3000,
       requestTimeoutMs: env.S3_REQUEST_TIMEOUT_MS ?? 30000,
@@ -213,11 +127,11 @@ export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: rea
       sseKmsKeyId: env.S3_SSE_KMS_KEY_ID,
       storageClass: env.S3_STORAGE_CLASS,
       defaultCacheControl: env.DEFAULT_CACHE_CONTROL?.trim(),
-    },
+    } satisfies ObjectSettings,
     uploads: {
       maxBytes: env.MAX_UPLOAD_BYTES ?? MAX_SINGLE_UPLOAD_BYTES,
       partSize,
-      queueSize: tuning.uploadQueueSize ?? 2,
+      queueSize: 2,
       idleTimeoutMs: tuning.idleTimeoutMs ?? 60_000,
       memoryBytes,
     },
@@ -232,7 +146,7 @@ export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: rea
     tus: {
       expirySeconds: tuning.tusExpirySeconds ?? 86400,
       // What the upload memory holds in parts, at least 1: tus parts come from temporary files, not the pool.
-      partsInFlight: tuning.tusPartsInFlight ?? Math.max(1, Math.floor(memoryBytes / partSize / 2)),
+      partsInFlight: Math.max(1, Math.floor(memoryBytes / partSize / 2)),
     },
     // Above EB nginx's 1024 worker_connections; each upload holds about (UPLOAD_QUEUE_SIZE + 2) parts of memory.
     maxConnections: tuning.maxConnections ?? 2048,
@@ -247,6 +161,7 @@ export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: rea
     useForwardedHost: env.USE_X_FORWARDED_HOST ?? false,
     corsOrigins: splitList(env.CORS_ORIGINS),
     cursorSecret: signingKey(signingSecret, 'cursors'),
+    // Undefined without SIGNING_SECRET or API keys: then a random per-process secret.
     uploadSessionSecret:
       env.SIGNING_SECRET !== undefined || splitList(env.API_KEYS).length > 0
         ? signingKey(signingSecret, 'upload-sessions')
@@ -259,7 +174,7 @@ export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: rea
       token: env.METRICS_TOKEN,
     },
     // Under the 10 s Docker gives a container between SIGTERM and SIGKILL.
-    shutdownTimeoutMs: tuning.shutdownTimeoutMs ?? 8000,
+    shutdownTimeoutMs: 8000,
     imdsEndpoint: (env.AWS_EC2_METADATA_SERVICE_ENDPOINT ?? 'http://169.254.169.254').replace(/\/+$/, ''),
-  };
+  } as const;
 }

@@ -6,7 +6,6 @@ import { validateEnvironment } from './environment.js';
 export interface ConfigModuleOptions {
   /** The environment to validate instead of `process.env` + `.env` (tests). */
   readonly env?: Record<string, string | undefined>;
-  /** Values only tests and benchmarks change (see `Tuning`). */
   readonly tuning?: Tuning;
 }
 

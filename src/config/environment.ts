@@ -20,20 +20,13 @@ import {
 } from 'class-validator';
 import { isCacheControl, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, SSE_MODES, STORAGE_CLASSES } from './s3-options.js';
 import { parseMetricsListen, toAppConfig } from './app-config.js';
-import { LIST_FORM, splitList } from './list.js';
+import { splitList } from './list.js';
 
+const TRUE_WORDS = ['true', '1', 'yes', 'on'];
+const FALSE_WORDS = ['false', '0', 'no', 'off', ''];
 const toBoolean = ({ value }: { value: unknown }): unknown => {
-  if (typeof value !== 'string') {
-    return value;
-  }
-  const v = value.trim().toLowerCase();
-  if (['true', '1', 'yes', 'on'].includes(v)) {
-    return true;
-  }
-  if (['false', '0', 'no', 'off', ''].includes(v)) {
-    return false;
-  }
-  return value;
+  const word = typeof value === 'string' ? value.trim().toLowerCase() : undefined;
+  return word !== undefined && [...TRUE_WORDS, ...FALSE_WORDS].includes(word) ? TRUE_WORDS.includes(word) : value;
 };
 const toInteger = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value;
@@ -60,7 +53,6 @@ const RequiredInProduction = () =>
     ValidateIf((env: Environment, value: unknown) => env.NODE_ENV === 'production' || value !== undefined),
     IsString({ message: 'is required when NODE_ENV=production' }),
   );
-/** A rule of its own, which sees the value and the whole environment. */
 const Check = (name: string, message: string, validate: (value: unknown, env: Environment) => boolean) =>
   ValidateBy({
     name,
@@ -69,35 +61,31 @@ const Check = (name: string, message: string, validate: (value: unknown, env: En
       defaultMessage: () => message,
     },
   });
-/** A list setting (see `list.ts`): at least one item, every item matching `item`. */
 const IsListOf = (item: RegExp, what: string) =>
   Check('isListOf', `must be ${LIST_FORM} of ${what}`, (value) => {
     const items = typeof value === 'string' ? splitList(value) : [];
     return items.length > 0 && items.every((i) => item.test(i));
   });
+const OneOf = (values: readonly string[], message: string) => rules(Optional(), IsIn(values, { message }));
+const Url = (protocols: string[], message: string) =>
+  rules(Optional(), IsUrl({ require_tld: false, require_protocol: true, protocols }, { message }));
 
 const TOKEN = /^[A-Za-z0-9._~+/=-]{16,}$/;
+const LIST_FORM = 'a list (separated by spaces, commas or semicolons)';
 const TOKEN_FORM = '16+ characters (A-Z a-z 0-9 . _ ~ + / = -)';
 const CONTROL_OR_BACKSLASH = /[\\\u0000-\u001f\u007f-\u009f]/;
 
-/** A folder of keys, as the key rules allow one (`src/http/file-key.ts`), `/` at the end optional; or empty. */
-const isFolderOrEmpty = (entry: string): boolean => {
+/** A folder of keys, as the key rules allow one (`src/http/file-key.ts`), `/` at the end optional. */
+const isFolder = (entry: string): boolean => {
   const segments = entry.replace(/\/$/, '').split('/');
-  return (
-    entry === '' ||
-    (segments[0] !== '.tus' &&
-      segments.every((s) => s !== '' && s !== '.' && s !== '..' && !CONTROL_OR_BACKSLASH.test(s)))
-  );
+  return segments[0] !== '.tus' && segments.every((s) => !['', '.', '..'].includes(s) && !CONTROL_OR_BACKSLASH.test(s));
 };
 const staticKeys = (env: Environment): boolean =>
   env.AWS_ACCESS_KEY_ID !== undefined || env.AWS_SECRET_ACCESS_KEY !== undefined;
 const metricsBeyondLoopback = (env: Environment): boolean =>
   typeof env.METRICS_PORT === 'string' && parseMetricsListen(env.METRICS_PORT)?.loopback === false;
 
-/**
- * Every variable the service reads, with its rules, by topic in the order of `.env.example` and
- * docs/configuration.md (a test checks). Defaults live in `app-config.ts`.
- */
+/** Every variable the service reads, with its rules, by topic as in `.env.example` and docs/configuration.md (tested). */
 export class Environment {
   // --- server ---
   @IsOptional()
@@ -121,11 +109,7 @@ export class Environment {
   @Matches(/^[a-z]{2}(-[a-z]+)+-\d+$/, { message: 'must be an AWS region such as us-east-1' })
   AWS_REGION?: string;
 
-  @Optional()
-  @IsUrl(
-    { require_tld: false, require_protocol: true, protocols: ['http', 'https'] },
-    { message: 'must be an http(s) URL' },
-  )
+  @Url(['http', 'https'], 'must be an http(s) URL')
   S3_ENDPOINT?: string;
 
   @Flag()
@@ -136,8 +120,7 @@ export class Environment {
   @Matches(/^[^\\\u0000-\u001f\u007f]+$/, { message: 'must not contain control characters or backslashes' })
   S3_PREFIX?: string;
 
-  @Optional()
-  @IsIn(SSE_MODES, { message: `must be ${SSE_MODES.join(' or ')}` })
+  @OneOf(SSE_MODES, `must be ${SSE_MODES.join(' or ')}`)
   S3_SSE?: (typeof SSE_MODES)[number];
 
   @Optional()
@@ -145,8 +128,7 @@ export class Environment {
   @Matches(/^[\w:/.-]{1,2048}$/, { message: 'must be a KMS key id, key ARN, alias name or alias ARN' })
   S3_SSE_KMS_KEY_ID?: string;
 
-  @Optional()
-  @IsIn(STORAGE_CLASSES, { message: `must be one of ${STORAGE_CLASSES.join(', ')}` })
+  @OneOf(STORAGE_CLASSES, `must be one of ${STORAGE_CLASSES.join(', ')}`)
   S3_STORAGE_CLASS?: (typeof STORAGE_CLASSES)[number];
 
   @Optional()
@@ -180,11 +162,7 @@ export class Environment {
   AWS_SESSION_TOKEN?: string;
 
   /** Also read by the AWS SDK itself, so the instance-role credentials and the EC2 address come from one place. */
-  @Optional()
-  @IsUrl(
-    { require_tld: false, require_protocol: true, protocols: ['http'] },
-    { message: 'must be an http URL such as http://169.254.169.254' },
-  )
+  @Url(['http'], 'must be an http URL such as http://169.254.169.254')
   AWS_EC2_METADATA_SERVICE_ENDPOINT?: string;
 
   // --- access ---
@@ -208,7 +186,7 @@ export class Environment {
     'isFolderList',
     'must be folders such as public/ or media/avatars/, separated by commas or spaces (no leading /, no empty, ' +
       '. or .. segments, no backslashes or control characters, not .tus/)',
-    (value) => typeof value === 'string' && splitList(value).every(isFolderOrEmpty),
+    (value) => typeof value === 'string' && splitList(value).every(isFolder),
   )
   PUBLIC_PREFIXES?: string;
 
@@ -261,12 +239,10 @@ export class Environment {
   @Flag()
   SIGNED_UPLOAD_ACTIVE_CONTENT?: boolean;
 
-  @Optional()
-  @IsIn(['proxy', 'redirect'], { message: 'must be proxy or redirect' })
+  @OneOf(['proxy', 'redirect'], 'must be proxy or redirect')
   DOWNLOAD_MODE?: 'proxy' | 'redirect';
 
-  @Optional()
-  @IsIn(['public', 'key', 'off'], { message: 'must be public, key or off' })
+  @OneOf(['public', 'key', 'off'], 'must be public, key or off')
   DOCS?: 'public' | 'key' | 'off';
 
   // --- operations ---
@@ -297,51 +273,38 @@ export class ConfigValidationError extends Error {
 }
 
 /**
- * One reason per variable: the check listed first on the property (required, whole number...), which class-validator
- * runs last; a value that fails it fails the narrower checks below it too, and those would only confuse. Messages
- * of class-validator's own start with the property name: the name is kept once, and no value is ever echoed.
+ * One reason per variable: the check listed first (required, whole number...), which class-validator runs last; the
+ * narrower ones below it would only confuse. Its own messages start with the name, kept once; no value is echoed.
  */
 const flatten = (errors: ValidationError[]): string[] =>
-  errors.flatMap(({ property, constraints }) => {
-    const reason = Object.values(constraints ?? {}).at(-1);
-    if (reason === undefined) {
-      return [];
-    }
-    return [`${property} ${reason.startsWith(property) ? reason.slice(property.length).trim() : reason}`];
-  });
+  errors.flatMap(({ property, constraints }) =>
+    Object.values(constraints ?? {})
+      .slice(-1)
+      .map((reason) => `${property} ${reason.startsWith(property) ? reason.slice(property.length).trim() : reason}`),
+  );
 
 /** Every variable name the schema knows, in declaration order. */
-export const ENVIRONMENT_VARIABLES: readonly string[] = getMetadataStorage()
-  .getTargetValidationMetadatas(Environment, '', true, false)
-  .map((m) => m.propertyName)
-  .filter((name, i, all) => all.indexOf(name) === i);
-
-/** A body of unknown length must fit in 10,000 parts, and the upload memory must hold at least one part. */
-function uploadSizeProblems(env: Environment): string[] {
-  const { maxBytes, partSize, memoryBytes } = toAppConfig(env).uploads;
-  return [
-    ...(maxBytes > partSize * MAX_PARTS
-      ? [
-          `MAX_UPLOAD_BYTES is more than ${MAX_PARTS} parts of UPLOAD_PART_SIZE can carry for a body of unknown ` +
-            `length: raise UPLOAD_PART_SIZE to at least MAX_UPLOAD_BYTES / ${MAX_PARTS} (rounded up), or lower MAX_UPLOAD_BYTES`,
-        ]
-      : []),
-    ...(memoryBytes < partSize
-      ? ['UPLOAD_MEMORY_BYTES is smaller than UPLOAD_PART_SIZE: an upload needs room for at least one part']
-      : []),
-  ];
-}
+const declared = getMetadataStorage().getTargetValidationMetadatas(Environment, '', true, false);
+export const ENVIRONMENT_VARIABLES: readonly string[] = [...new Set(declared.map((m) => m.propertyName))];
 
 /** Validates the raw environment; throws one error listing every problem by name and reason, never by value. */
 export function validateEnvironment(raw: Record<string, unknown>): Environment {
-  const known = Object.fromEntries(
-    ENVIRONMENT_VARIABLES.map((k): [string, unknown] => [k, raw[k]]).filter(([, v]) => v !== undefined),
-  );
+  const known = Object.fromEntries(ENVIRONMENT_VARIABLES.filter((k) => raw[k] !== undefined).map((k) => [k, raw[k]]));
   const env = plainToInstance(Environment, known);
   const errors = validateSync(env, { validationError: { target: false, value: false } });
   const problems = flatten(errors);
+  // A body of unknown length must fit in 10,000 parts, and the upload memory must hold at least one part.
   if (!errors.some((e) => ['MAX_UPLOAD_BYTES', 'UPLOAD_PART_SIZE', 'UPLOAD_MEMORY_BYTES'].includes(e.property))) {
-    problems.push(...uploadSizeProblems(env));
+    const { maxBytes, partSize, memoryBytes } = toAppConfig(env).uploads;
+    if (maxBytes > partSize * MAX_PARTS) {
+      problems.push(
+        `MAX_UPLOAD_BYTES is more than ${MAX_PARTS} parts of UPLOAD_PART_SIZE can carry for a body of unknown ` +
+          `length: raise UPLOAD_PART_SIZE to at least MAX_UPLOAD_BYTES / ${MAX_PARTS} (rounded up), or lower MAX_UPLOAD_BYTES`,
+      );
+    }
+    if (memoryBytes < partSize) {
+      problems.push('UPLOAD_MEMORY_BYTES is smaller than UPLOAD_PART_SIZE: an upload needs room for at least one part');
+    }
   }
   if (problems.length > 0) {
     throw new ConfigValidationError(problems);

@@ -1,5 +1,3 @@
-/** What S3 accepts for the service's write settings and multipart uploads: checked by the environment schema. */
-
 /**
  * Storage classes a write may ask for. GLACIER and DEEP_ARCHIVE are left out on purpose: their objects cannot be
  * read back without a restore, so every download of them would fail; EXPRESS_ONEZONE and OUTPOSTS need other buckets.
