@@ -19,7 +19,7 @@ import { StorageService } from '../storage/storage.service.js';
 import { CopyFileDto, DeleteFilesDto, type DeletedFiles, type MovedFile } from './batch-files.dto.js';
 import type { StoredFile } from './file.dto.js';
 import { decodeKey, KeyPipe } from '../http/file-key.js';
-import { ApiFilesTags } from './files.openapi.js';
+import { ApiTags } from '../openapi/swagger-decorators.js';
 import { ApiCopy, ApiMove, ApiRemoveMany } from './files-batch.openapi.js';
 import { writePrecondition } from '../http/http-conditions.js';
 import { fileLocation } from '../http/upload-name.js';
@@ -36,7 +36,7 @@ const sourceKey = createParamDecorator((_data: unknown, ctx: ExecutionContext): 
 const SourceKey = (): ParameterDecorator => sourceKey(undefined, KeyPipe);
 
 /** Operations on many objects, or on two keys at once: batch delete, copy and move. */
-@ApiFilesTags()
+@ApiTags('files')
 @Controller('files')
 export class FilesBatchController {
   constructor(

@@ -5,7 +5,8 @@ import { DeletedFiles, MovedFile } from './batch-files.dto.js';
 import { StoredFile } from './file.dto.js';
 import { LOCATION, optionalHeaders } from './files.openapi.js';
 
-const ApiSourceKey = () =>
+/** What copy and move share: the source key, its preconditions, the errors. */
+const ApiCopyOrMove = () =>
   applyDecorators(
     ApiParam({
       name: 'key',
@@ -21,6 +22,8 @@ const ApiSourceKey = () =>
         'neither is a 400.',
       'If-Unmodified-Since': 'On the source: an HTTP date; 412 if it was modified after it. Ignored with `If-Match`.',
     }),
+    ApiKeyAuth(),
+    ApiErrors([400, 404, 409, 412, 413, 415, ...STORAGE_ERRORS]),
   );
 
 export const ApiRemoveMany = () =>
@@ -46,10 +49,8 @@ export const ApiCopy = () =>
         'Content-Type and metadata are kept. `overwrite: false` refuses to replace an existing target (409); ' +
         '`If-Match` applies to the source (412).',
     }),
-    ApiSourceKey(),
+    ApiCopyOrMove(),
     ApiResponse({ status: 201, description: 'Copied.', type: StoredFile, headers: LOCATION }),
-    ApiKeyAuth(),
-    ApiErrors([400, 404, 409, 412, 413, 415, ...STORAGE_ERRORS]),
   );
 
 export const ApiMove = () =>
@@ -60,13 +61,11 @@ export const ApiMove = () =>
         'As copy; then the source is deleted only if it is still the object copied. If that delete fails, the answer ' +
         'is still 201 with `sourceDeleted: false` and `sourceError`: both objects exist, nothing is lost.',
     }),
-    ApiSourceKey(),
+    ApiCopyOrMove(),
     ApiResponse({
       status: 201,
       description: 'Copied; `sourceDeleted` says if the source is gone.',
       type: MovedFile,
       headers: LOCATION,
     }),
-    ApiKeyAuth(),
-    ApiErrors([400, 404, 409, 412, 413, 415, ...STORAGE_ERRORS]),
   );

@@ -26,15 +26,8 @@ import { downloadOptions } from '../http/download-options.js';
 import { REDIRECT_TTL_SECONDS, redirectResponseHeaders } from '../http/download-redirect.js';
 import type { FileList, StoredFile } from './file.dto.js';
 import { FileKey, isPublicKey, KeyPipe, ReadKey } from '../http/file-key.js';
-import {
-  ApiDownload,
-  ApiFilesTags,
-  ApiHead,
-  ApiList,
-  ApiRemove,
-  ApiUploadMultipart,
-  ApiUploadRaw,
-} from './files.openapi.js';
+import { ApiTags } from '../openapi/swagger-decorators.js';
+import { ApiDownload, ApiHead, ApiList, ApiRemove, ApiUploadMultipart, ApiUploadRaw } from './files.openapi.js';
 import { conditionalRead, writePrecondition } from '../http/http-conditions.js';
 import { ListFilesQuery } from './list-files.query.js';
 import { isInline, parseMediaType } from '../http/media-type.js';
@@ -55,7 +48,7 @@ const FORM_ENVELOPE_BYTES = 512 * 1024;
 /** Public reads of an object that stores no Cache-Control: caches revalidate (a 304) after five minutes. */
 export const PUBLIC_CACHE_CONTROL = 'public, max-age=300';
 
-@ApiFilesTags()
+@ApiTags('files')
 @Controller('files')
 export class FilesController {
   constructor(

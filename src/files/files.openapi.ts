@@ -3,13 +3,11 @@ import type { HeaderObject, SchemaObject } from '@nestjs/swagger';
 import {
   ApiBody,
   ApiConsumes,
-  ApiExtraModels,
   ApiHeader,
   ApiOperation,
   ApiParam,
   ApiQuery,
   ApiResponse,
-  ApiTags,
 } from '../openapi/swagger-decorators.js';
 import { ApiErrors, ApiKeyAuth, STORAGE_ERRORS } from '../openapi/api-responses.js';
 import { FLAG_VALUES } from '../http/download-options.js';
@@ -24,13 +22,12 @@ const header = (description: string, required = true, pattern?: string): HeaderO
 });
 
 export const LOCATION = { Location: header('The path of the new object, `/files/{key}`.', true, '^/files/') };
-const ETAG = header('The ETag, quoted.', true, '^(W/)?".*"$');
 
 /** The headers of an object (GET, HEAD); 206 adds `Content-Range`. */
 const OBJECT_HEADERS = {
   'Content-Type': header('The `Content-Type` stored with the object.'),
   'Content-Length': header('Bytes in this response: the object, or the range.', true, '^\\d+$'),
-  ETag: ETAG,
+  ETag: header('The ETag, quoted.', true, '^(W/)?".*"$'),
   'Last-Modified': header('When the object was last written (HTTP date).'),
   'Accept-Ranges': header('Always `bytes`.', true, '^bytes$'),
   'Content-Disposition': header(
@@ -46,11 +43,11 @@ const OBJECT_HEADERS = {
   ),
   'X-Content-Type-Options': header('`nosniff`.', true, '^nosniff$'),
 };
-const CONTENT_RANGE = {
+const RANGE_HEADERS = {
+  ...OBJECT_HEADERS,
   'Content-Range': header('The bytes sent, e.g. `bytes 0-99/1000`.', true, '^bytes \\d+-\\d+/\\d+$'),
 };
 
-/** Read by both object routes: stored metadata comes back as one `X-Meta-<name>` header per entry. */
 const METADATA_NOTE =
   'User metadata stored with the object comes back as `X-Meta-<name>` headers (names in lower case), one per entry.';
 
@@ -59,17 +56,6 @@ export const optionalHeaders = (headers: Record<string, string>) =>
   applyDecorators(
     ...Object.entries(headers).map(([name, description]) => ApiHeader({ name, required: false, description })),
   );
-
-/** The object parameters of `PUT /files/{key}`: Cache-Control, the download name, and `X-Meta-*` (documented in text). */
-const ApiObjectParameterHeaders = () =>
-  optionalHeaders({
-    'Cache-Control':
-      'Stored with the object and served back on GET and HEAD: RFC 9111 directives, printable ASCII, at most 512 ' +
-      'characters (default `DEFAULT_CACHE_CONTROL`).',
-    'Content-Disposition':
-      "`attachment` or `inline` with a `filename` (UTF-8 as `filename*=UTF-8''…`): the name downloads are offered " +
-      'under, cleaned like an uploaded file name.',
-  });
 
 const BINARY = { '*/*': { schema: { type: 'string', format: 'binary' } } } as const;
 
@@ -88,7 +74,6 @@ const ApiFileKey = () =>
 const optionalQuery = (name: string, schema: SchemaObject, description: string) =>
   ApiQuery({ name, required: false, schema, description });
 
-/** A yes/no query parameter: exactly these values, anything else a 400 (see `parseFlag`). */
 const flag = (name: string, description: string) =>
   optionalQuery(
     name,
@@ -96,7 +81,6 @@ const flag = (name: string, description: string) =>
     `${description} \`1\` or \`true\` for yes, \`0\` or \`false\` for no; any other value is a 400.`,
   );
 
-/** The conditional and range headers of GET and HEAD. */
 const ApiReadHeaders = () =>
   applyDecorators(
     optionalHeaders({
@@ -131,8 +115,6 @@ const ApiNotModified = () =>
     description: 'Not modified (a conditional header matched).',
     headers: { ETag: header('The ETag that matched.', false) },
   });
-
-export const ApiFilesTags = () => applyDecorators(ApiTags('files'), ApiExtraModels(StoredFile));
 
 export const ApiUploadMultipart = () =>
   applyDecorators(
@@ -195,11 +177,19 @@ export const ApiUploadRaw = () =>
         'a-z, 0-9 and -; values printable US-ASCII, not empty; 1024 bytes of names and values in all; each sent once).',
     }),
     ApiFileKey(),
-    ApiObjectParameterHeaders(),
+    // Object parameters; `X-Meta-*` headers are documented in the description.
+    optionalHeaders({
+      'Cache-Control':
+        'Stored with the object and served back on GET and HEAD: RFC 9111 directives, printable ASCII, at most 512 ' +
+        'characters (default `DEFAULT_CACHE_CONTROL`).',
+      'Content-Disposition':
+        "`attachment` or `inline` with a `filename` (UTF-8 as `filename*=UTF-8''…`): the name downloads are offered " +
+        'under, cleaned like an uploaded file name.',
+      'If-None-Match': '`*`: 412 instead of replacing an existing object.',
+    }),
     // In this order: generated clients send the first one.
     ApiConsumes('application/octet-stream', '*/*'),
     ApiBody({ schema: { type: 'string', format: 'binary' } }),
-    optionalHeaders({ 'If-None-Match': '`*`: 412 instead of replacing an existing object.' }),
     ApiPreconditions(),
     ApiResponse({ status: 201, description: 'Created.', type: StoredFile, headers: LOCATION }),
     ApiResponse({ status: 200, description: 'Replaced an existing object.', type: StoredFile }),
@@ -238,12 +228,7 @@ export const ApiDownload = () =>
       },
     }),
     ApiResponse({ status: 200, description: 'The object.', content: BINARY, headers: OBJECT_HEADERS }),
-    ApiResponse({
-      status: 206,
-      description: 'One range of the object.',
-      content: BINARY,
-      headers: { ...OBJECT_HEADERS, ...CONTENT_RANGE },
-    }),
+    ApiResponse({ status: 206, description: 'One range of the object.', content: BINARY, headers: RANGE_HEADERS }),
     ApiNotModified(),
     ApiKeyAuth(),
     ApiErrors([400, 404, 416, ...STORAGE_ERRORS]),
@@ -255,11 +240,7 @@ export const ApiHead = () =>
     ApiFileKey(),
     ApiReadHeaders(),
     ApiResponse({ status: 200, description: 'The object exists.', headers: OBJECT_HEADERS }),
-    ApiResponse({
-      status: 206,
-      description: 'The range is satisfiable.',
-      headers: { ...OBJECT_HEADERS, ...CONTENT_RANGE },
-    }),
+    ApiResponse({ status: 206, description: 'The range is satisfiable.', headers: RANGE_HEADERS }),
     ApiNotModified(),
     ApiKeyAuth({ body: false }),
     ApiErrors([400, 404, 416, ...STORAGE_ERRORS], { body: false }),

@@ -35,16 +35,11 @@ const ERROR_HEADERS: Partial<Record<ErrorStatus, HeadersObject>> = {
 export const STORAGE_ERRORS: ErrorStatus[] = [502, 503, 504];
 
 /** Documents error responses as `ErrorResponse` JSON; `body: false` for HEAD, whose errors carry no body. */
-export function ApiErrors(statuses: ErrorStatus[], options: { body?: boolean } = {}) {
-  const body = options.body ?? true;
+export function ApiErrors(statuses: ErrorStatus[], { body = true }: { body?: boolean } = {}) {
+  const type = body ? ErrorResponse : undefined;
   return applyDecorators(
     ...statuses.map((status) =>
-      ApiResponse({
-        status,
-        description: ERRORS[status],
-        headers: ERROR_HEADERS[status],
-        ...(body ? { type: ErrorResponse } : {}),
-      }),
+      ApiResponse({ status, description: ERRORS[status], headers: ERROR_HEADERS[status], type }),
     ),
   );
 }

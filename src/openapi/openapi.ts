@@ -13,17 +13,13 @@ const LICENSE = 'MIT';
 
 export const DOCS_PATH = 'docs';
 export const DOCS_JSON_PATH = 'docs-json';
-/** The security scheme name the controllers refer to. */
 export const API_KEY_SCHEME = 'apiKey';
 
 const DESCRIPTION = `Puts one S3 bucket behind a small HTTP API: streaming uploads and downloads, listing, deleting, and signed
 URLs so browsers move big files straight to and from S3. Keys may contain \`/\`; in a path they are URL-encoded per
 segment. Errors are JSON \`{statusCode, error, message}\`.`;
 
-/**
- * The OpenAPI 3 document, keys sorted so openapi.json is stable. src/metadata.ts (`npm run openapi`) stands in for the
- * compiler plugin, which would make every controller import `@nestjs/swagger` at boot (see swagger-decorators.ts).
- */
+/** Keys sorted so openapi.json is stable; src/metadata.ts stands in for the compiler plugin (swagger-decorators.ts). */
 export async function createOpenApiDocument(app: INestApplication): Promise<OpenAPIObject> {
   const { DocumentBuilder, SwaggerModule } = await loadSwagger();
   await SwaggerModule.loadPluginMetadata(metadata);
@@ -52,10 +48,7 @@ export async function createOpenApiDocument(app: INestApplication): Promise<Open
   return sortKeys(document);
 }
 
-/**
- * Swagger UI at /docs and the document at /docs-json, as DOCS says. `off` by default in production: the description
- * maps every route for an attacker, and clients are generated from the committed openapi.json anyway.
- */
+/** `DOCS` is `off` by default in production: the document maps every route for an attacker. */
 export async function setupOpenApi(app: NestExpressApplication): Promise<void> {
   const exposure = app.get(AppConfig).docs;
   if (exposure === 'off') {
