@@ -20,7 +20,7 @@ import { CopyFileDto, DeleteFilesDto, type DeletedFiles, type MovedFile } from '
 import type { StoredFile } from './file.dto.js';
 import { decodeKey, KeyPipe } from '../http/file-key.js';
 import { ApiTags } from '../openapi/swagger-decorators.js';
-import { ApiCopy, ApiMove, ApiRemoveMany } from './files-batch.openapi.js';
+import { ApiCopy, ApiMove, ApiRemoveMany } from './files.openapi.js';
 import { writePrecondition } from '../http/http-conditions.js';
 import { fileLocation } from '../http/upload-name.js';
 import { errorBody } from '../http/problem.js';
