@@ -9,7 +9,6 @@ import { loadSwagger } from './swagger-decorators.js';
 
 /** As in package.json (a test checks): the compiled app may run without package.json beside it. */
 export const API_VERSION = '0.1.0';
-const LICENSE = 'MIT';
 
 export const DOCS_PATH = 'docs';
 export const DOCS_JSON_PATH = 'docs-json';
@@ -27,7 +26,7 @@ export async function createOpenApiDocument(app: INestApplication): Promise<Open
     .setTitle('s3-file-service')
     .setDescription(DESCRIPTION)
     .setVersion(API_VERSION)
-    .setLicense(LICENSE, `https://spdx.org/licenses/${LICENSE}.html`)
+    .setLicense('MIT', 'https://spdx.org/licenses/MIT.html')
     .addServer('/', 'This service')
     .addBearerAuth(
       {
@@ -71,14 +70,13 @@ export async function setupOpenApi(app: NestExpressApplication): Promise<void> {
 /** `GET /`: a redirect to public docs in development; else a JSON index, no API key (it names nothing secret). */
 export function serveIndex(app: NestExpressApplication): void {
   const config = app.get(AppConfig);
-  const docs = config.docs !== 'off';
   const index = {
     name: 's3-file-service',
     version: API_VERSION,
     links: {
       health: '/health/',
       files: '/files',
-      ...(docs ? { docs: `/${DOCS_PATH}`, openapi: `/${DOCS_JSON_PATH}` } : {}),
+      ...(config.docs !== 'off' ? { docs: `/${DOCS_PATH}`, openapi: `/${DOCS_JSON_PATH}` } : {}),
     },
   };
   app.use((req: Request, res: Response, next: NextFunction) => {
