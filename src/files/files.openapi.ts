@@ -9,7 +9,7 @@ import {
   ApiQuery,
   ApiResponse,
 } from '../openapi/swagger-decorators.js';
-import { ApiErrors, ApiKeyAuth, type ErrorStatus, STORAGE_ERRORS } from '../openapi/api-responses.js';
+import { ApiKeyAuth, type ErrorStatus, STORAGE_ERRORS } from '../openapi/api-responses.js';
 import { FLAG_VALUES } from '../http/download-options.js';
 import { DeletedFiles, MovedFile } from './batch-files.dto.js';
 import { FileList, StoredFile } from './file.dto.js';
@@ -105,8 +105,7 @@ const ApiRead = (options: { body?: boolean } = {}) =>
       description: 'Not modified (a conditional header matched).',
       headers: { ETag: header('The ETag that matched.', false) },
     }),
-    ApiKeyAuth(options),
-    ApiErrors([400, 404, 416, ...STORAGE_ERRORS], options),
+    ApiKeyAuth([400, 404, 416, ...STORAGE_ERRORS], options),
   );
 
 /** Writes and deletes: If-Match and If-Unmodified-Since (RFC 9110 13.1.1, 13.1.4), the API key, the errors. */
@@ -119,8 +118,7 @@ const ApiWrite = (errors: ErrorStatus[]) =>
       'If-Unmodified-Since':
         'An HTTP date: 412 if the object was modified after it. Ignored with `If-Match` or when invalid.',
     }),
-    ApiKeyAuth(),
-    ApiErrors([...errors, ...STORAGE_ERRORS]),
+    ApiKeyAuth([...errors, ...STORAGE_ERRORS]),
   );
 
 export const ApiUploadMultipart = () =>
@@ -204,8 +202,7 @@ export const ApiList = () =>
   applyDecorators(
     ApiOperation({ summary: 'List keys, a page at a time' }),
     ApiResponse({ status: 200, description: 'One page.', type: FileList }),
-    ApiKeyAuth(),
-    ApiErrors([400, ...STORAGE_ERRORS]),
+    ApiKeyAuth([400, ...STORAGE_ERRORS]),
   );
 
 export const ApiDownload = () =>
@@ -266,8 +263,7 @@ const ApiCopyOrMove = () =>
         'neither is a 400.',
       'If-Unmodified-Since': 'On the source: an HTTP date; 412 if it was modified after it. Ignored with `If-Match`.',
     }),
-    ApiKeyAuth(),
-    ApiErrors([400, 404, 409, 412, 413, 415, ...STORAGE_ERRORS]),
+    ApiKeyAuth([400, 404, 409, 412, 413, 415, ...STORAGE_ERRORS]),
   );
 
 export const ApiRemoveMany = () =>
@@ -281,8 +277,7 @@ export const ApiRemoveMany = () =>
         'at most 4 MiB.',
     }),
     ApiResponse({ status: 200, description: 'A result per key.', type: DeletedFiles }),
-    ApiKeyAuth(),
-    ApiErrors([400, 413, 415, ...STORAGE_ERRORS]),
+    ApiKeyAuth([400, 413, 415, ...STORAGE_ERRORS]),
   );
 
 export const ApiCopy = () =>

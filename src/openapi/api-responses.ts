@@ -49,7 +49,7 @@ export function ApiPublic() {
   return applyDecorators(ApiSecurity({}), ApiErrors([400]));
 }
 
-/** The bearer API key, its 401, and 403 (a read-only key writing, or an upload-session token outside its scope). */
-export function ApiKeyAuth(options: { body?: boolean } = {}) {
-  return applyDecorators(ApiBearerAuth(API_KEY_SCHEME), ApiErrors([401, 403], options));
+/** The bearer API key with its 401 and 403 (a read-only key writing, a session token out of scope), and `errors`. */
+export function ApiKeyAuth(errors: ErrorStatus[] = [], options: { body?: boolean } = {}) {
+  return applyDecorators(ApiBearerAuth(API_KEY_SCHEME), ApiErrors([401, 403, ...errors], options));
 }
