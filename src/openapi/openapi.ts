@@ -98,13 +98,9 @@ function sortKeys<T>(value: T, keepOrder = false): T {
     return value.map((item: unknown) => sortKeys(item)) as T;
   }
   if (value !== null && typeof value === 'object') {
-    const keys = Object.keys(value);
-    return Object.fromEntries(
-      (keepOrder ? keys : keys.sort()).map((key) => [
-        key,
-        sortKeys((value as Record<string, unknown>)[key], key === 'content'),
-      ]),
-    ) as T;
+    const entries = Object.entries(value as Record<string, unknown>);
+    const ordered = keepOrder ? entries : entries.sort(([a], [b]) => (a < b ? -1 : 1));
+    return Object.fromEntries(ordered.map(([key, item]) => [key, sortKeys(item, key === 'content')])) as T;
   }
   return value;
 }
