@@ -2,20 +2,14 @@ import { ApiProperty } from '../openapi/swagger-decorators.js';
 
 /** An object as stored, answered by uploads. */
 export class StoredFile {
-  /**
-   * The object key (relative to `S3_PREFIX`).
-   * @example "photos/2026/a b.jpg"
-   */
+  /** The object key (relative to `S3_PREFIX`). @example "photos/2026/a b.jpg" */
   key!: string;
 
   /** Size in bytes. */
   @ApiProperty({ type: 'integer' })
   size!: number;
 
-  /**
-   * The `Content-Type` stored with the object.
-   * @example "image/jpeg"
-   */
+  /** The `Content-Type` stored with the object. @example "image/jpeg" */
   contentType!: string;
 
   /** The object's ETag, quoted as in HTTP. */

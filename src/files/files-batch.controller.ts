@@ -18,25 +18,21 @@ import { StorageError } from '../storage/storage.errors.js';
 import { StorageService } from '../storage/storage.service.js';
 import { CopyFileDto, DeleteFilesDto, type DeletedFiles, type MovedFile } from './batch-files.dto.js';
 import type { StoredFile } from './file.dto.js';
-import { decodeKey, KeyPipe } from '../http/file-key.js';
-import { ApiFilesTags } from './files.openapi.js';
-import { ApiCopy, ApiMove, ApiRemoveMany } from './files-batch.openapi.js';
+import { KeyPipe, keyInPath } from '../http/file-key.js';
+import { ApiTags } from '../openapi/swagger-decorators.js';
+import { ApiCopy, ApiMove, ApiRemoveMany } from './files.openapi.js';
 import { writePrecondition } from '../http/http-conditions.js';
 import { fileLocation } from '../http/upload-name.js';
 import { errorBody } from '../http/problem.js';
 
-/** The source key of `/files/{key}/copy` and `/move`, from the raw URL (decoded once, as `FileKey` does). */
-const sourceKey = createParamDecorator((_data: unknown, ctx: ExecutionContext): string => {
-  const path = ctx.switchToHttp().getRequest<Request>().originalUrl.split('?')[0] ?? '';
-  const marker = '/files/';
-  const at = path.indexOf(marker);
-  // Express routes ignore case and a trailing slash: `/files/a/COPY/` reaches the copy route too.
-  return decodeKey(at === -1 ? '' : path.slice(at + marker.length).replace(/\/(copy|move)\/?$/i, ''));
-});
+/** The source key of `/files/{key}/copy` and `/move`; Express routes ignore case and a trailing slash (`a/COPY/`). */
+const sourceKey = createParamDecorator((_data: unknown, ctx: ExecutionContext): string =>
+  keyInPath(ctx.switchToHttp().getRequest<Request>()).replace(/\/(copy|move)\/?$/i, ''),
+);
 const SourceKey = (): ParameterDecorator => sourceKey(undefined, KeyPipe);
 
 /** Operations on many objects, or on two keys at once: batch delete, copy and move. */
-@ApiFilesTags()
+@ApiTags('files')
 @Controller('files')
 export class FilesBatchController {
   constructor(

@@ -26,15 +26,8 @@ import { downloadOptions } from '../http/download-options.js';
 import { REDIRECT_TTL_SECONDS, redirectResponseHeaders } from '../http/download-redirect.js';
 import type { FileList, StoredFile } from './file.dto.js';
 import { FileKey, isPublicKey, KeyPipe, ReadKey } from '../http/file-key.js';
-import {
-  ApiDownload,
-  ApiFilesTags,
-  ApiHead,
-  ApiList,
-  ApiRemove,
-  ApiUploadMultipart,
-  ApiUploadRaw,
-} from './files.openapi.js';
+import { ApiTags } from '../openapi/swagger-decorators.js';
+import { ApiDownload, ApiHead, ApiList, ApiRemove, ApiUploadMultipart, ApiUploadRaw } from './files.openapi.js';
 import { conditionalRead, writePrecondition } from '../http/http-conditions.js';
 import { ListFilesQuery } from './list-files.query.js';
 import { isInline, parseMediaType } from '../http/media-type.js';
@@ -55,7 +48,7 @@ const FORM_ENVELOPE_BYTES = 512 * 1024;
 /** Public reads of an object that stores no Cache-Control: caches revalidate (a 304) after five minutes. */
 export const PUBLIC_CACHE_CONTROL = 'public, max-age=300';
 
-@ApiFilesTags()
+@ApiTags('files')
 @Controller('files')
 export class FilesController {
   constructor(
@@ -152,9 +145,8 @@ export class FilesController {
         parameters,
       }),
     );
-    res.status(result.created ? HttpStatus.CREATED : HttpStatus.OK);
     if (result.created) {
-      res.location(fileLocation(key));
+      res.status(HttpStatus.CREATED).location(fileLocation(key));
     }
     return withoutCreated(result);
   }
@@ -235,12 +227,11 @@ export class FilesController {
     return declared;
   }
 
-  /** Runs an upload; on failure the rest of the request body is not read, so the connection must close. */
+  /** A failed upload leaves the rest of the body unread: the connection closes, unless the edge already answered. */
   private async receive<T>(res: Response, run: () => Promise<T>): Promise<T> {
     try {
       return await run();
     } catch (error) {
-      // Unless the edge already answered (a body cut for arriving too slowly).
       if (!res.headersSent) {
         res.setHeader('Connection', 'close');
       }
@@ -271,17 +262,12 @@ export class FilesController {
   }
 
   /** A public read gets a shared-cache default and no user metadata (`X-Meta-*`: owners, ids...). */
-  private writeHeaders(
-    res: Response,
-    object: Omit<ObjectStream, 'body'>,
-    download: boolean,
-    publicRead: boolean,
-  ): void {
+  private writeHeaders(res: Response, object: Omit<ObjectStream, 'body'>, attach: boolean, publicRead: boolean): void {
     const fileName = storedFileName(object.contentDisposition) ?? downloadName(object.key);
     // What the browser reads is what was judged: the stored type, parsed and written back canonical.
     const parsed = parseMediaType(object.contentType);
     const contentType = typeof parsed === 'string' ? 'application/octet-stream' : parsed.value;
-    const attachment = download || typeof parsed === 'string' || !isInline(parsed);
+    const attachment = attach || typeof parsed === 'string' || !isInline(parsed);
     res.status(object.contentRange ? HttpStatus.PARTIAL_CONTENT : HttpStatus.OK);
     res.setHeader('Content-Type', contentType);
     res.setHeader('Content-Length', String(object.contentLength));

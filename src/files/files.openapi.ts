@@ -3,16 +3,15 @@ import type { HeaderObject, SchemaObject } from '@nestjs/swagger';
 import {
   ApiBody,
   ApiConsumes,
-  ApiExtraModels,
   ApiHeader,
   ApiOperation,
   ApiParam,
   ApiQuery,
   ApiResponse,
-  ApiTags,
 } from '../openapi/swagger-decorators.js';
-import { ApiErrors, ApiKeyAuth, STORAGE_ERRORS } from '../openapi/api-responses.js';
+import { ApiKeyAuth, type ErrorStatus, STORAGE_ERRORS } from '../openapi/api-responses.js';
 import { FLAG_VALUES } from '../http/download-options.js';
+import { DeletedFiles, MovedFile } from './batch-files.dto.js';
 import { FileList, StoredFile } from './file.dto.js';
 
 const string = { type: 'string' } as const;
@@ -23,14 +22,13 @@ const header = (description: string, required = true, pattern?: string): HeaderO
   schema: pattern ? { ...string, pattern } : string,
 });
 
-export const LOCATION = { Location: header('The path of the new object, `/files/{key}`.', true, '^/files/') };
-const ETAG = header('The ETag, quoted.', true, '^(W/)?".*"$');
+const LOCATION = { Location: header('The path of the new object, `/files/{key}`.', true, '^/files/') };
 
 /** The headers of an object (GET, HEAD); 206 adds `Content-Range`. */
 const OBJECT_HEADERS = {
   'Content-Type': header('The `Content-Type` stored with the object.'),
   'Content-Length': header('Bytes in this response: the object, or the range.', true, '^\\d+$'),
-  ETag: ETAG,
+  ETag: header('The ETag, quoted.', true, '^(W/)?".*"$'),
   'Last-Modified': header('When the object was last written (HTTP date).'),
   'Accept-Ranges': header('Always `bytes`.', true, '^bytes$'),
   'Content-Disposition': header(
@@ -46,30 +44,19 @@ const OBJECT_HEADERS = {
   ),
   'X-Content-Type-Options': header('`nosniff`.', true, '^nosniff$'),
 };
-const CONTENT_RANGE = {
+const RANGE_HEADERS = {
+  ...OBJECT_HEADERS,
   'Content-Range': header('The bytes sent, e.g. `bytes 0-99/1000`.', true, '^bytes \\d+-\\d+/\\d+$'),
 };
 
-/** Read by both object routes: stored metadata comes back as one `X-Meta-<name>` header per entry. */
 const METADATA_NOTE =
   'User metadata stored with the object comes back as `X-Meta-<name>` headers (names in lower case), one per entry.';
 
 /** Optional request headers, in this order: name to description. */
-export const optionalHeaders = (headers: Record<string, string>) =>
+const optionalHeaders = (headers: Record<string, string>) =>
   applyDecorators(
     ...Object.entries(headers).map(([name, description]) => ApiHeader({ name, required: false, description })),
   );
-
-/** The object parameters of `PUT /files/{key}`: Cache-Control, the download name, and `X-Meta-*` (documented in text). */
-const ApiObjectParameterHeaders = () =>
-  optionalHeaders({
-    'Cache-Control':
-      'Stored with the object and served back on GET and HEAD: RFC 9111 directives, printable ASCII, at most 512 ' +
-      'characters (default `DEFAULT_CACHE_CONTROL`).',
-    'Content-Disposition':
-      "`attachment` or `inline` with a `filename` (UTF-8 as `filename*=UTF-8''…`): the name downloads are offered " +
-      'under, cleaned like an uploaded file name.',
-  });
 
 const BINARY = { '*/*': { schema: { type: 'string', format: 'binary' } } } as const;
 
@@ -88,7 +75,6 @@ const ApiFileKey = () =>
 const optionalQuery = (name: string, schema: SchemaObject, description: string) =>
   ApiQuery({ name, required: false, schema, description });
 
-/** A yes/no query parameter: exactly these values, anything else a 400 (see `parseFlag`). */
 const flag = (name: string, description: string) =>
   optionalQuery(
     name,
@@ -96,9 +82,10 @@ const flag = (name: string, description: string) =>
     `${description} \`1\` or \`true\` for yes, \`0\` or \`false\` for no; any other value is a 400.`,
   );
 
-/** The conditional and range headers of GET and HEAD. */
-const ApiReadHeaders = () =>
+/** What GET and HEAD share: the key, conditional and range headers, 304, and errors (HEAD's carry no body). */
+const ApiRead = (options: { body?: boolean } = {}) =>
   applyDecorators(
+    ApiFileKey(),
     optionalHeaders({
       Range: 'One byte range: `bytes=0-99`, `bytes=100-` or `bytes=-100`; others are ignored.',
       'If-None-Match': 'ETags (or `*`): 304 when one matches.',
@@ -113,26 +100,26 @@ const ApiReadHeaders = () =>
       'GET answers 302 to a presigned S3 URL (yes) or streams the object (no); default: `DOWNLOAD_MODE`. HEAD is ' +
         'always answered by the service.',
     ),
+    ApiResponse({
+      status: 304,
+      description: 'Not modified (a conditional header matched).',
+      headers: { ETag: header('The ETag that matched.', false) },
+    }),
+    ApiKeyAuth([400, 404, 416, ...STORAGE_ERRORS], options),
   );
 
-/** If-Match and If-Unmodified-Since on writes and deletes (RFC 9110 13.1.1, 13.1.4): 412 when they do not hold. */
-const ApiPreconditions = () =>
-  optionalHeaders({
-    'If-Match':
-      '`*` (an object must exist) or quoted ETags, compared strongly: 412 unless one is the current ETag. A value ' +
-      'that is neither is a 400.',
-    'If-Unmodified-Since':
-      'An HTTP date: 412 if the object was modified after it. Ignored with `If-Match` or when invalid.',
-  });
-
-const ApiNotModified = () =>
-  ApiResponse({
-    status: 304,
-    description: 'Not modified (a conditional header matched).',
-    headers: { ETag: header('The ETag that matched.', false) },
-  });
-
-export const ApiFilesTags = () => applyDecorators(ApiTags('files'), ApiExtraModels(StoredFile));
+/** Writes and deletes: If-Match and If-Unmodified-Since (RFC 9110 13.1.1, 13.1.4), the API key, the errors. */
+const ApiWrite = (errors: ErrorStatus[]) =>
+  applyDecorators(
+    optionalHeaders({
+      'If-Match':
+        '`*` (an object must exist) or quoted ETags, compared strongly: 412 unless one is the current ETag. A value ' +
+        'that is neither is a 400.',
+      'If-Unmodified-Since':
+        'An HTTP date: 412 if the object was modified after it. Ignored with `If-Match` or when invalid.',
+    }),
+    ApiKeyAuth([...errors, ...STORAGE_ERRORS]),
+  );
 
 export const ApiUploadMultipart = () =>
   applyDecorators(
@@ -178,10 +165,8 @@ export const ApiUploadMultipart = () =>
       'The key (the recommended form); default `<uuid>/<sanitised file name>`.',
     ),
     optionalQuery('overwrite', { type: 'boolean' }, '`false`: 409 if the key exists.'),
-    ApiPreconditions(),
+    ApiWrite([400, 409, 412, 413, 415]),
     ApiResponse({ status: 201, description: 'Stored.', type: StoredFile, headers: LOCATION }),
-    ApiKeyAuth(),
-    ApiErrors([400, 409, 412, 413, 415, ...STORAGE_ERRORS]),
   );
 
 export const ApiUploadRaw = () =>
@@ -195,24 +180,29 @@ export const ApiUploadRaw = () =>
         'a-z, 0-9 and -; values printable US-ASCII, not empty; 1024 bytes of names and values in all; each sent once).',
     }),
     ApiFileKey(),
-    ApiObjectParameterHeaders(),
+    // Object parameters; `X-Meta-*` headers are documented in the description.
+    optionalHeaders({
+      'Cache-Control':
+        'Stored with the object and served back on GET and HEAD: RFC 9111 directives, printable ASCII, at most 512 ' +
+        'characters (default `DEFAULT_CACHE_CONTROL`).',
+      'Content-Disposition':
+        "`attachment` or `inline` with a `filename` (UTF-8 as `filename*=UTF-8''…`): the name downloads are offered " +
+        'under, cleaned like an uploaded file name.',
+      'If-None-Match': '`*`: 412 instead of replacing an existing object.',
+    }),
     // In this order: generated clients send the first one.
     ApiConsumes('application/octet-stream', '*/*'),
     ApiBody({ schema: { type: 'string', format: 'binary' } }),
-    optionalHeaders({ 'If-None-Match': '`*`: 412 instead of replacing an existing object.' }),
-    ApiPreconditions(),
+    ApiWrite([400, 412, 413]),
     ApiResponse({ status: 201, description: 'Created.', type: StoredFile, headers: LOCATION }),
     ApiResponse({ status: 200, description: 'Replaced an existing object.', type: StoredFile }),
-    ApiKeyAuth(),
-    ApiErrors([400, 412, 413, ...STORAGE_ERRORS]),
   );
 
 export const ApiList = () =>
   applyDecorators(
     ApiOperation({ summary: 'List keys, a page at a time' }),
     ApiResponse({ status: 200, description: 'One page.', type: FileList }),
-    ApiKeyAuth(),
-    ApiErrors([400, ...STORAGE_ERRORS]),
+    ApiKeyAuth([400, ...STORAGE_ERRORS]),
   );
 
 export const ApiDownload = () =>
@@ -227,8 +217,7 @@ export const ApiDownload = () =>
         "always streamed (`If-Range` is not in S3's documented API). Clients must not send the `Authorization` header on to S3. " +
         METADATA_NOTE,
     }),
-    ApiFileKey(),
-    ApiReadHeaders(),
+    ApiRead(),
     ApiResponse({
       status: 302,
       description: 'Found: fetch the object from the presigned S3 URL in `Location` (with `redirect=1`).',
@@ -238,39 +227,84 @@ export const ApiDownload = () =>
       },
     }),
     ApiResponse({ status: 200, description: 'The object.', content: BINARY, headers: OBJECT_HEADERS }),
-    ApiResponse({
-      status: 206,
-      description: 'One range of the object.',
-      content: BINARY,
-      headers: { ...OBJECT_HEADERS, ...CONTENT_RANGE },
-    }),
-    ApiNotModified(),
-    ApiKeyAuth(),
-    ApiErrors([400, 404, 416, ...STORAGE_ERRORS]),
+    ApiResponse({ status: 206, description: 'One range of the object.', content: BINARY, headers: RANGE_HEADERS }),
   );
 
 export const ApiHead = () =>
   applyDecorators(
     ApiOperation({ summary: 'The headers of a download, without the body', description: METADATA_NOTE }),
-    ApiFileKey(),
-    ApiReadHeaders(),
+    ApiRead({ body: false }),
     ApiResponse({ status: 200, description: 'The object exists.', headers: OBJECT_HEADERS }),
-    ApiResponse({
-      status: 206,
-      description: 'The range is satisfiable.',
-      headers: { ...OBJECT_HEADERS, ...CONTENT_RANGE },
-    }),
-    ApiNotModified(),
-    ApiKeyAuth({ body: false }),
-    ApiErrors([400, 404, 416, ...STORAGE_ERRORS], { body: false }),
+    ApiResponse({ status: 206, description: 'The range is satisfiable.', headers: RANGE_HEADERS }),
   );
 
 export const ApiRemove = () =>
   applyDecorators(
     ApiOperation({ summary: 'Delete a file (idempotent)' }),
     ApiFileKey(),
-    ApiPreconditions(),
+    ApiWrite([400, 412]),
     ApiResponse({ status: 204, description: 'Deleted, or there was no such object.' }),
-    ApiKeyAuth(),
-    ApiErrors([400, 412, ...STORAGE_ERRORS]),
+  );
+
+/** What copy and move share: the source key, its preconditions, the errors. */
+const ApiCopyOrMove = () =>
+  applyDecorators(
+    ApiParam({
+      name: 'key',
+      description:
+        'The source key, URL-encoded per segment as in `/files/{key}` (a trailing `/copy` or `/move` names the ' +
+        'action, not part of the key).',
+      schema: { type: 'string', minLength: 1 },
+      example: 'photos/2026/a%20b.jpg',
+    }),
+    optionalHeaders({
+      'If-Match':
+        'On the source: `*` or quoted ETags, compared strongly: 412 unless one is its current ETag. A value that is ' +
+        'neither is a 400.',
+      'If-Unmodified-Since': 'On the source: an HTTP date; 412 if it was modified after it. Ignored with `If-Match`.',
+    }),
+    ApiKeyAuth([400, 404, 409, 412, 413, 415, ...STORAGE_ERRORS]),
+  );
+
+export const ApiRemoveMany = () =>
+  applyDecorators(
+    ApiOperation({
+      summary: 'Delete up to 1000 files in one call (S3 DeleteObjects)',
+      description:
+        'Every key is checked first: one bad, repeated or empty list is a 400 and nothing is deleted. Then one ' +
+        'DeleteObjects call; the answer is 200 with a result per key, in the order given (a missing key counts as ' +
+        'deleted, as with `DELETE /files/{key}`). Keys S3 refused have `deleted: false` and an `error`. The body is ' +
+        'at most 4 MiB.',
+    }),
+    ApiResponse({ status: 200, description: 'A result per key.', type: DeletedFiles }),
+    ApiKeyAuth([400, 413, 415, ...STORAGE_ERRORS]),
+  );
+
+export const ApiCopy = () =>
+  applyDecorators(
+    ApiOperation({
+      summary: 'Copy a file to another key, inside S3 (CopyObject; multipart above 5 GiB)',
+      description:
+        'Content-Type and metadata are kept. `overwrite: false` refuses to replace an existing target (409); ' +
+        '`If-Match` applies to the source (412).',
+    }),
+    ApiCopyOrMove(),
+    ApiResponse({ status: 201, description: 'Copied.', type: StoredFile, headers: LOCATION }),
+  );
+
+export const ApiMove = () =>
+  applyDecorators(
+    ApiOperation({
+      summary: 'Move a file to another key: a copy, then a delete of the source',
+      description:
+        'As copy; then the source is deleted only if it is still the object copied. If that delete fails, the answer ' +
+        'is still 201 with `sourceDeleted: false` and `sourceError`: both objects exist, nothing is lost.',
+    }),
+    ApiCopyOrMove(),
+    ApiResponse({
+      status: 201,
+      description: 'Copied; `sourceDeleted` says if the source is gone.',
+      type: MovedFile,
+      headers: LOCATION,
+    }),
   );

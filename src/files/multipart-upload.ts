@@ -1,6 +1,6 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { BadRequestException, HttpException } from '@nestjs/common';
+import { BadRequestException } from '@nestjs/common';
 import busboy from 'busboy';
 import type { Request } from 'express';
 import { isParameterField } from '../http/object-parameters.js';
@@ -89,11 +89,7 @@ export function receiveMultipart<T>(
     parser.on('filesLimit', () => fail(new BadRequestException('only one file part is allowed')));
     parser.on('fieldsLimit', () => fail(new BadRequestException('too many form fields')));
     parser.on('partsLimit', () => fail(new BadRequestException('too many form parts')));
-    parser.on('error', (error: Error) =>
-      fail(
-        error instanceof HttpException ? error : new BadRequestException(`malformed multipart body: ${error.message}`),
-      ),
-    );
+    parser.on('error', (error: Error) => fail(new BadRequestException(`malformed multipart body: ${error.message}`)));
     parser.on('close', () => {
       if (settled) {
         return;

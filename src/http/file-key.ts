@@ -84,7 +84,7 @@ function valid(key: string, problem: string | undefined): string {
 }
 
 /** The key of a `/files/{key}` route from the raw URL, decoded once (Express would turn `%252F` into `/`). */
-function keyInPath(req: Request): string {
+export function keyInPath(req: Request): string {
   const path = req.originalUrl.split('?')[0] ?? '';
   const marker = '/files/';
   const at = path.indexOf(marker);

@@ -35,16 +35,11 @@ const ERROR_HEADERS: Partial<Record<ErrorStatus, HeadersObject>> = {
 export const STORAGE_ERRORS: ErrorStatus[] = [502, 503, 504];
 
 /** Documents error responses as `ErrorResponse` JSON; `body: false` for HEAD, whose errors carry no body. */
-export function ApiErrors(statuses: ErrorStatus[], options: { body?: boolean } = {}) {
-  const body = options.body ?? true;
+export function ApiErrors(statuses: ErrorStatus[], { body = true }: { body?: boolean } = {}) {
+  const type = body ? ErrorResponse : undefined;
   return applyDecorators(
     ...statuses.map((status) =>
-      ApiResponse({
-        status,
-        description: ERRORS[status],
-        headers: ERROR_HEADERS[status],
-        ...(body ? { type: ErrorResponse } : {}),
-      }),
+      ApiResponse({ status, description: ERRORS[status], headers: ERROR_HEADERS[status], type }),
     ),
   );
 }
@@ -54,7 +49,7 @@ export function ApiPublic() {
   return applyDecorators(ApiSecurity({}), ApiErrors([400]));
 }
 
-/** The bearer API key, its 401, and 403 (a read-only key writing, or an upload-session token outside its scope). */
-export function ApiKeyAuth(options: { body?: boolean } = {}) {
-  return applyDecorators(ApiBearerAuth(API_KEY_SCHEME), ApiErrors([401, 403], options));
+/** The bearer API key with its 401 and 403 (a read-only key writing, a session token out of scope), and `errors`. */
+export function ApiKeyAuth(errors: ErrorStatus[] = [], options: { body?: boolean } = {}) {
+  return applyDecorators(ApiBearerAuth(API_KEY_SCHEME), ApiErrors([401, 403, ...errors], options));
 }

@@ -9,21 +9,16 @@ import { loadSwagger } from './swagger-decorators.js';
 
 /** As in package.json (a test checks): the compiled app may run without package.json beside it. */
 export const API_VERSION = '0.1.0';
-const LICENSE = 'MIT';
 
 export const DOCS_PATH = 'docs';
 export const DOCS_JSON_PATH = 'docs-json';
-/** The security scheme name the controllers refer to. */
 export const API_KEY_SCHEME = 'apiKey';
 
 const DESCRIPTION = `Puts one S3 bucket behind a small HTTP API: streaming uploads and downloads, listing, deleting, and signed
 URLs so browsers move big files straight to and from S3. Keys may contain \`/\`; in a path they are URL-encoded per
 segment. Errors are JSON \`{statusCode, error, message}\`.`;
 
-/**
- * The OpenAPI 3 document, keys sorted so openapi.json is stable. src/metadata.ts (`npm run openapi`) stands in for the
- * compiler plugin, which would make every controller import `@nestjs/swagger` at boot (see swagger-decorators.ts).
- */
+/** Keys sorted so openapi.json is stable; src/metadata.ts stands in for the compiler plugin (swagger-decorators.ts). */
 export async function createOpenApiDocument(app: INestApplication): Promise<OpenAPIObject> {
   const { DocumentBuilder, SwaggerModule } = await loadSwagger();
   await SwaggerModule.loadPluginMetadata(metadata);
@@ -31,7 +26,7 @@ export async function createOpenApiDocument(app: INestApplication): Promise<Open
     .setTitle('s3-file-service')
     .setDescription(DESCRIPTION)
     .setVersion(API_VERSION)
-    .setLicense(LICENSE, `https://spdx.org/licenses/${LICENSE}.html`)
+    .setLicense('MIT', 'https://spdx.org/licenses/MIT.html')
     .addServer('/', 'This service')
     .addBearerAuth(
       {
@@ -52,10 +47,7 @@ export async function createOpenApiDocument(app: INestApplication): Promise<Open
   return sortKeys(document);
 }
 
-/**
- * Swagger UI at /docs and the document at /docs-json, as DOCS says. `off` by default in production: the description
- * maps every route for an attacker, and clients are generated from the committed openapi.json anyway.
- */
+/** `DOCS` is `off` by default in production: the document maps every route for an attacker. */
 export async function setupOpenApi(app: NestExpressApplication): Promise<void> {
   const exposure = app.get(AppConfig).docs;
   if (exposure === 'off') {
@@ -78,14 +70,13 @@ export async function setupOpenApi(app: NestExpressApplication): Promise<void> {
 /** `GET /`: a redirect to public docs in development; else a JSON index, no API key (it names nothing secret). */
 export function serveIndex(app: NestExpressApplication): void {
   const config = app.get(AppConfig);
-  const docs = config.docs !== 'off';
   const index = {
     name: 's3-file-service',
     version: API_VERSION,
     links: {
       health: '/health/',
       files: '/files',
-      ...(docs ? { docs: `/${DOCS_PATH}`, openapi: `/${DOCS_JSON_PATH}` } : {}),
+      ...(config.docs !== 'off' ? { docs: `/${DOCS_PATH}`, openapi: `/${DOCS_JSON_PATH}` } : {}),
     },
   };
   app.use((req: Request, res: Response, next: NextFunction) => {
@@ -107,13 +98,9 @@ function sortKeys<T>(value: T, keepOrder = false): T {
     return value.map((item: unknown) => sortKeys(item)) as T;
   }
   if (value !== null && typeof value === 'object') {
-    const keys = Object.keys(value);
-    return Object.fromEntries(
-      (keepOrder ? keys : keys.sort()).map((key) => [
-        key,
-        sortKeys((value as Record<string, unknown>)[key], key === 'content'),
-      ]),
-    ) as T;
+    const entries = Object.entries(value as Record<string, unknown>);
+    const ordered = keepOrder ? entries : entries.sort(([a], [b]) => (a < b ? -1 : 1));
+    return Object.fromEntries(ordered.map(([key, item]) => [key, sortKeys(item, key === 'content')])) as T;
   }
   return value;
 }

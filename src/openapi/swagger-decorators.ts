@@ -2,6 +2,7 @@ import type * as Swagger from '@nestjs/swagger';
 
 type SwaggerModule = typeof Swagger;
 type AnyDecorator = (target: object, key?: string | symbol, descriptor?: PropertyDescriptor) => unknown;
+type DecoratorFactory = (...args: unknown[]) => AnyDecorator;
 
 /** The decorations made so far, in the order TypeScript made them, waiting for `@nestjs/swagger`. */
 const recorded: ((swagger: SwaggerModule) => void)[] = [];
@@ -12,11 +13,9 @@ const recorded: ((swagger: SwaggerModule) => void)[] = [];
  */
 function deferred<N extends keyof SwaggerModule>(name: N): SwaggerModule[N] {
   // The decorator returns nothing: a value returned would replace the class or the method.
-  const factory = (...args: unknown[]): AnyDecorator => {
+  const factory: DecoratorFactory = (...args) => {
     return (target, key, descriptor) => {
-      recorded.push((swagger) =>
-        (swagger[name] as (...a: unknown[]) => AnyDecorator)(...args)(target, key, descriptor),
-      );
+      recorded.push((swagger) => (swagger[name] as DecoratorFactory)(...args)(target, key, descriptor));
     };
   };
   return factory as unknown as SwaggerModule[N];
@@ -42,7 +41,6 @@ export const ApiBearerAuth = deferred('ApiBearerAuth');
 export const ApiBody = deferred('ApiBody');
 export const ApiConsumes = deferred('ApiConsumes');
 export const ApiExcludeController = deferred('ApiExcludeController');
-export const ApiExtraModels = deferred('ApiExtraModels');
 export const ApiHeader = deferred('ApiHeader');
 export const ApiOperation = deferred('ApiOperation');
 export const ApiParam = deferred('ApiParam');

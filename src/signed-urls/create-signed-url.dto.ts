@@ -7,10 +7,7 @@ import { MAX_SIGNED_URL_SECONDS } from '../storage/signed-request.js';
 const NO_CONTROL_CHARACTERS = /^[^\u0000-\u001f\u007f-\u009f]*$/;
 
 export class CreateSignedUrlDto {
-  /**
-   * The object key, validated as in the Files API (not URL-encoded here).
-   * @example "photos/2026/a b.jpg"
-   */
+  /** The object key, validated as in the Files API (not URL-encoded here). @example "photos/2026/a b.jpg" */
   @IsString()
   key!: string;
 
@@ -77,11 +74,7 @@ export class CreateSignedUrlDto {
    * 1024 bytes of names and values together.
    * @example {"owner": "42"}
    */
-  @ApiPropertyOptional({
-    type: 'object',
-    additionalProperties: { type: 'string' },
-    maxProperties: MAX_METADATA_ENTRIES,
-  })
+  @ApiPropertyOptional({ maxProperties: MAX_METADATA_ENTRIES })
   @IsOptional()
   @IsObject()
   metadata?: Record<string, string>;

@@ -19,15 +19,11 @@ import type { SignedUrl } from './signed-url.dto.js';
 @ApiTags('signed-urls')
 @Controller('signed-urls')
 export class SignedUrlsController {
-  private readonly maxUploadBytes: number;
-
   constructor(
     private readonly storage: StorageService,
     private readonly config: AppConfig,
     private readonly keys: KeyPipe,
-  ) {
-    this.maxUploadBytes = Math.min(config.uploads.maxBytes, MAX_SINGLE_UPLOAD_BYTES);
-  }
+  ) {}
 
   @Post()
   @AllowReadOnly()
@@ -41,10 +37,8 @@ export class SignedUrlsController {
     return body.operation === 'download' ? this.signDownload(body, expiresIn) : this.signUpload(body, expiresIn);
   }
 
-  /**
-   * S3 serves a signed GET from its own origin without `nosniff`, so the URL pins the type and disposition decided now
-   * as `GET /files/{key}` decides (a later overwrite with HTML keeps the type); active or no object: octet-stream.
-   */
+  // S3 serves a signed GET without `nosniff`: the URL pins the type and disposition `GET /files/{key}` would choose now
+  // (a later overwrite with HTML keeps the type); active content or no object: octet-stream.
   private async signDownload(body: CreateSignedUrlDto, expiresIn: number): Promise<SignedRequest> {
     if ([body.contentType, body.maxBytes, body.cacheControl, body.metadata].some((value) => value !== undefined)) {
       throw new BadRequestException('contentType, maxBytes, cacheControl and metadata only apply to uploads');
@@ -72,8 +66,9 @@ export class SignedUrlsController {
   }
 
   private signUpload(body: CreateSignedUrlDto, expiresIn: number): Promise<SignedRequest> {
-    if (body.maxBytes !== undefined && body.maxBytes > this.maxUploadBytes) {
-      throw new BadRequestException(`maxBytes must not be greater than ${this.maxUploadBytes}`);
+    const limit = Math.min(this.config.uploads.maxBytes, MAX_SINGLE_UPLOAD_BYTES);
+    if (body.maxBytes !== undefined && body.maxBytes > limit) {
+      throw new BadRequestException(`maxBytes must not be greater than ${limit}`);
     }
     const contentType = parseMediaType(body.contentType ?? 'application/octet-stream');
     if (typeof contentType === 'string') {
@@ -91,7 +86,7 @@ export class SignedUrlsController {
       expiresIn,
       contentType: contentType.value,
       maxBytes: body.maxBytes,
-      limit: this.maxUploadBytes,
+      limit,
       parameters: {
         cacheControl: cacheControl(body.cacheControl, 'cacheControl'),
         contentDisposition: body.fileName === undefined ? undefined : storedDisposition(body.fileName),

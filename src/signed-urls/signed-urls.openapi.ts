@@ -1,6 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiOperation, ApiResponse } from '../openapi/swagger-decorators.js';
-import { ApiErrors, ApiKeyAuth } from '../openapi/api-responses.js';
+import { ApiKeyAuth } from '../openapi/api-responses.js';
 import { SignedUrl } from './signed-url.dto.js';
 
 export const ApiCreateSignedUrl = () =>
@@ -13,6 +13,5 @@ export const ApiCreateSignedUrl = () =>
         'since boot), an upload without `maxBytes` answers 503 with `Retry-After`.',
     }),
     ApiResponse({ status: 201, description: 'The request to make to S3, and until when it works.', type: SignedUrl }),
-    ApiKeyAuth(),
-    ApiErrors([400, 413, 415, 502, 503, 504]),
+    ApiKeyAuth([400, 413, 415, 502, 503, 504]),
   );
