@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -52,14 +53,9 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
     server.requestTimeout = 30_000;
     // A scraper needs one connection; this bounds what anyone else who reaches the port can hold open.
     server.maxConnections = 64;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (error) =>
-        reject(new Error(`METRICS_PORT ${port} on ${host} cannot be used: ${error.message}`, { cause: error })),
-      );
-      server.listen(port, host, () => {
-        server.removeAllListeners('error');
-        resolve();
-      });
+    server.listen(port, host);
+    await once(server, 'listening').catch((error: Error) => {
+      throw new Error(`METRICS_PORT ${port} on ${host} cannot be used: ${error.message}`, { cause: error });
     });
     this.server = server;
     const bound = this.address()?.port ?? port;

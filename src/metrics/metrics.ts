@@ -5,7 +5,6 @@ const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 3
 /** Seconds until S3 answers (for GetObject: its headers, not the whole body). */
 const S3_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-/** One finished HTTP exchange, as the HTTP hook measured it. */
 export interface HttpExchange {
   readonly method: string;
   readonly route: string;
@@ -55,10 +54,7 @@ class Series {
 
 type Values = () => MetricValue<string>[] | Promise<MetricValue<string>[]>;
 
-/**
- * The Prometheus metrics, created (and prom-client loaded) only when configured. A request only adds to plain numbers
- * (~0.2 µs measured, ~7 µs with prom-client's labelled metrics); prom-client formats them at scrape time.
- */
+/** Plain numbers per request (~0.2 µs, ~7 µs with prom-client's labelled metrics), formatted at scrape time. */
 export class Metrics {
   readonly registry: Registry;
   uploadsInFlight = 0;
@@ -150,12 +146,9 @@ export class Metrics {
     series.observe(x.seconds, HTTP_BUCKETS);
     series.extra[0] += x.bytesIn;
     series.extra[1] += x.bytesOut;
-    if (!x.complete) {
-      series.extra[2]++;
-    }
+    series.extra[2] += x.complete ? 0 : 1;
   }
 
-  /** A GET or HEAD of a file without an API key, let in for PUBLIC_PREFIXES; also counted by `recordHttp`. */
   recordAnonymousRead(method: string, status: number): void {
     const byStatus = getOrSet(this.anonymousReads, method, () => new Map<number, { labels: Labels; value: number }>());
     getOrSet(byStatus, status, () => ({ labels: { method, status }, value: 0 })).value++;
@@ -190,7 +183,6 @@ export class Metrics {
     );
   }
 
-  /** The Prometheus text exposition of every metric. */
   async exposition(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
@@ -241,13 +233,7 @@ function sumBy(series: Series[], names: readonly string[], index: number): Metri
   const sums = new Map<string, MetricValue<string>>();
   for (const s of series) {
     const labels = Object.fromEntries(names.map((n) => [n, s.labels[n]]));
-    const key = JSON.stringify(labels);
-    const sample = sums.get(key);
-    if (sample) {
-      sample.value += s.extra[index];
-    } else {
-      sums.set(key, { labels, value: s.extra[index] });
-    }
+    getOrSet(sums, JSON.stringify(labels), () => ({ labels, value: 0 })).value += s.extra[index];
   }
   return [...sums.values()];
 }
