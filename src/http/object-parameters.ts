@@ -5,7 +5,6 @@ import { isCacheControl, MAX_CACHE_CONTROL_LENGTH } from '../config/s3-options.j
 import type { ObjectParameters } from '../storage/object-settings.js';
 import { sanitiseFileName, withoutFormatCharacters } from './upload-name.js';
 
-/** At most this many `X-Meta-*` entries per object. */
 export const MAX_METADATA_ENTRIES = 10;
 /** Names (without `X-Meta-`) and values together, in bytes: half of S3's 2 KiB, which the service's own marker shares. */
 export const MAX_METADATA_BYTES = 1024;
@@ -21,10 +20,8 @@ const METADATA_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 /** Form fields of `POST /files` that set object parameters (like `key`, they must come before the file part). */
-export const CACHE_CONTROL_FIELD = 'cacheControl';
-export const FILE_NAME_FIELD = 'fileName';
 export const isParameterField = (name: string): boolean =>
-  name === CACHE_CONTROL_FIELD || name === FILE_NAME_FIELD || name.toLowerCase().startsWith(METADATA_PREFIX);
+  name === 'cacheControl' || name === 'fileName' || name.toLowerCase().startsWith(METADATA_PREFIX);
 
 /** `PUT /files/{key}`: `Cache-Control`, `Content-Disposition`'s name and `X-Meta-*`, as S3's PutObject reads them. */
 export function parametersFromHeaders(req: IncomingMessage): ObjectParameters {
@@ -61,12 +58,12 @@ export function parametersFromFields(fields: Readonly<Record<string, string>>, r
   const metadata = Object.entries(fields)
     .filter(([name]) => name.toLowerCase().startsWith(METADATA_PREFIX))
     .map(([name, value]): [string, string] => [name.slice(METADATA_PREFIX.length).toLowerCase(), value]);
-  const fileName = fields[FILE_NAME_FIELD];
+  const { fileName } = fields;
   if (fileName !== undefined && !/^[^\u0000-\u001f\u007f]{1,255}$/u.test(fileName)) {
     throw new BadRequestException('form field fileName must be 1 to 255 characters, without control characters');
   }
   return {
-    cacheControl: cacheControl(fields[CACHE_CONTROL_FIELD], 'form field cacheControl'),
+    cacheControl: cacheControl(fields.cacheControl, 'form field cacheControl'),
     contentDisposition: fileName === undefined ? undefined : storedDisposition(fileName),
     metadata: userMetadata(metadata, 'form field x-meta-'),
   };
@@ -90,7 +87,6 @@ export function cacheControl(value: string | undefined, what: string): string | 
   return trimmed;
 }
 
-/** User metadata, checked: names `[a-z0-9-]`, values printable ASCII, bounded in count and size. */
 export function userMetadata(entries: readonly [string, string][], what: string): Record<string, string> | undefined {
   if (entries.length === 0) {
     return undefined;
@@ -132,20 +128,20 @@ function nameFromDisposition(header: string): string {
   const problem =
     'Content-Disposition must be `attachment` or `inline` with a filename, in printable ASCII ' +
     "(a UTF-8 name as filename*=UTF-8''<percent-encoded>)";
-  if (!PRINTABLE_ASCII.test(header) || header.length > 1024) {
-    throw new BadRequestException(problem);
-  }
-  let parsed: { type: string; parameters: Record<string, string> };
-  try {
-    parsed = parseContentDisposition(header);
-  } catch {
-    throw new BadRequestException(problem);
-  }
-  const name = parsed.parameters.filename;
-  if ((parsed.type !== 'attachment' && parsed.type !== 'inline') || name === undefined || name.trim() === '') {
+  const parsed = PRINTABLE_ASCII.test(header) && header.length <= 1024 ? parseDisposition(header) : undefined;
+  const name = parsed?.parameters.filename;
+  if ((parsed?.type !== 'attachment' && parsed?.type !== 'inline') || name === undefined || name.trim() === '') {
     throw new BadRequestException(problem);
   }
   return name;
+}
+
+function parseDisposition(header: string): ReturnType<typeof parseContentDisposition> | undefined {
+  try {
+    return parseContentDisposition(header);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Stored as an attachment with a safe name; GET decides inline or attachment itself, as for any object. */
@@ -154,15 +150,8 @@ export const storedDisposition = (name: string): string =>
 
 /** The download name a stored `Content-Disposition` names, or undefined (none, or unreadable). */
 export function storedFileName(disposition: string | undefined): string | undefined {
-  if (!disposition) {
-    return undefined;
-  }
-  try {
-    const name = parseContentDisposition(disposition).parameters.filename;
-    return name ? withoutFormatCharacters(name) || undefined : undefined;
-  } catch {
-    return undefined;
-  }
+  const name = disposition ? parseDisposition(disposition)?.parameters.filename : undefined;
+  return name ? withoutFormatCharacters(name) || undefined : undefined;
 }
 
 /** The stored metadata to serve as `X-Meta-*` headers: what this service would accept, nothing else. */

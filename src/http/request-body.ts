@@ -3,10 +3,8 @@ import type { NextFunction, Request, Response } from 'express';
 import type { RequestBodyRules } from '../config/app-config.js';
 import { HttpProblem, sendProblem } from './problem.js';
 
-/** The rules a body is held to; `idleMs` is nginx's client_body_timeout. */
-interface BodyRules extends RequestBodyRules {
-  readonly idleMs: number;
-}
+/** `idleMs` is nginx's client_body_timeout. */
+type BodyRules = RequestBodyRules & { readonly idleMs: number };
 
 /** Kestrel checks the minimum rate once a second (its heartbeat); a shorter idle timeout checks more often. */
 const TICK_MS = 1000;

@@ -35,16 +35,16 @@ class Series {
 
   constructor(
     readonly labels: Labels,
-    bounds: readonly number[],
+    readonly bounds: readonly number[],
   ) {
     this.buckets = bounds.map(() => 0);
   }
 
-  observe(seconds: number, bounds: readonly number[]): void {
+  observe(seconds: number): void {
     this.count++;
     this.sum += seconds;
-    for (let i = 0; i < bounds.length; i++) {
-      if (seconds <= bounds[i]) {
+    for (let i = 0; i < this.bounds.length; i++) {
+      if (seconds <= this.bounds[i]) {
         this.buckets[i]++;
         return;
       }
@@ -84,7 +84,6 @@ export class Metrics {
       'http_request_duration_seconds',
       'Time from the request reaching the service until its response was sent or its connection closed',
       http,
-      HTTP_BUCKETS,
     );
     this.add(
       'http_request_bytes_total',
@@ -129,7 +128,6 @@ export class Metrics {
       's3_request_duration_seconds',
       'Time until S3 answered a call (its headers for GetObject), retries included',
       s3,
-      S3_BUCKETS,
     );
     this.add('s3_retries_total', 'counter', 'Attempts the AWS SDK made beyond the first, by operation', () =>
       sumBy(s3(), ['operation'], 0),
@@ -143,7 +141,7 @@ export class Metrics {
       const byMethod = getOrSet(this.http, x.route, () => new Map<string, Map<number, Series>>());
       getOrSet(byMethod, x.method, () => new Map<number, Series>()).set(x.status, series);
     }
-    series.observe(x.seconds, HTTP_BUCKETS);
+    series.observe(x.seconds);
     series.extra[0] += x.bytesIn;
     series.extra[1] += x.bytesOut;
     series.extra[2] += x.complete ? 0 : 1;
@@ -160,7 +158,7 @@ export class Metrics {
       series = new Series({ operation, outcome }, S3_BUCKETS);
       getOrSet(this.s3, operation, () => new Map<string, Series>()).set(outcome, series);
     }
-    series.observe(seconds, S3_BUCKETS);
+    series.observe(seconds);
     series.extra[0] += attempts - 1;
   }
 
@@ -200,12 +198,12 @@ export class Metrics {
     this.registry.registerMetric(metric as unknown as Metric);
   }
 
-  private addHistogram(name: string, help: string, series: () => Series[], bounds: readonly number[]): void {
+  private addHistogram(name: string, help: string, series: () => Series[]): void {
     this.add(name, 'histogram', help, () =>
       series().flatMap((s) => {
         let cumulative = 0;
         return [
-          ...bounds.map((le, i) => ({
+          ...s.bounds.map((le, i) => ({
             metricName: `${name}_bucket`,
             labels: { ...s.labels, le },
             value: (cumulative += s.buckets[i]),
