@@ -64,10 +64,7 @@ export function noneMatchHits(tags: readonly string[], etag: string): boolean {
 
 /** An HTTP date; invalid dates are ignored, as RFC 9110 says. */
 export function parseHttpDate(header: string | undefined): Date | undefined {
-  if (!header || header.length > 64) {
-    return undefined;
-  }
-  const time = Date.parse(header);
+  const time = header && header.length <= 64 ? Date.parse(header) : NaN;
   // An HTTP-date has a four-digit year; a later one is not a date S3 can be asked about (RGW answers a bare 400).
   return Number.isNaN(time) || time > LAST_HTTP_DATE ? undefined : new Date(time);
 }
@@ -83,20 +80,17 @@ export function parseIfMatch(header: string | undefined): readonly string[] | ty
 
 type Validators = Pick<ObjectInfo, 'etag' | 'lastModified'>;
 
-/** The preconditions of a write or delete (RFC 9110 13.2.2 steps 1 and 2). */
-interface Preconditions {
-  readonly ifMatch?: readonly string[];
-  readonly ifUnmodifiedSince?: Date;
-}
-
 /** RFC 9110 8.8.3.2: strong comparison; a weak tag never matches. */
 const strongMatch = (tag: string, etag: string): boolean => !tag.startsWith('W/') && tag === etag;
 
 /** HTTP dates have whole seconds; S3's Last-Modified too, but compare seconds in case a Date carries milliseconds. */
 const seconds = (date: Date): number => Math.floor(date.getTime() / 1000);
 
-/** Whether a write may go ahead on the current object (undefined: there is none), as RFC 9110 13.2.2 says. */
-export function preconditionsHold(conditions: Preconditions, current: Validators | undefined): boolean {
+/** Whether a write or delete may go ahead on the current object (undefined: none), as RFC 9110 13.2.2 says. */
+export function preconditionsHold(
+  conditions: { readonly ifMatch?: readonly string[]; readonly ifUnmodifiedSince?: Date },
+  current: Validators | undefined,
+): boolean {
   if (conditions.ifMatch) {
     return current !== undefined && conditions.ifMatch.some((tag) => tag === '*' || strongMatch(tag, current.etag));
   }

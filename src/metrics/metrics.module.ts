@@ -42,15 +42,13 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
     if (metrics === null || port === undefined) {
       return;
     }
-    const server = createServer((req, res) => {
+    const server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => {
       if (isScrape(req)) {
         void serveMetrics(metrics, token, req, res);
       } else {
         sendJson(res, 404, 'Not Found', 'this port serves only GET /metrics');
       }
     });
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 30_000;
     // A scraper needs one connection; this bounds what anyone else who reaches the port can hold open.
     server.maxConnections = 64;
     server.listen(port, host);

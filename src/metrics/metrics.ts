@@ -170,13 +170,11 @@ export class Metrics {
       'Seconds until the S3 credentials in use expire (+Inf: long-term keys), by where they came from',
       () => {
         const credentials = current();
-        if (credentials?.expiration) {
-          const value = (credentials.expiration.getTime() - Date.now()) / 1000;
-          return [{ labels: { source: credentials.source }, value }];
+        if (!credentials || (!credentials.expiration && credentials.sessionToken)) {
+          return [];
         }
-        return credentials && !credentials.sessionToken
-          ? [{ labels: { source: credentials.source }, value: Infinity }]
-          : [];
+        const value = credentials.expiration ? (credentials.expiration.getTime() - Date.now()) / 1000 : Infinity;
+        return [{ labels: { source: credentials.source }, value }];
       },
     );
   }
