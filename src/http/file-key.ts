@@ -97,10 +97,7 @@ export const isPublicKey = (publicPrefixes: readonly string[], key: string): boo
 
 type ReadTarget = { key: string; req: Request; res: Response };
 
-/**
- * `KeyPipe`, then, for a request let in without an API key (`req.anonymous`, `@PublicRead()`), the public check on
- * the very string the service then asks S3 for, never another spelling of it; anything else is the guard's 401.
- */
+/** `KeyPipe`, then for an anonymous read the public check, on the very key S3 is asked for, never another spelling. */
 @Injectable()
 export class ReadKeyPipe implements PipeTransform<ReadTarget, string> {
   constructor(

@@ -48,10 +48,7 @@ export class HttpErrorFilter implements ExceptionFilter {
     res.json(errorBody(statusCode, message));
   }
 
-  private describe(
-    exception: unknown,
-    req: Request,
-  ): { statusCode: number; message: string; headers?: Record<string, string> } {
+  private describe(exception: unknown, req: Request) {
     if (exception instanceof StorageError) {
       const statusCode = statusOf(exception.code);
       if (statusCode >= 500) {

@@ -47,10 +47,7 @@ export function parametersFromHeaders(req: IncomingMessage): ObjectParameters {
   };
 }
 
-/**
- * `POST /files`: the form fields `cacheControl`, `fileName` and `x-meta-<name>`; not request headers (a browser adds
- * `Cache-Control: no-cache` on its own when its cache is disabled), so `X-Meta-*` headers are a 400 that says so.
- */
+/** `POST /files` takes form fields, not headers: a browser sends `Cache-Control: no-cache` when its cache is off. */
 export function parametersFromFields(fields: Readonly<Record<string, string>>, req: IncomingMessage): ObjectParameters {
   if (Object.keys(req.headers).some((name) => name.startsWith(METADATA_PREFIX))) {
     throw new BadRequestException('POST /files takes metadata as form fields x-meta-<name>, not as X-Meta-* headers');

@@ -19,8 +19,8 @@ const hasBody = (req: IncomingMessage): boolean =>
   !req.complete && (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length']) > 0);
 
 /**
- * A 408 for a body that sends nothing for `idleMs` or averages under `minRate` (Kestrel's MinRequestBodyDataRate). As in
- * Kestrel, only time spent ready to read counts, and a late check counts as one tick: our stalls never blame the client.
+ * A 408 for a body that sends nothing for `idleMs` or averages under `minRate` (Kestrel's MinRequestBodyDataRate). As
+ * in Kestrel, only time spent ready to read counts, and a late check is one tick: our stalls never blame the client.
  */
 export function requestBodyRules(rules: BodyRules) {
   return (req: Request, res: Response, next: NextFunction): void => {
@@ -93,8 +93,8 @@ function cut(req: IncomingMessage, res: ServerResponse, message: string): void {
 }
 
 /**
- * Answers, then closes, a connection whose body is still arriving: closing with unread bytes resets it, so a client still
- * writing gets ECONNRESET, not the answer. As nginx's lingering close: half-close, then drain while the client sends.
+ * Answers, then closes, a connection whose body is still arriving: closing with unread bytes resets it, so a client
+ * still writing gets ECONNRESET, not the answer. As nginx's lingering close: half-close, then drain while it sends.
  */
 export function closeAfterAnswer(
   req: IncomingMessage,

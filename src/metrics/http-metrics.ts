@@ -48,10 +48,7 @@ export function transferKind(method: string, url: string): 'upload' | 'download'
   }
 }
 
-/**
- * Records every request when its response closes. Bytes are the connection's counters since its previous response
- * (headers included), so bodies no one reads (a refused upload) count too.
- */
+/** Bytes are the socket's counters since its previous response, so bodies no one reads (a refused upload) count. */
 export function httpMetricsMiddleware(metrics: Metrics): (req: Request, res: Response, next: NextFunction) => void {
   return (req, res, next) => {
     const start = performance.now();
