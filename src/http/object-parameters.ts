@@ -94,22 +94,17 @@ export function userMetadata(entries: readonly [string, string][], what: string)
   const metadata: Record<string, string> = {};
   let bytes = 0;
   for (const [name, raw] of entries) {
-    const shown = name.slice(0, MAX_METADATA_NAME);
+    const refuse = (problem: string) =>
+      new BadRequestException(`${what}${name.slice(0, MAX_METADATA_NAME)}: ${problem}`);
     if (name.length > MAX_METADATA_NAME || !METADATA_NAME.test(name)) {
-      throw new BadRequestException(
-        `${what}${shown}: a metadata name is 1 to ${MAX_METADATA_NAME} of a-z, 0-9 and - (not at either end)`,
-      );
+      throw refuse(`a metadata name is 1 to ${MAX_METADATA_NAME} of a-z, 0-9 and - (not at either end)`);
     }
     if (RESERVED_METADATA.has(name) || name in metadata) {
-      throw new BadRequestException(
-        `${what}${shown}: this metadata name is ${name in metadata ? 'repeated' : 'reserved'}`,
-      );
+      throw refuse(`this metadata name is ${name in metadata ? 'repeated' : 'reserved'}`);
     }
     const value = trimOws(raw);
     if (value === '' || !PRINTABLE_ASCII.test(value)) {
-      throw new BadRequestException(
-        `${what}${shown}: a metadata value must be printable US-ASCII and not empty (percent-encode anything else)`,
-      );
+      throw refuse('a metadata value must be printable US-ASCII and not empty (percent-encode anything else)');
     }
     bytes += name.length + value.length;
     metadata[name] = value;
