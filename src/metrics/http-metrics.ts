@@ -65,10 +65,6 @@ export function httpMetricsMiddleware(metrics: Metrics): (req: Request, res: Res
       }
       const seen = (socket[SOCKET_SEEN] ??= { read: 0, written: 0 });
       const { bytesRead: read, bytesWritten: written } = socket;
-      const bytesIn = read - seen.read;
-      const bytesOut = written - seen.written;
-      seen.read = read;
-      seen.written = written;
       const method = METHODS.has(req.method) ? req.method : 'other';
       if (req.anonymous || req.publicRead) {
         metrics.recordAnonymousRead(method, res.statusCode);
@@ -78,10 +74,12 @@ export function httpMetricsMiddleware(metrics: Metrics): (req: Request, res: Res
         route: routeLabel(req),
         status: res.statusCode,
         seconds: (performance.now() - start) / 1000,
-        bytesIn,
-        bytesOut,
+        bytesIn: read - seen.read,
+        bytesOut: written - seen.written,
         complete: res.writableFinished,
       });
+      seen.read = read;
+      seen.written = written;
     });
     next();
   };
