@@ -65,18 +65,15 @@ export function httpMetricsMiddleware(metrics: Metrics): (req: Request, res: Res
       }
       const seen = (socket[SOCKET_SEEN] ??= { read: 0, written: 0 });
       const { bytesRead: read, bytesWritten: written } = socket;
-      const method = METHODS.has(req.method) ? req.method : 'other';
-      if (req.anonymous || req.publicRead) {
-        metrics.recordAnonymousRead(method, res.statusCode);
-      }
       metrics.recordHttp({
-        method,
+        method: METHODS.has(req.method) ? req.method : 'other',
         route: routeLabel(req),
         status: res.statusCode,
         seconds: (performance.now() - start) / 1000,
         bytesIn: read - seen.read,
         bytesOut: written - seen.written,
         complete: res.writableFinished,
+        anonymous: req.anonymous || req.publicRead,
       });
       seen.read = read;
       seen.written = written;

@@ -14,6 +14,8 @@ export interface HttpExchange {
   readonly bytesOut: number;
   /** False when the connection closed before the last byte of the response was sent. */
   readonly complete: boolean;
+  /** A GET or HEAD of a file let in without an API key (PUBLIC_PREFIXES). */
+  readonly anonymous?: boolean;
 }
 
 /** What the credentials gauge needs of the credentials in use; `source` is a fixed name such as `static keys`. */
@@ -30,8 +32,8 @@ class Series {
   count = 0;
   sum = 0;
   readonly buckets: number[];
-  /** HTTP: bytes in / out, incomplete responses; S3: retries. */
-  readonly extra = [0, 0, 0];
+  /** HTTP: bytes in / out, incomplete responses, anonymous reads; S3: retries. */
+  readonly extra = [0, 0, 0, 0];
 
   constructor(
     readonly labels: Labels,
@@ -62,7 +64,6 @@ export class Metrics {
   // Nested by label, each key a string the caller already holds (route templates are cached), so no key is built.
   private readonly http = new Map<string, Map<string, Map<number, Series>>>();
   private readonly s3 = new Map<string, Map<string, Series>>();
-  private readonly anonymousReads = new Map<string, Map<number, { labels: Labels; value: number }>>();
 
   static async create(): Promise<Metrics> {
     return new Metrics(await import('prom-client'));
@@ -107,7 +108,7 @@ export class Metrics {
       'http_anonymous_reads_total',
       'counter',
       'GET and HEAD /files/{key} without an API key (PUBLIC_PREFIXES), by method and status: 401 for a key not public',
-      () => [...this.anonymousReads.values()].flatMap((m) => [...m.values()]),
+      () => sumBy(http(), ['method', 'status'], 3).filter((sample) => sample.value > 0),
     );
     this.add(
       'http_uploads_in_flight',
@@ -145,11 +146,7 @@ export class Metrics {
     series.extra[0] += x.bytesIn;
     series.extra[1] += x.bytesOut;
     series.extra[2] += x.complete ? 0 : 1;
-  }
-
-  recordAnonymousRead(method: string, status: number): void {
-    const byStatus = getOrSet(this.anonymousReads, method, () => new Map<number, { labels: Labels; value: number }>());
-    getOrSet(byStatus, status, () => ({ labels: { method, status }, value: 0 })).value++;
+    series.extra[3] += x.anonymous ? 1 : 0;
   }
 
   recordS3(operation: string, outcome: string, seconds: number, attempts: number): void {
