@@ -2,7 +2,6 @@ import type { Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { errorBody } from './problem.js';
 
-/** Node's parser errors that have their own status; anything else it cannot parse is a 400. */
 const ANSWERS: Record<string, [number, string]> = {
   HPE_HEADER_OVERFLOW: [431, 'request headers are too large'],
   HPE_CHUNK_EXTENSIONS_OVERFLOW: [413, 'chunk extensions are too large'],

@@ -6,9 +6,8 @@ import { downloadName } from './upload-name.js';
 export const REDIRECT_TTL_SECONDS = 300;
 
 /**
- * The `response-content-type` and `-disposition` of a presigned GET, as a proxied download decides them. S3 cannot
- * send `nosniff` or a sandboxing CSP, so active content is pinned to `application/octet-stream` as an attachment; the
- * type is pinned in every case, so an overwrite after this HEAD cannot change how the browser treats it.
+ * A presigned GET's type and disposition. S3 sends no `nosniff` or CSP, so active content goes as an octet-stream
+ * attachment; the type is always pinned, so an overwrite after this HEAD cannot change how the browser treats it.
  */
 export function redirectResponseHeaders(
   key: string,
@@ -23,7 +22,6 @@ export function redirectResponseHeaders(
   };
 }
 
-/** The type a signed GET pins for an object of `storedType`, and whether the browser may show it inline. */
 export function signedDownloadType(storedType: string, attachment: boolean): { contentType: string; inline: boolean } {
   const parsed = parseMediaType(storedType);
   const contentType = typeof parsed === 'object' && !isActive(parsed.value) ? parsed.value : 'application/octet-stream';

@@ -13,24 +13,19 @@ import { isReservedKey, RESERVED_PREFIX } from '../storage/reserved-keys.js';
 /** S3's own limit on a key, counted with `S3_PREFIX`. */
 export const MAX_KEY_BYTES = 1024;
 
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const RULES: [(key: string) => boolean, string][] = [
+  [(key) => key.length === 0, 'key must not be empty'],
+  [(key) => /[\u0000-\u001f\u007f-\u009f]/.test(key), 'key must not contain control characters'],
+  [(key) => key.includes('\\'), 'key must not contain backslashes'],
+  [(key) => key.startsWith('/'), 'key must not start with /'],
+  [isReservedKey, `key must not start with ${RESERVED_PREFIX} (reserved for resumable uploads in progress)`],
+];
 
 /** What is wrong with a decoded key (or a list prefix, with `allowPartial`), counting `prefixBytes`; or undefined. */
 export function keyProblem(key: string, prefixBytes: number, allowPartial = false): string | undefined {
-  if (key.length === 0) {
-    return 'key must not be empty';
-  }
-  if (CONTROL.test(key)) {
-    return 'key must not contain control characters';
-  }
-  if (key.includes('\\')) {
-    return 'key must not contain backslashes';
-  }
-  if (key.startsWith('/')) {
-    return 'key must not start with /';
-  }
-  if (isReservedKey(key)) {
-    return `key must not start with ${RESERVED_PREFIX} (reserved for resumable uploads in progress)`;
+  const broken = RULES.find(([breaks]) => breaks(key));
+  if (broken) {
+    return broken[1];
   }
   const segments = key.split('/');
   // A list prefix may end with `/` ("folder/") but otherwise follows the key rules.
@@ -65,7 +60,6 @@ export class KeyPipe implements PipeTransform<string, string> {
     this.prefixBytes = Buffer.byteLength(config.s3.prefix, 'utf8');
   }
 
-  /** A decoded key, or a 400 that says what is wrong with it. */
   transform(key: string): string {
     return valid(key, keyProblem(key, this.prefixBytes));
   }
@@ -95,23 +89,15 @@ const pathKey = createParamDecorator((_data: unknown, ctx: ExecutionContext): st
   keyInPath(ctx.switchToHttp().getRequest<Request>()),
 );
 
-/** The key of a `/files/{key}` route, checked by `KeyPipe`. */
 export const FileKey = (): ParameterDecorator => pathKey(undefined, KeyPipe);
 
 /** Whether a key is in one of the public folders (each ends with `/`, so `public/` never covers `publicity/x`). */
 export const isPublicKey = (publicPrefixes: readonly string[], key: string): boolean =>
   publicPrefixes.some((prefix) => key.startsWith(prefix));
 
-interface ReadTarget {
-  readonly key: string;
-  readonly req: Request;
-  readonly res: Response;
-}
+type ReadTarget = { key: string; req: Request; res: Response };
 
-/**
- * `KeyPipe`, then, for a request let in without an API key (`req.anonymous`, `@PublicRead()`), the public check on
- * the very string the service then asks S3 for, never another spelling of it; anything else is the guard's 401.
- */
+/** `KeyPipe`, then for an anonymous read the public check, on the very key S3 is asked for, never another spelling. */
 @Injectable()
 export class ReadKeyPipe implements PipeTransform<ReadTarget, string> {
   constructor(

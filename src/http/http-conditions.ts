@@ -1,23 +1,14 @@
 import { BadRequestException, HttpStatus } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { StorageError } from '../storage/storage.errors.js';
-import type { ObjectStream, Precondition, ReadConditions } from '../storage/storage.service.js';
+import type { ObjectInfo, ObjectStream, Precondition, ReadConditions } from '../storage/storage.service.js';
 
-/**
- * Range and the conditional headers (RFC 9110 13-14). A Range no object satisfies (a suffix of 0 bytes, a start past
- * any S3 object) is answered 416 by the service itself: not every S3 refuses `bytes=-0` (Ceph RGW serves it all).
- */
+/** A Range no object satisfies (`bytes=-0`, a start past 5 TiB): answered 416 here, as Ceph RGW serves `bytes=-0`. */
 export const UNSATISFIABLE_RANGE = Symbol('unsatisfiable range');
-
-/** Positions beyond 16 digits are past the largest S3 object (5 TiB): never sent to S3 as such. */
-const MAX_DIGITS = 16;
 
 /** The one range to ask S3 for, or undefined for all (a Range not understood, or of several, may be ignored). */
 export function parseRange(header: string | undefined): string | typeof UNSATISFIABLE_RANGE | undefined {
-  if (!header) {
-    return undefined;
-  }
-  const match = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
+  const match = header ? /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header) : null;
   if (!match) {
     return undefined;
   }
@@ -42,11 +33,11 @@ export function parseRange(header: string | undefined): string | typeof UNSATISF
   return `bytes=${first}-${last === undefined || huge(last) ? '' : last}`;
 }
 
-const huge = (n: bigint): boolean => n.toString().length > MAX_DIGITS;
+/** Positions beyond 16 digits are past the largest S3 object (5 TiB): never sent to S3 as such. */
+const huge = (n: bigint): boolean => n.toString().length > 16;
 
 const ENTITY_TAG = /^(W\/)?"[\x21\x23-\x7e\x80-\xff]*"$/;
 
-/** A list of at most 32 entity tags, or `['*']`; undefined when the header is anything else. */
 function parseTagList(header: string): readonly string[] | undefined {
   // RFC 9110 5.6.1: empty list elements are ignored.
   const tags = header
@@ -67,17 +58,13 @@ export function parseIfNoneMatch(header: string | undefined): string | undefined
 /** The opaque part of an entity tag: RFC 9110's weak comparison ignores `W/`. */
 export const opaqueTag = (tag: string): string => tag.replace(/^W\//, '');
 
-/** Whether parsed If-None-Match tags name this entity tag (`*` names any), by weak comparison as RFC 9110 says. */
 export function noneMatchHits(tags: readonly string[], etag: string): boolean {
   return tags.some((tag) => tag === '*' || opaqueTag(tag) === opaqueTag(etag));
 }
 
 /** An HTTP date; invalid dates are ignored, as RFC 9110 says. */
 export function parseHttpDate(header: string | undefined): Date | undefined {
-  if (!header || header.length > 64) {
-    return undefined;
-  }
-  const time = Date.parse(header);
+  const time = header && header.length <= 64 ? Date.parse(header) : NaN;
   // An HTTP-date has a four-digit year; a later one is not a date S3 can be asked about (RGW answers a bare 400).
   return Number.isNaN(time) || time > LAST_HTTP_DATE ? undefined : new Date(time);
 }
@@ -87,22 +74,11 @@ const LAST_HTTP_DATE = Date.UTC(9999, 11, 31, 23, 59, 59);
 /** An If-Match that is neither `*` nor a list of entity tags: refused (400) rather than ignored, as it guards writes. */
 export const INVALID_IF_MATCH = Symbol('invalid If-Match');
 
-/** If-Match (RFC 9110 13.1.1): `['*']` or the listed entity tags. */
 export function parseIfMatch(header: string | undefined): readonly string[] | typeof INVALID_IF_MATCH | undefined {
   return header === undefined ? undefined : (parseTagList(header) ?? INVALID_IF_MATCH);
 }
 
-/** What the service knows of the current object when it evaluates conditions. */
-export interface Validators {
-  readonly etag: string;
-  readonly lastModified: Date;
-}
-
-/** The preconditions of a write or delete (RFC 9110 13.2.2 steps 1 and 2). */
-interface Preconditions {
-  readonly ifMatch?: readonly string[];
-  readonly ifUnmodifiedSince?: Date;
-}
+type Validators = Pick<ObjectInfo, 'etag' | 'lastModified'>;
 
 /** RFC 9110 8.8.3.2: strong comparison; a weak tag never matches. */
 const strongMatch = (tag: string, etag: string): boolean => !tag.startsWith('W/') && tag === etag;
@@ -110,8 +86,11 @@ const strongMatch = (tag: string, etag: string): boolean => !tag.startsWith('W/'
 /** HTTP dates have whole seconds; S3's Last-Modified too, but compare seconds in case a Date carries milliseconds. */
 const seconds = (date: Date): number => Math.floor(date.getTime() / 1000);
 
-/** Whether a write may go ahead on the current object (undefined: there is none), as RFC 9110 13.2.2 says. */
-export function preconditionsHold(conditions: Preconditions, current: Validators | undefined): boolean {
+/** Whether a write or delete may go ahead on the current object (undefined: none), as RFC 9110 13.2.2 says. */
+export function preconditionsHold(
+  conditions: { readonly ifMatch?: readonly string[]; readonly ifUnmodifiedSince?: Date },
+  current: Validators | undefined,
+): boolean {
   if (conditions.ifMatch) {
     return current !== undefined && conditions.ifMatch.some((tag) => tag === '*' || strongMatch(tag, current.etag));
   }
@@ -131,7 +110,6 @@ export function ifRangeHolds(header: string, current: Validators): boolean {
   return date !== undefined && seconds(date) === seconds(current.lastModified);
 }
 
-/** Lets go of an opened object's body that will not be sent. */
 function discard(object: Omit<ObjectStream, 'body'>): void {
   (object as Partial<ObjectStream>).body?.destroy();
 }
@@ -162,9 +140,7 @@ export async function conditionalRead<T extends Omit<ObjectStream, 'body'>>(
     const object = await open(conditions);
     if (tags && !oneTag && noneMatchHits(tags, object.etag)) {
       discard(object);
-      res.setHeader('ETag', object.etag);
-      res.status(HttpStatus.NOT_MODIFIED).end();
-      return undefined;
+      throw new StorageError('NotModified', 'not modified', { etag: object.etag });
     }
     // RFC 9110 13.2.2 step 5: a Range whose If-Range fails is ignored; the range answer's own ETag decides.
     if (ifRange !== undefined && !ifRangeHolds(ifRange, object)) {
@@ -198,7 +174,6 @@ export async function conditionalRead<T extends Omit<ObjectStream, 'body'>>(
   }
 }
 
-/** If-Match and If-Unmodified-Since as a check of the current object, or undefined when neither is sent. */
 export function writePrecondition(req: Request): Precondition | undefined {
   const ifMatch = parseIfMatch(req.headers['if-match']);
   if (ifMatch === INVALID_IF_MATCH) {

@@ -1,4 +1,4 @@
-import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
+import { STATUS_CODES } from 'node:http';
 import { ArgumentsHost, Catch, HttpException, HttpStatus, Logger, type ExceptionFilter } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { closeAfterAnswer } from './request-body.js';
@@ -23,15 +23,6 @@ const STORAGE_STATUS: Readonly<Record<StorageErrorCode, HttpStatus>> = {
 
 export const statusOf = (code: StorageErrorCode): number => STORAGE_STATUS[code];
 
-/** Errors thrown by Express middleware (body-parser, http-errors) carry a status and say if their message is safe. */
-interface ExpressError {
-  status?: number;
-  statusCode?: number;
-  expose?: boolean;
-  type?: string;
-  message?: string;
-}
-
 /** The one place errors become HTTP: `{statusCode, error, message}`, never a stack trace or a secret. */
 @Catch()
 export class HttpErrorFilter implements ExceptionFilter {
@@ -47,11 +38,7 @@ export class HttpErrorFilter implements ExceptionFilter {
       res.destroy();
       return;
     }
-    for (const [name, value] of Object.entries(headers)) {
-      if (value !== undefined) {
-        res.setHeader(name, value);
-      }
-    }
+    res.setHeaders(new Map(Object.entries(headers)));
     closeAfterAnswer(req, res);
     res.status(statusCode);
     if (statusCode === 304 || req.method === 'HEAD') {
@@ -61,17 +48,14 @@ export class HttpErrorFilter implements ExceptionFilter {
     res.json(errorBody(statusCode, message));
   }
 
-  private describe(
-    exception: unknown,
-    req: Request,
-  ): { statusCode: number; message: string; headers?: OutgoingHttpHeaders } {
+  private describe(exception: unknown, req: Request) {
     if (exception instanceof StorageError) {
       const statusCode = statusOf(exception.code);
       if (statusCode >= 500) {
         this.logger.warn(`${req.method} ${req.path}: ${exception.code}: ${exception.message}`);
       }
       const { code, objectSize, retryAfterSeconds } = exception;
-      const headers =
+      const headers: Record<string, string> =
         code === 'RangeNotSatisfiable' && objectSize !== undefined
           ? { 'Content-Range': `bytes */${objectSize}` }
           : code === 'Unavailable'
@@ -80,7 +64,7 @@ export class HttpErrorFilter implements ExceptionFilter {
       return { statusCode, message: exception.message, headers };
     }
     if (exception instanceof HttpProblem) {
-      return { statusCode: exception.statusCode, message: exception.message, headers: exception.headers };
+      return { statusCode: exception.statusCode, message: exception.message };
     }
     if (exception instanceof HttpException) {
       const response = exception.getResponse();
@@ -88,15 +72,11 @@ export class HttpErrorFilter implements ExceptionFilter {
       const message = Array.isArray(raw) ? raw.join('; ') : typeof raw === 'string' ? raw : exception.message;
       return { statusCode: exception.getStatus(), message };
     }
-    const express = exception as ExpressError | undefined;
+    // Express middleware's errors (http-errors) carry a status and say whether their message is safe to show.
+    const express = exception as { status?: number; statusCode?: number; expose?: boolean; message?: string } | null;
     const status = express?.status ?? express?.statusCode;
     if (typeof status === 'number' && status >= 400 && status < 500) {
-      const message =
-        express?.type === 'entity.parse.failed'
-          ? 'request body is not valid JSON'
-          : express?.expose && express.message
-            ? express.message
-            : (STATUS_CODES[status] ?? 'bad request');
+      const message = express?.expose && express.message ? express.message : (STATUS_CODES[status] ?? 'bad request');
       return { statusCode: status, message };
     }
     this.logger.error(

@@ -4,9 +4,7 @@ import { json, type NextFunction, type Request, type Response } from 'express';
 /** Signing requests are flat objects; deeper nesting only serves to exhaust the validator's stack. */
 const JSON_MAX_DEPTH = 8;
 
-class TooDeep extends Error {}
-
-/** Throws `TooDeep` when arrays and objects nest deeper than `JSON_MAX_DEPTH` (brackets in strings do not count). */
+/** body-parser's `verify`: throws when arrays and objects nest too deep (brackets in strings do not count). */
 function checkDepth(_req: unknown, _res: unknown, body: Buffer): void {
   let depth = 0;
   let inString = false;
@@ -22,7 +20,7 @@ function checkDepth(_req: unknown, _res: unknown, body: Buffer): void {
       inString = true;
     } else if (c === 0x5b || c === 0x7b) {
       if (++depth > JSON_MAX_DEPTH) {
-        throw new TooDeep();
+        throw new Error('too deep');
       }
     } else if (c === 0x5d || c === 0x7d) {
       depth--;
@@ -30,10 +28,7 @@ function checkDepth(_req: unknown, _res: unknown, body: Buffer): void {
   }
 }
 
-/**
- * Parses a JSON body of at most `limit` (`'4mb'`) on the routes it is applied to (uploads stay streams). Malformed or
- * too deep JSON is a 400 that says so (not the parser's message); an oversized body is body-parser's 413.
- */
+/** JSON on the routes it is applied to (uploads stay streams); a bad body is a 400 that says so, not the parser's. */
 export function jsonBodyUpTo(limit: string): (req: Request, res: Response, next: NextFunction) => void {
   const parseJson = json({ limit, strict: true, verify: checkDepth });
   return (req, res, next) => {

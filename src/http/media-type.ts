@@ -11,7 +11,6 @@ const IS_TOKEN = new RegExp(`^${TOKEN}$`);
 export const MAX_MEDIA_TYPE_LENGTH = 255;
 
 export interface MediaType {
-  /** `type/subtype`, lowercase. */
   readonly essence: string;
   /** The canonical form to store and serve: `type/subtype; name=value` (names lowercase, `charset` value too). */
   readonly value: string;

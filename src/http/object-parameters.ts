@@ -5,7 +5,6 @@ import { isCacheControl, MAX_CACHE_CONTROL_LENGTH } from '../config/s3-options.j
 import type { ObjectParameters } from '../storage/object-settings.js';
 import { sanitiseFileName, withoutFormatCharacters } from './upload-name.js';
 
-/** At most this many `X-Meta-*` entries per object. */
 export const MAX_METADATA_ENTRIES = 10;
 /** Names (without `X-Meta-`) and values together, in bytes: half of S3's 2 KiB, which the service's own marker shares. */
 export const MAX_METADATA_BYTES = 1024;
@@ -21,10 +20,8 @@ const METADATA_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 /** Form fields of `POST /files` that set object parameters (like `key`, they must come before the file part). */
-export const CACHE_CONTROL_FIELD = 'cacheControl';
-export const FILE_NAME_FIELD = 'fileName';
 export const isParameterField = (name: string): boolean =>
-  name === CACHE_CONTROL_FIELD || name === FILE_NAME_FIELD || name.toLowerCase().startsWith(METADATA_PREFIX);
+  name === 'cacheControl' || name === 'fileName' || name.toLowerCase().startsWith(METADATA_PREFIX);
 
 /** `PUT /files/{key}`: `Cache-Control`, `Content-Disposition`'s name and `X-Meta-*`, as S3's PutObject reads them. */
 export function parametersFromHeaders(req: IncomingMessage): ObjectParameters {
@@ -50,10 +47,7 @@ export function parametersFromHeaders(req: IncomingMessage): ObjectParameters {
   };
 }
 
-/**
- * `POST /files`: the form fields `cacheControl`, `fileName` and `x-meta-<name>`; not request headers (a browser adds
- * `Cache-Control: no-cache` on its own when its cache is disabled), so `X-Meta-*` headers are a 400 that says so.
- */
+/** `POST /files` takes form fields, not headers: a browser sends `Cache-Control: no-cache` when its cache is off. */
 export function parametersFromFields(fields: Readonly<Record<string, string>>, req: IncomingMessage): ObjectParameters {
   if (Object.keys(req.headers).some((name) => name.startsWith(METADATA_PREFIX))) {
     throw new BadRequestException('POST /files takes metadata as form fields x-meta-<name>, not as X-Meta-* headers');
@@ -61,12 +55,12 @@ export function parametersFromFields(fields: Readonly<Record<string, string>>, r
   const metadata = Object.entries(fields)
     .filter(([name]) => name.toLowerCase().startsWith(METADATA_PREFIX))
     .map(([name, value]): [string, string] => [name.slice(METADATA_PREFIX.length).toLowerCase(), value]);
-  const fileName = fields[FILE_NAME_FIELD];
+  const { fileName } = fields;
   if (fileName !== undefined && !/^[^\u0000-\u001f\u007f]{1,255}$/u.test(fileName)) {
     throw new BadRequestException('form field fileName must be 1 to 255 characters, without control characters');
   }
   return {
-    cacheControl: cacheControl(fields[CACHE_CONTROL_FIELD], 'form field cacheControl'),
+    cacheControl: cacheControl(fields.cacheControl, 'form field cacheControl'),
     contentDisposition: fileName === undefined ? undefined : storedDisposition(fileName),
     metadata: userMetadata(metadata, 'form field x-meta-'),
   };
@@ -90,7 +84,6 @@ export function cacheControl(value: string | undefined, what: string): string | 
   return trimmed;
 }
 
-/** User metadata, checked: names `[a-z0-9-]`, values printable ASCII, bounded in count and size. */
 export function userMetadata(entries: readonly [string, string][], what: string): Record<string, string> | undefined {
   if (entries.length === 0) {
     return undefined;
@@ -101,22 +94,17 @@ export function userMetadata(entries: readonly [string, string][], what: string)
   const metadata: Record<string, string> = {};
   let bytes = 0;
   for (const [name, raw] of entries) {
-    const shown = name.slice(0, MAX_METADATA_NAME);
+    const refuse = (problem: string) =>
+      new BadRequestException(`${what}${name.slice(0, MAX_METADATA_NAME)}: ${problem}`);
     if (name.length > MAX_METADATA_NAME || !METADATA_NAME.test(name)) {
-      throw new BadRequestException(
-        `${what}${shown}: a metadata name is 1 to ${MAX_METADATA_NAME} of a-z, 0-9 and - (not at either end)`,
-      );
+      throw refuse(`a metadata name is 1 to ${MAX_METADATA_NAME} of a-z, 0-9 and - (not at either end)`);
     }
     if (RESERVED_METADATA.has(name) || name in metadata) {
-      throw new BadRequestException(
-        `${what}${shown}: this metadata name is ${name in metadata ? 'repeated' : 'reserved'}`,
-      );
+      throw refuse(`this metadata name is ${name in metadata ? 'repeated' : 'reserved'}`);
     }
     const value = trimOws(raw);
     if (value === '' || !PRINTABLE_ASCII.test(value)) {
-      throw new BadRequestException(
-        `${what}${shown}: a metadata value must be printable US-ASCII and not empty (percent-encode anything else)`,
-      );
+      throw refuse('a metadata value must be printable US-ASCII and not empty (percent-encode anything else)');
     }
     bytes += name.length + value.length;
     metadata[name] = value;
@@ -132,20 +120,20 @@ function nameFromDisposition(header: string): string {
   const problem =
     'Content-Disposition must be `attachment` or `inline` with a filename, in printable ASCII ' +
     "(a UTF-8 name as filename*=UTF-8''<percent-encoded>)";
-  if (!PRINTABLE_ASCII.test(header) || header.length > 1024) {
-    throw new BadRequestException(problem);
-  }
-  let parsed: { type: string; parameters: Record<string, string> };
-  try {
-    parsed = parseContentDisposition(header);
-  } catch {
-    throw new BadRequestException(problem);
-  }
-  const name = parsed.parameters.filename;
-  if ((parsed.type !== 'attachment' && parsed.type !== 'inline') || name === undefined || name.trim() === '') {
+  const parsed = PRINTABLE_ASCII.test(header) && header.length <= 1024 ? parseDisposition(header) : undefined;
+  const name = parsed?.parameters.filename;
+  if ((parsed?.type !== 'attachment' && parsed?.type !== 'inline') || name === undefined || name.trim() === '') {
     throw new BadRequestException(problem);
   }
   return name;
+}
+
+function parseDisposition(header: string): ReturnType<typeof parseContentDisposition> | undefined {
+  try {
+    return parseContentDisposition(header);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Stored as an attachment with a safe name; GET decides inline or attachment itself, as for any object. */
@@ -154,15 +142,8 @@ export const storedDisposition = (name: string): string =>
 
 /** The download name a stored `Content-Disposition` names, or undefined (none, or unreadable). */
 export function storedFileName(disposition: string | undefined): string | undefined {
-  if (!disposition) {
-    return undefined;
-  }
-  try {
-    const name = parseContentDisposition(disposition).parameters.filename;
-    return name ? withoutFormatCharacters(name) || undefined : undefined;
-  } catch {
-    return undefined;
-  }
+  const name = disposition ? parseDisposition(disposition)?.parameters.filename : undefined;
+  return name ? withoutFormatCharacters(name) || undefined : undefined;
 }
 
 /** The stored metadata to serve as `X-Meta-*` headers: what this service would accept, nothing else. */

@@ -1,22 +1,17 @@
 import { STATUS_CODES, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 
 /** The one error body of the service: `{statusCode, error, message}`, never a stack trace or a secret. */
-export interface ErrorBody {
-  statusCode: number;
-  error: string;
-  message: string;
-}
-
-export function errorBody(statusCode: number, message: string): ErrorBody {
+export function errorBody(statusCode: number, message: string) {
   return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message };
 }
+
+export type ErrorBody = ReturnType<typeof errorBody>;
 
 /** A refusal at the HTTP level that is no storage error (a body too large, a client gone), for the error filter. */
 export class HttpProblem extends Error {
   constructor(
     readonly statusCode: number,
     message: string,
-    readonly headers: OutgoingHttpHeaders = {},
   ) {
     super(message);
     this.name = 'HttpProblem';

@@ -3,10 +3,8 @@ import type { NextFunction, Request, Response } from 'express';
 import type { RequestBodyRules } from '../config/app-config.js';
 import { HttpProblem, sendProblem } from './problem.js';
 
-/** The rules a body is held to; `idleMs` is nginx's client_body_timeout. */
-interface BodyRules extends RequestBodyRules {
-  readonly idleMs: number;
-}
+/** `idleMs` is nginx's client_body_timeout. */
+type BodyRules = RequestBodyRules & { readonly idleMs: number };
 
 /** Kestrel checks the minimum rate once a second (its heartbeat); a shorter idle timeout checks more often. */
 const TICK_MS = 1000;
@@ -21,11 +19,8 @@ const hasBody = (req: IncomingMessage): boolean =>
   !req.complete && (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length']) > 0);
 
 /**
- * Cuts, with a 408, a request whose body arrives too slowly while the service waits for it: nothing for `idleMs`
- * (nginx's client_body_timeout), or less than `minRate.bytesPerSecond` on average once `minRate.graceMs` of waiting
- * has passed (Kestrel's MinRequestBodyDataRate). As in Kestrel, only time the service is ready to read counts: not
- * while it holds the body back (a slow S3, no upload memory free), and a late check (a busy event loop) counts as one
- * period, so the server's own stalls are never blamed on the client. The cut ends the upload reading the body.
+ * A 408 for a body that sends nothing for `idleMs` or averages under `minRate` (Kestrel's MinRequestBodyDataRate). As
+ * in Kestrel, only time spent ready to read counts, and a late check is one tick: our stalls never blame the client.
  */
 export function requestBodyRules(rules: BodyRules) {
   return (req: Request, res: Response, next: NextFunction): void => {
@@ -98,11 +93,8 @@ function cut(req: IncomingMessage, res: ServerResponse, message: string): void {
 }
 
 /**
- * Answers on a connection whose request body is still arriving, then closes it without losing the answer. Closing a
- * socket with unread bytes makes the kernel reset the connection, and a client still writing (node:http, fetch,
- * Python's requests) then gets EPIPE or ECONNRESET instead of the answer. So, as nginx's lingering close: say
- * `Connection: close`, send the answer and half-close, then read and discard the rest of the body while the client
- * keeps sending (at least every `lingering.timeoutMs`), for at most `lingering.timeMs`, however many bytes that is.
+ * Answers, then closes, a connection whose body is still arriving: closing with unread bytes resets it, so a client
+ * still writing gets ECONNRESET, not the answer. As nginx's lingering close: half-close, then drain while it sends.
  */
 export function closeAfterAnswer(
   req: IncomingMessage,
@@ -114,9 +106,7 @@ export function closeAfterAnswer(
   if (!hasBody(req) || socket.destroyed) {
     return;
   }
-  const close = (): void => {
-    socket.destroy();
-  };
+  const close = () => socket.destroy();
   // Node destroys a `Connection: close` socket as soon as the answer is flushed; only half-close it.
   socket.destroySoon = function (this: typeof socket) {
     if (this.writable) {

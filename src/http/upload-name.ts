@@ -24,7 +24,6 @@ export function withoutFormatCharacters(name: string): string {
   return name.replace(FORMAT, '');
 }
 
-/** The file name a download is offered under: the key's last segment, without format characters. */
 export function downloadName(key: string): string {
   return withoutFormatCharacters(key.split('/').pop() ?? '') || 'file';
 }
@@ -34,7 +33,6 @@ export function generateKey(fileName: string | undefined): string {
   return `${randomUUID()}/${sanitiseFileName(fileName)}`;
 }
 
-/** The path of a key under /files, each segment percent-encoded and `/` kept. */
 export function fileLocation(key: string): string {
   return `/files/${key.split('/').map(encodeURIComponent).join('/')}`;
 }

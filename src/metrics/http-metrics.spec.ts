@@ -1,5 +1,5 @@
 import type { Request } from 'express';
-import { routeLabel, setRouteLabel, toTemplate, transferKind, UNMATCHED_ROUTE } from './http-metrics.js';
+import { routeLabel, toTemplate, transferKind, UNMATCHED_ROUTE } from './http-metrics.js';
 
 const request = (route?: { path: unknown }, baseUrl = ''): Request => ({ route, baseUrl }) as unknown as Request;
 
@@ -27,12 +27,6 @@ describe(routeLabel.name, () => {
     for (const path of ['/*splat', '/{*splat}', '*path', '{*path}']) {
       expect(routeLabel(request({ path }))).toBe(UNMATCHED_ROUTE);
     }
-  });
-
-  it('should prefer a label set by a middleware-mounted handler', () => {
-    const req = request();
-    setRouteLabel(req, '/uploads/{id}');
-    expect(routeLabel(req)).toBe('/uploads/{id}');
   });
 });
 

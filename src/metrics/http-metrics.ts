@@ -5,30 +5,19 @@ import type { Metrics } from './metrics.js';
 /** The route label of every request no route matched (404s, refused Hosts...): one series, whatever the path. */
 export const UNMATCHED_ROUTE = 'unmatched';
 
-const ROUTE_LABEL = Symbol('metrics route label');
 const SOCKET_SEEN = Symbol('metrics bytes already counted');
 const METHODS = new Set(['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'PATCH', 'OPTIONS']);
 
-type Labelled = Request & { [ROUTE_LABEL]?: string };
 type CountedSocket = Socket & { [SOCKET_SEEN]?: { read: number; written: number } };
 
 const templates = new WeakMap<object, string>();
 const CATCH_ALL = /^\/?\{?\/?\*\w*\}?$/;
-
-/** The route of a middleware-mounted handler (tus): a constant like `/uploads/{id}`, never built from the request. */
-export function setRouteLabel(req: Request, template: string): void {
-  (req as Labelled)[ROUTE_LABEL] = template;
-}
 
 /** `/files/*key` → `/files/{key}`, `/a/:id{/*rest}` → `/a/{id}/{rest}`: Express 5 paths as OpenAPI-style templates. */
 export const toTemplate = (path: string): string => path.replace(/[{}]/g, '').replace(/[:*](\w+)/g, '{$1}') || '/';
 
 /** The route template the request matched, from the route itself, so never a raw key or path. */
 export function routeLabel(req: Request): string {
-  const explicit = (req as Labelled)[ROUTE_LABEL];
-  if (explicit !== undefined) {
-    return explicit;
-  }
   const route = req.route as { path?: unknown } | undefined;
   if (route === undefined || typeof route.path !== 'string') {
     return UNMATCHED_ROUTE;
@@ -59,46 +48,35 @@ export function transferKind(method: string, url: string): 'upload' | 'download'
   }
 }
 
-/**
- * Records every request when its response closes. Bytes are the connection's counters since its previous response
- * (headers included), so bodies no one reads (a refused upload) count too.
- */
+/** Bytes are the socket's counters since its previous response, so bodies no one reads (a refused upload) count. */
 export function httpMetricsMiddleware(metrics: Metrics): (req: Request, res: Response, next: NextFunction) => void {
   return (req, res, next) => {
     const start = performance.now();
     const socket = req.socket as CountedSocket;
     const kind = transferKind(req.method, req.url);
-    if (kind === 'upload') {
-      metrics.uploadsInFlight++;
-    } else if (kind === 'download') {
-      metrics.downloadsInFlight++;
+    const inFlight = kind === 'upload' ? 'uploadsInFlight' : kind === 'download' ? 'downloadsInFlight' : undefined;
+    if (inFlight) {
+      metrics[inFlight]++;
     }
     // 'close' comes once per response, finished or not ('finish' never comes for a response cut short).
     res.on('close', () => {
-      if (kind === 'upload') {
-        metrics.uploadsInFlight--;
-      } else if (kind === 'download') {
-        metrics.downloadsInFlight--;
+      if (inFlight) {
+        metrics[inFlight]--;
       }
       const seen = (socket[SOCKET_SEEN] ??= { read: 0, written: 0 });
       const { bytesRead: read, bytesWritten: written } = socket;
-      const bytesIn = read - seen.read;
-      const bytesOut = written - seen.written;
-      seen.read = read;
-      seen.written = written;
-      const method = METHODS.has(req.method) ? req.method : 'other';
-      if (req.anonymous || req.publicRead) {
-        metrics.recordAnonymousRead(method, res.statusCode);
-      }
       metrics.recordHttp({
-        method,
+        method: METHODS.has(req.method) ? req.method : 'other',
         route: routeLabel(req),
         status: res.statusCode,
         seconds: (performance.now() - start) / 1000,
-        bytesIn,
-        bytesOut,
+        bytesIn: read - seen.read,
+        bytesOut: written - seen.written,
         complete: res.writableFinished,
+        anonymous: req.anonymous || req.publicRead,
       });
+      seen.read = read;
+      seen.written = written;
     });
     next();
   };

@@ -44,7 +44,6 @@ export async function serveMetrics(
   }
 }
 
-/** Whether a request is a scrape: GET or HEAD of exactly /metrics (any query string). */
 export function isScrape(req: IncomingMessage): boolean {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     return false;

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -41,25 +42,18 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
     if (metrics === null || port === undefined) {
       return;
     }
-    const server = createServer((req, res) => {
+    const server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => {
       if (isScrape(req)) {
         void serveMetrics(metrics, token, req, res);
       } else {
         sendJson(res, 404, 'Not Found', 'this port serves only GET /metrics');
       }
     });
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 30_000;
     // A scraper needs one connection; this bounds what anyone else who reaches the port can hold open.
     server.maxConnections = 64;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (error) =>
-        reject(new Error(`METRICS_PORT ${port} on ${host} cannot be used: ${error.message}`, { cause: error })),
-      );
-      server.listen(port, host, () => {
-        server.removeAllListeners('error');
-        resolve();
-      });
+    server.listen(port, host);
+    await once(server, 'listening').catch((error: Error) => {
+      throw new Error(`METRICS_PORT ${port} on ${host} cannot be used: ${error.message}`, { cause: error });
     });
     this.server = server;
     const bound = this.address()?.port ?? port;
