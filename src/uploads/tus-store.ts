@@ -13,7 +13,7 @@ import type { LockStore } from './tus-lock.js';
  * while `.info` and `.part` live under the reserved prefix, named by a hash of the key.
  */
 export class ServiceS3Store extends S3Store {
-  /** `S3_PREFIX` + the reserved prefix: every `.info` and `.part` object is under it. */
+  /** `S3_PREFIX` + the reserved prefix. */
   private readonly reserved: string;
 
   /** The store's own client (`client`) carries the gateway's write settings; the gateway aborts uploads. */
@@ -28,12 +28,13 @@ export class ServiceS3Store extends S3Store {
   }
 
   /** Where the locks of uploads live (`S3Locker`): a `.lock` object beside each upload's `.info`, same client. */
-  lockStore(): Omit<LockStore, 'ifMatch'> {
+  lockStore(ifMatch: LockStore['ifMatch']): LockStore {
     return {
       client: this.client,
       bucket: this.bucket,
       lockKey: (id) => `${this.reserved}${hashOf(id)}.lock`,
       forget: (id) => this.clearCache(id),
+      ifMatch,
     };
   }
 
@@ -45,10 +46,7 @@ export class ServiceS3Store extends S3Store {
     return isIncomplete ? `${this.reserved}${hashOf(id)}.part` : id;
   }
 
-  /**
-   * The pending `.part` as a temporary file, removed once read or once its reader closes: the library removes it on
-   * the reader's end or error only, so a request cut midway left it in the temp dir.
-   */
+  // The library removes the pending `.part`'s temporary file on its reader's end or error only: not on a cut request.
   protected override async downloadIncompletePart(id: string) {
     const part = await super.downloadIncompletePart(id);
     if (part === undefined) {
@@ -64,11 +62,8 @@ export class ServiceS3Store extends S3Store {
     };
   }
 
-  /**
-   * A key can be asked for twice (an upload session for one key): while an upload to it is unfinished, another is
-   * refused (its `.info` would replace the first's, whose parts then nothing would clean up); once finished, its
-   * bookkeeping makes way. One read of the `.info` per creation.
-   */
+  // A key can be asked for twice (an upload session for one key): while the first upload is unfinished, the second is
+  // refused (its `.info` would replace the first's, orphaning its parts); once finished, its bookkeeping makes way.
   override async create(upload: Upload): Promise<Upload> {
     const earlier = await this.getUpload(upload.id).catch(() => undefined);
     if (earlier !== undefined) {
@@ -101,10 +96,8 @@ export class ServiceS3Store extends S3Store {
   }
 
   /**
-   * Removes every upload created more than the expiration period ago, finished or not: its multipart upload (if
-   * unfinished), `.info` and `.part`. Only the reserved prefix is listed, so no other multipart upload of the bucket
-   * is touched. Age is the `.info` object's Last-Modified (whole seconds), never earlier than the creation the
-   * handlers go by, give or take that second.
+   * Removes uploads created over the expiration period ago, finished or not (multipart upload, `.info`, `.part`),
+   * listing only the reserved prefix. Age is the `.info`'s Last-Modified, in whole seconds: hence the extra second.
    */
   override async deleteExpired(): Promise<number> {
     const expiration = this.getExpiration();
