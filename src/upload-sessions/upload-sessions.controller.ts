@@ -50,12 +50,8 @@ export class UploadSessionsController {
       maxBytes: body.maxBytes ?? limit,
       ...(contentTypes ? { contentTypes } : {}),
     };
-    const expiresIn = body.expiresIn ?? DEFAULT_SESSION_SECONDS;
-    const { token, session } = this.sessions.issue({
-      overwrite: true,
-      ...scope,
-      expiresAt: Date.now() + expiresIn * 1000,
-    });
+    const expiresAt = Date.now() + (body.expiresIn ?? DEFAULT_SESSION_SECONDS) * 1000;
+    const { token, session } = this.sessions.issue({ overwrite: true, ...scope, expiresAt });
     return {
       token,
       url: `${req.protocol}://${req.get('host')}/upload-sessions/${token}`,

@@ -35,7 +35,7 @@ export class TusUploads implements OnModuleInit, OnApplicationShutdown {
   private readonly prefixBytes: number;
   private server?: Promise<Server>;
   /** The upload key (without `S3_PREFIX`) each request was checked for: the only id tus acts on. */
-  private readonly checked = new WeakMap<IncomingMessage, string>();
+  private readonly checked = new WeakMap<IncomingMessage, string | undefined>();
   // Writing requests at once: each can download its upload's pending `.part` (under 5 MiB) to the temp dir before
   // the store takes a part permit, so their number bounds that disk.
   private readonly writers: Slots;
@@ -69,15 +69,9 @@ export class TusUploads implements OnModuleInit, OnApplicationShutdown {
 
   /** Answers one tus request the controller checked; `key` (its path parameter) is the one upload it can reach. */
   async handle(req: IncomingMessage, res: ServerResponse, key?: string): Promise<void> {
-    if (key !== undefined) {
-      this.checked.set(req, key);
-    }
+    this.checked.set(req, key);
     const server = await this.load();
-    if (!writes(req)) {
-      await server.handle(req, res);
-      return;
-    }
-    const release = await this.writers.take(SLOT_WAIT_MS);
+    const release = writes(req) ? await this.writers.take(SLOT_WAIT_MS) : () => undefined;
     if (release === undefined) {
       sendProblem(req, res, 503, 'every upload slot of this instance is busy; retry shortly', {
         'Tus-Resumable': '1.0.0',
