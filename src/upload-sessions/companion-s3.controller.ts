@@ -258,7 +258,6 @@ export class CompanionS3Controller {
     return { session, key, s3UploadId: this.sessions.s3UploadId(session, key, uploadId) };
   }
 
-  /** Bytes S3 holds in the upload's parts other than `partNumber`. */
   private async otherParts(key: string, s3UploadId: string, partNumber: number): Promise<number> {
     return (await this.uploads.parts(key, s3UploadId))
       .filter((part) => part.PartNumber !== partNumber)

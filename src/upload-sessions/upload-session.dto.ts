@@ -1,4 +1,3 @@
-/** What an upload session allows. */
 export class UploadSessionScope {
   /** The one key the session may write. */
   key?: string;

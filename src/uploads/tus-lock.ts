@@ -7,11 +7,9 @@ import { ifMatchValue, type IfMatchForm } from '../storage/backend-capabilities.
 import { conditionRefused, s3Status } from '../storage/storage.errors.js';
 import { TusError } from './tus-error.js';
 
-/** Where one upload's lock object lives, and what the locker writes it with. */
 export interface LockStore {
   readonly client: S3;
   readonly bucket: string;
-  /** Under the reserved prefix, beside the upload's `.info`. */
   lockKey(id: string): string;
   /** Forgets what this process cached about the upload: another instance may have changed it since. */
   forget(id: string): Promise<void>;

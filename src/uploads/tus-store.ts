@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import type { S3ClientConfig } from '@aws-sdk/client-s3';
+import { paginateListObjectsV2, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { S3Store, type Options } from '@tus/s3-store';
 import { ERRORS, type Upload } from '@tus/server';
 import { RESERVED_PREFIX } from '../storage/reserved-keys.js';
@@ -13,10 +13,8 @@ import type { LockStore } from './tus-lock.js';
  * while `.info` and `.part` live under the reserved prefix, named by a hash of the key.
  */
 export class ServiceS3Store extends S3Store {
-  /** `S3_PREFIX` + the reserved prefix. */
   private readonly reserved: string;
 
-  /** The store's own client (`client`) carries the gateway's write settings; the gateway aborts uploads. */
   constructor(
     private readonly gateway: S3Gateway,
     options: Omit<Options, 's3ClientConfig'> & { client: S3ClientConfig },
@@ -101,17 +99,9 @@ export class ServiceS3Store extends S3Store {
    */
   override async deleteExpired(): Promise<number> {
     const expiration = this.getExpiration();
-    if (expiration === 0) {
-      return 0;
-    }
     let deleted = 0;
-    let token: string | undefined;
-    do {
-      const page = await this.client.listObjectsV2({
-        Bucket: this.bucket,
-        Prefix: this.reserved,
-        ContinuationToken: token,
-      });
+    const pages = paginateListObjectsV2({ client: this.client }, { Bucket: this.bucket, Prefix: this.reserved });
+    for await (const page of pages) {
       const now = Date.now();
       const expired = (page.Contents ?? []).filter(
         (o) =>
@@ -127,8 +117,7 @@ export class ServiceS3Store extends S3Store {
         });
         deleted += expired.length;
       }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    }
     return deleted;
   }
 

@@ -22,7 +22,6 @@ export const UPLOADS_PATH = '/uploads';
 /** How long a request that writes waits for a slot before it is answered 503 (tus clients retry it). */
 const SLOT_WAIT_MS = 2000;
 
-/** The cleanup runs this often: a fraction of the expiry, at least once a second, at most every 15 minutes. */
 const cleanupIntervalMs = (expiryMs: number): number => Math.min(Math.max(expiryMs / 4, 1000), 15 * 60_000);
 
 /**
