@@ -60,9 +60,8 @@ export function createTusServer(policy: TusUploads): Server {
 type TusAnswer = { status_code: number; body: string };
 
 /**
- * tus errors keep their text bodies, as its clients expect, and so do the upload sessions' 4xx (out of scope, type
- * not allowed...); a 5xx tus gives for the client's doing is a 4xx, and S3 failures are the service's usual
- * 502/503/504. Never a stack or an SDK message.
+ * tus errors and the upload sessions' 4xx keep text bodies, as tus clients expect; a 5xx tus gives for the client's
+ * doing is a 4xx; S3 failures are the service's usual 502/503/504. Never a stack or an SDK message.
  */
 function answerFor(error: Error | TusAnswer): TusAnswer {
   if (error instanceof HttpException) {

@@ -76,16 +76,11 @@ export class ServiceS3Store extends S3Store {
 
   /** Aborts the multipart upload and deletes the `.info` and `.part` objects; never the object at the key. */
   override async remove(id: string): Promise<void> {
-    let uploadId: string;
-    try {
-      uploadId = (await this.getMetadata(id))['upload-id'];
-    } catch (error) {
-      if (isMissing(error)) {
-        throw new TusError(ERRORS.FILE_NOT_FOUND.status_code, ERRORS.FILE_NOT_FOUND.body.trim());
-      }
-      throw error;
-    }
-    await this.gateway.abortMultipart(id, uploadId);
+    const { FILE_NOT_FOUND } = ERRORS;
+    const metadata = await this.getMetadata(id).catch((error: unknown) => {
+      throw isMissing(error) ? new TusError(FILE_NOT_FOUND.status_code, FILE_NOT_FOUND.body.trim()) : error;
+    });
+    await this.gateway.abortMultipart(id, metadata['upload-id']);
     await this.client.deleteObjects({
       Bucket: this.bucket,
       Delete: { Objects: [{ Key: this.infoKey(id) }, { Key: this.partKey(id, true) }], Quiet: true },
