@@ -16,12 +16,7 @@ export interface LockStore {
   ifMatch(): Promise<IfMatchForm | undefined>;
 }
 
-export interface LockTiming {
-  readonly staleMs: number;
-  readonly renewMs: number;
-  readonly waitMs: number;
-  readonly pollMs: number;
-}
+export type LockTiming = Readonly<Record<'staleMs' | 'renewMs' | 'waitMs' | 'pollMs', number>>;
 
 const logger = new Logger('Uploads');
 
