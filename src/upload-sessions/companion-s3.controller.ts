@@ -50,9 +50,8 @@ import { S3Gateway, unquote } from '../storage/s3-gateway.js';
 const PART_NUMBER = /^[1-9]\d{0,4}$/;
 
 /**
- * Uppy Companion's S3 routes under a session URL, for stock `@uppy/aws-s3` (6.3.1) with `companionEndpoint` set to it:
- * single files straight to S3 (a POST policy), parts through the service (`UploadSessions.partsThroughService`). The
- * token in the path is the credential (Uppy sends no auth header); every route checks it and keeps to its scope.
+ * Uppy Companion's S3 routes under a session URL, for stock `@uppy/aws-s3` (6.3.1). The token in the path is the
+ * credential (Uppy sends no auth header); every route checks it and keeps to its scope.
  */
 @ApiTags('upload-sessions')
 @Controller('upload-sessions/:token/s3')
@@ -100,8 +99,6 @@ export class CompanionS3Controller {
     return { key: this.s3.objectKey(key), uploadId: this.sessions.bindUpload(session, key, s3UploadId) };
   }
 
-  // The service's own part route, or (where the backend refuses unsigned headers) a presigned UploadPart while the
-  // other parts leave room under maxBytes.
   @Get('multipart/:uploadId/:partNumber')
   @ApiSignPart()
   async signUploadPart(
@@ -128,8 +125,7 @@ export class CompanionS3Controller {
     return { url: signed.url, expiresAt: signed.expiresAt };
   }
 
-  // Streams the part to S3's UploadPart with only the service's headers: whatever the client adds (x-amz-copy-source,
-  // x-amz-acl..., as headers or query parameters) never reaches S3, so a part cannot become a copy of another object.
+  // Only the service's headers reach S3 (never the client's x-amz-copy-source...): a part never copies another object.
   @Put('multipart/:uploadId/:partNumber')
   @ApiUploadPart()
   async uploadPart(
@@ -185,8 +181,6 @@ export class CompanionS3Controller {
     return this.uploads.parts(key, s3UploadId);
   }
 
-  // From parts S3 holds with these ETags, at most maxBytes; a refused completion aborts the upload, and an object over
-  // maxBytes (a part replaced since the check) is deleted.
   @Post('multipart/:uploadId/complete')
   @HttpCode(HttpStatus.OK)
   @ApiComplete()
@@ -215,14 +209,16 @@ export class CompanionS3Controller {
       if (total > session.maxBytes) {
         throw new PayloadTooLargeException(`the upload holds ${total} bytes: the session allows ${session.maxBytes}`);
       }
-      if (!session.overwrite) {
-        await this.refuseExisting(key);
+      // Ceph RGW 16 ignores If-None-Match on the completion: checked here too (one written meanwhile is replaced).
+      if (!session.overwrite && (await this.s3.head(key))) {
+        throw alreadyExists();
       }
       await this.uploads.complete(key, s3UploadId, parts, !session.overwrite);
     } catch (error) {
       await this.uploads.abort(key, s3UploadId).catch(() => undefined);
       throw error instanceof StorageError && error.code === 'PreconditionFailed' ? alreadyExists() : error;
     }
+    // A part replaced since the check can make the object larger.
     const object = await this.storage.head(key);
     if (object.size > session.maxBytes) {
       await this.storage.remove(key);
@@ -232,7 +228,7 @@ export class CompanionS3Controller {
     }
     // S3's Location is not always a URL (Ceph RGW: `host/bucket/key`); the file's URL on this service is.
     const location = `${req.protocol}://${req.get('host')}${fileLocation(key)}`;
-    return { location, key: this.s3.objectKey(key), bucket: this.config.s3.bucket };
+    return { location, key: this.s3.objectKey(key), bucket: this.s3.bucket };
   }
 
   @Delete('multipart/:uploadId')
@@ -249,12 +245,7 @@ export class CompanionS3Controller {
   }
 
   /** The session, and the upload it started: its key (from the bucket key Uppy passes back) and S3's upload id. */
-  private upload(
-    token: string,
-    uploadId: string,
-    bucketKey: string | undefined,
-    evenExpired = false,
-  ): { session: UploadSession; key: string; s3UploadId: string } {
+  private upload(token: string, uploadId: string, bucketKey: string | undefined, evenExpired = false) {
     const session = this.sessions.verify(token, evenExpired);
     if (!bucketKey) {
       throw new BadRequestException('the key query parameter is required');
@@ -267,25 +258,10 @@ export class CompanionS3Controller {
     return { session, key, s3UploadId: this.sessions.s3UploadId(session, key, uploadId) };
   }
 
-  /** Bytes S3 holds in the upload's parts other than `partNumber`. */
   private async otherParts(key: string, s3UploadId: string, partNumber: number): Promise<number> {
     return (await this.uploads.parts(key, s3UploadId))
       .filter((part) => part.PartNumber !== partNumber)
       .reduce((sum, part) => sum + part.Size, 0);
-  }
-
-  // Checked before completing: some backends (Ceph RGW 16) ignore S3's own check (If-None-Match on the completion),
-  // so an object written between this check and the completion is replaced there.
-  private async refuseExisting(key: string): Promise<void> {
-    try {
-      await this.storage.head(key);
-    } catch (error) {
-      if (error instanceof StorageError && error.code === 'NotFound') {
-        return;
-      }
-      throw error;
-    }
-    throw alreadyExists();
   }
 
   /** Signatures live no longer than the session, nor than signed URLs do. */
@@ -296,10 +272,7 @@ export class CompanionS3Controller {
 
 const alreadyExists = (): StorageError => new StorageError('AlreadyExists', SESSION_MAY_NOT_REPLACE);
 
-/**
- * A part number the session allows: parts other than the last are at least 5 MiB, so `ceil(maxBytes / 5 MiB)`.
- * @throws BadRequestException (400) for anything else
- */
+/** A part number the session allows (at most `ceil(maxBytes / 5 MiB)`); else a 400. */
 function partNumberOf(session: UploadSession, partNumber: string): number {
   const number = PART_NUMBER.test(partNumber) ? Number(partNumber) : 0;
   const maxParts = Math.min(MAX_PARTS, Math.max(1, Math.ceil(session.maxBytes / MIN_PART_SIZE)));

@@ -42,7 +42,6 @@ export class CompletedPart {
   ETag!: string;
 }
 
-/** `POST /s3/multipart/{uploadId}/complete`. */
 export class CompleteMultipartDto {
   @IsArray()
   @ArrayMinSize(1)

@@ -11,14 +11,10 @@ import { asFolder, UploadSessions } from '../security/upload-sessions.service.js
 @ApiTags('upload-sessions')
 @Controller('upload-sessions')
 export class UploadSessionsController {
-  private readonly prefixBytes: number;
-
   constructor(
     private readonly sessions: UploadSessions,
     private readonly config: AppConfig,
-  ) {
-    this.prefixBytes = Buffer.byteLength(config.s3.prefix, 'utf8');
-  }
+  ) {}
 
   // A read-write API key only: the global guard answers 403 to a read-only key and to an upload-session token.
   @Post()
@@ -31,12 +27,13 @@ export class UploadSessionsController {
       throw new BadRequestException('overwrite is for keyPrefix sessions: a key session may always replace its key');
     }
     const keyPrefix = body.keyPrefix === undefined ? undefined : asFolder(body.keyPrefix);
+    const prefixBytes = Buffer.byteLength(this.config.s3.prefix, 'utf8');
     const problem =
       body.key !== undefined
-        ? keyProblem(body.key, this.prefixBytes)
+        ? keyProblem(body.key, prefixBytes)
         : keyPrefix === ''
           ? undefined
-          : keyProblem(keyPrefix ?? '', this.prefixBytes, true);
+          : keyProblem(keyPrefix ?? '', prefixBytes, true);
     if (problem) {
       throw new BadRequestException(body.key !== undefined ? problem : problem.replace(/^key/, 'keyPrefix'));
     }
@@ -50,12 +47,8 @@ export class UploadSessionsController {
       maxBytes: body.maxBytes ?? limit,
       ...(contentTypes ? { contentTypes } : {}),
     };
-    const expiresIn = body.expiresIn ?? DEFAULT_SESSION_SECONDS;
-    const { token, session } = this.sessions.issue({
-      overwrite: true,
-      ...scope,
-      expiresAt: Date.now() + expiresIn * 1000,
-    });
+    const expiresAt = Date.now() + (body.expiresIn ?? DEFAULT_SESSION_SECONDS) * 1000;
+    const { token, session } = this.sessions.issue({ overwrite: true, ...scope, expiresAt });
     return {
       token,
       url: `${req.protocol}://${req.get('host')}/upload-sessions/${token}`,

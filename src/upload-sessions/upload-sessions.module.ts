@@ -5,9 +5,6 @@ import { StorageModule } from '../storage/storage.module.js';
 import { CompanionS3Controller } from './companion-s3.controller.js';
 import { UploadSessionsController } from './upload-sessions.controller.js';
 
-/** The body of a completion naming 10,000 parts. */
-const COMPLETE_BODY_LIMIT = '1mb';
-
 /** Upload sessions: `POST /upload-sessions` and Uppy Companion's S3 routes under the session URL. */
 @Module({
   imports: [StorageModule, SecurityModule],
@@ -19,8 +16,9 @@ export class UploadSessionsModule implements NestModule {
       path: 'upload-sessions/:token/s3/multipart',
       method: RequestMethod.POST,
     });
+    // Room for a completion naming 10,000 parts.
     consumer
-      .apply(jsonBodyUpTo(COMPLETE_BODY_LIMIT))
+      .apply(jsonBodyUpTo('1mb'))
       .forRoutes({ path: 'upload-sessions/:token/s3/multipart/:uploadId/complete', method: RequestMethod.POST });
   }
 }

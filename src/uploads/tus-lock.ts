@@ -1,60 +1,31 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { S3 } from '@aws-sdk/client-s3';
 import { Logger } from '@nestjs/common';
 import type { Lock, Locker, RequestRelease } from '@tus/server';
 import { ifMatchValue, type IfMatchForm } from '../storage/backend-capabilities.js';
 import { conditionRefused, s3Status } from '../storage/storage.errors.js';
-import { tusError } from './tus-error.js';
+import { TusError } from './tus-error.js';
 
-/** Where one upload's lock object lives, and what the locker writes it with. */
 export interface LockStore {
   readonly client: S3;
   readonly bucket: string;
-  /** The lock object's key: under the reserved prefix, beside the upload's `.info`. */
   lockKey(id: string): string;
   /** Forgets what this process cached about the upload: another instance may have changed it since. */
   forget(id: string): Promise<void>;
-  /** The `If-Match` form the backend compares (`BackendCapabilities`). */
   ifMatch(): Promise<IfMatchForm | undefined>;
 }
 
-export interface LockTiming {
-  /** A lock whose ETag has not changed for this long (on the observer's own clock) is stale: its holder died. */
-  readonly staleMs: number;
-  /** The holder rewrites the lock this often, so a live lock is never stale. */
-  readonly renewMs: number;
-  /** How long a request waits for a held lock before it is answered 423 Locked. */
-  readonly waitMs: number;
-  readonly pollMs: number;
-}
-
-/**
- * tus-js-client retries a 423 after 0, 1, 3 and 5 s, each retry's HEAD taking the lock too: with a 3 s wait, about
- * 24 s in all, so a dead holder's lock (stale after 8 s) is taken over in time. A live holder renews 4 times in 8 s.
- */
-export const LOCK_TIMING: LockTiming = { staleMs: 8000, renewMs: 2000, waitMs: 3000, pollMs: 250 };
+export type LockTiming = Readonly<Record<'staleMs' | 'renewMs' | 'waitMs' | 'pollMs', number>>;
 
 const logger = new Logger('Uploads');
-
-/** A conditional write that lost: refused, or (404) `If-Match` on a lock deleted meanwhile. */
-const lostRace = (error: unknown): boolean => conditionRefused(error) || s3Status(error) === 404;
-
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 
 /**
  * Locks tus uploads across every instance on the bucket: a lock is an object under the reserved prefix, created with
  * `If-None-Match: *`, rewritten by its holder every `renewMs` with `If-Match` on its ETag, deleted when the request
- * ends. One whose ETag stays for `staleMs` belonged to a dead process: taken over with `If-Match` on that ETag. Needs
- * both conditions on PutObject (AWS, Ceph RGW, the development S3). A waiter never cancels the holder: it gets 423.
+ * ends. One whose ETag stays for `staleMs` (on the observer's own clock) belonged to a dead process: taken over with
+ * `If-Match` on that ETag. Needs both conditions on PutObject (AWS, Ceph RGW, the development S3). A waiter never
+ * cancels the holder: after `waitMs` it gets 423.
  */
 export class S3Locker implements Locker {
   /** The ETag this process last saw on each held lock, and since when (its own clock, so skew does not matter). */
@@ -62,7 +33,9 @@ export class S3Locker implements Locker {
 
   constructor(
     readonly store: LockStore,
-    readonly timing: LockTiming = LOCK_TIMING,
+    // tus-js-client retries a 423 after 0, 1, 3 and 5 s (each HEAD taking the lock too): with a 3 s wait, about 24 s
+    // in all, so a dead holder's lock (stale after 8 s) is taken over in time; a live one is renewed 4 times in 8 s.
+    readonly timing: LockTiming = { staleMs: 8000, renewMs: 2000, waitMs: 3000, pollMs: 250 },
   ) {}
 
   newLock(id: string): Lock {
@@ -115,15 +88,14 @@ class S3Lock implements Lock {
     const deadline = Date.now() + waitMs;
     while (!(await this.take())) {
       if (signal.aborted || Date.now() + pollMs > deadline) {
-        // tus clients retry on 423 (tus-js-client: after 0, 1, 3 and 5 s).
-        throw tusError(423, 'the upload is busy with another request; retry shortly');
+        throw new TusError(423, 'the upload is busy with another request; retry shortly');
       }
-      await sleep(pollMs, signal);
+      // An abort ends the wait early, for one last try.
+      await sleep(pollMs, undefined, { signal }).catch(() => undefined);
     }
     this.locker.forgetSighting(this.key);
-    this.renewer = setInterval(() => this.renew(requestRelease), this.locker.timing.renewMs);
     // The request keeps the process alive while it runs; the timer must not outlive it.
-    this.renewer.unref();
+    this.renewer = setInterval(() => this.renew(requestRelease), this.locker.timing.renewMs).unref();
     // What this process cached about the upload may be stale: the last request may have gone to another instance.
     await this.locker.store.forget(this.id);
   }
@@ -203,7 +175,8 @@ class S3Lock implements Lock {
       this.writtenAt = sent;
       return true;
     } catch (error) {
-      if (lostRace(error)) {
+      // Refused, or (404) `If-Match` on a lock deleted meanwhile.
+      if (conditionRefused(error) || s3Status(error) === 404) {
         return false;
       }
       throw error;

@@ -1,17 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
-import { Logger } from '@nestjs/common';
-import { Server, type ServerOptions } from '@tus/server';
+import { HttpException, Logger } from '@nestjs/common';
+import { Server } from '@tus/server';
 import { statusOf } from '../http/http-error.filter.js';
 import { s3ClientConfig } from '../storage/s3-client.factory.js';
 import { toStorageError } from '../storage/storage.errors.js';
-import { tusError } from './tus-error.js';
+import { TusError } from './tus-error.js';
 import { S3Locker } from './tus-lock.js';
 import { ServiceS3Store } from './tus-store.js';
 import { UPLOADS_PATH, type TusUploads } from './tus-uploads.service.js';
-
-/** Response headers a browser needs to read from tus answers (besides tus's own list). */
-const EXPOSED_HEADERS = ['Upload-Expires', 'X-Request-Id'];
 
 const logger = new Logger('Uploads');
 
@@ -31,14 +28,11 @@ export function createTusServer(policy: TusUploads): Server {
     // As the presigning client: the store's part bodies are temporary files, checksummed by S3 where it must.
     client: s3ClientConfig(config.s3, credentials, 'WHEN_REQUIRED'),
   });
-  const options: ServerOptions & { datastore: ServiceS3Store } = {
+  return new Server({
     path: UPLOADS_PATH,
     datastore,
     // Locks on S3, so requests for one upload are serialised across every instance on the bucket (no sticky sessions).
-    locker: new S3Locker({
-      ...datastore.lockStore(),
-      ifMatch: async () => (await capabilities.conditionalWrites()).ifMatch,
-    }),
+    locker: new S3Locker(datastore.lockStore(async () => (await capabilities.conditionalWrites()).ifMatch)),
     // Only a lock lost to a takeover cancels a request (S3Locker never asks a live holder to let go): stop it at once.
     lockDrainTimeout: 1,
     maxSize: (req) => policy.maxSize(nodeRequest(req)),
@@ -57,19 +51,22 @@ export function createTusServer(policy: TusUploads): Server {
     disableTerminationForFinishedUploads: true,
     // CORS headers come from the app's own CORS middleware; tus would answer `*` to any origin.
     allowedOrigins: () => false,
-    exposedHeaders: EXPOSED_HEADERS,
+    // Besides tus's own list, for browsers to read.
+    exposedHeaders: ['Upload-Expires', 'X-Request-Id'],
     onResponseError: (_req, error) => answerFor(error),
-  };
-  return new Server(options);
+  });
 }
 
 type TusAnswer = { status_code: number; body: string };
 
 /**
- * tus errors keep their text bodies, as its clients expect; a 5xx tus gives for the client's doing is a 4xx, and S3
- * failures are the service's usual 502/503/504. Never a stack or an SDK message.
+ * tus errors and the upload sessions' 4xx keep text bodies, as tus clients expect; a 5xx tus gives for the client's
+ * doing is a 4xx; S3 failures are the service's usual 502/503/504. Never a stack or an SDK message.
  */
 function answerFor(error: Error | TusAnswer): TusAnswer {
+  if (error instanceof HttpException) {
+    return new TusError(error.getStatus(), error.message);
+  }
   if ('status_code' in error) {
     if (error.status_code === 501) {
       return { status_code: 400, body: error.body };
@@ -81,7 +78,7 @@ function answerFor(error: Error | TusAnswer): TusAnswer {
   const mapped = toStorageError(error);
   if (mapped.code === 'BadGateway' && !('$metadata' in error)) {
     logger.error(`tus upload failed: ${error instanceof Error ? error.name : 'unknown error'}`);
-    return tusError(500, 'internal error');
+    return new TusError(500, 'internal error');
   }
-  return tusError(statusOf(mapped.code), mapped.message);
+  return new TusError(statusOf(mapped.code), mapped.message);
 }

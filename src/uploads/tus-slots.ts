@@ -1,11 +1,8 @@
 /** A fixed number of slots: `take` resolves with a release function, or undefined when none frees within the wait. */
 export class Slots {
-  private free: number;
   private readonly waiters: (() => void)[] = [];
 
-  constructor(count: number) {
-    this.free = count;
-  }
+  constructor(private free: number) {}
 
   take(waitMs: number): Promise<(() => void) | undefined> {
     if (this.free > 0) {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import type { S3ClientConfig } from '@aws-sdk/client-s3';
+import { paginateListObjectsV2, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { S3Store, type Options } from '@tus/s3-store';
 import { ERRORS, type Upload } from '@tus/server';
 import { RESERVED_PREFIX } from '../storage/reserved-keys.js';
@@ -13,10 +13,8 @@ import type { LockStore } from './tus-lock.js';
  * while `.info` and `.part` live under the reserved prefix, named by a hash of the key.
  */
 export class ServiceS3Store extends S3Store {
-  /** `S3_PREFIX` + the reserved prefix: every `.info` and `.part` object is under it. */
   private readonly reserved: string;
 
-  /** The store's own client (`client`) carries the gateway's write settings; the gateway aborts uploads. */
   constructor(
     private readonly gateway: S3Gateway,
     options: Omit<Options, 's3ClientConfig'> & { client: S3ClientConfig },
@@ -28,12 +26,13 @@ export class ServiceS3Store extends S3Store {
   }
 
   /** Where the locks of uploads live (`S3Locker`): a `.lock` object beside each upload's `.info`, same client. */
-  lockStore(): Omit<LockStore, 'ifMatch'> {
+  lockStore(ifMatch: LockStore['ifMatch']): LockStore {
     return {
       client: this.client,
       bucket: this.bucket,
       lockKey: (id) => `${this.reserved}${hashOf(id)}.lock`,
       forget: (id) => this.clearCache(id),
+      ifMatch,
     };
   }
 
@@ -45,10 +44,7 @@ export class ServiceS3Store extends S3Store {
     return isIncomplete ? `${this.reserved}${hashOf(id)}.part` : id;
   }
 
-  /**
-   * The pending `.part` as a temporary file, removed once read or once its reader closes: the library removes it on
-   * the reader's end or error only, so a request cut midway left it in the temp dir.
-   */
+  // The library removes the pending `.part`'s temporary file on its reader's end or error only: not on a cut request.
   protected override async downloadIncompletePart(id: string) {
     const part = await super.downloadIncompletePart(id);
     if (part === undefined) {
@@ -64,11 +60,8 @@ export class ServiceS3Store extends S3Store {
     };
   }
 
-  /**
-   * A key can be asked for twice (an upload session for one key): while an upload to it is unfinished, another is
-   * refused (its `.info` would replace the first's, whose parts then nothing would clean up); once finished, its
-   * bookkeeping makes way. One read of the `.info` per creation.
-   */
+  // A key can be asked for twice (an upload session for one key): while the first upload is unfinished, the second is
+  // refused (its `.info` would replace the first's, orphaning its parts); once finished, its bookkeeping makes way.
   override async create(upload: Upload): Promise<Upload> {
     const earlier = await this.getUpload(upload.id).catch(() => undefined);
     if (earlier !== undefined) {
@@ -83,16 +76,11 @@ export class ServiceS3Store extends S3Store {
 
   /** Aborts the multipart upload and deletes the `.info` and `.part` objects; never the object at the key. */
   override async remove(id: string): Promise<void> {
-    let uploadId: string;
-    try {
-      uploadId = (await this.getMetadata(id))['upload-id'];
-    } catch (error) {
-      if (isMissing(error)) {
-        throw new TusError(ERRORS.FILE_NOT_FOUND.status_code, ERRORS.FILE_NOT_FOUND.body.trim());
-      }
-      throw error;
-    }
-    await this.gateway.abortMultipart(id, uploadId);
+    const { FILE_NOT_FOUND } = ERRORS;
+    const metadata = await this.getMetadata(id).catch((error: unknown) => {
+      throw isMissing(error) ? new TusError(FILE_NOT_FOUND.status_code, FILE_NOT_FOUND.body.trim()) : error;
+    });
+    await this.gateway.abortMultipart(id, metadata['upload-id']);
     await this.client.deleteObjects({
       Bucket: this.bucket,
       Delete: { Objects: [{ Key: this.infoKey(id) }, { Key: this.partKey(id, true) }], Quiet: true },
@@ -101,24 +89,14 @@ export class ServiceS3Store extends S3Store {
   }
 
   /**
-   * Removes every upload created more than the expiration period ago, finished or not: its multipart upload (if
-   * unfinished), `.info` and `.part`. Only the reserved prefix is listed, so no other multipart upload of the bucket
-   * is touched. Age is the `.info` object's Last-Modified (whole seconds), never earlier than the creation the
-   * handlers go by, give or take that second.
+   * Removes uploads created over the expiration period ago, finished or not (multipart upload, `.info`, `.part`),
+   * listing only the reserved prefix. Age is the `.info`'s Last-Modified, in whole seconds: hence the extra second.
    */
   override async deleteExpired(): Promise<number> {
     const expiration = this.getExpiration();
-    if (expiration === 0) {
-      return 0;
-    }
     let deleted = 0;
-    let token: string | undefined;
-    do {
-      const page = await this.client.listObjectsV2({
-        Bucket: this.bucket,
-        Prefix: this.reserved,
-        ContinuationToken: token,
-      });
+    const pages = paginateListObjectsV2({ client: this.client }, { Bucket: this.bucket, Prefix: this.reserved });
+    for await (const page of pages) {
       const now = Date.now();
       const expired = (page.Contents ?? []).filter(
         (o) =>
@@ -134,8 +112,7 @@ export class ServiceS3Store extends S3Store {
         });
         deleted += expired.length;
       }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    }
     return deleted;
   }
 

@@ -1,12 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import {
-  HttpException,
-  Inject,
-  Injectable,
-  Logger,
-  type OnApplicationShutdown,
-  type OnModuleInit,
-} from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Server } from '@tus/server';
 import type { Request } from 'express';
 import { AppConfig } from '../config/app-config.js';
@@ -20,7 +13,7 @@ import { toStorageError } from '../storage/storage.errors.js';
 import { StorageService } from '../storage/storage.service.js';
 import { CREDENTIAL_SOURCE } from '../storage/storage.tokens.js';
 import { UploadSessions, type UploadSession } from '../security/upload-sessions.service.js';
-import { tusError } from './tus-error.js';
+import { TusError } from './tus-error.js';
 import { Slots } from './tus-slots.js';
 import { sendProblem } from '../http/problem.js';
 
@@ -29,25 +22,21 @@ export const UPLOADS_PATH = '/uploads';
 /** How long a request that writes waits for a slot before it is answered 503 (tus clients retry it). */
 const SLOT_WAIT_MS = 2000;
 
-/** The cleanup runs this often: a fraction of the expiry, at least once a second, at most every 15 minutes. */
 const cleanupIntervalMs = (expiryMs: number): number => Math.min(Math.max(expiryMs / 4, 1000), 15 * 60_000);
 
 /**
- * tus 1.0 at /uploads: `@tus/server` with the S3 store, built on first use (its import costs memory at boot), and
- * the cleanup of expired uploads. The policy says what the service decides: keys, types, sizes.
+ * tus 1.0 at /uploads: `@tus/server` with the S3 store, built on first use (its import costs memory at boot), the
+ * cleanup of expired uploads, and the policy tus asks about: keys, types, sizes.
  */
 @Injectable()
 export class TusUploads implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('Uploads');
-  private readonly prefix: string;
   private readonly prefixBytes: number;
   private server?: Promise<Server>;
   /** The upload key (without `S3_PREFIX`) each request was checked for: the only id tus acts on. */
-  private readonly checked = new WeakMap<IncomingMessage, string>();
-  /**
-   * Requests that write (PATCH, POST with data) at once: each can download its upload's pending `.part` (under
-   * 5 MiB) to the temp dir before the store takes a part permit, so their number bounds that disk.
-   */
+  private readonly checked = new WeakMap<IncomingMessage, string | undefined>();
+  // Writing requests at once: each can download its upload's pending `.part` (under 5 MiB) to the temp dir before
+  // the store takes a part permit, so their number bounds that disk.
   private readonly writers: Slots;
   private timer?: NodeJS.Timeout;
   private cleaning?: Promise<number>;
@@ -60,41 +49,28 @@ export class TusUploads implements OnModuleInit, OnApplicationShutdown {
     readonly capabilities: BackendCapabilities,
     readonly s3: S3Gateway,
   ) {
-    this.prefix = config.s3.prefix;
-    this.prefixBytes = Buffer.byteLength(this.prefix, 'utf8');
+    this.prefixBytes = Buffer.byteLength(config.s3.prefix, 'utf8');
     this.writers = new Slots(config.tus.partsInFlight);
   }
 
   onModuleInit(): void {
-    this.timer = setInterval(
-      () => {
-        this.removeExpired().catch((error: unknown) => {
-          this.logger.warn(`cleanup of expired uploads failed: ${toStorageError(error).message}`);
-        });
-      },
-      cleanupIntervalMs(this.config.tus.expirySeconds * 1000),
-    );
-    this.timer.unref();
+    const everyMs = cleanupIntervalMs(this.config.tus.expirySeconds * 1000);
+    this.timer = setInterval(() => {
+      this.removeExpired().catch((error: unknown) => {
+        this.logger.warn(`cleanup of expired uploads failed: ${toStorageError(error).message}`);
+      });
+    }, everyMs).unref();
   }
 
   onApplicationShutdown(): void {
     clearInterval(this.timer);
   }
 
-  /**
-   * Answers one tus request (the Nest controller has checked who may make it); `key` is the upload the controller
-   * checked, from the route's path parameter, and the only one this request can reach.
-   */
+  /** Answers one tus request the controller checked; `key` (its path parameter) is the one upload it can reach. */
   async handle(req: IncomingMessage, res: ServerResponse, key?: string): Promise<void> {
-    if (key !== undefined) {
-      this.checked.set(req, key);
-    }
+    this.checked.set(req, key);
     const server = await this.load();
-    if (!writes(req)) {
-      await server.handle(req, res);
-      return;
-    }
-    const release = await this.writers.take(SLOT_WAIT_MS);
+    const release = writes(req) ? await this.writers.take(SLOT_WAIT_MS) : () => undefined;
     if (release === undefined) {
       sendProblem(req, res, 503, 'every upload slot of this instance is busy; retry shortly', {
         'Tus-Resumable': '1.0.0',
@@ -111,10 +87,7 @@ export class TusUploads implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  /**
-   * Removes uploads past their expiry (24 h), with their multipart upload and bookkeeping. Before this process
-   * has loaded tus, one small list of the reserved prefix tells whether there is anything to clean.
-   */
+  /** Removes expired uploads; until tus is loaded, one small list of the reserved prefix says if there are any. */
   removeExpired(): Promise<number> {
     this.cleaning ??= (async () => {
       try {
@@ -133,37 +106,34 @@ export class TusUploads implements OnModuleInit, OnApplicationShutdown {
     return this.cleaning;
   }
 
-  /**
-   * Whether this request may touch the upload at `key` (the route's path parameter, decoded): with an upload-session
-   * token, only an upload within the session's scope. API keys were checked by the guard.
-   */
+  /** Whether this request may touch the upload at `key`: an upload-session token only within its scope. */
   allows(req: Request, key: string): boolean {
     return req.uploadSession === undefined || this.sessions.inScope(req.uploadSession, key);
   }
 
-  /** The bucket key (with `S3_PREFIX`) of a new upload; throws a `TusError` for bad metadata. */
+  /** The bucket key (with `S3_PREFIX`) of a new upload; throws a 4xx for bad metadata. */
   name(req: IncomingMessage, metadata: Record<string, string | null> | undefined): string {
     const fileName = metadata?.filename ?? metadata?.name ?? undefined;
     const session = sessionOf(req);
-    const key = session ? asTusError(() => this.sessions.keyFor(session, fileName)) : generateKey(fileName);
+    const key = session ? this.sessions.keyFor(session, fileName) : generateKey(fileName);
     const problem = keyProblem(key, this.prefixBytes);
     if (problem) {
-      throw tusError(400, problem);
+      throw new TusError(400, problem);
     }
-    return this.prefix + key;
+    return this.s3.objectKey(key);
   }
 
   /** The bucket key of the upload the controller checked, never one read again from the URL; undefined if none. */
   idOf(req: IncomingMessage): string | undefined {
     const key = this.checked.get(req);
-    return key !== undefined && keyProblem(key, this.prefixBytes) === undefined ? this.prefix + key : undefined;
+    return key !== undefined && keyProblem(key, this.prefixBytes) === undefined ? this.s3.objectKey(key) : undefined;
   }
 
   urlOf(id: string): string {
-    return `${UPLOADS_PATH}/${encodeURIComponent(id.slice(this.prefix.length))}`;
+    return `${UPLOADS_PATH}/${encodeURIComponent(this.s3.keyOf(id) ?? '')}`;
   }
 
-  /** The upload's metadata as stored: `contentType` set from `filetype`; throws a `TusError` if refused. */
+  /** The upload's metadata as stored: `contentType` set from `filetype`; throws a 4xx if refused. */
   metadata(req: IncomingMessage, metadata: Record<string, string | null> | undefined): Record<string, string | null> {
     // `contentType` and `cacheControl` are what the store writes on the object: only the service sets them.
     const { contentType: _type, cacheControl: _cache, ...rest } = metadata ?? {};
@@ -171,14 +141,11 @@ export class TusUploads implements OnModuleInit, OnApplicationShutdown {
     const session = sessionOf(req);
     if (session) {
       // Served through GET /files (sandboxed), as POST /files: the session's types apply, not the signed-URL rule.
-      return { ...rest, contentType: asTusError(() => this.sessions.checkType(session, declared, false)) };
+      return { ...rest, contentType: this.sessions.checkType(session, declared, false) };
     }
-    if (declared === '') {
-      return { ...rest, contentType: 'application/octet-stream' };
-    }
-    const parsed = parseMediaType(declared);
+    const parsed = parseMediaType(declared || 'application/octet-stream');
     if (typeof parsed === 'string') {
-      throw tusError(400, `Upload-Metadata filetype ${parsed}`);
+      throw new TusError(400, `Upload-Metadata filetype ${parsed}`);
     }
     return { ...rest, contentType: parsed.value };
   }
@@ -203,15 +170,3 @@ const writes = (req: IncomingMessage): boolean =>
   req.headers['content-type']?.toLowerCase().startsWith('application/offset+octet-stream') === true;
 
 const sessionOf = (req: IncomingMessage): UploadSession | undefined => (req as Request).uploadSession;
-
-/** The sessions' own 4xx answers (out of scope, type not allowed...), in the shape tus sends. */
-function asTusError<T>(run: () => T): T {
-  try {
-    return run();
-  } catch (error) {
-    if (error instanceof HttpException) {
-      throw tusError(error.getStatus(), error.message);
-    }
-    throw error;
-  }
-}

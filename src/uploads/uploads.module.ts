@@ -9,6 +9,5 @@ import { UploadsController } from './uploads.controller.js';
   imports: [StorageModule, SecurityModule],
   controllers: [UploadsController],
   providers: [TusUploads],
-  exports: [TusUploads],
 })
 export class UploadsModule {}
