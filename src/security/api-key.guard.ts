@@ -11,12 +11,16 @@ import { Reflector } from '@nestjs/core';
 import type { NextFunction, Request, Response } from 'express';
 import { AppConfig } from '../config/app-config.js';
 import { isSessionToken, UploadSessions } from './upload-sessions.service.js';
-import { ACCEPTS_UPLOAD_SESSION, ALLOW_READ_ONLY, IS_PUBLIC, PUBLIC_READ } from './access.decorators.js';
+import { AcceptsUploadSession, AllowReadOnly, Public, PublicRead } from './access.decorators.js';
 import { ApiKeyRing } from './api-keys.js';
 import { sendProblem } from '../http/problem.js';
 
 const READ_METHODS = new Set(['GET', 'HEAD']);
 const BEARER = /^Bearer +(\S+) *$/i;
+
+const challenge = (res: Response, error: string): void => {
+  res.setHeader('WWW-Authenticate', `Bearer error="${error}"`);
+};
 
 /**
  * `Authorization: Bearer <key>` from API_KEYS or API_KEYS_READONLY: 401 without a key or with an unknown one, 403 for
@@ -46,18 +50,15 @@ export class ApiKeyGuard implements CanActivate, OnModuleInit {
   }
 
   canActivate(context: ExecutionContext): boolean {
-    if (context.getType() !== 'http') {
-      return true;
-    }
     const targets = [context.getHandler(), context.getClass()];
-    if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets)) {
+    if (this.reflector.getAllAndOverride(Public, targets)) {
       return true;
     }
     const req = context.switchToHttp().getRequest<Request>();
     const header = req.headers.authorization;
     const presented = header === undefined ? undefined : BEARER.exec(header)?.[1];
     if (presented !== undefined && isSessionToken(presented) && this.keys.levelOf(presented) === undefined) {
-      if (!this.reflector.getAllAndOverride<boolean>(ACCEPTS_UPLOAD_SESSION, targets)) {
+      if (!this.reflector.getAllAndOverride(AcceptsUploadSession, targets)) {
         throw new ForbiddenException(
           'an upload-session token only authorises uploads within its scope (POST /files, tus, its own URL)',
         );
@@ -74,12 +75,12 @@ export class ApiKeyGuard implements CanActivate, OnModuleInit {
         header === undefined &&
         this.publicReads &&
         READ_METHODS.has(req.method) &&
-        this.reflector.getAllAndOverride<boolean>(PUBLIC_READ, targets)
+        this.reflector.getAllAndOverride(PublicRead, targets)
       ) {
         req.anonymous = true;
         return true;
       }
-      this.challenge(context, 'invalid_request');
+      challenge(context.switchToHttp().getResponse(), 'invalid_request');
       throw new UnauthorizedException(
         header === undefined
           ? 'an API key is required: send "Authorization: Bearer <key>"'
@@ -88,14 +89,14 @@ export class ApiKeyGuard implements CanActivate, OnModuleInit {
     }
     const level = this.keys.levelOf(presented);
     if (level === undefined) {
-      this.challenge(context, 'invalid_token');
+      challenge(context.switchToHttp().getResponse(), 'invalid_token');
       throw new UnauthorizedException('unknown API key');
     }
     req.accessLevel = level;
     if (
       level === 'read-only' &&
       !READ_METHODS.has(req.method) &&
-      !this.reflector.getAllAndOverride<boolean>(ALLOW_READ_ONLY, targets)
+      !this.reflector.getAllAndOverride(AllowReadOnly, targets)
     ) {
       throw new ForbiddenException(`this API key is read-only: ${req.method} needs a read-write key`);
     }
@@ -109,14 +110,7 @@ export class ApiKeyGuard implements CanActivate, OnModuleInit {
       next();
       return;
     }
-    res.setHeader(
-      'WWW-Authenticate',
-      `Bearer error="${presented === undefined ? 'invalid_request' : 'invalid_token'}"`,
-    );
+    challenge(res, presented === undefined ? 'invalid_request' : 'invalid_token');
     sendProblem(req, res, 401, 'an API key is required for the API description');
   };
-
-  private challenge(context: ExecutionContext, error: string): void {
-    context.switchToHttp().getResponse<Response>().setHeader('WWW-Authenticate', `Bearer error="${error}"`);
-  }
 }

@@ -15,17 +15,15 @@ import { generateKey } from '../http/upload-name.js';
 
 /** What a session allows, as signed into its token. Keys are API keys (without `S3_PREFIX`). */
 export interface UploadSession {
-  /** The one key this session may write, or undefined for a `keyPrefix` session. */
+  /** The one key this session may write; else `keyPrefix`, a folder (ending in `/`, or `""`: all of `S3_PREFIX`). */
   readonly key?: string;
-  /** The folder (ending in `/`, or `""`: all of `S3_PREFIX`) every key this session writes is in. */
   readonly keyPrefix?: string;
-  /** Whether an upload may replace an existing object: always for a `key` session, only if asked for a `keyPrefix`. */
+  /** Always true for a `key` session; for a `keyPrefix` one, only if asked for. */
   readonly overwrite: boolean;
-  /** The largest object one upload may create, in bytes (never above `MAX_UPLOAD_BYTES`). */
   readonly maxBytes: number;
-  /** Allowed media types: `type/subtype` or `type/*`; undefined allows any type the service accepts. */
+  /** `type/subtype` or `type/*`; undefined allows any type the service accepts. */
   readonly contentTypes?: readonly string[];
-  /** When the token stops working, in milliseconds since the epoch. */
+  /** Milliseconds since the epoch. */
   readonly expiresAt: number;
   /** Random, per session: binds the multipart uploads this session starts to it. */
   readonly id: string;
@@ -35,13 +33,12 @@ export interface UploadSession {
 const TOKEN_PREFIX = 'us1.';
 const MAC_BYTES = 32;
 const UPLOAD_MAC_BYTES = 16;
-/** base64url of `UPLOAD_MAC_BYTES`. */
-const UPLOAD_MAC_CHARS = 22;
+const UPLOAD_MAC_CHARS = Math.ceil((UPLOAD_MAC_BYTES * 4) / 3);
 
+/** The token's scope; `o: 1` is a `keyPrefix` session that may replace objects. */
 interface Payload {
   k?: string;
   p?: string;
-  /** 1: a `keyPrefix` session that may replace objects. */
   o?: 1;
   m: number;
   t?: string[];
@@ -50,13 +47,6 @@ interface Payload {
 }
 
 const b64 = (data: Buffer | string): string => Buffer.from(data).toString('base64url');
-
-declare module 'express-serve-static-core' {
-  interface Request {
-    /** Set by the API-key guard when the request carries a valid upload-session token. */
-    uploadSession?: UploadSession;
-  }
-}
 
 /** Whether a bearer credential is an upload-session token (not an API key). */
 export const isSessionToken = (credential: string): boolean => credential.startsWith(TOKEN_PREFIX);
@@ -74,27 +64,22 @@ export class UploadSessions implements OnModuleInit {
   private readonly logger = new Logger('UploadSessions');
   private readonly tokenKey: Buffer;
   private readonly uploadKey: Buffer;
-  private readonly prefixBytes: number;
-  private readonly randomSecret: boolean;
   /**
-   * Whether Companion parts go through the service rather than to a presigned UploadPart, which signs only `host`: a
-   * backend applying unsigned `x-amz-*` headers (Ceph RGW 16) would make it an UploadPartCopy of any object. Undefined:
-   * the backend's probed answer decides (through the service until known); tests set it to take one path.
+   * Companion parts through the service, not a presigned UploadPart (it signs only `host`: RGW 16 would apply unsigned
+   * `x-amz-*` headers, an UploadPartCopy of any object). Undefined: the backend probe decides; tests set it.
    */
   partsThroughService: boolean | undefined;
 
   constructor(private readonly config: AppConfig) {
-    this.randomSecret = config.uploadSessionSecret === undefined;
     const secret = config.uploadSessionSecret ?? randomBytes(32).toString('hex');
     const scope = JSON.stringify([config.s3.bucket, config.s3.prefix]);
     this.tokenKey = Buffer.from(hkdfSync('sha256', secret, scope, 's3-file-service upload session', 32));
     this.uploadKey = Buffer.from(hkdfSync('sha256', secret, scope, 's3-file-service upload session upload', 32));
-    this.prefixBytes = Buffer.byteLength(config.s3.prefix, 'utf8');
   }
 
   onModuleInit(): void {
     // Production cannot get here: it requires API_KEYS, from which the secret is derived when it is not set.
-    if (this.randomSecret) {
+    if (this.config.uploadSessionSecret === undefined) {
       this.logger.warn(
         'SIGNING_SECRET and API_KEYS are not set: upload-session tokens are signed with a random secret of ' +
           'this process (development only; they stop working on restart and on other instances)',
@@ -102,9 +87,8 @@ export class UploadSessions implements OnModuleInit {
     }
   }
 
-  /** Signs a new session; the scope must already be valid (see `UploadSessionsController`). */
+  /** Signs a new session (whole seconds, as the token carries them); the scope must already be valid. */
   issue(scope: Omit<UploadSession, 'id'>): { token: string; session: UploadSession } {
-    // Whole seconds, as the token carries them.
     const session = { ...scope, expiresAt: Math.floor(scope.expiresAt / 1000) * 1000, id: b64(randomBytes(16)) };
     const payload: Payload = {
       ...(session.key !== undefined ? { k: session.key } : { p: session.keyPrefix ?? '' }),
@@ -118,10 +102,7 @@ export class UploadSessions implements OnModuleInit {
     return { token: `${body}.${b64(this.mac(body))}`, session };
   }
 
-  /**
-   * The session of a token this deployment issued; `evenExpired` only to free what a session left (abort its upload).
-   * @throws UnauthorizedException (401) for a malformed, forged or (unless `evenExpired`) expired token
-   */
+  /** `evenExpired` only to free what a session left (abort its upload). @throws UnauthorizedException (401) */
   verify(token: string, evenExpired = false): UploadSession {
     const dot = token.lastIndexOf('.');
     const body = token.slice(0, dot);
@@ -160,13 +141,12 @@ export class UploadSessions implements OnModuleInit {
   }
 
   /**
-   * The key an upload of this session writes: the session's key, or `<keyPrefix><uuid>/<file name>` (as `POST /files`
-   * names files). A key the client asks for (`POST /files` only) must be in scope.
+   * The session's key, or `<keyPrefix><uuid>/<file name>` as `POST /files` names files, or the one the client asks for.
    * @throws BadRequestException (400) for a key the key rules refuse, ForbiddenException (403) for one out of scope
    */
   keyFor(session: UploadSession, fileName: string | undefined, requested?: string): string {
     const key = requested ?? session.key ?? `${asFolder(session.keyPrefix ?? '')}${generateKey(fileName)}`;
-    const problem = keyProblem(key, this.prefixBytes);
+    const problem = keyProblem(key, Buffer.byteLength(this.config.s3.prefix));
     if (problem) {
       throw new BadRequestException(problem);
     }
@@ -177,10 +157,8 @@ export class UploadSessions implements OnModuleInit {
   }
 
   /**
-   * The canonical media type an upload of this session may store (none: `application/octet-stream`). `straightToS3`:
-   * S3 will serve it from its own origin, so active content is refused as for signed URLs.
-   * @throws BadRequestException (400) for a malformed or (straight to S3) active type,
-   *   UnsupportedMediaTypeException (415) for a type the session does not allow
+   * The canonical media type to store; `straightToS3`: S3 serves it from its own origin, so no active content.
+   * @throws BadRequestException (400) for a malformed or active type, UnsupportedMediaTypeException (415)
    */
   checkType(session: UploadSession, type: string | undefined, straightToS3: boolean): string {
     const parsed = parseMediaType(type === undefined || type === '' ? 'application/octet-stream' : type);
@@ -206,10 +184,7 @@ export class UploadSessions implements OnModuleInit {
     return `${this.uploadMac(session, key, s3UploadId)}.${s3UploadId}`;
   }
 
-  /**
-   * S3's upload id behind an upload id from `bindUpload`.
-   * @throws ForbiddenException (403) when this session did not start that upload for that key
-   */
+  /** S3's upload id behind `bindUpload`'s. @throws ForbiddenException (403) if not this session's for this key */
   s3UploadId(session: UploadSession, key: string, uploadId: string): string {
     const s3UploadId = uploadId.slice(UPLOAD_MAC_CHARS + 1);
     const presented = Buffer.from(uploadId.slice(0, UPLOAD_MAC_CHARS), 'base64url');
@@ -225,7 +200,6 @@ export class UploadSessions implements OnModuleInit {
     return s3UploadId;
   }
 
-  /** Seconds left before the session expires (at least 1). */
   secondsLeft(session: UploadSession): number {
     return Math.max(1, Math.floor((session.expiresAt - Date.now()) / 1000));
   }
