@@ -5,7 +5,7 @@ import { ImdsClient } from './imds.client.js';
 /** Django's default when DEBUG is on and ALLOWED_HOSTS is empty: only this machine. */
 const DEVELOPMENT_HOSTS = ['.localhost', '127.0.0.1', '[::1]'];
 
-/** After a failed instance-IP lookup: wait 1 s, then twice as long each time, at most 30 s, until it succeeds. */
+/** Retries of a failed instance-IP lookup: 1 s, then twice as long each time, at most 30 s. */
 const RETRY_FIRST_MS = 1000;
 const RETRY_MAX_MS = 30_000;
 
@@ -13,7 +13,7 @@ const RETRY_MAX_MS = 30_000;
 @Injectable()
 export class AllowedHosts implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('Security');
-  private list: readonly string[];
+  patterns: readonly string[];
   private retry?: NodeJS.Timeout;
   private stopped = false;
 
@@ -22,11 +22,7 @@ export class AllowedHosts implements OnModuleInit, OnModuleDestroy {
     private readonly imds: ImdsClient,
   ) {
     // Production requires ALLOWED_HOSTS (config validation), so the fallback only ever applies in development.
-    this.list = config.allowedHosts.length > 0 ? config.allowedHosts : DEVELOPMENT_HOSTS;
-  }
-
-  get patterns(): readonly string[] {
-    return this.list;
+    this.patterns = config.allowedHosts.length > 0 ? config.allowedHosts : DEVELOPMENT_HOSTS;
   }
 
   /**
@@ -54,7 +50,7 @@ export class AllowedHosts implements OnModuleInit, OnModuleDestroy {
       if (this.stopped) {
         return;
       }
-      this.list = [...this.list, ip];
+      this.patterns = [...this.patterns, ip];
       this.logger.log(
         `ALLOWED_HOSTS_FROM_EC2: added this instance's private IPv4 ${ip}` +
           (attempt > 1 ? ` (lookup ${attempt}; requests with it as Host are accepted from now on)` : ''),

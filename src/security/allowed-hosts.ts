@@ -7,26 +7,16 @@ const HOST_GRAMMAR = /^([a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9.:]+\])(?::([0-9]+))?$/;
 
 /** The domain part of a Host header value (lower case, no port, no trailing dot), or undefined if malformed. */
 export function hostDomain(host: string): string | undefined {
-  const match = HOST_GRAMMAR.exec(host.toLowerCase());
-  if (!match) {
-    return undefined;
-  }
-  const domain = match[1];
-  return domain.endsWith('.') ? domain.slice(0, -1) : domain;
+  const domain = HOST_GRAMMAR.exec(host.toLowerCase())?.[1];
+  return domain?.endsWith('.') ? domain.slice(0, -1) : domain;
 }
 
-/** Django's `is_same_domain`: `pattern` is exact, or `.example.com` for the domain and its subdomains. */
-function isSameDomain(domain: string, pattern: string): boolean {
-  if (pattern === '') {
-    return false;
-  }
-  const p = pattern.toLowerCase();
-  return (p.startsWith('.') && (domain.endsWith(p) || domain === p.slice(1))) || p === domain;
-}
-
-/** Django's `validate_host`, for a domain already parsed by `hostDomain`. */
+/** Django's `validate_host` and `is_same_domain`, for a non-empty domain parsed by `hostDomain`. */
 export function isAllowedDomain(domain: string, patterns: readonly string[]): boolean {
-  return patterns.some((pattern) => pattern === '*' || isSameDomain(domain, pattern));
+  return patterns.some((pattern) => {
+    const p = pattern.toLowerCase();
+    return p === '*' || p === domain || (p.startsWith('.') && (domain.endsWith(p) || domain === p.slice(1)));
+  });
 }
 
 export type HostCheck =
@@ -55,9 +45,8 @@ const ABSOLUTE_TARGET = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i;
 export interface HostSources {
   /** Every raw `Host` header line (Node keeps only the first in `headers.host`). */
   readonly hostHeaders: readonly string[];
-  /** The request target as sent. */
   readonly target: string;
-  /** `X-Forwarded-Host`, only when USE_X_FORWARDED_HOST is on and TRUST_PROXY trusts the peer. */
+  /** Only when USE_X_FORWARDED_HOST is on and TRUST_PROXY trusts the peer. */
   readonly forwardedHost?: string;
 }
 

@@ -9,19 +9,9 @@ const LOG_WINDOW_MS = 60_000;
 /** Bounds the memory a flood of random Host values can take. */
 const MAX_REMEMBERED_HOSTS = 1000;
 
-/** Every raw `Host` header value, in order (a loop: this runs on every request). */
-function hostLines(rawHeaders: readonly string[]): string[] {
-  const values: string[] = [];
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i];
-    if (name.length === 4 && name.toLowerCase() === 'host') {
-      values.push(rawHeaders[i + 1]);
-    }
-  }
-  return values;
-}
-
-type TrustFn = (address: string | undefined, hop: number) => boolean;
+/** Every raw `Host` header value, in order (`rawHeaders` alternates names and values). */
+const hostLines = (raw: readonly string[]): string[] =>
+  raw.filter((_value, i) => i % 2 === 1 && raw[i - 1].length === 4 && raw[i - 1].toLowerCase() === 'host');
 
 /**
  * Django's DisallowedHost: 400, logged at most once per host per minute; a middleware ahead of CORS and every route,
@@ -58,7 +48,7 @@ export class HostGuard {
   };
 
   private believesForwardedHost(req: Request): boolean {
-    const trust = req.app.get('trust proxy fn') as TrustFn;
+    const trust = req.app.get('trust proxy fn') as (address: string | undefined, hop: number) => boolean;
     return (
       this.config.useForwardedHost &&
       req.headers['x-forwarded-host'] !== undefined &&
