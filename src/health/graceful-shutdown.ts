@@ -9,19 +9,15 @@ import { sendProblem } from '../http/problem.js';
  */
 @Injectable()
 export class GracefulShutdown {
-  private draining = false;
+  isDraining = false;
   private readonly inFlight = new Set<Response>();
   private onIdle?: () => void;
 
-  get isDraining(): boolean {
-    return this.draining;
-  }
-
   /** The first middleware of the app: counts requests, refuses new work while draining. */
   readonly middleware = (req: Request, res: Response, next: NextFunction): void => {
-    if (this.draining) {
+    if (this.isDraining) {
       res.shouldKeepAlive = false;
-      if (!isHealthPath(req.path)) {
+      if (req.path !== '/health' && !req.path.startsWith('/health/')) {
         sendProblem(req, res, 503, 'the service is shutting down', { 'Retry-After': '5' });
         return;
       }
@@ -38,7 +34,7 @@ export class GracefulShutdown {
 
   /** Waits until no request is in flight, or `timeoutMs`; returns how many were still running then. */
   async drain(server: Server, timeoutMs: number): Promise<number> {
-    this.draining = true;
+    this.isDraining = true;
     for (const res of this.inFlight) {
       res.shouldKeepAlive = false;
     }
@@ -55,5 +51,3 @@ export class GracefulShutdown {
     return this.inFlight.size;
   }
 }
-
-const isHealthPath = (path: string): boolean => path === '/health' || path.startsWith('/health/');
