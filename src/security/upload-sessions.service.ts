@@ -187,14 +187,9 @@ export class UploadSessions implements OnModuleInit {
   /** S3's upload id behind `bindUpload`'s. @throws ForbiddenException (403) if not this session's for this key */
   s3UploadId(session: UploadSession, key: string, uploadId: string): string {
     const s3UploadId = uploadId.slice(UPLOAD_MAC_CHARS + 1);
-    const presented = Buffer.from(uploadId.slice(0, UPLOAD_MAC_CHARS), 'base64url');
-    const expected = Buffer.from(this.uploadMac(session, key, s3UploadId), 'base64url');
-    if (
-      s3UploadId === '' ||
-      uploadId[UPLOAD_MAC_CHARS] !== '.' ||
-      presented.length !== expected.length ||
-      !timingSafeEqual(presented, expected)
-    ) {
+    const presented = Buffer.from(uploadId.slice(0, UPLOAD_MAC_CHARS + 1));
+    const expected = Buffer.from(`${this.uploadMac(session, key, s3UploadId)}.`);
+    if (s3UploadId === '' || presented.length !== expected.length || !timingSafeEqual(presented, expected)) {
       throw new ForbiddenException('this upload was not started by this upload session for this key');
     }
     return s3UploadId;
