@@ -51,14 +51,15 @@ export class ApiKeyGuard implements CanActivate, OnModuleInit {
 
   canActivate(context: ExecutionContext): boolean {
     const targets = [context.getHandler(), context.getClass()];
-    if (this.reflector.getAllAndOverride(Public, targets)) {
+    const marked = (marker: typeof Public): boolean => this.reflector.getAllAndOverride(marker, targets);
+    if (marked(Public)) {
       return true;
     }
     const req = context.switchToHttp().getRequest<Request>();
     const header = req.headers.authorization;
     const presented = header === undefined ? undefined : BEARER.exec(header)?.[1];
     if (presented !== undefined && isSessionToken(presented) && this.keys.levelOf(presented) === undefined) {
-      if (!this.reflector.getAllAndOverride(AcceptsUploadSession, targets)) {
+      if (!marked(AcceptsUploadSession)) {
         throw new ForbiddenException(
           'an upload-session token only authorises uploads within its scope (POST /files, tus, its own URL)',
         );
@@ -71,12 +72,7 @@ export class ApiKeyGuard implements CanActivate, OnModuleInit {
       return true;
     }
     if (presented === undefined) {
-      if (
-        header === undefined &&
-        this.publicReads &&
-        READ_METHODS.has(req.method) &&
-        this.reflector.getAllAndOverride(PublicRead, targets)
-      ) {
+      if (header === undefined && this.publicReads && READ_METHODS.has(req.method) && marked(PublicRead)) {
         req.anonymous = true;
         return true;
       }
@@ -93,11 +89,7 @@ export class ApiKeyGuard implements CanActivate, OnModuleInit {
       throw new UnauthorizedException('unknown API key');
     }
     req.accessLevel = level;
-    if (
-      level === 'read-only' &&
-      !READ_METHODS.has(req.method) &&
-      !this.reflector.getAllAndOverride(AllowReadOnly, targets)
-    ) {
+    if (level === 'read-only' && !READ_METHODS.has(req.method) && !marked(AllowReadOnly)) {
       throw new ForbiddenException(`this API key is read-only: ${req.method} needs a read-write key`);
     }
     return true;
