@@ -14,16 +14,14 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 /** Where a socket's byte counters stood when its previous response ended (HTTP/1.1 answers in order). */
 const WATERMARKS = new WeakMap<Socket, { read: number; written: number }>();
-const START = Symbol('wireStart');
-interface Counted {
-  [START]?: { socket: Socket; read: number; written: number };
-}
+/** Each request's socket and its counters when the request started. */
+const STARTS = new WeakMap<IncomingMessage, { socket: Socket; read: number; written: number }>();
 
 const pathOf = (req: IncomingMessage): string => (req.url ?? '').split('?')[0];
 
 /** The line with the bytes in and out since the request started (its socket kept: it may be detached by then). */
 function withWireBytes(req: IncomingMessage, line: object): object {
-  const start = (req as Counted)[START];
+  const start = STARTS.get(req);
   if (start === undefined) {
     return line;
   }
@@ -47,7 +45,7 @@ export function requestLogOptions(config: AppConfig): Options {
       const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
       res.setHeader('X-Request-Id', id);
       const { socket } = req;
-      (req as Counted)[START] = { socket, ...(WATERMARKS.get(socket) ?? { read: 0, written: 0 }) };
+      STARTS.set(req, { socket, ...(WATERMARKS.get(socket) ?? { read: 0, written: 0 }) });
       return id;
     },
     // The serializers read the raw objects: pino-http's wrappers would copy each (headers included) per request.
