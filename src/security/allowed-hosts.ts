@@ -19,26 +19,6 @@ export function isAllowedDomain(domain: string, patterns: readonly string[]): bo
   });
 }
 
-export type HostCheck =
-  | { readonly allowed: true; readonly domain: string }
-  | { readonly allowed: false; readonly domain?: string; readonly reason: string };
-
-/** Checks a raw Host (or trusted X-Forwarded-Host) value against the patterns; says why when it is refused. */
-export function checkHost(host: string | undefined, patterns: readonly string[]): HostCheck {
-  const domain = host === undefined ? undefined : hostDomain(host);
-  if (domain === undefined || domain === '') {
-    return {
-      allowed: false,
-      reason: 'Invalid Host header: the domain name provided is not valid according to RFC 1034/1035',
-    };
-  }
-  if (!isAllowedDomain(domain, patterns)) {
-    const shown = JSON.stringify(domain.slice(0, 255));
-    return { allowed: false, domain, reason: `Invalid Host header ${shown}: it is not in ALLOWED_HOSTS` };
-  }
-  return { allowed: true, domain };
-}
-
 /** The authority of an absolute-form request target (`GET http://host/path`), or undefined for origin-form. */
 const ABSOLUTE_TARGET = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i;
 
@@ -51,12 +31,15 @@ export interface HostSources {
 }
 
 /**
- * The Host values a request must have allowed, or why none can be checked: its one `Host` (or the right-most, proxy
- * appended, `X-Forwarded-Host` when believed), plus the authority of an absolute-form target.
+ * Why a request's Host is refused, with the domain to log it under, or undefined: its one `Host` (or the right-most,
+ * proxy appended, `X-Forwarded-Host` when believed) and the authority of an absolute-form target must be allowed.
  */
-export function hostsToCheck(sources: HostSources): string[] | { readonly reason: string } {
+export function hostRefusal(
+  sources: HostSources,
+  patterns: readonly string[],
+): { domain: string; reason: string } | undefined {
   if (sources.hostHeaders.length > 1) {
-    return { reason: 'Invalid Host header: a request must have exactly one Host header' };
+    return { domain: '(several)', reason: 'Invalid Host header: a request must have exactly one Host header' };
   }
   const forwarded = sources.forwardedHost?.split(',').at(-1)?.trim();
   const hosts = [sources.forwardedHost === undefined ? (sources.hostHeaders[0] ?? '') : (forwarded ?? '')];
@@ -64,5 +47,15 @@ export function hostsToCheck(sources: HostSources): string[] | { readonly reason
   if (authority) {
     hosts.push(authority[1]);
   }
-  return hosts;
+  for (const domain of hosts.map((host) => hostDomain(host))) {
+    if (!domain) {
+      const reason = 'Invalid Host header: the domain name provided is not valid according to RFC 1034/1035';
+      return { domain: '(malformed)', reason };
+    }
+    if (!isAllowedDomain(domain, patterns)) {
+      const shown = JSON.stringify(domain.slice(0, 255));
+      return { domain, reason: `Invalid Host header ${shown}: it is not in ALLOWED_HOSTS` };
+    }
+  }
+  return undefined;
 }

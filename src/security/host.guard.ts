@@ -1,7 +1,7 @@
 import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import { AppConfig } from '../config/app-config.js';
-import { checkHost, hostsToCheck } from './allowed-hosts.js';
+import { hostRefusal } from './allowed-hosts.js';
 import { ImdsClient } from './imds.client.js';
 import { sendProblem } from '../http/problem.js';
 
@@ -90,32 +90,26 @@ export class HostGuard implements OnModuleInit, OnModuleDestroy {
   }
 
   readonly middleware = (req: Request, res: Response, next: NextFunction): void => {
-    const hosts = hostsToCheck({
+    const trust = req.app.get('trust proxy fn') as (address: string | undefined, hop: number) => boolean;
+    const believed =
+      this.config.useForwardedHost &&
+      req.headers['x-forwarded-host'] !== undefined &&
+      trust(req.socket.remoteAddress, 0);
+    const sources = {
       hostHeaders: hostLines(req.rawHeaders),
       target: req.originalUrl,
-      forwardedHost: this.believesForwardedHost(req) ? req.headersDistinct['x-forwarded-host']?.join(',') : undefined,
-    });
-    const refusal = Array.isArray(hosts)
-      ? hosts.map((host) => checkHost(host, this.patterns)).find((check) => !check.allowed)
-      : { reason: hosts.reason, domain: '(several)' };
+      forwardedHost: believed ? req.headersDistinct['x-forwarded-host']?.join(',') : undefined,
+    };
+    const refusal = hostRefusal(sources, this.patterns);
     if (refusal === undefined) {
       next();
       return;
     }
-    if (this.shouldLog(refusal.domain ?? '(malformed)')) {
+    if (this.shouldLog(refusal.domain)) {
       this.logger.warn(`${refusal.reason} (${req.method} ${req.path}; logged once a minute per host)`);
     }
     sendProblem(req, res, 400, refusal.reason);
   };
-
-  private believesForwardedHost(req: Request): boolean {
-    const trust = req.app.get('trust proxy fn') as (address: string | undefined, hop: number) => boolean;
-    return (
-      this.config.useForwardedHost &&
-      req.headers['x-forwarded-host'] !== undefined &&
-      trust(req.socket.remoteAddress, 0)
-    );
-  }
 
   private shouldLog(host: string, now = Date.now()): boolean {
     const last = this.lastLogged.get(host);
