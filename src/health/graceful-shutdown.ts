@@ -3,10 +3,7 @@ import { Injectable } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import { sendProblem } from '../http/problem.js';
 
-/**
- * Draining on SIGTERM: new requests get 503 (health checks too, from the health module, so the load balancer stops
- * routing here), requests in flight run to their end, and every connection closes after its current response.
- */
+/** On SIGTERM, new requests get 503 (health too, so the load balancer stops routing here); those in flight finish. */
 @Injectable()
 export class GracefulShutdown {
   isDraining = false;

@@ -14,7 +14,6 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 /** Where a socket's byte counters stood when its previous response ended (HTTP/1.1 answers in order). */
 const WATERMARKS = new WeakMap<Socket, { read: number; written: number }>();
-/** Each request's socket and its counters when the request started. */
 const STARTS = new WeakMap<IncomingMessage, { socket: Socket; read: number; written: number }>();
 
 const pathOf = (req: IncomingMessage): string => (req.url ?? '').split('?')[0];

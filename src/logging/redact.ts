@@ -1,9 +1,6 @@
 import { createHash } from 'node:crypto';
 
-/**
- * Capabilities that must never reach a log: upload-session tokens (bearer credentials for up to 24 h that cannot be
- * revoked) however a path spells them (`%2e` dots, any case), and S3-style signatures in a query.
- */
+/** Never logged: upload-session tokens (irrevocable for up to 24 h) however spelled, and S3 signatures in a query. */
 const SESSION_SEGMENT = /(\/upload-sessions\/)([^/?#"\\\s]+)/gi;
 const TOKEN = /(?<![\w%-])us1(?:\.|%2e)[\w%-]+(?:\.|%2e)[\w%-]+/gi;
 const SIGNED_QUERY = /((?:X-Amz-(?:Signature|Credential|Security-Token)|Signature|AWSAccessKeyId)=)[^&#"\\\s]+/gi;

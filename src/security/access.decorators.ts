@@ -19,16 +19,12 @@ declare module 'express-serve-static-core' {
   }
 }
 
-/** A route marker the API-key guard reads. */
 const marker = () => Reflector.createDecorator<void, boolean>({ transform: () => true });
 
 /** The route needs no API key (health checks). The Host check still applies. */
 export const Public = marker();
 
-/**
- * GET/HEAD of one file: with PUBLIC_PREFIXES, a request without Authorization gets in as `req.anonymous`, and the
- * route must serve it only keys under those prefixes (`ReadKey` does). A wrong or malformed key is still a 401.
- */
+/** GET/HEAD of one file, open without Authorization (`req.anonymous`) to keys under PUBLIC_PREFIXES (`ReadKey`). */
 export const PublicRead = marker();
 
 /** A non-GET/HEAD route read-only keys may call too; it checks `@Access()` itself (POST /signed-urls). */
@@ -37,7 +33,6 @@ export const AllowReadOnly = marker();
 /** An upload route that also takes an upload-session token (`req.uploadSession`), kept to its scope; else a 403. */
 export const AcceptsUploadSession = marker();
 
-/** The access level of the request's API key, as a handler parameter. */
 export const Access = createParamDecorator(
   (_data: unknown, context: ExecutionContext): AccessLevel =>
     context.switchToHttp().getRequest<Request>().accessLevel ?? 'read-only',

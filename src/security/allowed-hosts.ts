@@ -1,8 +1,4 @@
-/**
- * Django's ALLOWED_HOSTS, to the letter: the Host grammar is checked first (name or bracketed IPv6 literal,
- * optional port), the port and one trailing dot are ignored, matching is case-insensitive, `.example.com`
- * matches the domain and every subdomain, and `*` matches anything.
- */
+/** Django's Host grammar, checked before any pattern: a name or bracketed IPv6 literal, then an optional port. */
 const HOST_GRAMMAR = /^([a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9.:]+\])(?::([0-9]+))?$/;
 
 /** The domain part of a Host header value (lower case, no port, no trailing dot), or undefined if malformed. */

@@ -21,10 +21,9 @@ const hostLines = (raw: readonly string[]): string[] =>
   raw.filter((_value, i) => i % 2 === 1 && raw[i - 1].length === 4 && raw[i - 1].toLowerCase() === 'host');
 
 /**
- * Django's DisallowedHost: 400, logged at most once per host per minute; a middleware ahead of CORS and every route,
- * so nothing, not even a preflight, answers a Host not allowed. Not Express's `req.host`: it takes the first,
- * client-written `X-Forwarded-Host` when TRUST_PROXY trusts the peer, and ignores a second Host. The patterns are
- * ALLOWED_HOSTS, plus the instance's private IPv4 when ALLOWED_HOSTS_FROM_EC2 asks for it.
+ * Django's DisallowedHost: 400 (logged once per host per minute) from a middleware ahead of CORS and every route, so
+ * not even a preflight answers a Host not in ALLOWED_HOSTS (plus this instance's IPv4 with ALLOWED_HOSTS_FROM_EC2).
+ * Not Express's `req.host`, which takes the first, client-written X-Forwarded-Host and ignores a second Host.
  */
 @Injectable()
 export class HostGuard implements OnModuleInit, OnModuleDestroy {
@@ -42,10 +41,7 @@ export class HostGuard implements OnModuleInit, OnModuleDestroy {
     this.patterns = config.allowedHosts.length > 0 ? config.allowedHosts : DEVELOPMENT_HOSTS;
   }
 
-  /**
-   * Before the server listens, so EB's health checker never meets a half-booted instance. A failed lookup (the
-   * hop-limit hook may still be pending) goes on in the background, so health checks recover without a restart.
-   */
+  /** Before listening, so EB never meets a half-booted instance; a failed lookup goes on in the background. */
   async onModuleInit(): Promise<void> {
     if (this.config.allowedHosts.length === 0) {
       this.logger.warn(`ALLOWED_HOSTS is not set: only ${DEVELOPMENT_HOSTS.join(', ')} are accepted as Host`);
@@ -60,7 +56,6 @@ export class HostGuard implements OnModuleInit, OnModuleDestroy {
     clearTimeout(this.retry);
   }
 
-  /** Adds the instance's private IPv4, or tries again later until it can. */
   private async lookUp(attempt: number): Promise<void> {
     try {
       const ip = await this.imds.localIpv4();
@@ -126,7 +121,6 @@ export class HostGuard implements OnModuleInit, OnModuleDestroy {
         return false;
       }
     }
-    this.lastLogged.delete(host);
     this.lastLogged.set(host, now);
     return true;
   }

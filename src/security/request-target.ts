@@ -6,7 +6,6 @@ const PLAIN_NAME = /^[A-Za-z0-9_.-]{1,40}$/;
 
 const strictDecode = (value: string): string | undefined => {
   const spaced = value.includes('+') ? value.replace(/\+/g, ' ') : value;
-  // Without a `%` there is nothing to decode, and nothing that can fail to (the usual case: no try, no copy).
   if (!spaced.includes('%')) {
     return spaced;
   }

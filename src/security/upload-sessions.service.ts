@@ -48,7 +48,6 @@ interface Payload {
 
 const b64 = (data: Buffer | string): string => Buffer.from(data).toString('base64url');
 
-/** Whether a bearer credential is an upload-session token (not an API key). */
 export const isSessionToken = (credential: string): boolean => credential.startsWith(TOKEN_PREFIX);
 
 /** The 409 of an upload session writing over an object it may not replace. */
