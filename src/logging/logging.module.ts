@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { Module } from '@nestjs/common';
-import { LoggerModule } from 'nestjs-pino';
+import { Injectable, Module } from '@nestjs/common';
+import { Logger, LoggerModule } from 'nestjs-pino';
 import { stdSerializers, stdTimeFunctions } from 'pino';
 import type { Options } from 'pino-http';
 import { AppConfig } from '../config/app-config.js';
 import { redactCapabilities } from './redact.js';
-import { ServiceLogger } from './service-logger.js';
 
 /** A caller's request id is kept when it looks like one (EB's nginx and the ALB pass it on); else a new UUID. */
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -80,6 +79,28 @@ export function requestLogOptions(config: AppConfig): Options {
     customSuccessMessage: message,
     customErrorMessage: message,
   };
+}
+
+/** Nest's own boot lines: a line per module loaded and per route mapped. */
+const FRAMEWORK_CONTEXTS = new Set([
+  'InstanceLoader',
+  'RoutesResolver',
+  'RouterExplorer',
+  'NestFactory',
+  'NestApplication',
+]);
+
+/** The app's logger with Nest's boot chatter at debug, so that at info the boot log is the service's own lines. */
+@Injectable()
+export class ServiceLogger extends Logger {
+  override log(message: unknown, ...rest: unknown[]): void {
+    const context = rest.at(-1);
+    if (typeof context === 'string' && FRAMEWORK_CONTEXTS.has(context)) {
+      this.debug(message, ...rest);
+    } else {
+      super.log(message, ...rest);
+    }
+  }
 }
 
 /** Structured JSON logs (pino) for the app's own messages and one line per request. */

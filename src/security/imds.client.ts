@@ -15,9 +15,7 @@ export class ImdsClient {
   async localIpv4(timeoutMs = IMDS_TIMEOUT_MS): Promise<string> {
     const signal = AbortSignal.timeout(timeoutMs);
     const token = await this.read('PUT', '/latest/api/token', { 'X-aws-ec2-metadata-token-ttl-seconds': '60' }, signal);
-    const ip = (
-      await this.read('GET', '/latest/meta-data/local-ipv4', { 'X-aws-ec2-metadata-token': token }, signal)
-    ).trim();
+    const ip = await this.read('GET', '/latest/meta-data/local-ipv4', { 'X-aws-ec2-metadata-token': token }, signal);
     if (!isIPv4(ip)) {
       throw new Error('the instance metadata service answered local-ipv4 with something that is not an IPv4 address');
     }
@@ -37,7 +35,7 @@ export class ImdsClient {
     if (answer.status < 200 || answer.status > 299) {
       throw new Error(`the instance metadata service answered ${method} ${path} with ${answer.status}`);
     }
-    return answer.body;
+    return answer.body.trim();
   }
 }
 
