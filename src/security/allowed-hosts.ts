@@ -30,10 +30,7 @@ export interface HostSources {
  * Why a request's Host is refused, with the domain to log it under, or undefined: its one `Host` (or the right-most,
  * proxy appended, `X-Forwarded-Host` when believed) and the authority of an absolute-form target must be allowed.
  */
-export function hostRefusal(
-  sources: HostSources,
-  patterns: readonly string[],
-): { domain: string; reason: string } | undefined {
+export function hostRefusal(sources: HostSources, patterns: readonly string[]) {
   if (sources.hostHeaders.length > 1) {
     return { domain: '(several)', reason: 'Invalid Host header: a request must have exactly one Host header' };
   }

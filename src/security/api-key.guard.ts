@@ -18,9 +18,7 @@ import { sendProblem } from '../http/problem.js';
 const READ_METHODS = new Set(['GET', 'HEAD']);
 const BEARER = /^Bearer +(\S+) *$/i;
 
-const challenge = (res: Response, error: string): void => {
-  res.setHeader('WWW-Authenticate', `Bearer error="${error}"`);
-};
+const challenge = (res: Response, error: string) => res.setHeader('WWW-Authenticate', `Bearer error="${error}"`);
 
 /**
  * `Authorization: Bearer <key>` from API_KEYS or API_KEYS_READONLY: 401 without a key or with an unknown one, 403 for
@@ -29,7 +27,6 @@ const challenge = (res: Response, error: string): void => {
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate, OnModuleInit {
-  private readonly logger = new Logger('Security');
   private readonly keys: ApiKeyRing;
   private readonly publicReads: boolean;
 
@@ -45,7 +42,7 @@ export class ApiKeyGuard implements CanActivate, OnModuleInit {
   onModuleInit(): void {
     // Production cannot get here without keys: config validation requires API_KEYS there.
     if (!this.keys.enabled) {
-      this.logger.warn('API_KEYS is not set: the API is open to anyone who can reach it (development only)');
+      new Logger('Security').warn('API_KEYS is not set: the API is open to anyone who can reach it (development only)');
     }
   }
 

@@ -50,17 +50,14 @@ const b64 = (data: Buffer | string): string => Buffer.from(data).toString('base6
 
 export const isSessionToken = (credential: string): boolean => credential.startsWith(TOKEN_PREFIX);
 
-/** The 409 of an upload session writing over an object it may not replace. */
 export const SESSION_MAY_NOT_REPLACE = 'an object with this key already exists: this upload session may not replace it';
 
 /**
- * Upload sessions: scoped, expiring, stateless capabilities a browser uses instead of an API key; the one place that
- * signs and checks their tokens, `us1.<base64url JSON scope>.<base64url HMAC-SHA256>`, keyed by HKDF of the secret and
- * the deployment (bucket, `S3_PREFIX`) so any instance sharing the secret accepts them, and decides what they write.
+ * Scoped, expiring, stateless capabilities a browser uses instead of an API key: `us1.<base64url JSON scope>.<MAC>`,
+ * keyed by HKDF of the secret and the deployment (bucket, `S3_PREFIX`): any instance sharing the secret accepts them.
  */
 @Injectable()
 export class UploadSessions implements OnModuleInit {
-  private readonly logger = new Logger('UploadSessions');
   private readonly tokenKey: Buffer;
   private readonly uploadKey: Buffer;
   /**
@@ -79,7 +76,7 @@ export class UploadSessions implements OnModuleInit {
   onModuleInit(): void {
     // Production cannot get here: it requires API_KEYS, from which the secret is derived when it is not set.
     if (this.config.uploadSessionSecret === undefined) {
-      this.logger.warn(
+      new Logger('UploadSessions').warn(
         'SIGNING_SECRET and API_KEYS are not set: upload-session tokens are signed with a random secret of ' +
           'this process (development only; they stop working on restart and on other instances)',
       );
@@ -139,10 +136,7 @@ export class UploadSessions implements OnModuleInit {
       : session.keyPrefix !== undefined && key.startsWith(asFolder(session.keyPrefix));
   }
 
-  /**
-   * The session's key, or `<keyPrefix><uuid>/<file name>` as `POST /files` names files, or the one the client asks for.
-   * @throws BadRequestException (400) for a key the key rules refuse, ForbiddenException (403) for one out of scope
-   */
+  /** The key asked for, the session's, or `<keyPrefix><uuid>/<file name>`. @throws 400 (bad key), 403 (out of scope) */
   keyFor(session: UploadSession, fileName: string | undefined, requested?: string): string {
     const key = requested ?? session.key ?? `${asFolder(session.keyPrefix ?? '')}${generateKey(fileName)}`;
     const problem = keyProblem(key, Buffer.byteLength(this.config.s3.prefix));
@@ -155,10 +149,7 @@ export class UploadSessions implements OnModuleInit {
     return key;
   }
 
-  /**
-   * The canonical media type to store; `straightToS3`: S3 serves it from its own origin, so no active content.
-   * @throws BadRequestException (400) for a malformed or active type, UnsupportedMediaTypeException (415)
-   */
+  /** The canonical media type to store (`straightToS3`: no active content). @throws 400 if malformed or active, 415 */
   checkType(session: UploadSession, type: string | undefined, straightToS3: boolean): string {
     const parsed = parseMediaType(type === undefined || type === '' ? 'application/octet-stream' : type);
     if (typeof parsed === 'string') {
