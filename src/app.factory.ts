@@ -9,7 +9,7 @@ import { HttpErrorFilter } from './http/http-error.filter.js';
 import { GracefulShutdown } from './health/graceful-shutdown.js';
 import { frontDoor, securityHeaders } from './http/front-door.js';
 import { requestBodyRules } from './http/request-body.js';
-import { ServiceLogger } from './logging/service-logger.js';
+import { ServiceLogger } from './logging/logging.module.js';
 import { installMetrics } from './metrics/metrics.module.js';
 import { serveIndex, setupOpenApi } from './openapi/openapi.js';
 import { HostGuard } from './security/host.guard.js';

@@ -6,7 +6,7 @@ import { createApp } from './app.factory.js';
 import { releaseBootMemory } from './boot-memory.js';
 import { AppConfig } from './config/app-config.js';
 import { ConfigValidationError, validateEnvironment } from './config/environment.js';
-import { shutdownOnSignal } from './health/shutdown-on-signal.js';
+import { shutdownOnSignal } from './health/graceful-shutdown.js';
 import { DOCS_JSON_PATH, DOCS_PATH } from './openapi/openapi.js';
 
 try {

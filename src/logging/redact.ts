@@ -1,15 +1,11 @@
 import { createHash } from 'node:crypto';
 
-/**
- * Capabilities that reach the service in a URL and must never reach a log: upload-session tokens
- * (`us1.<scope>.<mac>`, a bearer credential for up to 24 h that cannot be revoked), wherever they appear and however
- * the path spells them (percent-encoded dots, any case of `/upload-sessions/`), and S3-style signatures in a query.
- */
+/** Never logged: upload-session tokens (irrevocable for up to 24 h) however spelled, and S3 signatures in a query. */
 const SESSION_SEGMENT = /(\/upload-sessions\/)([^/?#"\\\s]+)/gi;
 const TOKEN = /(?<![\w%-])us1(?:\.|%2e)[\w%-]+(?:\.|%2e)[\w%-]+/gi;
 const SIGNED_QUERY = /((?:X-Amz-(?:Signature|Credential|Security-Token)|Signature|AWSAccessKeyId)=)[^&#"\\\s]+/gi;
 
-/** What may need redacting: a cheap test before any regular expression runs (most log lines have none of these). */
+/** A cheap test first: most log lines have none of these. */
 const SUSPECT = /us1|upload-sessions|signature|credential|security-token|awsaccesskeyid/i;
 
 /** A token's stable short name, to correlate lines: `printf %s "$TOKEN" | sha256sum | cut -c1-8` (percent-decoded). */

@@ -1,52 +1,18 @@
-/**
- * Django's ALLOWED_HOSTS, to the letter: the Host grammar is checked first (name or bracketed IPv6 literal,
- * optional port), the port and one trailing dot are ignored, matching is case-insensitive, `.example.com`
- * matches the domain and every subdomain, and `*` matches anything.
- */
+/** Django's Host grammar, checked before any pattern: a name or bracketed IPv6 literal, then an optional port. */
 const HOST_GRAMMAR = /^([a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9.:]+\])(?::([0-9]+))?$/;
 
 /** The domain part of a Host header value (lower case, no port, no trailing dot), or undefined if malformed. */
 export function hostDomain(host: string): string | undefined {
-  const match = HOST_GRAMMAR.exec(host.toLowerCase());
-  if (!match) {
-    return undefined;
-  }
-  const domain = match[1];
-  return domain.endsWith('.') ? domain.slice(0, -1) : domain;
+  const domain = HOST_GRAMMAR.exec(host.toLowerCase())?.[1];
+  return domain?.endsWith('.') ? domain.slice(0, -1) : domain;
 }
 
-/** Django's `is_same_domain`: `pattern` is exact, or `.example.com` for the domain and its subdomains. */
-function isSameDomain(domain: string, pattern: string): boolean {
-  if (pattern === '') {
-    return false;
-  }
-  const p = pattern.toLowerCase();
-  return (p.startsWith('.') && (domain.endsWith(p) || domain === p.slice(1))) || p === domain;
-}
-
-/** Django's `validate_host`, for a domain already parsed by `hostDomain`. */
+/** Django's `validate_host` and `is_same_domain`, for a non-empty domain parsed by `hostDomain`. */
 export function isAllowedDomain(domain: string, patterns: readonly string[]): boolean {
-  return patterns.some((pattern) => pattern === '*' || isSameDomain(domain, pattern));
-}
-
-export type HostCheck =
-  | { readonly allowed: true; readonly domain: string }
-  | { readonly allowed: false; readonly domain?: string; readonly reason: string };
-
-/** Checks a raw Host (or trusted X-Forwarded-Host) value against the patterns; says why when it is refused. */
-export function checkHost(host: string | undefined, patterns: readonly string[]): HostCheck {
-  const domain = host === undefined ? undefined : hostDomain(host);
-  if (domain === undefined || domain === '') {
-    return {
-      allowed: false,
-      reason: 'Invalid Host header: the domain name provided is not valid according to RFC 1034/1035',
-    };
-  }
-  if (!isAllowedDomain(domain, patterns)) {
-    const shown = JSON.stringify(domain.slice(0, 255));
-    return { allowed: false, domain, reason: `Invalid Host header ${shown}: it is not in ALLOWED_HOSTS` };
-  }
-  return { allowed: true, domain };
+  return patterns.some((pattern) => {
+    const p = pattern.toLowerCase();
+    return p === '*' || p === domain || (p.startsWith('.') && (domain.endsWith(p) || domain === p.slice(1)));
+  });
 }
 
 /** The authority of an absolute-form request target (`GET http://host/path`), or undefined for origin-form. */
@@ -55,19 +21,18 @@ const ABSOLUTE_TARGET = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i;
 export interface HostSources {
   /** Every raw `Host` header line (Node keeps only the first in `headers.host`). */
   readonly hostHeaders: readonly string[];
-  /** The request target as sent. */
   readonly target: string;
-  /** `X-Forwarded-Host`, only when USE_X_FORWARDED_HOST is on and TRUST_PROXY trusts the peer. */
+  /** Only when USE_X_FORWARDED_HOST is on and TRUST_PROXY trusts the peer. */
   readonly forwardedHost?: string;
 }
 
 /**
- * The Host values a request must have allowed, or why none can be checked: its one `Host` (or the right-most, proxy
- * appended, `X-Forwarded-Host` when believed), plus the authority of an absolute-form target.
+ * Why a request's Host is refused, with the domain to log it under, or undefined: its one `Host` (or the right-most,
+ * proxy appended, `X-Forwarded-Host` when believed) and the authority of an absolute-form target must be allowed.
  */
-export function hostsToCheck(sources: HostSources): string[] | { readonly reason: string } {
+export function hostRefusal(sources: HostSources, patterns: readonly string[]) {
   if (sources.hostHeaders.length > 1) {
-    return { reason: 'Invalid Host header: a request must have exactly one Host header' };
+    return { domain: '(several)', reason: 'Invalid Host header: a request must have exactly one Host header' };
   }
   const forwarded = sources.forwardedHost?.split(',').at(-1)?.trim();
   const hosts = [sources.forwardedHost === undefined ? (sources.hostHeaders[0] ?? '') : (forwarded ?? '')];
@@ -75,5 +40,15 @@ export function hostsToCheck(sources: HostSources): string[] | { readonly reason
   if (authority) {
     hosts.push(authority[1]);
   }
-  return hosts;
+  for (const domain of hosts.map((host) => hostDomain(host))) {
+    if (!domain) {
+      const reason = 'Invalid Host header: the domain name provided is not valid according to RFC 1034/1035';
+      return { domain: '(malformed)', reason };
+    }
+    if (!isAllowedDomain(domain, patterns)) {
+      const shown = JSON.stringify(domain.slice(0, 255));
+      return { domain, reason: `Invalid Host header ${shown}: it is not in ALLOWED_HOSTS` };
+    }
+  }
+  return undefined;
 }

@@ -11,12 +11,14 @@ import { Reflector } from '@nestjs/core';
 import type { NextFunction, Request, Response } from 'express';
 import { AppConfig } from '../config/app-config.js';
 import { isSessionToken, UploadSessions } from './upload-sessions.service.js';
-import { ACCEPTS_UPLOAD_SESSION, ALLOW_READ_ONLY, IS_PUBLIC, PUBLIC_READ } from './access.decorators.js';
+import { AcceptsUploadSession, AllowReadOnly, Public, PublicRead } from './access.decorators.js';
 import { ApiKeyRing } from './api-keys.js';
 import { sendProblem } from '../http/problem.js';
 
 const READ_METHODS = new Set(['GET', 'HEAD']);
 const BEARER = /^Bearer +(\S+) *$/i;
+
+const challenge = (res: Response, error: string) => res.setHeader('WWW-Authenticate', `Bearer error="${error}"`);
 
 /**
  * `Authorization: Bearer <key>` from API_KEYS or API_KEYS_READONLY: 401 without a key or with an unknown one, 403 for
@@ -25,7 +27,6 @@ const BEARER = /^Bearer +(\S+) *$/i;
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate, OnModuleInit {
-  private readonly logger = new Logger('Security');
   private readonly keys: ApiKeyRing;
   private readonly publicReads: boolean;
 
@@ -41,23 +42,21 @@ export class ApiKeyGuard implements CanActivate, OnModuleInit {
   onModuleInit(): void {
     // Production cannot get here without keys: config validation requires API_KEYS there.
     if (!this.keys.enabled) {
-      this.logger.warn('API_KEYS is not set: the API is open to anyone who can reach it (development only)');
+      new Logger('Security').warn('API_KEYS is not set: the API is open to anyone who can reach it (development only)');
     }
   }
 
   canActivate(context: ExecutionContext): boolean {
-    if (context.getType() !== 'http') {
-      return true;
-    }
     const targets = [context.getHandler(), context.getClass()];
-    if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets)) {
+    const marked = (marker: typeof Public): boolean => this.reflector.getAllAndOverride(marker, targets);
+    if (marked(Public)) {
       return true;
     }
     const req = context.switchToHttp().getRequest<Request>();
     const header = req.headers.authorization;
     const presented = header === undefined ? undefined : BEARER.exec(header)?.[1];
     if (presented !== undefined && isSessionToken(presented) && this.keys.levelOf(presented) === undefined) {
-      if (!this.reflector.getAllAndOverride<boolean>(ACCEPTS_UPLOAD_SESSION, targets)) {
+      if (!marked(AcceptsUploadSession)) {
         throw new ForbiddenException(
           'an upload-session token only authorises uploads within its scope (POST /files, tus, its own URL)',
         );
@@ -70,16 +69,11 @@ export class ApiKeyGuard implements CanActivate, OnModuleInit {
       return true;
     }
     if (presented === undefined) {
-      if (
-        header === undefined &&
-        this.publicReads &&
-        READ_METHODS.has(req.method) &&
-        this.reflector.getAllAndOverride<boolean>(PUBLIC_READ, targets)
-      ) {
+      if (header === undefined && this.publicReads && READ_METHODS.has(req.method) && marked(PublicRead)) {
         req.anonymous = true;
         return true;
       }
-      this.challenge(context, 'invalid_request');
+      challenge(context.switchToHttp().getResponse(), 'invalid_request');
       throw new UnauthorizedException(
         header === undefined
           ? 'an API key is required: send "Authorization: Bearer <key>"'
@@ -88,15 +82,11 @@ export class ApiKeyGuard implements CanActivate, OnModuleInit {
     }
     const level = this.keys.levelOf(presented);
     if (level === undefined) {
-      this.challenge(context, 'invalid_token');
+      challenge(context.switchToHttp().getResponse(), 'invalid_token');
       throw new UnauthorizedException('unknown API key');
     }
     req.accessLevel = level;
-    if (
-      level === 'read-only' &&
-      !READ_METHODS.has(req.method) &&
-      !this.reflector.getAllAndOverride<boolean>(ALLOW_READ_ONLY, targets)
-    ) {
+    if (level === 'read-only' && !READ_METHODS.has(req.method) && !marked(AllowReadOnly)) {
       throw new ForbiddenException(`this API key is read-only: ${req.method} needs a read-write key`);
     }
     return true;
@@ -109,14 +99,7 @@ export class ApiKeyGuard implements CanActivate, OnModuleInit {
       next();
       return;
     }
-    res.setHeader(
-      'WWW-Authenticate',
-      `Bearer error="${presented === undefined ? 'invalid_request' : 'invalid_token'}"`,
-    );
+    challenge(res, presented === undefined ? 'invalid_request' : 'invalid_token');
     sendProblem(req, res, 401, 'an API key is required for the API description');
   };
-
-  private challenge(context: ExecutionContext, error: string): void {
-    context.switchToHttp().getResponse<Response>().setHeader('WWW-Authenticate', `Bearer error="${error}"`);
-  }
 }

@@ -4,10 +4,7 @@ import type { AccessLevel } from './access.decorators.js';
 // One-shot: no Hash object per request.
 const digest = (key: string): Buffer => hash('sha256', key, 'buffer');
 
-/**
- * The configured bearer keys. A presented key is compared with every configured key in constant time (digests of
- * equal length, no early exit), so timing says neither which key nor how much of one matched.
- */
+/** Bearer keys, each compared in constant time (equal-length digests, no early exit): timing says nothing. */
 export class ApiKeyRing {
   private readonly keys: readonly { readonly digest: Buffer; readonly level: AccessLevel }[];
 

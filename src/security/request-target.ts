@@ -6,7 +6,6 @@ const PLAIN_NAME = /^[A-Za-z0-9_.-]{1,40}$/;
 
 const strictDecode = (value: string): string | undefined => {
   const spaced = value.includes('+') ? value.replace(/\+/g, ' ') : value;
-  // Without a `%` there is nothing to decode, and nothing that can fail to (the usual case: no try, no copy).
   if (!spaced.includes('%')) {
     return spaced;
   }
@@ -17,10 +16,7 @@ const strictDecode = (value: string): string | undefined => {
   }
 };
 
-/**
- * Why a request target is refused: path and query must be valid percent-encoded UTF-8, and no query parameter may
- * appear twice (`?key=a&key=b` would parse as an array). Never quotes the undecodable input.
- */
+/** Why a target is refused: not percent-encoded UTF-8, or a query parameter twice (it would parse as an array). */
 export function requestTargetProblem(target: string): string | undefined {
   const at = target.indexOf('?');
   const path = at === -1 ? target : target.slice(0, at);

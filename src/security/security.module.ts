@@ -1,6 +1,5 @@
 import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
-import { AllowedHosts } from './allowed-hosts.service.js';
 import { ApiKeyGuard } from './api-key.guard.js';
 import { HostGuard } from './host.guard.js';
 import { ImdsClient } from './imds.client.js';
@@ -8,14 +7,7 @@ import { UploadSessions } from './upload-sessions.service.js';
 
 /** The Host check (a middleware the app installs), the global API-key guard and the upload-session tokens. */
 @Module({
-  providers: [
-    ImdsClient,
-    AllowedHosts,
-    HostGuard,
-    UploadSessions,
-    ApiKeyGuard,
-    { provide: APP_GUARD, useExisting: ApiKeyGuard },
-  ],
+  providers: [ImdsClient, HostGuard, UploadSessions, ApiKeyGuard, { provide: APP_GUARD, useExisting: ApiKeyGuard }],
   exports: [UploadSessions],
 })
 export class SecurityModule {}

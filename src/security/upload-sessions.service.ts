@@ -15,17 +15,15 @@ import { generateKey } from '../http/upload-name.js';
 
 /** What a session allows, as signed into its token. Keys are API keys (without `S3_PREFIX`). */
 export interface UploadSession {
-  /** The one key this session may write, or undefined for a `keyPrefix` session. */
+  /** The one key this session may write; else `keyPrefix`, a folder (ending in `/`, or `""`: all of `S3_PREFIX`). */
   readonly key?: string;
-  /** The folder (ending in `/`, or `""`: all of `S3_PREFIX`) every key this session writes is in. */
   readonly keyPrefix?: string;
-  /** Whether an upload may replace an existing object: always for a `key` session, only if asked for a `keyPrefix`. */
+  /** Always true for a `key` session; for a `keyPrefix` one, only if asked for. */
   readonly overwrite: boolean;
-  /** The largest object one upload may create, in bytes (never above `MAX_UPLOAD_BYTES`). */
   readonly maxBytes: number;
-  /** Allowed media types: `type/subtype` or `type/*`; undefined allows any type the service accepts. */
+  /** `type/subtype` or `type/*`; undefined allows any type the service accepts. */
   readonly contentTypes?: readonly string[];
-  /** When the token stops working, in milliseconds since the epoch. */
+  /** Milliseconds since the epoch. */
   readonly expiresAt: number;
   /** Random, per session: binds the multipart uploads this session starts to it. */
   readonly id: string;
@@ -35,13 +33,12 @@ export interface UploadSession {
 const TOKEN_PREFIX = 'us1.';
 const MAC_BYTES = 32;
 const UPLOAD_MAC_BYTES = 16;
-/** base64url of `UPLOAD_MAC_BYTES`. */
-const UPLOAD_MAC_CHARS = 22;
+const UPLOAD_MAC_CHARS = Math.ceil((UPLOAD_MAC_BYTES * 4) / 3);
 
+/** The token's scope; `o: 1` is a `keyPrefix` session that may replace objects. */
 interface Payload {
   k?: string;
   p?: string;
-  /** 1: a `keyPrefix` session that may replace objects. */
   o?: 1;
   m: number;
   t?: string[];
@@ -51,60 +48,43 @@ interface Payload {
 
 const b64 = (data: Buffer | string): string => Buffer.from(data).toString('base64url');
 
-declare module 'express-serve-static-core' {
-  interface Request {
-    /** Set by the API-key guard when the request carries a valid upload-session token. */
-    uploadSession?: UploadSession;
-  }
-}
-
-/** Whether a bearer credential is an upload-session token (not an API key). */
 export const isSessionToken = (credential: string): boolean => credential.startsWith(TOKEN_PREFIX);
 
-/** The 409 of an upload session writing over an object it may not replace. */
 export const SESSION_MAY_NOT_REPLACE = 'an object with this key already exists: this upload session may not replace it';
 
 /**
- * Upload sessions: scoped, expiring, stateless capabilities a browser uses instead of an API key; the one place that
- * signs and checks their tokens, `us1.<base64url JSON scope>.<base64url HMAC-SHA256>`, keyed by HKDF of the secret and
- * the deployment (bucket, `S3_PREFIX`) so any instance sharing the secret accepts them, and decides what they write.
+ * Scoped, expiring, stateless capabilities a browser uses instead of an API key: `us1.<base64url JSON scope>.<MAC>`,
+ * keyed by HKDF of the secret and the deployment (bucket, `S3_PREFIX`): any instance sharing the secret accepts them.
  */
 @Injectable()
 export class UploadSessions implements OnModuleInit {
-  private readonly logger = new Logger('UploadSessions');
   private readonly tokenKey: Buffer;
   private readonly uploadKey: Buffer;
-  private readonly prefixBytes: number;
-  private readonly randomSecret: boolean;
   /**
-   * Whether Companion parts go through the service rather than to a presigned UploadPart, which signs only `host`: a
-   * backend applying unsigned `x-amz-*` headers (Ceph RGW 16) would make it an UploadPartCopy of any object. Undefined:
-   * the backend's probed answer decides (through the service until known); tests set it to take one path.
+   * Companion parts through the service, not a presigned UploadPart (it signs only `host`: RGW 16 would apply unsigned
+   * `x-amz-*` headers, an UploadPartCopy of any object). Undefined: the backend probe decides; tests set it.
    */
   partsThroughService: boolean | undefined;
 
   constructor(private readonly config: AppConfig) {
-    this.randomSecret = config.uploadSessionSecret === undefined;
     const secret = config.uploadSessionSecret ?? randomBytes(32).toString('hex');
     const scope = JSON.stringify([config.s3.bucket, config.s3.prefix]);
     this.tokenKey = Buffer.from(hkdfSync('sha256', secret, scope, 's3-file-service upload session', 32));
     this.uploadKey = Buffer.from(hkdfSync('sha256', secret, scope, 's3-file-service upload session upload', 32));
-    this.prefixBytes = Buffer.byteLength(config.s3.prefix, 'utf8');
   }
 
   onModuleInit(): void {
     // Production cannot get here: it requires API_KEYS, from which the secret is derived when it is not set.
-    if (this.randomSecret) {
-      this.logger.warn(
+    if (this.config.uploadSessionSecret === undefined) {
+      new Logger('UploadSessions').warn(
         'SIGNING_SECRET and API_KEYS are not set: upload-session tokens are signed with a random secret of ' +
           'this process (development only; they stop working on restart and on other instances)',
       );
     }
   }
 
-  /** Signs a new session; the scope must already be valid (see `UploadSessionsController`). */
+  /** Signs a new session (whole seconds, as the token carries them); the scope must already be valid. */
   issue(scope: Omit<UploadSession, 'id'>): { token: string; session: UploadSession } {
-    // Whole seconds, as the token carries them.
     const session = { ...scope, expiresAt: Math.floor(scope.expiresAt / 1000) * 1000, id: b64(randomBytes(16)) };
     const payload: Payload = {
       ...(session.key !== undefined ? { k: session.key } : { p: session.keyPrefix ?? '' }),
@@ -118,10 +98,7 @@ export class UploadSessions implements OnModuleInit {
     return { token: `${body}.${b64(this.mac(body))}`, session };
   }
 
-  /**
-   * The session of a token this deployment issued; `evenExpired` only to free what a session left (abort its upload).
-   * @throws UnauthorizedException (401) for a malformed, forged or (unless `evenExpired`) expired token
-   */
+  /** `evenExpired` only to free what a session left (abort its upload). @throws UnauthorizedException (401) */
   verify(token: string, evenExpired = false): UploadSession {
     const dot = token.lastIndexOf('.');
     const body = token.slice(0, dot);
@@ -159,14 +136,10 @@ export class UploadSessions implements OnModuleInit {
       : session.keyPrefix !== undefined && key.startsWith(asFolder(session.keyPrefix));
   }
 
-  /**
-   * The key an upload of this session writes: the session's key, or `<keyPrefix><uuid>/<file name>` (as `POST /files`
-   * names files). A key the client asks for (`POST /files` only) must be in scope.
-   * @throws BadRequestException (400) for a key the key rules refuse, ForbiddenException (403) for one out of scope
-   */
+  /** The key asked for, the session's, or `<keyPrefix><uuid>/<file name>`. @throws 400 (bad key), 403 (out of scope) */
   keyFor(session: UploadSession, fileName: string | undefined, requested?: string): string {
     const key = requested ?? session.key ?? `${asFolder(session.keyPrefix ?? '')}${generateKey(fileName)}`;
-    const problem = keyProblem(key, this.prefixBytes);
+    const problem = keyProblem(key, Buffer.byteLength(this.config.s3.prefix));
     if (problem) {
       throw new BadRequestException(problem);
     }
@@ -176,12 +149,7 @@ export class UploadSessions implements OnModuleInit {
     return key;
   }
 
-  /**
-   * The canonical media type an upload of this session may store (none: `application/octet-stream`). `straightToS3`:
-   * S3 will serve it from its own origin, so active content is refused as for signed URLs.
-   * @throws BadRequestException (400) for a malformed or (straight to S3) active type,
-   *   UnsupportedMediaTypeException (415) for a type the session does not allow
-   */
+  /** The canonical media type to store (`straightToS3`: no active content). @throws 400 if malformed or active, 415 */
   checkType(session: UploadSession, type: string | undefined, straightToS3: boolean): string {
     const parsed = parseMediaType(type === undefined || type === '' ? 'application/octet-stream' : type);
     if (typeof parsed === 'string') {
@@ -206,26 +174,17 @@ export class UploadSessions implements OnModuleInit {
     return `${this.uploadMac(session, key, s3UploadId)}.${s3UploadId}`;
   }
 
-  /**
-   * S3's upload id behind an upload id from `bindUpload`.
-   * @throws ForbiddenException (403) when this session did not start that upload for that key
-   */
+  /** S3's upload id behind `bindUpload`'s. @throws ForbiddenException (403) if not this session's for this key */
   s3UploadId(session: UploadSession, key: string, uploadId: string): string {
     const s3UploadId = uploadId.slice(UPLOAD_MAC_CHARS + 1);
-    const presented = Buffer.from(uploadId.slice(0, UPLOAD_MAC_CHARS), 'base64url');
-    const expected = Buffer.from(this.uploadMac(session, key, s3UploadId), 'base64url');
-    if (
-      s3UploadId === '' ||
-      uploadId[UPLOAD_MAC_CHARS] !== '.' ||
-      presented.length !== expected.length ||
-      !timingSafeEqual(presented, expected)
-    ) {
+    const presented = Buffer.from(uploadId.slice(0, UPLOAD_MAC_CHARS + 1));
+    const expected = Buffer.from(`${this.uploadMac(session, key, s3UploadId)}.`);
+    if (s3UploadId === '' || presented.length !== expected.length || !timingSafeEqual(presented, expected)) {
       throw new ForbiddenException('this upload was not started by this upload session for this key');
     }
     return s3UploadId;
   }
 
-  /** Seconds left before the session expires (at least 1). */
   secondsLeft(session: UploadSession): number {
     return Math.max(1, Math.floor((session.expiresAt - Date.now()) / 1000));
   }
