@@ -11,7 +11,7 @@ import {
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { AppConfig } from '../config/app-config.js';
-import { BackendCapabilities, ifMatch, type ConditionalWrites, type IfMatchForm } from './backend-capabilities.js';
+import { BackendCapabilities, ifMatch, type ConditionalWrites } from './backend-capabilities.js';
 import { partSizeFor } from './part-size.js';
 import { quoted, S3Gateway } from './s3-gateway.js';
 import { conditionRefused, StorageError, toStorageError, translated } from './storage.errors.js';
@@ -19,12 +19,6 @@ import type { Precondition, UploadResult } from './storage.service.js';
 
 /** S3's limit of keys per DeleteObjects call. */
 export const MAX_DELETE_KEYS = 1000;
-
-interface RemoveManyResult {
-  readonly key: string;
-  /** Undefined when the key was deleted (or there was no such object). */
-  readonly error?: StorageError;
-}
 
 interface CopyInput {
   readonly from: string;
@@ -40,6 +34,12 @@ export interface CopyResult extends Omit<UploadResult, 'created'> {
   readonly sourceEtag: string;
 }
 
+/** The source's ETag on each request that reads it (x-amz-copy-source-if-match); the target's on the write. */
+interface CopyConditions {
+  readonly CopySourceIfMatch?: string;
+  readonly IfNoneMatch?: string;
+}
+
 /** Many keys in one call: DeleteObjects, and server-side copies (CopyObject, or UploadPartCopy above a threshold). */
 @Injectable()
 export class BatchStorageService {
@@ -50,11 +50,11 @@ export class BatchStorageService {
   ) {}
 
   /**
-   * Deletes up to 1000 distinct keys in one DeleteObjects call; a result per key, in the order given. A missing key
-   * counts as deleted, as with DELETE.
+   * Deletes up to 1000 distinct keys in one DeleteObjects call; a result per key, in the order given, with an `error`
+   * unless it was deleted (a missing key counts as deleted, as with DELETE).
    * @throws StorageError Unavailable | Timeout | AccessDenied | BadGateway (the call as a whole failed)
    */
-  async removeMany(keys: readonly string[]): Promise<RemoveManyResult[]> {
+  async removeMany(keys: readonly string[]): Promise<{ key: string; error?: StorageError }[]> {
     const out = await translated(
       this.s3.client.send(
         new DeleteObjectsCommand({
@@ -107,14 +107,18 @@ export class BatchStorageService {
     }
     const size = source.ContentLength ?? 0;
     const multipart = size > this.config.copyMultipartThreshold;
-    const form = this.sourceMatchForm(writes);
     const s3Refuses = multipart ? writes.completeIfNoneMatch : writes.copyIfNoneMatch;
-    const ifNoneMatch = !input.overwrite && s3Refuses;
     const claim = !input.overwrite && !s3Refuses && writes.putIfNoneMatch ? await this.claim(input.to) : undefined;
+    // The If-Match form the backend honours, else S3's own, which a backend that ignores it takes harmlessly.
+    const form = writes.ifMatch ?? (this.config.s3.ifMatch === 'off' ? undefined : 'quoted');
+    const conditions: CopyConditions = {
+      CopySourceIfMatch: ifMatch(etag, form).IfMatch,
+      ...(!input.overwrite && s3Refuses ? { IfNoneMatch: '*' } : {}),
+    };
     try {
       const copiedEtag = multipart
-        ? await this.multipartCopy(input, source, size, form, ifNoneMatch)
-        : await this.singleCopy(input, etag, form, ifNoneMatch);
+        ? await this.multipartCopy(input, source, conditions)
+        : await this.singleCopy(input, conditions);
       return {
         key: input.to,
         size,
@@ -166,20 +170,14 @@ export class BatchStorageService {
     await this.s3.client.send(new DeleteObjectCommand({ ...this.s3.at(to), ...condition })).catch(() => undefined);
   }
 
-  private async singleCopy(
-    input: CopyInput,
-    etag: string,
-    form: IfMatchForm | undefined,
-    ifNoneMatch: boolean,
-  ): Promise<string | undefined> {
+  private async singleCopy(input: CopyInput, conditions: CopyConditions): Promise<string | undefined> {
     const out = await this.s3.client.send(
       new CopyObjectCommand({
         ...this.s3.at(input.to),
         CopySource: this.s3.copySource(input.from),
         MetadataDirective: 'COPY',
         ...this.s3.storageParameters(),
-        ...sourceMatch(etag, form),
-        ...(ifNoneMatch ? { IfNoneMatch: '*' } : {}),
+        ...conditions,
       }),
     );
     return quoted(out.CopyObjectResult?.ETag);
@@ -189,10 +187,9 @@ export class BatchStorageService {
   private async multipartCopy(
     input: CopyInput,
     source: HeadObjectCommandOutput,
-    size: number,
-    form: IfMatchForm | undefined,
-    ifNoneMatch: boolean,
+    { CopySourceIfMatch, IfNoneMatch }: CopyConditions,
   ): Promise<string | undefined> {
+    const size = source.ContentLength ?? 0;
     const target = this.s3.at(input.to);
     const { UploadId } = await this.s3.client.send(
       new CreateMultipartUploadCommand({
@@ -222,20 +219,19 @@ export class BatchStorageService {
               PartNumber: n,
               CopySource: this.s3.copySource(input.from),
               CopySourceRange: `bytes=${start}-${end}`,
-              ...sourceMatch(source.ETag ?? '', form),
+              CopySourceIfMatch,
             }),
           );
-          parts.push({ PartNumber: n, ETag: out.CopyPartResult?.ETag });
+          parts[n - 1] = { PartNumber: n, ETag: out.CopyPartResult?.ETag };
         }
       };
       await Promise.all(Array.from({ length: Math.min(this.config.uploads.queueSize, count) }, worker));
-      parts.sort((a, b) => a.PartNumber - b.PartNumber);
       const out = await this.s3.client.send(
         new CompleteMultipartUploadCommand({
           ...target,
           UploadId,
           MultipartUpload: { Parts: parts },
-          ...(ifNoneMatch ? { IfNoneMatch: '*' } : {}),
+          IfNoneMatch,
         }),
       );
       return quoted(out.ETag);
@@ -261,22 +257,10 @@ export class BatchStorageService {
       cause: error,
     });
   }
-
-  /**
-   * The form of x-amz-copy-source-if-match: the If-Match form the backend honours, else S3's own (quoted), which a
-   * backend that ignores it takes harmlessly; none with the `ifMatch: 'off'` option.
-   */
-  private sourceMatchForm(writes: ConditionalWrites): IfMatchForm | undefined {
-    return writes.ifMatch ?? (this.config.s3.ifMatch === 'off' ? undefined : 'quoted');
-  }
 }
 
 /** User metadata of the empty object that claims a copy's new key (`x-amz-meta-copy-claim`). */
 const CLAIM_MARKER = 'copy-claim';
-
-const sourceMatch = (etag: string, form: IfMatchForm | undefined) => ({
-  CopySourceIfMatch: ifMatch(etag, form).IfMatch,
-});
 
 const alreadyExists = (): StorageError =>
   new StorageError('AlreadyExists', 'an object with the target key already exists (overwrite=false)');

@@ -1,10 +1,9 @@
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { StorageError } from './storage.errors.js';
 
+/** S3's continuation token, and the prefix and delimiter of the listing it continues. */
 interface CursorPayload {
-  /** S3's continuation token. */
   t: string;
-  /** The listing's prefix and delimiter: a cursor continues only the listing it came from. */
   p: string;
   d: string;
 }
@@ -13,9 +12,8 @@ const MAC_BYTES = 16;
 const NOT_ISSUED = 'cursor is not valid: pass the nextCursor of the previous page unchanged';
 
 /**
- * List cursors: the continuation token, prefix and delimiter, with an HMAC so only a cursor this deployment issued
- * reaches S3 (Ceph RGW accepts a made-up token with a 200, so S3 cannot be relied on to refuse one). Stateless:
- * every instance with the same secret, bucket and S3_PREFIX accepts the others' cursors.
+ * Stateless list cursors with an HMAC, so only a cursor this deployment issued reaches S3 (Ceph RGW accepts a made-up
+ * token with a 200). Every instance with the same secret, bucket and S3_PREFIX accepts the others' cursors.
  */
 export class ListCursors {
   private readonly key: Buffer;
@@ -30,10 +28,7 @@ export class ListCursors {
     return `${body}.${this.mac(body).toString('base64url')}`;
   }
 
-  /**
-   * The continuation token of a cursor this deployment issued for this prefix and delimiter.
-   * @throws StorageError InvalidInput for anything else
-   */
+  /** The continuation token of a cursor issued for this prefix and delimiter. @throws StorageError InvalidInput */
   decode(cursor: string, prefix: string, delimiter: string): string {
     const [body, mac, ...rest] = cursor.split('.');
     const presented = Buffer.from(mac ?? '', 'base64url');

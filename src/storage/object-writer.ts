@@ -4,6 +4,7 @@ import {
   CreateMultipartUploadCommand,
   type CreateMultipartUploadCommandInput,
   PutObjectCommand,
+  type PutObjectCommandInput,
   type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
@@ -14,17 +15,12 @@ import { streamedChunks } from './streamed-chunks.js';
 import type { UploadMemory } from './upload-memory.js';
 
 /**
- * A body takes a part buffer from the pool only once it has sent this much of the part (or ended): a client that
- * drips its body holds no pooled memory. The bytes before that are held as they arrived (Node reads sockets in
- * chunks of up to 64 KiB, so a client sending at any usual speed passes this with its first chunk).
+ * A body takes a pooled part buffer only once it has sent this much of the part (or ended): a client that drips its
+ * body holds no pooled memory. Node reads sockets in chunks of up to 64 KiB: a usual client passes this at once.
  */
 const STAGED_BYTES = 64 * 1024;
 
-/** S3's conditions on the write (checked by PutObject, or by CompleteMultipartUpload). */
-interface WriteConditions {
-  readonly IfNoneMatch?: string;
-  readonly IfMatch?: string;
-}
+type WriteConditions = Pick<PutObjectCommandInput, 'IfNoneMatch' | 'IfMatch'>;
 
 export interface WriteInput {
   readonly client: S3Client;
@@ -32,8 +28,8 @@ export interface WriteInput {
   readonly params: CreateMultipartUploadCommandInput;
   /** Checked by PutObject. */
   readonly conditions: WriteConditions;
-  /** Checked by CompleteMultipartUpload (a backend may honour fewer there); default `conditions`. */
-  readonly multipartConditions?: WriteConditions;
+  /** Checked by CompleteMultipartUpload (a backend may honour fewer there). */
+  readonly multipartConditions: WriteConditions;
   /** The body; its iterator is not resumed once the write has failed. */
   readonly body: AsyncIterable<Buffer>;
   readonly partSize: number;
@@ -44,10 +40,7 @@ export interface WriteInput {
   readonly memory: UploadMemory;
   /** True once the body has failed: a wait for memory then ends. */
   readonly cancelled: () => boolean;
-  /**
-   * A body that fits one PutObject is first written with `If-None-Match: *`, and written again without it if S3
-   * answers 412: `created` then tells whether the key was new, without a HEAD before every small upload.
-   */
+  /** Send a single PutObject with `If-None-Match: *`, again without it on a 412: `created` says if the key was new. */
   readonly detectCreated?: boolean;
   /** The ETag of the object if this write stored it (its marker), else undefined. */
   readonly writtenHere?: () => Promise<string | undefined>;
@@ -61,9 +54,8 @@ interface WriteResult {
 
 /**
  * Streams a body to S3: one PutObject when it fits a part, else a multipart upload with `queueSize` parts in flight,
- * aborted on any failure. Each part is copied into a buffer of the process-wide `UploadMemory` pool and that buffer
- * goes back to the pool once S3 has the part (or the SDK has given up on it), so memory stays flat however large the
- * body. lib-storage's `Upload` concatenates every part into a fresh buffer, which is why it is not used here.
+ * aborted on any failure. Each part goes through a buffer of the `UploadMemory` pool, back to the pool once S3 has it.
+ * Not lib-storage's `Upload`: it concatenates every part into a fresh buffer.
  */
 export async function writeObject(input: WriteInput): Promise<WriteResult> {
   const reader = new BodyReader(input.body[Symbol.asyncIterator]());
@@ -199,7 +191,7 @@ async function multipartUpload(
         Key,
         UploadId: uploadId,
         MultipartUpload: { Parts: parts },
-        ...(input.multipartConditions ?? input.conditions),
+        ...input.multipartConditions,
       }),
     );
     uploadId = undefined;

@@ -2,10 +2,7 @@ import { MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE } from '../config/s3-options.js
 
 const MiB = 1024 * 1024;
 
-/**
- * The part size for an upload of `size` bytes (undefined: unknown length): the configured size, or a larger one, in
- * whole MiB, when the configured size would need more than 10,000 parts.
- */
+/** The configured part size, or if `size` bytes need more than 10,000 of them, the smallest in whole MiB that fits. */
 export function partSizeFor(size: number | undefined, configured: number): number {
   if (size === undefined || size <= configured * MAX_PARTS) {
     return configured;

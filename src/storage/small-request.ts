@@ -18,10 +18,8 @@ export interface SmallAnswer {
 const MAX_ANSWER_BYTES = 1024 * 1024;
 
 /**
- * One HTTP(S) request whose answer is read as text, with `node:http`, for the few requests the service makes itself
- * (the backend probe, IMDS). Not `fetch`: loading undici and compiling its WebAssembly HTTP parser keeps about
- * 12 MiB resident for the life of the process (idle RSS 136 → 124 MiB, measured), for a handful of requests at boot.
- * Like `fetch`, it follows no redirect and sends `Content-Length` for a body, an empty one included.
+ * One HTTP(S) request, its answer read as text, for the service's own few (backend probe, IMDS). Not `fetch`: undici
+ * and its WebAssembly parser keep ~12 MiB resident (measured). Like `fetch`, no redirects, and `Content-Length` sent.
  * @throws the request's error: `AbortError` when `signal` aborts, a system error (`code`: `ECONNREFUSED`, ...)
  */
 export function sendSmallRequest(

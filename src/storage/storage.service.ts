@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { finished, Transform, type Readable } from 'node:stream';
+import { finished, Transform, type Readable, type TransformCallback } from 'node:stream';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -45,7 +45,6 @@ export interface ObjectStream extends ObjectInfo {
   readonly body: Readable;
   /** Bytes in this response: the whole object, or the range. */
   readonly contentLength: number;
-  /** Set for a range response, e.g. `bytes 0-99/1000`. */
   readonly contentRange?: string;
   readonly cacheControl?: string;
   readonly contentDisposition?: string;
@@ -65,7 +64,6 @@ export interface UploadInput {
   readonly size?: number;
   /** Tell whether the key was new (`created`), which costs a HEAD request before the upload. */
   readonly reportCreated?: boolean;
-  /** Write only if this holds for the current object (undefined: none); see `Precondition`. */
   readonly precondition?: Precondition;
   /** Cache-Control, Content-Disposition and user metadata stored with the object (validated by the caller). */
   readonly parameters?: ObjectParameters;
@@ -74,8 +72,8 @@ export interface UploadInput {
 type Current = Pick<ObjectInfo, 'etag' | 'lastModified'>;
 
 /**
- * A condition on the current object (undefined: none), checked with a HEAD before a write or delete, which is then
- * conditional on S3 still holding that ETag (or no object) where the backend honours it; elsewhere a race remains.
+ * A condition on the current object (undefined: none), checked with a HEAD; the write or delete then asks S3 for that
+ * ETag (or no object) where the backend honours it, elsewhere a race remains.
  */
 export type Precondition = (current: Current | undefined) => boolean;
 
@@ -98,12 +96,6 @@ export interface ListInput {
   readonly cursor?: string;
 }
 
-export interface ListResult {
-  readonly items: { key: string; size: number; etag: string; lastModified: string }[];
-  readonly prefixes: string[];
-  readonly nextCursor: string | null;
-}
-
 /** User metadata naming the upload that wrote an object (`x-amz-meta-upload-marker`). */
 const UPLOAD_MARKER = 'upload-marker';
 
@@ -111,7 +103,7 @@ const UPLOAD_MARKER = 'upload-marker';
 @Injectable()
 export class StorageService implements OnApplicationShutdown {
   private readonly cursors: ListCursors;
-  /** Shared by every upload of the process (UPLOAD_MEMORY_BYTES). */
+  /** Shared by every upload of the process. */
   readonly uploadMemory: UploadMemory;
 
   constructor(
@@ -133,8 +125,8 @@ export class StorageService implements OnApplicationShutdown {
       input.ifNoneMatch || input.precondition || input.reportCreated
         ? await this.capabilities.conditionalWrites()
         : undefined;
-    // A body that fits one PutObject learns whether its key was new from S3's conditional write instead of a HEAD,
-    // where S3 honours it; a larger one checks first, so that a refused upload is refused before its body is sent.
+    // A body that fits one PutObject learns from S3's conditional write, where honoured, whether its key was new; a
+    // larger one checks with a HEAD first, so that a refused upload is refused before its body is sent.
     const single = input.size !== undefined && input.size <= this.config.uploads.partSize;
     const putRefuses = writes?.putIfNoneMatch === true;
     const detectCreated = single && putRefuses && input.reportCreated && !input.ifNoneMatch && !input.precondition;
@@ -214,12 +206,10 @@ export class StorageService implements OnApplicationShutdown {
    * @throws StorageError NotFound | NotModified (with the ETag) | RangeNotSatisfiable (with the size) | Unavailable | Timeout
    */
   async openStream(key: string, conditions: ReadConditions = {}): Promise<ObjectStream> {
-    try {
-      const out = await this.s3.client.send(new GetObjectCommand(this.readParams(key, conditions)));
-      return { ...objectMetadata(key, out), body: out.Body as Readable };
-    } catch (error) {
-      throw await this.withDetails(toStorageError(error, key), key, conditions);
-    }
+    const out = await this.s3.client
+      .send(new GetObjectCommand(this.readParams(key, conditions)))
+      .catch((error: unknown) => this.readFailed(error, key, conditions));
+    return { ...objectMetadata(key, out), body: out.Body as Readable };
   }
 
   /**
@@ -227,19 +217,17 @@ export class StorageService implements OnApplicationShutdown {
    * @throws StorageError NotFound | NotModified | RangeNotSatisfiable | Unavailable | Timeout
    */
   async head(key: string, conditions: ReadConditions = {}): Promise<Omit<ObjectStream, 'body'>> {
-    try {
-      const out = await this.s3.client.send(new HeadObjectCommand(this.readParams(key, conditions)));
-      return objectMetadata(key, out);
-    } catch (error) {
-      throw await this.withDetails(toStorageError(error, key), key, conditions);
-    }
+    const out = await this.s3.client
+      .send(new HeadObjectCommand(this.readParams(key, conditions)))
+      .catch((error: unknown) => this.readFailed(error, key, conditions));
+    return objectMetadata(key, out);
   }
 
   /**
    * One page of keys under `prefix`; `cursor` is opaque and stateless (any instance can continue it).
    * @throws StorageError InvalidInput (bad cursor) | Unavailable | Timeout | AccessDenied
    */
-  async list(input: ListInput): Promise<ListResult> {
+  async list(input: ListInput) {
     const prefix = input.prefix ?? '';
     const delimiter = input.delimiter ?? '';
     const token = input.cursor === undefined ? undefined : this.cursors.decode(input.cursor, prefix, delimiter);
@@ -399,17 +387,18 @@ export class StorageService implements OnApplicationShutdown {
   }
 
   /** A 416 must say the object size (`Content-Range: bytes *\/size`), a 304 the ETag: not every S3 error has them. */
-  private async withDetails(error: StorageError, key: string, conditions: ReadConditions): Promise<StorageError> {
+  private async readFailed(failure: unknown, key: string, conditions: ReadConditions): Promise<never> {
+    const error = toStorageError(failure, key);
     const notModified = error.code === 'NotModified' && !error.etag;
     if (notModified && conditions.ifNoneMatch && conditions.ifNoneMatch !== '*') {
       // S3 answered 304 to this one entity tag: it is the object's.
-      return new StorageError(error.code, error.message, { cause: error.cause, etag: conditions.ifNoneMatch });
+      throw new StorageError(error.code, error.message, { cause: error.cause, etag: conditions.ifNoneMatch });
     }
     if (!notModified && error.code !== 'RangeNotSatisfiable') {
-      return error;
+      throw error;
     }
     const info = await this.head(key).catch(() => undefined);
-    return new StorageError(error.code, error.message, {
+    throw new StorageError(error.code, error.message, {
       cause: error.cause,
       objectSize: info?.size,
       etag: info?.etag || undefined,
@@ -471,17 +460,11 @@ class ByteLimit extends Transform {
     super();
   }
 
-  override _transform(
-    chunk: Buffer,
-    _encoding: BufferEncoding,
-    callback: (error?: Error | null, data?: Buffer) => void,
-  ) {
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
     this.bytes += chunk.length;
     if (this.bytes > this.max) {
       this.failure = new StorageError('TooLarge', `the upload is larger than the limit of ${this.max} bytes`);
-      callback(this.failure);
-      return;
     }
-    callback(null, chunk);
+    callback(this.failure, chunk);
   }
 }
