@@ -15,7 +15,7 @@ import { BackendCapabilities, ifMatch, type ConditionalWrites } from './backend-
 import { partSizeFor } from './part-size.js';
 import { quoted, S3Gateway } from './s3-gateway.js';
 import { conditionRefused, StorageError, toStorageError, translated } from './storage.errors.js';
-import type { Precondition, UploadResult } from './storage.service.js';
+import { preconditionFailed, type Precondition, type UploadResult } from './storage.service.js';
 
 /** S3's limit of keys per DeleteObjects call. */
 export const MAX_DELETE_KEYS = 1000;
@@ -70,8 +70,7 @@ export class BatchStorageService {
       const error = failed.get(this.s3.objectKey(key));
       if (error) {
         // Per-key errors carry S3's code (AccessDenied, InternalError...): mapped as the same error on DELETE would be.
-        const name = error.Code ?? 'InternalError';
-        return { key, error: toStorageError({ name, message: error.Message }, key) };
+        return { key, error: toStorageError({ name: error.Code ?? 'InternalError', message: error.Message }, key) };
       }
       if (deleted.has(this.s3.objectKey(key))) {
         return { key };
@@ -81,11 +80,10 @@ export class BatchStorageService {
   }
 
   /**
-   * Copies `from` to `to` inside the bucket, keeping Content-Type and metadata: CopyObject, or a multipart copy
-   * (UploadPartCopy) above `COPY_MULTIPART_THRESHOLD`, aborted on failure. The copy is of the source as checked
-   * (its ETag is passed as x-amz-copy-source-if-match). With `overwrite` false, S3 refuses an existing target
-   * (`If-None-Match: *`) where it honours that on the copy; where it does not but honours it on PutObject (Ceph RGW),
-   * an empty conditional PutObject claims the key first, so that of two racing copies only one goes ahead.
+   * Copies `from` to `to` inside the bucket with Content-Type and metadata: CopyObject, or UploadPartCopy above
+   * `COPY_MULTIPART_THRESHOLD` (aborted on failure), of the source as checked (x-amz-copy-source-if-match). With
+   * `overwrite` false, S3 refuses an existing target (`If-None-Match: *`) where it honours that on the copy, else
+   * where PutObject does (Ceph RGW) an empty PutObject claims the key first: of two racing copies only one goes ahead.
    * @throws StorageError NotFound (no source) | AlreadyExists (overwrite false) | PreconditionFailed (the source
    *   does not meet `precondition`, or changed during the copy) | Unavailable | Timeout | AccessDenied | BadGateway
    */
@@ -97,10 +95,7 @@ export class BatchStorageService {
     }
     const etag = source.ETag ?? '';
     if (input.precondition && !input.precondition({ etag, lastModified: source.LastModified ?? new Date(0) })) {
-      throw new StorageError(
-        'PreconditionFailed',
-        'the source does not meet the preconditions (If-Match, If-Unmodified-Since)',
-      );
+      throw preconditionFailed('source');
     }
     if (!input.overwrite && (await this.s3.head(input.to))) {
       throw alreadyExists();
@@ -136,8 +131,7 @@ export class BatchStorageService {
   }
 
   /**
-   * Takes the free key `to` with an empty object (a conditional PutObject), which the copy then replaces: readers may
-   * see it empty until then. Returns the claim's marker.
+   * Takes the free key `to` with an empty object (readers may see it so) until the copy replaces it; the marker.
    * @throws StorageError AlreadyExists (the key was taken since the check) | Unavailable | Timeout | AccessDenied
    */
   private async claim(to: string): Promise<string> {

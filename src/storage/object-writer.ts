@@ -26,9 +26,8 @@ export interface WriteInput {
   readonly client: S3Client;
   /** What PutObject and CreateMultipartUpload share (bucket, key, type, write settings, metadata). */
   readonly params: CreateMultipartUploadCommandInput;
-  /** Checked by PutObject. */
+  /** Checked by PutObject; `multipartConditions` by CompleteMultipartUpload (a backend may honour fewer there). */
   readonly conditions: WriteConditions;
-  /** Checked by CompleteMultipartUpload (a backend may honour fewer there). */
   readonly multipartConditions: WriteConditions;
   /** The body; its iterator is not resumed once the write has failed. */
   readonly body: AsyncIterable<Buffer>;

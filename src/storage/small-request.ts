@@ -27,10 +27,8 @@ export function sendSmallRequest(
   { method, headers = {}, body, signal }: SmallRequest,
 ): Promise<SmallAnswer> {
   const send = url.startsWith('https:') ? httpsRequest : httpRequest;
-  const length =
-    body === undefined && (method === 'GET' || method === 'HEAD')
-      ? {}
-      : { 'content-length': Buffer.byteLength(body ?? '') };
+  const sendsBody = body !== undefined || (method !== 'GET' && method !== 'HEAD');
+  const length = sendsBody ? { 'content-length': Buffer.byteLength(body ?? '') } : {};
   return new Promise((resolve, reject) => {
     const req = send(url, { method, headers: { ...headers, ...length }, signal }, (res) => {
       const chunks: Buffer[] = [];

@@ -103,7 +103,6 @@ const UPLOAD_MARKER = 'upload-marker';
 @Injectable()
 export class StorageService implements OnApplicationShutdown {
   private readonly cursors: ListCursors;
-  /** Shared by every upload of the process. */
   readonly uploadMemory: UploadMemory;
 
   constructor(
@@ -212,10 +211,7 @@ export class StorageService implements OnApplicationShutdown {
     return { ...objectMetadata(key, out), body: out.Body as Readable };
   }
 
-  /**
-   * Object metadata, with the same conditions as `openStream`.
-   * @throws StorageError NotFound | NotModified | RangeNotSatisfiable | Unavailable | Timeout
-   */
+  /** Object metadata, with the same conditions as `openStream`. @throws StorageError as `openStream` */
   async head(key: string, conditions: ReadConditions = {}): Promise<Omit<ObjectStream, 'body'>> {
     const out = await this.s3.client
       .send(new HeadObjectCommand(this.readParams(key, conditions)))
@@ -297,10 +293,7 @@ export class StorageService implements OnApplicationShutdown {
     }
   }
 
-  /**
-   * Checks that the bucket is reachable with our credentials.
-   * @throws StorageError Unavailable | Timeout | AccessDenied | BadGateway ("bucket not found")
-   */
+  /** Checks the bucket with our credentials. @throws StorageError Unavailable | Timeout | AccessDenied | BadGateway */
   async checkBucket(signal?: AbortSignal): Promise<void> {
     try {
       await this.s3.client.send(new HeadBucketCommand({ Bucket: this.s3.bucket }), { abortSignal: signal });
@@ -320,9 +313,8 @@ export class StorageService implements OnApplicationShutdown {
   }
 
   /**
-   * A presigned `PUT` with the Content-Type signed; a POST policy that bounds the size instead with `maxBytes`, or
-   * where the backend applies unsigned headers to presigned requests (a PUT could then be turned into a copy of
-   * another object or an ACL change; a POST policy covers every field).
+   * A presigned `PUT` with the Content-Type signed; a POST policy (which covers every field) with `maxBytes`, or where
+   * the backend applies unsigned headers to presigned requests (a PUT could then be turned into a copy or ACL change).
    * @throws StorageError InvalidInput (a POST key with `${filename}`) | Unavailable (no credentials, or not known yet
    *   whether the backend refuses unsigned headers)
    */
@@ -406,10 +398,7 @@ export class StorageService implements OnApplicationShutdown {
   }
 }
 
-/**
- * The conditions S3 checks on a write (`absent`: the key must be free; `etag`: the object must still have it), each
- * sent only where the backend honours it: one PutObject, or CompleteMultipartUpload for a multipart upload.
- */
+/** S3's conditions on a write (`absent`: no object; `etag`: still this one), each where the backend honours it. */
 function writeConditions(
   writes: ConditionalWrites | undefined,
   want: { absent?: boolean; etag?: string | false },
@@ -421,8 +410,8 @@ function writeConditions(
   };
 }
 
-const preconditionFailed = (): StorageError =>
-  new StorageError('PreconditionFailed', 'the object does not meet the preconditions (If-Match, If-Unmodified-Since)');
+export const preconditionFailed = (what = 'object'): StorageError =>
+  new StorageError('PreconditionFailed', `the ${what} does not meet the preconditions (If-Match, If-Unmodified-Since)`);
 
 /** The metadata GetObject and HeadObject both answer. */
 function objectMetadata(key: string, out: HeadObjectCommandOutput): Omit<ObjectStream, 'body'> {

@@ -79,7 +79,11 @@ export class UploadMemory {
     }
     this.serve();
     if (this.freeBytes > 0 && this.waiting.length === 0) {
-      this.scheduleTrim();
+      clearTimeout(this.trim);
+      this.trim = setTimeout(() => {
+        this.free.clear();
+        this.freeBytes = 0;
+      }, IDLE_TRIM_MS).unref();
     }
   }
 
@@ -113,13 +117,5 @@ export class UploadMemory {
       }
     }
     return Buffer.allocUnsafe(bytes);
-  }
-
-  private scheduleTrim(): void {
-    clearTimeout(this.trim);
-    this.trim = setTimeout(() => {
-      this.free.clear();
-      this.freeBytes = 0;
-    }, IDLE_TRIM_MS).unref();
   }
 }
