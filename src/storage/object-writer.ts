@@ -57,88 +57,35 @@ interface WriteResult {
  * Not lib-storage's `Upload`: it concatenates every part into a fresh buffer.
  */
 export async function writeObject(input: WriteInput): Promise<WriteResult> {
+  const { client, memory } = input;
+  const { Bucket, Key } = input.params;
   const reader = new BodyReader(input.body[Symbol.asyncIterator]());
+  const acquire = async (bytes: number) => (await memory.acquire(bytes, input.cancelled)) ?? reader.failed();
   const firstSize = Math.min(input.partSize, input.size ?? Infinity);
   let buffer: Buffer | undefined;
+  let uploadId: string | undefined;
+  const parts: CompletedPart[] = [];
+  const inFlight = new Set<Promise<void>>();
+  let failure: { error: unknown } | undefined;
   try {
     // No pooled memory before the body has shown it is arriving.
     if ((await reader.stage(Math.min(firstSize, STAGED_BYTES))) === 0) {
       return await putObject(input, Buffer.alloc(0));
     }
-    buffer = await input.memory.acquire(firstSize, input.cancelled);
-    if (!buffer) {
-      return await reader.failed();
-    }
+    buffer = await acquire(firstSize);
     let filled = await reader.fill(buffer);
     if (filled < buffer.length || !(await reader.hasMore())) {
       return await putObject(input, buffer.subarray(0, filled));
     }
     if (buffer.length < input.partSize) {
       // The body is longer than its declared bound: grow the first part to a whole one.
-      const whole = await input.memory.acquire(input.partSize, input.cancelled);
-      if (!whole) {
-        return await reader.failed();
-      }
+      const whole = await acquire(input.partSize);
       buffer.copy(whole);
-      input.memory.release(buffer);
+      memory.release(buffer);
       buffer = whole;
       filled += await reader.fill(buffer.subarray(filled));
     }
-    const first = buffer;
-    buffer = undefined;
-    return await multipartUpload(input, reader, first, filled);
-  } catch (error) {
-    reader.close();
-    throw error;
-  } finally {
-    if (buffer) {
-      input.memory.release(buffer);
-    }
-  }
-}
-
-async function putObject(input: WriteInput, body: Buffer): Promise<WriteResult> {
-  const send = (conditions: WriteConditions) =>
-    input.client.send(new PutObjectCommand({ ...input.params, ...conditions, Body: body, ContentLength: body.length }));
-  if (!input.detectCreated) {
-    const out = await send(input.conditions);
-    return { etag: out.ETag };
-  }
-  try {
-    const out = await send({ IfNoneMatch: '*' });
-    return { etag: out.ETag, created: true };
-  } catch (error) {
-    // The key exists, or (409) another conditional write to it is in progress: this one then replaces.
-    if (!conditionRefused(error)) {
-      throw error;
-    }
-    // A retried request may have been refused because its first attempt, whose answer was lost, wrote the object.
-    const attempts = (error as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1;
-    const etag = attempts > 1 ? await input.writtenHere?.() : undefined;
-    if (etag !== undefined) {
-      return { etag, created: true };
-    }
-    const out = await send({});
-    return { etag: out.ETag, created: false };
-  }
-}
-
-async function multipartUpload(
-  input: WriteInput,
-  reader: BodyReader,
-  first: Buffer,
-  firstFilled: number,
-): Promise<WriteResult> {
-  const { client, memory } = input;
-  const { Bucket, Key } = input.params;
-  let buffer: Buffer | undefined = first;
-  let uploadId: string | undefined;
-  const parts: CompletedPart[] = [];
-  const inFlight = new Set<Promise<void>>();
-  let failure: { error: unknown } | undefined;
-  try {
     ({ UploadId: uploadId } = await client.send(new CreateMultipartUploadCommand(input.params)));
-    let filled = firstFilled;
     for (let partNumber = 1; buffer; partNumber++) {
       if (partNumber > MAX_PARTS) {
         throw new Error(`the body needs more than ${MAX_PARTS} parts of ${input.partSize} bytes`);
@@ -174,10 +121,7 @@ async function multipartUpload(
       if (filled < held.length || (await reader.stage(Math.min(input.partSize, STAGED_BYTES))) === 0) {
         break;
       }
-      buffer = await memory.acquire(input.partSize, input.cancelled);
-      if (!buffer) {
-        return reader.failed();
-      }
+      buffer = await acquire(input.partSize);
       filled = await reader.fill(buffer);
     }
     await Promise.all(inFlight);
@@ -195,6 +139,9 @@ async function multipartUpload(
     );
     uploadId = undefined;
     return { etag: out.ETag };
+  } catch (error) {
+    reader.close();
+    throw error;
   } finally {
     if (buffer) {
       memory.release(buffer);
@@ -204,6 +151,32 @@ async function multipartUpload(
     if (uploadId) {
       await abortMultipartUpload(client, { Bucket, Key, UploadId: uploadId }).catch(() => undefined);
     }
+  }
+}
+
+async function putObject(input: WriteInput, body: Buffer): Promise<WriteResult> {
+  const send = (conditions: WriteConditions) =>
+    input.client.send(new PutObjectCommand({ ...input.params, ...conditions, Body: body, ContentLength: body.length }));
+  if (!input.detectCreated) {
+    const out = await send(input.conditions);
+    return { etag: out.ETag };
+  }
+  try {
+    const out = await send({ IfNoneMatch: '*' });
+    return { etag: out.ETag, created: true };
+  } catch (error) {
+    // The key exists, or (409) another conditional write to it is in progress: this one then replaces.
+    if (!conditionRefused(error)) {
+      throw error;
+    }
+    // A retried request may have been refused because its first attempt, whose answer was lost, wrote the object.
+    const attempts = (error as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1;
+    const etag = attempts > 1 ? await input.writtenHere?.() : undefined;
+    if (etag !== undefined) {
+      return { etag, created: true };
+    }
+    const out = await send({});
+    return { etag: out.ETag, created: false };
   }
 }
 

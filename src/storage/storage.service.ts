@@ -416,6 +416,7 @@ export const preconditionFailed = (what = 'object'): StorageError =>
 /** The metadata GetObject and HeadObject both answer. */
 function objectMetadata(key: string, out: HeadObjectCommandOutput): Omit<ObjectStream, 'body'> {
   const contentLength = out.ContentLength ?? 0;
+  const { [UPLOAD_MARKER]: _marker, ...metadata } = out.Metadata ?? {};
   return {
     key,
     contentLength,
@@ -426,14 +427,9 @@ function objectMetadata(key: string, out: HeadObjectCommandOutput): Omit<ObjectS
     lastModified: out.LastModified ?? new Date(0),
     cacheControl: out.CacheControl,
     contentDisposition: out.ContentDisposition,
-    metadata: userMetadata(out.Metadata),
+    metadata,
   };
 }
-
-const userMetadata = (metadata: Record<string, string> = {}): Record<string, string> => {
-  const { [UPLOAD_MARKER]: _marker, ...user } = metadata;
-  return user;
-};
 
 const totalSize = (contentRange: string | undefined): number | undefined => {
   const total = contentRange?.split('/')[1];
