@@ -1,6 +1,7 @@
 import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
+  type CopyObjectCommandInput,
   CreateMultipartUploadCommand,
   DeleteObjectsCommand,
   DeleteObjectCommand,
@@ -35,10 +36,7 @@ export interface CopyResult extends Omit<UploadResult, 'created'> {
 }
 
 /** The source's ETag on each request that reads it (x-amz-copy-source-if-match); the target's on the write. */
-interface CopyConditions {
-  readonly CopySourceIfMatch?: string;
-  readonly IfNoneMatch?: string;
-}
+type CopyConditions = Pick<CopyObjectCommandInput, 'CopySourceIfMatch' | 'IfNoneMatch'>;
 
 /** Many keys in one call: DeleteObjects, and server-side copies (CopyObject, or UploadPartCopy above a threshold). */
 @Injectable()

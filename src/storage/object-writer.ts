@@ -192,14 +192,12 @@ class BodyReader {
   async fill(target: Buffer): Promise<number> {
     let filled = 0;
     while (filled < target.length && (await this.hasMore())) {
-      const chunk = this.pending[0];
+      const chunk = this.pending.shift()!;
       const copied = chunk.copy(target, filled);
       filled += copied;
       this.pendingBytes -= copied;
       if (copied < chunk.length) {
-        this.pending[0] = chunk.subarray(copied);
-      } else {
-        this.pending.shift();
+        this.pending.unshift(chunk.subarray(copied));
       }
     }
     return filled;

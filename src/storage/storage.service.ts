@@ -14,7 +14,7 @@ import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import { MAX_SINGLE_UPLOAD_BYTES } from '../config/s3-options.js';
-import { BackendCapabilities, ifMatch, type ConditionalWrites } from './backend-capabilities.js';
+import { BackendCapabilities, ifMatch } from './backend-capabilities.js';
 import { ListCursors } from './list-cursor.js';
 import type { ObjectParameters } from './object-settings.js';
 import { partSizeFor } from './part-size.js';
@@ -31,7 +31,7 @@ import {
 import { S3Gateway } from './s3-gateway.js';
 import { S3_SIGNING_CLIENT } from './storage.tokens.js';
 import { UploadMemory } from './upload-memory.js';
-import { writeObject, type WriteInput } from './object-writer.js';
+import { writeObject } from './object-writer.js';
 
 export interface ObjectInfo {
   readonly key: string;
@@ -153,6 +153,9 @@ export class StorageService implements OnApplicationShutdown {
       }
     });
     const marker = randomUUID();
+    // The write's conditions for S3 (no object; still this ETag), each sent only where the backend honours it.
+    const absent = input.ifNoneMatch || (input.precondition !== undefined && !current);
+    const sameEtag = ifMatch(input.precondition ? current?.etag : undefined, writes?.ifMatch);
     const answer = (etag: string, created: boolean | undefined): UploadResult => ({
       key: input.key,
       size: counter.bytes,
@@ -169,10 +172,8 @@ export class StorageService implements OnApplicationShutdown {
           ...this.s3.writeParameters(input.parameters),
           Metadata: { ...input.parameters?.metadata, [UPLOAD_MARKER]: marker },
         },
-        ...writeConditions(writes, {
-          absent: input.ifNoneMatch || (input.precondition !== undefined && !current),
-          etag: input.precondition && current?.etag,
-        }),
+        conditions: { ...(absent && writes?.putIfNoneMatch ? { IfNoneMatch: '*' } : {}), ...sameEtag },
+        multipartConditions: { ...(absent && writes?.completeIfNoneMatch ? { IfNoneMatch: '*' } : {}), ...sameEtag },
         body: counter,
         partSize: partSizeFor(input.size, this.config.uploads.partSize),
         size: input.size,
@@ -396,18 +397,6 @@ export class StorageService implements OnApplicationShutdown {
       etag: info?.etag || undefined,
     });
   }
-}
-
-/** S3's conditions on a write (`absent`: no object; `etag`: still this one), each where the backend honours it. */
-function writeConditions(
-  writes: ConditionalWrites | undefined,
-  want: { absent?: boolean; etag?: string | false },
-): Pick<WriteInput, 'conditions' | 'multipartConditions'> {
-  const etag = ifMatch(want.etag || undefined, writes?.ifMatch);
-  return {
-    conditions: { ...(want.absent && writes?.putIfNoneMatch ? { IfNoneMatch: '*' } : {}), ...etag },
-    multipartConditions: { ...(want.absent && writes?.completeIfNoneMatch ? { IfNoneMatch: '*' } : {}), ...etag },
-  };
 }
 
 export const preconditionFailed = (what = 'object'): StorageError =>

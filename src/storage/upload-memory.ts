@@ -7,7 +7,7 @@ const IDLE_TRIM_MS = 10_000;
 
 interface Waiter {
   readonly bytes: number;
-  readonly grant: (buffer: Buffer | undefined) => void;
+  readonly resolve: (buffer: Buffer | undefined) => void;
   readonly cancelled: () => boolean;
   timer?: NodeJS.Timeout;
 }
@@ -45,14 +45,7 @@ export class UploadMemory {
       return Promise.resolve(this.take(bytes));
     }
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
-        bytes,
-        cancelled,
-        grant: (buffer) => {
-          clearTimeout(waiter.timer);
-          resolve(buffer);
-        },
-      };
+      const waiter: Waiter = { bytes, cancelled, resolve };
       if (Number.isFinite(this.maxWaitMs)) {
         waiter.timer = setTimeout(() => {
           this.waiting.splice(this.waiting.indexOf(waiter), 1);
@@ -90,7 +83,8 @@ export class UploadMemory {
   private serve(): void {
     while (this.waiting.length > 0 && (this.waiting[0].cancelled() || this.fits(this.waiting[0].bytes))) {
       const next = this.waiting.shift()!;
-      next.grant(next.cancelled() ? undefined : this.take(next.bytes));
+      clearTimeout(next.timer);
+      next.resolve(next.cancelled() ? undefined : this.take(next.bytes));
     }
   }
 
