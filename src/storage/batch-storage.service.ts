@@ -13,7 +13,7 @@ import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { AppConfig } from '../config/app-config.js';
 import { BackendCapabilities, ifMatch, type ConditionalWrites } from './backend-capabilities.js';
-import { partSizeFor } from './part-size.js';
+import { partSizeFor } from './object-writer.js';
 import { quoted, S3Gateway } from './s3-gateway.js';
 import { conditionRefused, StorageError, toStorageError, translated } from './storage.errors.js';
 import { preconditionFailed, type Precondition, type UploadResult } from './storage.service.js';

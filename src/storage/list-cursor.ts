@@ -2,11 +2,7 @@ import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { StorageError } from './storage.errors.js';
 
 /** S3's continuation token, and the prefix and delimiter of the listing it continues. */
-interface CursorPayload {
-  t: string;
-  p: string;
-  d: string;
-}
+type CursorPayload = { t: string; p: string; d: string };
 
 const MAC_BYTES = 16;
 

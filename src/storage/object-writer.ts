@@ -8,7 +8,7 @@ import {
   type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { MAX_PARTS } from '../config/s3-options.js';
+import { MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE } from '../config/s3-options.js';
 import { abortMultipartUpload } from './s3-gateway.js';
 import { conditionRefused } from './storage.errors.js';
 import { streamedChunks } from './streamed-chunks.js';
@@ -19,6 +19,7 @@ import type { UploadMemory } from './upload-memory.js';
  * body holds no pooled memory. Node reads sockets in chunks of up to 64 KiB: a usual client passes this at once.
  */
 const STAGED_BYTES = 64 * 1024;
+const MiB = 1024 * 1024;
 
 type WriteConditions = Pick<PutObjectCommandInput, 'IfNoneMatch' | 'IfMatch'>;
 
@@ -178,6 +179,15 @@ async function putObject(input: WriteInput, body: Buffer): Promise<WriteResult> 
     const out = await send({});
     return { etag: out.ETag, created: false };
   }
+}
+
+/** The configured part size, or if `size` bytes need more than 10,000 of them, the smallest in whole MiB that fits. */
+export function partSizeFor(size: number | undefined, configured: number): number {
+  if (size === undefined || size <= configured * MAX_PARTS) {
+    return configured;
+  }
+  const needed = Math.ceil(Math.ceil(size / MAX_PARTS) / MiB) * MiB;
+  return Math.min(Math.max(needed, MIN_PART_SIZE), MAX_PART_SIZE);
 }
 
 /** Copies the body's chunks into part buffers; a chunk that spans two parts is split. */

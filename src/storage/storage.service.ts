@@ -17,7 +17,6 @@ import { MAX_SINGLE_UPLOAD_BYTES } from '../config/s3-options.js';
 import { BackendCapabilities, ifMatch } from './backend-capabilities.js';
 import { ListCursors } from './list-cursor.js';
 import type { ObjectParameters } from './object-settings.js';
-import { partSizeFor } from './part-size.js';
 import { isReservedKey, RESERVED_PREFIX } from './reserved-keys.js';
 import { StorageError, toBucketError, toStorageError, translated } from './storage.errors.js';
 import {
@@ -31,7 +30,7 @@ import {
 import { S3Gateway } from './s3-gateway.js';
 import { S3_SIGNING_CLIENT } from './storage.tokens.js';
 import { UploadMemory } from './upload-memory.js';
-import { writeObject } from './object-writer.js';
+import { partSizeFor, writeObject } from './object-writer.js';
 
 export interface ObjectInfo {
   readonly key: string;
@@ -71,10 +70,7 @@ export interface UploadInput {
 
 type Current = Pick<ObjectInfo, 'etag' | 'lastModified'>;
 
-/**
- * A condition on the current object (undefined: none), checked with a HEAD; the write or delete then asks S3 for that
- * ETag (or no object) where the backend honours it, elsewhere a race remains.
- */
+/** A condition on the current object, checked with a HEAD, then by S3 on the write where the backend honours it. */
 export type Precondition = (current: Current | undefined) => boolean;
 
 export interface UploadResult extends Omit<ObjectInfo, 'lastModified'> {
