@@ -53,15 +53,12 @@ export class BatchStorageService {
    * @throws StorageError Unavailable | Timeout | AccessDenied | BadGateway (the call as a whole failed)
    */
   async removeMany(keys: readonly string[]): Promise<{ key: string; error?: StorageError }[]> {
-    const out = await translated(
-      this.s3.client.send(
-        new DeleteObjectsCommand({
-          Bucket: this.s3.bucket,
-          // Not Quiet: every key is then reported, so a server that drops one cannot pass it off as deleted.
-          Delete: { Objects: keys.map((key) => ({ Key: this.s3.objectKey(key) })), Quiet: false },
-        }),
-      ),
-    );
+    const command = new DeleteObjectsCommand({
+      Bucket: this.s3.bucket,
+      // Not Quiet: every key is then reported, so a server that drops one cannot pass it off as deleted.
+      Delete: { Objects: keys.map((key) => ({ Key: this.s3.objectKey(key) })), Quiet: false },
+    });
+    const out = await translated(this.s3.client.send(command));
     const failed = new Map((out.Errors ?? []).map((e) => [e.Key ?? '', e]));
     const deleted = new Set((out.Deleted ?? []).map((d) => d.Key ?? ''));
     return keys.map((key) => {
@@ -183,17 +180,10 @@ export class BatchStorageService {
   ): Promise<string | undefined> {
     const size = source.ContentLength ?? 0;
     const target = this.s3.at(input.to);
+    const { ContentType, CacheControl, ContentDisposition, ContentEncoding, ContentLanguage, Metadata } = source;
+    const headers = { ContentType, CacheControl, ContentDisposition, ContentEncoding, ContentLanguage, Metadata };
     const { UploadId } = await this.s3.client.send(
-      new CreateMultipartUploadCommand({
-        ...target,
-        ContentType: source.ContentType,
-        CacheControl: source.CacheControl,
-        ContentDisposition: source.ContentDisposition,
-        ContentEncoding: source.ContentEncoding,
-        ContentLanguage: source.ContentLanguage,
-        Metadata: source.Metadata,
-        ...this.s3.storageParameters(),
-      }),
+      new CreateMultipartUploadCommand({ ...target, ...headers, ...this.s3.storageParameters() }),
     );
     try {
       const partSize = partSizeFor(size, this.config.uploads.partSize);
@@ -219,12 +209,7 @@ export class BatchStorageService {
       };
       await Promise.all(Array.from({ length: Math.min(this.config.uploads.queueSize, count) }, worker));
       const out = await this.s3.client.send(
-        new CompleteMultipartUploadCommand({
-          ...target,
-          UploadId,
-          MultipartUpload: { Parts: parts },
-          IfNoneMatch,
-        }),
+        new CompleteMultipartUploadCommand({ ...target, UploadId, MultipartUpload: { Parts: parts }, IfNoneMatch }),
       );
       return quoted(out.ETag);
     } catch (error) {

@@ -224,17 +224,14 @@ export class StorageService implements OnApplicationShutdown {
     const prefix = input.prefix ?? '';
     const delimiter = input.delimiter ?? '';
     const token = input.cursor === undefined ? undefined : this.cursors.decode(input.cursor, prefix, delimiter);
-    const out = await translated(
-      this.s3.client.send(
-        new ListObjectsV2Command({
-          Bucket: this.s3.bucket,
-          Prefix: this.s3.objectKey(prefix),
-          Delimiter: delimiter || undefined,
-          MaxKeys: input.limit,
-          ContinuationToken: token,
-        }),
-      ),
-    );
+    const command = new ListObjectsV2Command({
+      Bucket: this.s3.bucket,
+      Prefix: this.s3.objectKey(prefix),
+      Delimiter: delimiter || undefined,
+      MaxKeys: input.limit,
+      ContinuationToken: token,
+    });
+    const out = await translated(this.s3.client.send(command));
     const strip = (k: string): string => this.s3.keyOf(k) ?? '';
     // The service's own objects are left out, so a page may hold fewer than `limit` items.
     return {
@@ -256,11 +253,9 @@ export class StorageService implements OnApplicationShutdown {
 
   /** Whether anything is under the reserved prefix (tus bookkeeping). @throws StorageError Unavailable | Timeout */
   async hasReservedObjects(): Promise<boolean> {
-    const out = await translated(
-      this.s3.client.send(
-        new ListObjectsV2Command({ Bucket: this.s3.bucket, Prefix: this.s3.objectKey(RESERVED_PREFIX), MaxKeys: 1 }),
-      ),
-    );
+    const prefix = this.s3.objectKey(RESERVED_PREFIX);
+    const command = new ListObjectsV2Command({ Bucket: this.s3.bucket, Prefix: prefix, MaxKeys: 1 });
+    const out = await translated(this.s3.client.send(command));
     return (out.KeyCount ?? out.Contents?.length ?? 0) > 0;
   }
 
@@ -277,10 +272,9 @@ export class StorageService implements OnApplicationShutdown {
     if (precondition && !current) {
       return;
     }
+    const command = new DeleteObjectCommand({ ...this.s3.at(key), ...ifMatch(current?.etag, writes?.ifMatch) });
     try {
-      await this.s3.client.send(
-        new DeleteObjectCommand({ ...this.s3.at(key), ...ifMatch(current?.etag, writes?.ifMatch) }),
-      );
+      await this.s3.client.send(command);
     } catch (error) {
       const mapped = toStorageError(error, key);
       // A conditional delete of an object deleted since the check: it is gone, as asked.
@@ -326,11 +320,8 @@ export class StorageService implements OnApplicationShutdown {
         ...this.s3.writeParameters(input.parameters),
         Metadata: input.parameters?.metadata,
       });
-      return {
-        method: 'PUT',
-        headers,
-        ...(await presign(this.signer, command, input.expiresIn, signedHeaders(headers))),
-      };
+      const signed = await presign(this.signer, command, input.expiresIn, signedHeaders(headers));
+      return { method: 'PUT', headers, ...signed };
     }
     if (key.includes('${filename}')) {
       // S3 would replace it with the uploaded file's name: the policy would allow any key with this prefix.
@@ -387,11 +378,8 @@ export class StorageService implements OnApplicationShutdown {
       throw error;
     }
     const info = await this.head(key).catch(() => undefined);
-    throw new StorageError(error.code, error.message, {
-      cause: error.cause,
-      objectSize: info?.size,
-      etag: info?.etag || undefined,
-    });
+    const details = { cause: error.cause, objectSize: info?.size, etag: info?.etag || undefined };
+    throw new StorageError(error.code, error.message, details);
   }
 }
 
