@@ -131,18 +131,17 @@ export class BatchStorageService {
    */
   private async claim(to: string): Promise<string> {
     const marker = randomUUID();
+    const command = new PutObjectCommand({
+      ...this.s3.at(to),
+      Body: Buffer.alloc(0),
+      ContentLength: 0,
+      ContentType: 'application/octet-stream',
+      Metadata: { [CLAIM_MARKER]: marker },
+      IfNoneMatch: '*',
+      ...this.s3.storageParameters(),
+    });
     try {
-      await this.s3.client.send(
-        new PutObjectCommand({
-          ...this.s3.at(to),
-          Body: Buffer.alloc(0),
-          ContentLength: 0,
-          ContentType: 'application/octet-stream',
-          Metadata: { [CLAIM_MARKER]: marker },
-          IfNoneMatch: '*',
-          ...this.s3.storageParameters(),
-        }),
-      );
+      await this.s3.client.send(command);
     } catch (error) {
       throw conditionRefused(error) ? alreadyExists() : toStorageError(error, to);
     }
@@ -160,16 +159,14 @@ export class BatchStorageService {
   }
 
   private async singleCopy(input: CopyInput, conditions: CopyConditions): Promise<string | undefined> {
-    const out = await this.s3.client.send(
-      new CopyObjectCommand({
-        ...this.s3.at(input.to),
-        CopySource: this.s3.copySource(input.from),
-        MetadataDirective: 'COPY',
-        ...this.s3.storageParameters(),
-        ...conditions,
-      }),
-    );
-    return quoted(out.CopyObjectResult?.ETag);
+    const command = new CopyObjectCommand({
+      ...this.s3.at(input.to),
+      CopySource: this.s3.copySource(input.from),
+      MetadataDirective: 'COPY',
+      ...this.s3.storageParameters(),
+      ...conditions,
+    });
+    return quoted((await this.s3.client.send(command)).CopyObjectResult?.ETag);
   }
 
   /** CreateMultipartUpload with the source's headers and metadata (a multipart copy does not carry them), the parts. */
@@ -194,16 +191,15 @@ export class BatchStorageService {
         for (let n = next++; n <= count; n = next++) {
           const start = (n - 1) * partSize;
           const end = Math.min(start + partSize, size) - 1;
-          const out = await this.s3.client.send(
-            new UploadPartCopyCommand({
-              ...target,
-              UploadId,
-              PartNumber: n,
-              CopySource: this.s3.copySource(input.from),
-              CopySourceRange: `bytes=${start}-${end}`,
-              CopySourceIfMatch,
-            }),
-          );
+          const command = new UploadPartCopyCommand({
+            ...target,
+            UploadId,
+            PartNumber: n,
+            CopySource: this.s3.copySource(input.from),
+            CopySourceRange: `bytes=${start}-${end}`,
+            CopySourceIfMatch,
+          });
+          const out = await this.s3.client.send(command);
           parts[n - 1] = { PartNumber: n, ETag: out.CopyPartResult?.ETag };
         }
       };

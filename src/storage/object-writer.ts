@@ -92,17 +92,16 @@ export async function writeObject(input: WriteInput): Promise<WriteResult> {
         throw new Error(`the body needs more than ${MAX_PARTS} parts of ${input.partSize} bytes`);
       }
       const held: Buffer = buffer;
+      const command = new UploadPartCommand({
+        Bucket,
+        Key,
+        UploadId: uploadId,
+        PartNumber: partNumber,
+        Body: held.subarray(0, filled),
+        ContentLength: filled,
+      });
       const sent: Promise<void> = client
-        .send(
-          new UploadPartCommand({
-            Bucket,
-            Key,
-            UploadId: uploadId,
-            PartNumber: partNumber,
-            Body: held.subarray(0, filled),
-            ContentLength: filled,
-          }),
-        )
+        .send(command)
         .then(
           (out) => void (parts[partNumber - 1] = { PartNumber: partNumber, ETag: out.ETag }),
           (error: unknown) => void (failure ??= { error }),

@@ -116,10 +116,8 @@ export class StorageService implements OnApplicationShutdown {
    * @throws StorageError TooLarge | PreconditionFailed | Aborted | Unavailable | Timeout | AccessDenied | BadGateway
    */
   async upload(input: UploadInput): Promise<UploadResult> {
-    const writes =
-      input.ifNoneMatch || input.precondition || input.reportCreated
-        ? await this.capabilities.conditionalWrites()
-        : undefined;
+    const conditional = input.ifNoneMatch || input.precondition || input.reportCreated;
+    const writes = conditional ? await this.capabilities.conditionalWrites() : undefined;
     // A body that fits one PutObject learns from S3's conditional write, where honoured, whether its key was new; a
     // larger one checks with a HEAD first, so that a refused upload is refused before its body is sent.
     const single = input.size !== undefined && input.size <= this.config.uploads.partSize;
@@ -232,6 +230,7 @@ export class StorageService implements OnApplicationShutdown {
       ContinuationToken: token,
     });
     const out = await translated(this.s3.client.send(command));
+    const next = out.IsTruncated ? out.NextContinuationToken : undefined;
     const strip = (k: string): string => this.s3.keyOf(k) ?? '';
     // The service's own objects are left out, so a page may hold fewer than `limit` items.
     return {
@@ -244,10 +243,7 @@ export class StorageService implements OnApplicationShutdown {
         }))
         .filter((item) => !isReservedKey(item.key)),
       prefixes: (out.CommonPrefixes ?? []).map((p) => strip(p.Prefix ?? '')).filter((p) => !isReservedKey(p)),
-      nextCursor:
-        out.IsTruncated && out.NextContinuationToken
-          ? this.cursors.encode({ t: out.NextContinuationToken, p: prefix, d: delimiter })
-          : null,
+      nextCursor: next ? this.cursors.encode({ t: next, p: prefix, d: delimiter }) : null,
     };
   }
 
