@@ -151,11 +151,10 @@ export class BatchStorageService {
   /** Deletes the claim of a copy that failed, if it is still there (best effort). */
   private async release(to: string, marker: string, writes: ConditionalWrites): Promise<void> {
     const current = await this.s3.head(to).catch(() => undefined);
-    if (current?.Metadata?.[CLAIM_MARKER] !== marker) {
-      return;
+    if (current?.Metadata?.[CLAIM_MARKER] === marker) {
+      const command = new DeleteObjectCommand({ ...this.s3.at(to), ...ifMatch(current.ETag, writes.ifMatch) });
+      await this.s3.client.send(command).catch(() => undefined);
     }
-    const condition = ifMatch(current.ETag, writes.ifMatch);
-    await this.s3.client.send(new DeleteObjectCommand({ ...this.s3.at(to), ...condition })).catch(() => undefined);
   }
 
   private async singleCopy(input: CopyInput, conditions: CopyConditions): Promise<string | undefined> {

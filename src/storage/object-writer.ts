@@ -54,8 +54,7 @@ interface WriteResult {
 
 /**
  * Streams a body to S3: one PutObject when it fits a part, else a multipart upload with `queueSize` parts in flight,
- * aborted on any failure. Each part goes through a buffer of the `UploadMemory` pool, back to the pool once S3 has it.
- * Not lib-storage's `Upload`: it concatenates every part into a fresh buffer.
+ * aborted on any failure, each part in a pooled buffer (lib-storage's `Upload` copies every part into a fresh one).
  */
 export async function writeObject(input: WriteInput): Promise<WriteResult> {
   const { client, memory } = input;

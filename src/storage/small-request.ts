@@ -35,12 +35,11 @@ export function sendSmallRequest(
       let size = 0;
       res.on('data', (chunk: Buffer) => {
         size += chunk.length;
+        chunks.push(chunk);
         if (size > MAX_ANSWER_BYTES) {
           req.destroy(
             new Error(`the answer of ${method} ${new URL(url).host} is longer than ${MAX_ANSWER_BYTES} bytes`),
           );
-        } else {
-          chunks.push(chunk);
         }
       });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));

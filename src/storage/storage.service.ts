@@ -32,15 +32,17 @@ import { S3_SIGNING_CLIENT } from './storage.tokens.js';
 import { UploadMemory } from './upload-memory.js';
 import { partSizeFor, writeObject } from './object-writer.js';
 
-export interface ObjectInfo {
+export interface UploadResult {
   readonly key: string;
   readonly size: number;
   readonly contentType: string;
   readonly etag: string;
-  readonly lastModified: Date;
+  /** False when an existing object was replaced; undefined unless `reportCreated` or `ifNoneMatch` was asked. */
+  readonly created?: boolean;
 }
 
-export interface ObjectStream extends ObjectInfo {
+export interface ObjectStream extends Omit<UploadResult, 'created'> {
+  readonly lastModified: Date;
   readonly body: Readable;
   /** Bytes in this response: the whole object, or the range. */
   readonly contentLength: number;
@@ -68,15 +70,10 @@ export interface UploadInput {
   readonly parameters?: ObjectParameters;
 }
 
-type Current = Pick<ObjectInfo, 'etag' | 'lastModified'>;
+type Current = Pick<ObjectStream, 'etag' | 'lastModified'>;
 
 /** A condition on the current object, checked with a HEAD, then by S3 on the write where the backend honours it. */
 export type Precondition = (current: Current | undefined) => boolean;
-
-export interface UploadResult extends Omit<ObjectInfo, 'lastModified'> {
-  /** False when an existing object was replaced; undefined unless `reportCreated` or `ifNoneMatch` was asked. */
-  readonly created?: boolean;
-}
 
 export interface ReadConditions {
   /** A validated single range: `bytes=0-99`, `bytes=100-` or `bytes=-100`. */

@@ -9,10 +9,9 @@ export const RECLAIM_EVERY_BYTES = 4 * 1024 * 1024;
 export type Collect = (options: { type: 'minor' } | { type: 'major'; flavor: 'last-resort' }) => void;
 
 /**
- * Frees the chunks of streamed bodies: each lives outside the JS heap until a collection finds it dead, and streaming
- * allocates too little on the heap for a minor one to come, so V8 ran a full mark-compact every ~30 MiB (a third of a
- * download's CPU). A minor collection every 4 MiB finds them young, in under a millisecond; every 16 MiB was too late
- * (V8 had often started marking, and a minor collection then finishes as a full one).
+ * Frees the chunks of streamed bodies, which live outside the JS heap: streaming allocates too little on it for a minor
+ * collection to come, so V8 ran a full mark-compact every ~30 MiB (a third of a download's CPU). A minor one every
+ * 4 MiB finds them young in under 1 ms; 16 MiB was too late (V8 had often started marking: it then runs a full one).
  */
 export class StreamedChunks {
   private streamed = 0;

@@ -13,10 +13,9 @@ interface Waiter {
 }
 
 /**
- * The process-wide budget of upload bytes in memory (UPLOAD_MEMORY_BYTES), as a pool of part buffers held until S3
- * has the part. When it is spent an upload waits (TCP backpressure), in order (small uploads cannot starve a large
- * one), refused (503) after `maxWaitMs`. Reuse keeps memory flat: a fresh buffer per part lives outside the JS heap
- * until a full GC, which V8 runs only after tens of MiB.
+ * The process-wide budget of upload bytes in memory (UPLOAD_MEMORY_BYTES): part buffers held until S3 has the part.
+ * When it is spent an upload waits (TCP backpressure), in order (small ones cannot starve a large one), refused (503)
+ * after `maxWaitMs`. Reuse keeps memory flat: a fresh buffer lives outside the heap until a full GC (tens of MiB).
  */
 export class UploadMemory {
   private used = 0;
