@@ -37,7 +37,6 @@ export class ListCursors {
     return payload.t;
   }
 
-  /** `body` and its MAC. */
   private signed(body: string): string {
     const mac = createHmac('sha256', this.key).update(body).digest().subarray(0, MAC_BYTES);
     return `${body}.${mac.toString('base64url')}`;

@@ -46,7 +46,7 @@ export interface WriteInput {
   readonly writtenHere?: () => Promise<string | undefined>;
 }
 
-interface WriteResult {
+export interface WriteResult {
   readonly etag?: string;
   /** Set when `detectCreated` could tell (the body fitted one PutObject). */
   readonly created?: boolean;

@@ -30,7 +30,7 @@ import {
 import { S3Gateway } from './s3-gateway.js';
 import { S3_SIGNING_CLIENT } from './storage.tokens.js';
 import { UploadMemory } from './upload-memory.js';
-import { partSizeFor, writeObject } from './object-writer.js';
+import { partSizeFor, writeObject, type WriteResult } from './object-writer.js';
 
 export interface UploadResult {
   readonly key: string;
@@ -147,15 +147,9 @@ export class StorageService implements OnApplicationShutdown {
     // The write's conditions for S3 (no object; still this ETag), each sent only where the backend honours it.
     const absent = input.ifNoneMatch || (input.precondition !== undefined && !current);
     const sameEtag = ifMatch(input.precondition ? current?.etag : undefined, writes?.ifMatch);
-    const answer = (etag: string, created: boolean | undefined): UploadResult => ({
-      key: input.key,
-      size: counter.bytes,
-      contentType: input.contentType,
-      etag,
-      created: created ?? (existing === undefined ? undefined : !existing),
-    });
+    let written: WriteResult;
     try {
-      const result = await writeObject({
+      written = await writeObject({
         client: this.s3.client,
         params: {
           ...this.s3.at(input.key),
@@ -175,21 +169,22 @@ export class StorageService implements OnApplicationShutdown {
         detectCreated,
         writtenHere: () => this.writtenBy(input.key, marker),
       });
-      // Ceph RGW's CompleteMultipartUpload answers an empty ETag; HeadObject has the stored one.
-      const etag = result.etag || (await this.writtenBy(input.key, marker));
-      return answer(etag ?? '', result.created);
     } catch (error) {
       // S3 may have carried out a write whose answer was lost; the SDK's retry then fails (NoSuchUpload, 412...).
       const etag = counter.failure ? undefined : await this.writtenBy(input.key, marker);
-      if (etag !== undefined) {
-        return answer(etag, undefined);
-      }
-      if (counter.failure === undefined && bodyFailure !== undefined) {
+      if (etag === undefined && counter.failure === undefined && bodyFailure !== undefined) {
         // The caller's body failed (client gone, cut for being too slow): not S3's doing.
         throw new StorageError('Aborted', 'the request body ended before the upload finished', { cause: bodyFailure });
       }
-      throw toStorageError(counter.failure ?? error, input.key);
+      if (etag === undefined) {
+        throw toStorageError(counter.failure ?? error, input.key);
+      }
+      written = { etag };
     }
+    // Ceph RGW's CompleteMultipartUpload answers an empty ETag; HeadObject has the stored one.
+    const etag = written.etag || (await this.writtenBy(input.key, marker));
+    const created = written.created ?? (existing === undefined ? undefined : !existing);
+    return { key: input.key, size: counter.bytes, contentType: input.contentType, etag: etag ?? '', created };
   }
 
   /**
