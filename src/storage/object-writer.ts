@@ -59,7 +59,8 @@ export interface WriteResult {
 export async function writeObject(input: WriteInput): Promise<WriteResult> {
   const { client, memory } = input;
   const { Bucket, Key } = input.params;
-  const reader = new BodyReader(input.body[Symbol.asyncIterator]());
+  const chunks = input.body[Symbol.asyncIterator]();
+  const reader = new BodyReader(chunks);
   const acquire = async (bytes: number) => (await memory.acquire(bytes, input.cancelled)) ?? reader.failed();
   const firstSize = Math.min(input.partSize, input.size ?? Infinity);
   let buffer: Buffer | undefined;
@@ -74,7 +75,7 @@ export async function writeObject(input: WriteInput): Promise<WriteResult> {
     }
     buffer = await acquire(firstSize);
     let filled = await reader.fill(buffer);
-    if (filled < buffer.length || !(await reader.hasMore())) {
+    if (filled < buffer.length || (await reader.stage(1)) === 0) {
       return await putObject(input, buffer.subarray(0, filled));
     }
     if (buffer.length < input.partSize) {
@@ -139,7 +140,8 @@ export async function writeObject(input: WriteInput): Promise<WriteResult> {
     uploadId = undefined;
     return { etag: out.ETag };
   } catch (error) {
-    reader.close();
+    // Stops reading: the body stream is destroyed (not the request it is piped from).
+    void chunks.return?.().catch(() => undefined);
     throw error;
   } finally {
     if (buffer) {
@@ -199,7 +201,7 @@ class BodyReader {
   /** Fills `target` from the body; fewer bytes than its length means the body has ended. */
   async fill(target: Buffer): Promise<number> {
     let filled = 0;
-    while (filled < target.length && (await this.hasMore())) {
+    while (filled < target.length && (await this.stage(1)) > 0) {
       const chunk = this.pending.shift()!;
       const copied = chunk.copy(target, filled);
       filled += copied;
@@ -209,10 +211,6 @@ class BodyReader {
       }
     }
     return filled;
-  }
-
-  async hasMore(): Promise<boolean> {
-    return (await this.stage(1)) > 0;
   }
 
   /** Reads ahead until `bytes` are waiting or the body has ended; resolves with the bytes waiting. */
@@ -228,11 +226,6 @@ class BodyReader {
       }
     }
     return this.pendingBytes;
-  }
-
-  /** Stops reading: the body stream is destroyed (not the request it is piped from). */
-  close(): void {
-    void this.chunks.return?.().catch(() => undefined);
   }
 
   /** A wait for memory ended because the body failed: that failure is the answer. */

@@ -59,7 +59,6 @@ export interface UploadInput {
   readonly contentType: string;
   /** Refuse to replace an existing object (S3's conditional write where it honours one, else a HEAD first). */
   readonly ifNoneMatch?: boolean;
-  /** Bytes allowed; more aborts the upload with `TooLarge`. */
   readonly maxBytes: number;
   /** The body's length or an upper bound (`Content-Length`), when known: sizes the parts to fit 10,000 of them. */
   readonly size?: number;

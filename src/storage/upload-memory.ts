@@ -29,7 +29,6 @@ export class UploadMemory {
     readonly maxWaitMs = Infinity,
   ) {}
 
-  /** Bytes currently held by uploads. */
   get inUse(): number {
     return this.used;
   }
