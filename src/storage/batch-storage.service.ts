@@ -1,6 +1,7 @@
 import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
+  type CopyObjectCommandInput,
   CreateMultipartUploadCommand,
   DeleteObjectsCommand,
   DeleteObjectCommand,
@@ -11,20 +12,14 @@ import {
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { AppConfig } from '../config/app-config.js';
-import { BackendCapabilities, ifMatch, type ConditionalWrites, type IfMatchForm } from './backend-capabilities.js';
-import { partSizeFor } from './part-size.js';
+import { BackendCapabilities, ifMatch, type ConditionalWrites } from './backend-capabilities.js';
+import { partSizeFor } from './object-writer.js';
 import { quoted, S3Gateway } from './s3-gateway.js';
 import { conditionRefused, StorageError, toStorageError, translated } from './storage.errors.js';
-import type { Precondition, UploadResult } from './storage.service.js';
+import { preconditionFailed, type Precondition, type UploadResult } from './storage.service.js';
 
 /** S3's limit of keys per DeleteObjects call. */
 export const MAX_DELETE_KEYS = 1000;
-
-interface RemoveManyResult {
-  readonly key: string;
-  /** Undefined when the key was deleted (or there was no such object). */
-  readonly error?: StorageError;
-}
 
 interface CopyInput {
   readonly from: string;
@@ -40,6 +35,9 @@ export interface CopyResult extends Omit<UploadResult, 'created'> {
   readonly sourceEtag: string;
 }
 
+/** The source's ETag on each request that reads it (x-amz-copy-source-if-match); the target's on the write. */
+type CopyConditions = Pick<CopyObjectCommandInput, 'CopySourceIfMatch' | 'IfNoneMatch'>;
+
 /** Many keys in one call: DeleteObjects, and server-side copies (CopyObject, or UploadPartCopy above a threshold). */
 @Injectable()
 export class BatchStorageService {
@@ -50,28 +48,24 @@ export class BatchStorageService {
   ) {}
 
   /**
-   * Deletes up to 1000 distinct keys in one DeleteObjects call; a result per key, in the order given. A missing key
-   * counts as deleted, as with DELETE.
+   * Deletes up to 1000 distinct keys in one DeleteObjects call; a result per key, in the order given, with an `error`
+   * unless it was deleted (a missing key counts as deleted, as with DELETE).
    * @throws StorageError Unavailable | Timeout | AccessDenied | BadGateway (the call as a whole failed)
    */
-  async removeMany(keys: readonly string[]): Promise<RemoveManyResult[]> {
-    const out = await translated(
-      this.s3.client.send(
-        new DeleteObjectsCommand({
-          Bucket: this.s3.bucket,
-          // Not Quiet: every key is then reported, so a server that drops one cannot pass it off as deleted.
-          Delete: { Objects: keys.map((key) => ({ Key: this.s3.objectKey(key) })), Quiet: false },
-        }),
-      ),
-    );
+  async removeMany(keys: readonly string[]): Promise<{ key: string; error?: StorageError }[]> {
+    const command = new DeleteObjectsCommand({
+      Bucket: this.s3.bucket,
+      // Not Quiet: every key is then reported, so a server that drops one cannot pass it off as deleted.
+      Delete: { Objects: keys.map((key) => ({ Key: this.s3.objectKey(key) })), Quiet: false },
+    });
+    const out = await translated(this.s3.client.send(command));
     const failed = new Map((out.Errors ?? []).map((e) => [e.Key ?? '', e]));
     const deleted = new Set((out.Deleted ?? []).map((d) => d.Key ?? ''));
     return keys.map((key) => {
       const error = failed.get(this.s3.objectKey(key));
       if (error) {
         // Per-key errors carry S3's code (AccessDenied, InternalError...): mapped as the same error on DELETE would be.
-        const name = error.Code ?? 'InternalError';
-        return { key, error: toStorageError({ name, message: error.Message }, key) };
+        return { key, error: toStorageError({ name: error.Code ?? 'InternalError', message: error.Message }, key) };
       }
       if (deleted.has(this.s3.objectKey(key))) {
         return { key };
@@ -81,11 +75,10 @@ export class BatchStorageService {
   }
 
   /**
-   * Copies `from` to `to` inside the bucket, keeping Content-Type and metadata: CopyObject, or a multipart copy
-   * (UploadPartCopy) above `COPY_MULTIPART_THRESHOLD`, aborted on failure. The copy is of the source as checked
-   * (its ETag is passed as x-amz-copy-source-if-match). With `overwrite` false, S3 refuses an existing target
-   * (`If-None-Match: *`) where it honours that on the copy; where it does not but honours it on PutObject (Ceph RGW),
-   * an empty conditional PutObject claims the key first, so that of two racing copies only one goes ahead.
+   * Copies `from` to `to` inside the bucket with Content-Type and metadata: CopyObject, or UploadPartCopy above
+   * `COPY_MULTIPART_THRESHOLD` (aborted on failure), of the source as checked (x-amz-copy-source-if-match). With
+   * `overwrite` false, S3 refuses an existing target (`If-None-Match: *`) where it honours that on the copy, else
+   * where PutObject does (Ceph RGW) an empty PutObject claims the key first: of two racing copies only one goes ahead.
    * @throws StorageError NotFound (no source) | AlreadyExists (overwrite false) | PreconditionFailed (the source
    *   does not meet `precondition`, or changed during the copy) | Unavailable | Timeout | AccessDenied | BadGateway
    */
@@ -97,24 +90,25 @@ export class BatchStorageService {
     }
     const etag = source.ETag ?? '';
     if (input.precondition && !input.precondition({ etag, lastModified: source.LastModified ?? new Date(0) })) {
-      throw new StorageError(
-        'PreconditionFailed',
-        'the source does not meet the preconditions (If-Match, If-Unmodified-Since)',
-      );
+      throw preconditionFailed('source');
     }
     if (!input.overwrite && (await this.s3.head(input.to))) {
       throw alreadyExists();
     }
     const size = source.ContentLength ?? 0;
     const multipart = size > this.config.copyMultipartThreshold;
-    const form = this.sourceMatchForm(writes);
     const s3Refuses = multipart ? writes.completeIfNoneMatch : writes.copyIfNoneMatch;
-    const ifNoneMatch = !input.overwrite && s3Refuses;
     const claim = !input.overwrite && !s3Refuses && writes.putIfNoneMatch ? await this.claim(input.to) : undefined;
+    // The If-Match form the backend honours, else S3's own, which a backend that ignores it takes harmlessly.
+    const form = writes.ifMatch ?? (this.config.s3.ifMatch === 'off' ? undefined : 'quoted');
+    const conditions: CopyConditions = {
+      CopySourceIfMatch: ifMatch(etag, form).IfMatch,
+      ...(!input.overwrite && s3Refuses ? { IfNoneMatch: '*' } : {}),
+    };
     try {
       const copiedEtag = multipart
-        ? await this.multipartCopy(input, source, size, form, ifNoneMatch)
-        : await this.singleCopy(input, etag, form, ifNoneMatch);
+        ? await this.multipartCopy(input, source, conditions)
+        : await this.singleCopy(input, conditions);
       return {
         key: input.to,
         size,
@@ -132,24 +126,22 @@ export class BatchStorageService {
   }
 
   /**
-   * Takes the free key `to` with an empty object (a conditional PutObject), which the copy then replaces: readers may
-   * see it empty until then. Returns the claim's marker.
+   * Takes the free key `to` with an empty object (readers may see it so) until the copy replaces it; the marker.
    * @throws StorageError AlreadyExists (the key was taken since the check) | Unavailable | Timeout | AccessDenied
    */
   private async claim(to: string): Promise<string> {
     const marker = randomUUID();
+    const command = new PutObjectCommand({
+      ...this.s3.at(to),
+      Body: Buffer.alloc(0),
+      ContentLength: 0,
+      ContentType: 'application/octet-stream',
+      Metadata: { [CLAIM_MARKER]: marker },
+      IfNoneMatch: '*',
+      ...this.s3.storageParameters(),
+    });
     try {
-      await this.s3.client.send(
-        new PutObjectCommand({
-          ...this.s3.at(to),
-          Body: Buffer.alloc(0),
-          ContentLength: 0,
-          ContentType: 'application/octet-stream',
-          Metadata: { [CLAIM_MARKER]: marker },
-          IfNoneMatch: '*',
-          ...this.s3.storageParameters(),
-        }),
-      );
+      await this.s3.client.send(command);
     } catch (error) {
       throw conditionRefused(error) ? alreadyExists() : toStorageError(error, to);
     }
@@ -159,52 +151,35 @@ export class BatchStorageService {
   /** Deletes the claim of a copy that failed, if it is still there (best effort). */
   private async release(to: string, marker: string, writes: ConditionalWrites): Promise<void> {
     const current = await this.s3.head(to).catch(() => undefined);
-    if (current?.Metadata?.[CLAIM_MARKER] !== marker) {
-      return;
+    if (current?.Metadata?.[CLAIM_MARKER] === marker) {
+      const command = new DeleteObjectCommand({ ...this.s3.at(to), ...ifMatch(current.ETag, writes.ifMatch) });
+      await this.s3.client.send(command).catch(() => undefined);
     }
-    const condition = ifMatch(current.ETag, writes.ifMatch);
-    await this.s3.client.send(new DeleteObjectCommand({ ...this.s3.at(to), ...condition })).catch(() => undefined);
   }
 
-  private async singleCopy(
-    input: CopyInput,
-    etag: string,
-    form: IfMatchForm | undefined,
-    ifNoneMatch: boolean,
-  ): Promise<string | undefined> {
-    const out = await this.s3.client.send(
-      new CopyObjectCommand({
-        ...this.s3.at(input.to),
-        CopySource: this.s3.copySource(input.from),
-        MetadataDirective: 'COPY',
-        ...this.s3.storageParameters(),
-        ...sourceMatch(etag, form),
-        ...(ifNoneMatch ? { IfNoneMatch: '*' } : {}),
-      }),
-    );
-    return quoted(out.CopyObjectResult?.ETag);
+  private async singleCopy(input: CopyInput, conditions: CopyConditions): Promise<string | undefined> {
+    const command = new CopyObjectCommand({
+      ...this.s3.at(input.to),
+      CopySource: this.s3.copySource(input.from),
+      MetadataDirective: 'COPY',
+      ...this.s3.storageParameters(),
+      ...conditions,
+    });
+    return quoted((await this.s3.client.send(command)).CopyObjectResult?.ETag);
   }
 
   /** CreateMultipartUpload with the source's headers and metadata (a multipart copy does not carry them), the parts. */
   private async multipartCopy(
     input: CopyInput,
     source: HeadObjectCommandOutput,
-    size: number,
-    form: IfMatchForm | undefined,
-    ifNoneMatch: boolean,
+    { CopySourceIfMatch, IfNoneMatch }: CopyConditions,
   ): Promise<string | undefined> {
+    const size = source.ContentLength ?? 0;
     const target = this.s3.at(input.to);
+    const { ContentType, CacheControl, ContentDisposition, ContentEncoding, ContentLanguage, Metadata } = source;
+    const headers = { ContentType, CacheControl, ContentDisposition, ContentEncoding, ContentLanguage, Metadata };
     const { UploadId } = await this.s3.client.send(
-      new CreateMultipartUploadCommand({
-        ...target,
-        ContentType: source.ContentType,
-        CacheControl: source.CacheControl,
-        ContentDisposition: source.ContentDisposition,
-        ContentEncoding: source.ContentEncoding,
-        ContentLanguage: source.ContentLanguage,
-        Metadata: source.Metadata,
-        ...this.s3.storageParameters(),
-      }),
+      new CreateMultipartUploadCommand({ ...target, ...headers, ...this.s3.storageParameters() }),
     );
     try {
       const partSize = partSizeFor(size, this.config.uploads.partSize);
@@ -215,28 +190,21 @@ export class BatchStorageService {
         for (let n = next++; n <= count; n = next++) {
           const start = (n - 1) * partSize;
           const end = Math.min(start + partSize, size) - 1;
-          const out = await this.s3.client.send(
-            new UploadPartCopyCommand({
-              ...target,
-              UploadId,
-              PartNumber: n,
-              CopySource: this.s3.copySource(input.from),
-              CopySourceRange: `bytes=${start}-${end}`,
-              ...sourceMatch(source.ETag ?? '', form),
-            }),
-          );
-          parts.push({ PartNumber: n, ETag: out.CopyPartResult?.ETag });
+          const command = new UploadPartCopyCommand({
+            ...target,
+            UploadId,
+            PartNumber: n,
+            CopySource: this.s3.copySource(input.from),
+            CopySourceRange: `bytes=${start}-${end}`,
+            CopySourceIfMatch,
+          });
+          const out = await this.s3.client.send(command);
+          parts[n - 1] = { PartNumber: n, ETag: out.CopyPartResult?.ETag };
         }
       };
       await Promise.all(Array.from({ length: Math.min(this.config.uploads.queueSize, count) }, worker));
-      parts.sort((a, b) => a.PartNumber - b.PartNumber);
       const out = await this.s3.client.send(
-        new CompleteMultipartUploadCommand({
-          ...target,
-          UploadId,
-          MultipartUpload: { Parts: parts },
-          ...(ifNoneMatch ? { IfNoneMatch: '*' } : {}),
-        }),
+        new CompleteMultipartUploadCommand({ ...target, UploadId, MultipartUpload: { Parts: parts }, IfNoneMatch }),
       );
       return quoted(out.ETag);
     } catch (error) {
@@ -261,22 +229,10 @@ export class BatchStorageService {
       cause: error,
     });
   }
-
-  /**
-   * The form of x-amz-copy-source-if-match: the If-Match form the backend honours, else S3's own (quoted), which a
-   * backend that ignores it takes harmlessly; none with the `ifMatch: 'off'` option.
-   */
-  private sourceMatchForm(writes: ConditionalWrites): IfMatchForm | undefined {
-    return writes.ifMatch ?? (this.config.s3.ifMatch === 'off' ? undefined : 'quoted');
-  }
 }
 
 /** User metadata of the empty object that claims a copy's new key (`x-amz-meta-copy-claim`). */
 const CLAIM_MARKER = 'copy-claim';
-
-const sourceMatch = (etag: string, form: IfMatchForm | undefined) => ({
-  CopySourceIfMatch: ifMatch(etag, form).IfMatch,
-});
 
 const alreadyExists = (): StorageError =>
   new StorageError('AlreadyExists', 'an object with the target key already exists (overwrite=false)');

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { finished, Transform, type Readable } from 'node:stream';
+import { finished, Transform, type Readable, type TransformCallback } from 'node:stream';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -14,10 +14,9 @@ import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import { MAX_SINGLE_UPLOAD_BYTES } from '../config/s3-options.js';
-import { BackendCapabilities, ifMatch, type ConditionalWrites } from './backend-capabilities.js';
+import { BackendCapabilities, ifMatch } from './backend-capabilities.js';
 import { ListCursors } from './list-cursor.js';
 import type { ObjectParameters } from './object-settings.js';
-import { partSizeFor } from './part-size.js';
 import { isReservedKey, RESERVED_PREFIX } from './reserved-keys.js';
 import { StorageError, toBucketError, toStorageError, translated } from './storage.errors.js';
 import {
@@ -31,21 +30,22 @@ import {
 import { S3Gateway } from './s3-gateway.js';
 import { S3_SIGNING_CLIENT } from './storage.tokens.js';
 import { UploadMemory } from './upload-memory.js';
-import { writeObject, type WriteInput } from './object-writer.js';
+import { partSizeFor, writeObject, type WriteResult } from './object-writer.js';
 
-export interface ObjectInfo {
+export interface UploadResult {
   readonly key: string;
   readonly size: number;
   readonly contentType: string;
   readonly etag: string;
-  readonly lastModified: Date;
+  /** False when an existing object was replaced; undefined unless `reportCreated` or `ifNoneMatch` was asked. */
+  readonly created?: boolean;
 }
 
-export interface ObjectStream extends ObjectInfo {
+export interface ObjectStream extends Omit<UploadResult, 'created'> {
+  readonly lastModified: Date;
   readonly body: Readable;
   /** Bytes in this response: the whole object, or the range. */
   readonly contentLength: number;
-  /** Set for a range response, e.g. `bytes 0-99/1000`. */
   readonly contentRange?: string;
   readonly cacheControl?: string;
   readonly contentDisposition?: string;
@@ -59,30 +59,20 @@ export interface UploadInput {
   readonly contentType: string;
   /** Refuse to replace an existing object (S3's conditional write where it honours one, else a HEAD first). */
   readonly ifNoneMatch?: boolean;
-  /** Bytes allowed; more aborts the upload with `TooLarge`. */
   readonly maxBytes: number;
   /** The body's length or an upper bound (`Content-Length`), when known: sizes the parts to fit 10,000 of them. */
   readonly size?: number;
   /** Tell whether the key was new (`created`), which costs a HEAD request before the upload. */
   readonly reportCreated?: boolean;
-  /** Write only if this holds for the current object (undefined: none); see `Precondition`. */
   readonly precondition?: Precondition;
   /** Cache-Control, Content-Disposition and user metadata stored with the object (validated by the caller). */
   readonly parameters?: ObjectParameters;
 }
 
-type Current = Pick<ObjectInfo, 'etag' | 'lastModified'>;
+type Current = Pick<ObjectStream, 'etag' | 'lastModified'>;
 
-/**
- * A condition on the current object (undefined: none), checked with a HEAD before a write or delete, which is then
- * conditional on S3 still holding that ETag (or no object) where the backend honours it; elsewhere a race remains.
- */
+/** A condition on the current object, checked with a HEAD, then by S3 on the write where the backend honours it. */
 export type Precondition = (current: Current | undefined) => boolean;
-
-export interface UploadResult extends Omit<ObjectInfo, 'lastModified'> {
-  /** False when an existing object was replaced; undefined unless `reportCreated` or `ifNoneMatch` was asked. */
-  readonly created?: boolean;
-}
 
 export interface ReadConditions {
   /** A validated single range: `bytes=0-99`, `bytes=100-` or `bytes=-100`. */
@@ -98,12 +88,6 @@ export interface ListInput {
   readonly cursor?: string;
 }
 
-export interface ListResult {
-  readonly items: { key: string; size: number; etag: string; lastModified: string }[];
-  readonly prefixes: string[];
-  readonly nextCursor: string | null;
-}
-
 /** User metadata naming the upload that wrote an object (`x-amz-meta-upload-marker`). */
 const UPLOAD_MARKER = 'upload-marker';
 
@@ -111,7 +95,6 @@ const UPLOAD_MARKER = 'upload-marker';
 @Injectable()
 export class StorageService implements OnApplicationShutdown {
   private readonly cursors: ListCursors;
-  /** Shared by every upload of the process (UPLOAD_MEMORY_BYTES). */
   readonly uploadMemory: UploadMemory;
 
   constructor(
@@ -129,12 +112,10 @@ export class StorageService implements OnApplicationShutdown {
    * @throws StorageError TooLarge | PreconditionFailed | Aborted | Unavailable | Timeout | AccessDenied | BadGateway
    */
   async upload(input: UploadInput): Promise<UploadResult> {
-    const writes =
-      input.ifNoneMatch || input.precondition || input.reportCreated
-        ? await this.capabilities.conditionalWrites()
-        : undefined;
-    // A body that fits one PutObject learns whether its key was new from S3's conditional write instead of a HEAD,
-    // where S3 honours it; a larger one checks first, so that a refused upload is refused before its body is sent.
+    const conditional = input.ifNoneMatch || input.precondition || input.reportCreated;
+    const writes = conditional ? await this.capabilities.conditionalWrites() : undefined;
+    // A body that fits one PutObject learns from S3's conditional write, where honoured, whether its key was new; a
+    // larger one checks with a HEAD first, so that a refused upload is refused before its body is sent.
     const single = input.size !== undefined && input.size <= this.config.uploads.partSize;
     const putRefuses = writes?.putIfNoneMatch === true;
     const detectCreated = single && putRefuses && input.reportCreated && !input.ifNoneMatch && !input.precondition;
@@ -162,15 +143,12 @@ export class StorageService implements OnApplicationShutdown {
       }
     });
     const marker = randomUUID();
-    const answer = (etag: string, created: boolean | undefined): UploadResult => ({
-      key: input.key,
-      size: counter.bytes,
-      contentType: input.contentType,
-      etag,
-      created: created ?? (existing === undefined ? undefined : !existing),
-    });
+    // The write's conditions for S3 (no object; still this ETag), each sent only where the backend honours it.
+    const absent = input.ifNoneMatch || (input.precondition !== undefined && !current);
+    const sameEtag = ifMatch(input.precondition ? current?.etag : undefined, writes?.ifMatch);
+    let written: WriteResult;
     try {
-      const result = await writeObject({
+      written = await writeObject({
         client: this.s3.client,
         params: {
           ...this.s3.at(input.key),
@@ -178,10 +156,8 @@ export class StorageService implements OnApplicationShutdown {
           ...this.s3.writeParameters(input.parameters),
           Metadata: { ...input.parameters?.metadata, [UPLOAD_MARKER]: marker },
         },
-        ...writeConditions(writes, {
-          absent: input.ifNoneMatch || (input.precondition !== undefined && !current),
-          etag: input.precondition && current?.etag,
-        }),
+        conditions: { ...(absent && writes?.putIfNoneMatch ? { IfNoneMatch: '*' } : {}), ...sameEtag },
+        multipartConditions: { ...(absent && writes?.completeIfNoneMatch ? { IfNoneMatch: '*' } : {}), ...sameEtag },
         body: counter,
         partSize: partSizeFor(input.size, this.config.uploads.partSize),
         size: input.size,
@@ -192,21 +168,22 @@ export class StorageService implements OnApplicationShutdown {
         detectCreated,
         writtenHere: () => this.writtenBy(input.key, marker),
       });
-      // Ceph RGW's CompleteMultipartUpload answers an empty ETag; HeadObject has the stored one.
-      const etag = result.etag || (await this.writtenBy(input.key, marker));
-      return answer(etag ?? '', result.created);
     } catch (error) {
       // S3 may have carried out a write whose answer was lost; the SDK's retry then fails (NoSuchUpload, 412...).
       const etag = counter.failure ? undefined : await this.writtenBy(input.key, marker);
-      if (etag !== undefined) {
-        return answer(etag, undefined);
-      }
-      if (counter.failure === undefined && bodyFailure !== undefined) {
+      if (etag === undefined && counter.failure === undefined && bodyFailure !== undefined) {
         // The caller's body failed (client gone, cut for being too slow): not S3's doing.
         throw new StorageError('Aborted', 'the request body ended before the upload finished', { cause: bodyFailure });
       }
-      throw toStorageError(counter.failure ?? error, input.key);
+      if (etag === undefined) {
+        throw toStorageError(counter.failure ?? error, input.key);
+      }
+      written = { etag };
     }
+    // Ceph RGW's CompleteMultipartUpload answers an empty ETag; HeadObject has the stored one.
+    const etag = written.etag || (await this.writtenBy(input.key, marker));
+    const created = written.created ?? (existing === undefined ? undefined : !existing);
+    return { key: input.key, size: counter.bytes, contentType: input.contentType, etag: etag ?? '', created };
   }
 
   /**
@@ -214,46 +191,37 @@ export class StorageService implements OnApplicationShutdown {
    * @throws StorageError NotFound | NotModified (with the ETag) | RangeNotSatisfiable (with the size) | Unavailable | Timeout
    */
   async openStream(key: string, conditions: ReadConditions = {}): Promise<ObjectStream> {
-    try {
-      const out = await this.s3.client.send(new GetObjectCommand(this.readParams(key, conditions)));
-      return { ...objectMetadata(key, out), body: out.Body as Readable };
-    } catch (error) {
-      throw await this.withDetails(toStorageError(error, key), key, conditions);
-    }
+    const out = await this.s3.client
+      .send(new GetObjectCommand(this.readParams(key, conditions)))
+      .catch((error: unknown) => this.readFailed(error, key, conditions));
+    return { ...objectMetadata(key, out), body: out.Body as Readable };
   }
 
-  /**
-   * Object metadata, with the same conditions as `openStream`.
-   * @throws StorageError NotFound | NotModified | RangeNotSatisfiable | Unavailable | Timeout
-   */
+  /** Object metadata, with the same conditions as `openStream`. @throws StorageError as `openStream` */
   async head(key: string, conditions: ReadConditions = {}): Promise<Omit<ObjectStream, 'body'>> {
-    try {
-      const out = await this.s3.client.send(new HeadObjectCommand(this.readParams(key, conditions)));
-      return objectMetadata(key, out);
-    } catch (error) {
-      throw await this.withDetails(toStorageError(error, key), key, conditions);
-    }
+    const out = await this.s3.client
+      .send(new HeadObjectCommand(this.readParams(key, conditions)))
+      .catch((error: unknown) => this.readFailed(error, key, conditions));
+    return objectMetadata(key, out);
   }
 
   /**
    * One page of keys under `prefix`; `cursor` is opaque and stateless (any instance can continue it).
    * @throws StorageError InvalidInput (bad cursor) | Unavailable | Timeout | AccessDenied
    */
-  async list(input: ListInput): Promise<ListResult> {
+  async list(input: ListInput) {
     const prefix = input.prefix ?? '';
     const delimiter = input.delimiter ?? '';
     const token = input.cursor === undefined ? undefined : this.cursors.decode(input.cursor, prefix, delimiter);
-    const out = await translated(
-      this.s3.client.send(
-        new ListObjectsV2Command({
-          Bucket: this.s3.bucket,
-          Prefix: this.s3.objectKey(prefix),
-          Delimiter: delimiter || undefined,
-          MaxKeys: input.limit,
-          ContinuationToken: token,
-        }),
-      ),
-    );
+    const command = new ListObjectsV2Command({
+      Bucket: this.s3.bucket,
+      Prefix: this.s3.objectKey(prefix),
+      Delimiter: delimiter || undefined,
+      MaxKeys: input.limit,
+      ContinuationToken: token,
+    });
+    const out = await translated(this.s3.client.send(command));
+    const next = out.IsTruncated ? out.NextContinuationToken : undefined;
     const strip = (k: string): string => this.s3.keyOf(k) ?? '';
     // The service's own objects are left out, so a page may hold fewer than `limit` items.
     return {
@@ -266,20 +234,15 @@ export class StorageService implements OnApplicationShutdown {
         }))
         .filter((item) => !isReservedKey(item.key)),
       prefixes: (out.CommonPrefixes ?? []).map((p) => strip(p.Prefix ?? '')).filter((p) => !isReservedKey(p)),
-      nextCursor:
-        out.IsTruncated && out.NextContinuationToken
-          ? this.cursors.encode({ t: out.NextContinuationToken, p: prefix, d: delimiter })
-          : null,
+      nextCursor: next ? this.cursors.encode({ t: next, p: prefix, d: delimiter }) : null,
     };
   }
 
   /** Whether anything is under the reserved prefix (tus bookkeeping). @throws StorageError Unavailable | Timeout */
   async hasReservedObjects(): Promise<boolean> {
-    const out = await translated(
-      this.s3.client.send(
-        new ListObjectsV2Command({ Bucket: this.s3.bucket, Prefix: this.s3.objectKey(RESERVED_PREFIX), MaxKeys: 1 }),
-      ),
-    );
+    const prefix = this.s3.objectKey(RESERVED_PREFIX);
+    const command = new ListObjectsV2Command({ Bucket: this.s3.bucket, Prefix: prefix, MaxKeys: 1 });
+    const out = await translated(this.s3.client.send(command));
     return (out.KeyCount ?? out.Contents?.length ?? 0) > 0;
   }
 
@@ -296,10 +259,9 @@ export class StorageService implements OnApplicationShutdown {
     if (precondition && !current) {
       return;
     }
+    const command = new DeleteObjectCommand({ ...this.s3.at(key), ...ifMatch(current?.etag, writes?.ifMatch) });
     try {
-      await this.s3.client.send(
-        new DeleteObjectCommand({ ...this.s3.at(key), ...ifMatch(current?.etag, writes?.ifMatch) }),
-      );
+      await this.s3.client.send(command);
     } catch (error) {
       const mapped = toStorageError(error, key);
       // A conditional delete of an object deleted since the check: it is gone, as asked.
@@ -309,10 +271,7 @@ export class StorageService implements OnApplicationShutdown {
     }
   }
 
-  /**
-   * Checks that the bucket is reachable with our credentials.
-   * @throws StorageError Unavailable | Timeout | AccessDenied | BadGateway ("bucket not found")
-   */
+  /** Checks the bucket with our credentials. @throws StorageError Unavailable | Timeout | AccessDenied | BadGateway */
   async checkBucket(signal?: AbortSignal): Promise<void> {
     try {
       await this.s3.client.send(new HeadBucketCommand({ Bucket: this.s3.bucket }), { abortSignal: signal });
@@ -332,9 +291,8 @@ export class StorageService implements OnApplicationShutdown {
   }
 
   /**
-   * A presigned `PUT` with the Content-Type signed; a POST policy that bounds the size instead with `maxBytes`, or
-   * where the backend applies unsigned headers to presigned requests (a PUT could then be turned into a copy of
-   * another object or an ACL change; a POST policy covers every field).
+   * A presigned `PUT` with the Content-Type signed; a POST policy (which covers every field) with `maxBytes`, or where
+   * the backend applies unsigned headers to presigned requests (a PUT could then be turned into a copy or ACL change).
    * @throws StorageError InvalidInput (a POST key with `${filename}`) | Unavailable (no credentials, or not known yet
    *   whether the backend refuses unsigned headers)
    */
@@ -349,11 +307,8 @@ export class StorageService implements OnApplicationShutdown {
         ...this.s3.writeParameters(input.parameters),
         Metadata: input.parameters?.metadata,
       });
-      return {
-        method: 'PUT',
-        headers,
-        ...(await presign(this.signer, command, input.expiresIn, signedHeaders(headers))),
-      };
+      const signed = await presign(this.signer, command, input.expiresIn, signedHeaders(headers));
+      return { method: 'PUT', headers, ...signed };
     }
     if (key.includes('${filename}')) {
       // S3 would replace it with the uploaded file's name: the policy would allow any key with this prefix.
@@ -399,45 +354,29 @@ export class StorageService implements OnApplicationShutdown {
   }
 
   /** A 416 must say the object size (`Content-Range: bytes *\/size`), a 304 the ETag: not every S3 error has them. */
-  private async withDetails(error: StorageError, key: string, conditions: ReadConditions): Promise<StorageError> {
+  private async readFailed(failure: unknown, key: string, conditions: ReadConditions): Promise<never> {
+    const error = toStorageError(failure, key);
     const notModified = error.code === 'NotModified' && !error.etag;
     if (notModified && conditions.ifNoneMatch && conditions.ifNoneMatch !== '*') {
       // S3 answered 304 to this one entity tag: it is the object's.
-      return new StorageError(error.code, error.message, { cause: error.cause, etag: conditions.ifNoneMatch });
+      throw new StorageError(error.code, error.message, { cause: error.cause, etag: conditions.ifNoneMatch });
     }
     if (!notModified && error.code !== 'RangeNotSatisfiable') {
-      return error;
+      throw error;
     }
     const info = await this.head(key).catch(() => undefined);
-    return new StorageError(error.code, error.message, {
-      cause: error.cause,
-      objectSize: info?.size,
-      etag: info?.etag || undefined,
-    });
+    const details = { cause: error.cause, objectSize: info?.size, etag: info?.etag || undefined };
+    throw new StorageError(error.code, error.message, details);
   }
 }
 
-/**
- * The conditions S3 checks on a write (`absent`: the key must be free; `etag`: the object must still have it), each
- * sent only where the backend honours it: one PutObject, or CompleteMultipartUpload for a multipart upload.
- */
-function writeConditions(
-  writes: ConditionalWrites | undefined,
-  want: { absent?: boolean; etag?: string | false },
-): Pick<WriteInput, 'conditions' | 'multipartConditions'> {
-  const etag = ifMatch(want.etag || undefined, writes?.ifMatch);
-  return {
-    conditions: { ...(want.absent && writes?.putIfNoneMatch ? { IfNoneMatch: '*' } : {}), ...etag },
-    multipartConditions: { ...(want.absent && writes?.completeIfNoneMatch ? { IfNoneMatch: '*' } : {}), ...etag },
-  };
-}
-
-const preconditionFailed = (): StorageError =>
-  new StorageError('PreconditionFailed', 'the object does not meet the preconditions (If-Match, If-Unmodified-Since)');
+export const preconditionFailed = (what = 'object'): StorageError =>
+  new StorageError('PreconditionFailed', `the ${what} does not meet the preconditions (If-Match, If-Unmodified-Since)`);
 
 /** The metadata GetObject and HeadObject both answer. */
 function objectMetadata(key: string, out: HeadObjectCommandOutput): Omit<ObjectStream, 'body'> {
   const contentLength = out.ContentLength ?? 0;
+  const { [UPLOAD_MARKER]: _marker, ...metadata } = out.Metadata ?? {};
   return {
     key,
     contentLength,
@@ -448,14 +387,9 @@ function objectMetadata(key: string, out: HeadObjectCommandOutput): Omit<ObjectS
     lastModified: out.LastModified ?? new Date(0),
     cacheControl: out.CacheControl,
     contentDisposition: out.ContentDisposition,
-    metadata: userMetadata(out.Metadata),
+    metadata,
   };
 }
-
-const userMetadata = (metadata: Record<string, string> = {}): Record<string, string> => {
-  const { [UPLOAD_MARKER]: _marker, ...user } = metadata;
-  return user;
-};
 
 const totalSize = (contentRange: string | undefined): number | undefined => {
   const total = contentRange?.split('/')[1];
@@ -471,17 +405,11 @@ class ByteLimit extends Transform {
     super();
   }
 
-  override _transform(
-    chunk: Buffer,
-    _encoding: BufferEncoding,
-    callback: (error?: Error | null, data?: Buffer) => void,
-  ) {
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
     this.bytes += chunk.length;
     if (this.bytes > this.max) {
       this.failure = new StorageError('TooLarge', `the upload is larger than the limit of ${this.max} bytes`);
-      callback(this.failure);
-      return;
     }
-    callback(null, chunk);
+    callback(this.failure, chunk);
   }
 }

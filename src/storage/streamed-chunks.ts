@@ -9,12 +9,9 @@ export const RECLAIM_EVERY_BYTES = 4 * 1024 * 1024;
 export type Collect = (options: { type: 'minor' } | { type: 'major'; flavor: 'last-resort' }) => void;
 
 /**
- * Frees the chunks of bodies streamed through the process (downloads, uploads). Each chunk a socket reads is a new
- * Buffer whose bytes live outside the JS heap until a collection finds it dead. Streaming allocates almost nothing on
- * the heap, so no minor collection comes, and V8 answers the outside memory's growth with a full mark-compact about
- * every 30 MiB, which marks the whole heap: a third of a download's CPU here. A minor collection every 4 MiB finds the
- * dead chunks while young, in under a millisecond. Every 16 MiB was not enough: V8 had often started marking by then,
- * and a minor collection requested during marking finishes it as a full one.
+ * Frees the chunks of streamed bodies, which live outside the JS heap: streaming allocates too little on it for a minor
+ * collection to come, so V8 ran a full mark-compact every ~30 MiB (a third of a download's CPU). A minor one every
+ * 4 MiB finds them young in under 1 ms; 16 MiB was too late (V8 had often started marking: it then runs a full one).
  */
 export class StreamedChunks {
   private streamed = 0;

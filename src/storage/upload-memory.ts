@@ -1,22 +1,21 @@
 import { StorageError } from './storage.errors.js';
 
-/** Part buffers at least this large are kept for reuse; smaller ones (small bodies of known size) are not. */
+/** Part buffers at least this large are kept for reuse (not those of small bodies of known size). */
 const POOLED_BYTES = 1024 * 1024;
-/** Free buffers are dropped after this long without an upload asking for one, so an idle service gives them back. */
+/** Free buffers are dropped after this long without an upload, so an idle service gives them back. */
 const IDLE_TRIM_MS = 10_000;
 
 interface Waiter {
   readonly bytes: number;
-  readonly grant: (buffer: Buffer | undefined) => void;
+  readonly resolve: (buffer: Buffer | undefined) => void;
   readonly cancelled: () => boolean;
   timer?: NodeJS.Timeout;
 }
 
 /**
- * The process-wide budget of upload bytes in memory (UPLOAD_MEMORY_BYTES), as a pool of part buffers held until S3
- * has the part. When it is spent an upload waits, so TCP slows its client down (backpressure); waiters are served in
- * order (small uploads cannot starve a large one), and refused (503) after `maxWaitMs`. Reuse keeps memory flat: a
- * fresh 8 MiB buffer per part lives outside the JS heap until a full GC, which V8 runs only after tens of MiB.
+ * The process-wide budget of upload bytes in memory (UPLOAD_MEMORY_BYTES): part buffers held until S3 has the part.
+ * When it is spent an upload waits (TCP backpressure), in order (small ones cannot starve a large one), refused (503)
+ * after `maxWaitMs`. Reuse keeps memory flat: a fresh buffer lives outside the heap until a full GC (tens of MiB).
  */
 export class UploadMemory {
   private used = 0;
@@ -30,14 +29,13 @@ export class UploadMemory {
     readonly maxWaitMs = Infinity,
   ) {}
 
-  /** Bytes currently held by uploads. */
   get inUse(): number {
     return this.used;
   }
 
   /**
-   * Resolves with a buffer of `bytes` once the budget has room for it, or with undefined when `cancelled` says the
-   * upload ended while it waited. A buffer larger than the whole budget is granted when nothing else is held.
+   * A buffer of `bytes` once the budget has room (one larger than the budget when nothing else is held), or undefined
+   * once `cancelled` says the upload ended while it waited.
    * @throws StorageError Unavailable when no room was made within `maxWaitMs`
    */
   acquire(bytes: number, cancelled: () => boolean = () => false): Promise<Buffer | undefined> {
@@ -45,14 +43,7 @@ export class UploadMemory {
       return Promise.resolve(this.take(bytes));
     }
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
-        bytes,
-        cancelled,
-        grant: (buffer) => {
-          clearTimeout(waiter.timer);
-          resolve(buffer);
-        },
-      };
+      const waiter: Waiter = { bytes, cancelled, resolve };
       if (Number.isFinite(this.maxWaitMs)) {
         waiter.timer = setTimeout(() => {
           this.waiting.splice(this.waiting.indexOf(waiter), 1);
@@ -74,19 +65,24 @@ export class UploadMemory {
   release(buffer: Buffer): void {
     this.used -= this.charge(buffer.length);
     if (buffer.length >= POOLED_BYTES && this.used + this.freeBytes + buffer.length <= this.limit) {
-      this.freeList(buffer.length).push(buffer);
+      this.free.set(buffer.length, [...(this.free.get(buffer.length) ?? []), buffer]);
       this.freeBytes += buffer.length;
     }
     this.serve();
     if (this.freeBytes > 0 && this.waiting.length === 0) {
-      this.scheduleTrim();
+      clearTimeout(this.trim);
+      this.trim = setTimeout(() => {
+        this.free.clear();
+        this.freeBytes = 0;
+      }, IDLE_TRIM_MS).unref();
     }
   }
 
   private serve(): void {
     while (this.waiting.length > 0 && (this.waiting[0].cancelled() || this.fits(this.waiting[0].bytes))) {
       const next = this.waiting.shift()!;
-      next.grant(next.cancelled() ? undefined : this.take(next.bytes));
+      clearTimeout(next.timer);
+      next.resolve(next.cancelled() ? undefined : this.take(next.bytes));
     }
   }
 
@@ -113,22 +109,5 @@ export class UploadMemory {
       }
     }
     return Buffer.allocUnsafe(bytes);
-  }
-
-  private freeList(bytes: number): Buffer[] {
-    let list = this.free.get(bytes);
-    if (!list) {
-      list = [];
-      this.free.set(bytes, list);
-    }
-    return list;
-  }
-
-  private scheduleTrim(): void {
-    clearTimeout(this.trim);
-    this.trim = setTimeout(() => {
-      this.free.clear();
-      this.freeBytes = 0;
-    }, IDLE_TRIM_MS).unref();
   }
 }

@@ -1,5 +1,5 @@
 import { MAX_PART_SIZE, MAX_PARTS } from '../config/s3-options.js';
-import { partSizeFor } from './part-size.js';
+import { partSizeFor } from './object-writer.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
