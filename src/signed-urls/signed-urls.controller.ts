@@ -9,7 +9,6 @@ import { isActive, parseMediaType } from '../http/media-type.js';
 import { cacheControl, storedDisposition, storedFileName, userMetadata } from '../http/object-parameters.js';
 import { downloadName, withoutFormatCharacters } from '../http/upload-name.js';
 import { Access, AllowReadOnly, type AccessLevel } from '../security/access.decorators.js';
-import type { SignedRequest } from '../storage/signed-request.js';
 import { StorageError } from '../storage/storage.errors.js';
 import { StorageService } from '../storage/storage.service.js';
 import { CreateSignedUrlDto } from './create-signed-url.dto.js';
@@ -39,7 +38,7 @@ export class SignedUrlsController {
 
   // S3 serves a signed GET without `nosniff`: the URL pins the type and disposition `GET /files/{key}` would choose now
   // (a later overwrite with HTML keeps the type); active content or no object: octet-stream.
-  private async signDownload(body: CreateSignedUrlDto, expiresIn: number): Promise<SignedRequest> {
+  private async signDownload(body: CreateSignedUrlDto, expiresIn: number) {
     if ([body.contentType, body.maxBytes, body.cacheControl, body.metadata].some((value) => value !== undefined)) {
       throw new BadRequestException('contentType, maxBytes, cacheControl and metadata only apply to uploads');
     }
@@ -65,7 +64,7 @@ export class SignedUrlsController {
     });
   }
 
-  private signUpload(body: CreateSignedUrlDto, expiresIn: number): Promise<SignedRequest> {
+  private signUpload(body: CreateSignedUrlDto, expiresIn: number) {
     const limit = Math.min(this.config.uploads.maxBytes, MAX_SINGLE_UPLOAD_BYTES);
     if (body.maxBytes !== undefined && body.maxBytes > limit) {
       throw new BadRequestException(`maxBytes must not be greater than ${limit}`);
