@@ -1,5 +1,6 @@
 import { BadRequestException, Body, Controller, ForbiddenException, Post } from '@nestjs/common';
-import { ApiTags } from '../openapi/swagger-decorators.js';
+import { ApiOperation, ApiResponse, ApiTags } from '../openapi/swagger-decorators.js';
+import { ApiKeyAuth } from '../openapi/api-responses.js';
 import { create as contentDisposition } from 'content-disposition';
 import { AppConfig } from '../config/app-config.js';
 import { MAX_SINGLE_UPLOAD_BYTES } from '../config/s3-options.js';
@@ -12,8 +13,7 @@ import { Access, AllowReadOnly, type AccessLevel } from '../security/access.deco
 import { StorageError } from '../storage/storage.errors.js';
 import { StorageService } from '../storage/storage.service.js';
 import { CreateSignedUrlDto } from './create-signed-url.dto.js';
-import { ApiCreateSignedUrl } from './signed-urls.openapi.js';
-import type { SignedUrl } from './signed-url.dto.js';
+import { SignedUrl } from './signed-url.dto.js';
 
 @ApiTags('signed-urls')
 @Controller('signed-urls')
@@ -26,7 +26,15 @@ export class SignedUrlsController {
 
   @Post()
   @AllowReadOnly()
-  @ApiCreateSignedUrl()
+  @ApiOperation({
+    summary: 'Sign a URL for a transfer straight between the client and S3',
+    description:
+      'An upload is a presigned PUT, or a POST form (policy) with `maxBytes` or where the S3 backend applies ' +
+      'headers a presigned PUT does not sign: follow `method`. Until the service knows which (S3 unreachable ' +
+      'since boot), an upload without `maxBytes` answers 503 with `Retry-After`.',
+  })
+  @ApiResponse({ status: 201, description: 'The request to make to S3, and until when it works.', type: SignedUrl })
+  @ApiKeyAuth([400, 413, 415, 502, 503, 504])
   async createSignedUrl(@Body() body: CreateSignedUrlDto, @Access() access: AccessLevel): Promise<SignedUrl> {
     if (body.operation === 'upload' && access !== 'read-write') {
       throw new ForbiddenException('this API key is read-only: it may sign downloads only');
