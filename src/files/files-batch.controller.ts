@@ -12,7 +12,6 @@ import {
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { statusOf } from '../http/http-error.filter.js';
-import type { ErrorResponse } from '../openapi/error-response.dto.js';
 import { BatchStorageService, type CopyResult } from '../storage/batch-storage.service.js';
 import { StorageError } from '../storage/storage.errors.js';
 import { StorageService } from '../storage/storage.service.js';
@@ -116,7 +115,7 @@ export class FilesBatchController {
 }
 
 /** The error body a request for this key alone would have answered. */
-function keyError(error: unknown): ErrorResponse {
+function keyError(error: unknown) {
   const statusCode = error instanceof StorageError ? statusOf(error.code) : HttpStatus.BAD_GATEWAY;
   const message = error instanceof StorageError ? error.message : 'storage failed';
   return errorBody(statusCode, message);

@@ -69,44 +69,42 @@ export class FilesController {
     @Query('overwrite') queryOverwrite?: string,
   ): Promise<StoredFile> {
     const precondition = writePrecondition(req);
-    const size = this.declaredSize(req, res);
+    const size = this.declaredSize(req);
     const session = req.uploadSession;
     const maxBytes = session?.maxBytes ?? this.config.uploads.maxBytes;
     // A session's maxBytes bounds the file, the form around it may add its fields; MAX_UPLOAD_BYTES bounds the body.
     const maxBodyBytes = Math.min(this.config.uploads.maxBytes, maxBytes + (session ? FORM_ENVELOPE_BYTES : 0));
-    const result = await this.receive(res, () =>
-      receiveMultipart(req, maxBodyBytes, async (part) => {
-        const requested = part.fields.key ?? queryKey;
-        const key = session
-          ? this.sessions.keyFor(session, part.fileName, requested)
-          : this.keys.transform(requested ?? generateKey(part.fileName));
-        // A keyPrefix session replaces nothing unless it was created with overwrite: true (a key session may).
-        const mayReplace = session === undefined || session.overwrite;
-        const overwrite = parseOverwrite(part.fields.overwrite ?? queryOverwrite) && mayReplace;
-        const parameters = parametersFromFields(part.fields, req);
-        const contentType = uploadedType(part.mimeType, "the file part's Content-Type");
-        try {
-          return await this.storage.upload({
-            key,
-            body: part.stream,
-            contentType: session ? this.sessions.checkType(session, contentType, false) : contentType,
-            ifNoneMatch: !overwrite,
-            precondition,
-            maxBytes,
-            size,
-            parameters,
-          });
-        } catch (error) {
-          if (error instanceof StorageError && error.code === 'PreconditionFailed' && !precondition) {
-            throw new StorageError(
-              'AlreadyExists',
-              mayReplace ? 'an object with this key already exists (overwrite=false)' : SESSION_MAY_NOT_REPLACE,
-            );
-          }
-          throw error;
+    const result = await receiveMultipart(req, maxBodyBytes, async (part) => {
+      const requested = part.fields.key ?? queryKey;
+      const key = session
+        ? this.sessions.keyFor(session, part.fileName, requested)
+        : this.keys.transform(requested ?? generateKey(part.fileName));
+      // A keyPrefix session replaces nothing unless it was created with overwrite: true (a key session may).
+      const mayReplace = session === undefined || session.overwrite;
+      const overwrite = parseOverwrite(part.fields.overwrite ?? queryOverwrite) && mayReplace;
+      const parameters = parametersFromFields(part.fields, req);
+      const contentType = uploadedType(part.mimeType, "the file part's Content-Type");
+      try {
+        return await this.storage.upload({
+          key,
+          body: part.stream,
+          contentType: session ? this.sessions.checkType(session, contentType, false) : contentType,
+          ifNoneMatch: !overwrite,
+          precondition,
+          maxBytes,
+          size,
+          parameters,
+        });
+      } catch (error) {
+        if (error instanceof StorageError && error.code === 'PreconditionFailed' && !precondition) {
+          throw new StorageError(
+            'AlreadyExists',
+            mayReplace ? 'an object with this key already exists (overwrite=false)' : SESSION_MAY_NOT_REPLACE,
+          );
         }
-      }),
-    );
+        throw error;
+      }
+    });
     res.status(HttpStatus.CREATED).location(fileLocation(result.key));
     return withoutCreated(result);
   }
@@ -118,7 +116,7 @@ export class FilesController {
     @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
   ): Promise<StoredFile> {
-    const size = this.declaredSize(req, res);
+    const size = this.declaredSize(req);
     const ifNoneMatch = req.headers['if-none-match'];
     if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') {
       throw new BadRequestException('If-None-Match on PUT only supports "*" (refuse to replace an existing object)');
@@ -132,19 +130,17 @@ export class FilesController {
         req.destroy(new HttpProblem(400, 'the client closed the connection before the upload finished'));
       }
     });
-    const result = await this.receive(res, () =>
-      this.storage.upload({
-        key,
-        body: req,
-        contentType,
-        ifNoneMatch: ifNoneMatch !== undefined,
-        precondition,
-        maxBytes: this.config.uploads.maxBytes,
-        size,
-        reportCreated: true,
-        parameters,
-      }),
-    );
+    const result = await this.storage.upload({
+      key,
+      body: req,
+      contentType,
+      ifNoneMatch: ifNoneMatch !== undefined,
+      precondition,
+      maxBytes: this.config.uploads.maxBytes,
+      size,
+      reportCreated: true,
+      parameters,
+    });
     if (result.created) {
       res.status(HttpStatus.CREATED).location(fileLocation(key));
     }
@@ -217,26 +213,13 @@ export class FilesController {
   }
 
   /** The declared `Content-Length` (undefined when chunked); over the limit is a 413 before any byte is read. */
-  private declaredSize(req: Request, res: Response): number | undefined {
+  private declaredSize(req: Request): number | undefined {
     const header = req.headers['content-length'];
     const declared = header === undefined ? undefined : Number(header);
     if (declared !== undefined && declared > this.config.uploads.maxBytes) {
-      res.setHeader('Connection', 'close');
       throw new HttpProblem(413, `the upload is larger than the limit of ${this.config.uploads.maxBytes} bytes`);
     }
     return declared;
-  }
-
-  /** A failed upload leaves the rest of the body unread: the connection closes, unless the edge already answered. */
-  private async receive<T>(res: Response, run: () => Promise<T>): Promise<T> {
-    try {
-      return await run();
-    } catch (error) {
-      if (!res.headersSent) {
-        res.setHeader('Connection', 'close');
-      }
-      throw error;
-    }
   }
 
   /** A 302 to a short-lived presigned GET, after a HEAD that answers 404, 304 and 416 and reads the type to pin. */

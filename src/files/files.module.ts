@@ -6,9 +6,6 @@ import { KeyPipe } from '../http/file-key.js';
 import { FilesBatchController } from './files-batch.controller.js';
 import { FilesController } from './files.controller.js';
 
-/** 1000 keys of 1024 bytes, with room for JSON escapes (`\u00e9`, Python's default, triples 2-byte characters). */
-export const BATCH_JSON_LIMIT = '4mb';
-
 @Module({
   imports: [StorageModule, SecurityModule],
   // First, so that `POST /files/delete` and `/files/{key}/copy` win over any `/files/{key}` route.
@@ -17,7 +14,8 @@ export const BATCH_JSON_LIMIT = '4mb';
 })
 export class FilesModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(jsonBodyUpTo(BATCH_JSON_LIMIT)).forRoutes({ path: 'files/delete', method: RequestMethod.POST });
+    // 1000 keys of 1024 bytes, with room for JSON escapes (`\u00e9`, Python's default, triples 2-byte characters).
+    consumer.apply(jsonBodyUpTo('4mb')).forRoutes({ path: 'files/delete', method: RequestMethod.POST });
     consumer
       .apply(jsonBody)
       .forRoutes(

@@ -246,9 +246,10 @@ export const ApiRemove = () =>
     ApiResponse({ status: 204, description: 'Deleted, or there was no such object.' }),
   );
 
-/** What copy and move share: the source key, its preconditions, the errors. */
-const ApiCopyOrMove = () =>
+/** What copy and move share: the source key, its preconditions, the errors, a 201 with `Location`. */
+const ApiCopyOrMove = (summary: string, description: string, created: string, type: typeof StoredFile) =>
   applyDecorators(
+    ApiOperation({ summary, description }),
     ApiParam({
       name: 'key',
       description:
@@ -264,6 +265,7 @@ const ApiCopyOrMove = () =>
       'If-Unmodified-Since': 'On the source: an HTTP date; 412 if it was modified after it. Ignored with `If-Match`.',
     }),
     ApiKeyAuth([400, 404, 409, 412, 413, 415, ...STORAGE_ERRORS]),
+    ApiResponse({ status: 201, description: created, type, headers: LOCATION }),
   );
 
 export const ApiRemoveMany = () =>
@@ -281,30 +283,19 @@ export const ApiRemoveMany = () =>
   );
 
 export const ApiCopy = () =>
-  applyDecorators(
-    ApiOperation({
-      summary: 'Copy a file to another key, inside S3 (CopyObject; multipart above 5 GiB)',
-      description:
-        'Content-Type and metadata are kept. `overwrite: false` refuses to replace an existing target (409); ' +
-        '`If-Match` applies to the source (412).',
-    }),
-    ApiCopyOrMove(),
-    ApiResponse({ status: 201, description: 'Copied.', type: StoredFile, headers: LOCATION }),
+  ApiCopyOrMove(
+    'Copy a file to another key, inside S3 (CopyObject; multipart above 5 GiB)',
+    'Content-Type and metadata are kept. `overwrite: false` refuses to replace an existing target (409); ' +
+      '`If-Match` applies to the source (412).',
+    'Copied.',
+    StoredFile,
   );
 
 export const ApiMove = () =>
-  applyDecorators(
-    ApiOperation({
-      summary: 'Move a file to another key: a copy, then a delete of the source',
-      description:
-        'As copy; then the source is deleted only if it is still the object copied. If that delete fails, the answer ' +
-        'is still 201 with `sourceDeleted: false` and `sourceError`: both objects exist, nothing is lost.',
-    }),
-    ApiCopyOrMove(),
-    ApiResponse({
-      status: 201,
-      description: 'Copied; `sourceDeleted` says if the source is gone.',
-      type: MovedFile,
-      headers: LOCATION,
-    }),
+  ApiCopyOrMove(
+    'Move a file to another key: a copy, then a delete of the source',
+    'As copy; then the source is deleted only if it is still the object copied. If that delete fails, the answer ' +
+      'is still 201 with `sourceDeleted: false` and `sourceError`: both objects exist, nothing is lost.',
+    'Copied; `sourceDeleted` says if the source is gone.',
+    MovedFile,
   );

@@ -153,8 +153,7 @@ class RecentBytes {
 export function fileContentType(raw: string, boundary: string): string | undefined {
   let found: string | undefined;
   for (const block of raw.split(`--${boundary}\r\n`).slice(1)) {
-    const end = block.indexOf('\r\n\r\n');
-    const lines = (end === -1 ? block : block.slice(0, end)).split('\r\n');
+    const lines = block.split('\r\n\r\n', 1)[0].split('\r\n');
     const header = (name: string) =>
       lines
         .filter((line) => line.slice(0, name.length + 1).toLowerCase() === `${name}:`)

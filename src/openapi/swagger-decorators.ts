@@ -1,32 +1,27 @@
 import type * as Swagger from '@nestjs/swagger';
 
 type SwaggerModule = typeof Swagger;
-type AnyDecorator = (target: object, key?: string | symbol, descriptor?: PropertyDescriptor) => unknown;
-type DecoratorFactory = (...args: unknown[]) => AnyDecorator;
+type DecoratorFactory = (...args: unknown[]) => MethodDecorator;
 
 /** The decorations made so far, in the order TypeScript made them, waiting for `@nestjs/swagger`. */
 const recorded: ((swagger: SwaggerModule) => void)[] = [];
 
 /**
- * `@nestjs/swagger`'s decorator of this name, applied in the same order when the document is first built: importing
- * `@nestjs/swagger` costs about 10 MiB of RSS that a service with `DOCS=off` (the production default) never uses.
+ * A decorator made and applied, in the same order, when the document is first built: importing `@nestjs/swagger`
+ * costs about 10 MiB of RSS that a service with `DOCS=off` (the production default) never uses. Also for another
+ * library's decorator that loads it (Terminus's `@HealthCheck()`).
  */
-function deferred<N extends keyof SwaggerModule>(name: N): SwaggerModule[N] {
+export function withSwagger(make: (swagger: SwaggerModule) => MethodDecorator): MethodDecorator {
   // The decorator returns nothing: a value returned would replace the class or the method.
-  const factory: DecoratorFactory = (...args) => {
-    return (target, key, descriptor) => {
-      recorded.push((swagger) => (swagger[name] as DecoratorFactory)(...args)(target, key, descriptor));
-    };
+  return (target, key, descriptor) => {
+    recorded.push((swagger) => make(swagger)(target, key, descriptor));
   };
-  return factory as unknown as SwaggerModule[N];
 }
 
-/** Another library's decorator that loads `@nestjs/swagger` (Terminus's `@HealthCheck()`), deferred the same way. */
-export function withSwagger(make: () => MethodDecorator): MethodDecorator {
-  return (target, key, descriptor) => {
-    recorded.push(() => make()(target, key, descriptor));
-  };
-}
+/** `@nestjs/swagger`'s decorator of this name, deferred by `withSwagger`. */
+const deferred = <N extends keyof SwaggerModule>(name: N): SwaggerModule[N] =>
+  ((...args: unknown[]) =>
+    withSwagger((swagger) => (swagger[name] as DecoratorFactory)(...args))) as unknown as SwaggerModule[N];
 
 /** Loads `@nestjs/swagger` and applies the decorations recorded so far (each once). */
 export async function loadSwagger(): Promise<SwaggerModule> {

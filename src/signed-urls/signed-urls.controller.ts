@@ -1,5 +1,6 @@
 import { BadRequestException, Body, Controller, ForbiddenException, Post } from '@nestjs/common';
-import { ApiTags } from '../openapi/swagger-decorators.js';
+import { ApiOperation, ApiResponse, ApiTags } from '../openapi/swagger-decorators.js';
+import { ApiKeyAuth } from '../openapi/api-responses.js';
 import { create as contentDisposition } from 'content-disposition';
 import { AppConfig } from '../config/app-config.js';
 import { MAX_SINGLE_UPLOAD_BYTES } from '../config/s3-options.js';
@@ -9,12 +10,10 @@ import { isActive, parseMediaType } from '../http/media-type.js';
 import { cacheControl, storedDisposition, storedFileName, userMetadata } from '../http/object-parameters.js';
 import { downloadName, withoutFormatCharacters } from '../http/upload-name.js';
 import { Access, AllowReadOnly, type AccessLevel } from '../security/access.decorators.js';
-import type { SignedRequest } from '../storage/signed-request.js';
 import { StorageError } from '../storage/storage.errors.js';
 import { StorageService } from '../storage/storage.service.js';
 import { CreateSignedUrlDto } from './create-signed-url.dto.js';
-import { ApiCreateSignedUrl } from './signed-urls.openapi.js';
-import type { SignedUrl } from './signed-url.dto.js';
+import { SignedUrl } from './signed-url.dto.js';
 
 @ApiTags('signed-urls')
 @Controller('signed-urls')
@@ -27,7 +26,15 @@ export class SignedUrlsController {
 
   @Post()
   @AllowReadOnly()
-  @ApiCreateSignedUrl()
+  @ApiOperation({
+    summary: 'Sign a URL for a transfer straight between the client and S3',
+    description:
+      'An upload is a presigned PUT, or a POST form (policy) with `maxBytes` or where the S3 backend applies ' +
+      'headers a presigned PUT does not sign: follow `method`. Until the service knows which (S3 unreachable ' +
+      'since boot), an upload without `maxBytes` answers 503 with `Retry-After`.',
+  })
+  @ApiResponse({ status: 201, description: 'The request to make to S3, and until when it works.', type: SignedUrl })
+  @ApiKeyAuth([400, 413, 415, 502, 503, 504])
   async createSignedUrl(@Body() body: CreateSignedUrlDto, @Access() access: AccessLevel): Promise<SignedUrl> {
     if (body.operation === 'upload' && access !== 'read-write') {
       throw new ForbiddenException('this API key is read-only: it may sign downloads only');
@@ -39,7 +46,7 @@ export class SignedUrlsController {
 
   // S3 serves a signed GET without `nosniff`: the URL pins the type and disposition `GET /files/{key}` would choose now
   // (a later overwrite with HTML keeps the type); active content or no object: octet-stream.
-  private async signDownload(body: CreateSignedUrlDto, expiresIn: number): Promise<SignedRequest> {
+  private async signDownload(body: CreateSignedUrlDto, expiresIn: number) {
     if ([body.contentType, body.maxBytes, body.cacheControl, body.metadata].some((value) => value !== undefined)) {
       throw new BadRequestException('contentType, maxBytes, cacheControl and metadata only apply to uploads');
     }
@@ -65,7 +72,7 @@ export class SignedUrlsController {
     });
   }
 
-  private signUpload(body: CreateSignedUrlDto, expiresIn: number): Promise<SignedRequest> {
+  private signUpload(body: CreateSignedUrlDto, expiresIn: number) {
     const limit = Math.min(this.config.uploads.maxBytes, MAX_SINGLE_UPLOAD_BYTES);
     if (body.maxBytes !== undefined && body.maxBytes > limit) {
       throw new BadRequestException(`maxBytes must not be greater than ${limit}`);
