@@ -11,7 +11,6 @@ export interface LockStore {
   readonly client: S3;
   readonly bucket: string;
   lockKey(id: string): string;
-  /** Forgets what this process cached about the upload: another instance may have changed it since. */
   forget(id: string): Promise<void>;
   ifMatch(): Promise<IfMatchForm | undefined>;
 }
