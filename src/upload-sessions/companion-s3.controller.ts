@@ -272,7 +272,6 @@ export class CompanionS3Controller {
 
 const alreadyExists = (): StorageError => new StorageError('AlreadyExists', SESSION_MAY_NOT_REPLACE);
 
-/** A part number the session allows (at most `ceil(maxBytes / 5 MiB)`); else a 400. */
 function partNumberOf(session: UploadSession, partNumber: string): number {
   const number = PART_NUMBER.test(partNumber) ? Number(partNumber) : 0;
   const maxParts = Math.min(MAX_PARTS, Math.max(1, Math.ceil(session.maxBytes / MIN_PART_SIZE)));

@@ -29,13 +29,11 @@ export class UploadSessionsController {
     const keyPrefix = body.keyPrefix === undefined ? undefined : asFolder(body.keyPrefix);
     const prefixBytes = Buffer.byteLength(this.config.s3.prefix, 'utf8');
     const problem =
-      body.key !== undefined
-        ? keyProblem(body.key, prefixBytes)
-        : keyPrefix === ''
-          ? undefined
-          : keyProblem(keyPrefix ?? '', prefixBytes, true);
+      keyPrefix === undefined
+        ? keyProblem(body.key ?? '', prefixBytes)
+        : keyPrefix && keyProblem(keyPrefix, prefixBytes, true)?.replace(/^key/, 'keyPrefix');
     if (problem) {
-      throw new BadRequestException(body.key !== undefined ? problem : problem.replace(/^key/, 'keyPrefix'));
+      throw new BadRequestException(problem);
     }
     const limit = this.config.uploads.maxBytes;
     if (body.maxBytes !== undefined && body.maxBytes > limit) {

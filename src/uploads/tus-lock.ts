@@ -11,7 +11,6 @@ export interface LockStore {
   readonly client: S3;
   readonly bucket: string;
   lockKey(id: string): string;
-  /** Forgets what this process cached about the upload: another instance may have changed it since. */
   forget(id: string): Promise<void>;
   ifMatch(): Promise<IfMatchForm | undefined>;
 }
@@ -29,7 +28,7 @@ const logger = new Logger('Uploads');
  */
 export class S3Locker implements Locker {
   /** The ETag this process last saw on each held lock, and since when (its own clock, so skew does not matter). */
-  private readonly sightings = new Map<string, { etag: string; since: number }>();
+  readonly sightings = new Map<string, { etag: string; since: number }>();
 
   constructor(
     readonly store: LockStore,
@@ -57,10 +56,6 @@ export class S3Locker implements Locker {
       }
     }
     return false;
-  }
-
-  forgetSighting(key: string): void {
-    this.sightings.delete(key);
   }
 }
 
@@ -93,7 +88,7 @@ class S3Lock implements Lock {
       // An abort ends the wait early, for one last try.
       await sleep(pollMs, undefined, { signal }).catch(() => undefined);
     }
-    this.locker.forgetSighting(this.key);
+    this.locker.sightings.delete(this.key);
     // The request keeps the process alive while it runs; the timer must not outlive it.
     this.renewer = setInterval(() => this.renew(requestRelease), this.locker.timing.renewMs).unref();
     // What this process cached about the upload may be stale: the last request may have gone to another instance.
@@ -123,8 +118,14 @@ class S3Lock implements Lock {
     if (await this.write({ IfNoneMatch: '*' })) {
       return true;
     }
-    const etag = await this.currentEtag();
-    if (etag === null) {
+    const { client, bucket } = this.locker.store;
+    let etag: string | undefined;
+    try {
+      etag = (await client.headObject({ Bucket: bucket, Key: this.key })).ETag;
+    } catch (error) {
+      if (s3Status(error) !== 404) {
+        throw error;
+      }
       // Released meanwhile: try again at once.
       return this.write({ IfNoneMatch: '*' });
     }
@@ -138,19 +139,6 @@ class S3Lock implements Lock {
       );
     }
     return taken;
-  }
-
-  /** The lock's ETag now; null when there is no lock. */
-  private async currentEtag(): Promise<string | null | undefined> {
-    const { client, bucket } = this.locker.store;
-    try {
-      return (await client.headObject({ Bucket: bucket, Key: this.key })).ETag;
-    } catch (error) {
-      if (s3Status(error) === 404) {
-        return null;
-      }
-      throw error;
-    }
   }
 
   /** Rewrites the lock if it still carries `etag`. */

@@ -98,10 +98,7 @@ export class ServiceS3Store extends S3Store {
     const pages = paginateListObjectsV2({ client: this.client }, { Bucket: this.bucket, Prefix: this.reserved });
     for await (const page of pages) {
       const now = Date.now();
-      const expired = (page.Contents ?? []).filter(
-        (o) =>
-          o.Key !== undefined && o.LastModified !== undefined && now > o.LastModified.getTime() + 1000 + expiration,
-      );
+      const expired = (page.Contents ?? []).filter((o) => now > (o.LastModified?.getTime() ?? now) + 1000 + expiration);
       for (const info of expired.filter((o) => o.Key?.endsWith('.info'))) {
         await this.abortFromInfo(info.Key as string);
       }

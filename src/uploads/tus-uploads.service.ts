@@ -22,8 +22,6 @@ export const UPLOADS_PATH = '/uploads';
 /** How long a request that writes waits for a slot before it is answered 503 (tus clients retry it). */
 const SLOT_WAIT_MS = 2000;
 
-const cleanupIntervalMs = (expiryMs: number): number => Math.min(Math.max(expiryMs / 4, 1000), 15 * 60_000);
-
 /**
  * tus 1.0 at /uploads: `@tus/server` with the S3 store, built on first use (its import costs memory at boot), the
  * cleanup of expired uploads, and the policy tus asks about: keys, types, sizes.
@@ -54,7 +52,7 @@ export class TusUploads implements OnModuleInit, OnApplicationShutdown {
   }
 
   onModuleInit(): void {
-    const everyMs = cleanupIntervalMs(this.config.tus.expirySeconds * 1000);
+    const everyMs = Math.min(Math.max((this.config.tus.expirySeconds * 1000) / 4, 1000), 15 * 60_000);
     this.timer = setInterval(() => {
       this.removeExpired().catch((error: unknown) => {
         this.logger.warn(`cleanup of expired uploads failed: ${toStorageError(error).message}`);
