@@ -42,8 +42,9 @@ export class S3Gateway {
     return { Bucket: this.bucket, Key: this.prefix + key };
   }
 
+  /** The object key URL-encoded per segment. */
   copySource(key: string): string {
-    return copySourceOf(this.bucket, this.objectKey(key));
+    return `${this.bucket}/${this.objectKey(key).split('/').map(encodeURIComponent).join('/')}`;
   }
 
   writeParameters(parameters?: ObjectParameters) {
@@ -125,10 +126,6 @@ export const isMissing = (error: unknown): boolean => {
   const missing = name === 'NoSuchUpload' || name === 'NoSuchKey' || name === 'NotFound';
   return missing || (name !== 'NoSuchBucket' && $metadata?.httpStatusCode === 404);
 };
-
-/** The object key URL-encoded per segment. */
-export const copySourceOf = (bucket: string, objectKey: string): string =>
-  `${bucket}/${objectKey.split('/').map(encodeURIComponent).join('/')}`;
 
 /** An ETag without its quotes (Ceph RGW 16 compares `If-Match` so; Uppy sends part ETags so). */
 export const unquote = (etag: string): string => etag.replace(/^"+|"+$/g, '');

@@ -28,9 +28,7 @@ export class StorageError extends Error {
   ) {
     super(message, { cause: options?.cause });
     this.name = 'StorageError';
-    this.objectSize = options?.objectSize;
-    this.etag = options?.etag;
-    this.retryAfterSeconds = options?.retryAfterSeconds;
+    ({ objectSize: this.objectSize, etag: this.etag, retryAfterSeconds: this.retryAfterSeconds } = options ?? {});
   }
 }
 
