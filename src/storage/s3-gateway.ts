@@ -33,7 +33,6 @@ export class S3Gateway {
     return this.prefix + key;
   }
 
-  /** The API key of an object key, or undefined when it is not under `S3_PREFIX`. */
   keyOf(objectKey: string): string | undefined {
     return objectKey.startsWith(this.prefix) ? objectKey.slice(this.prefix.length) : undefined;
   }
@@ -42,7 +41,6 @@ export class S3Gateway {
     return { Bucket: this.bucket, Key: this.prefix + key };
   }
 
-  /** The object key URL-encoded per segment. */
   copySource(key: string): string {
     return `${this.bucket}/${this.objectKey(key).split('/').map(encodeURIComponent).join('/')}`;
   }
