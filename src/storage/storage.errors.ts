@@ -136,9 +136,9 @@ export function toStorageError(error: unknown, key?: string): StorageError {
   return mapped('BadGateway', `storage failed (${[name, code, status].filter(Boolean).join(' ') || 'unknown error'})`);
 }
 
-export const translated = <T>(sent: Promise<T>, key?: string): Promise<T> =>
+export const translated = <T>(sent: Promise<T>): Promise<T> =>
   sent.catch((error: unknown) => {
-    throw toStorageError(error, key);
+    throw toStorageError(error);
   });
 
 export const s3Status = (error: unknown): number | undefined =>
