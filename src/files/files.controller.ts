@@ -232,7 +232,6 @@ export class FilesController {
       key,
       expiresIn: REDIRECT_TTL_SECONDS,
       ...redirectResponseHeaders(
-        key,
         object.contentType,
         attachment,
         storedFileName(object.contentDisposition) ?? downloadName(key),

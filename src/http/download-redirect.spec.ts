@@ -1,6 +1,7 @@
 import type { Request } from 'express';
 import { downloadOptions, parseFlag } from './download-options.js';
 import { redirectResponseHeaders } from './download-redirect.js';
+import { downloadName } from './upload-name.js';
 
 describe(parseFlag.name, () => {
   it.each([
@@ -52,14 +53,14 @@ describe(redirectResponseHeaders.name, () => {
     ['text/plain, text/html', false, 'application/octet-stream', 'attachment; filename=a.bin'],
     ['*/*', false, 'application/octet-stream', 'attachment; filename=a.bin'],
   ])('should make S3 answer a stored %j (download=%j) as %j, %j', (stored, attachment, type, disposition) => {
-    expect(redirectResponseHeaders('dir/a.bin', stored, attachment)).toEqual({
+    expect(redirectResponseHeaders(stored, attachment, 'a.bin')).toEqual({
       contentType: type,
       contentDisposition: disposition,
     });
   });
 
   it('should name the attachment after the last key segment, without format characters', () => {
-    expect(redirectResponseHeaders('d/invoice\u202Etxt.exe', 'text/html', false).contentDisposition).toBe(
+    expect(redirectResponseHeaders('text/html', false, downloadName('d/invoice\u202Etxt.exe')).contentDisposition).toBe(
       'attachment; filename=invoicetxt.exe',
     );
   });

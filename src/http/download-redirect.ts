@@ -1,6 +1,5 @@
 import { create as contentDisposition } from 'content-disposition';
 import { isActive, isInline, parseMediaType } from './media-type.js';
-import { downloadName } from './upload-name.js';
 
 /** Lifetime of a download's redirect URL: 5 minutes, as Rails Active Storage, leave a media player's ranges room. */
 export const REDIRECT_TTL_SECONDS = 300;
@@ -9,12 +8,7 @@ export const REDIRECT_TTL_SECONDS = 300;
  * A presigned GET's type and disposition. S3 sends no `nosniff` or CSP, so active content goes as an octet-stream
  * attachment; the type is always pinned, so an overwrite after this HEAD cannot change how the browser treats it.
  */
-export function redirectResponseHeaders(
-  key: string,
-  storedType: string,
-  attachment: boolean,
-  fileName = downloadName(key),
-): { contentType: string; contentDisposition: string } {
+export function redirectResponseHeaders(storedType: string, attachment: boolean, fileName: string) {
   const { contentType, inline } = signedDownloadType(storedType, attachment);
   return {
     contentType,

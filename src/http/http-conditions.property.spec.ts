@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { parseHttpDate, parseIfNoneMatch, parseRange, UNSATISFIABLE_RANGE } from './http-conditions.js';
+import { parseHttpDate, parseRange, parseTagList, UNSATISFIABLE_RANGE } from './http-conditions.js';
 
 const anyHeader = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 80 }),
@@ -61,17 +61,15 @@ describe(`${parseRange.name} (properties)`, () => {
   });
 });
 
-describe(`${parseIfNoneMatch.name} (properties)`, () => {
+describe(`${parseTagList.name} (properties)`, () => {
   it('should never throw, and pass on only "*" or a short list of valid entity tags, never CR, LF or NUL', () => {
     fc.assert(
       fc.property(anyHeader, (header) => {
-        const value = parseIfNoneMatch(header);
-        if (value === undefined || value === '*') {
+        const tags = parseTagList(header);
+        if (tags === undefined || (tags.length === 1 && tags[0] === '*')) {
           return;
         }
-        // It may be echoed in a 304's ETag header: it must be a valid header value.
-        expect(value).not.toMatch(/[\r\n\0]/);
-        const tags = value.split(', ');
+        expect(tags.join(', ')).not.toMatch(/[\r\n\0]/);
         expect(tags.length).toBeLessThanOrEqual(32);
         for (const tag of tags) {
           expect(tag).toMatch(/^(W\/)?"[^"\s]*"$/);

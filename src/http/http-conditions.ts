@@ -38,8 +38,11 @@ const huge = (n: bigint): boolean => n.toString().length > 16;
 
 const ENTITY_TAG = /^(W\/)?"[\x21\x23-\x7e\x80-\xff]*"$/;
 
-function parseTagList(header: string): readonly string[] | undefined {
-  // RFC 9110 5.6.1: empty list elements are ignored.
+/** `*` or a list of entity tags; undefined when absent or invalid (empty list elements are ignored, RFC 9110 5.6.1). */
+export function parseTagList(header: string | undefined): readonly string[] | undefined {
+  if (!header) {
+    return undefined;
+  }
   const tags = header
     .split(',')
     .map((t) => t.trim())
@@ -48,11 +51,6 @@ function parseTagList(header: string): readonly string[] | undefined {
     return tags;
   }
   return tags.length > 0 && tags.length <= 32 && tags.every((t) => ENTITY_TAG.test(t)) ? tags : undefined;
-}
-
-/** A list of entity tags or `*`; invalid input is ignored (the condition is then absent). */
-export function parseIfNoneMatch(header: string | undefined): string | undefined {
-  return header ? parseTagList(header)?.join(', ') : undefined;
 }
 
 /** The opaque part of an entity tag: RFC 9110's weak comparison ignores `W/`. */
@@ -70,13 +68,6 @@ export function parseHttpDate(header: string | undefined): Date | undefined {
 }
 
 const LAST_HTTP_DATE = Date.UTC(9999, 11, 31, 23, 59, 59);
-
-/** An If-Match that is neither `*` nor a list of entity tags: refused (400) rather than ignored, as it guards writes. */
-export const INVALID_IF_MATCH = Symbol('invalid If-Match');
-
-export function parseIfMatch(header: string | undefined): readonly string[] | typeof INVALID_IF_MATCH | undefined {
-  return header === undefined ? undefined : (parseTagList(header) ?? INVALID_IF_MATCH);
-}
 
 type Validators = Pick<ObjectInfo, 'etag' | 'lastModified'>;
 
@@ -120,10 +111,9 @@ export async function conditionalRead<T extends Omit<ObjectStream, 'body'>>(
   res: Response,
   open: (conditions: ReadConditions) => Promise<T>,
 ): Promise<T | undefined> {
-  const ifNoneMatch = parseIfNoneMatch(req.headers['if-none-match']);
-  // S3 compares one entity tag, strongly; RFC 9110 compares every listed tag, weakly. One tag goes to S3 without
-  // its W/; a list, or `*` (which Ceph RGW ignores on GET), is compared here.
-  const tags = ifNoneMatch?.split(', ');
+  // An invalid If-None-Match is ignored. S3 compares one entity tag, strongly; RFC 9110 compares every listed tag,
+  // weakly. One tag goes to S3 without its W/; a list, or `*` (which Ceph RGW ignores on GET), is compared here.
+  const tags = parseTagList(req.headers['if-none-match']);
   const oneTag = tags?.length === 1 && tags[0] !== '*' ? opaqueTag(tags[0]) : undefined;
   const range = parseRange(req.headers.range);
   const conditions: ReadConditions = {
@@ -131,7 +121,7 @@ export async function conditionalRead<T extends Omit<ObjectStream, 'body'>>(
     range: range === UNSATISFIABLE_RANGE ? 'bytes=0-0' : range,
     ifNoneMatch: oneTag,
     // RFC 9110 13.1.3: If-Modified-Since is ignored when If-None-Match is present.
-    ifModifiedSince: ifNoneMatch ? undefined : parseHttpDate(req.headers['if-modified-since']),
+    ifModifiedSince: tags ? undefined : parseHttpDate(req.headers['if-modified-since']),
   };
   // Several If-Range values are no validator (String joins them), so they get the whole object.
   const ifRange =
@@ -175,8 +165,9 @@ export async function conditionalRead<T extends Omit<ObjectStream, 'body'>>(
 }
 
 export function writePrecondition(req: Request): Precondition | undefined {
-  const ifMatch = parseIfMatch(req.headers['if-match']);
-  if (ifMatch === INVALID_IF_MATCH) {
+  // Unlike If-None-Match, an invalid If-Match is refused rather than ignored: it guards writes.
+  const ifMatch = parseTagList(req.headers['if-match']);
+  if (!ifMatch && req.headers['if-match'] !== undefined) {
     throw new BadRequestException('If-Match must be "*" or a list of quoted entity tags (ETags)');
   }
   const ifUnmodifiedSince = ifMatch ? undefined : parseHttpDate(req.headers['if-unmodified-since']);

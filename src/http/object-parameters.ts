@@ -14,8 +14,8 @@ const MAX_METADATA_NAME = 64;
 export const METADATA_PREFIX = 'x-meta-';
 /** Names the service writes itself (the upload marker of `StorageService`). */
 const RESERVED_METADATA = new Set(['upload-marker']);
-/** Lower-case letters, digits and `-` (nginx drops header names with `_` by default). */
-const METADATA_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
+/** 1 to 64 lower-case letters, digits and `-` (nginx drops header names with `_` by default). */
+const METADATA_NAME = new RegExp(`^[a-z0-9](?:[a-z0-9-]{0,${MAX_METADATA_NAME - 2}}[a-z0-9])?$`);
 /** Printable US-ASCII: S3 stores metadata values as header text, and answers anything else RFC 2047-encoded. */
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
@@ -96,7 +96,7 @@ export function userMetadata(entries: readonly [string, string][], what: string)
   for (const [name, raw] of entries) {
     const refuse = (problem: string) =>
       new BadRequestException(`${what}${name.slice(0, MAX_METADATA_NAME)}: ${problem}`);
-    if (name.length > MAX_METADATA_NAME || !METADATA_NAME.test(name)) {
+    if (!METADATA_NAME.test(name)) {
       throw refuse(`a metadata name is 1 to ${MAX_METADATA_NAME} of a-z, 0-9 and - (not at either end)`);
     }
     if (RESERVED_METADATA.has(name) || name in metadata) {
@@ -149,10 +149,6 @@ export function storedFileName(disposition: string | undefined): string | undefi
 /** The stored metadata to serve as `X-Meta-*` headers: what this service would accept, nothing else. */
 export function servedMetadata(metadata: Readonly<Record<string, string>> | undefined): [string, string][] {
   return Object.entries(metadata ?? {}).filter(
-    ([name, value]) =>
-      !RESERVED_METADATA.has(name) &&
-      name.length <= MAX_METADATA_NAME &&
-      METADATA_NAME.test(name) &&
-      PRINTABLE_ASCII.test(value),
+    ([name, value]) => !RESERVED_METADATA.has(name) && METADATA_NAME.test(name) && PRINTABLE_ASCII.test(value),
   );
 }

@@ -182,14 +182,8 @@ export class Metrics {
 
   /** A metric whose samples are computed at scrape time (the shape prom-client's registry formats). */
   private add(name: string, type: 'counter' | 'gauge' | 'histogram', help: string, values: Values): void {
-    const metric = {
-      name,
-      help,
-      type,
-      aggregator: 'sum',
-      get: async () => ({ name, help, type, aggregator: 'sum', values: await values() }),
-      reset: () => undefined,
-    };
+    const info = { name, help, type, aggregator: 'sum' };
+    const metric = { ...info, get: async () => ({ ...info, values: await values() }), reset: () => undefined };
     this.registry.registerMetric(metric as unknown as Metric);
   }
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { AppConfig } from '../config/app-config.js';
@@ -190,11 +191,8 @@ export class ProbedCapabilities extends BackendCapabilities implements OnApplica
   }
 }
 
-async function waitAtMost(promise: Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
-}
+const waitAtMost = (promise: Promise<void>, ms: number) =>
+  Promise.race([promise, sleep(ms, undefined, { ref: false })]);
 
 function describeHeaders(headers: PresignedHeadersProbe): string {
   const outcomes = `x-amz-copy-source ${headers.copySource}, x-amz-acl ${headers.acl}`;

@@ -33,7 +33,6 @@ export class S3Gateway {
     return this.prefix + key;
   }
 
-  /** The API key of an object key, or undefined when it is not under `S3_PREFIX`. */
   keyOf(objectKey: string): string | undefined {
     return objectKey.startsWith(this.prefix) ? objectKey.slice(this.prefix.length) : undefined;
   }
@@ -43,7 +42,7 @@ export class S3Gateway {
   }
 
   copySource(key: string): string {
-    return copySourceOf(this.bucket, this.objectKey(key));
+    return `${this.bucket}/${this.objectKey(key).split('/').map(encodeURIComponent).join('/')}`;
   }
 
   writeParameters(parameters?: ObjectParameters) {
@@ -125,10 +124,6 @@ export const isMissing = (error: unknown): boolean => {
   const missing = name === 'NoSuchUpload' || name === 'NoSuchKey' || name === 'NotFound';
   return missing || (name !== 'NoSuchBucket' && $metadata?.httpStatusCode === 404);
 };
-
-/** The object key URL-encoded per segment. */
-export const copySourceOf = (bucket: string, objectKey: string): string =>
-  `${bucket}/${objectKey.split('/').map(encodeURIComponent).join('/')}`;
 
 /** An ETag without its quotes (Ceph RGW 16 compares `If-Match` so; Uppy sends part ETags so). */
 export const unquote = (etag: string): string => etag.replace(/^"+|"+$/g, '');

@@ -28,9 +28,7 @@ export class StorageError extends Error {
   ) {
     super(message, { cause: options?.cause });
     this.name = 'StorageError';
-    this.objectSize = options?.objectSize;
-    this.etag = options?.etag;
-    this.retryAfterSeconds = options?.retryAfterSeconds;
+    ({ objectSize: this.objectSize, etag: this.etag, retryAfterSeconds: this.retryAfterSeconds } = options ?? {});
   }
 }
 
@@ -138,9 +136,9 @@ export function toStorageError(error: unknown, key?: string): StorageError {
   return mapped('BadGateway', `storage failed (${[name, code, status].filter(Boolean).join(' ') || 'unknown error'})`);
 }
 
-export const translated = <T>(sent: Promise<T>, key?: string): Promise<T> =>
+export const translated = <T>(sent: Promise<T>): Promise<T> =>
   sent.catch((error: unknown) => {
-    throw toStorageError(error, key);
+    throw toStorageError(error);
   });
 
 export const s3Status = (error: unknown): number | undefined =>

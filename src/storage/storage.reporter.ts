@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import type { CredentialSource } from './s3-client.factory.js';
@@ -35,12 +36,11 @@ export class StorageReporter implements OnApplicationBootstrap {
   /** Resolves the credentials once, in bounded time; failure is a warning, not a crash (S3 may come later). */
   private async describeCredentials(): Promise<string> {
     const { provider } = this.source;
-    let timer: NodeJS.Timeout | undefined;
     try {
       const credentials = await Promise.race([
         typeof provider === 'function' ? provider() : provider,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${RESOLVE_TIMEOUT_MS} ms`)), RESOLVE_TIMEOUT_MS);
+        sleep(RESOLVE_TIMEOUT_MS, undefined, { ref: false }).then(() => {
+          throw new Error(`no answer within ${RESOLVE_TIMEOUT_MS} ms`);
         }),
       ]);
       const id = `${credentials.accessKeyId.slice(0, 4)}…`;
@@ -54,8 +54,6 @@ export class StorageReporter implements OnApplicationBootstrap {
           '(see .platform/hooks), or check that the instance profile has a role.',
       );
       return 'S3 credentials: none resolved yet (requests to S3 will fail until they are)';
-    } finally {
-      clearTimeout(timer);
     }
   }
 }
