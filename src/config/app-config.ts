@@ -4,14 +4,15 @@ import type { Environment } from './environment.js';
 import { splitList } from './list.js';
 
 /** The rules for request bodies that have no variable: fixed defaults, changed by tests through `createApp`. */
-export interface RequestBodyRules {
+const REQUEST_BODIES = {
   /** Kestrel's MinRequestBodyDataRate: `bytesPerSecond` on average while the service waits, after `graceMs` (0: off). */
-  readonly minRate: { readonly bytesPerSecond: number; readonly graceMs: number };
+  minRate: { bytesPerSecond: 240, graceMs: 5_000 },
   /** nginx's lingering close after an early answer: lingering_time (`timeMs`) and lingering_timeout (`timeoutMs`). */
-  readonly lingering: { readonly timeMs: number; readonly timeoutMs: number };
-  /** How long an upload waits for upload memory (UPLOAD_MEMORY_BYTES) before it is answered 503. */
-  readonly memoryWaitMs: number;
-}
+  lingering: { timeMs: 30_000, timeoutMs: 5_000 },
+  /** An upload's wait for upload memory before a 503: under the 60 s after which EB's nginx and the ALB give up. */
+  memoryWaitMs: 15_000,
+};
+export type RequestBodyRules = typeof REQUEST_BODIES;
 
 /** The validated configuration, shaped by `toAppConfig` (every default is there): both the type and the DI token. */
 export abstract class AppConfig extends (Object as unknown as abstract new () => ReturnType<typeof toAppConfig>) {}
@@ -135,13 +136,7 @@ export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: rea
       idleTimeoutMs: tuning.idleTimeoutMs ?? 60_000,
       memoryBytes,
     },
-    requestBodies: {
-      minRate: { bytesPerSecond: 240, graceMs: 5_000 },
-      lingering: { timeMs: 30_000, timeoutMs: 5_000 },
-      // Below the 60 s after which EB's nginx and the load balancer give up on a silent upstream.
-      memoryWaitMs: 15_000,
-      ...tuning.requestBodies,
-    },
+    requestBodies: { ...REQUEST_BODIES, ...tuning.requestBodies },
     copyMultipartThreshold: tuning.copyMultipartThreshold ?? MAX_SINGLE_UPLOAD_BYTES,
     tus: {
       expirySeconds: tuning.tusExpirySeconds ?? 86400,
