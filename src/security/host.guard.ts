@@ -16,7 +16,7 @@ const LOG_WINDOW_MS = 60_000;
 /** Bounds the memory a flood of random Host values can take. */
 const MAX_REMEMBERED_HOSTS = 1000;
 
-/** Every raw `Host` header value, in order (`rawHeaders` alternates names and values). */
+/** Every raw `Host` value (`headers.host` keeps only the first; `rawHeaders` alternates names and values). */
 const hostLines = (raw: readonly string[]): string[] =>
   raw.filter((_value, i) => i % 2 === 1 && raw[i - 1].length === 4 && raw[i - 1].toLowerCase() === 'host');
 
