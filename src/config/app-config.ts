@@ -1,7 +1,7 @@
 import { BlockList, isIP } from 'node:net';
 import { MAX_SINGLE_UPLOAD_BYTES, type ObjectSettings } from './s3-options.js';
 import type { Environment } from './environment.js';
-import { splitList } from './list.js';
+import { asFolder, splitList } from './list.js';
 
 /** The rules for request bodies that have no variable: fixed defaults, changed by tests through `createApp`. */
 const REQUEST_BODIES = {
@@ -53,11 +53,6 @@ export const removedVariableWarnings = (raw: Record<string, unknown>): string[] 
   Object.entries(REMOVED_VARIABLES)
     .filter(([name]) => raw[name] !== undefined)
     .map(([name, replacement]) => `${name} is no longer read and has no effect: replaced by ${replacement}`);
-
-const normalisePrefix = (prefix: string | undefined): string => {
-  const trimmed = (prefix ?? '').replace(/^\/+|\/+$/g, '');
-  return trimmed ? `${trimmed}/` : '';
-};
 
 const LOOPBACK = new BlockList();
 LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
@@ -114,7 +109,7 @@ export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: rea
       region: env.AWS_REGION ?? 'us-east-1',
       endpoint: env.S3_ENDPOINT,
       forcePathStyle: env.S3_FORCE_PATH_STYLE ?? env.S3_ENDPOINT !== undefined,
-      prefix: normalisePrefix(env.S3_PREFIX),
+      prefix: asFolder((env.S3_PREFIX ?? '').replace(/^\/+|\/+$/g, '')),
       // S3-compatible servers mostly store the SDK's default aws-chunked checksum bodies verbatim.
       checksums: tuning.checksums ?? (env.S3_ENDPOINT ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED'),
       ifMatch: tuning.ifMatch,
@@ -151,7 +146,7 @@ export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: rea
     allowedHosts: splitList(env.ALLOWED_HOSTS).map((h) => h.toLowerCase()),
     allowedHostsFromEc2: env.ALLOWED_HOSTS_FROM_EC2 ?? false,
     apiKeys: { readWrite: splitList(env.API_KEYS), readOnly: splitList(env.API_KEYS_READONLY) },
-    publicPrefixes: splitList(env.PUBLIC_PREFIXES).map((p) => (p.endsWith('/') ? p : `${p}/`)),
+    publicPrefixes: splitList(env.PUBLIC_PREFIXES).map(asFolder),
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     useForwardedHost: env.USE_X_FORWARDED_HOST ?? false,
     corsOrigins: splitList(env.CORS_ORIGINS),
