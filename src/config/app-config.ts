@@ -1,17 +1,18 @@
 import { BlockList, isIP } from 'node:net';
 import { MAX_SINGLE_UPLOAD_BYTES, type ObjectSettings } from './s3-options.js';
 import type { Environment } from './environment.js';
-import { splitList } from './list.js';
+import { asFolder, splitList } from './list.js';
 
 /** The rules for request bodies that have no variable: fixed defaults, changed by tests through `createApp`. */
-export interface RequestBodyRules {
+const REQUEST_BODIES = {
   /** Kestrel's MinRequestBodyDataRate: `bytesPerSecond` on average while the service waits, after `graceMs` (0: off). */
-  readonly minRate: { readonly bytesPerSecond: number; readonly graceMs: number };
+  minRate: { bytesPerSecond: 240, graceMs: 5_000 },
   /** nginx's lingering close after an early answer: lingering_time (`timeMs`) and lingering_timeout (`timeoutMs`). */
-  readonly lingering: { readonly timeMs: number; readonly timeoutMs: number };
-  /** How long an upload waits for upload memory (UPLOAD_MEMORY_BYTES) before it is answered 503. */
-  readonly memoryWaitMs: number;
-}
+  lingering: { timeMs: 30_000, timeoutMs: 5_000 },
+  /** An upload's wait for upload memory before a 503: under the 60 s after which EB's nginx and the ALB give up. */
+  memoryWaitMs: 15_000,
+};
+export type RequestBodyRules = typeof REQUEST_BODIES;
 
 /** The validated configuration, shaped by `toAppConfig` (every default is there): both the type and the DI token. */
 export abstract class AppConfig extends (Object as unknown as abstract new () => ReturnType<typeof toAppConfig>) {}
@@ -52,11 +53,6 @@ export const removedVariableWarnings = (raw: Record<string, unknown>): string[] 
   Object.entries(REMOVED_VARIABLES)
     .filter(([name]) => raw[name] !== undefined)
     .map(([name, replacement]) => `${name} is no longer read and has no effect: replaced by ${replacement}`);
-
-const normalisePrefix = (prefix: string | undefined): string => {
-  const trimmed = (prefix ?? '').replace(/^\/+|\/+$/g, '');
-  return trimmed ? `${trimmed}/` : '';
-};
 
 const LOOPBACK = new BlockList();
 LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
@@ -113,7 +109,7 @@ export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: rea
       region: env.AWS_REGION ?? 'us-east-1',
       endpoint: env.S3_ENDPOINT,
       forcePathStyle: env.S3_FORCE_PATH_STYLE ?? env.S3_ENDPOINT !== undefined,
-      prefix: normalisePrefix(env.S3_PREFIX),
+      prefix: asFolder((env.S3_PREFIX ?? '').replace(/^\/+|\/+$/g, '')),
       // S3-compatible servers mostly store the SDK's default aws-chunked checksum bodies verbatim.
       checksums: tuning.checksums ?? (env.S3_ENDPOINT ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED'),
       ifMatch: tuning.ifMatch,
@@ -135,13 +131,7 @@ export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: rea
       idleTimeoutMs: tuning.idleTimeoutMs ?? 60_000,
       memoryBytes,
     },
-    requestBodies: {
-      minRate: { bytesPerSecond: 240, graceMs: 5_000 },
-      lingering: { timeMs: 30_000, timeoutMs: 5_000 },
-      // Below the 60 s after which EB's nginx and the load balancer give up on a silent upstream.
-      memoryWaitMs: 15_000,
-      ...tuning.requestBodies,
-    },
+    requestBodies: { ...REQUEST_BODIES, ...tuning.requestBodies },
     copyMultipartThreshold: tuning.copyMultipartThreshold ?? MAX_SINGLE_UPLOAD_BYTES,
     tus: {
       expirySeconds: tuning.tusExpirySeconds ?? 86400,
@@ -156,7 +146,7 @@ export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: rea
     allowedHosts: splitList(env.ALLOWED_HOSTS).map((h) => h.toLowerCase()),
     allowedHostsFromEc2: env.ALLOWED_HOSTS_FROM_EC2 ?? false,
     apiKeys: { readWrite: splitList(env.API_KEYS), readOnly: splitList(env.API_KEYS_READONLY) },
-    publicPrefixes: splitList(env.PUBLIC_PREFIXES).map((p) => (p.endsWith('/') ? p : `${p}/`)),
+    publicPrefixes: splitList(env.PUBLIC_PREFIXES).map(asFolder),
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     useForwardedHost: env.USE_X_FORWARDED_HOST ?? false,
     corsOrigins: splitList(env.CORS_ORIGINS),

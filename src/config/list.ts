@@ -5,3 +5,6 @@
 export function splitList(value: string | undefined): string[] {
   return (value ?? '').split(/[\s,;]+/).filter((item) => item.length > 0);
 }
+
+/** A prefix as a folder: `users/42` holds `users/42/a.png`, not `users/420/a.png` nor `users/42-admin.txt`. */
+export const asFolder = (prefix: string): string => (prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`);

@@ -10,10 +10,8 @@ export const STORAGE_CLASSES = [
   'GLACIER_IR',
   'REDUCED_REDUNDANCY',
 ] as const;
-export type StorageClass = (typeof STORAGE_CLASSES)[number];
 
 export const SSE_MODES = ['AES256', 'aws:kms'] as const;
-export type SseMode = (typeof SSE_MODES)[number];
 
 /** Longest `Cache-Control` stored with an object. */
 export const MAX_CACHE_CONTROL_LENGTH = 512;
@@ -32,10 +30,10 @@ export function isCacheControl(value: string): boolean {
 
 /** What every write carries, from the service's configuration (`S3_SSE`, `S3_STORAGE_CLASS`...). */
 export interface ObjectSettings {
-  readonly sse?: SseMode;
+  readonly sse?: (typeof SSE_MODES)[number];
   /** With `sse: 'aws:kms'` only; unset means the account's AWS managed key (`aws/s3`). */
   readonly sseKmsKeyId?: string;
-  readonly storageClass?: StorageClass;
+  readonly storageClass?: (typeof STORAGE_CLASSES)[number];
   /** Stored with objects whose upload names none. */
   readonly defaultCacheControl?: string;
 }

@@ -18,19 +18,14 @@ export function isAllowedDomain(domain: string, patterns: readonly string[]): bo
 /** The authority of an absolute-form request target (`GET http://host/path`), or undefined for origin-form. */
 const ABSOLUTE_TARGET = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i;
 
-export interface HostSources {
-  /** Every raw `Host` header line (Node keeps only the first in `headers.host`). */
-  readonly hostHeaders: readonly string[];
-  readonly target: string;
-  /** Only when USE_X_FORWARDED_HOST is on and TRUST_PROXY trusts the peer. */
-  readonly forwardedHost?: string;
-}
-
 /**
  * Why a request's Host is refused, with the domain to log it under, or undefined: its one `Host` (or the right-most,
  * proxy appended, `X-Forwarded-Host` when believed) and the authority of an absolute-form target must be allowed.
  */
-export function hostRefusal(sources: HostSources, patterns: readonly string[]) {
+export function hostRefusal(
+  sources: { hostHeaders: readonly string[]; target: string; forwardedHost?: string },
+  patterns: readonly string[],
+) {
   if (sources.hostHeaders.length > 1) {
     return { domain: '(several)', reason: 'Invalid Host header: a request must have exactly one Host header' };
   }

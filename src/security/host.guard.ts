@@ -2,7 +2,7 @@ import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@ne
 import type { NextFunction, Request, Response } from 'express';
 import { AppConfig } from '../config/app-config.js';
 import { hostRefusal } from './allowed-hosts.js';
-import { ImdsClient } from './imds.client.js';
+import { localIpv4 } from './imds.client.js';
 import { sendProblem } from '../http/problem.js';
 
 /** Django's default when DEBUG is on and ALLOWED_HOSTS is empty: only this machine. */
@@ -16,7 +16,7 @@ const LOG_WINDOW_MS = 60_000;
 /** Bounds the memory a flood of random Host values can take. */
 const MAX_REMEMBERED_HOSTS = 1000;
 
-/** Every raw `Host` header value, in order (`rawHeaders` alternates names and values). */
+/** Every raw `Host` value (`headers.host` keeps only the first; `rawHeaders` alternates names and values). */
 const hostLines = (raw: readonly string[]): string[] =>
   raw.filter((_value, i) => i % 2 === 1 && raw[i - 1].length === 4 && raw[i - 1].toLowerCase() === 'host');
 
@@ -33,10 +33,7 @@ export class HostGuard implements OnModuleInit, OnModuleDestroy {
   private retry?: NodeJS.Timeout;
   private stopped = false;
 
-  constructor(
-    private readonly config: AppConfig,
-    private readonly imds: ImdsClient,
-  ) {
+  constructor(private readonly config: AppConfig) {
     // Production requires ALLOWED_HOSTS (config validation), so the fallback only ever applies in development.
     this.patterns = config.allowedHosts.length > 0 ? config.allowedHosts : DEVELOPMENT_HOSTS;
   }
@@ -58,7 +55,7 @@ export class HostGuard implements OnModuleInit, OnModuleDestroy {
 
   private async lookUp(attempt: number): Promise<void> {
     try {
-      const ip = await this.imds.localIpv4();
+      const ip = await localIpv4(this.config.imdsEndpoint);
       if (this.stopped) {
         return;
       }

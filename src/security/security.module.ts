@@ -2,12 +2,11 @@ import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ApiKeyGuard } from './api-key.guard.js';
 import { HostGuard } from './host.guard.js';
-import { ImdsClient } from './imds.client.js';
 import { UploadSessions } from './upload-sessions.service.js';
 
 /** The Host check (a middleware the app installs), the global API-key guard and the upload-session tokens. */
 @Module({
-  providers: [ImdsClient, HostGuard, UploadSessions, ApiKeyGuard, { provide: APP_GUARD, useExisting: ApiKeyGuard }],
+  providers: [HostGuard, UploadSessions, ApiKeyGuard, { provide: APP_GUARD, useExisting: ApiKeyGuard }],
   exports: [UploadSessions],
 })
 export class SecurityModule {}

@@ -9,6 +9,7 @@ import {
 } from '@nestjs/common';
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AppConfig } from '../config/app-config.js';
+import { asFolder } from '../config/list.js';
 import { keyProblem } from '../http/file-key.js';
 import { isActive, parseMediaType } from '../http/media-type.js';
 import { generateKey } from '../http/upload-name.js';
@@ -203,10 +204,6 @@ export class UploadSessions implements OnModuleInit {
 
 const typeMatches = (allowed: string, essence: string): boolean =>
   allowed === '*/*' || (allowed.endsWith('/*') ? essence.startsWith(allowed.slice(0, -1)) : allowed === essence);
-
-/** A `keyPrefix` is a folder: `users/42` holds `users/42/a.png`, not `users/420/a.png` nor `users/42-admin.txt`. */
-export const asFolder = (keyPrefix: string): string =>
-  keyPrefix === '' || keyPrefix.endsWith('/') ? keyPrefix : `${keyPrefix}/`;
 
 const describeScope = (session: UploadSession): string =>
   session.key !== undefined ? `the key ${session.key}` : `keys under "${asFolder(session.keyPrefix ?? '')}"`;

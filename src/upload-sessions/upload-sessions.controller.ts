@@ -2,11 +2,12 @@ import { BadRequestException, Body, Controller, Post, Req } from '@nestjs/common
 import { ApiTags } from '../openapi/swagger-decorators.js';
 import type { Request } from 'express';
 import { AppConfig } from '../config/app-config.js';
+import { asFolder } from '../config/list.js';
 import { keyProblem } from '../http/file-key.js';
 import { CreateUploadSessionDto, DEFAULT_SESSION_SECONDS } from './create-upload-session.dto.js';
 import type { UploadSessionDto } from './upload-session.dto.js';
 import { ApiCreateUploadSession } from './upload-sessions.openapi.js';
-import { asFolder, UploadSessions } from '../security/upload-sessions.service.js';
+import { UploadSessions } from '../security/upload-sessions.service.js';
 
 @ApiTags('upload-sessions')
 @Controller('upload-sessions')
