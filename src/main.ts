@@ -1,13 +1,18 @@
+import { existsSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { parseEnv } from 'node:util';
 import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory.js';
 import { releaseBootMemory } from './boot-memory.js';
 import { AppConfig } from './config/app-config.js';
-import { ConfigValidationError } from './config/environment.js';
+import { ConfigValidationError, validateEnvironment } from './config/environment.js';
 import { shutdownOnSignal } from './health/graceful-shutdown.js';
 import { DOCS_JSON_PATH, DOCS_PATH } from './openapi/openapi.js';
 
 try {
+  // Checked before Nest starts, so that a bad environment prints its list once, without a stack trace.
+  const dotEnv = existsSync('.env') ? parseEnv(readFileSync('.env', 'utf8')) : {};
+  validateEnvironment({ ...dotEnv, ...process.env });
   const app = await createApp();
   shutdownOnSignal(app);
   releaseBootMemory();

@@ -1,6 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { parseEnv } from 'node:util';
 import { Global, Module, type DynamicModule } from '@nestjs/common';
+import { ConfigModule as NestConfigModule, ConfigService } from '@nestjs/config';
 import { AppConfig, removedVariableWarnings, toAppConfig, type Tuning } from './app-config.js';
 import { validateEnvironment } from './environment.js';
 
@@ -13,10 +12,28 @@ export interface ConfigModuleOptions {
 @Global()
 @Module({})
 export class ConfigModule {
-  /** Validates before Nest starts, so that a bad environment fails `createApp` with its list, no Nest log, no stack. */
-  static forRoot({ env, tuning }: ConfigModuleOptions = {}): DynamicModule {
-    const raw = env ?? { ...(existsSync('.env') ? parseEnv(readFileSync('.env', 'utf8')) : {}), ...process.env };
-    const config = toAppConfig(validateEnvironment(raw), tuning, removedVariableWarnings(raw));
-    return { module: ConfigModule, providers: [{ provide: AppConfig, useValue: config }], exports: [AppConfig] };
+  static forRoot(options: ConfigModuleOptions = {}): DynamicModule {
+    return {
+      module: ConfigModule,
+      imports: [
+        NestConfigModule.forRoot({
+          ignoreEnvFile: options.env !== undefined,
+          skipProcessEnv: true,
+          // Returned under one object key so @nestjs/config copies nothing back into process.env.
+          validate: (loaded) => {
+            const raw = options.env ?? loaded;
+            return { app: toAppConfig(validateEnvironment(raw), options.tuning, removedVariableWarnings(raw)) };
+          },
+        }),
+      ],
+      providers: [
+        {
+          provide: AppConfig,
+          useFactory: (config: ConfigService) => config.getOrThrow<AppConfig>('app'),
+          inject: [ConfigService],
+        },
+      ],
+      exports: [AppConfig],
+    };
   }
 }
