@@ -1,7 +1,7 @@
 import { BadRequestException, HttpStatus } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { StorageError } from '../storage/storage.errors.js';
-import type { ObjectInfo, ObjectStream, Precondition, ReadConditions } from '../storage/storage.service.js';
+import type { ObjectStream, Precondition, ReadConditions } from '../storage/storage.service.js';
 
 /** A Range no object satisfies (`bytes=-0`, a start past 5 TiB): answered 416 here, as Ceph RGW serves `bytes=-0`. */
 export const UNSATISFIABLE_RANGE = Symbol('unsatisfiable range');
@@ -69,7 +69,7 @@ export function parseHttpDate(header: string | undefined): Date | undefined {
 
 const LAST_HTTP_DATE = Date.UTC(9999, 11, 31, 23, 59, 59);
 
-type Validators = Pick<ObjectInfo, 'etag' | 'lastModified'>;
+type Validators = Pick<ObjectStream, 'etag' | 'lastModified'>;
 
 /** RFC 9110 8.8.3.2: strong comparison; a weak tag never matches. */
 const strongMatch = (tag: string, etag: string): boolean => !tag.startsWith('W/') && tag === etag;
