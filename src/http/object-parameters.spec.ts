@@ -140,6 +140,19 @@ describe(userMetadata.name, () => {
       ),
     ).toThrow(/repeated/);
   });
+
+  it('should take a name that Object.prototype has (constructor) as any other', () => {
+    expect(userMetadata([['constructor', 'x']], '')).toEqual({ constructor: 'x' });
+    expect(() =>
+      userMetadata(
+        [
+          ['constructor', '1'],
+          ['constructor', '2'],
+        ],
+        '',
+      ),
+    ).toThrow(/repeated/);
+  });
 });
 
 describe(servedMetadata.name, () => {

@@ -99,8 +99,9 @@ export function userMetadata(entries: readonly [string, string][], what: string)
     if (!METADATA_NAME.test(name)) {
       throw refuse(`a metadata name is 1 to ${MAX_METADATA_NAME} of a-z, 0-9 and - (not at either end)`);
     }
-    if (RESERVED_METADATA.has(name) || name in metadata) {
-      throw refuse(`this metadata name is ${name in metadata ? 'repeated' : 'reserved'}`);
+    // Own keys only: `constructor` is a fine name, and `in` would find it on Object.prototype.
+    if (RESERVED_METADATA.has(name) || Object.hasOwn(metadata, name)) {
+      throw refuse(`this metadata name is ${RESERVED_METADATA.has(name) ? 'reserved' : 'repeated'}`);
     }
     const value = trimOws(raw);
     if (value === '' || !PRINTABLE_ASCII.test(value)) {
