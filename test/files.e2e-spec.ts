@@ -54,6 +54,15 @@ describe(`Files API (e2e against ${testBackend()})`, () => {
       expect(got.headers['content-type']).toBe('image/jpeg');
     });
 
+    it('should cut a long file name between characters, never inside an emoji', async () => {
+      const res = await request(suite.url)
+        .post('/files')
+        .attach('file', Buffer.from('x'), { filename: `${'a'.repeat(197)}😀😀`, contentType: 'text/plain' })
+        .expect(201);
+      expect(res.body.key).toMatch(new RegExp(`^[0-9a-f-]{36}/a{197}$`));
+      expect(res.headers.location).toBe(`/files/${encodeKey(res.body.key)}`);
+    });
+
     it('should never reuse a generated key for the same file name', async () => {
       const a = await request(suite.url).post('/files').attach('file', Buffer.from('a'), 'same.txt').expect(201);
       const b = await request(suite.url).post('/files').attach('file', Buffer.from('b'), 'same.txt').expect(201);

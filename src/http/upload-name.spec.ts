@@ -21,6 +21,13 @@ describe(sanitiseFileName.name, () => {
   it('should bound the name to 200 UTF-8 bytes', () => {
     expect(Buffer.byteLength(sanitiseFileName('é'.repeat(300)))).toBeLessThanOrEqual(200);
   });
+
+  it('should cut a long name between characters, never inside an emoji', () => {
+    const name = sanitiseFileName('a'.repeat(197) + '😀😀');
+    expect(name).toBe('a'.repeat(197));
+    expect(() => fileLocation(generateKey(name))).not.toThrow();
+    expect(sanitiseFileName('a'.repeat(196) + '😀😀')).toBe('a'.repeat(196) + '😀');
+  });
 });
 
 describe(generateKey.name, () => {

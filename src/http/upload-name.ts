@@ -13,9 +13,11 @@ export function sanitiseFileName(name: string | undefined): string {
     .replace(/\s+/g, ' ')
     .trim()
     .replace(/^\.+/, '');
-  while (Buffer.byteLength(clean, 'utf8') > MAX_NAME_BYTES) {
-    clean = clean.slice(0, -1);
-  }
+  // Whole code points (an emoji is two UTF-16 units; half of one would make encodeURIComponent throw).
+  let bytes = 0;
+  clean = Array.from(clean)
+    .filter((char) => (bytes += Buffer.byteLength(char, 'utf8')) <= MAX_NAME_BYTES)
+    .join('');
   return clean === '' ? 'file' : clean;
 }
 
