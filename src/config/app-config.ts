@@ -69,17 +69,9 @@ export function parseMetricsListen(value: string): { host: string; port: number;
     : { host, port, loopback: LOOPBACK.check(host, family === 4 ? 'ipv4' : 'ipv6') };
 }
 
-const parseTrustProxy = (value = 'false'): boolean | number | readonly string[] => {
-  if (value === 'true' || value === 'false') {
-    return value === 'true';
-  }
-  // Express splits a string on commas only; a list of addresses and names works whatever the separators were.
-  return /^\d+$/.test(value) ? Number(value) : splitList(value);
-};
-
-/** Without SIGNING_SECRET: what every instance shares and no client knows in full, all the API keys. */
-const defaultSigningSecret = (env: Environment): string =>
-  JSON.stringify([splitList(env.API_KEYS).sort(), splitList(env.API_KEYS_READONLY).sort()]);
+// Express splits a string on commas only; a list of addresses and names works whatever the separators were.
+const parseTrustProxy = (value = 'false'): boolean | number | readonly string[] =>
+  value === 'true' || value === 'false' ? value === 'true' : /^\d+$/.test(value) ? Number(value) : splitList(value);
 
 /** One secret, two uses: each gets key material of its own, so a MAC made for one is never valid for the other. */
 const signingKey = (secret: string, use: 'cursors' | 'upload-sessions'): string => `${use}:${secret}`;
@@ -95,7 +87,9 @@ export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: rea
           ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
         }
       : undefined;
-  const signingSecret = env.SIGNING_SECRET ?? defaultSigningSecret(env);
+  // Without SIGNING_SECRET: what every instance shares and no client knows in full, all the API keys.
+  const signingSecret =
+    env.SIGNING_SECRET ?? JSON.stringify([splitList(env.API_KEYS).sort(), splitList(env.API_KEYS_READONLY).sort()]);
   const partSize = env.UPLOAD_PART_SIZE ?? 8 * 1024 * 1024;
   // A t3.micro (1 GiB) runs the service in ~120 MiB; this leaves room for the OS, nginx and the EB agents.
   const memoryBytes = env.UPLOAD_MEMORY_BYTES ?? Math.max(64 * 1024 * 1024, partSize);
