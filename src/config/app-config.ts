@@ -48,7 +48,6 @@ export const REMOVED_VARIABLES: Readonly<Record<string, string>> = {
   SHUTDOWN_TIMEOUT_MS: "a fixed 8 s drain after SIGTERM (under Docker's 10 s)",
 };
 
-/** One warning per removed variable still set, in `REMOVED_VARIABLES` order. */
 export const removedVariableWarnings = (raw: Record<string, unknown>): string[] =>
   Object.entries(REMOVED_VARIABLES)
     .filter(([name]) => raw[name] !== undefined)
@@ -69,20 +68,9 @@ export function parseMetricsListen(value: string): { host: string; port: number;
     : { host, port, loopback: LOOPBACK.check(host, family === 4 ? 'ipv4' : 'ipv6') };
 }
 
-const parseTrustProxy = (value = 'false'): boolean | number | readonly string[] => {
-  if (value === 'true' || value === 'false') {
-    return value === 'true';
-  }
-  // Express splits a string on commas only; a list of addresses and names works whatever the separators were.
-  return /^\d+$/.test(value) ? Number(value) : splitList(value);
-};
-
-/** Without SIGNING_SECRET: what every instance shares and no client knows in full, all the API keys. */
-const defaultSigningSecret = (env: Environment): string =>
-  JSON.stringify([splitList(env.API_KEYS).sort(), splitList(env.API_KEYS_READONLY).sort()]);
-
-/** One secret, two uses: each gets key material of its own, so a MAC made for one is never valid for the other. */
-const signingKey = (secret: string, use: 'cursors' | 'upload-sessions'): string => `${use}:${secret}`;
+// Express splits a string on commas only; a list of addresses and names works whatever the separators were.
+const parseTrustProxy = (value = 'false'): boolean | number | readonly string[] =>
+  value === 'true' || value === 'false' ? value === 'true' : /^\d+$/.test(value) ? Number(value) : splitList(value);
 
 export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: readonly string[] = []) {
   const metricsListen = env.METRICS_PORT === undefined ? undefined : parseMetricsListen(env.METRICS_PORT);
@@ -95,7 +83,9 @@ export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: rea
           ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
         }
       : undefined;
-  const signingSecret = env.SIGNING_SECRET ?? defaultSigningSecret(env);
+  // Without SIGNING_SECRET: what every instance shares and no client knows in full, all the API keys.
+  const signingSecret =
+    env.SIGNING_SECRET ?? JSON.stringify([splitList(env.API_KEYS).sort(), splitList(env.API_KEYS_READONLY).sort()]);
   const partSize = env.UPLOAD_PART_SIZE ?? 8 * 1024 * 1024;
   // A t3.micro (1 GiB) runs the service in ~120 MiB; this leaves room for the OS, nginx and the EB agents.
   const memoryBytes = env.UPLOAD_MEMORY_BYTES ?? Math.max(64 * 1024 * 1024, partSize);
@@ -150,11 +140,12 @@ export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: rea
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     useForwardedHost: env.USE_X_FORWARDED_HOST ?? false,
     corsOrigins: splitList(env.CORS_ORIGINS),
-    cursorSecret: signingKey(signingSecret, 'cursors'),
+    // One secret, two uses: each gets key material of its own, so a MAC made for one is never valid for the other.
+    cursorSecret: `cursors:${signingSecret}`,
     // Undefined without SIGNING_SECRET or API keys: then a random per-process secret.
     uploadSessionSecret:
       env.SIGNING_SECRET !== undefined || splitList(env.API_KEYS).length > 0
-        ? signingKey(signingSecret, 'upload-sessions')
+        ? `upload-sessions:${signingSecret}`
         : undefined,
     docs: env.DOCS ?? (env.NODE_ENV === 'production' ? 'off' : 'public'),
     metrics: {

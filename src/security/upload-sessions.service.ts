@@ -5,7 +5,6 @@ import {
   Logger,
   UnauthorizedException,
   UnsupportedMediaTypeException,
-  type OnModuleInit,
 } from '@nestjs/common';
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AppConfig } from '../config/app-config.js';
@@ -58,7 +57,7 @@ export const SESSION_MAY_NOT_REPLACE = 'an object with this key already exists: 
  * keyed by HKDF of the secret and the deployment (bucket, `S3_PREFIX`): any instance sharing the secret accepts them.
  */
 @Injectable()
-export class UploadSessions implements OnModuleInit {
+export class UploadSessions {
   private readonly tokenKey: Buffer;
   private readonly uploadKey: Buffer;
   /**
@@ -72,11 +71,8 @@ export class UploadSessions implements OnModuleInit {
     const scope = JSON.stringify([config.s3.bucket, config.s3.prefix]);
     this.tokenKey = Buffer.from(hkdfSync('sha256', secret, scope, 's3-file-service upload session', 32));
     this.uploadKey = Buffer.from(hkdfSync('sha256', secret, scope, 's3-file-service upload session upload', 32));
-  }
-
-  onModuleInit(): void {
     // Production cannot get here: it requires API_KEYS, from which the secret is derived when it is not set.
-    if (this.config.uploadSessionSecret === undefined) {
+    if (config.uploadSessionSecret === undefined) {
       new Logger('UploadSessions').warn(
         'SIGNING_SECRET and API_KEYS are not set: upload-session tokens are signed with a random secret of ' +
           'this process (development only; they stop working on restart and on other instances)',

@@ -1,9 +1,9 @@
 import { jest } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import type { S3 } from '@aws-sdk/client-s3';
-import { S3Locker, type LockTiming } from './tus-lock.js';
+import { S3Locker } from './tus-lock.js';
 
-const FAST: LockTiming = { staleMs: 200, renewMs: 40, waitMs: 100, pollMs: 10 };
+const FAST = { staleMs: 200, renewMs: 40, waitMs: 100, pollMs: 10 };
 
 const failure = (status: number) => Object.assign(new Error(String(status)), { $metadata: { httpStatusCode: status } });
 

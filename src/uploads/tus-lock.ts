@@ -15,8 +15,6 @@ export interface LockStore {
   ifMatch(): Promise<IfMatchForm | undefined>;
 }
 
-export type LockTiming = Readonly<Record<'staleMs' | 'renewMs' | 'waitMs' | 'pollMs', number>>;
-
 const logger = new Logger('Uploads');
 
 /**
@@ -34,7 +32,7 @@ export class S3Locker implements Locker {
     readonly store: LockStore,
     // tus-js-client retries a 423 after 0, 1, 3 and 5 s (each HEAD taking the lock too): with a 3 s wait, about 24 s
     // in all, so a dead holder's lock (stale after 8 s) is taken over in time; a live one is renewed 4 times in 8 s.
-    readonly timing: LockTiming = { staleMs: 8000, renewMs: 2000, waitMs: 3000, pollMs: 250 },
+    readonly timing = { staleMs: 8000, renewMs: 2000, waitMs: 3000, pollMs: 250 },
   ) {}
 
   newLock(id: string): Lock {
