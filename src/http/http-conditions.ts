@@ -54,7 +54,7 @@ export function parseTagList(header: string | undefined): readonly string[] | un
 }
 
 /** The opaque part of an entity tag: RFC 9110's weak comparison ignores `W/`. */
-export const opaqueTag = (tag: string): string => tag.replace(/^W\//, '');
+const opaqueTag = (tag: string): string => tag.replace(/^W\//, '');
 
 export function noneMatchHits(tags: readonly string[], etag: string): boolean {
   return tags.some((tag) => tag === '*' || opaqueTag(tag) === opaqueTag(etag));
@@ -69,8 +69,6 @@ export function parseHttpDate(header: string | undefined): Date | undefined {
 
 const LAST_HTTP_DATE = Date.UTC(9999, 11, 31, 23, 59, 59);
 
-type Validators = Pick<ObjectStream, 'etag' | 'lastModified'>;
-
 /** RFC 9110 8.8.3.2: strong comparison; a weak tag never matches. */
 const strongMatch = (tag: string, etag: string): boolean => !tag.startsWith('W/') && tag === etag;
 
@@ -78,7 +76,7 @@ const strongMatch = (tag: string, etag: string): boolean => !tag.startsWith('W/'
 const seconds = (date: Date): number => Math.floor(date.getTime() / 1000);
 
 /** If-Range (RFC 9110 13.1.5): the object's strong entity tag or its Last-Modified; anything else sends it all. */
-export function ifRangeHolds(header: string, current: Validators): boolean {
+export function ifRangeHolds(header: string, current: Pick<ObjectStream, 'etag' | 'lastModified'>): boolean {
   const value = header.trim();
   if (value.startsWith('"') || value.startsWith('W/')) {
     return ENTITY_TAG.test(value) && strongMatch(value, current.etag);
