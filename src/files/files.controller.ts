@@ -290,10 +290,7 @@ function parseOverwrite(value: string | undefined): boolean {
 
 /** One media type, canonical (RFC 9110 8.3.1); none given is `application/octet-stream`; anything else a 400. */
 function uploadedType(header: string | undefined, what: string): string {
-  if (header === undefined || header === '') {
-    return 'application/octet-stream';
-  }
-  const parsed = parseMediaType(header);
+  const parsed = parseMediaType(header || 'application/octet-stream');
   if (typeof parsed === 'string') {
     throw new BadRequestException(`${what} ${parsed}`);
   }

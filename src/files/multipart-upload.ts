@@ -38,7 +38,9 @@ export function receiveMultipart<T>(
       return;
     }
     const fields: Record<string, string> = {};
-    const recent = new RecentBytes();
+    // The bytes received last: those before the chunk busboy is parsing, capped, and that chunk whole.
+    const recent: Buffer[] = [];
+    let recentBytes = 0;
     const boundary = /;\s*boundary="?([^";]+)"?/i.exec(req.headers['content-type'] ?? '')?.[1] ?? '';
     let file: PassThrough | undefined;
     let fileRead: Promise<void> | undefined;
@@ -82,7 +84,7 @@ export function receiveMultipart<T>(
       fileRead.catch((error: Error) => held.destroy(error));
       // Errors reach the upload through its own pipeline; this keeps an error before that from crashing the process.
       held.on('error', () => undefined);
-      const mimeType = fileContentType(recent.text(), boundary) ?? info.mimeType;
+      const mimeType = fileContentType(Buffer.concat(recent).toString('latin1'), boundary) ?? info.mimeType;
       upload = onFile({ stream: held, fileName: info.filename, mimeType, fields: { ...fields } });
       upload.catch((error: Error) => fail(error));
     });
@@ -119,6 +121,10 @@ export function receiveMultipart<T>(
     const count = (chunk: Buffer): void => {
       received += chunk.length;
       recent.push(chunk);
+      recentBytes += chunk.length;
+      while (recent.length > 1 && recentBytes - recent[0].length >= 2 * MAX_PART_HEADER_BYTES) {
+        recentBytes -= recent.shift()!.length;
+      }
       if (received > maxBytes) {
         fail(new HttpProblem(413, `the upload is larger than the limit of ${maxBytes} bytes`));
       }
@@ -130,24 +136,6 @@ export function receiveMultipart<T>(
 
 /** Busboy's cap on one part's header block: the file part's headers always lie within this many bytes before it. */
 const MAX_PART_HEADER_BYTES = 16 * 1024;
-
-/** The bytes received last: those before the chunk busboy is parsing, capped, and that chunk whole. */
-class RecentBytes {
-  private chunks: Buffer[] = [];
-  private size = 0;
-
-  push(chunk: Buffer): void {
-    this.chunks.push(chunk);
-    this.size += chunk.length;
-    while (this.chunks.length > 1 && this.size - this.chunks[0].length >= 2 * MAX_PART_HEADER_BYTES) {
-      this.size -= this.chunks.shift()!.length;
-    }
-  }
-
-  text(): string {
-    return Buffer.concat(this.chunks).toString('latin1');
-  }
-}
 
 /** The raw `Content-Type` of the last `file` part in `raw` (latin1): busboy gives only `type/subtype`, or `text/plain`. */
 export function fileContentType(raw: string, boundary: string): string | undefined {

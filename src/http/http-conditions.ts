@@ -54,7 +54,7 @@ export function parseTagList(header: string | undefined): readonly string[] | un
 }
 
 /** The opaque part of an entity tag: RFC 9110's weak comparison ignores `W/`. */
-export const opaqueTag = (tag: string): string => tag.replace(/^W\//, '');
+const opaqueTag = (tag: string): string => tag.replace(/^W\//, '');
 
 export function noneMatchHits(tags: readonly string[], etag: string): boolean {
   return tags.some((tag) => tag === '*' || opaqueTag(tag) === opaqueTag(etag));
@@ -69,30 +69,14 @@ export function parseHttpDate(header: string | undefined): Date | undefined {
 
 const LAST_HTTP_DATE = Date.UTC(9999, 11, 31, 23, 59, 59);
 
-type Validators = Pick<ObjectStream, 'etag' | 'lastModified'>;
-
 /** RFC 9110 8.8.3.2: strong comparison; a weak tag never matches. */
 const strongMatch = (tag: string, etag: string): boolean => !tag.startsWith('W/') && tag === etag;
 
 /** HTTP dates have whole seconds; S3's Last-Modified too, but compare seconds in case a Date carries milliseconds. */
 const seconds = (date: Date): number => Math.floor(date.getTime() / 1000);
 
-/** Whether a write or delete may go ahead on the current object (undefined: none), as RFC 9110 13.2.2 says. */
-export function preconditionsHold(
-  conditions: { readonly ifMatch?: readonly string[]; readonly ifUnmodifiedSince?: Date },
-  current: Validators | undefined,
-): boolean {
-  if (conditions.ifMatch) {
-    return current !== undefined && conditions.ifMatch.some((tag) => tag === '*' || strongMatch(tag, current.etag));
-  }
-  if (conditions.ifUnmodifiedSince && current) {
-    return seconds(current.lastModified) <= seconds(conditions.ifUnmodifiedSince);
-  }
-  return true;
-}
-
 /** If-Range (RFC 9110 13.1.5): the object's strong entity tag or its Last-Modified; anything else sends it all. */
-export function ifRangeHolds(header: string, current: Validators): boolean {
+export function ifRangeHolds(header: string, current: Pick<ObjectStream, 'etag' | 'lastModified'>): boolean {
   const value = header.trim();
   if (value.startsWith('"') || value.startsWith('W/')) {
     return ENTITY_TAG.test(value) && strongMatch(value, current.etag);
@@ -164,15 +148,16 @@ export async function conditionalRead<T extends Omit<ObjectStream, 'body'>>(
   }
 }
 
+/** Whether a write or delete may go ahead on the current object (undefined: none), as RFC 9110 13.2.2 says. */
 export function writePrecondition(req: Request): Precondition | undefined {
-  // Unlike If-None-Match, an invalid If-Match is refused rather than ignored: it guards writes.
   const ifMatch = parseTagList(req.headers['if-match']);
-  if (!ifMatch && req.headers['if-match'] !== undefined) {
+  if (ifMatch) {
+    return (current) => current !== undefined && ifMatch.some((tag) => tag === '*' || strongMatch(tag, current.etag));
+  }
+  // Unlike If-None-Match, an invalid If-Match is refused rather than ignored: it guards writes.
+  if (req.headers['if-match'] !== undefined) {
     throw new BadRequestException('If-Match must be "*" or a list of quoted entity tags (ETags)');
   }
-  const ifUnmodifiedSince = ifMatch ? undefined : parseHttpDate(req.headers['if-unmodified-since']);
-  if (!ifMatch && !ifUnmodifiedSince) {
-    return undefined;
-  }
-  return (current) => preconditionsHold({ ifMatch, ifUnmodifiedSince }, current);
+  const ifUnmodifiedSince = parseHttpDate(req.headers['if-unmodified-since']);
+  return ifUnmodifiedSince && ((current) => !current || seconds(current.lastModified) <= seconds(ifUnmodifiedSince));
 }
