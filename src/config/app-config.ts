@@ -128,7 +128,7 @@ export function toAppConfig(env: Environment, tuning: Tuning = {}, warnings: rea
       // What the upload memory holds in parts, at least 1: tus parts come from temporary files, not the pool.
       partsInFlight: Math.max(1, Math.floor(memoryBytes / partSize / 2)),
     },
-    // Above EB nginx's 1024 worker_connections; each upload holds about (UPLOAD_QUEUE_SIZE + 2) parts of memory.
+    // Above EB nginx's 1024 worker_connections; each upload holds about 4 parts (2 in flight + 2) of memory.
     maxConnections: tuning.maxConnections ?? 2048,
     signedUrlTtlSeconds: env.SIGNED_URL_TTL_SECONDS ?? 900,
     signedUploadActiveContent: env.SIGNED_UPLOAD_ACTIVE_CONTENT ?? false,
