@@ -79,13 +79,6 @@ export interface ReadConditions {
   readonly ifModifiedSince?: Date;
 }
 
-export interface ListInput {
-  readonly prefix?: string;
-  readonly delimiter?: string;
-  readonly limit: number;
-  readonly cursor?: string;
-}
-
 /** User metadata naming the upload that wrote an object (`x-amz-meta-upload-marker`). */
 const UPLOAD_MARKER = 'upload-marker';
 
@@ -207,7 +200,7 @@ export class StorageService implements OnApplicationShutdown {
    * One page of keys under `prefix`; `cursor` is opaque and stateless (any instance can continue it).
    * @throws StorageError InvalidInput (bad cursor) | Unavailable | Timeout | AccessDenied
    */
-  async list(input: ListInput) {
+  async list(input: { prefix?: string; delimiter?: string; limit: number; cursor?: string }) {
     const prefix = input.prefix ?? '';
     const delimiter = input.delimiter ?? '';
     const token = input.cursor === undefined ? undefined : this.cursors.decode(input.cursor, prefix, delimiter);
@@ -295,10 +288,9 @@ export class StorageService implements OnApplicationShutdown {
    *   whether the backend refuses unsigned headers)
    */
   async signUpload(input: SignUploadInput): Promise<SignedRequest> {
-    const put = input.maxBytes === undefined && (await this.capabilities.requirePresignedHeadersEnforced());
     const key = this.s3.objectKey(input.key);
     const headers = { 'Content-Type': input.contentType, ...this.s3.writeHeaders(input.parameters) };
-    if (put) {
+    if (input.maxBytes === undefined && (await this.capabilities.requirePresignedHeadersEnforced())) {
       const command = new PutObjectCommand({
         ...this.s3.at(input.key),
         ContentType: input.contentType,
