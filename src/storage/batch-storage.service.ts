@@ -157,7 +157,7 @@ export class BatchStorageService {
     }
   }
 
-  private async singleCopy(input: CopyInput, conditions: CopyConditions): Promise<string | undefined> {
+  private async singleCopy(input: CopyInput, conditions: CopyConditions) {
     const command = new CopyObjectCommand({
       ...this.s3.at(input.to),
       CopySource: this.s3.copySource(input.from),
@@ -169,11 +169,8 @@ export class BatchStorageService {
   }
 
   /** CreateMultipartUpload with the source's headers and metadata (a multipart copy does not carry them), the parts. */
-  private async multipartCopy(
-    input: CopyInput,
-    source: HeadObjectCommandOutput,
-    { CopySourceIfMatch, IfNoneMatch }: CopyConditions,
-  ): Promise<string | undefined> {
+  private async multipartCopy(input: CopyInput, source: HeadObjectCommandOutput, conditions: CopyConditions) {
+    const { CopySourceIfMatch, IfNoneMatch } = conditions;
     const size = source.ContentLength ?? 0;
     const target = this.s3.at(input.to);
     const { ContentType, CacheControl, ContentDisposition, ContentEncoding, ContentLanguage, Metadata } = source;

@@ -159,12 +159,10 @@ async function putObject(input: WriteInput, body: Buffer): Promise<WriteResult> 
   const send = (conditions: WriteConditions) =>
     input.client.send(new PutObjectCommand({ ...input.params, ...conditions, Body: body, ContentLength: body.length }));
   if (!input.detectCreated) {
-    const out = await send(input.conditions);
-    return { etag: out.ETag };
+    return { etag: (await send(input.conditions)).ETag };
   }
   try {
-    const out = await send({ IfNoneMatch: '*' });
-    return { etag: out.ETag, created: true };
+    return { etag: (await send({ IfNoneMatch: '*' })).ETag, created: true };
   } catch (error) {
     // The key exists, or (409) another conditional write to it is in progress: this one then replaces.
     if (!conditionRefused(error)) {
@@ -176,8 +174,7 @@ async function putObject(input: WriteInput, body: Buffer): Promise<WriteResult> 
     if (etag !== undefined) {
       return { etag, created: true };
     }
-    const out = await send({});
-    return { etag: out.ETag, created: false };
+    return { etag: (await send({})).ETag, created: false };
   }
 }
 

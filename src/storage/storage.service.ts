@@ -69,23 +69,14 @@ export interface UploadInput {
   readonly parameters?: ObjectParameters;
 }
 
-type Current = Pick<ObjectStream, 'etag' | 'lastModified'>;
-
 /** A condition on the current object, checked with a HEAD, then by S3 on the write where the backend honours it. */
-export type Precondition = (current: Current | undefined) => boolean;
+export type Precondition = (current: Pick<ObjectStream, 'etag' | 'lastModified'> | undefined) => boolean;
 
 export interface ReadConditions {
   /** A validated single range: `bytes=0-99`, `bytes=100-` or `bytes=-100`. */
   readonly range?: string;
   readonly ifNoneMatch?: string;
   readonly ifModifiedSince?: Date;
-}
-
-export interface ListInput {
-  readonly prefix?: string;
-  readonly delimiter?: string;
-  readonly limit: number;
-  readonly cursor?: string;
 }
 
 /** User metadata naming the upload that wrote an object (`x-amz-meta-upload-marker`). */
@@ -209,7 +200,7 @@ export class StorageService implements OnApplicationShutdown {
    * One page of keys under `prefix`; `cursor` is opaque and stateless (any instance can continue it).
    * @throws StorageError InvalidInput (bad cursor) | Unavailable | Timeout | AccessDenied
    */
-  async list(input: ListInput) {
+  async list(input: { prefix?: string; delimiter?: string; limit: number; cursor?: string }) {
     const prefix = input.prefix ?? '';
     const delimiter = input.delimiter ?? '';
     const token = input.cursor === undefined ? undefined : this.cursors.decode(input.cursor, prefix, delimiter);
@@ -297,10 +288,9 @@ export class StorageService implements OnApplicationShutdown {
    *   whether the backend refuses unsigned headers)
    */
   async signUpload(input: SignUploadInput): Promise<SignedRequest> {
-    const put = input.maxBytes === undefined && (await this.capabilities.requirePresignedHeadersEnforced());
     const key = this.s3.objectKey(input.key);
     const headers = { 'Content-Type': input.contentType, ...this.s3.writeHeaders(input.parameters) };
-    if (put) {
+    if (input.maxBytes === undefined && (await this.capabilities.requirePresignedHeadersEnforced())) {
       const command = new PutObjectCommand({
         ...this.s3.at(input.key),
         ContentType: input.contentType,
@@ -342,7 +332,7 @@ export class StorageService implements OnApplicationShutdown {
     this.signer.destroy();
   }
 
-  private async current(key: string): Promise<Current | undefined> {
+  private async current(key: string) {
     const out = await this.s3.head(key);
     return out && { etag: out.ETag ?? '', lastModified: out.LastModified ?? new Date(0) };
   }
@@ -376,12 +366,13 @@ export const preconditionFailed = (what = 'object'): StorageError =>
 /** The metadata GetObject and HeadObject both answer. */
 function objectMetadata(key: string, out: HeadObjectCommandOutput): Omit<ObjectStream, 'body'> {
   const contentLength = out.ContentLength ?? 0;
+  const total = out.ContentRange?.split('/')[1];
   const { [UPLOAD_MARKER]: _marker, ...metadata } = out.Metadata ?? {};
   return {
     key,
     contentLength,
     contentRange: out.ContentRange,
-    size: totalSize(out.ContentRange) ?? contentLength,
+    size: total && /^\d+$/.test(total) ? Number(total) : contentLength,
     contentType: out.ContentType ?? 'application/octet-stream',
     etag: out.ETag ?? '',
     lastModified: out.LastModified ?? new Date(0),
@@ -390,11 +381,6 @@ function objectMetadata(key: string, out: HeadObjectCommandOutput): Omit<ObjectS
     metadata,
   };
 }
-
-const totalSize = (contentRange: string | undefined): number | undefined => {
-  const total = contentRange?.split('/')[1];
-  return total && /^\d+$/.test(total) ? Number(total) : undefined;
-};
 
 /** Counts bytes and fails the stream as soon as more than `max` pass. */
 class ByteLimit extends Transform {
