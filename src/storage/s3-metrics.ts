@@ -10,8 +10,11 @@ const operations = new Map<string, string>();
 
 /** `PutObjectCommand` → `PutObject`, computed once per command. */
 function operationName(commandName = 'Unknown'): string {
-  const name = operations.get(commandName) ?? commandName.replace(/Command$/, '');
-  operations.set(commandName, name);
+  let name = operations.get(commandName);
+  if (name === undefined) {
+    name = commandName.replace(/Command$/, '');
+    operations.set(commandName, name);
+  }
   return name;
 }
 
