@@ -16,13 +16,14 @@ describe(`Downloads by redirect (e2e against ${testBackend()})`, () => {
   const suite = serviceSuite({ env: { API_KEYS: KEY, API_KEYS_READONLY: READ_ONLY } });
 
   beforeAll(() => {
-    suite.app.get<symbol, S3Client>(S3_CLIENT).middlewareStack.add(
-      (next, context) => (args) => {
-        calls.push(context.commandName ?? '?');
-        return next(args);
-      },
-      { step: 'initialize' },
-    );
+    // Counted at `send`: the client resolves its middleware once per command (cacheMiddleware), so a middleware added
+    // now would miss the commands the service already sent at boot.
+    const client = suite.app.get<symbol, S3Client>(S3_CLIENT);
+    const send = client.send.bind(client) as (command: object, ...rest: unknown[]) => Promise<unknown>;
+    client.send = ((command: object, ...rest: unknown[]) => {
+      calls.push(command.constructor.name);
+      return send(command, ...rest);
+    }) as S3Client['send'];
   });
 
   /** Stores `body` under a new key with this Content-Type, straight in S3. */

@@ -4,6 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { DeleteObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { AwsCredentialIdentity } from '@aws-sdk/types';
 import { startFakeImds, type FakeImds } from '../../test/support/fake-imds.js';
 import { toAppConfig } from '../config/app-config.js';
@@ -162,6 +163,30 @@ describe(createS3Client.name, () => {
       const stack = client.middlewareStack.identify().join('\n');
       expect(stack).not.toMatch(/loggerMiddleware/);
       expect(stack).toMatch(/httpSigningMiddleware/);
+    } finally {
+      client.destroy();
+    }
+  });
+
+  it('should resolve its middleware stack once per command class, not on every request', async () => {
+    const config = toAppConfig(
+      validateEnvironment({ S3_BUCKET: 'bucket', AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret' }),
+    ).s3;
+    const client = createS3Client(config, createCredentialSource(config));
+    let resolved = 0;
+    client.middlewareStack.add(
+      () => {
+        resolved++;
+        return () => Promise.resolve({ output: { $metadata: {} }, response: {} });
+      },
+      { step: 'initialize', name: 'answerHere' },
+    );
+    try {
+      for (let i = 0; i < 3; i++) {
+        await client.send(new HeadObjectCommand({ Bucket: 'bucket', Key: `k${i}` }));
+      }
+      await client.send(new DeleteObjectCommand({ Bucket: 'bucket', Key: 'k' }));
+      expect(resolved).toBe(2);
     } finally {
       client.destroy();
     }
