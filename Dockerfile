@@ -30,4 +30,4 @@ COPY --from=build /app/dist ./dist
 USER node
 EXPOSE 3000
 # Exec form: node is PID 1 and gets SIGTERM itself (no shell or npm in between), so it drains and exits 0.
-CMD ["node", "--max-semi-space-size=8", "--heap-growing-percent=50", "dist/main.js"]
+CMD ["node", "--max-semi-space-size=16", "--heap-growing-percent=50", "dist/main.js"]
