@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { StorageError } from './storage.errors.js';
 import { UploadMemory } from './upload-memory.js';
 
@@ -32,6 +33,25 @@ describe(UploadMemory.name, () => {
     expect(memory.inUse).toBe(0);
     const again = await memory.acquire(4096);
     expect(small).not.toContain(again);
+  });
+
+  it('should drop its free buffers 2 s after the last large upload, however many small ones come and go', async () => {
+    jest.useFakeTimers();
+    try {
+      const memory = new UploadMemory(64 * MiB);
+      const part = (await memory.acquire(8 * MiB))!;
+      memory.release(part);
+      expect(await memory.acquire(8 * MiB)).toBe(part); // reused while uploads keep coming
+      memory.release(part);
+      for (let i = 0; i < 5; i++) {
+        jest.advanceTimersByTime(500);
+        memory.release((await memory.acquire(4096))!);
+      }
+      jest.advanceTimersByTime(1000);
+      expect(await memory.acquire(8 * MiB)).not.toBe(part);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('should grant a buffer larger than the whole budget when nothing else is held', async () => {

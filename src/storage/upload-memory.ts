@@ -2,8 +2,8 @@ import { StorageError } from './storage.errors.js';
 
 /** Part buffers at least this large are kept for reuse (not those of small bodies of known size). */
 const POOLED_BYTES = 1024 * 1024;
-/** Free buffers are dropped after this long without an upload, so an idle service gives them back. */
-const IDLE_TRIM_MS = 10_000;
+/** Free buffers are dropped after this long without a pooled release (back-to-back parts and uploads reuse them). */
+const IDLE_TRIM_MS = 2_000;
 
 interface Waiter {
   readonly bytes: number;
@@ -64,12 +64,14 @@ export class UploadMemory {
   /** Gives back a buffer from `acquire`; the caller must not touch it afterwards. */
   release(buffer: Buffer): void {
     this.used -= this.charge(buffer.length);
-    if (buffer.length >= POOLED_BYTES && this.used + this.freeBytes + buffer.length <= this.limit) {
+    const pooled = buffer.length >= POOLED_BYTES && this.used + this.freeBytes + buffer.length <= this.limit;
+    if (pooled) {
       this.free.set(buffer.length, [...(this.free.get(buffer.length) ?? []), buffer]);
       this.freeBytes += buffer.length;
     }
     this.serve();
-    if (this.freeBytes > 0 && this.waiting.length === 0) {
+    // Only large uploads keep the pool: a stream of small ones must not hold its tens of MiB for good.
+    if (pooled && this.freeBytes > 0 && this.waiting.length === 0) {
       clearTimeout(this.trim);
       this.trim = setTimeout(() => {
         this.free.clear();
