@@ -48,6 +48,7 @@ describe(UploadMemory.name, () => {
         memory.release((await memory.acquire(4096))!);
       }
       jest.advanceTimersByTime(1000);
+      expect((part.buffer as ArrayBuffer).detached).toBe(true); // its memory given back now, not at the next full collection
       expect(await memory.acquire(8 * MiB)).not.toBe(part);
     } finally {
       jest.useRealTimers();
@@ -94,6 +95,7 @@ describe(UploadMemory.name, () => {
     const other = await memory.acquire(16 * MiB);
     expect(other?.length).toBe(16 * MiB);
     expect(memory.inUse).toBe(16 * MiB);
+    expect([a, b].map((buffer) => (buffer.buffer as ArrayBuffer).detached)).toEqual([true, true]);
     memory.release(other!);
     expect(await memory.acquire(16 * MiB)).toBe(other);
   });

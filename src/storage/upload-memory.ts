@@ -74,6 +74,9 @@ export class UploadMemory {
     if (pooled && this.freeBytes > 0 && this.waiting.length === 0) {
       clearTimeout(this.trim);
       this.trim = setTimeout(() => {
+        for (const buffers of this.free.values()) {
+          buffers.forEach(freeNow);
+        }
         this.free.clear();
         this.freeBytes = 0;
       }, IDLE_TRIM_MS).unref();
@@ -106,10 +109,18 @@ export class UploadMemory {
     // Free buffers of other sizes make room for this one.
     for (const [size, buffers] of this.free) {
       while (buffers.length > 0 && this.used + this.freeBytes > this.limit) {
-        buffers.pop();
+        freeNow(buffers.pop()!);
         this.freeBytes -= size;
       }
     }
     return Buffer.allocUnsafe(bytes);
   }
+}
+
+/**
+ * Gives a pooled buffer's memory back to the system at once, not at the next full collection (under small requests
+ * that can be many seconds away). Only for buffers of the pool: nothing else holds them.
+ */
+function freeNow(buffer: Buffer): void {
+  (buffer.buffer as ArrayBuffer).transfer(0);
 }
