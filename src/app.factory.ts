@@ -35,6 +35,8 @@ export async function createApp(options: ConfigModuleOptions = {}): Promise<Nest
   // EB's nginx and the load balancer: X-Forwarded-For/-Proto are believed only from these peers (-Host: HostGuard).
   app.set('trust proxy', config.trustProxy);
   app.set('query parser', 'simple');
+  // Express's ETag of a JSON answer hashes its bytes: on a write it passed for the stored object's (set there instead).
+  app.set('etag', false);
   app.use(
     frontDoor([
       app.get(GracefulShutdown).middleware,

@@ -21,7 +21,7 @@ import { KeyPipe, keyInPath } from '../http/file-key.js';
 import { ApiTags } from '../openapi/swagger-decorators.js';
 import { ApiCopy, ApiMove, ApiRemoveMany } from './files.openapi.js';
 import { writePrecondition } from '../http/http-conditions.js';
-import { fileLocation } from '../http/upload-name.js';
+import { fileLocation, setStoredEtag } from '../http/upload-name.js';
 import { errorBody } from '../http/problem.js';
 
 /** The source key of `/files/{key}/copy` and `/move`; Express routes ignore case and a trailing slash (`a/COPY/`). */
@@ -70,6 +70,7 @@ export class FilesBatchController {
   ): Promise<StoredFile> {
     const { sourceEtag: _sourceEtag, ...copied } = await this.copyFrom(from, body, req);
     res.status(HttpStatus.CREATED).location(fileLocation(copied.key));
+    setStoredEtag(res, copied.etag);
     return copied;
   }
 
@@ -84,6 +85,7 @@ export class FilesBatchController {
   ): Promise<MovedFile> {
     const { sourceEtag, ...copied } = await this.copyFrom(from, body, req);
     res.status(HttpStatus.CREATED).location(fileLocation(copied.key));
+    setStoredEtag(res, copied.etag);
     try {
       await this.storage.remove(from, (current) => current === undefined || current.etag === sourceEtag);
       return { ...copied, from, sourceDeleted: true };

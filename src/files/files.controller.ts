@@ -39,7 +39,7 @@ import {
   servedMetadata,
   storedFileName,
 } from '../http/object-parameters.js';
-import { downloadName, fileLocation, generateKey } from '../http/upload-name.js';
+import { downloadName, fileLocation, generateKey, setStoredEtag } from '../http/upload-name.js';
 import { HttpProblem } from '../http/problem.js';
 
 /** More than the form fields and part headers `receiveMultipart` accepts around a file. */
@@ -106,6 +106,7 @@ export class FilesController {
       }
     });
     res.status(HttpStatus.CREATED).location(fileLocation(result.key));
+    setStoredEtag(res, result.etag);
     return withoutCreated(result);
   }
 
@@ -144,6 +145,7 @@ export class FilesController {
     if (result.created) {
       res.status(HttpStatus.CREATED).location(fileLocation(key));
     }
+    setStoredEtag(res, result.etag);
     return withoutCreated(result);
   }
 

@@ -22,7 +22,12 @@ const header = (description: string, required = true, pattern?: string): HeaderO
   schema: pattern ? { ...string, pattern } : string,
 });
 
-const LOCATION = { Location: header('The path of the new object, `/files/{key}`.', true, '^/files/') };
+/** A write's answer: the stored object's ETag (the JSON's `etag`), for a later `If-Match`. */
+const STORED_ETAG = { ETag: header("The stored object's ETag, quoted (absent if S3 gave none).", false, '^".*"$') };
+const LOCATION = {
+  Location: header('The path of the new object, `/files/{key}`.', true, '^/files/'),
+  ...STORED_ETAG,
+};
 
 /** The headers of an object (GET, HEAD); 206 adds `Content-Range`. */
 const OBJECT_HEADERS = {
@@ -195,7 +200,7 @@ export const ApiUploadRaw = () =>
     ApiBody({ schema: { type: 'string', format: 'binary' } }),
     ApiWrite([400, 412, 413]),
     ApiResponse({ status: 201, description: 'Created.', type: StoredFile, headers: LOCATION }),
-    ApiResponse({ status: 200, description: 'Replaced an existing object.', type: StoredFile }),
+    ApiResponse({ status: 200, description: 'Replaced an existing object.', type: StoredFile, headers: STORED_ETAG }),
   );
 
 export const ApiList = () =>

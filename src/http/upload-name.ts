@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Response } from 'express';
 
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f/\\:*?"<>|]/g;
 /** Unicode format characters (category Cf): bidi overrides and isolates (U+202E...), zero-width marks, BOM. */
@@ -37,4 +38,11 @@ export function generateKey(fileName: string | undefined): string {
 
 export function fileLocation(key: string): string {
   return `/files/${key.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+/** A write answers with the stored object's ETag, the one a later `If-Match` must name (none when S3 gave none). */
+export function setStoredEtag(res: Response, etag: string): void {
+  if (etag !== '') {
+    res.setHeader('ETag', etag);
+  }
 }

@@ -732,6 +732,8 @@ export interface operations {
             /** @description Stored. */
             201: {
                 headers: {
+                    /** @description The stored object's ETag, quoted (absent if S3 gave none). */
+                    ETag?: string;
                     /** @description The path of the new object, `/files/{key}`. */
                     Location: string;
                     [name: string]: unknown;
@@ -1149,6 +1151,8 @@ export interface operations {
             /** @description Replaced an existing object. */
             200: {
                 headers: {
+                    /** @description The stored object's ETag, quoted (absent if S3 gave none). */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1158,6 +1162,8 @@ export interface operations {
             /** @description Created. */
             201: {
                 headers: {
+                    /** @description The stored object's ETag, quoted (absent if S3 gave none). */
+                    ETag?: string;
                     /** @description The path of the new object, `/files/{key}`. */
                     Location: string;
                     [name: string]: unknown;
@@ -1512,6 +1518,8 @@ export interface operations {
             /** @description Copied. */
             201: {
                 headers: {
+                    /** @description The stored object's ETag, quoted (absent if S3 gave none). */
+                    ETag?: string;
                     /** @description The path of the new object, `/files/{key}`. */
                     Location: string;
                     [name: string]: unknown;
@@ -1649,6 +1657,8 @@ export interface operations {
             /** @description Copied; `sourceDeleted` says if the source is gone. */
             201: {
                 headers: {
+                    /** @description The stored object's ETag, quoted (absent if S3 gave none). */
+                    ETag?: string;
                     /** @description The path of the new object, `/files/{key}`. */
                     Location: string;
                     [name: string]: unknown;
