@@ -122,5 +122,8 @@ export class UploadMemory {
  * that can be many seconds away). Only for buffers of the pool: nothing else holds them.
  */
 function freeNow(buffer: Buffer): void {
-  (buffer.buffer as ArrayBuffer).transfer(0);
+  // A pooled buffer (1 MiB or more) owns its ArrayBuffer; one sharing Node's slab must never be detached.
+  if (buffer.byteOffset === 0 && buffer.buffer.byteLength === buffer.length) {
+    (buffer.buffer as ArrayBuffer).transfer(0);
+  }
 }
