@@ -273,6 +273,30 @@ describe('Faults between the service and S3 (e2e)', () => {
     });
   });
 
+  describe('client gone mid-download', () => {
+    it('should end the S3 transfer at once (its socket closed, not pooled nor left to the S3 timeout)', async () => {
+      const { key } = await seed(16 * MiB);
+      await proxy.setMode({ kind: 'pass' }); // no pooled socket left: the download's is the only one
+      let during = -1;
+      await new Promise<void>((resolve, reject) => {
+        const req = request(`${url}/files/${encodeKey(key)}`, { agent: false }, (response) => {
+          response.once('data', () => {
+            during = proxy.openConnections;
+            req.destroy();
+            resolve();
+          });
+        });
+        req.on('error', () => undefined);
+        req.end();
+        setTimeout(() => reject(new Error('no body')), 5000).unref();
+      });
+      expect(during).toBe(1);
+      // Well inside the 1.5 s S3 timeout, which would close a transfer nobody ended.
+      await eventually(() => proxy.openConnections === 0, REQUEST_TIMEOUT_MS / 3);
+      await expectServing();
+    });
+  });
+
   describe('this process stalled (a loaded machine)', () => {
     // Node runs due timers before reading sockets, so a stall longer than the S3 timeout fires it though data waits.
     it('should break a download whose S3 socket looked idle while the event loop was blocked, and keep the object', async () => {

@@ -1,4 +1,4 @@
-import { pipeline } from 'node:stream/promises';
+import { streamBody } from '../http/stream-body.js';
 import {
   BadRequestException,
   Controller,
@@ -174,13 +174,8 @@ export class FilesController {
       return;
     }
     this.writeHeaders(res, object, options.attachment, publicRead);
-    try {
-      streamedChunks.watch(object.body);
-      // Ends the S3 stream (freeing its socket) if the client goes away, and cuts the response if S3 does.
-      await pipeline(object.body, res);
-    } catch {
-      res.destroy();
-    }
+    streamedChunks.watch(object.body);
+    await streamBody(object.body, res);
   }
 
   @Head('*key')
