@@ -1,37 +1,35 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { Injectable, Module } from '@nestjs/common';
 import { Logger, LoggerModule } from 'nestjs-pino';
-import { stdSerializers, stdTimeFunctions } from 'pino';
+import { levels, stdSerializers, stdTimeFunctions, type Level } from 'pino';
 import type { Options } from 'pino-http';
 import { AppConfig } from '../config/app-config.js';
+import { wireBytes } from '../http/wire-bytes.js';
 import { redactCapabilities } from './redact.js';
 
 /** A caller's request id is kept when it looks like one (EB's nginx and the ALB pass it on); else a new UUID. */
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
-/** Where a socket's byte counters stood when its previous response ended (HTTP/1.1 answers in order). */
-const WATERMARKS = new WeakMap<Socket, { read: number; written: number }>();
-const STARTS = new WeakMap<IncomingMessage, { socket: Socket; read: number; written: number }>();
-
 const pathOf = (req: IncomingMessage): string => (req.url ?? '').split('?')[0];
-
-/** The line with the bytes in and out since the request started (its socket kept: it may be detached by then). */
-function withWireBytes(req: IncomingMessage, line: object): object {
-  const start = STARTS.get(req);
-  if (start === undefined) {
-    return line;
-  }
-  const now = { read: start.socket.bytesRead, written: start.socket.bytesWritten };
-  WATERMARKS.set(start.socket, now);
-  return { bytesIn: now.read - start.read, bytesOut: now.written - start.written, ...line };
-}
 
 const message = (req: IncomingMessage, res: ServerResponse): string => `${req.method} ${pathOf(req)} ${res.statusCode}`;
 
+/** EB checks health every few seconds: those lines only at debug, unless they fail. */
+function lineLevel(req: IncomingMessage, res: ServerResponse, error?: Error): Level {
+  const health = pathOf(req).startsWith('/health');
+  if ((error || res.statusCode >= 500) && !health) {
+    return 'error';
+  }
+  if (error || res.statusCode >= 400) {
+    return 'warn';
+  }
+  return health ? 'debug' : 'info';
+}
+
 /** Request logging: one JSON line per request; no headers, no query string, no body, so no secret. */
 export function requestLogOptions(config: AppConfig): Options {
+  const threshold = levels.values[config.logLevel] ?? Infinity; // `silent` has no number: nothing is written
   return {
     level: config.logLevel,
     timestamp: stdTimeFunctions.isoTime,
@@ -42,8 +40,6 @@ export function requestLogOptions(config: AppConfig): Options {
       const given = req.headers['x-request-id'];
       const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
       res.setHeader('X-Request-Id', id);
-      const { socket } = req;
-      STARTS.set(req, { socket, ...(WATERMARKS.get(socket) ?? { read: 0, written: 0 }) });
       return id;
     },
     // The serializers read the raw objects: pino-http's wrappers would copy each (headers included) per request.
@@ -63,18 +59,16 @@ export function requestLogOptions(config: AppConfig): Options {
       },
     },
     // The byte counts join the line written when the request ends (a `customProps` would cost a child logger).
-    customSuccessObject: (req, _res, line: object) => withWireBytes(req, line),
-    customErrorObject: (req, _res, _error, line: object) => withWireBytes(req, line),
-    // EB checks health every few seconds: those lines only at debug, unless they fail.
+    customSuccessObject: (req, res, line: object) => ({ ...wireBytes(req, res), ...line }),
+    customErrorObject: (req, res, _error, line: object) => ({ ...wireBytes(req, res), ...line }),
     customLogLevel: (req: IncomingMessage, res: ServerResponse, error?: Error) => {
-      const health = pathOf(req).startsWith('/health');
-      if ((error || res.statusCode >= 500) && !health) {
-        return 'error';
+      const level = lineLevel(req, res, error);
+      if (levels.values[level] >= threshold) {
+        return level;
       }
-      if (error || res.statusCode >= 400) {
-        return 'warn';
-      }
-      return health ? 'debug' : 'info';
+      // No line (pino-http then builds none of it), but the exchange's bytes are settled all the same.
+      wireBytes(req, res);
+      return 'silent';
     },
     customSuccessMessage: message,
     customErrorMessage: message,

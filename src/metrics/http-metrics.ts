@@ -1,14 +1,11 @@
-import type { Socket } from 'node:net';
 import type { NextFunction, Request, Response } from 'express';
+import { wireBytes } from '../http/wire-bytes.js';
 import type { Metrics } from './metrics.js';
 
 /** The route label of every request no route matched (404s, refused Hosts...): one series, whatever the path. */
 export const UNMATCHED_ROUTE = 'unmatched';
 
-const SOCKET_SEEN = Symbol('metrics bytes already counted');
 const METHODS = new Set(['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'PATCH', 'OPTIONS']);
-
-type CountedSocket = Socket & { [SOCKET_SEEN]?: { read: number; written: number } };
 
 const templates = new WeakMap<object, string>();
 const CATCH_ALL = /^\/?\{?\/?\*\w*\}?$/;
@@ -52,7 +49,6 @@ export function transferKind(method: string, url: string): 'upload' | 'download'
 export function httpMetricsMiddleware(metrics: Metrics): (req: Request, res: Response, next: NextFunction) => void {
   return (req, res, next) => {
     const start = performance.now();
-    const socket = req.socket as CountedSocket;
     const kind = transferKind(req.method, req.url);
     const inFlight = kind === 'upload' ? 'uploadsInFlight' : kind === 'download' ? 'downloadsInFlight' : undefined;
     if (inFlight) {
@@ -63,20 +59,17 @@ export function httpMetricsMiddleware(metrics: Metrics): (req: Request, res: Res
       if (inFlight) {
         metrics[inFlight]--;
       }
-      const seen = (socket[SOCKET_SEEN] ??= { read: 0, written: 0 });
-      const { bytesRead: read, bytesWritten: written } = socket;
+      const { bytesIn, bytesOut } = wireBytes(req, res);
       metrics.recordHttp({
         method: METHODS.has(req.method) ? req.method : 'other',
         route: routeLabel(req),
         status: res.statusCode,
         seconds: (performance.now() - start) / 1000,
-        bytesIn: read - seen.read,
-        bytesOut: written - seen.written,
+        bytesIn,
+        bytesOut,
         complete: res.writableFinished,
         anonymous: req.anonymous || req.publicRead,
       });
-      seen.read = read;
-      seen.written = written;
     });
     next();
   };
