@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import type { Response } from 'supertest';
+import supertest, { type Response } from 'supertest';
 import { binaryParser, encodeKey, eventually, randomKey, sha256, serviceSuite } from './support/app.js';
 import { request } from './support/openapi.js';
 import {
@@ -264,6 +264,20 @@ describe(`Files API (e2e against ${testBackend()})`, () => {
       await request(suite.url).head(path).set('If-None-Match', etag).expect(304);
       await request(suite.url)
         .head(`/files/${encodeKey(randomKey())}`)
+        .expect(404);
+    });
+
+    it('should read the same key whatever the case of /files/, as routes match (the key itself keeps its case)', async () => {
+      // Plain supertest: openapi.json spells the route in lower case only.
+      const upper = await supertest(suite.url)
+        .get(`/FILES/${encodeKey(key)}`)
+        .expect(200);
+      expect(upper.text).toBe(text);
+      await supertest(suite.url)
+        .head(`/Files/${encodeKey(key)}`)
+        .expect(200);
+      await request(suite.url)
+        .get(`/files/${encodeKey(key.toUpperCase())}`)
         .expect(404);
     });
 

@@ -1,7 +1,7 @@
 import { BadRequestException, UnauthorizedException } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type { AppConfig } from '../config/app-config.js';
-import { decodeKey, isPublicKey, KeyPipe, keyProblem, ReadKeyPipe } from './file-key.js';
+import { decodeKey, isPublicKey, keyInPath, KeyPipe, keyProblem, ReadKeyPipe } from './file-key.js';
 
 /** A path key through the route's decoding and `KeyPipe`, with an `S3_PREFIX` of `prefixBytes` bytes. */
 const parseKey = (path: string, prefixBytes: number): string =>
@@ -116,5 +116,16 @@ describe(ReadKeyPipe.name, () => {
     expect(isPublicKey(['public/'], 'publicity/a')).toBe(false);
     expect(isPublicKey(['public/'], 'PUBLIC/a')).toBe(false);
     expect(isPublicKey([], 'public/a')).toBe(false);
+  });
+});
+
+describe(keyInPath.name, () => {
+  const keyOf = (originalUrl: string): string => keyInPath({ originalUrl } as Request);
+
+  it('should take the key after the route, in any case as Express routes it, decoded once', () => {
+    expect(keyOf('/files/dir/a%20b.txt?download=1')).toBe('dir/a b.txt');
+    expect(keyOf('/FILES/a')).toBe('a');
+    expect(keyOf('/Files/dir/files/x')).toBe('dir/files/x');
+    expect(keyOf('/files/a%252Fb')).toBe('a%2Fb');
   });
 });

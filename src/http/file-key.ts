@@ -77,12 +77,14 @@ function valid(key: string, problem: string | undefined): string {
   return key;
 }
 
+/** The route's `/files/` in a path: in any case, as Express matches routes (`/FILES/a` is the key `a`). */
+const FILES_SEGMENT = /\/files\//i;
+
 /** The key of a `/files/{key}` route from the raw URL, decoded once (Express would turn `%252F` into `/`). */
 export function keyInPath(req: Request): string {
   const path = req.originalUrl.split('?')[0] ?? '';
-  const marker = '/files/';
-  const at = path.indexOf(marker);
-  return decodeKey(at === -1 ? '' : path.slice(at + marker.length));
+  const marker = FILES_SEGMENT.exec(path);
+  return decodeKey(marker === null ? '' : path.slice(marker.index + marker[0].length));
 }
 
 const pathKey = createParamDecorator((_data: unknown, ctx: ExecutionContext): string =>

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { createServer, get, type IncomingMessage, type Server } from 'node:http';
+import { createServer, get, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PassThrough, Readable } from 'node:stream';
 import { streamBody } from './stream-body.js';
@@ -73,7 +73,7 @@ describe('streamBody', () => {
 
   it('should leave no listener of its own on a finished response', async () => {
     source = () => Readable.from([Buffer.from('done')]);
-    let response: import('node:http').ServerResponse | undefined;
+    let response: ServerResponse | undefined;
     server.removeAllListeners('request');
     server.on('request', (_req, res) => {
       response = res;
