@@ -1,32 +1,27 @@
 import { once } from 'node:events';
-import { createServer, get, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { get, type IncomingMessage, type ServerResponse } from 'node:http';
 import { PassThrough, Readable } from 'node:stream';
+import { listenOnLoopback } from '../../test/support/http.js';
 import { streamBody } from './stream-body.js';
 
 /** A real HTTP response as the destination: what the download route hands it. */
 describe('streamBody', () => {
-  let server: Server;
+  let server: Awaited<ReturnType<typeof listenOnLoopback>>;
   let source: () => Readable;
+  let response: ServerResponse | undefined;
   let settled: Promise<void>;
 
   beforeEach(async () => {
-    server = createServer((_req, res) => {
+    server = await listenOnLoopback((_req, res) => {
+      response = res;
       settled = streamBody(source(), res);
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
   });
 
-  afterEach(async () => {
-    server.closeAllConnections();
-    server.close();
-    await once(server, 'close');
-  });
+  afterEach(() => server.close());
 
   const request = async (): Promise<IncomingMessage> => {
-    const { port } = server.address() as AddressInfo;
-    const req = get(`http://127.0.0.1:${port}/`);
+    const req = get(`${server.url}/`);
     req.on('error', () => undefined); // a cut response also fails its request
     const [res] = (await once(req, 'response')) as [IncomingMessage];
     return res;
@@ -73,12 +68,6 @@ describe('streamBody', () => {
 
   it('should leave no listener of its own on a finished response', async () => {
     source = () => Readable.from([Buffer.from('done')]);
-    let response: ServerResponse | undefined;
-    server.removeAllListeners('request');
-    server.on('request', (_req, res) => {
-      response = res;
-      settled = streamBody(source(), res);
-    });
     await readAll(await request());
     await settled;
     expect(response?.listenerCount('error')).toBe(0);

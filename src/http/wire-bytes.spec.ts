@@ -1,15 +1,15 @@
 import { once } from 'node:events';
-import { Agent, createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Agent, request } from 'node:http';
+import { listenOnLoopback } from '../../test/support/http.js';
 import { wireBytes, type WireBytes } from './wire-bytes.js';
 
 /** Three requests on one keep-alive connection of a real server. */
 describe(wireBytes.name, () => {
-  let server: Server;
+  let server: Awaited<ReturnType<typeof listenOnLoopback>>;
   const seen: WireBytes[] = [];
 
   beforeAll(async () => {
-    server = createServer((req, res) => {
+    server = await listenOnLoopback((req, res) => {
       req.resume();
       req.on('end', () => {
         res.on('finish', () => {
@@ -20,18 +20,12 @@ describe(wireBytes.name, () => {
         res.end('x'.repeat(Number(req.headers['x-size'])));
       });
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
   });
 
-  afterAll(async () => {
-    server.closeAllConnections();
-    server.close();
-    await once(server, 'close');
-  });
+  afterAll(() => server.close());
 
   it("should give each response its own exchange's bytes, not its connection's so far", async () => {
-    const { port } = server.address() as AddressInfo;
+    const { port } = server;
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const sizes = [5000, 10, 70_000];
     const uploads = [100_000, 0, 3];

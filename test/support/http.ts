@@ -1,6 +1,13 @@
 import { once } from 'node:events';
-import { type Agent, type IncomingHttpHeaders, request } from 'node:http';
-import { connect } from 'node:net';
+import {
+  type Agent,
+  createServer,
+  type IncomingHttpHeaders,
+  request,
+  type RequestListener,
+  type Server,
+} from 'node:http';
+import { type AddressInfo, connect } from 'node:net';
 
 export interface HttpResult {
   status: number;
@@ -234,4 +241,19 @@ export async function writeAllThenRead(
   await closed;
   clearTimeout(guard);
   return { writeError, answer: parseRawAnswer(Buffer.concat(received)) };
+}
+
+/** A `node:http` server on a free loopback port, for unit tests; `close()` also drops its keep-alive connections. */
+export async function listenOnLoopback(
+  handler: RequestListener,
+): Promise<{ server: Server; port: number; url: string; close: () => Promise<void> }> {
+  const server = createServer(handler).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  const close = async (): Promise<void> => {
+    server.closeAllConnections();
+    server.close();
+    await once(server, 'close');
+  };
+  return { server, port, url: `http://127.0.0.1:${port}`, close };
 }
