@@ -224,6 +224,9 @@ describe('Public files (e2e)', () => {
     ['double-encoded dots', '/files/public/%252e%252e/private/secret.txt', 404],
     ['a private key with %2F', '/files/private%2Fsecret.txt', 401],
     ['a public key in the query', '/files/private/secret.txt?key=public/cat.png', 401],
+    ['the route in upper case', '/FILES/private/secret.txt', 401],
+    ['the route in upper case, then ..', '/FILES/public/../private/secret.txt', 400],
+    ['the route twice, in two cases', '/Files/public/x/files/../../private/secret.txt', 400],
   ])('should never serve a private object to %s (%s)', async (_name, path, status) => {
     const asked = recorder.requests.length;
     // Sent as written: a URL parser (node:http's, a browser's) would resolve `..` and `\\` before sending.
